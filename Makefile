@@ -1,0 +1,49 @@
+# make run   - the whole system on the embedded default (SQLite + in-process stand-ins)
+# make test  - every test, against real PostgreSQL and Redis
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
+
+.PHONY: run test proto proto-check lint bench clean migrate
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos \
+		--grpc_python_out=protos $(PROTO_SRC)
+	touch protos/oauth2/__init__.py protos/oauth2/v1/__init__.py
+
+# Fails when the committed generated code differs from what the .proto files give.
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d); \
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$$tmp --pyi_out=$$tmp \
+		--grpc_python_out=$$tmp $(PROTO_SRC) || exit 1; \
+	for f in $$(cd $$tmp && find . -name '*.py*'); do \
+		cmp -s $$tmp/$$f protos/$$f || { echo "generated code is stale or missing: protos/$$f (run make proto)"; rm -rf $$tmp; exit 1; }; \
+	done; rm -rf $$tmp; echo "generated code matches protos/"
+
+run: $(STAMP)
+	$(PY) -m oauth2ctl.devrun
+
+migrate: $(STAMP)
+	for s in clients token authorize admin; do $(PY) -m services.$$s migrate || exit 1; done
+
+test: $(STAMP) proto-check
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy common services gateway oauth2ctl
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,1 @@
+"""Code shared by the gateway and every service: settings, errors, storage, gRPC plumbing."""

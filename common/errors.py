@@ -1,0 +1,213 @@
+"""OAuth errors, one class per error code, and their gRPC <-> HTTP mapping.
+
+The codes are those of RFC 6749 section 4.1.2.1 and 5.2, RFC 6750 section 3.1,
+RFC 7009 section 2.2.1 and RFC 7591 section 3.2.2. A service raises one of
+these; the gRPC server interceptor turns it into a ``google.rpc.Status`` whose
+``ErrorInfo.reason`` is the code; the gateway decodes it back into the same
+class (:func:`from_rpc_error`) and renders it with the class's HTTP status.
+
+``description`` is public (``error_description``); ``detail`` is for logs only.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import grpc
+
+ERROR_DOMAIN = "oauth2"
+
+
+class OAuthError(Exception):
+    """Base class; ``error`` is the RFC error code."""
+
+    error: ClassVar[str] = "server_error"
+    status_code: ClassVar[int] = 400
+    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INVALID_ARGUMENT
+    # 5xx errors never show their description to the caller.
+    expose: ClassVar[bool] = True
+
+    def __init__(self, description: str = "", *, detail: str = "") -> None:
+        super().__init__(description or self.error)
+        self.description = description
+        self.detail = detail
+
+    @property
+    def public_description(self) -> str:
+        return self.description if self.expose else ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r})"
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    error = "invalid_client"
+    status_code = 401
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status_code = 403
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 section 2.2.1."""
+
+    error = "unsupported_token_type"
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 section 3.1."""
+
+    error = "invalid_token"
+    status_code = 401
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class InsufficientScope(OAuthError):
+    """RFC 6750 section 3.1."""
+
+    error = "insufficient_scope"
+    status_code = 403
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class InvalidRedirectUri(OAuthError):
+    """RFC 7591 section 3.2.2."""
+
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 section 3.2.2."""
+
+    error = "invalid_client_metadata"
+
+
+class LoginRequired(OAuthError):
+    """OpenID Connect Core section 3.1.2.6."""
+
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    """OpenID Connect Core section 3.1.2.6."""
+
+    error = "consent_required"
+
+
+class NotFound(OAuthError):
+    """An admin or registry lookup found nothing (HTTP 404)."""
+
+    error = "not_found"
+    status_code = 404
+    grpc_code = grpc.StatusCode.NOT_FOUND
+
+
+class Conflict(OAuthError):
+    """The thing already exists (HTTP 409)."""
+
+    error = "conflict"
+    status_code = 409
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class RequestTooLarge(OAuthError):
+    error = "invalid_request"
+    status_code = 413
+
+
+class SlowDown(OAuthError):
+    """Rate limited (RFC 8628 names it; HTTP 429 everywhere here)."""
+
+    error = "slow_down"
+    status_code = 429
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status_code = 500
+    grpc_code = grpc.StatusCode.INTERNAL
+    expose = False
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status_code = 503
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+
+
+class Unimplemented(OAuthError):
+    """A contract method that a later release implements."""
+
+    error = "unimplemented"
+    status_code = 501
+    grpc_code = grpc.StatusCode.UNIMPLEMENTED
+
+
+#: The fixed table from an ErrorInfo reason back to the class.
+ERRORS_BY_CODE: dict[str, type[OAuthError]] = {
+    cls.error: cls
+    for cls in (
+        InvalidRequest,
+        InvalidClient,
+        InvalidGrant,
+        UnauthorizedClient,
+        UnsupportedGrantType,
+        InvalidScope,
+        AccessDenied,
+        UnsupportedResponseType,
+        UnsupportedTokenType,
+        InvalidToken,
+        InsufficientScope,
+        InvalidRedirectUri,
+        InvalidClientMetadata,
+        LoginRequired,
+        ConsentRequired,
+        NotFound,
+        Conflict,
+        SlowDown,
+        ServerError,
+        TemporarilyUnavailable,
+        Unimplemented,
+    )
+}
+
+#: When a call fails without an ErrorInfo (transport trouble, a foreign server).
+ERRORS_BY_GRPC_CODE: dict[grpc.StatusCode, type[OAuthError]] = {
+    grpc.StatusCode.UNAVAILABLE: TemporarilyUnavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: TemporarilyUnavailable,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: TemporarilyUnavailable,
+    grpc.StatusCode.CANCELLED: TemporarilyUnavailable,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest,
+}

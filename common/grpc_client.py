@@ -1,0 +1,133 @@
+"""Outgoing gRPC calls: one channel per target, a deadline on every call,
+round_robin over every address, retries only for idempotent reads, and errors
+decoded back into OAuthError subclasses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+import grpc
+
+from common.grpc_errors import from_rpc_error
+
+StubT = TypeVar("StubT")
+
+# Reconnect quickly after a replica restarts instead of gRPC's default of
+# backing off for up to two minutes.
+_CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.enable_retries", 1),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.dns_min_time_between_resolutions_ms", 1_000),
+]
+
+
+def normalize_target(target: str) -> str:
+    """Accept "host:port", "h1:p1,h2:p2" or any gRPC name (dns:///, ipv4:, unix:)."""
+    target = target.strip()
+    if "://" in target or target.startswith(("ipv4:", "ipv6:", "unix:", "dns:")):
+        return target
+    parts = [part.strip() for part in target.split(",") if part.strip()]
+    if len(parts) == 1:
+        return f"dns:///{parts[0]}"
+    hosts = [part.rsplit(":", 1)[0] for part in parts]
+    try:
+        for host in hosts:
+            ipaddress.IPv4Address(host)
+    except ValueError:
+        # Several host names cannot be one gRPC target; use a DNS name that resolves
+        # to every replica instead (a Kubernetes headless Service does).
+        raise ValueError(
+            f"'{target}': several addresses must be IPv4 literals; use dns:/// for names"
+        ) from None
+    return "ipv4:" + ",".join(parts)
+
+
+def service_config(service: str, idempotent_methods: Iterable[str]) -> str:
+    methods = [{"service": service, "method": name} for name in idempotent_methods]
+    config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}]}
+    if methods:
+        config["methodConfig"] = [
+            {
+                "name": methods,
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    return json.dumps(config)
+
+
+def make_channel(
+    target: str,
+    service: str,
+    idempotent_methods: Iterable[str] = (),
+    interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+) -> grpc.aio.Channel:
+    options = [*_CHANNEL_OPTIONS, ("grpc.service_config", service_config(service, idempotent_methods))]
+    return grpc.aio.insecure_channel(
+        normalize_target(target), options=options, interceptors=list(interceptors) or None
+    )
+
+
+class _Method:
+    __slots__ = ("_deadline", "_multicallable")
+
+    def __init__(self, multicallable: Any, deadline: float) -> None:
+        self._multicallable = multicallable
+        self._deadline = deadline
+
+    async def __call__(self, request: Any, *, timeout: float | None = None) -> Any:
+        try:
+            return await self._multicallable(request, timeout=timeout or self._deadline)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+
+class ServiceClient(Generic[StubT]):
+    """A stub whose every method has a deadline and raises OAuthError on failure.
+
+    ``await client.call.GetClient(request)``; ``client.stub`` is the raw stub.
+    """
+
+    def __init__(
+        self,
+        stub_cls: type[StubT],
+        target: str,
+        service: str,
+        *,
+        deadline: float,
+        idempotent_methods: Iterable[str] = (),
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    ) -> None:
+        self.target = target
+        self.service = service
+        self.channel = make_channel(target, service, idempotent_methods, interceptors)
+        self.stub: StubT = stub_cls(self.channel)  # type: ignore[call-arg]
+        self.deadline = deadline
+        self.call: Any = _Calls(self.stub, deadline)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+class _Calls:
+    def __init__(self, stub: Any, deadline: float) -> None:
+        self._stub = stub
+        self._deadline = deadline
+
+    def __getattr__(self, name: str) -> _Method:
+        method = _Method(getattr(self._stub, name), self._deadline)
+        setattr(self, name, method)
+        return method

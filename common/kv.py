@@ -1,0 +1,174 @@
+"""Redis, or an in-process stand-in with the same interface for the embedded default.
+
+Services depend on :class:`KeyValue` only. Keys and channels are prefixed with
+``redis_key_prefix`` so several deployments (and test runs) can share a server.
+The stand-in is correct for one process; the embedded default runs one replica
+of each service, which is the only place it is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+from common.settings import CommonSettings
+
+
+class KeyValue(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None: ...
+    async def set_if_absent(self, key: str, value: bytes | str, ttl: float | None = None) -> bool: ...
+    async def delete(self, *keys: str) -> int: ...
+    async def exists(self, key: str) -> bool: ...
+    async def incr(self, key: str, ttl: float | None = None) -> int: ...
+    async def publish(self, channel: str, message: str) -> None: ...
+    def subscribe(self, channel: str) -> AsyncIterator[str]: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class RedisKeyValue:
+    """redis-py asyncio client behind the KeyValue interface."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+        )
+        self._prefix = prefix
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._redis.get(self._k(key))  # type: ignore[no-any-return]
+
+    async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
+        await self._redis.set(self._k(key), value, px=_ms(ttl))
+
+    async def set_if_absent(self, key: str, value: bytes | str, ttl: float | None = None) -> bool:
+        return bool(await self._redis.set(self._k(key), value, px=_ms(ttl), nx=True))
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return int(await self._redis.delete(*(self._k(k) for k in keys)))
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self._redis.exists(self._k(key)))
+
+    async def incr(self, key: str, ttl: float | None = None) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._k(key))
+            if ttl:
+                pipe.pexpire(self._k(key), _ms(ttl), nx=True)
+            results = await pipe.execute()
+        return int(results[0])
+
+    async def publish(self, channel: str, message: str) -> None:
+        await self._redis.publish(self._k(channel), message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self._k(channel))
+        try:
+            async for message in pubsub.listen():
+                if message and message.get("type") == "message":
+                    data = message["data"]
+                    yield data.decode() if isinstance(data, bytes) else str(data)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (aioredis.RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class MemoryKeyValue:
+    """The in-process stand-in: a dict with expiry and local pub/sub."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
+
+    def _live(self, key: str) -> bytes | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        value, expires = item
+        if expires is not None and expires <= time.monotonic():
+            del self._data[key]
+            return None
+        return value
+
+    async def get(self, key: str) -> bytes | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
+        raw = value.encode() if isinstance(value, str) else value
+        self._data[key] = (raw, time.monotonic() + ttl if ttl else None)
+
+    async def set_if_absent(self, key: str, value: bytes | str, ttl: float | None = None) -> bool:
+        if self._live(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
+    async def delete(self, *keys: str) -> int:
+        removed = 0
+        for key in keys:
+            if self._live(key) is not None:
+                removed += 1
+            self._data.pop(key, None)
+        return removed
+
+    async def exists(self, key: str) -> bool:
+        return self._live(key) is not None
+
+    async def incr(self, key: str, ttl: float | None = None) -> int:
+        current = self._live(key)
+        count = int(current or b"0") + 1
+        expires = self._data[key][1] if current is not None else None
+        if expires is None and ttl:
+            expires = time.monotonic() + ttl
+        self._data[key] = (str(count).encode(), expires)
+        return count
+
+    async def publish(self, channel: str, message: str) -> None:
+        for queue in list(self._subscribers.get(channel, ())):
+            queue.put_nowait(message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        self._subscribers.setdefault(channel, set()).add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers[channel].discard(queue)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+def _ms(ttl: float | None) -> int | None:
+    return max(1, int(ttl * 1000)) if ttl else None
+
+
+def create_kv(settings: CommonSettings) -> KeyValue:
+    if settings.redis_url:
+        return RedisKeyValue(settings.redis_url, settings.redis_key_prefix)
+    return MemoryKeyValue()

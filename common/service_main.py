@@ -1,0 +1,42 @@
+"""The command line every service shares: ``python -m services.<name> [serve|migrate]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from common.logs import configure_logging
+from common.migrations import upgrade
+from common.settings import ServiceSettings, load_settings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+log = logging.getLogger(__name__)
+
+
+def run_service(
+    settings_cls: type[S],
+    migrations_dir: Path | None,
+    serve: Callable[[S], Awaitable[None]],
+    argv: list[str] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=f"oauth2-{settings_cls.PROCESS}")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    args = parser.parse_args(argv)
+    settings = load_settings(settings_cls, args.config)
+    configure_logging(settings)
+    if args.command == "migrate" or settings.migrate_on_start:
+        if migrations_dir is not None:
+            upgrade(settings, migrations_dir)
+            log.info("%s schema is at head", settings.service_name)
+        if args.command == "migrate":
+            return
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,251 @@
+"""Typed settings: defaults in code -> a TOML file -> environment variables.
+
+One settings class per process derives from :class:`CommonSettings`. The TOML
+file (``--config`` or ``OAUTH2_CONFIG``) holds shared keys at the top level and
+per-process overrides in a table named after the process (``[token]``,
+``[gateway]``...). Environment variables are ``OAUTH2_<KEY>``, plus the
+well-known names ``DATABASE_URL``, ``<SERVICE>_DATABASE_URL``, ``REDIS_URL``
+and ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+
+An invalid value stops start-up with one readable line naming the key and exit
+code 2 (:func:`load_settings`). Nothing else in the code base reads
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "OAUTH2_"
+CONFIG_ENV = "OAUTH2_CONFIG"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message names the key."""
+
+
+def config_file_from_env() -> Path | None:
+    value = os.environ.get(CONFIG_ENV)
+    return Path(value) if value else None
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Top-level keys the class knows, then the process's own table on top."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is None:
+            return
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+        fields = settings_cls.model_fields
+        process = getattr(settings_cls, "PROCESS", "")
+        for key, value in raw.items():
+            if not isinstance(value, dict) and key in fields:
+                self._data[key] = value
+        table = raw.get(process)
+        if isinstance(table, dict):
+            for key, value in table.items():
+                if key not in fields:
+                    raise ConfigError(f"config file {path}: unknown key '{process}.{key}'")
+                self._data[key] = value
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class _WellKnownEnvSource(PydanticBaseSettingsSource):
+    """Environment names shared with the wider ecosystem (12-factor, OpenTelemetry)."""
+
+    def __call__(self) -> dict[str, Any]:
+        process = getattr(self.settings_cls, "PROCESS", "").upper()
+        names: dict[str, list[str]] = {
+            "database_url": [f"{process}_DATABASE_URL", "DATABASE_URL"],
+            "redis_url": [f"{process}_REDIS_URL", "REDIS_URL"],
+            "otel_exporter_otlp_endpoint": ["OTEL_EXPORTER_OTLP_ENDPOINT"],
+        }
+        found: dict[str, Any] = {}
+        for field_name, env_names in names.items():
+            if field_name not in self.settings_cls.model_fields:
+                continue
+            for env_name in env_names:
+                if os.environ.get(env_name):
+                    found[field_name] = os.environ[env_name]
+                    break
+        return found
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+
+class CommonSettings(BaseSettings):
+    """Settings every process has. Each key is documented beside its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        validate_default=True,
+        case_sensitive=False,
+    )
+
+    #: Name of the process, used for the TOML table, service.name and the SQLite file.
+    PROCESS: ClassVar[str] = "common"
+    #: Set by load_settings from --config / OAUTH2_CONFIG.
+    _config_file: ClassVar[Path | None] = None
+
+    # The public base URL of the gateway; the `iss` of every token (RFC 8414 section 2).
+    issuer: str = "http://127.0.0.1:8080"
+    # DEBUG | INFO | WARNING | ERROR
+    log_level: LogLevel = "INFO"
+    # "json" lines for machines, "text" for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    # Where the embedded default keeps its SQLite files and generated secrets.
+    data_dir: Path = Path("var")
+    # SQLAlchemy URL; unset means sqlite+aiosqlite:///<data_dir>/<process>.db.
+    # postgresql:// URLs are switched to the asyncpg driver.
+    database_url: str | None = None
+    # PostgreSQL schema this process owns; defaults to the process name.
+    database_schema: str | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # redis:// URL; unset means an in-process stand-in (embedded default only).
+    redis_url: str | None = None
+    # Prefix of every Redis key and channel, so that deployments can share a server.
+    redis_key_prefix: str = "oauth2:"
+    # gRPC targets of the services: "host:port", several "host:port" separated by
+    # commas (balanced round_robin), or any gRPC name such as dns:///token:50051.
+    authorize_target: str = "127.0.0.1:50051"
+    token_target: str = "127.0.0.1:50052"
+    clients_target: str = "127.0.0.1:50053"
+    admin_target: str = "127.0.0.1:50054"
+    # Deadline of every outgoing gRPC call, in seconds.
+    grpc_deadline_seconds: float = Field(default=5.0, gt=0, le=120)
+    # OTLP/gRPC collector endpoint; unset disables trace export.
+    otel_exporter_otlp_endpoint: str | None = None
+    # Fraction of traces sampled at the root (parent-based below it).
+    otel_sampling_ratio: float = Field(default=1.0, ge=0, le=1)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+            raise ValueError("must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_known(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            return value
+        if value.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        raise ValueError("must be a postgresql:// or sqlite:// URL")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_known(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value or None
+
+    @property
+    def embedded(self) -> bool:
+        """True on the zero-setup default: SQLite and in-process stand-ins."""
+        return self.redis_url is None
+
+    @property
+    def service_name(self) -> str:
+        return f"oauth2-{self.PROCESS}"
+
+    @property
+    def schema(self) -> str:
+        return self.database_schema or self.PROCESS
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / (self.PROCESS + '.db')}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        prefixed = EnvSettingsSource(settings_cls, env_prefix=ENV_PREFIX, case_sensitive=False)
+        return (
+            init_settings,
+            prefixed,
+            _WellKnownEnvSource(settings_cls),
+            _TomlSource(settings_cls, cls._config_file or config_file_from_env()),
+        )
+
+
+class ServiceSettings(CommonSettings):
+    """Settings of a gRPC service process."""
+
+    # Address the gRPC server listens on.
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=0, ge=0, le=65535)
+    # Port of the Prometheus /metrics endpoint; 0 disables it.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Seconds in-flight calls get to finish after SIGTERM.
+    drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Apply this service's migrations at start-up (the embedded default does).
+    migrate_on_start: bool = False
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def describe_error(exc: ValidationError, cls: type[CommonSettings]) -> str:
+    """One line naming the first bad key, where it can be set, and why it is bad."""
+    err = exc.errors()[0]
+    key = ".".join(str(part) for part in err["loc"]) or "?"
+    value = err.get("input")
+    shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
+    env_name = ENV_PREFIX + key.upper()
+    return f"{cls.PROCESS}: invalid setting '{key}' [{env_name}]: {err['msg']}{shown}"
+
+
+def load_settings(cls: type[S], config_file: Path | None = None, **overrides: Any) -> S:
+    """Build the settings or exit the process with code 2 and one line on stderr."""
+    cls._config_file = config_file
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        print(describe_error(exc, cls), file=sys.stderr)
+        raise SystemExit(2) from None
+    except ConfigError as exc:
+        print(f"{cls.PROCESS}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,178 @@
+"""Fixtures for real PostgreSQL and Redis, used by every test folder.
+
+TEST_DATABASE_URL / TEST_REDIS_URL name the servers (defaults: this machine's
+127.0.0.1 servers). Where none answers, a throwaway server is started from the
+installed binaries in a temporary directory (and the run says so); where none
+is installed, the run stops with one line saying what to install.
+Each run works in its own database and Redis key prefix, removed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_answers(url: str) -> bool:
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(url, timeout=3)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+def _start_throwaway_pg(tmp: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or (
+        [shutil.which("initdb")] if shutil.which("initdb") else []
+    )
+    if not bins:
+        pytest.exit("PostgreSQL is needed for the tests: apt-get install postgresql", returncode=3)
+    bindir = Path(bins[-1]).parent
+    datadir = tmp / "pg"
+    user = ["-U", "postgres"]
+    subprocess.run(
+        [bindir / "initdb", "-D", datadir, "-A", "trust", *user],
+        check=True, capture_output=True,
+    )
+    port = free_port()
+    cmd = [bindir / "postgres", "-D", datadir, "-p", str(port), "-k", tmp, "-h", "127.0.0.1"]
+    if os.geteuid() == 0:
+        pytest.exit("no PostgreSQL answers and a throwaway one cannot run as root: "
+                    "start the system one (pg_ctlcluster ... start)", returncode=3)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    for _ in range(100):
+        if _pg_answers(url):
+            return url, proc
+        time.sleep(0.1)
+    pytest.exit("the throwaway PostgreSQL did not start", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
+    proc = None
+    if not _pg_answers(url):
+        print(f"\nno PostgreSQL at {url}: starting a throwaway server")
+        url, proc = _start_throwaway_pg(tmp_path_factory.mktemp("pg"))
+    yield url
+    if proc is not None:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh database for this run (postgresql:// URL), dropped afterwards."""
+    name = f"oauth2_test_{uuid.uuid4().hex[:12]}"
+    base, _, _ = pg_server_url.rpartition("/")
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(pg_server_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        ok = bool(client.ping())
+        client.close()
+        return ok
+    except (redis.RedisError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS)
+    proc = None
+    if not _redis_answers(url):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.exit("Redis is needed for the tests: apt-get install redis-server", returncode=3)
+        port = free_port()
+        print(f"\nno Redis at {url}: starting a throwaway server on port {port}")
+        tmp = tmp_path_factory.mktemp("redis")
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp)],
+            stdout=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        for _ in range(100):
+            if _redis_answers(url):
+                break
+            time.sleep(0.05)
+    yield url
+    if proc is not None:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this run's own; its keys are deleted afterwards."""
+    prefix = f"oauth2test:{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def tmp_data_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="oauth2-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_data_dir: Path
+) -> AsyncIterator[tuple[str, str]]:
+    """(url, schema) for store contract tests: a fresh SQLite file, or a fresh
+    schema in this run's PostgreSQL database; dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_data_dir / 'store.db'}", "main"
+        return
+    base = request.getfixturevalue("pg_url")
+    schema = f"s_{uuid.uuid4().hex[:10]}"
+    yield "postgresql+asyncpg://" + base.split("://", 1)[1], schema
+    conn = await asyncpg.connect(base)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
