@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
 
-.PHONY: run test proto proto-check lint bench clean migrate
+.PHONY: run test proto proto-check lint lint-ruff bench clean migrate venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,3 +47,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf var .pytest_cache
+
+lint-ruff: $(STAMP)
+	$(VENV)/bin/ruff check .

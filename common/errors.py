@@ -26,8 +26,11 @@ class OAuthError(Exception):
     grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INVALID_ARGUMENT
     # 5xx errors never show their description to the caller.
     expose: ClassVar[bool] = True
+    # Shown when the raiser gave no description.
+    default_description: ClassVar[str] = ""
 
     def __init__(self, description: str = "", *, detail: str = "") -> None:
+        description = description or self.default_description
         super().__init__(description or self.error)
         self.description = description
         self.detail = detail
@@ -163,6 +166,7 @@ class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status_code = 503
     grpc_code = grpc.StatusCode.UNAVAILABLE
+    default_description = "A service this request needs is unavailable; retry later"
 
 
 class Unimplemented(OAuthError):

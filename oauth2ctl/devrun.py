@@ -1,0 +1,209 @@
+"""Starts the whole system on loopback: ``make run``, and the e2e tests' harness.
+
+Five processes (clients, token, authorize, admin, gateway), each started with
+``python -m ...`` exactly as a container would run it, after each service's
+migrations have been applied. Without DATABASE_URL/REDIS_URL every process
+uses its own SQLite file under ``var/`` and in-process stand-ins for Redis.
+Ctrl-C (or SIGTERM) stops the gateway first, then the services, each given
+time to drain.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+SERVICES = ("clients", "token", "authorize", "admin")
+#: Start order: what others call comes first; stop order is the reverse.
+PROCESSES = (*SERVICES, "gateway")
+
+DEFAULT_PORTS = {"authorize": 50051, "token": 50052, "clients": 50053, "admin": 50054, "gateway": 8080}
+
+
+def module_for(name: str) -> str:
+    return "gateway" if name == "gateway" else f"services.{name}"
+
+
+@dataclass
+class System:
+    """The five processes of one deployment on this machine."""
+
+    env: dict[str, str]
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    python: str = sys.executable
+    log_dir: Path | None = None
+    processes: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
+    #: Extra replicas of a service: name -> list of grpc ports (first is ports[name]).
+    replica_ports: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def target(self, name: str) -> str:
+        ports = self.replica_ports.get(name) or [self.ports[name]]
+        return ",".join(f"127.0.0.1:{port}" for port in ports)
+
+    def common_env(self) -> dict[str, str]:
+        env = dict(self.env)
+        env.setdefault("OAUTH2_ISSUER", self.base_url)
+        for name in SERVICES:
+            env[f"OAUTH2_{name.upper()}_TARGET"] = self.target(name)
+        return env
+
+    def process_env(self, name: str, port: int | None = None) -> dict[str, str]:
+        env = self.common_env()
+        if name == "gateway":
+            env["OAUTH2_PORT"] = str(port or self.ports["gateway"])
+        else:
+            env["OAUTH2_GRPC_PORT"] = str(port or self.ports[name])
+        return env
+
+    def migrate(self) -> None:
+        """Apply every service's migrations (in parallel: each owns its schema)."""
+        procs = {
+            name: subprocess.Popen(
+                [self.python, "-m", module_for(name), "migrate"],
+                env=self.process_env(name),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for name in SERVICES
+        }
+        failed = []
+        for name, proc in procs.items():
+            out, _ = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                failed.append(f"{name}: {out.decode(errors='replace').strip()}")
+        if failed:
+            raise RuntimeError("migrations failed:\n" + "\n".join(failed))
+
+    def _log(self, name: str) -> IO[bytes] | None:
+        if self.log_dir is None:
+            return None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+
+    def start(self, name: str, port: int | None = None) -> subprocess.Popen[bytes]:
+        log = self._log(name)
+        proc = subprocess.Popen(
+            [self.python, "-m", module_for(name)],
+            env=self.process_env(name, port),
+            stdout=log,
+            stderr=log,
+            # Own session: a terminal's Ctrl-C reaches only us; we stop them in order.
+            start_new_session=True,
+        )
+        self.processes.setdefault(name, []).append(proc)
+        return proc
+
+    def start_all(self) -> None:
+        for name in PROCESSES:
+            ports = self.replica_ports.get(name) or [self.ports[name]]
+            for port in ports:
+                self.start(name, port)
+
+    def stop(self, name: str, timeout: float = 15) -> None:
+        procs = self.processes.pop(name, [])
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def stop_all(self) -> None:
+        for name in reversed(PROCESSES):
+            self.stop(name)
+
+    def exited(self) -> list[str]:
+        return [
+            f"{name} (exit {proc.returncode})"
+            for name, procs in self.processes.items()
+            for proc in procs
+            if proc.poll() is not None
+        ]
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Poll the gateway's /ready until every dependency answers."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            dead = self.exited()
+            if dead:
+                raise RuntimeError(f"processes exited during start-up: {', '.join(dead)}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/ready", timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        return
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}"
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        raise RuntimeError(f"the system was not ready after {timeout:.0f}s: {last}")
+
+
+BANNER = """
+  OAuth 2.1 server running ({mode})
+  issuer:    {issuer}
+  discovery: {issuer}/.well-known/openid-configuration
+
+  Create a client and get a token (one command):
+    .venv/bin/oauth2ctl client create --name demo --grant-type client_credentials \\
+        --scope "api:read" --get-token
+
+  Ctrl-C stops everything.
+"""
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("OAUTH2_LOG_FORMAT", "text")
+    system = System(env=env)
+    embedded = not (env.get("DATABASE_URL") or env.get("REDIS_URL"))
+    mode = "embedded default: SQLite files in var/, in-process stand-ins" if embedded else (
+        "PostgreSQL and Redis from DATABASE_URL / REDIS_URL"
+    )
+    stop = False
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        system.migrate()
+        system.start_all()
+        system.wait_ready()
+        print(BANNER.format(mode=mode, issuer=system.common_env()["OAUTH2_ISSUER"]), flush=True)
+        while not stop:
+            dead = system.exited()
+            if dead:
+                print(f"stopping: {', '.join(dead)} exited", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    except RuntimeError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping...", file=sys.stderr)
+        system.stop_all()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Storage of the admin service (its own schema)."""

@@ -1,0 +1,1 @@
+"""Storage of the authorize service (its own schema)."""

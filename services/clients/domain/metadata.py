@@ -1,0 +1,212 @@
+"""Client metadata validation (RFC 7591 section 2, OAuth 2.1 section 2).
+
+:func:`validate_metadata` fills in defaults and checks that the fields agree
+with each other; every rejection names the field it is about.
+
+Defaults, chosen so that the common cases need no flags:
+
+* ``token_endpoint_auth_method``: ``client_secret_basic`` (RFC 7591 section 2).
+* ``grant_types``: ``authorization_code`` + ``refresh_token`` when redirect URIs
+  are given (a web or native app), otherwise ``client_credentials`` (a backend).
+* ``response_types``: ``code`` when ``authorization_code`` is allowed, else none.
+* ``require_pkce``: true (OAuth 2.1 section 4.1.1).
+* ``client_name``: the client_id.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from common.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidRequest
+from common.scopes import format_scope, parse_scope
+from services.clients.domain.model import (
+    ACCESS_TOKEN_SIGNING_ALGS,
+    AUTH_METHODS,
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    CLIENT_SECRET_BASIC,
+    GRANT_TYPES,
+    REFRESH_TOKEN,
+    RESPONSE_TYPES,
+    SECRET_AUTH_METHODS,
+    ClientMetadata,
+)
+
+MAX_CLIENT_ID_LENGTH = 128
+MAX_NAME_LENGTH = 200
+MAX_URI_LENGTH = 2000
+MAX_URIS = 50
+MAX_CONTACTS = 20
+MAX_SCOPE_LENGTH = 4000
+MAX_SECRET_LENGTH = 512
+
+# RFC 6749 Appendix A.1: client-id = *VSCHAR, VSCHAR = %x20-7E.
+_VSCHAR = re.compile(r"^[\x20-\x7e]+$")
+# Schemes a browser would run or read locally rather than navigate to
+# (OAuth 2.0 Security BCP section 4.1, RFC 6819 section 5.2.3.5).
+_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "about", "blob"})
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def validate_client_id(client_id: str) -> str:
+    """An operator-chosen client_id: 1..128 VSCHAR (RFC 6749 Appendix A.1)."""
+    if len(client_id) > MAX_CLIENT_ID_LENGTH or not _VSCHAR.match(client_id):
+        raise InvalidRequest(
+            f"Invalid 'client_id': 1 to {MAX_CLIENT_ID_LENGTH} printable ASCII characters"
+        )
+    return client_id
+
+
+def validate_imported_secret(secret: str) -> str:
+    if len(secret) > MAX_SECRET_LENGTH or not _VSCHAR.match(secret):
+        raise InvalidRequest(
+            f"Invalid 'client_secret': 1 to {MAX_SECRET_LENGTH} printable ASCII characters"
+        )
+    return secret
+
+
+def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMetadata:
+    """The metadata with defaults applied, or InvalidClientMetadata / InvalidRedirectUri."""
+    auth_method = metadata.token_endpoint_auth_method or CLIENT_SECRET_BASIC
+    if auth_method not in AUTH_METHODS:
+        raise InvalidClientMetadata(
+            f"Unsupported 'token_endpoint_auth_method' {auth_method!r}; "
+            f"use one of {', '.join(sorted(AUTH_METHODS))}"
+        )
+    redirect_uris = _redirect_uris(metadata.redirect_uris, "redirect_uris")
+    post_logout = _redirect_uris(metadata.post_logout_redirect_uris, "post_logout_redirect_uris")
+    grant_types = _grant_types(metadata.grant_types, has_redirect_uris=bool(redirect_uris))
+    response_types = _response_types(metadata.response_types, grant_types)
+
+    if AUTHORIZATION_CODE in grant_types and not redirect_uris:
+        # RFC 6749 section 3.1.2.2: clients of the code flow must register them.
+        raise InvalidRedirectUri(
+            "'redirect_uris' is required when 'grant_types' includes authorization_code"
+        )
+    if auth_method not in SECRET_AUTH_METHODS and CLIENT_CREDENTIALS in grant_types:
+        # RFC 6749 section 4.4: only confidential clients may use client_credentials.
+        raise InvalidClientMetadata(
+            "'grant_types' client_credentials requires a confidential client "
+            "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
+        )
+    if metadata.access_token_signing_alg not in ACCESS_TOKEN_SIGNING_ALGS:
+        raise InvalidClientMetadata(
+            f"Unsupported 'access_token_signing_alg' {metadata.access_token_signing_alg!r}; "
+            "use ES256 or RS256"
+        )
+    if len(metadata.scope) > MAX_SCOPE_LENGTH:
+        raise InvalidClientMetadata(f"'scope' is longer than {MAX_SCOPE_LENGTH} characters")
+    scope = format_scope(parse_scope(metadata.scope, InvalidClientMetadata))
+
+    return ClientMetadata(
+        client_name=_client_name(metadata.client_name, client_id),
+        redirect_uris=redirect_uris,
+        grant_types=grant_types,
+        response_types=response_types,
+        scope=scope,
+        token_endpoint_auth_method=auth_method,
+        require_pkce=True if metadata.require_pkce is None else metadata.require_pkce,
+        post_logout_redirect_uris=post_logout,
+        access_token_signing_alg=metadata.access_token_signing_alg,
+        always_issue_refresh_token=metadata.always_issue_refresh_token,
+        contacts=_contacts(metadata.contacts),
+        client_uri=_web_uri(metadata.client_uri, "client_uri"),
+        logo_uri=_web_uri(metadata.logo_uri, "logo_uri"),
+    )
+
+
+def _client_name(name: str, client_id: str) -> str:
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise InvalidClientMetadata(
+            f"Invalid 'client_name': at most {MAX_NAME_LENGTH} characters, no control characters"
+        )
+    return name or client_id
+
+
+def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _grant_types(values: tuple[str, ...], *, has_redirect_uris: bool) -> tuple[str, ...]:
+    if not values:
+        if has_redirect_uris:
+            return (AUTHORIZATION_CODE, REFRESH_TOKEN)
+        return (CLIENT_CREDENTIALS,)
+    for grant_type in values:
+        if grant_type not in GRANT_TYPES:
+            raise InvalidClientMetadata(f"Unsupported value {grant_type!r} in 'grant_types'")
+    return _unique(values)
+
+
+def _response_types(values: tuple[str, ...], grant_types: tuple[str, ...]) -> tuple[str, ...]:
+    code_flow = AUTHORIZATION_CODE in grant_types
+    if not values:
+        return ("code",) if code_flow else ()
+    for response_type in values:
+        if response_type not in RESPONSE_TYPES:
+            raise InvalidClientMetadata(
+                f"Unsupported value {response_type!r} in 'response_types'"
+            )
+    # RFC 7591 section 2.1: response_types and grant_types must agree.
+    if not code_flow:
+        raise InvalidClientMetadata(
+            "'response_types' code requires authorization_code in 'grant_types'"
+        )
+    return _unique(values)
+
+
+def _redirect_uris(values: tuple[str, ...], field: str) -> tuple[str, ...]:
+    if len(values) > MAX_URIS:
+        raise InvalidRedirectUri(f"Too many '{field}' (at most {MAX_URIS})")
+    for uri in values:
+        _check_redirect_uri(uri, field)
+    return _unique(values)
+
+
+def _check_redirect_uri(uri: str, field: str) -> None:
+    """RFC 6749 section 3.1.2: absolute, no fragment; stored verbatim because
+    requests are compared by exact string match (OAuth 2.1 section 2.3.1)."""
+    if not uri or len(uri) > MAX_URI_LENGTH or _CONTROL_OR_SPACE.search(uri):
+        raise InvalidRedirectUri(f"Invalid URI {uri[:100]!r} in '{field}'")
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise InvalidRedirectUri(f"Invalid URI {uri[:100]!r} in '{field}'") from None
+    if not parts.scheme:
+        raise InvalidRedirectUri(f"URI {uri[:100]!r} in '{field}' is not absolute")
+    if "#" in uri:
+        raise InvalidRedirectUri(f"URI {uri[:100]!r} in '{field}' has a fragment")
+    if parts.scheme.lower() in _FORBIDDEN_SCHEMES:
+        raise InvalidRedirectUri(f"URI scheme {parts.scheme!r} is not allowed in '{field}'")
+    if parts.scheme.lower() in {"http", "https"} and not parts.hostname:
+        raise InvalidRedirectUri(f"URI {uri[:100]!r} in '{field}' has no host")
+
+
+def _web_uri(uri: str, field: str) -> str:
+    if not uri:
+        return ""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or len(uri) > MAX_URI_LENGTH
+        or _CONTROL_OR_SPACE.search(uri)
+    ):
+        raise InvalidClientMetadata(f"'{field}' must be an absolute http(s) URL")
+    return uri
+
+
+def _contacts(values: tuple[str, ...]) -> tuple[str, ...]:
+    if len(values) > MAX_CONTACTS:
+        raise InvalidClientMetadata(f"Too many 'contacts' (at most {MAX_CONTACTS})")
+    contacts = tuple(value.strip() for value in values)
+    for contact in contacts:
+        if not contact or len(contact) > 320 or _CONTROL_OR_SPACE.search(contact):
+            raise InvalidClientMetadata(f"Invalid value {contact[:100]!r} in 'contacts'")
+    return _unique(contacts)

@@ -1,0 +1,94 @@
+"""The registered client (RFC 6749 section 2) and its metadata (RFC 7591 section 2)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+# RFC 7591 section 2: token_endpoint_auth_method values this server supports.
+CLIENT_SECRET_BASIC: Final = "client_secret_basic"
+CLIENT_SECRET_POST: Final = "client_secret_post"
+NONE: Final = "none"
+AUTH_METHODS: Final = frozenset({CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, NONE})
+# Methods that authenticate with a client secret: the confidential clients (RFC 6749 2.1).
+SECRET_AUTH_METHODS: Final = frozenset({CLIENT_SECRET_BASIC, CLIENT_SECRET_POST})
+
+AUTHORIZATION_CODE: Final = "authorization_code"
+CLIENT_CREDENTIALS: Final = "client_credentials"
+REFRESH_TOKEN: Final = "refresh_token"
+DEVICE_CODE: Final = "urn:ietf:params:oauth:grant-type:device_code"
+GRANT_TYPES: Final = frozenset({AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN, DEVICE_CODE})
+
+# OAuth 2.1 keeps only the authorization code flow's response type.
+RESPONSE_TYPES: Final = frozenset({"code"})
+
+# Empty means the token service's default algorithm.
+ACCESS_TOKEN_SIGNING_ALGS: Final = frozenset({"", "ES256", "RS256"})
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMetadata:
+    """What an operator (or, later, an RFC 7591 registrant) asks for.
+
+    ``require_pkce`` is None when unset, so that the server default applies.
+    """
+
+    client_name: str = ""
+    redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ()
+    response_types: tuple[str, ...] = ()
+    scope: str = ""
+    token_endpoint_auth_method: str = ""
+    require_pkce: bool | None = None
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    access_token_signing_alg: str = ""
+    always_issue_refresh_token: bool = False
+    contacts: tuple[str, ...] = ()
+    client_uri: str = ""
+    logo_uri: str = ""
+
+
+#: Field names an UpdateClient ``update_mask`` may name.
+METADATA_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(ClientMetadata))
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered client with validated metadata.
+
+    ``client_secret_hash`` is the stored form of the secret (see
+    :mod:`services.clients.domain.client_secret`); it never leaves the service.
+    """
+
+    client_id: str
+    client_name: str
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    response_types: tuple[str, ...]
+    scope: str
+    token_endpoint_auth_method: str
+    require_pkce: bool
+    post_logout_redirect_uris: tuple[str, ...]
+    access_token_signing_alg: str
+    always_issue_refresh_token: bool
+    contacts: tuple[str, ...]
+    client_uri: str
+    logo_uri: str
+    created_at: datetime
+    updated_at: datetime
+    revision: int = 1
+    client_secret_hash: str | None = field(default=None, repr=False)
+    client_secret_expires_at: datetime | None = None
+    dynamically_registered: bool = False
+
+    @property
+    def is_confidential(self) -> bool:
+        """RFC 6749 section 2.1: a client that can keep a secret."""
+        return self.token_endpoint_auth_method in SECRET_AUTH_METHODS
+
+    def metadata(self) -> ClientMetadata:
+        return ClientMetadata(
+            **{name: getattr(self, name) for name in METADATA_FIELDS},
+        )

@@ -1,0 +1,41 @@
+"""What the registry needs from storage; implemented by ``store.sql`` and ``store.cache``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.clients.domain.model import Client
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPage:
+    clients: list[Client]
+    #: Opaque cursor of the next page; empty on the last page.
+    next_page_token: str
+    #: How many clients match the search, over all pages.
+    total_size: int
+
+
+class ClientStore(Protocol):
+    """Persistence of clients. Implementations raise ``common.errors`` classes:
+    Conflict for a taken client_id or a lost update race, NotFound for a client
+    that is gone, TemporarilyUnavailable when the database cannot be reached."""
+
+    async def create(self, client: Client) -> None: ...
+
+    async def get(self, client_id: str) -> Client | None: ...
+
+    async def list(self, *, after: str | None, limit: int, search: str) -> tuple[list[Client], int]:
+        """Up to ``limit`` clients ordered by client_id, strictly after ``after``,
+        whose client_id or client_name contains ``search`` (case-insensitive);
+        plus the total number of matches."""
+        ...
+
+    async def update(self, client: Client, *, expected_revision: int) -> None:
+        """Replace the stored client if its revision is still ``expected_revision``."""
+        ...
+
+    async def delete(self, client_id: str) -> bool:
+        """True when a client was deleted."""
+        ...

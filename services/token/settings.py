@@ -1,0 +1,64 @@
+"""Settings of the token service (grants, signing keys, introspection, revocation)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from common.settings import ENV_PREFIX, ConfigError, ServiceSettings
+
+KEK_BYTES = 32  # AES-256-GCM
+
+
+def decode_key_encryption_key(value: str) -> bytes | None:
+    """The 32 raw bytes of a base64url key-encryption key (padding optional), or None."""
+    text = value.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == KEK_BYTES else None
+
+
+class TokenSettings(ServiceSettings):
+    """Settings of ``python -m services.token``; each key is documented beside its default."""
+
+    PROCESS: ClassVar[str] = "token"
+
+    # Port of the TokenService gRPC server.
+    grpc_port: int = Field(default=50052, ge=0, le=65535)
+    # Lifetime of access tokens (RFC 9068 `exp` - `iat`), 1 minute to 1 day.
+    access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    # JWS alg of access tokens for clients that do not ask for one (RFC 9068 section 2.1).
+    access_token_signing_alg: Literal["ES256", "RS256"] = "ES256"
+    # JWS alg of OpenID Connect ID tokens (OpenID Connect Core section 2 requires RS256 support).
+    id_token_signing_alg: Literal["RS256", "ES256"] = "RS256"
+    # base64url of exactly 32 random bytes: the AES-256-GCM key that encrypts the private
+    # signing keys at rest. Unset on the embedded (SQLite) default: a development key is
+    # generated into <data_dir>/token-kek with a warning. Unset with PostgreSQL: start-up fails.
+    key_encryption_key: SecretStr | None = None
+    # `aud` of access tokens (RFC 9068 section 3); empty means the issuer itself.
+    access_token_audience: list[str] = []
+
+    @field_validator("key_encryption_key")
+    @classmethod
+    def _kek_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if decode_key_encryption_key(value.get_secret_value()) is None:
+            # ConfigError, not ValueError: pydantic would echo the secret in its error.
+            raise ConfigError(
+                f"invalid setting 'key_encryption_key' [{ENV_PREFIX}KEY_ENCRYPTION_KEY]: "
+                "must be base64url of exactly 32 bytes (value not shown)"
+            )
+        return value
+
+    @field_validator("access_token_audience")
+    @classmethod
+    def _audience_not_blank(cls, value: list[str]) -> list[str]:
+        if any(not item.strip() for item in value):
+            raise ValueError("audience values must not be empty")
+        return value

@@ -1,0 +1,44 @@
+"""A stopped clients service gives temporarily_unavailable (503) at the gateway,
+not a hang or a 500, and the system recovers when it is back."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.conftest import RunningSystem, basic
+
+pytestmark = pytest.mark.e2e
+
+
+def test_clients_service_down_then_back(system: RunningSystem) -> None:
+    client = system.create_client("--name", "outage", "--grant-type", "client_credentials",
+                                  "--scope", "api")
+    auth = {"Authorization": basic(client["client_id"], client["client_secret"])}
+    form = {"grant_type": "client_credentials"}
+    with system.http() as http:
+        assert http.post("/oauth/token", data=form, headers=auth).status_code == 200
+        system.system.stop("clients")
+        try:
+            started = time.monotonic()
+            resp = http.post("/oauth/token", data=form, headers=auth)
+            elapsed = time.monotonic() - started
+            assert resp.status_code == 503, resp.text
+            assert resp.json() == {
+                "error": "temporarily_unavailable",
+                "error_description": "A service this request needs is unavailable; retry later",
+            }
+            assert resp.headers["cache-control"] == "no-store"
+            assert elapsed < 8, f"took {elapsed:.1f}s: the deadline did not hold"
+            assert http.get("/ready").status_code == 503
+        finally:
+            system.system.start("clients")
+        deadline = time.monotonic() + 20
+        while True:
+            resp = http.post("/oauth/token", data=form, headers=auth)
+            if resp.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert resp.status_code == 200, resp.text
+        assert http.get("/ready").status_code == 200
