@@ -39,7 +39,7 @@ def _pg_answers(url: str) -> bool:
     async def probe() -> bool:
         try:
             conn = await asyncpg.connect(url, timeout=3)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             return False
         await conn.close()
         return True
@@ -58,13 +58,17 @@ def _start_throwaway_pg(tmp: Path) -> tuple[str, subprocess.Popen[bytes] | None]
     user = ["-U", "postgres"]
     subprocess.run(
         [bindir / "initdb", "-D", datadir, "-A", "trust", *user],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     cmd = [bindir / "postgres", "-D", datadir, "-p", str(port), "-k", tmp, "-h", "127.0.0.1"]
     if os.geteuid() == 0:
-        pytest.exit("no PostgreSQL answers and a throwaway one cannot run as root: "
-                    "start the system one (pg_ctlcluster ... start)", returncode=3)
+        pytest.exit(
+            "no PostgreSQL answers and a throwaway one cannot run as root: "
+            "start the system one (pg_ctlcluster ... start)",
+            returncode=3,
+        )
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     for _ in range(100):

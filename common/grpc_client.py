@@ -75,7 +75,10 @@ def make_channel(
     idempotent_methods: Iterable[str] = (),
     interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> grpc.aio.Channel:
-    options = [*_CHANNEL_OPTIONS, ("grpc.service_config", service_config(service, idempotent_methods))]
+    options = [
+        *_CHANNEL_OPTIONS,
+        ("grpc.service_config", service_config(service, idempotent_methods)),
+    ]
     return grpc.aio.insecure_channel(
         normalize_target(target), options=options, interceptors=list(interceptors) or None
     )

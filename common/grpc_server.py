@@ -51,7 +51,9 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 raise
             except OAuthError as exc:
                 if exc.status_code >= 500:
-                    log.warning("%s failed: %s %s", method, exc.error, exc.detail or exc.description)
+                    log.warning(
+                        "%s failed: %s %s", method, exc.error, exc.detail or exc.description
+                    )
                 await context.abort_with_status(to_status(exc))
             except NotImplementedError:
                 await context.abort_with_status(

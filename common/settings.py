@@ -137,7 +137,7 @@ class CommonSettings(BaseSettings):
     # gRPC targets of the services: "host:port", several "host:port" separated by
     # commas (balanced round_robin), or any gRPC name such as dns:///token:50051.
     authorize_target: str = "127.0.0.1:50051"
-    token_target: str = "127.0.0.1:50052"
+    token_target: str = "127.0.0.1:50052"  # noqa: S105 - an address, not a secret
     clients_target: str = "127.0.0.1:50053"
     admin_target: str = "127.0.0.1:50054"
     # Deadline of every outgoing gRPC call, in seconds.

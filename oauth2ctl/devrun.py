@@ -26,7 +26,13 @@ SERVICES = ("clients", "token", "authorize", "admin")
 #: Start order: what others call comes first; stop order is the reverse.
 PROCESSES = (*SERVICES, "gateway")
 
-DEFAULT_PORTS = {"authorize": 50051, "token": 50052, "clients": 50053, "admin": 50054, "gateway": 8080}
+DEFAULT_PORTS = {
+    "authorize": 50051,
+    "token": 50052,
+    "clients": 50053,
+    "admin": 50054,
+    "gateway": 8080,
+}
 
 
 def module_for(name: str) -> str:
@@ -91,7 +97,7 @@ class System:
         if self.log_dir is None:
             return None
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        return open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        return open(self.log_dir / f"{name}.log", "ab")
 
     def start(self, name: str, port: int | None = None) -> subprocess.Popen[bytes]:
         log = self._log(name)
@@ -174,8 +180,10 @@ def main() -> int:
     env.setdefault("OAUTH2_LOG_FORMAT", "text")
     system = System(env=env)
     embedded = not (env.get("DATABASE_URL") or env.get("REDIS_URL"))
-    mode = "embedded default: SQLite files in var/, in-process stand-ins" if embedded else (
-        "PostgreSQL and Redis from DATABASE_URL / REDIS_URL"
+    mode = (
+        "embedded default: SQLite files in var/, in-process stand-ins"
+        if embedded
+        else ("PostgreSQL and Redis from DATABASE_URL / REDIS_URL")
     )
     stop = False
 

@@ -107,6 +107,7 @@ def system(
             base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
         )
     system = _start(env, data_dir / "logs")
-    yield RunningSystem(system=system, mode=request.param, data_dir=data_dir,
-                        database_url=database_url)
+    yield RunningSystem(
+        system=system, mode=request.param, data_dir=data_dir, database_url=database_url
+    )
     system.stop_all()

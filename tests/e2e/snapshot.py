@@ -24,8 +24,12 @@ def _sqlite(data_dir: Path) -> Snapshot:
     for service in SERVICES:
         path = data_dir / f"{service}.db"
         with sqlite3.connect(path) as conn:
-            tables = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
+                )
+            ]
             for table in tables:
                 rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608
                 result[f"{service}.{table}"] = sorted(tuple(map(str, r)) for r in rows)
@@ -40,7 +44,9 @@ async def _pg(url: str) -> Snapshot:
         for service in SERVICES:
             tables = await conn.fetch(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 "
-                "ORDER BY table_name", service)
+                "ORDER BY table_name",
+                service,
+            )
             for record in tables:
                 table = record["table_name"]
                 rows = await conn.fetch(f'SELECT * FROM "{service}"."{table}"')  # noqa: S608

@@ -44,26 +44,34 @@ def _verify(system: RunningSystem, access_token: str, client_id: str, scope: str
 @pytest.mark.parametrize("auth_method", ["client_secret_basic", "client_secret_post"])
 def test_token_introspect_revoke(system: RunningSystem, auth_method: str) -> None:
     client = system.create_client(
-        "--name", f"backend-{auth_method}",
-        "--grant-type", "client_credentials",
-        "--scope", "api:read api:write",
-        "--auth-method", auth_method,
+        "--name",
+        f"backend-{auth_method}",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "api:read api:write",
+        "--auth-method",
+        auth_method,
     )
     assert client["token_endpoint_auth_method"] == auth_method
     client_id, secret = client["client_id"], client["client_secret"]
     resource_server = system.create_client(
         "--name", "resource-server", "--grant-type", "client_credentials", "--scope", "introspect"
     )
-    rs_auth = {"Authorization": basic(resource_server["client_id"], resource_server["client_secret"])}
+    rs_auth = {
+        "Authorization": basic(resource_server["client_id"], resource_server["client_secret"])
+    }
 
     with system.http() as http:
         form = {"grant_type": "client_credentials", "scope": "api:read"}
         if auth_method == "client_secret_basic":
-            resp = http.post("/oauth/token", data=form,
-                             headers={"Authorization": basic(client_id, secret)})
+            resp = http.post(
+                "/oauth/token", data=form, headers={"Authorization": basic(client_id, secret)}
+            )
         else:
-            resp = http.post("/oauth/token",
-                             data={**form, "client_id": client_id, "client_secret": secret})
+            resp = http.post(
+                "/oauth/token", data={**form, "client_id": client_id, "client_secret": secret}
+            )
         assert resp.status_code == 200, resp.text
         assert resp.headers["cache-control"] == "no-store"
         assert resp.headers["content-type"].startswith("application/json")
@@ -93,16 +101,25 @@ def test_token_introspect_revoke(system: RunningSystem, auth_method: str) -> Non
         resp = http.post("/oauth/revoke", data={"token": access_token}, headers=rs_auth)
         assert resp.status_code == 400
         assert resp.json()["error"] == "unauthorized_client"
-        assert http.post("/oauth/introspect", data={"token": access_token},
-                         headers=rs_auth).json()["active"] is True
+        assert (
+            http.post("/oauth/introspect", data={"token": access_token}, headers=rs_auth).json()[
+                "active"
+            ]
+            is True
+        )
 
         revoke_form = {"token": access_token, "token_type_hint": "access_token"}
         if auth_method == "client_secret_basic":
-            resp = http.post("/oauth/revoke", data=revoke_form,
-                             headers={"Authorization": basic(client_id, secret)})
+            resp = http.post(
+                "/oauth/revoke",
+                data=revoke_form,
+                headers={"Authorization": basic(client_id, secret)},
+            )
         else:
-            resp = http.post("/oauth/revoke",
-                             data={**revoke_form, "client_id": client_id, "client_secret": secret})
+            resp = http.post(
+                "/oauth/revoke",
+                data={**revoke_form, "client_id": client_id, "client_secret": secret},
+            )
         assert resp.status_code == 200
         assert resp.content == b""
 
@@ -111,26 +128,37 @@ def test_token_introspect_revoke(system: RunningSystem, auth_method: str) -> Non
         assert resp.json() == {"active": False}
 
         # Revoking again is not an error (RFC 7009 section 2.2).
-        resp = http.post("/oauth/revoke", data={"token": access_token},
-                         headers={"Authorization": basic(client_id, secret)}
-                         if auth_method == "client_secret_basic" else None)
+        resp = http.post(
+            "/oauth/revoke",
+            data={"token": access_token},
+            headers={"Authorization": basic(client_id, secret)}
+            if auth_method == "client_secret_basic"
+            else None,
+        )
         if auth_method == "client_secret_basic":
             assert resp.status_code == 200
 
 
 def test_default_scope_is_the_registered_scope(system: RunningSystem) -> None:
-    client = system.create_client("--name", "svc", "--grant-type", "client_credentials",
-                                  "--scope", "a b")
+    client = system.create_client(
+        "--name", "svc", "--grant-type", "client_credentials", "--scope", "a b"
+    )
     with system.http() as http:
-        resp = http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                         headers={"Authorization": basic(client["client_id"], client["client_secret"])})
+        resp = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": basic(client["client_id"], client["client_secret"])},
+        )
     assert resp.status_code == 200, resp.text
     assert resp.json()["scope"] == "a b"
 
 
 def test_discovery_and_jwks(system: RunningSystem) -> None:
     with system.http() as http:
-        for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+        for path in (
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/openid-configuration",
+        ):
             meta = http.get(path).json()
             assert meta["issuer"] == system.base_url
             assert meta["token_endpoint"] == system.base_url + "/oauth/token"
@@ -139,7 +167,9 @@ def test_discovery_and_jwks(system: RunningSystem) -> None:
             assert meta["revocation_endpoint"] == system.base_url + "/oauth/revoke"
             assert "client_credentials" in meta["grant_types_supported"]
             assert set(meta["token_endpoint_auth_methods_supported"]) >= {
-                "client_secret_basic", "client_secret_post"}
+                "client_secret_basic",
+                "client_secret_post",
+            }
         jwks = http.get("/oauth/jwks").json()
     algs = {key["alg"] for key in jwks["keys"]}
     assert {"ES256", "RS256"} <= algs

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_clients_service_down_then_back(system: RunningSystem) -> None:
-    client = system.create_client("--name", "outage", "--grant-type", "client_credentials",
-                                  "--scope", "api")
+    client = system.create_client(
+        "--name", "outage", "--grant-type", "client_credentials", "--scope", "api"
+    )
     auth = {"Authorization": basic(client["client_id"], client["client_secret"])}
     form = {"grant_type": "client_credentials"}
     with system.http() as http:

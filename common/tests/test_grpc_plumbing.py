@@ -1,0 +1,127 @@
+"""Errors cross the gRPC boundary as the same OAuthError class; deadlines hold;
+an unreachable service is temporarily_unavailable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2
+from oauth2.v1 import token_pb2, token_pb2_grpc
+
+from common import errors
+from common.grpc_client import ServiceClient, normalize_target, service_config
+from common.grpc_server import ErrorInterceptor
+from conftest import free_port
+
+
+class FlakyToken(token_pb2_grpc.TokenServiceServicer):
+    def __init__(self) -> None:
+        self.raise_: BaseException | None = None
+
+    async def GetJwks(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
+    ) -> token_pb2.Jwks:
+        if self.raise_ is not None:
+            raise self.raise_
+        return token_pb2.Jwks(keys=[token_pb2.JsonWebKey(kid="k")])
+
+    async def Introspect(self, request, context):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(2)
+        return token_pb2.IntrospectResponse()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[FlakyToken, str]]:
+    servicer = FlakyToken()
+    srv = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    token_pb2_grpc.add_TokenServiceServicer_to_server(servicer, srv)
+    port = srv.add_insecure_port("127.0.0.1:0")
+    await srv.start()
+    yield servicer, f"127.0.0.1:{port}"
+    await srv.stop(0)
+
+
+def client(target: str, deadline: float = 2) -> ServiceClient[token_pb2_grpc.TokenServiceStub]:
+    return ServiceClient(
+        token_pb2_grpc.TokenServiceStub,
+        target,
+        "oauth2.v1.TokenService",
+        deadline=deadline,
+        idempotent_methods=["GetJwks"],
+    )
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        errors.InvalidClient("Client authentication failed"),
+        errors.InvalidScope("Scope 'x'"),
+        errors.NotFound("no such client"),
+        errors.TemporarilyUnavailable(),
+    ],
+)
+async def test_oauth_errors_round_trip(
+    server: tuple[FlakyToken, str], exc: errors.OAuthError
+) -> None:
+    servicer, target = server
+    servicer.raise_ = exc
+    c = client(target)
+    with pytest.raises(type(exc)) as caught:
+        await c.call.GetJwks(empty_pb2.Empty())
+    assert caught.value.description == exc.description
+    await c.close()
+
+
+async def test_unexpected_exception_is_server_error_without_detail(
+    server: tuple[FlakyToken, str],
+) -> None:
+    servicer, target = server
+    servicer.raise_ = RuntimeError("secret internal detail")
+    c = client(target)
+    with pytest.raises(errors.ServerError) as caught:
+        await c.call.GetJwks(empty_pb2.Empty())
+    assert "secret" not in str(caught.value) and caught.value.description == ""
+    await c.close()
+
+
+async def test_unimplemented_method(server: tuple[FlakyToken, str]) -> None:
+    _, target = server
+    c = client(target)
+    with pytest.raises(errors.Unimplemented):
+        await c.call.Revoke(token_pb2.RevokeRequest())
+    assert (await c.call.GetJwks(empty_pb2.Empty())).keys[0].kid == "k"
+    await c.close()
+
+
+async def test_deadline_gives_temporarily_unavailable(server: tuple[FlakyToken, str]) -> None:
+    _, target = server
+    c = client(target, deadline=0.2)
+    started = time.monotonic()
+    with pytest.raises(errors.TemporarilyUnavailable):
+        await c.call.Introspect(token_pb2.IntrospectRequest())
+    assert time.monotonic() - started < 1.5
+    await c.close()
+
+
+async def test_nothing_listening_gives_temporarily_unavailable() -> None:
+    c = client(f"127.0.0.1:{free_port()}", deadline=1)
+    with pytest.raises(errors.TemporarilyUnavailable) as caught:
+        await c.call.GetJwks(empty_pb2.Empty())
+    assert caught.value.description
+    await c.close()
+
+
+def test_targets() -> None:
+    assert normalize_target("127.0.0.1:1") == "dns:///127.0.0.1:1"
+    assert normalize_target("127.0.0.1:1, 127.0.0.1:2") == "ipv4:127.0.0.1:1,127.0.0.1:2"
+    assert normalize_target("dns:///token:50051") == "dns:///token:50051"
+    with pytest.raises(ValueError, match="IPv4"):
+        normalize_target("a:1,b:2")
+    config = json.loads(service_config("oauth2.v1.TokenService", ["GetJwks"]))
+    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    assert config["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]

@@ -1,0 +1,77 @@
+"""Extracting client credentials from a request (RFC 6749 section 2.3.1).
+
+The gateway only finds out *which* method the client used and with what
+values; whether they are right is the clients service's decision, asked by the
+token service. Methods:
+
+- ``client_secret_basic``: ``Authorization: Basic base64(urlencode(id):urlencode(secret))``,
+  decoded strictly (RFC 6749 section 2.3.1, RFC 7617 section 2);
+- ``client_secret_post``: ``client_id`` and ``client_secret`` in the body;
+- ``none``: only ``client_id`` in the body (public clients, RFC 6749 section 2.1).
+
+A client must use exactly one method (RFC 6749 section 2.3).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import unquote_plus
+
+from oauth2.v1 import common_pb2
+from starlette.requests import Request
+
+from common.errors import InvalidClient, InvalidRequest
+from gateway.forms import Form
+
+CLIENT_SECRET_BASIC = "client_secret_basic"
+CLIENT_SECRET_POST = "client_secret_post"
+NONE = "none"
+
+
+def parse_basic_authorization(header: str) -> tuple[str, str]:
+    """(client_id, client_secret) from a Basic header, or invalid_client."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise InvalidClient("Client authentication must use the Basic scheme")
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        # ValueError covers UnicodeDecodeError.
+        raise InvalidClient("Malformed Basic authorization header") from None
+    if ":" not in decoded:
+        raise InvalidClient("Malformed Basic authorization header")
+    raw_id, _, raw_secret = decoded.partition(":")
+    try:
+        client_id = unquote_plus(raw_id, errors="strict")
+        client_secret = unquote_plus(raw_secret, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidClient("Malformed Basic authorization header") from None
+    if not client_id or not client_secret:
+        raise InvalidClient("Malformed Basic authorization header")
+    return client_id, client_secret
+
+
+def extract_client_credentials(request: Request, form: Form) -> common_pb2.ClientCredentials:
+    """The credentials the client presented; invalid_client when there are none."""
+    header = request.headers.get("authorization")
+    body_id = form.get("client_id")
+    body_secret = form.get("client_secret")
+    if header is not None:
+        client_id, client_secret = parse_basic_authorization(header)
+        if body_secret:
+            raise InvalidRequest("The client must use only one client authentication method")
+        if body_id and body_id != client_id:
+            raise InvalidRequest("'client_id' does not match the Authorization header")
+        return common_pb2.ClientCredentials(
+            client_id=client_id, client_secret=client_secret, auth_method=CLIENT_SECRET_BASIC
+        )
+    if body_secret and not body_id:
+        raise InvalidRequest("Missing 'client_id'")
+    if body_id and body_secret:
+        return common_pb2.ClientCredentials(
+            client_id=body_id, client_secret=body_secret, auth_method=CLIENT_SECRET_POST
+        )
+    if body_id:
+        return common_pb2.ClientCredentials(client_id=body_id, auth_method=NONE)
+    raise InvalidClient("Client authentication is required")

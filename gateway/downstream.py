@@ -1,0 +1,94 @@
+"""The gateway's gRPC clients, one per downstream service, and their health checks."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from oauth2.v1 import admin_pb2_grpc, authorize_pb2_grpc, clients_pb2_grpc, token_pb2_grpc
+
+from common.grpc_client import ServiceClient
+from common.settings import CommonSettings
+
+# Reads that may be retried on UNAVAILABLE; Exchange is not among them (it issues tokens).
+_TOKEN_READS = ("GetJwks", "Introspect", "VerifyAccessToken")
+_CLIENTS_READS = ("GetClient", "ListClients", "ValidateRedirectUri")
+
+
+@dataclass
+class Downstream:
+    """One :class:`ServiceClient` per service; ``token.call.Exchange(...)`` and so on."""
+
+    authorize: ServiceClient[Any]
+    token: ServiceClient[Any]
+    clients: ServiceClient[Any]
+    admin: ServiceClient[Any]
+
+    @classmethod
+    def connect(cls, settings: CommonSettings) -> Downstream:
+        deadline = settings.grpc_deadline_seconds
+        return cls(
+            authorize=ServiceClient(
+                authorize_pb2_grpc.AuthorizeServiceStub,
+                settings.authorize_target,
+                "oauth2.v1.AuthorizeService",
+                deadline=deadline,
+            ),
+            token=ServiceClient(
+                token_pb2_grpc.TokenServiceStub,
+                settings.token_target,
+                "oauth2.v1.TokenService",
+                deadline=deadline,
+                idempotent_methods=_TOKEN_READS,
+            ),
+            clients=ServiceClient(
+                clients_pb2_grpc.ClientsServiceStub,
+                settings.clients_target,
+                "oauth2.v1.ClientsService",
+                deadline=deadline,
+                idempotent_methods=_CLIENTS_READS,
+            ),
+            admin=ServiceClient(
+                admin_pb2_grpc.AdminServiceStub,
+                settings.admin_target,
+                "oauth2.v1.AdminService",
+                deadline=deadline,
+            ),
+        )
+
+    def by_name(self) -> dict[str, ServiceClient[Any]]:
+        return {
+            "authorize": self.authorize,
+            "token": self.token,
+            "clients": self.clients,
+            "admin": self.admin,
+        }
+
+    async def close(self) -> None:
+        await asyncio.gather(*(client.close() for client in self.by_name().values()))
+
+    async def health(self, timeout: float) -> dict[str, str]:
+        """Standard gRPC health status of each service by name, checked concurrently.
+
+        A service that does not answer within ``timeout`` shows its gRPC status
+        code instead (UNAVAILABLE, DEADLINE_EXCEEDED).
+        """
+        names = list(self.by_name())
+        results = await asyncio.gather(
+            *(_check(client, timeout) for client in self.by_name().values())
+        )
+        return dict(zip(names, results, strict=True))
+
+
+async def _check(client: ServiceClient[Any], timeout: float) -> str:
+    stub = health_pb2_grpc.HealthStub(client.channel)
+    try:
+        answer = await stub.Check(
+            health_pb2.HealthCheckRequest(service=client.service), timeout=timeout
+        )
+    except grpc.aio.AioRpcError as exc:
+        return str(exc.code().name)
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status))

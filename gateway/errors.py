@@ -1,0 +1,80 @@
+"""Rendering errors as RFC 6749 section 5.2 JSON.
+
+Every error the gateway answers goes through :func:`error_response`: the body
+is ``{"error", "error_description"}`` (the description only when there is a
+public one), with ``Cache-Control: no-store`` and ``Pragma: no-cache``.
+``invalid_client`` is 401 with a ``WWW-Authenticate: Basic`` challenge
+(RFC 6749 section 5.2); ``invalid_token``/``insufficient_scope`` carry a
+``Bearer`` challenge (RFC 6750 section 3). 5xx never show a description.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from common.errors import (
+    InsufficientScope,
+    InvalidClient,
+    InvalidRequest,
+    InvalidToken,
+    NotFound,
+    OAuthError,
+)
+
+log = logging.getLogger(__name__)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+BASIC_CHALLENGE = 'Basic realm="oauth2", charset="UTF-8"'
+
+
+def error_body(error: OAuthError) -> dict[str, str]:
+    body = {"error": error.error}
+    if error.public_description:
+        body["error_description"] = error.public_description
+    return body
+
+
+def error_response(error: OAuthError, headers: dict[str, str] | None = None) -> JSONResponse:
+    all_headers = {**NO_STORE, **(headers or {})}
+    if isinstance(error, InvalidClient):
+        all_headers["WWW-Authenticate"] = BASIC_CHALLENGE
+    elif isinstance(error, InvalidToken | InsufficientScope):
+        all_headers["WWW-Authenticate"] = f'Bearer realm="oauth2", error="{error.error}"'
+    return JSONResponse(error_body(error), status_code=error.status_code, headers=all_headers)
+
+
+async def oauth_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)
+    if exc.status_code >= 500:
+        # The detail (gRPC code, downstream message) is for operators only.
+        log.warning(
+            "%s %s failed: %s %s",
+            request.method,
+            request.url.path,
+            exc.error,
+            exc.detail or exc.description,
+        )
+    return error_response(exc)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 as JSON instead of plain text."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound())
+    if exc.status_code == 405:
+        return error_response(
+            _MethodNotAllowed("Method not allowed"), headers=dict(exc.headers or {})
+        )
+    error = InvalidRequest(exc.detail if isinstance(exc.detail, str) else "")
+    response = error_response(error, headers=dict(exc.headers or {}))
+    response.status_code = exc.status_code
+    return response
+
+
+class _MethodNotAllowed(InvalidRequest):
+    status_code = 405

@@ -1,0 +1,98 @@
+"""Reading ``application/x-www-form-urlencoded`` request bodies (RFC 6749 section 3.2).
+
+Steps, each failing with one specific error: the media type must be
+``application/x-www-form-urlencoded`` (a ``charset`` parameter, if any, must be
+utf-8); the body may not exceed the configured size (checked on Content-Length
+up front and counted while streaming, so an oversized body is never buffered);
+it must be UTF-8; parameters must not repeat (RFC 6749 section 3.1, 3.2);
+parameters without a value count as omitted (RFC 6749 section 3.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from common.errors import InvalidRequest, RequestTooLarge
+
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+#: Parameters that may legitimately appear more than once (RFC 8707 section 2).
+MULTI_VALUED = frozenset({"resource"})
+
+
+@dataclass(frozen=True)
+class Form:
+    """Non-empty parameters of a form body, each with its values in order."""
+
+    params: dict[str, list[str]]
+
+    def get(self, name: str) -> str:
+        """The value, or "" when the parameter is absent (or was sent empty)."""
+        values = self.params.get(name)
+        return values[0] if values else ""
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self.params.get(name, ()))
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if not value:
+            raise InvalidRequest(f"Missing '{name}'")
+        return value
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.params
+
+
+def check_content_type(header: str | None) -> None:
+    media_type, _, params = (header or "").partition(";")
+    if media_type.strip().lower() != FORM_MEDIA_TYPE:
+        raise InvalidRequest(f"Content-Type must be {FORM_MEDIA_TYPE}")
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            raise InvalidRequest("Content-Type charset must be utf-8")
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise InvalidRequest("Invalid Content-Length")
+        if int(declared) > max_bytes:
+            raise RequestTooLarge("Request body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        # Content-Length can be absent (chunked) or wrong: count what arrives.
+        if len(body) > max_bytes:
+            raise RequestTooLarge("Request body too large")
+    return bytes(body)
+
+
+def parse_form(body: bytes) -> Form:
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=False, encoding="utf-8", errors="strict"
+        )
+    except UnicodeDecodeError:
+        # Raw bytes or percent-escapes that are not UTF-8.
+        raise InvalidRequest("Request body must be UTF-8") from None
+    params: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if value == "":
+            continue
+        values = params.setdefault(name, [])
+        if values and name not in MULTI_VALUED:
+            raise InvalidRequest(f"Parameter '{name}' must not be included more than once")
+        values.append(value)
+    return Form(params)
+
+
+async def read_form(request: Request, max_bytes: int) -> Form:
+    check_content_type(request.headers.get("content-type"))
+    return parse_form(await read_body(request, max_bytes))

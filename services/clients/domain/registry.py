@@ -1,0 +1,205 @@
+"""The client registry (RFC 6749 section 2): registration, secrets, client
+authentication (RFC 6749 section 2.3.1) and redirect URI checks (section 3.1.2.3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from common.errors import InvalidClient, InvalidRequest, NotFound
+from common.timeutil import utcnow
+from services.clients.domain import client_secret
+from services.clients.domain.metadata import (
+    validate_client_id,
+    validate_imported_secret,
+    validate_metadata,
+)
+from services.clients.domain.model import METADATA_FIELDS, NONE, Client, ClientMetadata
+from services.clients.domain.paging import decode_page_token, encode_page_token, page_size
+from services.clients.domain.ports import ClientPage, ClientStore
+
+# One message for every authentication failure, so that callers learn nothing
+# about which client_ids exist or how they authenticate.
+AUTHENTICATION_FAILED = "Client authentication failed"
+
+REDIRECT = "redirect"
+POST_LOGOUT = "post_logout"
+
+
+def new_client_id() -> str:
+    """128 random bits, URL-safe: unguessable and safe in Basic auth and URLs."""
+    return secrets.token_urlsafe(16)
+
+
+class ClientRegistry:
+    """Registered clients and their credentials (RFC 6749 section 2).
+
+    Secrets are returned in plain text only by :meth:`create` and
+    :meth:`rotate_secret`; the store sees only their hashes.
+    """
+
+    def __init__(
+        self,
+        store: ClientStore,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        client_id_factory: Callable[[], str] = new_client_id,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._new_client_id = client_id_factory
+
+    async def create(
+        self, metadata: ClientMetadata, *, client_id: str = "", client_secret_plain: str = ""
+    ) -> tuple[Client, str]:
+        """Register a client; returns it and its plain secret ("" for public clients
+        and for imported secrets, which the operator already has)."""
+        client_id = validate_client_id(client_id) if client_id else self._new_client_id()
+        metadata = validate_metadata(metadata, client_id=client_id)
+        secret, secret_hash = "", None
+        if metadata.token_endpoint_auth_method == NONE:
+            if client_secret_plain:
+                raise InvalidRequest(
+                    "A client with 'token_endpoint_auth_method' none has no 'client_secret'"
+                )
+        elif client_secret_plain:
+            validate_imported_secret(client_secret_plain)
+            secret_hash = await client_secret.hash_imported_secret(client_secret_plain)
+        else:
+            secret, secret_hash = client_secret.generate_secret()
+        now = self._clock()
+        client = Client(
+            client_id=client_id,
+            **_metadata_fields(metadata),
+            created_at=now,
+            updated_at=now,
+            revision=1,
+            client_secret_hash=secret_hash,
+        )
+        await self._store.create(client)
+        return client, secret
+
+    async def get(self, client_id: str) -> Client:
+        client = await self._store.get(_required_client_id(client_id))
+        if client is None:
+            raise NotFound(f"Client {client_id!r} not found")
+        return client
+
+    async def list(self, *, page_size_requested: int = 0, page_token: str = "", search: str = "") -> ClientPage:
+        limit = page_size(page_size_requested)
+        after = decode_page_token(page_token)
+        # One extra row tells whether another page follows without a second query.
+        clients, total = await self._store.list(after=after, limit=limit + 1, search=search.strip())
+        next_token = encode_page_token(clients[limit - 1].client_id) if len(clients) > limit else ""
+        return ClientPage(clients=clients[:limit], next_page_token=next_token, total_size=total)
+
+    async def update(
+        self, client_id: str, metadata: ClientMetadata, update_mask: Iterable[str] = ()
+    ) -> Client:
+        """Replace the fields named in ``update_mask`` (every field when empty).
+
+        Switching to ``none`` drops the secret; switching a public client to a
+        secret method leaves it without one until :meth:`rotate_secret`.
+        """
+        current = await self.get(client_id)
+        mask = set(update_mask)
+        unknown = sorted(mask - METADATA_FIELDS)
+        if unknown:
+            raise InvalidRequest(f"Unknown field {unknown[0]!r} in 'update_mask'")
+        if mask:
+            merged = dataclasses.replace(
+                current.metadata(), **{name: getattr(metadata, name) for name in mask}
+            )
+        else:
+            merged = metadata
+        validated = validate_metadata(merged, client_id=current.client_id)
+        updated = dataclasses.replace(
+            current,
+            **_metadata_fields(validated),
+            updated_at=self._clock(),
+            revision=current.revision + 1,
+            client_secret_hash=(
+                None if validated.token_endpoint_auth_method == NONE else current.client_secret_hash
+            ),
+        )
+        await self._store.update(updated, expected_revision=current.revision)
+        return updated
+
+    async def delete(self, client_id: str) -> None:
+        if not await self._store.delete(_required_client_id(client_id)):
+            raise NotFound(f"Client {client_id!r} not found")
+
+    async def rotate_secret(self, client_id: str) -> tuple[Client, str]:
+        """A new generated secret; the previous one stops working at once."""
+        current = await self.get(client_id)
+        if not current.is_confidential:
+            raise InvalidRequest(
+                "A client with 'token_endpoint_auth_method' none has no secret to rotate"
+            )
+        secret, secret_hash = client_secret.generate_secret()
+        updated = dataclasses.replace(
+            current,
+            client_secret_hash=secret_hash,
+            client_secret_expires_at=None,
+            updated_at=self._clock(),
+            revision=current.revision + 1,
+        )
+        await self._store.update(updated, expected_revision=current.revision)
+        return updated, secret
+
+    async def authenticate(self, client_id: str, client_secret_plain: str, auth_method: str) -> Client:
+        """RFC 6749 section 2.3.1: the client must use the method it registered
+        (RFC 7591 section 2) with the right secret; public clients present none.
+
+        Every failure is the same InvalidClient, whatever went wrong.
+        """
+        client = await self._store.get(client_id) if client_id else None
+        if client is None:
+            client_secret.dummy_verify(client_secret_plain)
+            raise InvalidClient(AUTHENTICATION_FAILED, detail=f"unknown client {client_id!r}")
+        if auth_method != client.token_endpoint_auth_method:
+            raise InvalidClient(
+                AUTHENTICATION_FAILED,
+                detail=f"{client_id!r} uses {client.token_endpoint_auth_method}, not {auth_method!r}",
+            )
+        if auth_method == NONE:
+            if client_secret_plain:
+                raise InvalidClient(AUTHENTICATION_FAILED, detail="secret sent by a public client")
+            return client
+        if not client_secret_plain or not await client_secret.verify_secret(
+            client_secret_plain, client.client_secret_hash
+        ):
+            raise InvalidClient(AUTHENTICATION_FAILED, detail=f"wrong secret for {client_id!r}")
+        expires_at = client.client_secret_expires_at
+        if expires_at is not None and expires_at <= self._clock():
+            raise InvalidClient(AUTHENTICATION_FAILED, detail=f"secret of {client_id!r} expired")
+        return client
+
+    async def validate_redirect_uri(
+        self, client_id: str, redirect_uri: str, kind: str = REDIRECT
+    ) -> tuple[bool, Client]:
+        """Exact string comparison (RFC 6749 section 3.1.2.3, OAuth 2.1 section
+        2.3.1): no normalisation of case, trailing slashes or query order."""
+        if kind not in {"", REDIRECT, POST_LOGOUT}:
+            raise InvalidRequest(f"Unknown 'kind' {kind!r}; use redirect or post_logout")
+        client = await self.get(client_id)
+        registered = (
+            client.post_logout_redirect_uris if kind == POST_LOGOUT else client.redirect_uris
+        )
+        return redirect_uri in registered, client
+
+
+def _required_client_id(client_id: str) -> str:
+    if not client_id:
+        raise InvalidRequest("Missing 'client_id'")
+    return client_id
+
+
+def _metadata_fields(metadata: ClientMetadata) -> dict[str, Any]:
+    fields = {name: getattr(metadata, name) for name in METADATA_FIELDS}
+    fields["require_pkce"] = bool(metadata.require_pkce)
+    return fields

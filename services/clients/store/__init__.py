@@ -1,0 +1,1 @@
+"""Storage of the client registry: SQL tables and a KeyValue read cache."""

@@ -1,0 +1,53 @@
+"""The clients schema. No schema name: on PostgreSQL the connection's
+search_path selects the service's own schema (see common/db.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, String, Table, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class JsonStringList(TypeDecorator[tuple[str, ...]]):
+    """A list of strings as JSON text: the same column on SQLite and PostgreSQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
+        return json.dumps(list(value or ()))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[str, ...]:
+        return tuple(json.loads(value)) if value else ()
+
+
+metadata = MetaData()
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("client_name", String(200), nullable=False),
+    Column("redirect_uris", JsonStringList, nullable=False),
+    Column("grant_types", JsonStringList, nullable=False),
+    Column("response_types", JsonStringList, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("token_endpoint_auth_method", String(32), nullable=False),
+    Column("require_pkce", Boolean, nullable=False),
+    Column("post_logout_redirect_uris", JsonStringList, nullable=False),
+    Column("access_token_signing_alg", String(16), nullable=False),
+    Column("always_issue_refresh_token", Boolean, nullable=False),
+    Column("contacts", JsonStringList, nullable=False),
+    Column("client_uri", Text, nullable=False),
+    Column("logo_uri", Text, nullable=False),
+    # "sha256$<hex>" or an Argon2id PHC string; NULL for public clients.
+    Column("client_secret_hash", Text, nullable=True),
+    Column("client_secret_expires_at", DateTime(timezone=True), nullable=True),
+    Column("dynamically_registered", Boolean, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

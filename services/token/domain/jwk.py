@@ -1,0 +1,51 @@
+"""JSON Web Keys (RFC 7517) and their thumbprints (RFC 7638) for the signing keys."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+SUPPORTED_ALGS = ("ES256", "RS256")
+RSA_KEY_BITS = 2048
+
+# RFC 7638 section 3.2: the required members of each key type, nothing else.
+_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+
+
+def generate_private_key(alg: str) -> PrivateKey:
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
+    raise ValueError(f"unsupported signing alg {alg!r}")
+
+
+def public_jwk_members(public_key: PublicKey) -> dict[str, str]:
+    """kty/crv/x/y or kty/n/e of a public key."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        members: Any = ECAlgorithm.to_jwk(public_key, as_dict=True)
+    else:
+        members = RSAAlgorithm.to_jwk(public_key, as_dict=True)
+    return {str(k): str(v) for k, v in members.items()}
+
+
+def thumbprint(jwk: dict[str, str]) -> str:
+    """RFC 7638: base64url(SHA-256(canonical JSON of the required members))."""
+    required = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
+    canonical = json.dumps(required, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    digest = hashlib.sha256(canonical.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def public_jwk(public_key: PublicKey, alg: str) -> dict[str, str]:
+    """The published JWK: key members plus kid (its thumbprint), alg and use "sig"."""
+    members = public_jwk_members(public_key)
+    return {**members, "kid": thumbprint(members), "alg": alg, "use": "sig"}

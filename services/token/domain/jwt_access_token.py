@@ -1,0 +1,140 @@
+"""JWT access tokens (RFC 9068): issuing and verifying them.
+
+Self-contained: issuing writes no row (DESIGN.md, Tokens); revocation is a
+denylist of ``jti`` values checked after verification.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from common.errors import UnauthorizedClient
+from common.secrets import random_token
+from common.scopes import format_scope
+from services.token.domain.jwk import SUPPORTED_ALGS
+from services.token.domain.keys import KeyManager
+
+# RFC 9068 section 2.1; "application/at+jwt" is the long form of the same media type.
+TOKEN_TYPE_HEADERS = ("at+jwt", "application/at+jwt")
+REQUIRED_CLAIMS = ["iss", "exp", "iat", "jti", "client_id"]
+JTI_BYTES = 16
+
+
+@dataclass(frozen=True)
+class AccessTokenPolicy:
+    """Server-wide settings of access tokens."""
+
+    issuer: str
+    ttl_seconds: int
+    default_alg: str
+    # Empty means the issuer is the audience.
+    audience: tuple[str, ...] = ()
+
+    @property
+    def aud_claim(self) -> str | list[str]:
+        audience = list(self.audience) or [self.issuer]
+        # RFC 7519 section 4.1.3: a single audience may be a plain string.
+        return audience[0] if len(audience) == 1 else audience
+
+
+@dataclass(frozen=True)
+class IssuedAccessToken:
+    token: str
+    jti: str
+    expires_in: int
+    exp: int
+    iat: int
+
+
+class JwtAccessTokenIssuer:
+    """Signs RFC 9068 section 2 access tokens with the active key of the chosen alg."""
+
+    def __init__(
+        self,
+        keys: KeyManager,
+        policy: AccessTokenPolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = keys
+        self._policy = policy
+        self._clock = clock
+
+    def issue(
+        self, *, client_id: str, subject: str, scope: list[str], alg: str = ""
+    ) -> IssuedAccessToken:
+        alg = alg or self._policy.default_alg
+        if alg not in SUPPORTED_ALGS:
+            raise UnauthorizedClient(
+                f"access_token_signing_alg {alg!r} is not supported by this server"
+            )
+        key = self._keys.signing_key(alg)
+        iat = int(self._clock())
+        exp = iat + self._policy.ttl_seconds
+        jti = random_token(JTI_BYTES)
+        claims: dict[str, Any] = {
+            "iss": self._policy.issuer,
+            "sub": subject,
+            "aud": self._policy.aud_claim,
+            "client_id": client_id,
+            "exp": exp,
+            "iat": iat,
+            "jti": jti,
+        }
+        if scope:
+            claims["scope"] = format_scope(scope)
+        token = jwt.encode(
+            claims, key.private_key, algorithm=alg, headers={"kid": key.kid, "typ": "at+jwt"}
+        )
+        return IssuedAccessToken(
+            token=token, jti=jti, expires_in=self._policy.ttl_seconds, exp=exp, iat=iat
+        )
+
+
+class JwtAccessTokenVerifier:
+    """RFC 9068 section 4 validation, minus the denylist: None for anything not valid."""
+
+    def __init__(self, keys: KeyManager, issuer: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+
+    async def verify(self, token: str) -> dict[str, Any] | None:
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            return None
+        kid, alg, typ = header.get("kid"), header.get("alg"), header.get("typ")
+        if not isinstance(kid, str) or not isinstance(typ, str):
+            return None
+        if typ.lower() not in TOKEN_TYPE_HEADERS:
+            return None
+        key = await self._keys.verification_key(kid)
+        # The key decides the alg, never the token (RFC 8725 section 3.1).
+        if key is None or alg != key.alg:
+            return None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.public_key,
+                algorithms=[key.alg],
+                issuer=self._issuer,
+                leeway=0,
+                options={
+                    "require": REQUIRED_CLAIMS,
+                    # The signature proves we issued it; a replica whose clock runs a
+                    # little behind must not call a fresh token "not yet valid".
+                    "verify_iat": False,
+                    # The audience is for the resource server to judge (RFC 7662 2.2).
+                    "verify_aud": False,
+                },
+            )
+        except (jwt.PyJWTError, ValueError, TypeError):
+            return None
+        if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("client_id"), str):
+            return None
+        return claims
