@@ -18,12 +18,16 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
 import redis
+
+T = TypeVar("T")
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -35,6 +39,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own, so sync fixtures work inside async ones."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _pg_answers(url: str) -> bool:
     async def probe() -> bool:
         try:
@@ -44,7 +54,7 @@ def _pg_answers(url: str) -> bool:
         await conn.close()
         return True
 
-    return asyncio.run(probe())
+    return run_blocking(probe())
 
 
 def _start_throwaway_pg(tmp: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
@@ -104,9 +114,9 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    run_blocking(admin(f'CREATE DATABASE "{name}"'))
     yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_blocking(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _redis_answers(url: str) -> bool:

@@ -7,7 +7,7 @@ import re
 from common.errors import InvalidScope
 
 # scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def parse_scope(scope: str, error: type[Exception] = InvalidScope) -> list[str]:
@@ -19,7 +19,7 @@ def parse_scope(scope: str, error: type[Exception] = InvalidScope) -> list[str]:
     for token in scope.split(" "):
         if token == "":
             continue
-        if not _SCOPE_TOKEN.match(token):
+        if not _SCOPE_TOKEN.fullmatch(token):
             raise error(f"Invalid scope token {token!r}")
         if token not in tokens:
             tokens.append(token)
