@@ -42,16 +42,17 @@ MAX_SCOPE_LENGTH = 4000
 MAX_SECRET_LENGTH = 512
 
 # RFC 6749 Appendix A.1: client-id = *VSCHAR, VSCHAR = %x20-7E.
-_VSCHAR = re.compile(r"^[\x20-\x7e]+$")
+_VSCHAR = re.compile(r"[\x20-\x7e]+")
 # Schemes a browser would run or read locally rather than navigate to
 # (OAuth 2.0 Security BCP section 4.1, RFC 6819 section 5.2.3.5).
 _FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "about", "blob"})
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_client_id(client_id: str) -> str:
     """An operator-chosen client_id: 1..128 VSCHAR (RFC 6749 Appendix A.1)."""
-    if len(client_id) > MAX_CLIENT_ID_LENGTH or not _VSCHAR.match(client_id):
+    if len(client_id) > MAX_CLIENT_ID_LENGTH or not _VSCHAR.fullmatch(client_id):
         raise InvalidRequest(
             f"Invalid 'client_id': 1 to {MAX_CLIENT_ID_LENGTH} printable ASCII characters"
         )
@@ -59,7 +60,7 @@ def validate_client_id(client_id: str) -> str:
 
 
 def validate_imported_secret(secret: str) -> str:
-    if len(secret) > MAX_SECRET_LENGTH or not _VSCHAR.match(secret):
+    if len(secret) > MAX_SECRET_LENGTH or not _VSCHAR.fullmatch(secret):
         raise InvalidRequest(
             f"Invalid 'client_secret': 1 to {MAX_SECRET_LENGTH} printable ASCII characters"
         )
@@ -97,6 +98,9 @@ def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMeta
         )
     if len(metadata.scope) > MAX_SCOPE_LENGTH:
         raise InvalidClientMetadata(f"'scope' is longer than {MAX_SCOPE_LENGTH} characters")
+    if _CONTROL.search(metadata.scope):
+        # Checked here too: a trailing newline slips through a "^...$" token pattern.
+        raise InvalidClientMetadata("Invalid character in 'scope'")
     scope = format_scope(parse_scope(metadata.scope, InvalidClientMetadata))
 
     return ClientMetadata(
@@ -146,9 +150,7 @@ def _response_types(values: tuple[str, ...], grant_types: tuple[str, ...]) -> tu
         return ("code",) if code_flow else ()
     for response_type in values:
         if response_type not in RESPONSE_TYPES:
-            raise InvalidClientMetadata(
-                f"Unsupported value {response_type!r} in 'response_types'"
-            )
+            raise InvalidClientMetadata(f"Unsupported value {response_type!r} in 'response_types'")
     # RFC 7591 section 2.1: response_types and grant_types must agree.
     if not code_flow:
         raise InvalidClientMetadata(

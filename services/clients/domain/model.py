@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Final
 
 # RFC 7591 section 2: token_endpoint_auth_method values this server supports.
-CLIENT_SECRET_BASIC: Final = "client_secret_basic"
-CLIENT_SECRET_POST: Final = "client_secret_post"
+CLIENT_SECRET_BASIC: Final = "client_secret_basic"  # noqa: S105 - a method/grant name, not a secret
+CLIENT_SECRET_POST: Final = "client_secret_post"  # noqa: S105 - a method/grant name, not a secret
 NONE: Final = "none"
 AUTH_METHODS: Final = frozenset({CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, NONE})
 # Methods that authenticate with a client secret: the confidential clients (RFC 6749 2.1).
@@ -17,7 +17,7 @@ SECRET_AUTH_METHODS: Final = frozenset({CLIENT_SECRET_BASIC, CLIENT_SECRET_POST}
 
 AUTHORIZATION_CODE: Final = "authorization_code"
 CLIENT_CREDENTIALS: Final = "client_credentials"
-REFRESH_TOKEN: Final = "refresh_token"
+REFRESH_TOKEN: Final = "refresh_token"  # noqa: S105 - a method/grant name, not a secret
 DEVICE_CODE: Final = "urn:ietf:params:oauth:grant-type:device_code"
 GRANT_TYPES: Final = frozenset({AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN, DEVICE_CODE})
 

@@ -89,7 +89,9 @@ class ClientRegistry:
             raise NotFound(f"Client {client_id!r} not found")
         return client
 
-    async def list(self, *, page_size_requested: int = 0, page_token: str = "", search: str = "") -> ClientPage:
+    async def list(
+        self, *, page_size_requested: int = 0, page_token: str = "", search: str = ""
+    ) -> ClientPage:
         limit = page_size(page_size_requested)
         after = decode_page_token(page_token)
         # One extra row tells whether another page follows without a second query.
@@ -151,7 +153,9 @@ class ClientRegistry:
         await self._store.update(updated, expected_revision=current.revision)
         return updated, secret
 
-    async def authenticate(self, client_id: str, client_secret_plain: str, auth_method: str) -> Client:
+    async def authenticate(
+        self, client_id: str, client_secret_plain: str, auth_method: str
+    ) -> Client:
         """RFC 6749 section 2.3.1: the client must use the method it registered
         (RFC 7591 section 2) with the right secret; public clients present none.
 
@@ -162,9 +166,11 @@ class ClientRegistry:
             client_secret.dummy_verify(client_secret_plain)
             raise InvalidClient(AUTHENTICATION_FAILED, detail=f"unknown client {client_id!r}")
         if auth_method != client.token_endpoint_auth_method:
+            client_secret.dummy_verify(client_secret_plain)  # same cost as a wrong secret
             raise InvalidClient(
                 AUTHENTICATION_FAILED,
-                detail=f"{client_id!r} uses {client.token_endpoint_auth_method}, not {auth_method!r}",
+                detail=f"{client_id!r} registered {client.token_endpoint_auth_method}, "
+                f"presented {auth_method!r}",
             )
         if auth_method == NONE:
             if client_secret_plain:

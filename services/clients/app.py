@@ -1,0 +1,45 @@
+"""Wiring of the clients process: engine, KeyValue, stores, registry, gRPC server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+from oauth2.v1 import clients_pb2, clients_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common import grpc_server
+from common.db import create_engine
+from common.kv import KeyValue, create_kv
+from services.clients.domain import ClientRegistry
+from services.clients.servicer import ClientsServicer
+from services.clients.settings import ClientsSettings
+from services.clients.store.cache import CachedClientStore
+from services.clients.store.sql import SqlClientStore
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SERVICE_NAME: str = clients_pb2.DESCRIPTOR.services_by_name["ClientsService"].full_name
+
+
+def build_registry(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -> ClientRegistry:
+    store = CachedClientStore(SqlClientStore(engine), kv, ttl=settings.client_cache_ttl_seconds)
+    return ClientRegistry(store)
+
+
+def servicer_adder(servicer: ClientsServicer) -> grpc_server.AddServicers:
+    def add(server: grpc.aio.Server) -> None:
+        clients_pb2_grpc.add_ClientsServiceServicer_to_server(servicer, server)
+
+    return add
+
+
+async def serve(settings: ClientsSettings) -> None:
+    engine = create_engine(settings)
+    kv = create_kv(settings)
+    servicer = ClientsServicer(build_registry(settings, engine, kv))
+
+    async def on_stop() -> None:
+        await kv.close()
+        await engine.dispose()
+
+    await grpc_server.serve(settings, servicer_adder(servicer), [SERVICE_NAME], on_stop=on_stop)

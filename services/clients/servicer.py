@@ -1,0 +1,138 @@
+"""ClientsService over gRPC: proto -> domain, one registry call, domain -> proto.
+
+The RFC 7591/7592 methods (RegisterClient, GetRegistration, ...) are left to
+the generated base class, which raises NotImplementedError; the common
+ErrorInterceptor answers UNIMPLEMENTED for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+from google.protobuf import empty_pb2
+from grpc.aio import ServicerContext
+from oauth2.v1 import clients_pb2, clients_pb2_grpc
+
+from common.timeutil import to_timestamp
+from services.clients.domain import Client, ClientMetadata, ClientRegistry
+
+Context: TypeAlias = ServicerContext[Any, Any]
+
+
+def metadata_from_proto(message: clients_pb2.ClientMetadata) -> ClientMetadata:
+    return ClientMetadata(
+        client_name=message.client_name,
+        redirect_uris=tuple(message.redirect_uris),
+        grant_types=tuple(message.grant_types),
+        response_types=tuple(message.response_types),
+        scope=message.scope,
+        token_endpoint_auth_method=message.token_endpoint_auth_method,
+        require_pkce=message.require_pkce if message.HasField("require_pkce") else None,
+        post_logout_redirect_uris=tuple(message.post_logout_redirect_uris),
+        access_token_signing_alg=message.access_token_signing_alg,
+        always_issue_refresh_token=message.always_issue_refresh_token,
+        contacts=tuple(message.contacts),
+        client_uri=message.client_uri,
+        logo_uri=message.logo_uri,
+    )
+
+
+def client_to_proto(client: Client) -> clients_pb2.Client:
+    """The client as the contract shows it; the secret hash stays inside."""
+    return clients_pb2.Client(
+        client_id=client.client_id,
+        client_name=client.client_name,
+        redirect_uris=client.redirect_uris,
+        grant_types=client.grant_types,
+        response_types=client.response_types,
+        scope=client.scope,
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
+        require_pkce=client.require_pkce,
+        post_logout_redirect_uris=client.post_logout_redirect_uris,
+        access_token_signing_alg=client.access_token_signing_alg,
+        always_issue_refresh_token=client.always_issue_refresh_token,
+        contacts=client.contacts,
+        client_uri=client.client_uri,
+        logo_uri=client.logo_uri,
+        created_at=to_timestamp(client.created_at),
+        updated_at=to_timestamp(client.updated_at),
+        client_secret_expires_at=to_timestamp(client.client_secret_expires_at),
+        dynamically_registered=client.dynamically_registered,
+        revision=client.revision,
+    )
+
+
+class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
+    """oauth2.v1.ClientsService (RFC 6749 section 2 registry and section 2.3 authentication)."""
+
+    def __init__(self, registry: ClientRegistry) -> None:
+        self._registry = registry
+
+    async def CreateClient(
+        self, request: clients_pb2.CreateClientRequest, context: Context
+    ) -> clients_pb2.CreateClientResponse:
+        client, secret = await self._registry.create(
+            metadata_from_proto(request.metadata),
+            client_id=request.client_id,
+            client_secret_plain=request.client_secret,
+        )
+        return clients_pb2.CreateClientResponse(
+            client=client_to_proto(client), client_secret=secret
+        )
+
+    async def GetClient(
+        self, request: clients_pb2.GetClientRequest, context: Context
+    ) -> clients_pb2.Client:
+        return client_to_proto(await self._registry.get(request.client_id))
+
+    async def ListClients(
+        self, request: clients_pb2.ListClientsRequest, context: Context
+    ) -> clients_pb2.ListClientsResponse:
+        page = await self._registry.list(
+            page_size_requested=request.page.page_size,
+            page_token=request.page.page_token,
+            search=request.search,
+        )
+        return clients_pb2.ListClientsResponse(
+            clients=[client_to_proto(client) for client in page.clients],
+            page={"next_page_token": page.next_page_token, "total_size": page.total_size},
+        )
+
+    async def UpdateClient(
+        self, request: clients_pb2.UpdateClientRequest, context: Context
+    ) -> clients_pb2.Client:
+        client = await self._registry.update(
+            request.client_id, metadata_from_proto(request.metadata), request.update_mask
+        )
+        return client_to_proto(client)
+
+    async def DeleteClient(
+        self, request: clients_pb2.DeleteClientRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._registry.delete(request.client_id)
+        return empty_pb2.Empty()
+
+    async def RotateClientSecret(
+        self, request: clients_pb2.RotateClientSecretRequest, context: Context
+    ) -> clients_pb2.RotateClientSecretResponse:
+        client, secret = await self._registry.rotate_secret(request.client_id)
+        return clients_pb2.RotateClientSecretResponse(
+            client=client_to_proto(client), client_secret=secret
+        )
+
+    async def AuthenticateClient(
+        self, request: clients_pb2.AuthenticateClientRequest, context: Context
+    ) -> clients_pb2.Client:
+        credentials = request.credentials
+        client = await self._registry.authenticate(
+            credentials.client_id, credentials.client_secret, credentials.auth_method
+        )
+        return client_to_proto(client)
+
+    async def ValidateRedirectUri(
+        self, request: clients_pb2.ValidateRedirectUriRequest, context: Context
+    ) -> clients_pb2.ValidateRedirectUriResponse:
+        valid, client = await self._registry.validate_redirect_uri(
+            request.client_id, request.redirect_uri, request.kind
+        )
+        return clients_pb2.ValidateRedirectUriResponse(valid=valid, client=client_to_proto(client))

@@ -1,0 +1,124 @@
+"""CachedClientStore: a read-through cache in front of any ClientStore.
+
+Client lookups sit on the token path (every client authentication), so they
+are served from the KeyValue (Redis, shared by every replica) and reach the
+database only on a miss. Every write through this wrapper deletes the key
+afterwards, so the next read sees the new data on every replica.
+
+A read that races a write may put the old record back; the TTL bounds how long
+that can last. Misses are not cached, so a new client is visible at once.
+The cached record holds the secret *hash* only (a hash of a 256-bit value, or
+an Argon2id string), never a secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from common.kv import KeyValue
+from services.clients.domain.model import Client
+from services.clients.domain.ports import ClientStore
+
+log = logging.getLogger(__name__)
+
+# Bump the version when the encoding changes so that old entries are ignored.
+KEY_PREFIX = "clients:v1:"
+_TUPLE_FIELDS = frozenset(
+    f.name for f in dataclasses.fields(Client) if str(f.type).startswith("tuple")
+)
+_DATETIME_FIELDS = ("created_at", "updated_at", "client_secret_expires_at")
+
+
+def encode_client(client: Client) -> str:
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(Client):
+        value = getattr(client, field.name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        values[field.name] = value
+    return json.dumps(values, separators=(",", ":"))
+
+
+def decode_client(raw: bytes | str) -> Client:
+    values = json.loads(raw)
+    for name in _TUPLE_FIELDS:
+        values[name] = tuple(values[name])
+    for name in _DATETIME_FIELDS:
+        if values[name] is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    return Client(**values)
+
+
+class CachedClientStore:
+    """ClientStore that caches ``get`` by client_id in a KeyValue for ``ttl`` seconds."""
+
+    def __init__(self, inner: ClientStore, kv: KeyValue, *, ttl: float) -> None:
+        self._inner = inner
+        self._kv = kv
+        self._ttl = ttl
+
+    @staticmethod
+    def key(client_id: str) -> str:
+        return KEY_PREFIX + client_id
+
+    async def get(self, client_id: str) -> Client | None:
+        cached = await self._read(client_id)
+        if cached is not None:
+            return cached
+        client = await self._inner.get(client_id)
+        if client is not None:
+            try:
+                await self._kv.set(self.key(client_id), encode_client(client), self._ttl)
+            except (RedisError, OSError) as exc:
+                log.warning("client cache write failed: %s", exc)
+        return client
+
+    async def create(self, client: Client) -> None:
+        await self._inner.create(client)
+
+    async def list(self, *, after: str | None, limit: int, search: str) -> tuple[list[Client], int]:
+        return await self._inner.list(after=after, limit=limit, search=search)
+
+    async def update(self, client: Client, *, expected_revision: int) -> None:
+        try:
+            await self._inner.update(client, expected_revision=expected_revision)
+        finally:
+            # Also after a failed write: a Conflict means the cached copy is stale.
+            await self._invalidate(client.client_id)
+
+    async def delete(self, client_id: str) -> bool:
+        try:
+            return await self._inner.delete(client_id)
+        finally:
+            await self._invalidate(client_id)
+
+    async def _read(self, client_id: str) -> Client | None:
+        # A cache that is down or holds garbage must not fail authentication:
+        # fall through to the database instead.
+        try:
+            raw = await self._kv.get(self.key(client_id))
+        except (RedisError, OSError) as exc:
+            log.warning("client cache read failed: %s", exc)
+            return None
+        if raw is None:
+            return None
+        try:
+            return decode_client(raw)
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring an undecodable cache entry for client %r", client_id)
+            return None
+
+    async def _invalidate(self, client_id: str) -> None:
+        try:
+            await self._kv.delete(self.key(client_id))
+        except (RedisError, OSError) as exc:
+            # The write is committed; the stale entry expires with its TTL.
+            log.error("client cache invalidation failed for %r: %s", client_id, exc)

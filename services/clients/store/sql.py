@@ -1,0 +1,123 @@
+"""SqlClientStore: the ClientStore port over SQLAlchemy Core (SQLite or PostgreSQL).
+
+Database errors become domain errors here, at the boundary: a taken primary
+key is Conflict, an unreachable database is TemporarilyUnavailable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.errors import Conflict, NotFound, TemporarilyUnavailable
+from common.timeutil import as_utc
+from services.clients.domain.model import Client
+from services.clients.store.tables import clients
+
+_COLUMNS = [field.name for field in dataclasses.fields(Client)]
+_DATETIME_COLUMNS = ("created_at", "updated_at", "client_secret_expires_at")
+
+
+@contextlib.contextmanager
+def _database_errors() -> Iterator[None]:
+    try:
+        yield
+    except sa_exc.IntegrityError:
+        raise  # the caller knows what the constraint means
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError) as exc:
+        raise TemporarilyUnavailable(
+            "The client registry is unavailable", detail=f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _to_row(client: Client) -> dict[str, Any]:
+    return {name: getattr(client, name) for name in _COLUMNS}
+
+
+def _from_row(row: Row[Any]) -> Client:
+    values = dict(row._mapping)
+    for name in _DATETIME_COLUMNS:
+        if values[name] is not None:
+            values[name] = as_utc(values[name])  # SQLite returns naive datetimes
+    return Client(**values)
+
+
+class SqlClientStore:
+    """Clients in the service's own schema (or SQLite file)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, client: Client) -> None:
+        with _database_errors():
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(clients).values(_to_row(client)))
+            except sa_exc.IntegrityError:
+                raise Conflict(f"Client {client.client_id!r} already exists") from None
+
+    async def get(self, client_id: str) -> Client | None:
+        with _database_errors():
+            async with self._engine.connect() as conn:
+                result = await conn.execute(select(clients).where(clients.c.client_id == client_id))
+                row = result.first()
+        return _from_row(row) if row is not None else None
+
+    async def list(self, *, after: str | None, limit: int, search: str) -> tuple[list[Client], int]:
+        condition = None
+        if search:
+            pattern = f"%{_escape_like(search.lower())}%"
+            condition = or_(
+                func.lower(clients.c.client_id).like(pattern, escape="\\"),
+                func.lower(clients.c.client_name).like(pattern, escape="\\"),
+            )
+        page = select(clients).order_by(clients.c.client_id).limit(limit)
+        count = select(func.count()).select_from(clients)
+        if condition is not None:
+            page = page.where(condition)
+            count = count.where(condition)
+        if after is not None:
+            page = page.where(clients.c.client_id > after)
+        with _database_errors():
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(page)).all()
+                total = (await conn.execute(count)).scalar_one()
+        return [_from_row(row) for row in rows], int(total)
+
+    async def update(self, client: Client, *, expected_revision: int) -> None:
+        values = _to_row(client)
+        del values["client_id"]
+        statement = (
+            update(clients)
+            .where(clients.c.client_id == client.client_id)
+            .where(clients.c.revision == expected_revision)
+            .values(values)
+        )
+        with _database_errors():
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+                if result.rowcount == 1:
+                    return
+                exists = await conn.scalar(
+                    select(clients.c.client_id).where(clients.c.client_id == client.client_id)
+                )
+        if exists is None:
+            raise NotFound(f"Client {client.client_id!r} not found")
+        # Another replica changed the client between our read and this write.
+        raise Conflict(f"Client {client.client_id!r} was changed concurrently; retry")
+
+    async def delete(self, client_id: str) -> bool:
+        with _database_errors():
+            async with self._engine.begin() as conn:
+                result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
+        return bool(result.rowcount)

@@ -1,0 +1,200 @@
+"""ClientsService through real gRPC: errors arrive as the right common.errors classes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+from oauth2.v1 import clients_pb2, clients_pb2_grpc, common_pb2
+
+from common.db import create_engine
+from common.errors import (
+    Conflict,
+    InvalidClient,
+    InvalidClientMetadata,
+    InvalidRedirectUri,
+    InvalidRequest,
+    NotFound,
+    Unimplemented,
+)
+from common.grpc_client import ServiceClient
+from common.grpc_server import ErrorInterceptor
+from common.kv import MemoryKeyValue
+from common.migrations import upgrade
+from services.clients.app import MIGRATIONS_DIR, SERVICE_NAME, build_registry, servicer_adder
+from services.clients.servicer import ClientsServicer
+from services.clients.settings import ClientsSettings
+
+Client = ServiceClient[clients_pb2_grpc.ClientsServiceStub]
+APP = "https://app.example.com/callback"
+
+
+@pytest.fixture(scope="module")
+async def clients(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
+    """The servicer on the app's own wiring (SQLite + in-process cache), on a free port."""
+    data_dir: Path = tmp_path_factory.mktemp("clients")
+    settings = ClientsSettings(data_dir=data_dir, database_url=None)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    engine = create_engine(settings)
+    kv = MemoryKeyValue()
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    servicer_adder(ClientsServicer(build_registry(settings, engine, kv)))(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    client: Client = ServiceClient(
+        clients_pb2_grpc.ClientsServiceStub, f"127.0.0.1:{port}", SERVICE_NAME, deadline=5
+    )
+    yield client
+    await client.close()
+    await server.stop(None)
+    await engine.dispose()
+
+
+async def create(clients: Client, **metadata: object) -> clients_pb2.CreateClientResponse:
+    request = clients_pb2.CreateClientRequest(metadata=clients_pb2.ClientMetadata(**metadata))
+    return await clients.call.CreateClient(request)  # type: ignore[no-any-return]
+
+
+def credentials(client_id: str, secret: str, method: str) -> clients_pb2.AuthenticateClientRequest:
+    return clients_pb2.AuthenticateClientRequest(
+        credentials=common_pb2.ClientCredentials(
+            client_id=client_id, client_secret=secret, auth_method=method
+        )
+    )
+
+
+async def test_create_and_authenticate(clients: Client) -> None:
+    created = await create(clients, client_name="backend", scope="read write")
+    assert created.client_secret and len(created.client_secret) >= 43
+    assert created.client.grant_types == ["client_credentials"]
+    assert created.client.created_at.seconds > 0 and created.client.revision == 1
+    assert not created.client.HasField("client_secret_expires_at")
+    cid = created.client.client_id
+    authenticated = await clients.call.AuthenticateClient(
+        credentials(cid, created.client_secret, "client_secret_basic")
+    )
+    assert authenticated.client_id == cid and authenticated.scope == "read write"
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "method"),
+    [
+        ("unknown", "whatever", "client_secret_basic"),
+        (None, "wrong", "client_secret_basic"),
+        (None, None, "client_secret_post"),
+        (None, None, "none"),
+    ],
+)
+async def test_authentication_failures(
+    clients: Client, client_id: str | None, secret: str | None, method: str
+) -> None:
+    created = await create(clients)
+    with pytest.raises(InvalidClient) as caught:
+        await clients.call.AuthenticateClient(
+            credentials(
+                client_id or created.client.client_id, secret or created.client_secret, method
+            )
+        )
+    assert caught.value.description == "Client authentication failed"
+
+
+async def test_public_client(clients: Client) -> None:
+    created = await create(
+        clients, redirect_uris=[APP], token_endpoint_auth_method="none", require_pkce=False
+    )
+    assert created.client_secret == ""
+    assert created.client.require_pkce is False
+    assert created.client.response_types == ["code"]
+    await clients.call.AuthenticateClient(credentials(created.client.client_id, "", "none"))
+    with pytest.raises(InvalidRequest):
+        await clients.call.RotateClientSecret(
+            clients_pb2.RotateClientSecretRequest(client_id=created.client.client_id)
+        )
+
+
+async def test_metadata_errors(clients: Client) -> None:
+    with pytest.raises(InvalidClientMetadata, match="grant_types"):
+        await create(clients, grant_types=["password"])
+    with pytest.raises(InvalidRedirectUri, match="fragment"):
+        await create(clients, redirect_uris=["https://a.example/cb#x"])
+    with pytest.raises(Conflict):
+        for _ in range(2):
+            await clients.call.CreateClient(clients_pb2.CreateClientRequest(client_id="twice"))
+
+
+async def test_get_update_rotate_delete(clients: Client) -> None:
+    created = await create(clients, client_name="web", redirect_uris=[APP])
+    cid = created.client.client_id
+    fetched = await clients.call.GetClient(clients_pb2.GetClientRequest(client_id=cid))
+    assert fetched == created.client
+    updated = await clients.call.UpdateClient(
+        clients_pb2.UpdateClientRequest(
+            client_id=cid,
+            metadata=clients_pb2.ClientMetadata(scope="openid profile"),
+            update_mask=["scope"],
+        )
+    )
+    assert updated.scope == "openid profile" and updated.revision == 2
+    assert list(updated.redirect_uris) == [APP]
+    rotated = await clients.call.RotateClientSecret(
+        clients_pb2.RotateClientSecretRequest(client_id=cid)
+    )
+    assert rotated.client_secret not in ("", created.client_secret)
+    await clients.call.AuthenticateClient(
+        credentials(cid, rotated.client_secret, "client_secret_basic")
+    )
+    await clients.call.DeleteClient(clients_pb2.DeleteClientRequest(client_id=cid))
+    with pytest.raises(NotFound):
+        await clients.call.GetClient(clients_pb2.GetClientRequest(client_id=cid))
+    with pytest.raises(NotFound):
+        await clients.call.DeleteClient(clients_pb2.DeleteClientRequest(client_id=cid))
+
+
+async def test_validate_redirect_uri(clients: Client) -> None:
+    created = await create(clients, redirect_uris=[APP])
+    cid = created.client.client_id
+    ok = await clients.call.ValidateRedirectUri(
+        clients_pb2.ValidateRedirectUriRequest(client_id=cid, redirect_uri=APP, kind="redirect")
+    )
+    assert ok.valid and ok.client.client_id == cid
+    near = await clients.call.ValidateRedirectUri(
+        clients_pb2.ValidateRedirectUriRequest(client_id=cid, redirect_uri=APP + "/")
+    )
+    assert not near.valid
+    with pytest.raises(NotFound):
+        await clients.call.ValidateRedirectUri(
+            clients_pb2.ValidateRedirectUriRequest(client_id="missing", redirect_uri=APP)
+        )
+
+
+async def test_list_clients(clients: Client) -> None:
+    for index in range(3):
+        await clients.call.CreateClient(
+            clients_pb2.CreateClientRequest(
+                client_id=f"listed-{index}",
+                metadata=clients_pb2.ClientMetadata(client_name="Listed"),
+            )
+        )
+    first = await clients.call.ListClients(
+        clients_pb2.ListClientsRequest(page=common_pb2.PageRequest(page_size=2), search="LISTED-")
+    )
+    assert [c.client_id for c in first.clients] == ["listed-0", "listed-1"]
+    assert first.page.total_size == 3 and first.page.next_page_token
+    second = await clients.call.ListClients(
+        clients_pb2.ListClientsRequest(
+            page=common_pb2.PageRequest(page_size=2, page_token=first.page.next_page_token),
+            search="listed-",
+        )
+    )
+    assert [c.client_id for c in second.clients] == ["listed-2"]
+    assert second.page.next_page_token == ""
+
+
+async def test_registration_methods_are_unimplemented(clients: Client) -> None:
+    with pytest.raises(Unimplemented):
+        await clients.call.RegisterClient(clients_pb2.RegisterClientRequest())
+    with pytest.raises(Unimplemented):
+        await clients.call.CreateInitialAccessToken(clients_pb2.CreateInitialAccessTokenRequest())

@@ -1,0 +1,116 @@
+"""The ClientStore contract, run against SqlClientStore on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from common.errors import Conflict, NotFound
+from services.clients.domain.model import Client
+from services.clients.store.sql import SqlClientStore
+
+T0 = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+def make_client(client_id: str, name: str = "", **changes: object) -> Client:
+    client = Client(
+        client_id=client_id,
+        client_name=name or client_id,
+        redirect_uris=("https://app.example.com/cb", "com.example.app:/cb"),
+        grant_types=("authorization_code", "refresh_token"),
+        response_types=("code",),
+        scope="read write",
+        token_endpoint_auth_method="client_secret_basic",
+        require_pkce=True,
+        post_logout_redirect_uris=(),
+        access_token_signing_alg="",
+        always_issue_refresh_token=False,
+        contacts=("ops@example.com",),
+        client_uri="",
+        logo_uri="",
+        created_at=T0,
+        updated_at=T0,
+        revision=1,
+        client_secret_hash="sha256$" + "ab" * 32,
+    )
+    return dataclasses.replace(client, **changes)  # type: ignore[arg-type]
+
+
+async def test_create_and_get_round_trip(sql_store: SqlClientStore) -> None:
+    client = make_client(
+        "c1",
+        client_secret_expires_at=T0 + timedelta(days=30),
+        dynamically_registered=True,
+        contacts=(),
+        client_name="Ünïcode ✓",
+    )
+    await sql_store.create(client)
+    loaded = await sql_store.get("c1")
+    assert loaded == client
+    assert loaded is not None and loaded.created_at.tzinfo is not None
+    public = make_client("c2", token_endpoint_auth_method="none", client_secret_hash=None)
+    await sql_store.create(public)
+    assert await sql_store.get("c2") == public
+    assert await sql_store.get("missing") is None
+
+
+async def test_duplicate_client_id_is_conflict(sql_store: SqlClientStore) -> None:
+    await sql_store.create(make_client("dup"))
+    with pytest.raises(Conflict, match="dup"):
+        await sql_store.create(make_client("dup", "other"))
+    assert (await sql_store.get("dup")) == make_client("dup")
+
+
+async def test_list_orders_pages_and_searches(sql_store: SqlClientStore) -> None:
+    for index in range(5):
+        await sql_store.create(make_client(f"app-{index}", f"Payments {index}"))
+    await sql_store.create(make_client("billing", "BILLING backend"))
+    await sql_store.create(make_client("under_score", "100% literal"))
+
+    page, total = await sql_store.list(after=None, limit=3, search="")
+    assert [c.client_id for c in page] == ["app-0", "app-1", "app-2"] and total == 7
+    page, total = await sql_store.list(after="app-2", limit=3, search="")
+    assert [c.client_id for c in page] == ["app-3", "app-4", "billing"] and total == 7
+    page, _ = await sql_store.list(after="billing", limit=3, search="")
+    assert [c.client_id for c in page] == ["under_score"]
+
+    # Case-insensitive substring of client_id or client_name.
+    page, total = await sql_store.list(after=None, limit=10, search="payMENTS")
+    assert len(page) == 5 and total == 5
+    page, total = await sql_store.list(after=None, limit=10, search="Backend")
+    assert [c.client_id for c in page] == ["billing"] and total == 1
+    page, total = await sql_store.list(after="app-1", limit=2, search="app")
+    assert [c.client_id for c in page] == ["app-2", "app-3"] and total == 5
+    # LIKE wildcards in the search are literal characters.
+    page, _ = await sql_store.list(after=None, limit=10, search="_")
+    assert [c.client_id for c in page] == ["under_score"]
+    page, _ = await sql_store.list(after=None, limit=10, search="%")
+    assert [c.client_id for c in page] == ["under_score"]
+
+
+async def test_update_checks_revision(sql_store: SqlClientStore) -> None:
+    client = make_client("u1")
+    await sql_store.create(client)
+    changed = dataclasses.replace(
+        client,
+        client_name="renamed",
+        redirect_uris=("https://new.example/cb",),
+        client_secret_hash="sha256$" + "cd" * 32,
+        revision=2,
+        updated_at=T0 + timedelta(minutes=5),
+    )
+    await sql_store.update(changed, expected_revision=1)
+    assert await sql_store.get("u1") == changed
+    with pytest.raises(Conflict):
+        await sql_store.update(dataclasses.replace(changed, revision=3), expected_revision=1)
+    with pytest.raises(NotFound):
+        await sql_store.update(make_client("ghost"), expected_revision=1)
+
+
+async def test_delete(sql_store: SqlClientStore) -> None:
+    await sql_store.create(make_client("d1"))
+    assert await sql_store.delete("d1") is True
+    assert await sql_store.get("d1") is None
+    assert await sql_store.delete("d1") is False
