@@ -33,14 +33,15 @@ class TokenSettings(ServiceSettings):
     # Lifetime of access tokens (RFC 9068 `exp` - `iat`), 1 minute to 1 day.
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     # JWS alg of access tokens for clients that do not ask for one (RFC 9068 section 2.1).
-    access_token_signing_alg: Literal["ES256", "RS256"] = "ES256"
+    access_token_signing_alg: Literal["ES256", "RS256"] = "ES256"  # noqa: S105
     # JWS alg of OpenID Connect ID tokens (OpenID Connect Core section 2 requires RS256 support).
-    id_token_signing_alg: Literal["RS256", "ES256"] = "RS256"
+    id_token_signing_alg: Literal["RS256", "ES256"] = "RS256"  # noqa: S105
     # base64url of exactly 32 random bytes: the AES-256-GCM key that encrypts the private
     # signing keys at rest. Unset on the embedded (SQLite) default: a development key is
     # generated into <data_dir>/token-kek with a warning. Unset with PostgreSQL: start-up fails.
     key_encryption_key: SecretStr | None = None
     # `aud` of access tokens (RFC 9068 section 3); empty means the issuer itself.
+    # In the environment a JSON list: OAUTH2_ACCESS_TOKEN_AUDIENCE='["https://api.example"]'.
     access_token_audience: list[str] = []
 
     @field_validator("key_encryption_key")

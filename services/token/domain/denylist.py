@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from common.kv import KeyValue
 from common.timeutil import utcnow
@@ -61,7 +60,6 @@ class RevocationList:
         self._local: dict[str, float] = {}
         self._last_sync: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.subscribed = asyncio.Event()
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -94,16 +92,16 @@ class RevocationList:
         try:
             await self._kv.set(revoked_key(jti), str(int(exp) + 1), ttl=exp - now.timestamp())
             await self._kv.publish(CHANNEL, jti)
-        except Exception:  # noqa: BLE001 - the row is durable; the next sync spreads it
+        except Exception:
             log.warning("revocation of %s not published; replicas see it at their next sync", jti)
 
     async def is_revoked(self, jti: str) -> bool:
         exp = self._local.get(jti)
         if exp is not None:
-            return exp > time.time()
+            return exp > self._clock().timestamp()
         try:
             return await self._kv.exists(revoked_key(jti))
-        except Exception:  # noqa: BLE001 - Redis down: the database still knows
+        except Exception:
             log.warning("revocation check fell back to the database")
             return await self._store.is_revoked(jti, self._clock())
 
@@ -137,17 +135,12 @@ class RevocationList:
     async def _subscriber(self) -> None:
         while True:
             try:
-                messages = self._kv.subscribe(CHANNEL)
-                first = True
-                async for jti in _with_ready(messages, self.subscribed):
-                    if first:
-                        first = False
+                async for jti in self._kv.subscribe(CHANNEL):
                     await self._on_message(jti)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep listening whatever Redis does
+            except Exception:
                 log.warning("revocations subscription lost; resubscribing")
-            self.subscribed.clear()
             await asyncio.sleep(RESUBSCRIBE_DELAY_SECONDS)
             # Messages published while we were away are in the database.
             with contextlib.suppress(Exception):
@@ -162,7 +155,7 @@ class RevocationList:
             if raw is not None:
                 exp = float(raw)
         # Without the key we do not know the expiry; no token outlives the maximum TTL.
-        self._local[jti] = exp if exp is not None else time.time() + self._max_ttl
+        self._local[jti] = exp if exp is not None else self._clock().timestamp() + self._max_ttl
 
     async def _maintenance(self) -> None:
         while True:
@@ -172,13 +165,5 @@ class RevocationList:
                 deleted = await self._store.delete_expired(self._clock())
                 if deleted:
                     log.info("deleted %d expired revocation entries", deleted)
-            except Exception:  # noqa: BLE001 - try again next interval
+            except Exception:
                 log.warning("revocation list sync failed", exc_info=True)
-
-
-async def _with_ready(messages, ready: asyncio.Event):  # type: ignore[no-untyped-def]
-    raise NotImplementedError
-
-
-def _epoch(value: datetime) -> float:
-    return value.astimezone(UTC).timestamp()

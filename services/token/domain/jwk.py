@@ -29,12 +29,13 @@ def generate_private_key(alg: str) -> PrivateKey:
 
 
 def public_jwk_members(public_key: PublicKey) -> dict[str, str]:
-    """kty/crv/x/y or kty/n/e of a public key."""
+    """kty/crv/x/y or kty/n/e of a public key (RFC 7518 section 6)."""
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         members: Any = ECAlgorithm.to_jwk(public_key, as_dict=True)
     else:
         members = RSAAlgorithm.to_jwk(public_key, as_dict=True)
-    return {str(k): str(v) for k, v in members.items()}
+    # Only the key material: PyJWT adds key_ops for RSA, which "use" already says.
+    return {name: str(members[name]) for name in _THUMBPRINT_MEMBERS[members["kty"]]}
 
 
 def thumbprint(jwk: dict[str, str]) -> str:

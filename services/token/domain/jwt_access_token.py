@@ -14,8 +14,8 @@ from typing import Any
 import jwt
 
 from common.errors import UnauthorizedClient
-from common.secrets import random_token
 from common.scopes import format_scope
+from common.secrets import random_token
 from services.token.domain.jwk import SUPPORTED_ALGS
 from services.token.domain.keys import KeyManager
 

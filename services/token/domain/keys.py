@@ -86,7 +86,7 @@ class SigningKey:
 
 
 class KeyManager:
-    """Holds the signing keys of this replica; creates the missing active keys at start."""
+    """The signing keys of this replica (RFC 7517); creates missing active keys at start."""
 
     def __init__(
         self,
@@ -161,4 +161,3 @@ class KeyManager:
     def jwks(self) -> list[dict[str, str]]:
         """The public JWKs of the active and previous keys (RFC 7517 section 5)."""
         return [dict(key.public_jwk) for key in self.keys() if key.published]
-

@@ -1,0 +1,63 @@
+"""ClientAuthenticator over gRPC: asks the clients service (RFC 6749 section 2.3).
+
+ServiceClient already turns failed calls into common.errors classes:
+invalid_client for bad credentials, temporarily_unavailable when the clients
+service is down or slow. Both travel up unchanged, so a stopped clients
+service is a 503 at the gateway, never a 500.
+"""
+
+from __future__ import annotations
+
+from oauth2.v1 import clients_pb2, clients_pb2_grpc, common_pb2
+
+from common.errors import InvalidClient, NotFound
+from common.grpc_client import ServiceClient
+from services.token.domain.ports import AuthenticatedClient, ClientCredentials
+
+CLIENTS_SERVICE = "oauth2.v1.ClientsService"
+
+
+def clients_service_client(
+    target: str, deadline: float
+) -> ServiceClient[clients_pb2_grpc.ClientsServiceStub]:
+    return ServiceClient(
+        clients_pb2_grpc.ClientsServiceStub,
+        target,
+        CLIENTS_SERVICE,
+        deadline=deadline,
+        # Checking credentials changes nothing, so a retry on UNAVAILABLE is safe.
+        idempotent_methods=["GetClient", "AuthenticateClient"],
+    )
+
+
+def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
+    return AuthenticatedClient(
+        client_id=client.client_id,
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
+        grant_types=tuple(client.grant_types),
+        # The registry validated the scope when it was registered; a plain split suffices.
+        scope=tuple(dict.fromkeys(token for token in client.scope.split(" ") if token)),
+        access_token_signing_alg=client.access_token_signing_alg,
+    )
+
+
+class GrpcClientAuthenticator:
+    """ClientAuthenticator backed by ClientsService.AuthenticateClient (RFC 6749 section 2.3)."""
+
+    def __init__(self, clients: ServiceClient[clients_pb2_grpc.ClientsServiceStub]) -> None:
+        self._clients = clients
+
+    async def authenticate(self, credentials: ClientCredentials) -> AuthenticatedClient:
+        request = clients_pb2.AuthenticateClientRequest(
+            credentials=common_pb2.ClientCredentials(
+                client_id=credentials.client_id,
+                client_secret=credentials.client_secret,
+                auth_method=credentials.auth_method,
+            )
+        )
+        try:
+            client = await self._clients.call.AuthenticateClient(request)
+        except NotFound:
+            # An unknown client is a failed authentication (RFC 6749 section 5.2), not a 404.
+            raise InvalidClient("Client authentication failed") from None
+        return to_authenticated_client(client)

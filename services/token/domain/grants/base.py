@@ -1,0 +1,49 @@
+"""What every grant is given and returns (RFC 6749 sections 4 and 5.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
+from services.token.domain.ports import AuthenticatedClient, ClientCredentials
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A token request (RFC 6749 section 4.x.2/4.x.3), already parsed by the gateway."""
+
+    grant_type: str
+    credentials: ClientCredentials
+    # Space-separated; empty means the client's registered scope.
+    scope: str = ""
+    code: str = ""
+    redirect_uri: str = ""
+    code_verifier: str = ""
+    refresh_token: str = field(default="", repr=False)
+    resource: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    """RFC 6749 section 5.1."""
+
+    access_token: str = field(repr=False)
+    expires_in: int
+    scope: str = ""
+    token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
+    refresh_token: str = field(default="", repr=False)
+    id_token: str = field(default="", repr=False)
+
+
+class Grant(Protocol):
+    GRANT_TYPE: ClassVar[str]
+    # token_endpoint_auth_method values a client must use for this grant; the token
+    # endpoint refuses other clients with unauthorized_client before calling the grant.
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]]
+
+    def __init__(self, access_tokens: JwtAccessTokenIssuer) -> None: ...
+
+    async def create_token_response(
+        self, client: AuthenticatedClient, request: TokenRequest
+    ) -> TokenResponse: ...

@@ -1,0 +1,52 @@
+"""The client credentials grant (RFC 6749 section 4.4).
+
+A confidential client gets an access token for itself: ``sub`` is its
+client_id and no refresh token is issued (section 4.4.3).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from common.errors import InvalidScope
+from common.scopes import format_scope, parse_scope
+from services.token.domain.grants.base import TokenRequest, TokenResponse
+from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
+from services.token.domain.ports import CONFIDENTIAL_AUTH_METHODS, AuthenticatedClient
+
+
+class ClientCredentialsGrant:
+    """RFC 6749 section 4.4: access tokens for confidential clients acting for themselves."""
+
+    GRANT_TYPE: ClassVar[str] = "client_credentials"
+    # Section 4.4: "The client credentials grant type MUST only be used by confidential
+    # clients." The token endpoint checks this before calling the grant.
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = CONFIDENTIAL_AUTH_METHODS
+
+    def __init__(self, access_tokens: JwtAccessTokenIssuer) -> None:
+        self._access_tokens = access_tokens
+
+    async def create_token_response(
+        self, client: AuthenticatedClient, request: TokenRequest
+    ) -> TokenResponse:
+        scope = self.validate_scope(client, request.scope)
+        issued = self._access_tokens.issue(
+            client_id=client.client_id,
+            subject=client.client_id,
+            scope=scope,
+            alg=client.access_token_signing_alg,
+        )
+        # Section 4.4.3: a refresh token SHOULD NOT be included.
+        return TokenResponse(
+            access_token=issued.token, expires_in=issued.expires_in, scope=format_scope(scope)
+        )
+
+    def validate_scope(self, client: AuthenticatedClient, requested: str) -> list[str]:
+        """Section 3.3: the requested scope, or the client's whole registered scope."""
+        scope = parse_scope(requested)
+        if not scope:
+            return list(client.scope)
+        for token in scope:
+            if token not in client.scope:
+                raise InvalidScope(f"Scope '{token}' is not allowed for this client")
+        return scope

@@ -1,0 +1,131 @@
+"""TokenService over gRPC: proto -> domain, one domain call, domain -> proto.
+
+Methods not overridden here fall through to the generated base class, whose
+NotImplementedError the ErrorInterceptor answers with UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import empty_pb2
+from oauth2.v1 import common_pb2, token_pb2, token_pb2_grpc
+
+from common.timeutil import to_timestamp
+from services.token.domain.grants.base import TokenRequest
+from services.token.domain.introspection import Introspection, IntrospectionResult
+from services.token.domain.keys import KeyManager, SigningKey
+from services.token.domain.ports import ClientCredentials
+from services.token.domain.revocation import Revocation
+from services.token.domain.token_endpoint import TokenEndpoint
+
+
+@dataclass(frozen=True)
+class TokenDomain:
+    """Everything the servicer calls into."""
+
+    token_endpoint: TokenEndpoint
+    introspection: Introspection
+    revocation: Revocation
+    keys: KeyManager
+
+
+def credentials_from_proto(message: common_pb2.ClientCredentials) -> ClientCredentials:
+    return ClientCredentials(
+        client_id=message.client_id,
+        client_secret=message.client_secret,
+        auth_method=message.auth_method,
+    )
+
+
+def introspection_to_proto(result: IntrospectionResult) -> token_pb2.IntrospectResponse:
+    if not result.active:
+        return token_pb2.IntrospectResponse(active=False)
+    return token_pb2.IntrospectResponse(
+        active=True,
+        scope=result.scope,
+        client_id=result.client_id,
+        token_type=result.token_type,
+        exp=result.exp,
+        iat=result.iat,
+        sub=result.sub,
+        aud=list(result.aud),
+        iss=result.iss,
+        jti=result.jti,
+    )
+
+
+def jwk_to_proto(jwk: dict[str, str]) -> token_pb2.JsonWebKey:
+    fields = ("kty", "kid", "use", "alg", "crv", "x", "y", "n", "e")
+    return token_pb2.JsonWebKey(**{name: jwk[name] for name in fields if name in jwk})
+
+
+def signing_key_to_proto(key: SigningKey) -> token_pb2.SigningKey:
+    return token_pb2.SigningKey(
+        kid=key.kid,
+        alg=key.alg,
+        status=key.status,
+        created_at=to_timestamp(key.created_at),
+        retired_at=to_timestamp(key.retired_at),
+        public_key=jwk_to_proto(key.public_jwk),
+    )
+
+
+class TokenServicer(token_pb2_grpc.TokenServiceServicer):
+    """oauth2.v1.TokenService: RFC 6749 section 3.2, RFC 7662, RFC 7009, RFC 7517."""
+
+    def __init__(self, domain: TokenDomain) -> None:
+        self._domain = domain
+
+    async def Exchange(
+        self, request: token_pb2.TokenRequest, context: grpc.aio.ServicerContext
+    ) -> token_pb2.TokenResponse:
+        response = await self._domain.token_endpoint.exchange(
+            TokenRequest(
+                grant_type=request.grant_type,
+                credentials=credentials_from_proto(request.credentials),
+                scope=request.scope,
+                code=request.code,
+                redirect_uri=request.redirect_uri,
+                code_verifier=request.code_verifier,
+                refresh_token=request.refresh_token,
+                resource=tuple(request.resource),
+            )
+        )
+        return token_pb2.TokenResponse(
+            access_token=response.access_token,
+            token_type=response.token_type,
+            expires_in=response.expires_in,
+            scope=response.scope,
+            refresh_token=response.refresh_token,
+            id_token=response.id_token,
+        )
+
+    async def Introspect(
+        self, request: token_pb2.IntrospectRequest, context: grpc.aio.ServicerContext
+    ) -> token_pb2.IntrospectResponse:
+        result = await self._domain.introspection.introspect(
+            request.token, request.token_type_hint, credentials_from_proto(request.credentials)
+        )
+        return introspection_to_proto(result)
+
+    async def Revoke(
+        self, request: token_pb2.RevokeRequest, context: grpc.aio.ServicerContext
+    ) -> empty_pb2.Empty:
+        await self._domain.revocation.revoke(
+            request.token, request.token_type_hint, credentials_from_proto(request.credentials)
+        )
+        return empty_pb2.Empty()
+
+    async def GetJwks(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
+    ) -> token_pb2.Jwks:
+        return token_pb2.Jwks(keys=[jwk_to_proto(jwk) for jwk in self._domain.keys.jwks()])
+
+    async def ListSigningKeys(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
+    ) -> token_pb2.ListSigningKeysResponse:
+        return token_pb2.ListSigningKeysResponse(
+            keys=[signing_key_to_proto(key) for key in self._domain.keys.keys()]
+        )

@@ -1,0 +1,1 @@
+"""Storage of the token service: its own schema (PostgreSQL) or SQLite file."""

@@ -1,0 +1,188 @@
+"""The token endpoint with the client_credentials grant (RFC 6749 section 4.4),
+tokens checked with joserfc against the published JWKS (RFC 9068 section 4)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import KeySet
+
+from common.errors import (
+    InvalidClient,
+    InvalidRequest,
+    InvalidScope,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from services.token.domain.grants import GRANTS
+from services.token.domain.grants.base import TokenRequest
+from services.token.domain.grants.client_credentials import ClientCredentialsGrant
+from services.token.domain.ports import ClientCredentials
+from services.token.tests.conftest import ISSUER, Wired, wire
+
+
+def request(credentials: ClientCredentials, scope: str = "", grant: str = "client_credentials"):
+    return TokenRequest(grant_type=grant, credentials=credentials, scope=scope)
+
+
+def verify_with_joserfc(wired: Wired, token: str, alg: str) -> jose_jwt.Token:
+    key_set = KeySet.import_key_set({"keys": wired.domain.keys.jwks()})  # type: ignore[typeddict-item]
+    return jose_jwt.decode(token, key_set, algorithms=[alg])
+
+
+def test_registry_is_keyed_by_grant_type() -> None:
+    assert GRANTS == {"client_credentials": ClientCredentialsGrant}
+
+
+async def test_happy_path_es256(wired: Wired) -> None:
+    creds = wired.clients.register("svc-a", scope=("read", "write", "admin"))
+    before = int(time.time())
+    response = await wired.domain.token_endpoint.exchange(request(creds, "write read"))
+
+    assert response.token_type == "Bearer"
+    assert response.expires_in == 3600
+    assert response.scope == "write read"
+    assert response.refresh_token == ""  # RFC 6749 section 4.4.3
+    token = verify_with_joserfc(wired, response.access_token, "ES256")
+    es256 = wired.keys.signing_key("ES256")
+    assert token.header == {"alg": "ES256", "kid": es256.kid, "typ": "at+jwt"}
+    claims = token.claims
+    assert set(claims) == {"iss", "sub", "aud", "client_id", "scope", "exp", "iat", "jti"}
+    assert claims["iss"] == ISSUER
+    assert claims["sub"] == "svc-a"
+    assert claims["aud"] == ISSUER
+    assert claims["client_id"] == "svc-a"
+    assert claims["scope"] == "write read"
+    assert before <= claims["iat"] <= int(time.time())
+    assert claims["exp"] == claims["iat"] + 3600
+    assert isinstance(claims["jti"], str) and len(claims["jti"]) >= 20
+    jose_jwt.JWTClaimsRegistry(
+        iss={"essential": True, "value": ISSUER}, aud={"essential": True, "value": ISSUER}
+    ).validate(claims)
+
+
+async def test_rs256_when_the_client_asks(wired: Wired) -> None:
+    creds = wired.clients.register("svc-rsa", alg="RS256")
+    response = await wired.domain.token_endpoint.exchange(request(creds, "read"))
+    token = verify_with_joserfc(wired, response.access_token, "RS256")
+    assert token.header["alg"] == "RS256"
+    assert token.header["kid"] == wired.keys.signing_key("RS256").kid
+    assert token.header["typ"] == "at+jwt"
+
+
+async def test_empty_scope_means_the_registered_scope(wired: Wired) -> None:
+    creds = wired.clients.register("svc-b", scope=("read", "write"))
+    response = await wired.domain.token_endpoint.exchange(request(creds))
+    assert response.scope == "read write"
+    claims = verify_with_joserfc(wired, response.access_token, "ES256").claims
+    assert claims["scope"] == "read write"
+
+
+async def test_no_scope_at_all_omits_the_claim(wired: Wired) -> None:
+    creds = wired.clients.register("svc-c", scope=())
+    response = await wired.domain.token_endpoint.exchange(request(creds))
+    assert response.scope == ""
+    assert "scope" not in verify_with_joserfc(wired, response.access_token, "ES256").claims
+
+
+async def test_several_audiences(wired: Wired) -> None:
+    creds = wired.clients.register("svc-aud")
+    domain = wire(
+        wired.keys, wired.clients, wired.revocations, audience=("https://api.a", "https://api.b")
+    )
+    response = await domain.token_endpoint.exchange(request(creds))
+    claims = verify_with_joserfc(wired, response.access_token, "ES256").claims
+    assert claims["aud"] == ["https://api.a", "https://api.b"]
+
+
+async def test_each_token_has_its_own_jti(wired: Wired) -> None:
+    creds = wired.clients.register("svc-d")
+    a = await wired.domain.token_endpoint.exchange(request(creds))
+    b = await wired.domain.token_endpoint.exchange(request(creds))
+    jti_a = verify_with_joserfc(wired, a.access_token, "ES256").claims["jti"]
+    jti_b = verify_with_joserfc(wired, b.access_token, "ES256").claims["jti"]
+    assert jti_a != jti_b
+
+
+@pytest.mark.parametrize(
+    ("grant_type", "message"),
+    [
+        ("password", "Unsupported grant_type 'password'"),
+        (
+            "authorization_code",
+            "Unsupported grant_type 'authorization_code': not supported by this server yet",
+        ),
+        (
+            "refresh_token",
+            "Unsupported grant_type 'refresh_token': not supported by this server yet",
+        ),
+    ],
+)
+async def test_unsupported_grant_type_before_authentication(
+    wired: Wired, grant_type: str, message: str
+) -> None:
+    creds = ClientCredentials("nobody", "wrong", "client_secret_basic")
+    with pytest.raises(UnsupportedGrantType) as info:
+        await wired.domain.token_endpoint.exchange(request(creds, grant=grant_type))
+    assert info.value.description == message
+    assert wired.clients.calls == 0
+
+
+async def test_missing_grant_type(wired: Wired) -> None:
+    with pytest.raises(InvalidRequest, match="Missing 'grant_type'"):
+        await wired.domain.token_endpoint.exchange(request(ClientCredentials("x"), grant=""))
+
+
+async def test_wrong_secret_is_invalid_client(wired: Wired) -> None:
+    wired.clients.register("svc-e")
+    creds = ClientCredentials("svc-e", "not-the-secret", "client_secret_basic")
+    with pytest.raises(InvalidClient):
+        await wired.domain.token_endpoint.exchange(request(creds))
+
+
+async def test_missing_client_is_invalid_client(wired: Wired) -> None:
+    with pytest.raises(InvalidClient):
+        await wired.domain.token_endpoint.exchange(request(ClientCredentials("")))
+    assert wired.clients.calls == 0
+
+
+async def test_public_client_is_unauthorized(wired: Wired) -> None:
+    # Even when its registration lists the grant: section 4.4 is for confidential clients.
+    creds = wired.clients.register("spa", auth_method="none")
+    with pytest.raises(UnauthorizedClient) as info:
+        await wired.domain.token_endpoint.exchange(request(creds))
+    assert info.value.description == "Public clients may not use grant_type 'client_credentials'"
+    creds = wired.clients.register("spa2", auth_method="none", grant_types=())
+    with pytest.raises(UnauthorizedClient, match="Public clients may not"):
+        await wired.domain.token_endpoint.exchange(request(creds))
+
+
+async def test_grant_not_registered_for_client(wired: Wired) -> None:
+    creds = wired.clients.register("web", grant_types=("authorization_code",))
+    with pytest.raises(UnauthorizedClient) as info:
+        await wired.domain.token_endpoint.exchange(request(creds))
+    assert info.value.description == (
+        "The client is not allowed to use grant_type 'client_credentials'"
+    )
+
+
+async def test_scope_not_allowed(wired: Wired) -> None:
+    creds = wired.clients.register("svc-f", scope=("read",))
+    with pytest.raises(InvalidScope) as info:
+        await wired.domain.token_endpoint.exchange(request(creds, "read admin"))
+    assert info.value.description == "Scope 'admin' is not allowed for this client"
+
+
+@pytest.mark.parametrize("scope", ['read "quoted"', "read\\x", "caf\u00e9"])
+async def test_bad_scope_syntax(wired: Wired, scope: str) -> None:
+    creds = wired.clients.register("svc-g")
+    with pytest.raises(InvalidScope, match="Invalid scope token"):
+        await wired.domain.token_endpoint.exchange(request(creds, scope))
+
+
+async def test_unsupported_client_alg(wired: Wired) -> None:
+    creds = wired.clients.register("svc-h", alg="HS256")
+    with pytest.raises(UnauthorizedClient, match="'HS256' is not supported"):
+        await wired.domain.token_endpoint.exchange(request(creds))

@@ -1,0 +1,86 @@
+"""GrpcClientAuthenticator against a stand-in ClientsService over real gRPC."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from oauth2.v1 import clients_pb2, clients_pb2_grpc
+
+from common.errors import InvalidClient, NotFound, TemporarilyUnavailable
+from common.grpc_server import ErrorInterceptor
+from services.token.clients_adapter import GrpcClientAuthenticator, clients_service_client
+from services.token.domain.ports import AuthenticatedClient, ClientCredentials
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class StandInClients(clients_pb2_grpc.ClientsServiceServicer):
+    async def AuthenticateClient(  # type: ignore[override]
+        self, request: clients_pb2.AuthenticateClientRequest, context: grpc.aio.ServicerContext
+    ) -> clients_pb2.Client:
+        creds = request.credentials
+        if creds.client_id == "ghost":
+            raise NotFound("no such client")
+        if (creds.client_id, creds.client_secret, creds.auth_method) != (
+            "svc",
+            "s3cret",
+            "client_secret_post",
+        ):
+            raise InvalidClient("Client authentication failed")
+        return clients_pb2.Client(
+            client_id="svc",
+            grant_types=["client_credentials"],
+            scope="read  write read",
+            token_endpoint_auth_method="client_secret_post",
+            access_token_signing_alg="RS256",
+        )
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[str]:
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    clients_pb2_grpc.add_ClientsServiceServicer_to_server(StandInClients(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+async def test_authenticates_through_the_clients_service(target: str) -> None:
+    clients = clients_service_client(target, deadline=5)
+    try:
+        authenticator = GrpcClientAuthenticator(clients)
+        client = await authenticator.authenticate(
+            ClientCredentials("svc", "s3cret", "client_secret_post")
+        )
+        assert client == AuthenticatedClient(
+            client_id="svc",
+            token_endpoint_auth_method="client_secret_post",
+            grant_types=("client_credentials",),
+            scope=("read", "write"),
+            access_token_signing_alg="RS256",
+        )
+        with pytest.raises(InvalidClient):
+            await authenticator.authenticate(ClientCredentials("svc", "bad", "client_secret_post"))
+        with pytest.raises(InvalidClient):
+            await authenticator.authenticate(ClientCredentials("ghost", "x", "client_secret_post"))
+    finally:
+        await clients.close()
+
+
+async def test_stopped_clients_service_is_temporarily_unavailable() -> None:
+    clients = clients_service_client(f"127.0.0.1:{free_port()}", deadline=1)
+    try:
+        with pytest.raises(TemporarilyUnavailable):
+            await GrpcClientAuthenticator(clients).authenticate(
+                ClientCredentials("svc", "s3cret", "client_secret_post")
+            )
+    finally:
+        await clients.close()
