@@ -24,8 +24,9 @@ from starlette.requests import Request
 from common.errors import InvalidClient, InvalidRequest
 from gateway.forms import Form
 
-CLIENT_SECRET_BASIC = "client_secret_basic"
-CLIENT_SECRET_POST = "client_secret_post"
+# Names of authentication methods (RFC 7591 section 2), not secrets.
+CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105
+CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105
 NONE = "none"
 
 
@@ -33,22 +34,22 @@ def parse_basic_authorization(header: str) -> tuple[str, str]:
     """(client_id, client_secret) from a Basic header, or invalid_client."""
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "basic":
-        raise InvalidClient("Client authentication must use the Basic scheme")
+        raise InvalidClient("Client authentication must use the HTTP Basic scheme")
     try:
         decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         # ValueError covers UnicodeDecodeError.
-        raise InvalidClient("Malformed Basic authorization header") from None
+        raise InvalidClient("Malformed HTTP Basic authorization header") from None
     if ":" not in decoded:
-        raise InvalidClient("Malformed Basic authorization header")
+        raise InvalidClient("Malformed HTTP Basic authorization header")
     raw_id, _, raw_secret = decoded.partition(":")
     try:
         client_id = unquote_plus(raw_id, errors="strict")
         client_secret = unquote_plus(raw_secret, errors="strict")
     except UnicodeDecodeError:
-        raise InvalidClient("Malformed Basic authorization header") from None
+        raise InvalidClient("Malformed HTTP Basic authorization header") from None
     if not client_id or not client_secret:
-        raise InvalidClient("Malformed Basic authorization header")
+        raise InvalidClient("Malformed HTTP Basic authorization header")
     return client_id, client_secret
 
 
@@ -60,7 +61,7 @@ def extract_client_credentials(request: Request, form: Form) -> common_pb2.Clien
     if header is not None:
         client_id, client_secret = parse_basic_authorization(header)
         if body_secret:
-            raise InvalidRequest("The client must use only one client authentication method")
+            raise InvalidRequest("Use only one client authentication method")
         if body_id and body_id != client_id:
             raise InvalidRequest("'client_id' does not match the Authorization header")
         return common_pb2.ClientCredentials(
@@ -74,4 +75,4 @@ def extract_client_credentials(request: Request, form: Form) -> common_pb2.Clien
         )
     if body_id:
         return common_pb2.ClientCredentials(client_id=body_id, auth_method=NONE)
-    raise InvalidClient("Client authentication is required")
+    raise InvalidClient("Client authentication required")

@@ -74,7 +74,7 @@ class Downstream:
         """Standard gRPC health status of each service by name, checked concurrently.
 
         A service that does not answer within ``timeout`` shows its gRPC status
-        code instead (UNAVAILABLE, DEADLINE_EXCEEDED).
+        code instead (DEADLINE_EXCEEDED when nothing accepts the connection).
         """
         names = list(self.by_name())
         results = await asyncio.gather(
@@ -86,8 +86,12 @@ class Downstream:
 async def _check(client: ServiceClient[Any], timeout: float) -> str:
     stub = health_pb2_grpc.HealthStub(client.channel)
     try:
+        # wait_for_ready: a channel still backing off after an outage would
+        # otherwise fail at once and report a service that is already back.
         answer = await stub.Check(
-            health_pb2.HealthCheckRequest(service=client.service), timeout=timeout
+            health_pb2.HealthCheckRequest(service=client.service),
+            timeout=timeout,
+            wait_for_ready=True,
         )
     except grpc.aio.AioRpcError as exc:
         return str(exc.code().name)

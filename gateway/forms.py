@@ -81,14 +81,14 @@ def parse_form(body: bytes) -> Form:
         )
     except UnicodeDecodeError:
         # Raw bytes or percent-escapes that are not UTF-8.
-        raise InvalidRequest("Request body must be UTF-8") from None
+        raise InvalidRequest("Request body is not valid UTF-8") from None
     params: dict[str, list[str]] = {}
     for name, value in pairs:
         if value == "":
             continue
         values = params.setdefault(name, [])
         if values and name not in MULTI_VALUED:
-            raise InvalidRequest(f"Parameter '{name}' must not be included more than once")
+            raise InvalidRequest(f"Parameter '{name}' is included more than once")
         values.append(value)
     return Form(params)
 

@@ -19,7 +19,9 @@ class GatewaySettings(CommonSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     # Largest request body accepted; larger ones get 413 before they are read in full.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
-    # Deadline of each downstream health check behind GET /ready, in seconds.
-    ready_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # Deadline of each downstream health check behind GET /ready, in seconds; it
+    # also bounds how long /ready takes to say 503. Longer than the 1 s maximum
+    # reconnect backoff of common.grpc_client, so a service that is back is seen.
+    ready_timeout_seconds: float = Field(default=1.5, gt=0, le=30)
     # Seconds uvicorn gives open requests to finish on SIGTERM.
     drain_seconds: float = Field(default=5.0, ge=0, le=300)

@@ -21,9 +21,7 @@ SERVICE_NAME = "oauth2.v1.AdminService"
 
 
 def add_servicers(server: grpc.aio.Server) -> None:
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(
-        admin_pb2_grpc.AdminServiceServicer(), server
-    )
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(admin_pb2_grpc.AdminServiceServicer(), server)
 
 
 async def serve(settings: AdminSettings, *, ready: asyncio.Event | None = None) -> None:

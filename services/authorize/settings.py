@@ -10,7 +10,8 @@ from common.settings import ServiceSettings
 
 
 class AuthorizeSettings(ServiceSettings):
-    """The authorize service: users, login, consent and authorization codes (RFC 6749 section 4.1, OpenID Connect Core)."""
+    """The authorize service: users, login, consent and authorization codes
+    (RFC 6749 section 4.1, OpenID Connect Core section 3.1)."""
 
     PROCESS: ClassVar[str] = "authorize"
 

@@ -46,9 +46,7 @@ def test_migrate_to_baseline(
         settings = AdminSettings(data_dir=tmp_data_dir, database_url=None)
     else:
         pg_url: str = request.getfixturevalue("pg_url")
-        settings = AdminSettings(
-            database_url=pg_url, database_schema=f"s_{uuid.uuid4().hex[:10]}"
-        )
+        settings = AdminSettings(database_url=pg_url, database_schema=f"s_{uuid.uuid4().hex[:10]}")
     try:
         upgrade(settings, MIGRATIONS_DIR)
         upgrade(settings, MIGRATIONS_DIR)  # a second run is a no-op

@@ -24,9 +24,7 @@ async def test_health_serving_and_methods_unimplemented() -> None:
     await asyncio.wait_for(ready.wait(), 5)
     target = f"127.0.0.1:{port}"
     health = ServiceClient(health_pb2_grpc.HealthStub, target, "grpc.health.v1.Health", deadline=2)
-    client = ServiceClient(
-        admin_pb2_grpc.AdminServiceStub, target, SERVICE_NAME, deadline=2
-    )
+    client = ServiceClient(admin_pb2_grpc.AdminServiceStub, target, SERVICE_NAME, deadline=2)
     try:
         for name in ("", SERVICE_NAME):
             answer = await health.call.Check(health_pb2.HealthCheckRequest(service=name))

@@ -1,0 +1,60 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it buffers and breaks streaming).
+
+:class:`GatewayMiddleware` sets the headers every response carries, writes the
+access log line that uvicorn's own access log (disabled) would, and is the last
+line of defence: an exception nothing else handled becomes a logged 500
+``server_error`` with nothing leaked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.errors import ServerError
+from gateway.errors import error_response
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("gateway.access")
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+class GatewayMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            log.exception("%s %s failed with an unexpected error", scope["method"], scope["path"])
+            if status:
+                raise  # the response has begun; nothing sensible can be sent any more
+            await error_response(ServerError())(scope, receive, send_with_headers)
+        finally:
+            access_log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+            )

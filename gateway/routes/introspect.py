@@ -1,0 +1,54 @@
+"""The introspection endpoint (RFC 7662 section 2). The caller must authenticate
+as a client (section 2.1); the token service checks the credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauth2.v1 import token_pb2
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.client_auth import extract_client_credentials
+from gateway.errors import NO_STORE
+from gateway.forms import read_form
+from gateway.state import downstream_of, settings_of
+
+_STRING_CLAIMS = ("scope", "client_id", "username", "token_type")
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
+def render_introspection(response: token_pb2.IntrospectResponse) -> dict[str, Any]:
+    """RFC 7662 section 2.2: exactly ``{"active": false}`` for an inactive token,
+    which says nothing about why (section 4)."""
+    if not response.active:
+        return {"active": False}
+    body: dict[str, Any] = {"active": True}
+    for name in _STRING_CLAIMS:
+        if getattr(response, name):
+            body[name] = getattr(response, name)
+    for name in _TIME_CLAIMS:
+        if getattr(response, name):
+            body[name] = getattr(response, name)
+    if response.sub:
+        body["sub"] = response.sub
+    if len(response.aud) == 1:
+        body["aud"] = response.aud[0]
+    elif response.aud:
+        body["aud"] = list(response.aud)
+    for name in ("iss", "jti"):
+        if getattr(response, name):
+            body[name] = getattr(response, name)
+    return body
+
+
+async def introspection_endpoint(request: Request) -> Response:
+    form = await read_form(request, settings_of(request).max_body_bytes)
+    credentials = extract_client_credentials(request, form)
+    introspect = token_pb2.IntrospectRequest(
+        token=form.require("token"),
+        token_type_hint=form.get("token_type_hint"),
+        credentials=credentials,
+    )
+    response = await downstream_of(request).token.call.Introspect(introspect)
+    return JSONResponse(render_introspection(response), headers=NO_STORE)

@@ -1,0 +1,31 @@
+"""The JWK Set of the token signing keys (RFC 7517 section 5), at the jwks_uri
+of the metadata (RFC 8414 section 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import empty_pb2
+from oauth2.v1 import token_pb2
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.state import downstream_of
+
+_MEMBERS = ("kty", "kid", "use", "alg", "crv", "x", "y", "n", "e")
+
+# Short enough that a rotated-in key is picked up soon; long enough that
+# resource servers do not fetch it on every request.
+CACHE_CONTROL = "public, max-age=60"
+
+
+def render_jwks(jwks: token_pb2.Jwks) -> dict[str, Any]:
+    keys = [
+        {name: getattr(key, name) for name in _MEMBERS if getattr(key, name)} for key in jwks.keys
+    ]
+    return {"keys": keys}
+
+
+async def jwks_endpoint(request: Request) -> Response:
+    jwks = await downstream_of(request).token.call.GetJwks(empty_pb2.Empty())
+    return JSONResponse(render_jwks(jwks), headers={"Cache-Control": CACHE_CONTROL})

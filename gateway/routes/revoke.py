@@ -1,0 +1,26 @@
+"""The revocation endpoint (RFC 7009 section 2). Unknown or already invalid
+tokens still answer 200 (section 2.2); that is the token service's call."""
+
+from __future__ import annotations
+
+from oauth2.v1 import token_pb2
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.client_auth import extract_client_credentials
+from gateway.errors import NO_STORE
+from gateway.forms import read_form
+from gateway.state import actor_of, downstream_of, settings_of
+
+
+async def revocation_endpoint(request: Request) -> Response:
+    form = await read_form(request, settings_of(request).max_body_bytes)
+    credentials = extract_client_credentials(request, form)
+    revoke = token_pb2.RevokeRequest(
+        token=form.require("token"),
+        token_type_hint=form.get("token_type_hint"),
+        credentials=credentials,
+        actor=actor_of(request, credentials.client_id),
+    )
+    await downstream_of(request).token.call.Revoke(revoke)
+    return Response(status_code=200, headers=NO_STORE)

@@ -1,0 +1,73 @@
+"""The token endpoint (RFC 6749 section 3.2): parse, extract credentials, exchange.
+
+The grant itself (client authentication, grant_type, scope) is the token
+service's business; this module only turns the HTTP request into a
+``TokenRequest`` and the answer into RFC 6749 section 5.1 JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauth2.v1 import token_pb2
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.client_auth import extract_client_credentials
+from gateway.errors import NO_STORE
+from gateway.forms import Form, read_form
+from gateway.state import actor_of, downstream_of, settings_of
+
+#: Parameters with a field of their own in TokenRequest; the rest go to ``extra``.
+_KNOWN = frozenset(
+    {
+        "grant_type",
+        "client_id",
+        "client_secret",
+        "scope",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "resource",
+    }
+)
+
+
+def token_request(form: Form, request: Request) -> token_pb2.TokenRequest:
+    credentials = extract_client_credentials(request, form)
+    grant_type = form.require("grant_type")
+    return token_pb2.TokenRequest(
+        grant_type=grant_type,
+        credentials=credentials,
+        scope=form.get("scope"),
+        code=form.get("code"),
+        redirect_uri=form.get("redirect_uri"),
+        code_verifier=form.get("code_verifier"),
+        refresh_token=form.get("refresh_token"),
+        resource=form.getlist("resource"),
+        extra={name: form.get(name) for name in form.params if name not in _KNOWN},
+        actor=actor_of(request, credentials.client_id),
+    )
+
+
+def render_token(response: token_pb2.TokenResponse) -> dict[str, Any]:
+    """RFC 6749 section 5.1; optional members only when they have a value."""
+    body: dict[str, Any] = {
+        "access_token": response.access_token,
+        "token_type": response.token_type or "Bearer",
+    }
+    if response.expires_in:
+        body["expires_in"] = response.expires_in
+    for name in ("scope", "refresh_token", "id_token"):
+        value = getattr(response, name)
+        if value:
+            body[name] = value
+    return body
+
+
+async def token_endpoint(request: Request) -> Response:
+    form = await read_form(request, settings_of(request).max_body_bytes)
+    exchange = token_request(form, request)
+    response = await downstream_of(request).token.call.Exchange(exchange)
+    return JSONResponse(render_token(response), headers=NO_STORE)

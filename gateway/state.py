@@ -1,0 +1,27 @@
+"""Typed access to what the app keeps on ``app.state``."""
+
+from __future__ import annotations
+
+from oauth2.v1 import common_pb2
+from starlette.requests import Request
+
+from gateway.downstream import Downstream
+from gateway.settings import GatewaySettings
+
+
+def settings_of(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
+    return settings
+
+
+def downstream_of(request: Request) -> Downstream:
+    downstream: Downstream = request.app.state.downstream
+    return downstream
+
+
+def actor_of(request: Request, client_id: str) -> common_pb2.Actor:
+    """Who is calling, for the audit trail."""
+    return common_pb2.Actor(
+        id=f"client:{client_id}" if client_id else "",
+        remote_addr=request.client.host if request.client else "",
+    )

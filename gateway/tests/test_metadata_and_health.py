@@ -1,0 +1,129 @@
+"""Discovery (RFC 8414 section 2), liveness and readiness, and the JSON answers
+for unknown routes, wrong methods and unexpected failures."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from conftest import free_port
+from gateway.routes import token as token_route
+from gateway.tests.conftest import Factory, dead_target
+from gateway.tests.helpers import assert_error
+
+EXPECTED_METADATA = {
+    "issuer": "https://auth.example.com",
+    "token_endpoint": "https://auth.example.com/oauth/token",
+    "jwks_uri": "https://auth.example.com/oauth/jwks",
+    "introspection_endpoint": "https://auth.example.com/oauth/introspect",
+    "revocation_endpoint": "https://auth.example.com/oauth/revoke",
+    "grant_types_supported": ["client_credentials"],
+    "response_types_supported": [],
+    "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+    "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+}
+
+
+@pytest.mark.parametrize(
+    "path", ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]
+)
+async def test_discovery(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert (response.status_code, response.json()) == (200, EXPECTED_METADATA)
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_issuer_trailing_slash_is_dropped(make_client: Factory) -> None:
+    client = await make_client(issuer="https://auth.example.com/tenant/")
+    body = (await client.get("/.well-known/oauth-authorization-server")).json()
+    assert body["issuer"] == "https://auth.example.com/tenant"
+    assert body["token_endpoint"] == "https://auth.example.com/tenant/oauth/token"
+
+
+async def test_liveness(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_ready_when_every_service_serves(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert (response.status_code, response.json()) == (
+        200,
+        {
+            "status": "ok",
+            "services": {
+                "authorize": "SERVING",
+                "token": "SERVING",
+                "clients": "SERVING",
+                "admin": "SERVING",
+            },
+        },
+    )
+
+
+async def test_not_ready_while_a_service_is_down(make_client: Factory) -> None:
+    client = await make_client(clients_target=dead_target(), ready_timeout_seconds=0.3)
+    response = await client.get("/ready")
+    assert (response.status_code, response.json()) == (
+        503,
+        {
+            "status": "unavailable",
+            "services": {
+                "authorize": "SERVING",
+                "token": "SERVING",
+                "clients": "DEADLINE_EXCEEDED",
+                "admin": "SERVING",
+            },
+        },
+    )
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_unknown_path_is_json_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/no/such/path")
+    assert_error(response, 404, "not_found")
+
+
+async def test_wrong_method_is_json_405_with_allow(client: httpx.AsyncClient) -> None:
+    response = await client.get("/oauth/token")
+    assert_error(response, 405, "invalid_request", "Method not allowed")
+    assert response.headers["allow"] == "POST"
+    response = await client.post("/oauth/jwks")
+    assert_error(response, 405, "invalid_request", "Method not allowed")
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD"}
+
+
+async def test_unexpected_exception_is_server_error_without_details(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_response: object) -> dict[str, object]:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(token_route, "render_token", broken)
+    response = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": "c1"}
+    )
+    assert_error(response, 500, "server_error")
+    assert "secret internals" not in response.text
+
+
+async def test_ready_again_as_soon_as_the_service_is_back(make_client: Factory) -> None:
+    port = free_port()
+    client = await make_client(clients_target=f"127.0.0.1:{port}", ready_timeout_seconds=1.5)
+    assert (await client.get("/ready")).status_code == 503
+    # The channel now backs off after refused connections; readiness must wait
+    # for its next attempt rather than report the stale failure.
+    server = grpc.aio.server()
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await health_servicer.set("oauth2.v1.ClientsService", health_pb2.HealthCheckResponse.SERVING)
+    try:
+        response = await client.get("/ready")
+        assert response.status_code == 200, response.json()
+    finally:
+        await server.stop(0)

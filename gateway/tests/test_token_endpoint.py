@@ -1,0 +1,137 @@
+"""POST /oauth/token (RFC 6749 section 3.2, 5.1): what reaches the token service
+and how its answer is rendered."""
+
+from __future__ import annotations
+
+import httpx
+from oauth2.v1 import common_pb2, token_pb2
+
+from common.errors import InvalidClient, InvalidScope, UnsupportedGrantType
+from gateway.tests.conftest import Factory, FakeTokenService, dead_target
+from gateway.tests.helpers import FORM, assert_error, basic
+
+
+async def test_client_secret_basic(client: httpx.AsyncClient, fake_token: FakeTokenService) -> None:
+    response = await client.post(
+        "/oauth/token",
+        content="grant_type=client_credentials&scope=read",
+        headers={**FORM, **basic("my client", "s3cr:t+/=")},
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "access_token": "at-1",
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "scope": "read",
+    }
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    method, request = fake_token.requests[-1]
+    assert method == "Exchange"
+    assert request.grant_type == "client_credentials"
+    assert request.scope == "read"
+    assert (request.credentials.client_id, request.credentials.client_secret) == (
+        "my client",
+        "s3cr:t+/=",
+    )
+    assert request.credentials.auth_method == "client_secret_basic"
+    assert request.actor.id == "client:my client"
+
+
+async def test_client_secret_post_with_resources_and_extras(
+    client: httpx.AsyncClient, fake_token: FakeTokenService
+) -> None:
+    response = await client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "c1",
+            "client_secret": "s1",
+            "resource": ["https://a.example", "https://b.example"],
+            "audience": "x",
+            "code": "",
+        },
+    )
+    assert response.status_code == 200
+    request = fake_token.requests[-1][1]
+    assert request.credentials == common_pb2.ClientCredentials(
+        client_id="c1", client_secret="s1", auth_method="client_secret_post"
+    )
+    assert list(request.resource) == ["https://a.example", "https://b.example"]
+    assert dict(request.extra) == {"audience": "x"}
+    assert request.code == ""
+
+
+async def test_public_client_uses_none(
+    client: httpx.AsyncClient, fake_token: FakeTokenService
+) -> None:
+    response = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": "pub"}
+    )
+    assert response.status_code == 200
+    credentials = fake_token.requests[-1][1].credentials
+    assert (credentials.client_id, credentials.client_secret, credentials.auth_method) == (
+        "pub",
+        "",
+        "none",
+    )
+
+
+async def test_optional_members_only_when_present(
+    client: httpx.AsyncClient, fake_token: FakeTokenService
+) -> None:
+    fake_token.answers["Exchange"] = token_pb2.TokenResponse(
+        access_token="at", token_type="Bearer", expires_in=60, refresh_token="rt", id_token="it"
+    )
+    response = await client.post(
+        "/oauth/token", data={"grant_type": "refresh_token", "client_id": "pub"}
+    )
+    assert response.json() == {
+        "access_token": "at",
+        "token_type": "Bearer",
+        "expires_in": 60,
+        "refresh_token": "rt",
+        "id_token": "it",
+    }
+
+
+async def test_service_errors_are_rendered(
+    client: httpx.AsyncClient, fake_token: FakeTokenService
+) -> None:
+    data = {"grant_type": "client_credentials", "client_id": "c1", "client_secret": "bad"}
+    fake_token.answers["Exchange"] = InvalidClient("Client authentication failed")
+    response = await client.post("/oauth/token", data=data)
+    assert_error(response, 401, "invalid_client", "Client authentication failed")
+
+    fake_token.answers["Exchange"] = UnsupportedGrantType("Unsupported grant_type 'password'")
+    response = await client.post("/oauth/token", data=data)
+    assert_error(response, 400, "unsupported_grant_type", "Unsupported grant_type 'password'")
+
+    fake_token.answers["Exchange"] = InvalidScope("Scope 'admin' is not allowed")
+    response = await client.post("/oauth/token", data=data)
+    assert_error(response, 400, "invalid_scope", "Scope 'admin' is not allowed")
+
+
+async def test_unexpected_service_failure_is_server_error(
+    client: httpx.AsyncClient, fake_token: FakeTokenService
+) -> None:
+    fake_token.answers["Exchange"] = RuntimeError("database password is hunter2")
+    response = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": "c1"}
+    )
+    assert_error(response, 500, "server_error")
+    assert "hunter2" not in response.text
+
+
+async def test_stopped_token_service_is_temporarily_unavailable(make_client: Factory) -> None:
+    client = await make_client(token_target=dead_target())
+    response = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": "c1"}
+    )
+    assert_error(
+        response,
+        503,
+        "temporarily_unavailable",
+        "A service this request needs is unavailable; retry later",
+    )
