@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import pwd
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,48 +58,76 @@ def _pg_answers(url: str) -> bool:
     return run_blocking(probe())
 
 
-def _start_throwaway_pg(tmp: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or (
-        [shutil.which("initdb")] if shutil.which("initdb") else []
-    )
-    if not bins:
+def _start_throwaway_pg() -> tuple[str, Callable[[], None]]:
+    """initdb + pg_ctl start in a temporary directory; returns the URL and a stop function."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [
+        p for p in [shutil.which("initdb")] if p
+    ]
+    if not found:
         pytest.exit("PostgreSQL is needed for the tests: apt-get install postgresql", returncode=3)
-    bindir = Path(bins[-1]).parent
-    datadir = tmp / "pg"
-    user = ["-U", "postgres"]
+    bindir = Path(found[-1]).parent
+    tmp = Path(tempfile.mkdtemp(prefix="oauth2-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        # PostgreSQL refuses to run as root: use the account its package created.
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.exit(
+                "no PostgreSQL answers and there is no 'postgres' user to run one as", returncode=3
+            )
+        os.chown(tmp, account.pw_uid, account.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    datadir = tmp / "data"
+    port = free_port()
     subprocess.run(
-        [bindir / "initdb", "-D", datadir, "-A", "trust", *user],
+        [*run_as, str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres"],
         check=True,
         capture_output=True,
     )
-    port = free_port()
-    cmd = [bindir / "postgres", "-D", datadir, "-p", str(port), "-k", tmp, "-h", "127.0.0.1"]
-    if os.geteuid() == 0:
-        pytest.exit(
-            "no PostgreSQL answers and a throwaway one cannot run as root: "
-            "start the system one (pg_ctlcluster ... start)",
-            returncode=3,
+    options = f"-p {port} -k {tmp} -h 127.0.0.1"
+    subprocess.run(
+        [
+            *run_as,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-o",
+            options,
+            "-l",
+            str(tmp / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+    def stop() -> None:
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"],
+            check=False,
+            capture_output=True,
         )
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(tmp, ignore_errors=True)
+
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    for _ in range(100):
-        if _pg_answers(url):
-            return url, proc
-        time.sleep(0.1)
-    pytest.exit("the throwaway PostgreSQL did not start", returncode=3)
+    if not _pg_answers(url):
+        stop()
+        pytest.exit("the throwaway PostgreSQL did not start", returncode=3)
+    return url, stop
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     url = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
-    proc = None
+    stop = None
     if not _pg_answers(url):
         print(f"\nno PostgreSQL at {url}: starting a throwaway server")
-        url, proc = _start_throwaway_pg(tmp_path_factory.mktemp("pg"))
+        url, stop = _start_throwaway_pg()
     yield url
-    if proc is not None:
-        proc.terminate()
-        proc.wait(10)
+    if stop is not None:
+        stop()
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ def create_engine(settings: CommonSettings, *, url: str | None = None) -> AsyncE
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"server_settings": {"search_path": settings.schema}},
+        connect_args={"server_settings": {"search_path": settings.db_schema}},
     )
 
 

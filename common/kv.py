@@ -47,7 +47,8 @@ class RedisKeyValue:
         return self._prefix + key
 
     async def get(self, key: str) -> bytes | None:
-        return await self._redis.get(self._k(key))  # type: ignore[no-any-return]
+        value = await self._redis.get(self._k(key))
+        return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
         await self._redis.set(self._k(key), value, px=_ms(ttl))
@@ -67,7 +68,7 @@ class RedisKeyValue:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(self._k(key))
             if ttl:
-                pipe.pexpire(self._k(key), _ms(ttl), nx=True)
+                pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
             results = await pipe.execute()
         return int(results[0])
 

@@ -53,11 +53,11 @@ async def _run_online(settings: CommonSettings, metadata: MetaData) -> None:
         async with engine.connect() as conn:
             if not is_sqlite(url):
                 # Replicas of one service may migrate at once: serialise on the schema.
-                lock_id = zlib.crc32(f"oauth2-migrate:{settings.schema}".encode())
+                lock_id = zlib.crc32(f"oauth2-migrate:{settings.db_schema}".encode())
                 await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"'))
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"'))
                 await conn.commit()
-            await conn.run_sync(_do_run, metadata, None if is_sqlite(url) else settings.schema)
+            await conn.run_sync(_do_run, metadata, None if is_sqlite(url) else settings.db_schema)
             await conn.commit()
             if not is_sqlite(url):
                 await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})

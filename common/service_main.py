@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from common.logs import configure_logging
 from common.migrations import upgrade
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def run_service(
     settings_cls: type[S],
     migrations_dir: Path | None,
-    serve: Callable[[S], Awaitable[None]],
+    serve: Callable[[S], Coroutine[Any, Any, None]],
     argv: list[str] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(prog=f"oauth2-{settings_cls.PROCESS}")

@@ -184,7 +184,7 @@ class CommonSettings(BaseSettings):
         return f"oauth2-{self.PROCESS}"
 
     @property
-    def schema(self) -> str:
+    def db_schema(self) -> str:
         return self.database_schema or self.PROCESS
 
     @property
@@ -233,7 +233,13 @@ def describe_error(exc: ValidationError, cls: type[CommonSettings]) -> str:
     err = exc.errors()[0]
     key = ".".join(str(part) for part in err["loc"]) or "?"
     value = err.get("input")
-    shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
+    field = cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
+    if field is not None and "SecretStr" in str(field.annotation):
+        shown = " (value not shown)"
+    elif isinstance(value, dict) or value is None:
+        shown = ""
+    else:
+        shown = f" (got {value!r})"
     env_name = ENV_PREFIX + key.upper()
     return f"{cls.PROCESS}: invalid setting '{key}' [{env_name}]: {err['msg']}{shown}"
 

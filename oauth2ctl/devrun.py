@@ -180,6 +180,9 @@ def main() -> int:
     env.setdefault("OAUTH2_LOG_FORMAT", "text")
     system = System(env=env)
     embedded = not (env.get("DATABASE_URL") or env.get("REDIS_URL"))
+    if not embedded and not env.get("OAUTH2_KEY_ENCRYPTION_KEY"):
+        # A development convenience only; the token service warns loudly about it.
+        env["OAUTH2_ALLOW_DEVELOPMENT_KEK"] = "true"
     mode = (
         "embedded default: SQLite files in var/, in-process stand-ins"
         if embedded

@@ -60,7 +60,7 @@ def test_embedded_default_uses_a_sqlite_file_per_process() -> None:
     settings = load_settings(DemoSettings)
     assert settings.embedded
     assert settings.resolved_database_url == "sqlite+aiosqlite:///var/token.db"
-    assert settings.schema == "token"
+    assert settings.db_schema == "token"
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ def resolve_key_encryption_key(settings: TokenSettings) -> bytes:
         if kek is None:  # the settings validator already refused this; defence in depth
             raise ConfigError(_invalid("must be base64url of exactly 32 bytes"))
         return kek
-    if not is_sqlite(settings.resolved_database_url):
+    if not is_sqlite(settings.resolved_database_url) and not settings.allow_development_kek:
         raise ConfigError(_invalid("is required with PostgreSQL (base64url of 32 random bytes)"))
     return _development_kek(settings)
 

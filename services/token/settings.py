@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from common.settings import ENV_PREFIX, ConfigError, ServiceSettings
+from common.settings import ServiceSettings
 
 KEK_BYTES = 32  # AES-256-GCM
 
@@ -40,6 +40,9 @@ class TokenSettings(ServiceSettings):
     # signing keys at rest. Unset on the embedded (SQLite) default: a development key is
     # generated into <data_dir>/token-kek with a warning. Unset with PostgreSQL: start-up fails.
     key_encryption_key: SecretStr | None = None
+    # Allow the generated development KEK even with PostgreSQL (`make run` with
+    # DATABASE_URL sets it). Never in production: the key lies beside the data.
+    allow_development_kek: bool = False
     # `aud` of access tokens (RFC 9068 section 3); empty means the issuer itself.
     # In the environment a JSON list: OAUTH2_ACCESS_TOKEN_AUDIENCE='["https://api.example"]'.
     access_token_audience: list[str] = []
@@ -50,11 +53,8 @@ class TokenSettings(ServiceSettings):
         if value is None or value.get_secret_value() == "":
             return None
         if decode_key_encryption_key(value.get_secret_value()) is None:
-            # ConfigError, not ValueError: pydantic would echo the secret in its error.
-            raise ConfigError(
-                f"invalid setting 'key_encryption_key' [{ENV_PREFIX}KEY_ENCRYPTION_KEY]: "
-                "must be base64url of exactly 32 bytes (value not shown)"
-            )
+            # describe_error never echoes a SecretStr's value.
+            raise ValueError("must be base64url of exactly 32 bytes")
         return value
 
     @field_validator("access_token_audience")

@@ -43,4 +43,4 @@ def test_settings_defaults() -> None:
     settings = AdminSettings()
     assert settings.PROCESS == "admin"
     assert settings.grpc_port == 50054
-    assert settings.schema == "admin"
+    assert settings.db_schema == "admin"

@@ -20,7 +20,7 @@ async def _version(settings: AuthorizeSettings) -> str:
     engine = create_engine(settings)
     table = "alembic_version"
     if not is_sqlite(settings.resolved_database_url):
-        table = f'"{settings.schema}".{table}'
+        table = f'"{settings.db_schema}".{table}'
     try:
         async with engine.connect() as conn:
             result = await conn.execute(text(f"SELECT version_num FROM {table}"))  # noqa: S608
@@ -55,4 +55,4 @@ def test_migrate_to_baseline(
         assert asyncio.run(_version(settings)) == "0001"
     finally:
         if backend == "postgresql":
-            asyncio.run(_drop_schema(pg_url, settings.schema))
+            asyncio.run(_drop_schema(pg_url, settings.db_schema))

@@ -45,4 +45,4 @@ def test_settings_defaults() -> None:
     settings = AuthorizeSettings()
     assert settings.PROCESS == "authorize"
     assert settings.grpc_port == 50051
-    assert settings.schema == "authorize"
+    assert settings.db_schema == "authorize"

@@ -48,7 +48,7 @@ def test_bad_kek_stops_with_one_line_without_the_value(
     err = capsys.readouterr().err
     assert err == (
         "token: invalid setting 'key_encryption_key' [OAUTH2_KEY_ENCRYPTION_KEY]: "
-        "must be base64url of exactly 32 bytes (value not shown)\n"
+        "Value error, must be base64url of exactly 32 bytes (value not shown)\n"
     )
     assert value not in err
 
@@ -72,6 +72,16 @@ def test_postgresql_requires_a_kek(tmp_data_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"'key_encryption_key'.*required with PostgreSQL"):
         resolve_key_encryption_key(settings)
     assert not (tmp_data_dir / DEV_KEK_FILE).exists()
+
+
+def test_development_kek_with_postgresql_only_when_allowed(tmp_data_dir: Path) -> None:
+    settings = TokenSettings(
+        data_dir=tmp_data_dir, database_url="postgresql://db/oauth2", allow_development_kek=True
+    )
+    kek = resolve_key_encryption_key(settings)
+    assert len(kek) == 32
+    assert resolve_key_encryption_key(settings) == kek  # the same file on the next start
+    assert (tmp_data_dir / DEV_KEK_FILE).stat().st_mode & 0o777 == 0o600
 
 
 async def test_serve_without_kek_on_postgresql_exits_2(
