@@ -160,18 +160,28 @@ class AuthorizationRequest(_message.Message):
     def __init__(self, response_type: _Optional[str] = ..., client_id: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., scope: _Optional[str] = ..., state: _Optional[str] = ..., nonce: _Optional[str] = ..., code_challenge: _Optional[str] = ..., code_challenge_method: _Optional[str] = ..., prompt: _Optional[str] = ..., max_age: _Optional[int] = ..., response_mode: _Optional[str] = ..., login_hint: _Optional[str] = ..., duplicated_parameters: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ValidatedAuthorizationRequest(_message.Message):
-    __slots__ = ("request", "redirect_uri", "client_name", "scopes", "require_pkce")
+    __slots__ = ("request", "redirect_uri", "client_name", "scopes", "require_pkce", "error", "error_description", "redirect_uri_in_request", "client_uri", "logo_uri")
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
     CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_PKCE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URI_IN_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_URI_FIELD_NUMBER: _ClassVar[int]
+    LOGO_URI_FIELD_NUMBER: _ClassVar[int]
     request: AuthorizationRequest
     redirect_uri: str
     client_name: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
     require_pkce: bool
-    def __init__(self, request: _Optional[_Union[AuthorizationRequest, _Mapping]] = ..., redirect_uri: _Optional[str] = ..., client_name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., require_pkce: _Optional[bool] = ...) -> None: ...
+    error: str
+    error_description: str
+    redirect_uri_in_request: bool
+    client_uri: str
+    logo_uri: str
+    def __init__(self, request: _Optional[_Union[AuthorizationRequest, _Mapping]] = ..., redirect_uri: _Optional[str] = ..., client_name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., require_pkce: _Optional[bool] = ..., error: _Optional[str] = ..., error_description: _Optional[str] = ..., redirect_uri_in_request: _Optional[bool] = ..., client_uri: _Optional[str] = ..., logo_uri: _Optional[str] = ...) -> None: ...
 
 class Consent(_message.Message):
     __slots__ = ("client_id", "user_id", "scopes", "granted_at", "exists")

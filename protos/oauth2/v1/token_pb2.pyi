@@ -118,6 +118,20 @@ class VerifyAccessTokenRequest(_message.Message):
     required_scopes: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, token: _Optional[str] = ..., required_scopes: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class DecodeIdTokenHintRequest(_message.Message):
+    __slots__ = ("id_token_hint",)
+    ID_TOKEN_HINT_FIELD_NUMBER: _ClassVar[int]
+    id_token_hint: str
+    def __init__(self, id_token_hint: _Optional[str] = ...) -> None: ...
+
+class IdTokenHint(_message.Message):
+    __slots__ = ("sub", "client_id")
+    SUB_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    sub: str
+    client_id: str
+    def __init__(self, sub: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
+
 class JsonWebKey(_message.Message):
     __slots__ = ("kty", "kid", "use", "alg", "crv", "x", "y", "n", "e")
     KTY_FIELD_NUMBER: _ClassVar[int]

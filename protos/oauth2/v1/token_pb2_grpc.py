@@ -60,6 +60,11 @@ class TokenServiceStub:
                 request_serializer=oauth2_dot_v1_dot_token__pb2.VerifyAccessTokenRequest.SerializeToString,
                 response_deserializer=oauth2_dot_v1_dot_token__pb2.IntrospectResponse.FromString,
                 _registered_method=True)
+        self.DecodeIdTokenHint = channel.unary_unary(
+                '/oauth2.v1.TokenService/DecodeIdTokenHint',
+                request_serializer=oauth2_dot_v1_dot_token__pb2.DecodeIdTokenHintRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_token__pb2.IdTokenHint.FromString,
+                _registered_method=True)
         self.ListSigningKeys = channel.unary_unary(
                 '/oauth2.v1.TokenService/ListSigningKeys',
                 request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
@@ -123,6 +128,15 @@ class TokenServiceServicer:
     def VerifyAccessToken(self, request, context):
         """Verifies a bearer access token presented to the userinfo endpoint or the
         admin API (RFC 6750): signature, expiry, audience, revocation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecodeIdTokenHint(self, request, context):
+        """Checks an id_token_hint given to the end-session endpoint (OpenID Connect
+        RP-Initiated Logout 1.0 section 2): our signature and issuer; an expired
+        token is still a valid hint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -195,6 +209,11 @@ def add_TokenServiceServicer_to_server(servicer, server):
                     servicer.VerifyAccessToken,
                     request_deserializer=oauth2_dot_v1_dot_token__pb2.VerifyAccessTokenRequest.FromString,
                     response_serializer=oauth2_dot_v1_dot_token__pb2.IntrospectResponse.SerializeToString,
+            ),
+            'DecodeIdTokenHint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecodeIdTokenHint,
+                    request_deserializer=oauth2_dot_v1_dot_token__pb2.DecodeIdTokenHintRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_token__pb2.IdTokenHint.SerializeToString,
             ),
             'ListSigningKeys': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSigningKeys,
@@ -362,6 +381,33 @@ class TokenService:
             '/oauth2.v1.TokenService/VerifyAccessToken',
             oauth2_dot_v1_dot_token__pb2.VerifyAccessTokenRequest.SerializeToString,
             oauth2_dot_v1_dot_token__pb2.IntrospectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecodeIdTokenHint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.TokenService/DecodeIdTokenHint',
+            oauth2_dot_v1_dot_token__pb2.DecodeIdTokenHintRequest.SerializeToString,
+            oauth2_dot_v1_dot_token__pb2.IdTokenHint.FromString,
             options,
             channel_credentials,
             insecure,
