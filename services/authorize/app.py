@@ -1,31 +1,118 @@
-"""The authorize service's gRPC server.
-
-Every AuthorizeService method answers UNIMPLEMENTED for now: the generated base
-servicer raises NotImplementedError, which common's ErrorInterceptor turns into
-an ``unimplemented`` status. Later issues add users, login,
-consent and authorization codes (RFC 6749 section 4.1, RFC 7636).
-"""
+"""Wiring of the authorize process: engine, KeyValue, stores, the clients
+service client, the domain and the gRPC server."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import grpc
-from oauth2.v1 import authorize_pb2_grpc
+from oauth2.v1 import authorize_pb2, authorize_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.grpc_server import serve as serve_grpc
+from common import grpc_server
+from common.db import create_engine
+from common.kv import KeyValue, create_kv
+from services.authorize.domain import (
+    Argon2PasswordHasher,
+    AuthorizationCodes,
+    AuthorizationRequestValidator,
+    ConsentRegistry,
+    LoginPolicy,
+    LoginThrottle,
+    PasswordLogin,
+    UserDirectory,
+)
+from services.authorize.domain.ports import ClientDirectory, PasswordHashing
+from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
 from services.authorize.settings import AuthorizeSettings
+from services.authorize.store.client_directory import GrpcClientDirectory
+from services.authorize.store.sql import SqlAuthorizationCodeStore, SqlConsentStore, SqlUserStore
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SERVICE_NAME = "oauth2.v1.AuthorizeService"
+SERVICE_NAME: str = authorize_pb2.DESCRIPTOR.services_by_name["AuthorizeService"].full_name
+# RFC 9106 section 4's second recommendation uses 64 MiB; OWASP's floor is 19 MiB.
+_WEAK_ARGON2_MEMORY_KIB = 19_456
 
 
-def add_servicers(server: grpc.aio.Server) -> None:
-    authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(
-        authorize_pb2_grpc.AuthorizeServiceServicer(), server
+def password_hasher(settings: AuthorizeSettings) -> Argon2PasswordHasher:
+    return Argon2PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_cost,
+        parallelism=settings.argon2_parallelism,
     )
 
 
+def build_domain(
+    settings: AuthorizeSettings,
+    engine: AsyncEngine,
+    kv: KeyValue,
+    clients: ClientDirectory,
+    *,
+    hasher: PasswordHashing | None = None,
+) -> AuthorizeDomain:
+    hasher = hasher or password_hasher(settings)
+    users = SqlUserStore(engine)
+    throttle = LoginThrottle(
+        kv,
+        LoginPolicy(
+            max_failures_per_user=settings.login_max_failures_per_user,
+            max_failures_per_address=settings.login_max_failures_per_address,
+            failure_window_seconds=settings.login_failure_window_seconds,
+            backoff_seconds=settings.login_backoff_seconds,
+        ),
+    )
+    return AuthorizeDomain(
+        users=UserDirectory(users, hasher, throttle=throttle),
+        login=PasswordLogin(users, hasher, throttle),
+        authorization_requests=AuthorizationRequestValidator(
+            clients, allow_plain_pkce=settings.allow_plain_pkce
+        ),
+        consents=ConsentRegistry(SqlConsentStore(engine), users),
+        codes=AuthorizationCodes(
+            SqlAuthorizationCodeStore(engine),
+            users,
+            ttl_seconds=settings.authorization_code_ttl_seconds,
+        ),
+    )
+
+
+def servicer_adder(servicer: AuthorizeServicer) -> grpc_server.AddServicers:
+    def add(server: grpc.aio.Server) -> None:
+        authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(servicer, server)
+
+    return add
+
+
+def warn_about_unsafe_settings(settings: AuthorizeSettings) -> None:
+    if settings.allow_plain_pkce:
+        log.warning(
+            "allow_plain_pkce is on: code_challenge_method=plain is accepted, which "
+            "protects nothing once the authorization request leaks (RFC 7636 section 7.2)"
+        )
+    if settings.argon2_memory_cost < _WEAK_ARGON2_MEMORY_KIB:
+        log.warning(
+            "argon2_memory_cost is %d KiB: stolen password hashes are cheap to crack below %d KiB",
+            settings.argon2_memory_cost,
+            _WEAK_ARGON2_MEMORY_KIB,
+        )
+
+
 async def serve(settings: AuthorizeSettings, *, ready: asyncio.Event | None = None) -> None:
-    await serve_grpc(settings, add_servicers, [SERVICE_NAME], ready=ready)
+    warn_about_unsafe_settings(settings)
+    engine = create_engine(settings)
+    kv = create_kv(settings)
+    clients = GrpcClientDirectory.from_settings(settings)
+    servicer = AuthorizeServicer(build_domain(settings, engine, kv, clients))
+
+    async def on_stop() -> None:
+        await clients.close()
+        await kv.close()
+        await engine.dispose()
+
+    await grpc_server.serve(
+        settings, servicer_adder(servicer), [SERVICE_NAME], on_stop=on_stop, ready=ready
+    )

@@ -1,18 +1,54 @@
-"""Settings of the authorize service."""
+"""Settings of the authorize process (TOML table ``[authorize]``, env ``OAUTH2_<KEY>``)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from common.settings import ServiceSettings
 
 
 class AuthorizeSettings(ServiceSettings):
     """The authorize service: users, login, consent and authorization codes
-    (RFC 6749 section 4.1, OpenID Connect Core section 3.1)."""
+    (RFC 6749 section 4.1, RFC 7636, OpenID Connect Core section 3.1).
+    Each key is documented beside its default."""
 
     PROCESS: ClassVar[str] = "authorize"
 
+    # Port of the AuthorizeService gRPC server (authorize_target of the other processes).
     grpc_port: int = Field(default=50051, ge=0, le=65535)
+
+    # Lifetime of an authorization code. RFC 6749 section 4.1.2 recommends at most
+    # ten minutes; the code is exchanged at once, so a minute is plenty.
+    authorization_code_ttl_seconds: int = Field(default=60, ge=1, le=600)
+    # Accept code_challenge_method=plain (RFC 7636 section 4.2). Unsafe: a leaked
+    # authorization request then leaks the verifier too. Only S256 by default.
+    allow_plain_pkce: bool = False
+
+    # Failed sign-ins for one username within the window before it is locked.
+    login_max_failures_per_user: int = Field(default=5, ge=1, le=1000)
+    # Failed sign-ins from one remote address within the window before it is locked
+    # (higher: many people may share one NAT).
+    login_max_failures_per_address: int = Field(default=50, ge=1, le=100_000)
+    # Failures are counted in a window this long, starting at the first failure.
+    login_failure_window_seconds: int = Field(default=900, ge=1, le=86_400)
+    # First lockout; each further failure doubles it, up to 900 seconds.
+    login_backoff_seconds: int = Field(default=30, ge=1, le=900)
+
+    # Argon2id cost of user password hashes (RFC 9106 section 4; argon2-cffi's
+    # defaults: 3 passes over 64 MiB with 4 lanes). Raising them rehashes each
+    # password at its next successful sign-in.
+    argon2_time_cost: int = Field(default=3, ge=1, le=100)
+    # Lanes (threads) per hash.
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    # Memory in KiB; at least 8 per lane.
+    argon2_memory_cost: int = Field(default=65_536, ge=8, le=4_194_304)
+
+    @field_validator("argon2_memory_cost")
+    @classmethod
+    def _argon2_memory_per_lane(cls, value: int, info: ValidationInfo) -> int:
+        lanes = info.data.get("argon2_parallelism", 1)
+        if value < 8 * lanes:
+            raise ValueError(f"must be at least 8 KiB per lane ({8 * lanes} for {lanes} lanes)")
+        return value

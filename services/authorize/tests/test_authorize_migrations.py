@@ -1,4 +1,5 @@
-"""``migrate`` creates the authorize schema and its version table on SQLite and PostgreSQL."""
+"""``migrate`` creates the authorize tables and its version table on SQLite and PostgreSQL;
+downgrade removes them."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from common.db import create_engine, is_sqlite
-from common.migrations import upgrade
+from common.migrations import downgrade, upgrade
 from services.authorize.app import MIGRATIONS_DIR
 from services.authorize.settings import AuthorizeSettings
+
+
+async def _tables(settings: AuthorizeSettings) -> set[str]:
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            return set(names)
+    finally:
+        await engine.dispose()
 
 
 async def _version(settings: AuthorizeSettings) -> str:
@@ -39,7 +50,7 @@ async def _drop_schema(url: str, schema: str) -> None:
 
 # Synchronous on purpose: Alembic and the pg_url fixture run event loops of their own.
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_migrate_to_baseline(
+def test_migrate_creates_the_tables(
     backend: str, tmp_data_dir: Path, request: pytest.FixtureRequest
 ) -> None:
     if backend == "sqlite":
@@ -53,6 +64,11 @@ def test_migrate_to_baseline(
         upgrade(settings, MIGRATIONS_DIR)
         upgrade(settings, MIGRATIONS_DIR)  # a second run is a no-op
         assert asyncio.run(_version(settings)) == "0001"
+        tables = {"users", "consents", "authorization_codes"}
+        assert tables <= asyncio.run(_tables(settings))
+        downgrade(settings, MIGRATIONS_DIR, "base")
+        assert not tables & asyncio.run(_tables(settings))
+        upgrade(settings, MIGRATIONS_DIR)
     finally:
         if backend == "postgresql":
             asyncio.run(_drop_schema(pg_url, settings.db_schema))

@@ -1,0 +1,146 @@
+"""Authorization codes (RFC 6749 section 4.1.2 and 10.5, RFC 7636 section 4.4,
+docs/signin.md "Authorization codes").
+
+A code is 256 random bits handed out once; the store keeps only its SHA-256
+(``code_id``), which also names the grant family of the tokens issued from it.
+It is bound to the client, the redirect URI, the PKCE challenge, the user, the
+scopes, the nonce and the authentication time, lives
+``authorization_code_ttl_seconds`` and can be consumed once: the consuming
+UPDATE only matches a row whose ``used_at`` is still NULL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Final
+
+from common.errors import AccessDenied, InvalidGrant, InvalidRequest, NotFound
+from common.scopes import parse_scope
+from common.secrets import random_token, sha256_hex
+from common.timeutil import utcnow
+from services.authorize.domain.model import (
+    PLAIN,
+    S256,
+    AuthorizationCode,
+    CodeRequest,
+    IssuedCode,
+)
+from services.authorize.domain.ports import AuthorizationCodeStore, UserStore
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_CODE: Final = "Unknown authorization code"
+USED_CODE: Final = "The authorization code was already used"
+EXPIRED_CODE: Final = "The authorization code has expired"
+OTHER_CLIENT: Final = "The authorization code was issued to another client"
+# Expired codes are kept a day (for the investigation of a replay), then purged.
+RETENTION: Final = timedelta(days=1)
+PURGE_INTERVAL: Final = timedelta(minutes=1)
+
+
+class AuthorizationCodes:
+    def __init__(
+        self,
+        store: AuthorizationCodeStore,
+        users: UserStore,
+        *,
+        ttl_seconds: int = 60,
+        clock: Callable[[], datetime] = utcnow,
+        code_factory: Callable[[], str] = random_token,
+    ) -> None:
+        self._store = store
+        self._users = users
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._clock = clock
+        self._new_code = code_factory
+        self._last_purge: datetime | None = None
+
+    async def issue(self, request: CodeRequest) -> IssuedCode:
+        """A new code for a validated, consented authorization request; the plain
+        code is returned here once and never stored."""
+        for name in ("client_id", "user_id", "redirect_uri"):
+            if not getattr(request, name):
+                raise InvalidRequest(f"Missing '{name}'")
+        method = _challenge_method(request.code_challenge, request.code_challenge_method)
+        scopes = tuple(parse_scope(" ".join(request.scopes), InvalidRequest))
+        user = await self._users.get(request.user_id)
+        if user is None:
+            raise NotFound(f"User {request.user_id!r} not found")
+        if not user.enabled:
+            raise AccessDenied("The user account is disabled")
+
+        now = self._clock()
+        await self._purge_expired(now)
+        code = self._new_code()
+        stored = AuthorizationCode(
+            code_id=sha256_hex(code),
+            client_id=request.client_id,
+            user_id=request.user_id,
+            redirect_uri=request.redirect_uri,
+            redirect_uri_in_request=request.redirect_uri_in_request,
+            scopes=scopes,
+            code_challenge=request.code_challenge,
+            code_challenge_method=method,
+            nonce=request.nonce,
+            auth_time=request.auth_time or now,
+            amr=request.amr,
+            created_at=now,
+            expires_at=now + self._ttl,
+        )
+        await self._store.create(stored)
+        return IssuedCode(code=code, expires_at=stored.expires_at)
+
+    async def consume(self, code: str, client_id: str) -> AuthorizationCode:
+        """Mark the code used and return what it was bound to.
+
+        invalid_grant when it is unknown, already used, expired, or issued to
+        another client; in the last two cases it is burnt as well, so that a
+        code that leaked to the wrong client is worth nothing to the right one.
+        """
+        if not code:
+            raise InvalidRequest("Missing 'code'")
+        if not client_id:
+            raise InvalidRequest("Missing 'client_id'")
+        now = self._clock()
+        code_id = sha256_hex(code)
+        stored, first_use = await self._store.consume(code_id, now)
+        if stored is None:
+            raise InvalidGrant(UNKNOWN_CODE)
+        if not first_use:
+            log.warning("authorization code %s replayed by client %s", code_id[:12], client_id)
+            raise InvalidGrant(USED_CODE, detail=f"code_id {code_id}")
+        if stored.client_id != client_id:
+            log.warning(
+                "authorization code %s of client %s presented by client %s",
+                code_id[:12],
+                stored.client_id,
+                client_id,
+            )
+            raise InvalidGrant(OTHER_CLIENT)
+        if stored.expires_at <= now:
+            raise InvalidGrant(EXPIRED_CODE)
+        return stored
+
+    async def _purge_expired(self, now: datetime) -> None:
+        """At most once a minute per process: one indexed DELETE is cheap."""
+        if self._last_purge is not None and now - self._last_purge < PURGE_INTERVAL:
+            return
+        self._last_purge = now
+        removed = await self._store.delete_expired(now - RETENTION)
+        if removed:
+            log.info("purged %d expired authorization codes", removed)
+
+
+def _challenge_method(challenge: str, method: str) -> str:
+    """RFC 7636 section 4.3: the method defaults to plain when a challenge is sent.
+    Which methods are allowed was decided by ValidateAuthorizationRequest."""
+    if not challenge:
+        if method:
+            raise InvalidRequest("'code_challenge_method' was sent without 'code_challenge'")
+        return ""
+    method = method or PLAIN
+    if method not in (S256, PLAIN):
+        raise InvalidRequest(f"Unsupported code_challenge_method '{method}'; use 'S256'")
+    return method

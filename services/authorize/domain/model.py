@@ -1,0 +1,207 @@
+"""What the authorize service keeps and answers: people (users), their consent
+per client, authorization requests (RFC 6749 section 4.1.1, OpenID Connect Core
+section 3.1.2.1) and authorization codes (RFC 6749 section 4.1.2, RFC 7636)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+AUTHORIZATION_CODE: Final = "authorization_code"
+RESPONSE_TYPE_CODE: Final = "code"
+# RFC 7636 section 4.2.
+S256: Final = "S256"
+PLAIN: Final = "plain"
+# RFC 8176 section 2: password-based authentication.
+AMR_PASSWORD: Final = "pwd"  # noqa: S105 - a method name, not a password
+
+# Fields an UpdateUser may change (its update_mask).
+UPDATABLE_USER_FIELDS: Final = frozenset(
+    {"enabled", "email", "email_verified", "given_name", "family_name", "name"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who signs in. ``email`` is "" when unset; ``password_hash`` is an
+    Argon2id PHC string, or None for an account without a password (social login)."""
+
+    user_id: str
+    username: str
+    email: str
+    email_verified: bool
+    enabled: bool
+    given_name: str
+    family_name: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    provider: str = ""
+    provider_user_id: str = ""
+    password_hash: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """What CreateUser is given; the password is still plain here."""
+
+    username: str
+    password: str = field(repr=False)
+    email: str = ""
+    given_name: str = ""
+    family_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """The new values of an UpdateUser; only the fields in its mask are used."""
+
+    enabled: bool = True
+    email: str = ""
+    email_verified: bool = False
+    given_name: str = ""
+    family_name: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    users: list[User]
+    next_page_token: str
+    total_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    user: User
+    auth_time: datetime
+    amr: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """What a user allowed a client (OpenID Connect Core section 3.1.2.4)."""
+
+    client_id: str
+    user_id: str
+    scopes: tuple[str, ...]
+    granted_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentPage:
+    consents: list[Consent]
+    next_page_token: str
+    total_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """The parts of a registered client (owned by the clients service) that an
+    authorization request is checked against."""
+
+    client_id: str
+    client_name: str
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scope: tuple[str, ...]
+    token_endpoint_auth_method: str
+    require_pkce: bool
+    client_uri: str = ""
+    logo_uri: str = ""
+
+    @property
+    def is_public(self) -> bool:
+        """RFC 6749 section 2.1: a client without credentials."""
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """The query of ``GET /oauth/authorize`` as the gateway parsed it."""
+
+    response_type: str = ""
+    client_id: str = ""
+    redirect_uri: str = ""
+    scope: str = ""
+    state: str = ""
+    nonce: str = ""
+    code_challenge: str = ""
+    code_challenge_method: str = ""
+    prompt: str = ""
+    # -1 when absent; below -1 when present but not a non-negative integer.
+    max_age: int = -1
+    response_mode: str = ""
+    login_hint: str = ""
+    duplicated_parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedAuthorizationRequest:
+    """An authorization request whose client and redirect URI are known good.
+
+    ``error`` set means: answer it at ``redirect_uri`` with that error
+    (RFC 6749 section 4.1.2.1).
+    """
+
+    request: AuthorizationRequest
+    redirect_uri: str
+    redirect_uri_in_request: bool
+    client: ClientInfo
+    scopes: tuple[str, ...] = ()
+    require_pkce: bool = True
+    error: str = ""
+    error_description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRequest:
+    """What an authorization code is bound to (RFC 6749 section 4.1.2, RFC 7636 4.4)."""
+
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    redirect_uri_in_request: bool
+    scopes: tuple[str, ...]
+    code_challenge: str
+    code_challenge_method: str
+    nonce: str
+    auth_time: datetime | None
+    amr: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """A stored authorization code: only ``code_id`` (its SHA-256) identifies it."""
+
+    code_id: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    redirect_uri_in_request: bool
+    scopes: tuple[str, ...]
+    code_challenge: str
+    code_challenge_method: str
+    nonce: str
+    auth_time: datetime
+    amr: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCode:
+    code: str = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserClaims:
+    """OpenID Connect Core section 5.1 claims of one user for some scopes."""
+
+    sub: str
+    claims: dict[str, object]
+    enabled: bool

@@ -1,0 +1,102 @@
+"""What the authorize domain needs from the outside: its storage (``store.sql``),
+the client registry (``store.client_directory``, over gRPC) and a password hasher.
+
+Stores raise ``common.errors`` classes: Conflict for a taken username or email,
+TemporarilyUnavailable when the database cannot be reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Protocol
+
+from services.authorize.domain.model import AuthorizationCode, ClientInfo, Consent, User
+
+
+class UserStore(Protocol):
+    async def create(self, user: User) -> None:
+        """Conflict when the username or the email (case-insensitively) is taken."""
+        ...
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def get_by_username(self, username: str) -> User | None:
+        """Case-insensitive."""
+        ...
+
+    async def list(self, *, after: str | None, limit: int, search: str) -> tuple[list[User], int]:
+        """Up to ``limit`` users ordered by lowercased username, strictly after
+        ``after`` (a lowercased username), whose username or email contains
+        ``search`` (case-insensitive); plus the number of matches over all pages."""
+        ...
+
+    async def update(
+        self, user_id: str, changes: Mapping[str, object], updated_at: datetime
+    ) -> User | None:
+        """Set the named User fields; None when the user is gone. Conflict when a
+        new email is taken."""
+        ...
+
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, updated_at: datetime
+    ) -> bool: ...
+
+    async def delete(self, user_id: str) -> bool:
+        """Deletes the user with their consents and authorization codes."""
+        ...
+
+
+class ConsentStore(Protocol):
+    async def get(self, client_id: str, user_id: str) -> Consent | None: ...
+
+    async def merge(
+        self, client_id: str, user_id: str, scopes: tuple[str, ...], now: datetime
+    ) -> Consent:
+        """Add ``scopes`` to what was granted before (a union, first-granted order),
+        creating the record when there is none."""
+        ...
+
+    async def list(
+        self, *, user_id: str, client_id: str, after: tuple[str, str] | None, limit: int
+    ) -> tuple[list[Consent], int]:
+        """Consents of a user and/or a client ("" matches any), ordered by
+        (client_id, user_id), strictly after ``after``; plus the total."""
+        ...
+
+    async def delete(self, client_id: str, user_id: str) -> bool: ...
+
+
+class AuthorizationCodeStore(Protocol):
+    async def create(self, code: AuthorizationCode) -> None: ...
+
+    async def consume(
+        self, code_id: str, used_at: datetime
+    ) -> tuple[AuthorizationCode | None, bool]:
+        """Atomically mark the code used. Returns the stored code (None when unknown)
+        and True when this call was the one that marked it."""
+        ...
+
+    async def delete_expired(self, before: datetime) -> int:
+        """Remove codes that expired before ``before``."""
+        ...
+
+
+class ClientDirectory(Protocol):
+    """The client registry, which the clients service owns."""
+
+    async def get_client(self, client_id: str) -> ClientInfo | None: ...
+
+
+class PasswordHashing(Protocol):
+    """Argon2id password hashes (PHC strings), computed off the event loop."""
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend what a verification costs, against no real hash."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...

@@ -1,0 +1,58 @@
+"""The ClientDirectory port over gRPC: the clients service owns the registry
+(DESIGN.md: a service never reads another service's tables)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from oauth2.v1 import clients_pb2, clients_pb2_grpc
+
+from common.errors import NotFound
+from common.grpc_client import ServiceClient
+from common.settings import CommonSettings
+from services.authorize.domain.model import ClientInfo
+
+CLIENTS_SERVICE: Final = "oauth2.v1.ClientsService"
+
+
+def client_info(client: clients_pb2.Client) -> ClientInfo:
+    return ClientInfo(
+        client_id=client.client_id,
+        client_name=client.client_name,
+        redirect_uris=tuple(client.redirect_uris),
+        grant_types=tuple(client.grant_types),
+        scope=tuple(client.scope.split()),
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
+        require_pkce=client.require_pkce,
+        client_uri=client.client_uri,
+        logo_uri=client.logo_uri,
+    )
+
+
+class GrpcClientDirectory:
+    def __init__(self, clients: ServiceClient[clients_pb2_grpc.ClientsServiceStub]) -> None:
+        self._clients = clients
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> GrpcClientDirectory:
+        return cls(
+            ServiceClient(
+                clients_pb2_grpc.ClientsServiceStub,
+                settings.clients_target,
+                CLIENTS_SERVICE,
+                deadline=settings.grpc_deadline_seconds,
+                idempotent_methods=["GetClient", "ValidateRedirectUri"],
+            )
+        )
+
+    async def get_client(self, client_id: str) -> ClientInfo | None:
+        try:
+            client = await self._clients.call.GetClient(
+                clients_pb2.GetClientRequest(client_id=client_id)
+            )
+        except NotFound:
+            return None
+        return client_info(client)
+
+    async def close(self) -> None:
+        await self._clients.close()

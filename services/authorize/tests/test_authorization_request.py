@@ -1,0 +1,256 @@
+"""ValidateAuthorizationRequest: every rule of docs/signin.md step 1, in its
+order, and the split between failing the call (an error page at the gateway)
+and an error to send to the validated redirect URI."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from common.errors import InvalidRequest
+from services.authorize.domain import AuthorizationRequestValidator
+from services.authorize.domain.model import AuthorizationRequest
+from services.authorize.tests.fakes import FakeClientDirectory, make_client_info
+
+CB = "https://app.example.com/cb"
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636 appendix B
+
+
+def directory() -> FakeClientDirectory:
+    return FakeClientDirectory(
+        make_client_info("web"),
+        make_client_info(
+            "spa", client_name="SPA", token_endpoint_auth_method="none", require_pkce=False
+        ),
+        make_client_info("relaxed", require_pkce=False),
+        make_client_info("multi", redirect_uris=(CB, "https://app.example.com/other")),
+        make_client_info("backend", grant_types=("client_credentials",)),
+        make_client_info("no-uris", redirect_uris=()),
+    )
+
+
+def request(**changes: object) -> AuthorizationRequest:
+    base = AuthorizationRequest(
+        response_type="code",
+        client_id="web",
+        redirect_uri=CB,
+        scope="openid profile",
+        state="xyz",
+        code_challenge=CHALLENGE,
+        code_challenge_method="S256",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def validator() -> AuthorizationRequestValidator:
+    return AuthorizationRequestValidator(directory())
+
+
+async def test_a_good_request(validator: AuthorizationRequestValidator) -> None:
+    validated = await validator.validate(request(nonce="n-0S6_WzA2Mj", prompt="consent"))
+    assert validated.error == "" and validated.error_description == ""
+    assert validated.redirect_uri == CB and validated.redirect_uri_in_request
+    assert validated.scopes == ("openid", "profile")
+    assert validated.client.client_name == "Web App"
+    assert validated.client.logo_uri == "https://app.example.com/logo.png"
+    assert validated.require_pkce
+    assert validated.request.state == "xyz"
+
+
+async def test_empty_scope_means_the_registered_scope(
+    validator: AuthorizationRequestValidator,
+) -> None:
+    validated = await validator.validate(request(scope=""))
+    assert validated.scopes == ("openid", "profile", "email", "offline_access")
+
+
+async def test_the_only_registered_redirect_uri_is_used_when_omitted(
+    validator: AuthorizationRequestValidator,
+) -> None:
+    validated = await validator.validate(request(redirect_uri=""))
+    assert validated.redirect_uri == CB and not validated.redirect_uri_in_request
+    assert validated.error == ""
+
+
+@pytest.mark.parametrize(
+    ("changes", "description"),
+    [
+        ({"client_id": ""}, "Missing 'client_id'"),
+        ({"client_id": "nobody"}, "Unknown client_id"),
+        ({"client_id": "multi", "redirect_uri": ""}, "Missing 'redirect_uri'"),
+        (
+            {"client_id": "no-uris", "redirect_uri": ""},
+            "The client has no registered redirect_uri",
+        ),
+        ({"redirect_uri": "https://evil.example/cb"}, "redirect_uri is not registered"),
+        ({"redirect_uri": CB + "/"}, "redirect_uri is not registered for this client"),
+        ({"redirect_uri": CB + "?x=1"}, "redirect_uri is not registered for this client"),
+        ({"redirect_uri": CB.upper()}, "redirect_uri is not registered for this client"),
+        (
+            {"redirect_uri": "https://APP.example.com/cb"},
+            "redirect_uri is not registered for this client",
+        ),
+        ({"redirect_uri": CB + "#frag"}, "redirect_uri is not registered for this client"),
+        (
+            {"duplicated_parameters": ("redirect_uri",)},
+            "Parameter 'redirect_uri' was given more than once",
+        ),
+        (
+            {"duplicated_parameters": ("state", "client_id")},
+            "Parameter 'client_id' was given more than once",
+        ),
+        # These would be redirect errors, but the redirect URI is not trusted yet.
+        ({"redirect_uri": CB + "/", "response_type": "token"}, "redirect_uri is not registered"),
+    ],
+)
+async def test_errors_before_the_redirect_uri_is_trusted_fail_the_call(
+    validator: AuthorizationRequestValidator, changes: dict[str, object], description: str
+) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        await validator.validate(request(**changes))
+    assert info.value.description.startswith(description)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "description"),
+    [
+        (
+            {"duplicated_parameters": ("scope",)},
+            "invalid_request",
+            "Parameter 'scope' was given more than once",
+        ),
+        ({"response_type": ""}, "invalid_request", "Missing 'response_type'"),
+        (
+            {"response_type": "token"},
+            "unsupported_response_type",
+            "Unsupported response_type 'token'; use 'code'",
+        ),
+        ({"response_type": "code id_token"}, "unsupported_response_type", None),
+        (
+            {"client_id": "backend"},
+            "unauthorized_client",
+            "The client is not allowed to use grant_type 'authorization_code'",
+        ),
+        (
+            {"scope": "openid admin"},
+            "invalid_scope",
+            "Scope 'admin' is not allowed for this client",
+        ),
+        ({"scope": 'openid "quoted"'}, "invalid_scope", None),
+        (
+            {"code_challenge": "", "code_challenge_method": ""},
+            "invalid_request",
+            "code_challenge required",
+        ),
+        (
+            {"client_id": "spa", "code_challenge": "", "code_challenge_method": ""},
+            "invalid_request",
+            "code_challenge required",
+        ),
+        (
+            {"code_challenge_method": "plain"},
+            "invalid_request",
+            "code_challenge_method 'plain' is not allowed; use 'S256'",
+        ),
+        (
+            {"code_challenge_method": ""},
+            "invalid_request",
+            "Missing 'code_challenge_method', which defaults to 'plain'",
+        ),
+        (
+            {"code_challenge_method": "S512"},
+            "invalid_request",
+            "Unsupported code_challenge_method 'S512'; use 'S256'",
+        ),
+        ({"code_challenge": "short"}, "invalid_request", "'code_challenge' must be 43 to 128"),
+        ({"code_challenge": "a" * 129}, "invalid_request", "'code_challenge' must be 43 to 128"),
+        ({"code_challenge": "+" * 43}, "invalid_request", "'code_challenge' must be 43 to 128"),
+        ({"prompt": "always"}, "invalid_request", "Unsupported prompt value 'always'"),
+        (
+            {"prompt": "none login"},
+            "invalid_request",
+            "prompt 'none' cannot be combined with other values",
+        ),
+        ({"max_age": -2}, "invalid_request", "'max_age' must be a non-negative integer"),
+        (
+            {"response_mode": "form_post"},
+            "invalid_request",
+            "Unsupported response_mode 'form_post'; use 'query'",
+        ),
+    ],
+)
+async def test_errors_after_the_redirect_uri_go_back_to_the_client(
+    validator: AuthorizationRequestValidator,
+    changes: dict[str, object],
+    error: str,
+    description: str | None,
+) -> None:
+    validated = await validator.validate(request(**changes))
+    assert validated.error == error
+    if description is not None:
+        assert validated.error_description.startswith(description)
+    assert validated.redirect_uri  # the gateway has somewhere to send it
+    assert validated.scopes == ()
+
+
+async def test_checks_run_in_the_documented_order(
+    validator: AuthorizationRequestValidator,
+) -> None:
+    everything_wrong = request(
+        duplicated_parameters=("state",),
+        response_type="token",
+        scope="admin",
+        code_challenge="",
+        prompt="bogus",
+        max_age=-2,
+    )
+    expected = [
+        ("duplicated_parameters", (), "invalid_request"),
+        ("response_type", "code", "unsupported_response_type"),
+        ("scope", "openid", "invalid_scope"),
+        ("code_challenge", CHALLENGE, "invalid_request"),  # code_challenge required
+        ("prompt", "", "invalid_request"),  # bad prompt
+        ("max_age", -1, "invalid_request"),  # bad max_age
+    ]
+    current = everything_wrong
+    for field, fixed, error in expected:
+        validated = await validator.validate(current)
+        assert validated.error == error, field
+        current = replace(current, **{field: fixed})  # type: ignore[arg-type]
+    assert (await validator.validate(current)).error == ""
+
+
+async def test_pkce_for_confidential_clients_follows_their_setting(
+    validator: AuthorizationRequestValidator,
+) -> None:
+    relaxed = await validator.validate(
+        request(client_id="relaxed", code_challenge="", code_challenge_method="")
+    )
+    assert relaxed.error == "" and not relaxed.require_pkce
+    # A public client needs PKCE whatever its require_pkce says.
+    spa = await validator.validate(request(client_id="spa"))
+    assert spa.error == "" and spa.require_pkce
+    # A method without a challenge is refused even where PKCE is optional.
+    lone_method = await validator.validate(
+        request(client_id="relaxed", code_challenge="", code_challenge_method="S256")
+    )
+    assert lone_method.error_description == (
+        "'code_challenge_method' was sent without 'code_challenge'"
+    )
+
+
+async def test_plain_only_when_configured() -> None:
+    validator = AuthorizationRequestValidator(directory(), allow_plain_pkce=True)
+    for method in ["plain", ""]:
+        validated = await validator.validate(request(code_challenge_method=method))
+        assert validated.error == "", method
+
+
+async def test_openid_without_nonce_and_good_prompts(
+    validator: AuthorizationRequestValidator,
+) -> None:
+    for prompt in ["", "none", "login", "consent", "login consent", "select_account"]:
+        validated = await validator.validate(request(nonce="", prompt=prompt, max_age=0))
+        assert validated.error == "", prompt
