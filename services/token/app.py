@@ -15,8 +15,16 @@ from common.grpc_server import serve as serve_grpc
 from common.kv import create_kv
 from common.settings import ConfigError
 from services.token import MIGRATIONS_DIR
+from services.token.authorize_adapter import (
+    GrpcCodeConsumer,
+    GrpcUserDirectory,
+    authorize_service_client,
+)
 from services.token.clients_adapter import GrpcClientAuthenticator, clients_service_client
 from services.token.domain.denylist import RevocationList
+from services.token.domain.grant_families import GrantFamilies, RefreshTokenPolicy
+from services.token.domain.grants.base import GrantServices
+from services.token.domain.id_token import IdTokenHintDecoder, IdTokenIssuer, IdTokenPolicy
 from services.token.domain.introspection import Introspection
 from services.token.domain.jwt_access_token import (
     AccessTokenPolicy,
@@ -24,12 +32,18 @@ from services.token.domain.jwt_access_token import (
     JwtAccessTokenVerifier,
 )
 from services.token.domain.keys import KeyDecryptionError, KeyManager
+from services.token.domain.ports import (
+    ClientAuthenticator,
+    CodeConsumer,
+    GrantStore,
+    UserDirectory,
+)
 from services.token.domain.revocation import Revocation
 from services.token.domain.token_endpoint import TokenEndpoint
 from services.token.kek import resolve_key_encryption_key
 from services.token.servicer import TokenDomain, TokenServicer
 from services.token.settings import TokenSettings
-from services.token.store.sql import SqlDenylistStore, SqlSigningKeyStore
+from services.token.store.sql import SqlDenylistStore, SqlGrantStore, SqlSigningKeyStore
 
 __all__ = ["MIGRATIONS_DIR", "serve"]
 
@@ -46,22 +60,53 @@ def _fail_start(message: str, code: int = 2) -> SystemExit:
 
 def build_domain(
     settings: TokenSettings,
-    authenticator: GrpcClientAuthenticator,
+    *,
+    authenticator: ClientAuthenticator,
+    codes: CodeConsumer,
+    users: UserDirectory,
+    grant_store: GrantStore,
     keys: KeyManager,
     revocations: RevocationList,
 ) -> TokenDomain:
+    """The token domain on its ports; the tests wire the same function on fakes."""
     policy = AccessTokenPolicy(
         issuer=settings.issuer,
         ttl_seconds=settings.access_token_ttl_seconds,
         default_alg=settings.access_token_signing_alg,
         audience=tuple(settings.access_token_audience),
     )
+    families = GrantFamilies(
+        grant_store,
+        revocations,
+        RefreshTokenPolicy(
+            ttl_seconds=settings.refresh_token_ttl_seconds,
+            family_max_age_seconds=settings.refresh_family_max_age_seconds,
+            access_token_ttl_seconds=settings.access_token_ttl_seconds,
+        ),
+    )
+    services = GrantServices(
+        access_tokens=JwtAccessTokenIssuer(keys, policy),
+        id_tokens=IdTokenIssuer(
+            keys,
+            IdTokenPolicy(
+                issuer=settings.issuer,
+                ttl_seconds=settings.id_token_ttl_seconds,
+                alg=settings.id_token_signing_alg,
+            ),
+        ),
+        codes=codes,
+        users=users,
+        families=families,
+    )
     verifier = JwtAccessTokenVerifier(keys, settings.issuer)
     return TokenDomain(
-        token_endpoint=TokenEndpoint(authenticator, JwtAccessTokenIssuer(keys, policy)),
-        introspection=Introspection(authenticator, verifier, revocations),
-        revocation=Revocation(authenticator, verifier, revocations),
+        token_endpoint=TokenEndpoint(authenticator, services),
+        introspection=Introspection(
+            authenticator, verifier, revocations, families, settings.issuer
+        ),
+        revocation=Revocation(authenticator, verifier, revocations, families),
         keys=keys,
+        id_token_hints=IdTokenHintDecoder(keys, settings.issuer),
     )
 
 
@@ -74,6 +119,7 @@ async def serve(settings: TokenSettings) -> None:
     engine = create_engine(settings)
     kv = create_kv(settings)
     clients = clients_service_client(settings.clients_target, settings.grpc_deadline_seconds)
+    authorize = authorize_service_client(settings.authorize_target, settings.grpc_deadline_seconds)
     revocations = RevocationList(
         SqlDenylistStore(engine), kv, max_token_ttl_seconds=settings.access_token_ttl_seconds
     )
@@ -87,6 +133,7 @@ async def serve(settings: TokenSettings) -> None:
         closed = True
         await revocations.close()
         await clients.close()
+        await authorize.close()
         with contextlib.suppress(Exception):
             await kv.close()
         await engine.dispose()
@@ -106,7 +153,15 @@ async def serve(settings: TokenSettings) -> None:
                 "python -m services.token migrate)",
                 1,
             ) from None
-        domain = build_domain(settings, GrpcClientAuthenticator(clients), keys, revocations)
+        domain = build_domain(
+            settings,
+            authenticator=GrpcClientAuthenticator(clients),
+            codes=GrpcCodeConsumer(authorize),
+            users=GrpcUserDirectory(authorize),
+            grant_store=SqlGrantStore(engine),
+            keys=keys,
+            revocations=revocations,
+        )
         servicer = TokenServicer(domain)
 
         def add_servicers(server: grpc.aio.Server) -> None:

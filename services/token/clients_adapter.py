@@ -38,6 +38,7 @@ def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
         # The registry validated the scope when it was registered; a plain split suffices.
         scope=tuple(dict.fromkeys(token for token in client.scope.split(" ") if token)),
         access_token_signing_alg=client.access_token_signing_alg,
+        always_issue_refresh_token=client.always_issue_refresh_token,
     )
 
 

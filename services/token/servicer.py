@@ -14,6 +14,7 @@ from oauth2.v1 import common_pb2, token_pb2, token_pb2_grpc
 
 from common.timeutil import to_timestamp
 from services.token.domain.grants.base import TokenRequest
+from services.token.domain.id_token import IdTokenHintDecoder
 from services.token.domain.introspection import Introspection, IntrospectionResult
 from services.token.domain.keys import KeyManager, SigningKey
 from services.token.domain.ports import ClientCredentials
@@ -29,6 +30,7 @@ class TokenDomain:
     introspection: Introspection
     revocation: Revocation
     keys: KeyManager
+    id_token_hints: IdTokenHintDecoder
 
 
 def credentials_from_proto(message: common_pb2.ClientCredentials) -> ClientCredentials:
@@ -53,6 +55,7 @@ def introspection_to_proto(result: IntrospectionResult) -> token_pb2.IntrospectR
         aud=list(result.aud),
         iss=result.iss,
         jti=result.jti,
+        auth_time=result.auth_time,
     )
 
 
@@ -73,7 +76,8 @@ def signing_key_to_proto(key: SigningKey) -> token_pb2.SigningKey:
 
 
 class TokenServicer(token_pb2_grpc.TokenServiceServicer):
-    """oauth2.v1.TokenService: RFC 6749 section 3.2, RFC 7662, RFC 7009, RFC 7517."""
+    """oauth2.v1.TokenService: RFC 6749 section 3.2, RFC 7662, RFC 7009, RFC 7517, RFC 6750,
+    OpenID Connect RP-Initiated Logout 1.0 section 2."""
 
     def __init__(self, domain: TokenDomain) -> None:
         self._domain = domain
@@ -117,6 +121,20 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             request.token, request.token_type_hint, credentials_from_proto(request.credentials)
         )
         return empty_pb2.Empty()
+
+    async def VerifyAccessToken(
+        self, request: token_pb2.VerifyAccessTokenRequest, context: grpc.aio.ServicerContext
+    ) -> token_pb2.IntrospectResponse:
+        result = await self._domain.introspection.verify_bearer(
+            request.token, tuple(request.required_scopes)
+        )
+        return introspection_to_proto(result)
+
+    async def DecodeIdTokenHint(
+        self, request: token_pb2.DecodeIdTokenHintRequest, context: grpc.aio.ServicerContext
+    ) -> token_pb2.IdTokenHint:
+        hint = await self._domain.id_token_hints.decode(request.id_token_hint)
+        return token_pb2.IdTokenHint(sub=hint.sub, client_id=hint.client_id)
 
     async def GetJwks(
         self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext

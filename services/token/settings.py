@@ -36,6 +36,13 @@ class TokenSettings(ServiceSettings):
     access_token_signing_alg: Literal["ES256", "RS256"] = "ES256"  # noqa: S105
     # JWS alg of OpenID Connect ID tokens (OpenID Connect Core section 2 requires RS256 support).
     id_token_signing_alg: Literal["RS256", "ES256"] = "RS256"  # noqa: S105
+    # Lifetime of ID tokens (OpenID Connect Core section 2 `exp` - `iat`), 1 minute to 1 day.
+    id_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    # Lifetime of one refresh token (default 30 days); each use rotates it into a new one.
+    refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=60, le=365 * 86400)
+    # Absolute lifetime of a grant family (default 90 days): no refresh token of one
+    # authorization code outlives it, however often it is rotated; then the user signs in.
+    refresh_family_max_age_seconds: int = Field(default=90 * 86400, ge=60, le=3 * 365 * 86400)
     # base64url of exactly 32 random bytes: the AES-256-GCM key that encrypts the private
     # signing keys at rest. Unset on the embedded (SQLite) default: a development key is
     # generated into <data_dir>/token-kek with a warning. Unset with PostgreSQL: start-up fails.

@@ -1,19 +1,32 @@
-"""Token introspection (RFC 7662).
+"""Token introspection (RFC 7662) and bearer-token verification (RFC 6750).
 
-Only authenticated confidential clients may ask (section 2.1 requires
+Only authenticated confidential clients may introspect (section 2.1 requires
 authorisation; section 4 warns against token scanning). Whatever is wrong with
 the token itself, the answer is ``{"active": false}`` and nothing else
 (section 2.2): no error tells a caller why.
+
+A JWT is looked up as an access token: signature, expiry, and neither its
+``jti`` nor its ``grant_id`` (the grant family) revoked. Anything else is
+looked up as a refresh token by its SHA-256.
+
+``verify_bearer`` is the same access-token check for the gateway's protected
+resources (userinfo, admin API): it fails with ``invalid_token`` or
+``insufficient_scope`` (RFC 6750 section 3.1) instead of answering inactive.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from common.errors import InvalidClient
+from common.errors import InsufficientScope, InvalidClient, InvalidToken
 from services.token.domain.denylist import RevocationList
+from services.token.domain.grant_families import GrantFamilies
 from services.token.domain.jwt_access_token import JwtAccessTokenVerifier
 from services.token.domain.ports import ClientAuthenticator, ClientCredentials
+
+ACCESS_TOKEN_TYPE = "Bearer"  # noqa: S105 - a token type, not a secret
+REFRESH_TOKEN_TYPE = "refresh_token"  # noqa: S105 - a token type, not a secret
 
 
 @dataclass(frozen=True)
@@ -30,9 +43,19 @@ class IntrospectionResult:
     aud: tuple[str, ...] = ()
     iss: str = ""
     jti: str = ""
+    auth_time: int = 0
+
+    @property
+    def scopes(self) -> list[str]:
+        return [token for token in self.scope.split(" ") if token]
 
 
 INACTIVE = IntrospectionResult(active=False)
+
+
+def looks_like_jwt(token: str) -> bool:
+    """A JWS compact serialisation has three parts; our refresh tokens have no dot."""
+    return token.count(".") == 2
 
 
 async def authenticate_confidential_caller(
@@ -48,38 +71,85 @@ async def authenticate_confidential_caller(
 
 
 class Introspection:
-    """RFC 7662 section 2: is this access token active, and what does it carry?"""
+    """RFC 7662 section 2: is this token active, and what does it carry?"""
 
     def __init__(
         self,
         authenticator: ClientAuthenticator,
         verifier: JwtAccessTokenVerifier,
         revocations: RevocationList,
+        families: GrantFamilies,
+        issuer: str,
     ) -> None:
         self._authenticator = authenticator
         self._verifier = verifier
         self._revocations = revocations
+        self._families = families
+        self._issuer = issuer
 
     async def introspect(
         self, token: str, token_type_hint: str, credentials: ClientCredentials
     ) -> IntrospectionResult:
         await authenticate_confidential_caller(self._authenticator, credentials)
-        # token_type_hint is only a hint (section 2.1): every token is looked up as an
-        # access token, the only kind this release issues.
+        # token_type_hint is only a hint (section 2.1), and the shape of a token already
+        # tells which kind it is.
         del token_type_hint
+        if looks_like_jwt(token):
+            return await self.access_token(token)
+        return await self.refresh_token(token)
+
+    async def access_token(self, token: str) -> IntrospectionResult:
         claims = await self._verifier.verify(token)
-        if claims is None or await self._revocations.is_revoked(claims["jti"]):
+        if claims is None or await self._revocations.is_token_revoked(claims):
             return INACTIVE
-        aud = claims.get("aud", ())
+        return _access_token_result(claims)
+
+    async def refresh_token(self, token: str) -> IntrospectionResult:
+        if not token:
+            return INACTIVE
+        found = await self._families.active_refresh_token(token)
+        if found is None:
+            return INACTIVE
+        stored, _family = found
         return IntrospectionResult(
             active=True,
-            scope=str(claims.get("scope", "")),
-            client_id=claims["client_id"],
-            token_type="Bearer",  # noqa: S106 - a token type, not a secret
-            exp=int(claims["exp"]),
-            iat=int(claims["iat"]),
-            sub=str(claims.get("sub", "")),
-            aud=(aud,) if isinstance(aud, str) else tuple(str(a) for a in aud),
-            iss=str(claims["iss"]),
-            jti=claims["jti"],
+            scope=" ".join(stored.scope),
+            client_id=stored.client_id,
+            token_type=REFRESH_TOKEN_TYPE,
+            exp=int(stored.expires_at.timestamp()),
+            iat=int(stored.issued_at.timestamp()),
+            sub=stored.subject,
+            iss=self._issuer,
         )
+
+    async def verify_bearer(
+        self, token: str, required_scopes: list[str] | tuple[str, ...] = ()
+    ) -> IntrospectionResult:
+        """RFC 6750 section 3.1: the active access token, or invalid_token /
+        insufficient_scope."""
+        result = await self.access_token(token) if looks_like_jwt(token) else INACTIVE
+        if not result.active:
+            raise InvalidToken("The access token is invalid or expired")
+        granted = result.scopes
+        for scope in required_scopes:
+            if scope not in granted:
+                raise InsufficientScope(f"The access token lacks scope '{scope}'")
+        return result
+
+
+def _access_token_result(claims: dict[str, Any]) -> IntrospectionResult:
+    aud = claims.get("aud", ())
+    auth_time = claims.get("auth_time")
+    return IntrospectionResult(
+        active=True,
+        scope=str(claims.get("scope", "")),
+        client_id=claims["client_id"],
+        token_type=ACCESS_TOKEN_TYPE,
+        exp=int(claims["exp"]),
+        iat=int(claims["iat"]),
+        sub=str(claims.get("sub", "")),
+        aud=(aud,) if isinstance(aud, str) else tuple(str(a) for a in aud),
+        iss=str(claims["iss"]),
+        jti=claims["jti"],
+        auth_time=auth_time if isinstance(auth_time, int) else 0,
+    )

@@ -7,7 +7,7 @@ denylist of ``jti`` values checked after verification.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +66,15 @@ class JwtAccessTokenIssuer:
         self._clock = clock
 
     def issue(
-        self, *, client_id: str, subject: str, scope: list[str], alg: str = ""
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        scope: list[str],
+        alg: str = "",
+        extra_claims: Mapping[str, Any] | None = None,
     ) -> IssuedAccessToken:
+        """``extra_claims`` (``auth_time``, ``grant_id``) never replace a claim set here."""
         alg = alg or self._policy.default_alg
         if alg not in SUPPORTED_ALGS:
             raise UnauthorizedClient(
@@ -78,6 +85,7 @@ class JwtAccessTokenIssuer:
         exp = iat + self._policy.ttl_seconds
         jti = random_token(JTI_BYTES)
         claims: dict[str, Any] = {
+            **(extra_claims or {}),
             "iss": self._policy.issuer,
             "sub": subject,
             "aud": self._policy.aud_claim,

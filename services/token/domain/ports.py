@@ -1,7 +1,9 @@
 """What the token domain needs from the outside world, as Protocols.
 
 The clients service answers :class:`ClientAuthenticator` over gRPC
-(``services/token/clients_adapter.py``); the SQL store answers the store
+(``services/token/clients_adapter.py``), the authorize service answers
+:class:`CodeConsumer` and :class:`UserDirectory`
+(``services/token/authorize_adapter.py``); the SQL store answers the store
 Protocols (``services/token/store/sql.py``).
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 # Token endpoint authentication methods of confidential clients (RFC 6749 section 2.3.1).
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -35,6 +37,8 @@ class AuthenticatedClient:
     scope: tuple[str, ...] = ()
     # Empty means the server default.
     access_token_signing_alg: str = ""
+    # Refresh tokens even without the offline_access scope (docs/signin.md).
+    always_issue_refresh_token: bool = False
 
     @property
     def is_confidential(self) -> bool:
@@ -88,7 +92,20 @@ class RevokedToken:
     revoked_at: datetime
 
 
+@dataclass(frozen=True)
+class RevokedFamily:
+    """A denylist entry for a whole grant family: every access token carrying this
+    ``grant_id`` is dead (RFC 6749 section 4.1.2, RFC 9700 section 4.5)."""
+
+    family_id: str
+    # No access token of the family outlives this; the entry may go afterwards.
+    expires_at: datetime
+    revoked_at: datetime
+
+
 class DenylistStore(Protocol):
+    """The durable revocation list: jtis of access tokens and ids of grant families."""
+
     async def add(self, entry: RevokedToken) -> None:
         """Idempotent: revoking a revoked jti again changes nothing."""
         ...
@@ -99,4 +116,112 @@ class DenylistStore(Protocol):
         self, now: datetime, revoked_since: datetime | None = None
     ) -> list[RevokedToken]: ...
 
-    async def delete_expired(self, now: datetime) -> int: ...
+    async def add_family(self, entry: RevokedFamily) -> None:
+        """Idempotent: revoking a revoked family again changes nothing."""
+        ...
+
+    async def is_family_revoked(self, family_id: str, now: datetime) -> bool: ...
+
+    async def list_unexpired_families(
+        self, now: datetime, revoked_since: datetime | None = None
+    ) -> list[RevokedFamily]: ...
+
+    async def delete_expired(self, now: datetime) -> int:
+        """Delete expired entries of both kinds; returns how many."""
+        ...
+
+
+# -- people: the authorize service ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsumedCode:
+    """What a consumed authorization code stood for (RFC 6749 section 4.1.2, RFC 7636 4.4),
+    as ``AuthorizeService.ConsumeAuthorizationCode`` returns it."""
+
+    code_id: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    # The authorization request carried redirect_uri, so the token request must repeat it.
+    redirect_uri_in_request: bool
+    scopes: tuple[str, ...]
+    code_challenge: str = ""
+    code_challenge_method: str = ""
+    nonce: str = ""
+    auth_time: datetime | None = None
+    amr: tuple[str, ...] = ()
+
+
+class CodeConsumer(Protocol):
+    """Consumes an authorization code atomically; raises common.errors.InvalidGrant when
+    it is unknown, expired, used already or issued to another client."""
+
+    async def consume(self, code: str, client_id: str) -> ConsumedCode: ...
+
+
+class UserDirectory(Protocol):
+    async def claims(self, user_id: str, scopes: list[str]) -> tuple[dict[str, Any], bool]:
+        """The user's OpenID Connect claims for ``scopes`` (Core section 5.4) and whether the
+        account is enabled. An unknown user is ``({}, False)``."""
+        ...
+
+
+# -- grant families and refresh tokens --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GrantFamily:
+    """Every token issued from one authorization code (docs/signin.md, Grant families).
+
+    ``family_id`` is the code's ``sha256_hex``, so the family can be named even when
+    consuming the code fails.
+    """
+
+    family_id: str
+    client_id: str
+    subject: str
+    scope: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    auth_time: datetime | None = None
+    amr: tuple[str, ...] = ()
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoke_reason: str = ""
+
+
+@dataclass(frozen=True)
+class StoredRefreshToken:
+    """A refresh token as stored: its SHA-256 only (RFC 6749 section 10.4, RFC 9700 4.14)."""
+
+    token_hash: str
+    family_id: str
+    client_id: str
+    subject: str
+    scope: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class GrantStore(Protocol):
+    async def create_family(self, family: GrantFamily) -> None: ...
+
+    async def get_family(self, family_id: str) -> GrantFamily | None: ...
+
+    async def revoke_family(self, family_id: str, reason: str, now: datetime) -> bool:
+        """Mark the family revoked; False when it is unknown or revoked already."""
+        ...
+
+    async def add_refresh_token(self, token: StoredRefreshToken) -> None: ...
+
+    async def get_refresh_token(self, token_hash: str) -> StoredRefreshToken | None: ...
+
+    async def rotate_refresh_token(
+        self, used_hash: str, successor: StoredRefreshToken, now: datetime
+    ) -> bool:
+        """In one transaction: mark ``used_hash`` used if it is unused, store ``successor``
+        and touch the family's last_used_at. False (and nothing written) when the token
+        was used already: of two concurrent rotations exactly one wins."""
+        ...

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from common.errors import InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 from services.token.domain.grants import GRANTS, PLANNED_GRANT_TYPES, Grant
-from services.token.domain.grants.base import TokenRequest, TokenResponse
-from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
+from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
 from services.token.domain.ports import (
     PUBLIC_AUTH_METHOD,
     AuthenticatedClient,
@@ -24,18 +23,18 @@ class TokenEndpoint:
     def __init__(
         self,
         authenticator: ClientAuthenticator,
-        access_tokens: JwtAccessTokenIssuer,
+        services: GrantServices,
         grants: dict[str, type[Grant]] | None = None,
     ) -> None:
         self._authenticator = authenticator
-        self._access_tokens = access_tokens
+        self._services = services
         self._grants = GRANTS if grants is None else grants
 
     async def exchange(self, request: TokenRequest) -> TokenResponse:
         grant_cls = self.find_grant(request.grant_type)
         client = await self.authenticate_client(request)
         self.check_grant_allowed(client, grant_cls)
-        grant = grant_cls(self._access_tokens)
+        grant = grant_cls(self._services)
         return await grant.create_token_response(client, request)
 
     def find_grant(self, grant_type: str) -> type[Grant]:

@@ -15,14 +15,27 @@ from datetime import datetime
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.errors import OAuthError, ServerError, TemporarilyUnavailable
+from common.errors import InvalidGrant, OAuthError, ServerError, TemporarilyUnavailable
+from common.scopes import format_scope
 from common.timeutil import as_utc
-from services.token.domain.ports import RevokedToken, StoredSigningKey
-from services.token.store.tables import revoked_tokens, signing_keys
+from services.token.domain.ports import (
+    GrantFamily,
+    RevokedFamily,
+    RevokedToken,
+    StoredRefreshToken,
+    StoredSigningKey,
+)
+from services.token.store.tables import (
+    grant_families,
+    refresh_tokens,
+    revoked_families,
+    revoked_tokens,
+    signing_keys,
+)
 
 tracer = trace.get_tracer(__name__)
 
@@ -181,9 +194,196 @@ class SqlDenylistStore:
         async with _boundary("list_unexpired"), self._engine.connect() as conn:
             return [_to_revoked(row) for row in await conn.execute(query)]
 
+    async def add_family(self, entry: RevokedFamily) -> None:
+        async with _boundary("add_revoked_family"):
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(
+                        insert(revoked_families).values(
+                            family_id=entry.family_id,
+                            expires_at=entry.expires_at,
+                            revoked_at=entry.revoked_at,
+                        )
+                    )
+            except IntegrityError:
+                pass  # revoked already
+
+    async def is_family_revoked(self, family_id: str, now: datetime) -> bool:
+        async with _boundary("is_family_revoked"), self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(revoked_families.c.family_id).where(
+                        revoked_families.c.family_id == family_id,
+                        revoked_families.c.expires_at > now,
+                    )
+                )
+            ).first()
+            return row is not None
+
+    async def list_unexpired_families(
+        self, now: datetime, revoked_since: datetime | None = None
+    ) -> list[RevokedFamily]:
+        query = select(revoked_families).where(revoked_families.c.expires_at > now)
+        if revoked_since is not None:
+            query = query.where(revoked_families.c.revoked_at >= revoked_since)
+        async with _boundary("list_unexpired_families"), self._engine.connect() as conn:
+            return [
+                RevokedFamily(
+                    family_id=row.family_id,
+                    expires_at=as_utc(row.expires_at),
+                    revoked_at=as_utc(row.revoked_at),
+                )
+                for row in await conn.execute(query)
+            ]
+
     async def delete_expired(self, now: datetime) -> int:
         async with _boundary("delete_expired"), self._engine.begin() as conn:
-            result = await conn.execute(
+            tokens = await conn.execute(
                 delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now)
             )
-            return int(result.rowcount or 0)
+            families = await conn.execute(
+                delete(revoked_families).where(revoked_families.c.expires_at <= now)
+            )
+            return int(tokens.rowcount or 0) + int(families.rowcount or 0)
+
+
+def _split_scope(value: str) -> tuple[str, ...]:
+    return tuple(token for token in value.split(" ") if token)
+
+
+def _optional_utc(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+def _to_family(row: Any) -> GrantFamily:
+    return GrantFamily(
+        family_id=row.family_id,
+        client_id=row.client_id,
+        subject=row.subject,
+        scope=_split_scope(row.scope),
+        created_at=as_utc(row.created_at),
+        expires_at=as_utc(row.expires_at),
+        auth_time=_optional_utc(row.auth_time),
+        amr=tuple(json.loads(row.amr)),
+        last_used_at=_optional_utc(row.last_used_at),
+        revoked_at=_optional_utc(row.revoked_at),
+        revoke_reason=row.revoke_reason or "",
+    )
+
+
+def _to_refresh_token(row: Any) -> StoredRefreshToken:
+    return StoredRefreshToken(
+        token_hash=row.token_hash,
+        family_id=row.family_id,
+        client_id=row.client_id,
+        subject=row.subject,
+        scope=_split_scope(row.scope),
+        issued_at=as_utc(row.issued_at),
+        expires_at=as_utc(row.expires_at),
+        used_at=_optional_utc(row.used_at),
+    )
+
+
+def _refresh_token_row(token: StoredRefreshToken) -> dict[str, Any]:
+    return {
+        "token_hash": token.token_hash,
+        "family_id": token.family_id,
+        "client_id": token.client_id,
+        "subject": token.subject,
+        "scope": format_scope(token.scope),
+        "issued_at": token.issued_at,
+        "expires_at": token.expires_at,
+        "used_at": token.used_at,
+    }
+
+
+class SqlGrantStore:
+    """GrantStore over SQLAlchemy Core: grant families and hashed refresh tokens."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create_family(self, family: GrantFamily) -> None:
+        async with _boundary("create_family"):
+            try:
+                async with self._engine.begin() as conn:
+                    await self._insert_family(conn, family)
+            except IntegrityError:
+                # The family id is the code's hash: a second family means a second use.
+                raise InvalidGrant("The authorization code was used already") from None
+
+    @staticmethod
+    async def _insert_family(conn: AsyncConnection, family: GrantFamily) -> None:
+        await conn.execute(
+            insert(grant_families).values(
+                family_id=family.family_id,
+                client_id=family.client_id,
+                subject=family.subject,
+                scope=format_scope(family.scope),
+                auth_time=family.auth_time,
+                amr=json.dumps(list(family.amr)),
+                created_at=family.created_at,
+                last_used_at=family.last_used_at,
+                expires_at=family.expires_at,
+                revoked_at=family.revoked_at,
+                revoke_reason=family.revoke_reason or None,
+            )
+        )
+
+    async def get_family(self, family_id: str) -> GrantFamily | None:
+        async with _boundary("get_family"), self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(grant_families).where(grant_families.c.family_id == family_id)
+                )
+            ).first()
+            return _to_family(row) if row is not None else None
+
+    async def revoke_family(self, family_id: str, reason: str, now: datetime) -> bool:
+        async with _boundary("revoke_family"), self._engine.begin() as conn:
+            result = await conn.execute(
+                update(grant_families)
+                .where(
+                    grant_families.c.family_id == family_id,
+                    grant_families.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=now, revoke_reason=reason[:255])
+            )
+            return bool(result.rowcount)
+
+    async def add_refresh_token(self, token: StoredRefreshToken) -> None:
+        async with _boundary("add_refresh_token"), self._engine.begin() as conn:
+            await conn.execute(insert(refresh_tokens).values(**_refresh_token_row(token)))
+
+    async def get_refresh_token(self, token_hash: str) -> StoredRefreshToken | None:
+        async with _boundary("get_refresh_token"), self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
+                )
+            ).first()
+            return _to_refresh_token(row) if row is not None else None
+
+    async def rotate_refresh_token(
+        self, used_hash: str, successor: StoredRefreshToken, now: datetime
+    ) -> bool:
+        async with _boundary("rotate_refresh_token"), self._engine.begin() as conn:
+            # The single-use guard: the row lock (PostgreSQL) or the write lock (SQLite)
+            # lets exactly one of two concurrent rotations see used_at IS NULL.
+            marked = await conn.execute(
+                update(refresh_tokens)
+                .where(
+                    refresh_tokens.c.token_hash == used_hash,
+                    refresh_tokens.c.used_at.is_(None),
+                )
+                .values(used_at=now)
+            )
+            if marked.rowcount != 1:
+                return False  # nothing was written
+            await conn.execute(insert(refresh_tokens).values(**_refresh_token_row(successor)))
+            await conn.execute(
+                update(grant_families)
+                .where(grant_families.c.family_id == successor.family_id)
+                .values(last_used_at=now)
+            )
+            return True

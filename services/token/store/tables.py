@@ -52,3 +52,57 @@ revoked_tokens = Table(
 
 Index("ix_revoked_tokens_expires_at", revoked_tokens.c.expires_at)
 Index("ix_revoked_tokens_revoked_at", revoked_tokens.c.revoked_at)
+
+# Revoked grant families: every access token whose grant_id names one is dead.
+# Separate from grant_families so that a family can be revoked before (or without)
+# its row existing: a replayed code races the exchange of its first use.
+revoked_families = Table(
+    "revoked_families",
+    metadata,
+    Column("family_id", String(128), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_revoked_families_expires_at", revoked_families.c.expires_at)
+Index("ix_revoked_families_revoked_at", revoked_families.c.revoked_at)
+
+# Everything issued from one authorization code (docs/signin.md, Grant families).
+grant_families = Table(
+    "grant_families",
+    metadata,
+    # sha256_hex of the authorization code (its code_id).
+    Column("family_id", String(128), primary_key=True),
+    Column("client_id", String(255), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("auth_time", DateTime(timezone=True), nullable=True),
+    # Authentication methods references (RFC 8176) as a JSON list.
+    Column("amr", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoke_reason", String(255), nullable=True),
+)
+
+Index("ix_grant_families_subject", grant_families.c.subject)
+Index("ix_grant_families_client_id", grant_families.c.client_id)
+Index("ix_grant_families_expires_at", grant_families.c.expires_at)
+
+# Refresh tokens, only as SHA-256 hex of the opaque value (RFC 6749 section 10.4).
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("family_id", String(128), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+Index("ix_refresh_tokens_family_id", refresh_tokens.c.family_id)
+Index("ix_refresh_tokens_expires_at", refresh_tokens.c.expires_at)

@@ -9,21 +9,24 @@ from dataclasses import dataclass
 import pytest
 
 from common.kv import KeyValue, MemoryKeyValue
+from services.token.app import build_domain
 from services.token.domain.denylist import RevocationList
-from services.token.domain.introspection import Introspection
-from services.token.domain.jwt_access_token import (
-    AccessTokenPolicy,
-    JwtAccessTokenIssuer,
-    JwtAccessTokenVerifier,
-)
 from services.token.domain.keys import KeyManager
-from services.token.domain.ports import ClientAuthenticator, DenylistStore
-from services.token.domain.revocation import Revocation
-from services.token.domain.token_endpoint import TokenEndpoint
+from services.token.domain.ports import (
+    ClientAuthenticator,
+    CodeConsumer,
+    DenylistStore,
+    GrantStore,
+    UserDirectory,
+)
 from services.token.servicer import TokenDomain
+from services.token.settings import TokenSettings
 from services.token.tests.fakes import (
     FakeClientAuthenticator,
+    FakeCodeConsumer,
+    FakeUserDirectory,
     MemoryDenylistStore,
+    MemoryGrantStore,
     MemorySigningKeyStore,
 )
 
@@ -37,6 +40,9 @@ class Wired:
     revocations: RevocationList
     keys: KeyManager
     denylist: DenylistStore
+    codes: FakeCodeConsumer
+    users: FakeUserDirectory
+    grants: MemoryGrantStore
 
 
 def wire(
@@ -46,16 +52,25 @@ def wire(
     *,
     ttl: int = 3600,
     audience: tuple[str, ...] = (),
+    codes: CodeConsumer | None = None,
+    users: UserDirectory | None = None,
+    grant_store: GrantStore | None = None,
+    **settings: object,
 ) -> TokenDomain:
-    policy = AccessTokenPolicy(
-        issuer=ISSUER, ttl_seconds=ttl, default_alg="ES256", audience=audience
-    )
-    verifier = JwtAccessTokenVerifier(keys, ISSUER)
-    return TokenDomain(
-        token_endpoint=TokenEndpoint(authenticator, JwtAccessTokenIssuer(keys, policy)),
-        introspection=Introspection(authenticator, verifier, revocations),
-        revocation=Revocation(authenticator, verifier, revocations),
+    """The domain as app.py builds it, on fakes."""
+    return build_domain(
+        TokenSettings(
+            issuer=ISSUER,
+            access_token_ttl_seconds=ttl,
+            access_token_audience=list(audience),
+            **settings,  # type: ignore[arg-type]
+        ),
+        authenticator=authenticator,
+        codes=codes or FakeCodeConsumer(),
+        users=users or FakeUserDirectory(),
+        grant_store=grant_store or MemoryGrantStore(),
         keys=keys,
+        revocations=revocations,
     )
 
 
@@ -79,12 +94,18 @@ async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
     kv: KeyValue = MemoryKeyValue()
     revocations = RevocationList(denylist, kv, max_token_ttl_seconds=3600)
     await revocations.start()
+    codes, users, grants = FakeCodeConsumer(), FakeUserDirectory(), MemoryGrantStore()
     yield Wired(
-        domain=wire(key_manager, clients, revocations),
+        domain=wire(
+            key_manager, clients, revocations, codes=codes, users=users, grant_store=grants
+        ),
         clients=clients,
         revocations=revocations,
         keys=key_manager,
         denylist=denylist,
+        codes=codes,
+        users=users,
+        grants=grants,
     )
     await revocations.close()
 

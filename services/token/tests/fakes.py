@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
-from common.errors import InvalidClient
+from common.errors import InvalidClient, InvalidGrant
+from common.secrets import sha256_hex
 from services.token.domain.ports import (
     AuthenticatedClient,
     ClientCredentials,
+    ConsumedCode,
+    GrantFamily,
+    RevokedFamily,
     RevokedToken,
+    StoredRefreshToken,
     StoredSigningKey,
 )
 
@@ -30,6 +37,7 @@ class FakeClientAuthenticator:
         grant_types: tuple[str, ...] = ("client_credentials",),
         scope: tuple[str, ...] = ("read", "write"),
         alg: str = "",
+        always_issue_refresh_token: bool = False,
     ) -> ClientCredentials:
         client = AuthenticatedClient(
             client_id=client_id,
@@ -37,6 +45,7 @@ class FakeClientAuthenticator:
             grant_types=grant_types,
             scope=scope,
             access_token_signing_alg=alg,
+            always_issue_refresh_token=always_issue_refresh_token,
         )
         self.clients[client_id] = (client, secret if auth_method != "none" else "")
         return ClientCredentials(
@@ -82,6 +91,7 @@ class MemorySigningKeyStore:
 class MemoryDenylistStore:
     def __init__(self) -> None:
         self.entries: dict[str, RevokedToken] = {}
+        self.families: dict[str, RevokedFamily] = {}
 
     async def add(self, entry: RevokedToken) -> None:
         self.entries.setdefault(entry.jti, entry)
@@ -99,8 +109,112 @@ class MemoryDenylistStore:
             if e.expires_at > now and (revoked_since is None or e.revoked_at >= revoked_since)
         ]
 
+    async def add_family(self, entry: RevokedFamily) -> None:
+        self.families.setdefault(entry.family_id, entry)
+
+    async def is_family_revoked(self, family_id: str, now: datetime) -> bool:
+        entry = self.families.get(family_id)
+        return entry is not None and entry.expires_at > now
+
+    async def list_unexpired_families(
+        self, now: datetime, revoked_since: datetime | None = None
+    ) -> list[RevokedFamily]:
+        return [
+            e
+            for e in self.families.values()
+            if e.expires_at > now and (revoked_since is None or e.revoked_at >= revoked_since)
+        ]
+
     async def delete_expired(self, now: datetime) -> int:
         expired = [jti for jti, e in self.entries.items() if e.expires_at <= now]
         for jti in expired:
             del self.entries[jti]
-        return len(expired)
+        families = [fid for fid, e in self.families.items() if e.expires_at <= now]
+        for fid in families:
+            del self.families[fid]
+        return len(expired) + len(families)
+
+
+class FakeCodeConsumer:
+    """The authorize service's codes: single use, bound to a client; a use by another
+    client burns the code too (docs/signin.md)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, ConsumedCode] = {}
+        self.used: set[str] = set()
+
+    def add(self, code: str, grant: ConsumedCode) -> None:
+        self.codes[code] = replace(grant, code_id=sha256_hex(code))
+
+    async def consume(self, code: str, client_id: str) -> ConsumedCode:
+        grant = self.codes.get(code)
+        if grant is None or code in self.used:
+            raise InvalidGrant("Invalid authorization code")
+        self.used.add(code)
+        if grant.client_id != client_id:
+            raise InvalidGrant("Invalid authorization code")
+        return grant
+
+
+class FakeUserDirectory:
+    def __init__(self) -> None:
+        self.users: dict[str, dict[str, Any]] = {}
+        self.disabled: set[str] = set()
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def add(self, user_id: str, **claims: Any) -> None:
+        self.users[user_id] = claims
+
+    async def claims(self, user_id: str, scopes: list[str]) -> tuple[dict[str, Any], bool]:
+        self.calls.append((user_id, list(scopes)))
+        found = self.users.get(user_id)
+        if found is None:
+            return {}, False
+        claims: dict[str, Any] = {"sub": user_id}
+        if "profile" in scopes:
+            claims.update({k: v for k, v in found.items() if k != "email"})
+        if "email" in scopes and "email" in found:
+            claims.update(email=found["email"], email_verified=True)
+        return claims, user_id not in self.disabled
+
+
+class MemoryGrantStore:
+    def __init__(self) -> None:
+        self.families: dict[str, GrantFamily] = {}
+        self.refresh_tokens: dict[str, StoredRefreshToken] = {}
+        self._lock = asyncio.Lock()
+
+    async def create_family(self, family: GrantFamily) -> None:
+        if family.family_id in self.families:
+            raise InvalidGrant("The authorization code was used already")
+        self.families[family.family_id] = family
+
+    async def get_family(self, family_id: str) -> GrantFamily | None:
+        return self.families.get(family_id)
+
+    async def revoke_family(self, family_id: str, reason: str, now: datetime) -> bool:
+        family = self.families.get(family_id)
+        if family is None or family.revoked_at is not None:
+            return False
+        self.families[family_id] = replace(family, revoked_at=now, revoke_reason=reason)
+        return True
+
+    async def add_refresh_token(self, token: StoredRefreshToken) -> None:
+        self.refresh_tokens[token.token_hash] = token
+
+    async def get_refresh_token(self, token_hash: str) -> StoredRefreshToken | None:
+        return self.refresh_tokens.get(token_hash)
+
+    async def rotate_refresh_token(
+        self, used_hash: str, successor: StoredRefreshToken, now: datetime
+    ) -> bool:
+        async with self._lock:
+            used = self.refresh_tokens.get(used_hash)
+            if used is None or used.used_at is not None:
+                return False
+            self.refresh_tokens[used_hash] = replace(used, used_at=now)
+            self.refresh_tokens[successor.token_hash] = successor
+            family = self.families.get(successor.family_id)
+            if family is not None:
+                self.families[family.family_id] = replace(family, last_used_at=now)
+            return True

@@ -17,8 +17,10 @@ from common.errors import (
     UnsupportedGrantType,
 )
 from services.token.domain.grants import GRANTS
+from services.token.domain.grants.authorization_code import AuthorizationCodeGrant
 from services.token.domain.grants.base import TokenRequest
 from services.token.domain.grants.client_credentials import ClientCredentialsGrant
+from services.token.domain.grants.refresh_token import RefreshTokenGrant
 from services.token.domain.ports import ClientCredentials
 from services.token.tests.conftest import ISSUER, Wired, wire
 
@@ -33,7 +35,11 @@ def verify_with_joserfc(wired: Wired, token: str, alg: str) -> jose_jwt.Token:
 
 
 def test_registry_is_keyed_by_grant_type() -> None:
-    assert GRANTS == {"client_credentials": ClientCredentialsGrant}
+    assert GRANTS == {
+        "authorization_code": AuthorizationCodeGrant,
+        "client_credentials": ClientCredentialsGrant,
+        "refresh_token": RefreshTokenGrant,
+    }
 
 
 async def test_happy_path_es256(wired: Wired) -> None:
@@ -111,12 +117,9 @@ async def test_each_token_has_its_own_jti(wired: Wired) -> None:
     [
         ("password", "Unsupported grant_type 'password'"),
         (
-            "authorization_code",
-            "Unsupported grant_type 'authorization_code': not supported by this server yet",
-        ),
-        (
-            "refresh_token",
-            "Unsupported grant_type 'refresh_token': not supported by this server yet",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "Unsupported grant_type 'urn:ietf:params:oauth:grant-type:device_code': "
+            "not supported by this server yet",
         ),
     ],
 )

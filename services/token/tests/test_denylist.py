@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from common.kv import MemoryKeyValue
 from common.timeutil import utcnow
-from services.token.domain.denylist import RevocationList, revoked_key
+from services.token.domain.denylist import RevocationList, revoked_family_key, revoked_key
 from services.token.tests.fakes import MemoryDenylistStore
 
 
@@ -91,3 +91,46 @@ async def test_subscriber_adds_published_jtis_with_their_expiry() -> None:
         assert await b.is_revoked("jti-1")
     finally:
         await b.close()
+
+
+async def test_revoked_families_spread_like_jtis() -> None:
+    """A family on replica A: durable row, KeyValue key with a TTL, pub/sub to B."""
+    kv = MemoryKeyValue()
+    store_a = MemoryDenylistStore()
+    a = RevocationList(store_a, kv, max_token_ttl_seconds=600)
+    b = RevocationList(MemoryDenylistStore(), kv, max_token_ttl_seconds=600)
+    await b.start()
+    try:
+        await asyncio.sleep(0)
+        await a.revoke_family("fam-1")
+        entry = store_a.families["fam-1"]
+        assert entry.expires_at - entry.revoked_at == timedelta(seconds=660)
+        assert await kv.exists(revoked_family_key("fam-1"))
+        for _ in range(100):
+            if b.family_known_locally("fam-1"):
+                break
+            await asyncio.sleep(0.01)
+        assert b.family_known_locally("fam-1")
+        assert not b.known_locally("fam-1")  # a family is not a jti
+        assert await b.is_family_revoked("fam-1")
+        assert await b.is_token_revoked({"jti": "j", "grant_id": "fam-1"})
+        assert not await b.is_token_revoked({"jti": "j", "grant_id": "fam-2"})
+        assert not await b.is_token_revoked({"jti": "j"})
+    finally:
+        await b.close()
+
+
+async def test_families_survive_a_redis_flush_and_fall_back_to_the_database() -> None:
+    store = MemoryDenylistStore()
+    await RevocationList(store, BrokenKeyValue(), max_token_ttl_seconds=600).revoke_family("f")
+    assert "f" in store.families
+    # Redis down: the database answers.
+    assert await RevocationList(
+        store, BrokenKeyValue(), max_token_ttl_seconds=600
+    ).is_family_revoked("f")
+    # A fresh replica on an empty KeyValue loads it at start and puts the key back.
+    kv = MemoryKeyValue()
+    fresh = RevocationList(store, kv, max_token_ttl_seconds=600)
+    await fresh.sync()
+    assert fresh.family_known_locally("f")
+    assert await kv.exists(revoked_family_key("f"))

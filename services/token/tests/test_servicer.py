@@ -11,8 +11,12 @@ from google.protobuf import empty_pb2
 from oauth2.v1 import common_pb2, token_pb2, token_pb2_grpc
 
 from common.errors import (
+    InsufficientScope,
     InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
     InvalidScope,
+    InvalidToken,
     TemporarilyUnavailable,
     UnauthorizedClient,
     Unimplemented,
@@ -20,9 +24,20 @@ from common.errors import (
 )
 from common.grpc_client import ServiceClient
 from common.grpc_server import ErrorInterceptor
+from common.secrets import sha256_hex
 from services.token.domain.ports import AuthenticatedClient, ClientCredentials
 from services.token.servicer import TokenServicer
 from services.token.tests.conftest import ISSUER, Wired, wire
+from services.token.tests.people import (
+    AUTH_TIME,
+    REDIRECT_URI,
+    exchange_code,
+    issue_code,
+    register_spa,
+    register_web,
+)
+
+PKCE_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
 TokenClient = ServiceClient[token_pb2_grpc.TokenServiceStub]
 
@@ -134,7 +149,7 @@ async def test_errors_arrive_as_their_classes(wired: Wired, client: TokenClient)
     # Garbage at revocation: success (RFC 7009 section 2.2).
     await client.call.Revoke(token_pb2.RevokeRequest(token="garbage", credentials=creds("svc")))
     with pytest.raises(Unimplemented):
-        await client.call.VerifyAccessToken(token_pb2.VerifyAccessTokenRequest(token="x"))
+        await client.call.ListGrants(token_pb2.ListGrantsRequest())
 
 
 async def test_jwks_and_signing_keys(wired: Wired, client: TokenClient) -> None:
@@ -171,3 +186,82 @@ async def test_clients_service_down_is_temporarily_unavailable(wired: Wired) -> 
     finally:
         await token_client.close()
         await server.stop(None)
+
+
+async def test_verify_access_token_for_userinfo(wired: Wired, client: TokenClient) -> None:
+    """RFC 6750 section 3.1 through gRPC: invalid_token, insufficient_scope, or the claims."""
+    web = register_web(wired)
+    code = issue_code(wired, "web", verifier=PKCE_VERIFIER, scopes=("openid", "profile"))
+    tokens = await exchange_code(wired, web, code, PKCE_VERIFIER)
+
+    verified = await client.call.VerifyAccessToken(
+        token_pb2.VerifyAccessTokenRequest(token=tokens.access_token, required_scopes=["openid"])
+    )
+    assert verified.active
+    assert (verified.sub, verified.client_id, verified.scope) == ("user-1", "web", "openid profile")
+    assert verified.auth_time == int(AUTH_TIME.timestamp())
+    assert verified.token_type == "Bearer"
+
+    with pytest.raises(InsufficientScope) as lacking:
+        await client.call.VerifyAccessToken(
+            token_pb2.VerifyAccessTokenRequest(
+                token=tokens.access_token, required_scopes=["openid", "email"]
+            )
+        )
+    assert lacking.value.description == "The access token lacks scope 'email'"
+
+    for token in ("", "garbage", tokens.refresh_token, tokens.id_token):
+        with pytest.raises(InvalidToken) as invalid:
+            await client.call.VerifyAccessToken(token_pb2.VerifyAccessTokenRequest(token=token))
+        assert invalid.value.description == "The access token is invalid or expired"
+
+    # Revoked through its family: invalid at once.
+    await wired.revocations.revoke_family(sha256_hex(code))
+    with pytest.raises(InvalidToken):
+        await client.call.VerifyAccessToken(
+            token_pb2.VerifyAccessTokenRequest(token=tokens.access_token)
+        )
+
+    hint = await client.call.DecodeIdTokenHint(
+        token_pb2.DecodeIdTokenHintRequest(id_token_hint=tokens.id_token)
+    )
+    assert (hint.sub, hint.client_id) == ("user-1", "web")
+    with pytest.raises(InvalidRequest) as bad_hint:
+        await client.call.DecodeIdTokenHint(
+            token_pb2.DecodeIdTokenHintRequest(id_token_hint=tokens.access_token)
+        )
+    assert bad_hint.value.description == "Invalid id_token_hint"
+
+
+async def test_code_exchange_through_grpc(wired: Wired, client: TokenClient) -> None:
+    register_spa(wired)
+    code = issue_code(wired, "spa", verifier=PKCE_VERIFIER)
+    spa = common_pb2.ClientCredentials(client_id="spa", auth_method="none")
+    response = await client.call.Exchange(
+        token_pb2.TokenRequest(
+            grant_type="authorization_code",
+            credentials=spa,
+            code=code,
+            redirect_uri=REDIRECT_URI,
+            code_verifier=PKCE_VERIFIER,
+        )
+    )
+    assert response.access_token and response.refresh_token and response.id_token
+    with pytest.raises(InvalidGrant):
+        await client.call.Exchange(
+            token_pb2.TokenRequest(
+                grant_type="authorization_code",
+                credentials=spa,
+                code=code,
+                redirect_uri=REDIRECT_URI,
+                code_verifier=PKCE_VERIFIER,
+            )
+        )
+    # The replay revoked the family: its refresh token is dead.
+    with pytest.raises(InvalidGrant) as info:
+        await client.call.Exchange(
+            token_pb2.TokenRequest(
+                grant_type="refresh_token", credentials=spa, refresh_token=response.refresh_token
+            )
+        )
+    assert info.value.description == "The refresh token was revoked"

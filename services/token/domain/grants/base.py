@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from services.token.domain.grant_families import GrantFamilies
+from services.token.domain.id_token import IdTokenIssuer
 from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
-from services.token.domain.ports import AuthenticatedClient, ClientCredentials
+from services.token.domain.ports import (
+    AuthenticatedClient,
+    ClientCredentials,
+    CodeConsumer,
+    UserDirectory,
+)
 
 
 @dataclass(frozen=True)
@@ -36,13 +43,24 @@ class TokenResponse:
     id_token: str = field(default="", repr=False)
 
 
+@dataclass(frozen=True)
+class GrantServices:
+    """What grants are built with; each takes the parts it needs."""
+
+    access_tokens: JwtAccessTokenIssuer
+    id_tokens: IdTokenIssuer
+    codes: CodeConsumer
+    users: UserDirectory
+    families: GrantFamilies
+
+
 class Grant(Protocol):
     GRANT_TYPE: ClassVar[str]
     # token_endpoint_auth_method values a client must use for this grant; the token
     # endpoint refuses other clients with unauthorized_client before calling the grant.
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]]
 
-    def __init__(self, access_tokens: JwtAccessTokenIssuer) -> None: ...
+    def __init__(self, services: GrantServices) -> None: ...
 
     async def create_token_response(
         self, client: AuthenticatedClient, request: TokenRequest

@@ -10,8 +10,7 @@ from typing import ClassVar
 
 from common.errors import InvalidScope
 from common.scopes import format_scope, parse_scope
-from services.token.domain.grants.base import TokenRequest, TokenResponse
-from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
+from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
 from services.token.domain.ports import CONFIDENTIAL_AUTH_METHODS, AuthenticatedClient
 
 
@@ -23,8 +22,8 @@ class ClientCredentialsGrant:
     # clients." The token endpoint checks this before calling the grant.
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = CONFIDENTIAL_AUTH_METHODS
 
-    def __init__(self, access_tokens: JwtAccessTokenIssuer) -> None:
-        self._access_tokens = access_tokens
+    def __init__(self, services: GrantServices) -> None:
+        self._access_tokens = services.access_tokens
 
     async def create_token_response(
         self, client: AuthenticatedClient, request: TokenRequest

@@ -1,0 +1,149 @@
+"""Grant families and their refresh tokens (RFC 6749 section 6, OAuth 2.1 section 4.3,
+RFC 9700 section 4.14.2).
+
+A family is everything issued from one authorization code; its id is the
+code's ``sha256_hex`` (docs/signin.md). Refresh tokens are opaque 256-bit
+values stored only as SHA-256 hex, rotated on every use; revoking a family
+marks its row and puts its id on the revocation list, which kills its access
+tokens at introspection at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from common.secrets import random_token, sha256_hex
+from common.timeutil import utcnow
+from services.token.domain.denylist import RevocationList
+from services.token.domain.ports import (
+    ConsumedCode,
+    GrantFamily,
+    GrantStore,
+    StoredRefreshToken,
+)
+
+
+@dataclass(frozen=True)
+class RefreshTokenPolicy:
+    """Lifetimes: one refresh token, and the family however often it rotates."""
+
+    ttl_seconds: int
+    family_max_age_seconds: int
+    # A family without a refresh token lives as long as its access tokens.
+    access_token_ttl_seconds: int
+
+
+class GrantFamilies:
+    """Records families, issues and rotates their refresh tokens, revokes them."""
+
+    def __init__(
+        self,
+        store: GrantStore,
+        revocations: RevocationList,
+        policy: RefreshTokenPolicy,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._revocations = revocations
+        self._policy = policy
+        self._clock = clock
+
+    async def start(
+        self, grant: ConsumedCode, scope: list[str], *, with_refresh_token: bool
+    ) -> GrantFamily:
+        """Record the family of a code just consumed; raises InvalidGrant if it exists."""
+        now = self._clock()
+        lifetime = (
+            self._policy.family_max_age_seconds
+            if with_refresh_token
+            else self._policy.access_token_ttl_seconds
+        )
+        family = GrantFamily(
+            family_id=grant.code_id,
+            client_id=grant.client_id,
+            subject=grant.user_id,
+            scope=tuple(scope),
+            created_at=now,
+            expires_at=now + timedelta(seconds=lifetime),
+            auth_time=grant.auth_time,
+            amr=grant.amr,
+        )
+        await self._store.create_family(family)
+        return family
+
+    async def issue_refresh_token(self, family: GrantFamily) -> str:
+        """The family's first refresh token (at the code exchange)."""
+        token, stored = self._new_refresh_token(family)
+        await self._store.add_refresh_token(stored)
+        return token
+
+    async def rotate(self, used: StoredRefreshToken, family: GrantFamily) -> str | None:
+        """Mark ``used`` used and store its successor, atomically. None when another
+        request used it first: the caller treats that as reuse."""
+        token, successor = self._new_refresh_token(family)
+        if not await self._store.rotate_refresh_token(used.token_hash, successor, self._clock()):
+            return None
+        return token
+
+    def _new_refresh_token(self, family: GrantFamily) -> tuple[str, StoredRefreshToken]:
+        now = self._clock()
+        expires_at = min(now + timedelta(seconds=self._policy.ttl_seconds), family.expires_at)
+        token = random_token()
+        # The refresh token keeps the family's scope (RFC 6749 section 6) even when an
+        # access token was asked for less.
+        return token, StoredRefreshToken(
+            token_hash=sha256_hex(token),
+            family_id=family.family_id,
+            client_id=family.client_id,
+            subject=family.subject,
+            scope=family.scope,
+            issued_at=now,
+            expires_at=expires_at,
+        )
+
+    async def find_refresh_token(self, token: str) -> tuple[StoredRefreshToken, GrantFamily] | None:
+        """The stored refresh token and its family, whatever their state."""
+        stored = await self._store.get_refresh_token(sha256_hex(token))
+        if stored is None:
+            return None
+        family = await self._store.get_family(stored.family_id)
+        if family is None:
+            return None
+        return stored, family
+
+    async def active_refresh_token(
+        self, token: str
+    ) -> tuple[StoredRefreshToken, GrantFamily] | None:
+        """RFC 7662 section 2.2: unused, unexpired, family neither expired nor revoked."""
+        found = await self.find_refresh_token(token)
+        if found is None:
+            return None
+        stored, family = found
+        now = self._clock()
+        if stored.used_at is not None or stored.expires_at <= now or family.expires_at <= now:
+            return None
+        if await self.is_revoked(family):
+            return None
+        return found
+
+    async def is_revoked(self, family: GrantFamily) -> bool:
+        # The denylist also knows families revoked before their row was written.
+        return family.revoked_at is not None or await self._revocations.is_family_revoked(
+            family.family_id
+        )
+
+    async def is_revoked_id(self, family_id: str) -> bool:
+        return await self._revocations.is_family_revoked(family_id)
+
+    async def revoke(self, family_id: str, reason: str) -> None:
+        """Kill the family's refresh tokens and access tokens; harmless when unknown."""
+        # The denylist first: it is what stops access tokens, and it works without a row.
+        await self._revocations.revoke_family(family_id)
+        await self._store.revoke_family(family_id, reason, self._clock())
+
+    def expired(self, stored: StoredRefreshToken, family: GrantFamily) -> bool:
+        now = self._clock()
+        return stored.expires_at <= now or family.expires_at <= now

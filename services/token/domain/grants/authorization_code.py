@@ -1,0 +1,142 @@
+"""The authorization code grant: the token request (RFC 6749 section 4.1.3) with PKCE
+(RFC 7636 section 4.6) as OAuth 2.1 section 4.1.3 requires it.
+
+Steps, each raising one error: ``code`` present -> consume it through the
+authorize service (any failure revokes the family the code would have named:
+a replayed code kills what its first use issued) -> issued to this client ->
+``redirect_uri`` as in the authorization request -> PKCE -> the user still
+enabled -> record the family -> issue the access token, a refresh token when
+allowed and an ID token when ``openid`` was granted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any, ClassVar
+
+from common.errors import InvalidGrant, InvalidRequest
+from common.secrets import constant_time_equals, sha256_hex
+from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
+from services.token.domain.grants.user_tokens import (
+    issue_user_tokens,
+    refresh_token_allowed,
+)
+from services.token.domain.ports import (
+    CONFIDENTIAL_AUTH_METHODS,
+    PUBLIC_AUTH_METHOD,
+    AuthenticatedClient,
+    ConsumedCode,
+)
+
+# RFC 7636 section 4.1: code-verifier = 43*128unreserved
+CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+S256 = "S256"
+PLAIN = "plain"
+
+
+def s256_challenge(code_verifier: str) -> str:
+    """RFC 7636 section 4.2: BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))."""
+    digest = hashlib.sha256(code_verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def verify_pkce(grant: ConsumedCode, code_verifier: str) -> None:
+    """RFC 7636 section 4.6, with OAuth 2.1 section 4.1.3's downgrade protection."""
+    if not grant.code_challenge:
+        if code_verifier:
+            raise InvalidGrant("code_verifier sent but no code_challenge was")
+        return
+    if not code_verifier:
+        raise InvalidGrant("Missing 'code_verifier'")
+    if not CODE_VERIFIER.fullmatch(code_verifier):
+        raise InvalidGrant("Invalid 'code_verifier': it must be 43-128 unreserved characters")
+    # Section 4.3: an absent method is plain; the authorize service refused it unless allowed.
+    method = grant.code_challenge_method or PLAIN
+    if method == S256:
+        expected = s256_challenge(code_verifier)
+    elif method == PLAIN:
+        expected = code_verifier
+    else:
+        raise InvalidGrant(f"Unsupported code_challenge_method '{method}'")
+    if not constant_time_equals(expected, grant.code_challenge):
+        raise InvalidGrant("'code_verifier' does not match the code_challenge")
+
+
+class AuthorizationCodeGrant:
+    """RFC 6749 section 4.1.3 + RFC 7636 section 4.6: a code for tokens of a person."""
+
+    GRANT_TYPE: ClassVar[str] = "authorization_code"
+    # Public clients (native apps, SPAs) use this grant with PKCE (OAuth 2.1 section 2.1).
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (
+        *CONFIDENTIAL_AUTH_METHODS,
+        PUBLIC_AUTH_METHOD,
+    )
+
+    def __init__(self, services: GrantServices) -> None:
+        self._services = services
+
+    async def create_token_response(
+        self, client: AuthenticatedClient, request: TokenRequest
+    ) -> TokenResponse:
+        if not request.code:
+            raise InvalidRequest("Missing 'code'")
+        grant = await self.consume_code(client, request.code)
+        self.check_client(client, grant)
+        self.check_redirect_uri(grant, request.redirect_uri)
+        verify_pkce(grant, request.code_verifier)
+        scope = list(grant.scopes)
+        user_claims, enabled = await self._services.users.claims(grant.user_id, scope)
+        if not enabled:
+            raise InvalidGrant("The user account is disabled")
+        return await self.issue(client, grant, scope, user_claims)
+
+    async def consume_code(self, client: AuthenticatedClient, code: str) -> ConsumedCode:
+        try:
+            return await self._services.codes.consume(code, client.client_id)
+        except InvalidGrant:
+            # Unknown, expired, used or another client's: if it was used, what its first
+            # use issued dies now (RFC 6749 section 4.1.2, RFC 9700 section 4.5).
+            await self._services.families.revoke(sha256_hex(code), "authorization code replayed")
+            raise
+
+    @staticmethod
+    def check_client(client: AuthenticatedClient, grant: ConsumedCode) -> None:
+        # The authorize service checked this already; the tokens are ours to protect.
+        if grant.client_id != client.client_id:
+            raise InvalidGrant("The authorization code was not issued to this client")
+
+    @staticmethod
+    def check_redirect_uri(grant: ConsumedCode, redirect_uri: str) -> None:
+        """Section 4.1.3: the same redirect_uri when the request carried one; OAuth 2.1
+        section 4.1.3 compares exactly. One sent without being required must match too."""
+        if grant.redirect_uri_in_request and not redirect_uri:
+            raise InvalidGrant("Missing 'redirect_uri': the authorization request had one")
+        if redirect_uri and redirect_uri != grant.redirect_uri:
+            raise InvalidGrant("'redirect_uri' does not match the authorization request")
+
+    async def issue(
+        self,
+        client: AuthenticatedClient,
+        grant: ConsumedCode,
+        scope: list[str],
+        user_claims: dict[str, Any],
+    ) -> TokenResponse:
+        families = self._services.families
+        with_refresh_token = refresh_token_allowed(client, scope)
+        family = await families.start(grant, scope, with_refresh_token=with_refresh_token)
+        refresh_token = await families.issue_refresh_token(family) if with_refresh_token else ""
+        # A replay of this code may have revoked the family between the consume call and
+        # now, before its row existed: the denylist remembers it.
+        if await families.is_revoked_id(family.family_id):
+            raise InvalidGrant("The authorization code was used already")
+        return issue_user_tokens(
+            self._services,
+            client,
+            family,
+            scope,
+            refresh_token=refresh_token,
+            nonce=grant.nonce,
+            user_claims=user_claims,
+        )

@@ -1,0 +1,101 @@
+"""The refresh token grant (RFC 6749 section 6, OAuth 2.1 section 4.3) with rotation
+on every use and reuse detection (OAuth 2.1 section 4.3.1, RFC 9700 section 4.14.2).
+
+Steps, each raising one error: ``refresh_token`` present -> known -> issued to
+this client -> not used before (a used one revokes the whole family: either
+the client or an attacker holds a stolen copy) -> neither it nor its family
+expired or revoked -> the scope no wider than the family's -> the user still
+enabled (else the family is revoked) -> rotate atomically -> issue.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from common.errors import InvalidGrant, InvalidRequest, InvalidScope
+from common.scopes import parse_scope
+from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
+from services.token.domain.grants.user_tokens import issue_user_tokens
+from services.token.domain.ports import (
+    CONFIDENTIAL_AUTH_METHODS,
+    PUBLIC_AUTH_METHOD,
+    AuthenticatedClient,
+    GrantFamily,
+    StoredRefreshToken,
+)
+
+REUSE_REASON = "refresh token reused"
+
+
+class RefreshTokenGrant:
+    """RFC 6749 section 6: a new access token (and a new refresh token) for a refresh token."""
+
+    GRANT_TYPE: ClassVar[str] = "refresh_token"
+    # OAuth 2.1 section 4.3.1: public clients too, protected by rotation.
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (
+        *CONFIDENTIAL_AUTH_METHODS,
+        PUBLIC_AUTH_METHOD,
+    )
+
+    def __init__(self, services: GrantServices) -> None:
+        self._services = services
+
+    async def create_token_response(
+        self, client: AuthenticatedClient, request: TokenRequest
+    ) -> TokenResponse:
+        if not request.refresh_token:
+            raise InvalidRequest("Missing 'refresh_token'")
+        stored, family = await self.find(client, request.refresh_token)
+        await self.check_usable(stored, family)
+        scope = self.validate_scope(stored, request.scope)
+        user_claims, enabled = await self._services.users.claims(family.subject, scope)
+        if not enabled:
+            await self._services.families.revoke(family.family_id, "user disabled")
+            raise InvalidGrant("The user account is disabled")
+        refresh_token = await self._services.families.rotate(stored, family)
+        if refresh_token is None:
+            # A concurrent request rotated it between our read and our write: reuse.
+            await self._services.families.revoke(family.family_id, REUSE_REASON)
+            raise InvalidGrant("The refresh token was already used")
+        # No nonce on refresh (OpenID Connect Core section 12.2).
+        return issue_user_tokens(
+            self._services,
+            client,
+            family,
+            scope,
+            refresh_token=refresh_token,
+            user_claims=user_claims,
+        )
+
+    async def find(
+        self, client: AuthenticatedClient, refresh_token: str
+    ) -> tuple[StoredRefreshToken, GrantFamily]:
+        found = await self._services.families.find_refresh_token(refresh_token)
+        if found is None:
+            raise InvalidGrant("Invalid refresh token")
+        stored, family = found
+        # Section 6: "ensure that the refresh token was issued to the authenticated client".
+        if stored.client_id != client.client_id:
+            raise InvalidGrant("The refresh token was not issued to this client")
+        return stored, family
+
+    async def check_usable(self, stored: StoredRefreshToken, family: GrantFamily) -> None:
+        families = self._services.families
+        if stored.used_at is not None:
+            await families.revoke(family.family_id, REUSE_REASON)
+            raise InvalidGrant("The refresh token was already used")
+        if await families.is_revoked(family):
+            raise InvalidGrant("The refresh token was revoked")
+        if families.expired(stored, family):
+            raise InvalidGrant("The refresh token has expired")
+
+    @staticmethod
+    def validate_scope(stored: StoredRefreshToken, requested: str) -> list[str]:
+        """Section 6: no scope beyond the original grant; empty means all of it."""
+        scope = parse_scope(requested)
+        if not scope:
+            return list(stored.scope)
+        for token in scope:
+            if token not in stored.scope:
+                raise InvalidScope(f"Scope '{token}' was not granted to this refresh token")
+        return scope

@@ -1,0 +1,69 @@
+"""Tokens for a person, shared by the authorization_code and refresh_token grants
+(docs/signin.md, Tokens for people).
+
+The access token (RFC 9068) carries ``sub`` = the user, ``auth_time`` and the
+private claim ``grant_id`` = the family, so revoking the family kills it; an ID
+token (OpenID Connect Core section 3.1.3.3) comes along when ``openid`` is in
+the scope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.scopes import format_scope
+from services.token.domain.grants.base import GrantServices, TokenResponse
+from services.token.domain.ports import AuthenticatedClient, GrantFamily
+
+OPENID = "openid"
+OFFLINE_ACCESS = "offline_access"
+REFRESH_TOKEN_GRANT = "refresh_token"  # noqa: S105 - a grant type, not a secret
+
+
+def refresh_token_allowed(client: AuthenticatedClient, scope: list[str]) -> bool:
+    """The client may refresh, and the user granted offline access or the client's
+    registration says always (OpenID Connect Core section 11)."""
+    return REFRESH_TOKEN_GRANT in client.grant_types and (
+        OFFLINE_ACCESS in scope or client.always_issue_refresh_token
+    )
+
+
+def issue_user_tokens(
+    services: GrantServices,
+    client: AuthenticatedClient,
+    family: GrantFamily,
+    scope: list[str],
+    *,
+    refresh_token: str = "",
+    nonce: str = "",
+    user_claims: dict[str, Any] | None = None,
+) -> TokenResponse:
+    auth_time = int(family.auth_time.timestamp()) if family.auth_time is not None else None
+    extra: dict[str, Any] = {"grant_id": family.family_id}
+    if auth_time is not None:
+        extra["auth_time"] = auth_time
+    access = services.access_tokens.issue(
+        client_id=client.client_id,
+        subject=family.subject,
+        scope=scope,
+        alg=client.access_token_signing_alg,
+        extra_claims=extra,
+    )
+    id_token = ""
+    if OPENID in scope:
+        id_token = services.id_tokens.issue(
+            client_id=client.client_id,
+            subject=family.subject,
+            access_token=access.token,
+            auth_time=auth_time,
+            amr=family.amr,
+            nonce=nonce,
+            user_claims=user_claims,
+        )
+    return TokenResponse(
+        access_token=access.token,
+        expires_in=access.expires_in,
+        scope=format_scope(scope),
+        refresh_token=refresh_token,
+        id_token=id_token,
+    )

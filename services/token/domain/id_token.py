@@ -1,0 +1,165 @@
+"""OpenID Connect ID tokens (Core sections 2 and 3.1.3.6) and the ``id_token_hint`` of
+the end-session endpoint (RP-Initiated Logout 1.0 section 2).
+
+An ID token is a JWS signed with the ``id_token_signing_alg`` key (RS256 by
+default, which Core section 15.1 makes mandatory to support), header
+``typ: JWT`` and the key's ``kid``, so that clients verify it against the JWKS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from common.errors import InvalidRequest
+from services.token.domain.jwt_access_token import TOKEN_TYPE_HEADERS
+from services.token.domain.keys import KeyManager
+
+# Core section 3.1.3.6: the hash of the alg of the ID token's JOSE header.
+AT_HASH_DIGESTS: dict[str, Callable[[bytes], Any]] = {
+    "RS256": hashlib.sha256,
+    "ES256": hashlib.sha256,
+}
+
+# Claims the protocol sets; the user's profile claims never replace them.
+PROTOCOL_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "acr", "amr"}
+    | {"azp", "at_hash", "c_hash", "sid"}
+)
+
+INVALID_HINT = "Invalid id_token_hint"
+
+
+def at_hash(access_token: str, alg: str) -> str:
+    """Core section 3.1.3.6: base64url of the left half of the hash of the ASCII token."""
+    digest = AT_HASH_DIGESTS[alg](access_token.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class IdTokenPolicy:
+    """Server-wide settings of ID tokens."""
+
+    issuer: str
+    ttl_seconds: int
+    alg: str = "RS256"
+
+
+class IdTokenIssuer:
+    """Core section 2: signs ID tokens with the active key of the configured alg."""
+
+    def __init__(
+        self,
+        keys: KeyManager,
+        policy: IdTokenPolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = keys
+        self._policy = policy
+        self._clock = clock
+
+    def issue(
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        access_token: str,
+        auth_time: int | None,
+        amr: tuple[str, ...] = (),
+        nonce: str = "",
+        user_claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        alg = self._policy.alg
+        key = self._keys.signing_key(alg)
+        iat = int(self._clock())
+        claims: dict[str, Any] = {
+            name: value
+            for name, value in (user_claims or {}).items()
+            if name not in PROTOCOL_CLAIMS
+        }
+        claims.update(
+            iss=self._policy.issuer,
+            sub=subject,
+            aud=[client_id],
+            exp=iat + self._policy.ttl_seconds,
+            iat=iat,
+            azp=client_id,
+            at_hash=at_hash(access_token, alg),
+        )
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        if amr:
+            claims["amr"] = list(amr)
+        if nonce:
+            # Section 3.1.3.6: only when the authentication request carried one.
+            claims["nonce"] = nonce
+        return jwt.encode(
+            claims, key.private_key, algorithm=alg, headers={"kid": key.kid, "typ": "JWT"}
+        )
+
+
+@dataclass(frozen=True)
+class IdTokenHint:
+    """Who an ``id_token_hint`` names (RP-Initiated Logout 1.0 section 2)."""
+
+    sub: str
+    # azp, or the single aud.
+    client_id: str
+
+
+class IdTokenHintDecoder:
+    """Checks an ID token we issued: our signature and ``iss``. An expired one is still a
+    valid hint (RP-Initiated Logout 1.0 section 4: the session may outlive it)."""
+
+    def __init__(self, keys: KeyManager, issuer: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+
+    async def decode(self, hint: str) -> IdTokenHint:
+        try:
+            header = jwt.get_unverified_header(hint)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise InvalidRequest(INVALID_HINT) from None
+        kid, alg, typ = header.get("kid"), header.get("alg"), header.get("typ", "JWT")
+        # An access token is no ID token, whatever its signature.
+        if not isinstance(kid, str) or not isinstance(typ, str):
+            raise InvalidRequest(INVALID_HINT)
+        if typ.lower() in TOKEN_TYPE_HEADERS:
+            raise InvalidRequest(INVALID_HINT)
+        key = await self._keys.verification_key(kid)
+        if key is None or alg != key.alg:
+            raise InvalidRequest(INVALID_HINT)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                hint,
+                key.public_key,
+                algorithms=[key.alg],
+                issuer=self._issuer,
+                options={
+                    "require": ["iss", "sub", "aud"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                },
+            )
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise InvalidRequest(INVALID_HINT) from None
+        sub, aud, azp = claims.get("sub"), claims.get("aud"), claims.get("azp")
+        if not isinstance(sub, str) or not sub:
+            raise InvalidRequest(INVALID_HINT)
+        if isinstance(azp, str) and azp:
+            client_id = azp
+        elif isinstance(aud, str):
+            client_id = aud
+        elif isinstance(aud, list) and len(aud) == 1 and isinstance(aud[0], str):
+            client_id = aud[0]
+        else:
+            raise InvalidRequest(INVALID_HINT)
+        return IdTokenHint(sub=sub, client_id=client_id)
