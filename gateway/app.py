@@ -8,34 +8,47 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
 from common.errors import OAuthError
+from common.kv import KeyValue, create_kv
 from gateway.downstream import Downstream
 from gateway.errors import http_error_handler, oauth_error_handler
 from gateway.middleware import GatewayMiddleware
+from gateway.pages import STATIC
 from gateway.routes import ROUTES
+from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 
 
-def create_app(settings: GatewaySettings, downstream: Downstream | None = None) -> Starlette:
-    """The Starlette app. ``downstream`` is for tests: when given, the app uses
-    those clients and leaves closing them to the caller; otherwise the lifespan
-    connects one client per service and closes them on shutdown."""
+def create_app(
+    settings: GatewaySettings,
+    downstream: Downstream | None = None,
+    kv: KeyValue | None = None,
+) -> Starlette:
+    """The Starlette app. ``downstream`` and ``kv`` are for tests: when given, the
+    app uses them and leaves closing them to the caller; otherwise the lifespan
+    connects one client per service and closes them, and the KeyValue holding
+    the sessions (Redis, or the in-process stand-in) is closed on shutdown."""
+    own_kv = kv is None
+    session_kv = create_kv(settings) if kv is None else kv
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if downstream is not None:
-            yield
-            return
-        app.state.downstream = Downstream.connect(settings)
+        if downstream is None:
+            app.state.downstream = Downstream.connect(settings)
         try:
             yield
         finally:
-            await app.state.downstream.close()
+            if downstream is None:
+                await app.state.downstream.close()
+            if own_kv:
+                await session_kv.close()
 
     app = Starlette(
         debug=False,
-        routes=ROUTES,
+        routes=[*ROUTES, Mount("/static", StaticFiles(directory=STATIC), name="static")],
         middleware=[Middleware(GatewayMiddleware)],
         exception_handlers={
             OAuthError: oauth_error_handler,
@@ -45,4 +58,5 @@ def create_app(settings: GatewaySettings, downstream: Downstream | None = None) 
     )
     app.state.settings = settings
     app.state.downstream = downstream
+    app.state.sessions = SessionStore(session_kv, settings)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -25,3 +26,22 @@ class GatewaySettings(CommonSettings):
     ready_timeout_seconds: float = Field(default=1.5, gt=0, le=30)
     # Seconds uvicorn gives open requests to finish on SIGTERM.
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Lifetime of a browser session held server-side, in seconds; sliding: every
+    # page the session is used on starts the period again (8 hours).
+    session_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    # Name of the session cookie (HttpOnly, SameSite=Lax, Path=/, Secure when the
+    # issuer is https).
+    session_cookie_name: str = Field(
+        default="oauth2_session", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$"
+    )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are Secure exactly when the public base URL is https."""
+        return self.issuer.startswith("https://")
+
+    @property
+    def root_path(self) -> str:
+        """The path of the issuer ("" or e.g. "/tenant"): where the gateway's own
+        pages live behind a proxy that strips it."""
+        return urlsplit(self.issuer).path.rstrip("/")

@@ -6,6 +6,7 @@ from oauth2.v1 import common_pb2
 from starlette.requests import Request
 
 from gateway.downstream import Downstream
+from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
 
 
@@ -25,3 +26,15 @@ def actor_of(request: Request, client_id: str) -> common_pb2.Actor:
         id=f"client:{client_id}" if client_id else "",
         remote_addr=request.client.host if request.client else "",
     )
+
+
+def sessions_of(request: Request) -> SessionStore:
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
+
+
+def remote_addr_of(request: Request) -> str:
+    """The browser's address for login backoff: the ASGI client, which is the
+    nearest proxy once the gateway runs behind one (uvicorn's --proxy-headers /
+    forwarded_allow_ips then make it the real client)."""
+    return request.client.host if request.client else ""

@@ -1,5 +1,5 @@
 """Authorization server metadata (RFC 8414 section 2) and its OpenID Connect
-Discovery twin, listing only what this release implements."""
+Discovery 1.0 twin (section 3), listing only what this release implements."""
 
 from __future__ import annotations
 
@@ -14,18 +14,53 @@ from gateway.state import settings_of
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 CACHE_CONTROL = "public, max-age=300"
 
+#: OpenID Connect Core section 2 (ID token) and 5.1 (profile and email claims).
+CLAIMS_SUPPORTED = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "amr",
+    "azp",
+    "at_hash",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+]
+
 
 def server_metadata(settings: GatewaySettings) -> dict[str, Any]:
     issuer = settings.issuer
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
+        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
         "jwks_uri": f"{issuer}/oauth/jwks",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "grant_types_supported": ["client_credentials"],
-        # No authorization endpoint yet, so no response types.
-        "response_types_supported": [],
+        # OpenID Connect RP-Initiated Logout 1.0 section 2.1.
+        "end_session_endpoint": f"{issuer}/logout",
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        # RFC 9207: authorization responses carry iss.
+        "authorization_response_iss_parameter_supported": True,
+        # OpenID Connect Discovery section 3 defaults request_uri support to true.
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         "token_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
         "introspection_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),

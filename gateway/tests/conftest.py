@@ -1,25 +1,36 @@
-"""A real grpc.aio server standing in for the four services, and a gateway
-app in front of it driven through httpx's ASGI transport."""
+"""A real grpc.aio server standing in for the services (canned behaviour in
+``fakes``), and a gateway app in front of it driven through httpx's ASGI
+transport."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 import httpx
 import pytest
 from google.protobuf import empty_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from oauth2.v1 import token_pb2, token_pb2_grpc
+from oauth2.v1 import (
+    authorize_pb2_grpc,
+    clients_pb2_grpc,
+    token_pb2,
+    token_pb2_grpc,
+)
 
 from common.grpc_server import ErrorInterceptor
 from conftest import free_port
 from gateway.app import create_app
 from gateway.downstream import Downstream
 from gateway.settings import GatewaySettings
+from gateway.tests import fakes
 
-pytest.register_assert_rewrite("gateway.tests.helpers")
+pytest.register_assert_rewrite("gateway.tests.helpers", "gateway.tests.browser")
+
+BROWSER_ISSUER = "http://127.0.0.1:8080"
 
 SERVICE_NAMES = [
     "oauth2.v1.AuthorizeService",
@@ -29,14 +40,29 @@ SERVICE_NAMES = [
 ]
 
 
-class FakeTokenService(token_pb2_grpc.TokenServiceServicer):
-    """Records each request; answers with ``answers[method]`` (a message, or an
-    exception to raise, which the ErrorInterceptor encodes like the real one)."""
+class Recorder:
+    """Records each request; answers with ``answers[method]``: a message, an
+    exception to raise (the ErrorInterceptor encodes it like the real services
+    do), or a callable given the request that returns or raises one."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, Any]] = []
         self.answers: dict[str, Any] = {}
 
+    def methods(self) -> list[str]:
+        return [method for method, _ in self.requests]
+
+    def _answer(self, method: str, request: Any) -> Any:
+        self.requests.append((method, request))
+        answer = self.answers[method]
+        if callable(answer) and not isinstance(answer, type):
+            answer = answer(request)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+class FakeTokenService(Recorder, token_pb2_grpc.TokenServiceServicer):
     def reset(self) -> None:
         self.requests.clear()
         self.answers = {
@@ -46,14 +72,9 @@ class FakeTokenService(token_pb2_grpc.TokenServiceServicer):
             "Introspect": token_pb2.IntrospectResponse(active=False),
             "Revoke": empty_pb2.Empty(),
             "GetJwks": token_pb2.Jwks(),
+            "VerifyAccessToken": fakes.verify_access_token,
+            "DecodeIdTokenHint": fakes.decode_id_token_hint,
         }
-
-    def _answer(self, method: str, request: Any) -> Any:
-        self.requests.append((method, request))
-        answer = self.answers[method]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
 
     async def Exchange(self, request: Any, context: Any) -> Any:
         return self._answer("Exchange", request)
@@ -67,12 +88,83 @@ class FakeTokenService(token_pb2_grpc.TokenServiceServicer):
     async def GetJwks(self, request: Any, context: Any) -> Any:
         return self._answer("GetJwks", request)
 
+    async def VerifyAccessToken(self, request: Any, context: Any) -> Any:
+        return self._answer("VerifyAccessToken", request)
+
+    async def DecodeIdTokenHint(self, request: Any, context: Any) -> Any:
+        return self._answer("DecodeIdTokenHint", request)
+
+
+class FakeAuthorizeService(Recorder, authorize_pb2_grpc.AuthorizeServiceServicer):
+    """One client, one person, consent remembered in memory (see ``fakes``)."""
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.consents = fakes.ConsentBook()
+        self.answers = {
+            "ValidateAuthorizationRequest": fakes.validate_authorization_request,
+            "Login": fakes.login,
+            "GetConsent": self.consents.get,
+            "GrantConsent": self.consents.grant,
+            "IssueAuthorizationCode": fakes.CodeMint(),
+            "GetUserClaims": fakes.user_claims,
+        }
+
+    async def ValidateAuthorizationRequest(self, request: Any, context: Any) -> Any:
+        return self._answer("ValidateAuthorizationRequest", request)
+
+    async def Login(self, request: Any, context: Any) -> Any:
+        return self._answer("Login", request)
+
+    async def GetConsent(self, request: Any, context: Any) -> Any:
+        return self._answer("GetConsent", request)
+
+    async def GrantConsent(self, request: Any, context: Any) -> Any:
+        return self._answer("GrantConsent", request)
+
+    async def IssueAuthorizationCode(self, request: Any, context: Any) -> Any:
+        return self._answer("IssueAuthorizationCode", request)
+
+    async def GetUserClaims(self, request: Any, context: Any) -> Any:
+        return self._answer("GetUserClaims", request)
+
+
+class FakeClientsService(Recorder, clients_pb2_grpc.ClientsServiceServicer):
+    def reset(self) -> None:
+        self.requests.clear()
+        self.answers = {"ValidateRedirectUri": fakes.validate_redirect_uri}
+
+    async def ValidateRedirectUri(self, request: Any, context: Any) -> Any:
+        return self._answer("ValidateRedirectUri", request)
+
+
+@dataclass
+class Fakes:
+    token: FakeTokenService
+    authorize: FakeAuthorizeService
+    clients: FakeClientsService
+
+    def reset(self) -> None:
+        self.token.reset()
+        self.authorize.reset()
+        self.clients.reset()
+
+    def calls(self) -> list[str]:
+        """Every downstream method called since the last reset, in order."""
+        return [
+            *self.token.methods(),
+            *self.authorize.methods(),
+            *self.clients.methods(),
+        ]
+
 
 @pytest.fixture(scope="session")
-async def backend() -> AsyncIterator[tuple[int, FakeTokenService]]:
-    fake = FakeTokenService()
+async def backend() -> AsyncIterator[tuple[int, Fakes]]:
+    fake = Fakes(FakeTokenService(), FakeAuthorizeService(), FakeClientsService())
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
-    token_pb2_grpc.add_TokenServiceServicer_to_server(fake, server)
+    token_pb2_grpc.add_TokenServiceServicer_to_server(fake.token, server)
+    authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(fake.authorize, server)
+    clients_pb2_grpc.add_ClientsServiceServicer_to_server(fake.clients, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -84,24 +176,38 @@ async def backend() -> AsyncIterator[tuple[int, FakeTokenService]]:
 
 
 @pytest.fixture
-def fake_token(backend: tuple[int, FakeTokenService]) -> FakeTokenService:
+def fakes_reset(backend: tuple[int, Fakes]) -> Fakes:
     backend[1].reset()
     return backend[1]
+
+
+@pytest.fixture
+def fake_token(fakes_reset: Fakes) -> FakeTokenService:
+    return fakes_reset.token
+
+
+@pytest.fixture
+def fake_authorize(fakes_reset: Fakes) -> FakeAuthorizeService:
+    return fakes_reset.authorize
+
+
+@pytest.fixture
+def fake_clients(fakes_reset: Fakes) -> FakeClientsService:
+    return fakes_reset.clients
 
 
 Factory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
 @pytest.fixture
-async def make_client(
-    backend: tuple[int, FakeTokenService], fake_token: FakeTokenService
-) -> AsyncIterator[Factory]:
+async def make_client(backend: tuple[int, Fakes], fakes_reset: Fakes) -> AsyncIterator[Factory]:
     """``await make_client(**setting_overrides)``: an HTTP client for a fresh app
-    whose four downstream targets are the fake server unless overridden."""
+    whose four downstream targets are the fake server unless overridden.
+    ``base_url`` (default: the issuer's origin) is where the client sends its requests."""
     target = f"127.0.0.1:{backend[0]}"
     opened: list[tuple[httpx.AsyncClient, Downstream]] = []
 
-    async def factory(**overrides: Any) -> httpx.AsyncClient:
+    async def factory(base_url: str | None = None, **overrides: Any) -> httpx.AsyncClient:
         values: dict[str, Any] = {
             "issuer": "https://auth.example.com",
             "authorize_target": target,
@@ -117,7 +223,9 @@ async def make_client(
         downstream = Downstream.connect(settings)
         app = create_app(settings, downstream)
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="https://auth.example.com"
+            transport=httpx.ASGITransport(app=app),
+            base_url=base_url or _origin(settings.issuer),
+            follow_redirects=False,
         )
         opened.append((client, downstream))
         return client
@@ -131,6 +239,17 @@ async def make_client(
 @pytest.fixture
 async def client(make_client: Factory) -> httpx.AsyncClient:
     return await make_client()
+
+
+@pytest.fixture
+async def browser(make_client: Factory) -> httpx.AsyncClient:
+    """A browser on a plain-http issuer, so its cookie jar sends the session back."""
+    return await make_client(issuer=BROWSER_ISSUER)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def dead_target() -> str:

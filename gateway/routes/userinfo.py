@@ -1,0 +1,122 @@
+"""The UserInfo endpoint (OpenID Connect Core section 5.3) behind RFC 6750 bearer
+tokens, in steps:
+
+1. find the access token: ``Authorization: Bearer`` (section 2.1) or, on POST,
+   the form body's ``access_token`` (section 2.2), never both and never the
+   query string (OAuth 2.1 drops section 2.3) -> 400 ``invalid_request``;
+   none at all -> 401 with a bare ``Bearer realm`` challenge (section 3.1);
+2. ``TokenService.VerifyAccessToken(required_scopes=["openid"])``: signature,
+   expiry, audience, revocation -> 401 ``invalid_token`` or 403
+   ``insufficient_scope``;
+3. ``AuthorizeService.GetUserClaims(sub, scopes)``: the claims the granted scopes
+   allow; an unknown or disabled person -> 401 ``invalid_token``.
+
+Every error carries ``WWW-Authenticate: Bearer realm="oauth2", error="...",
+error_description="..."`` (section 3) and the RFC 6749 section 5.2 JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from oauth2.v1 import authorize_pb2, token_pb2
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from common.errors import (
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    OAuthError,
+)
+from gateway.errors import NO_STORE, error_response, safe_description
+from gateway.forms import FORM_MEDIA_TYPE, read_form
+from gateway.state import downstream_of, settings_of
+
+REALM = "oauth2"
+REQUIRED_SCOPES = ["openid"]
+# RFC 6750 section 2.1: b64token.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def bearer_error(error: OAuthError) -> Response:
+    """An RFC 6750 section 3 error: the challenge names the error and its description."""
+    status = error.status_code
+    if status >= 500:
+        return error_response(error)
+    description = safe_description(error.public_description)
+    challenge = f'Bearer realm="{REALM}", error="{error.error}"'
+    if description:
+        challenge += f', error_description="{description}"'
+    if isinstance(error, InsufficientScope):
+        challenge += f', scope="{" ".join(REQUIRED_SCOPES)}"'
+    body = {"error": error.error}
+    if description:
+        body["error_description"] = description
+    return JSONResponse(
+        body, status_code=status, headers={**NO_STORE, "WWW-Authenticate": challenge}
+    )
+
+
+def no_token() -> Response:
+    """Section 3.1: a request without any authentication gets no error code."""
+    return Response(
+        status_code=401, headers={**NO_STORE, "WWW-Authenticate": f'Bearer realm="{REALM}"'}
+    )
+
+
+async def bearer_token(request: Request) -> str:
+    """The access token the request presents, or "" when it presents none."""
+    if request.query_params.get("access_token"):
+        raise InvalidRequest("Send the access token in the Authorization header")
+    header_token = ""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            header_token = value.strip()
+            if not _B64TOKEN.fullmatch(header_token):
+                raise InvalidRequest("Malformed Bearer authorization header")
+    body_token = ""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if request.method == "POST" and media_type == FORM_MEDIA_TYPE:
+        form = await read_form(request, settings_of(request).max_body_bytes)
+        body_token = form.get("access_token")
+    if header_token and body_token:
+        raise InvalidRequest("Use only one method to send the access token")
+    return header_token or body_token
+
+
+async def userinfo_endpoint(request: Request) -> Response:
+    try:
+        token = await bearer_token(request)
+        if not token:
+            return no_token()
+        claims = await user_claims(request, token)
+    except OAuthError as exc:
+        return bearer_error(exc)
+    return JSONResponse(claims, headers=NO_STORE)
+
+
+async def user_claims(request: Request, token: str) -> dict[str, Any]:
+    downstream = downstream_of(request)
+    verified = await downstream.token.call.VerifyAccessToken(
+        token_pb2.VerifyAccessTokenRequest(token=token, required_scopes=REQUIRED_SCOPES)
+    )
+    if not verified.active or not verified.sub:
+        raise InvalidToken("The access token is not active")
+    try:
+        found = await downstream.authorize.call.GetUserClaims(
+            authorize_pb2.GetUserClaimsRequest(user_id=verified.sub, scopes=verified.scope.split())
+        )
+    except OAuthError as exc:
+        if exc.status_code >= 500:
+            raise
+        raise InvalidToken("The access token's user is unknown") from None
+    if not found.enabled:
+        raise InvalidToken("The access token's user is disabled")
+    claims: dict[str, Any] = json.loads(found.claims_json) if found.claims_json else {}
+    claims["sub"] = found.sub or verified.sub
+    return claims

@@ -1,0 +1,225 @@
+"""Browser sessions held server-side (docs/signin.md, "Sessions and pages").
+
+The cookie carries only a random 256-bit id; the session itself is JSON in the
+gateway's KeyValue (Redis, or the in-process stand-in of the embedded default)
+under ``session:<sha256(id)>``, so a leaked key dump names no usable cookie.
+The TTL slides: every save starts the period again.
+
+A session holds who is signed in (``user_id``, ``auth_time``, ``amr``), the
+synchronizer CSRF token of its forms, and the authorization requests waiting
+for the login or consent page, each under a random ``authz`` id (at most
+:data:`MAX_PENDING`, the oldest dropped first; each lives
+:data:`PENDING_TTL_SECONDS`).
+
+Routes load and save explicitly (no middleware): a page that needs the
+session calls :meth:`SessionStore.load` and, when it changed anything or wants
+the TTL to slide, :meth:`SessionStore.save` on its response. Two tabs saving at
+once can lose one tab's pending request (last write wins); that tab's sign-in
+then says the request expired and the application starts again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from oauth2.v1 import authorize_pb2
+from starlette.requests import Request
+from starlette.responses import Response
+
+from common.kv import KeyValue
+from common.secrets import constant_time_equals, random_token, sha256_hex
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+#: Authorization requests kept waiting per session; one more drops the oldest.
+MAX_PENDING = 10
+#: How long an authorization request may wait for the login or consent page.
+PENDING_TTL_SECONDS = 3600
+
+_KEY_PREFIX = "session:"
+
+
+@dataclass
+class PendingAuthorization:
+    """A validated authorization request waiting in the session (RFC 6749 section 4.1.1)."""
+
+    validated: authorize_pb2.ValidatedAuthorizationRequest
+    created_at: float
+    # The person signed in after this request arrived, which satisfies
+    # prompt=login and max_age once (OpenID Connect Core section 3.1.2.1).
+    fresh_login: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "validated": base64.b64encode(self.validated.SerializeToString()).decode("ascii"),
+            "created_at": self.created_at,
+            "fresh_login": self.fresh_login,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PendingAuthorization:
+        validated = authorize_pb2.ValidatedAuthorizationRequest()
+        validated.ParseFromString(base64.b64decode(data["validated"]))
+        return cls(
+            validated=validated,
+            created_at=float(data["created_at"]),
+            fresh_login=bool(data.get("fresh_login", False)),
+        )
+
+    @property
+    def expired(self) -> bool:
+        return time.time() - self.created_at > PENDING_TTL_SECONDS
+
+
+@dataclass
+class Session:
+    """One browser's session. ``session_id`` is the cookie value and is never stored."""
+
+    session_id: str
+    csrf_token: str
+    user_id: str = ""
+    username: str = ""
+    auth_time: int = 0
+    amr: list[str] = field(default_factory=list)
+    pending: dict[str, PendingAuthorization] = field(default_factory=dict)
+    # The id the session was stored under before a rotation, deleted on save.
+    replaced_id: str = ""
+
+    @property
+    def signed_in(self) -> bool:
+        return bool(self.user_id)
+
+    def csrf_valid(self, presented: str) -> bool:
+        return bool(presented) and constant_time_equals(presented, self.csrf_token)
+
+    def add_pending(self, validated: authorize_pb2.ValidatedAuthorizationRequest) -> str:
+        """Keeps the request under a new random id, dropping the oldest beyond the bound."""
+        self.drop_expired()
+        authz_id = random_token(16)
+        self.pending[authz_id] = PendingAuthorization(validated=validated, created_at=time.time())
+        while len(self.pending) > MAX_PENDING:
+            oldest = min(self.pending, key=lambda key: self.pending[key].created_at)
+            del self.pending[oldest]
+        return authz_id
+
+    def get_pending(self, authz_id: str) -> PendingAuthorization | None:
+        pending = self.pending.get(authz_id) if authz_id else None
+        if pending is None or pending.expired:
+            return None
+        return pending
+
+    def drop_expired(self) -> None:
+        for authz_id in [key for key, value in self.pending.items() if value.expired]:
+            del self.pending[authz_id]
+
+    def sign_in(self, user_id: str, username: str, auth_time: int, amr: list[str]) -> None:
+        """Records the login and replaces the session id and CSRF token, so an id
+        planted before the login is worth nothing after it (session fixation)."""
+        self.replaced_id = self.replaced_id or self.session_id
+        self.session_id = random_token()
+        self.csrf_token = random_token()
+        self.user_id = user_id
+        self.username = username
+        self.auth_time = auth_time
+        self.amr = list(amr)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "csrf_token": self.csrf_token,
+                "user_id": self.user_id,
+                "username": self.username,
+                "auth_time": self.auth_time,
+                "amr": self.amr,
+                "pending": {key: value.to_json() for key, value in self.pending.items()},
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, session_id: str, raw: bytes) -> Session:
+        data = json.loads(raw)
+        return cls(
+            session_id=session_id,
+            csrf_token=str(data["csrf_token"]),
+            user_id=str(data.get("user_id", "")),
+            username=str(data.get("username", "")),
+            auth_time=int(data.get("auth_time", 0)),
+            amr=[str(value) for value in data.get("amr", [])],
+            pending={
+                key: PendingAuthorization.from_json(value)
+                for key, value in data.get("pending", {}).items()
+            },
+        )
+
+
+class SessionStore:
+    """Loads, saves and ends sessions in the KeyValue, and sets their cookie."""
+
+    def __init__(self, kv: KeyValue, settings: GatewaySettings) -> None:
+        self._kv = kv
+        self._ttl = settings.session_ttl_seconds
+        self._cookie = settings.session_cookie_name
+        self._secure = settings.secure_cookies
+
+    @staticmethod
+    def _key(session_id: str) -> str:
+        return _KEY_PREFIX + sha256_hex(session_id)
+
+    async def load(self, request: Request) -> Session | None:
+        """The session the cookie names, or None (no cookie, unknown, expired, unreadable)."""
+        session_id = request.cookies.get(self._cookie, "")
+        if not session_id or len(session_id) > 128:
+            return None
+        raw = await self._kv.get(self._key(session_id))
+        if raw is None:
+            return None
+        try:
+            return Session.from_json(session_id, raw)
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            # ValueError covers JSON and protobuf decoding errors.
+            log.warning("discarding an unreadable session")
+            return None
+
+    async def load_or_create(self, request: Request) -> Session:
+        session = await self.load(request)
+        if session is None:
+            session = Session(session_id=random_token(), csrf_token=random_token())
+        return session
+
+    async def save(self, session: Session, response: Response) -> None:
+        """Stores the session for another full TTL and (re)sends the cookie."""
+        session.drop_expired()
+        if session.replaced_id:
+            await self._kv.delete(self._key(session.replaced_id))
+            session.replaced_id = ""
+        await self._kv.set(self._key(session.session_id), session.to_json(), ttl=self._ttl)
+        # Re-sent every time so the browser's expiry slides with the server's.
+        response.set_cookie(
+            self._cookie,
+            session.session_id,
+            max_age=self._ttl,
+            path="/",
+            secure=self._secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+    async def end(self, session: Session | None, response: Response) -> None:
+        """Deletes the session server-side and expires the cookie."""
+        if session is not None:
+            await self._kv.delete(self._key(session.session_id))
+        response.delete_cookie(
+            self._cookie,
+            path="/",
+            secure=self._secure,
+            httponly=True,
+            samesite="lax",
+        )

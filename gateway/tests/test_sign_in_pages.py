@@ -1,0 +1,260 @@
+"""The pages themselves: login outcomes, CSRF, the session cookie, the headers
+every page sends, and what makes them accessible."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from common.errors import TemporarilyUnavailable
+from gateway.tests.browser import (
+    arrival_of,
+    authorize_url,
+    go,
+    page_of,
+    parse_page,
+    submit,
+)
+from gateway.tests.conftest import Factory, Fakes
+from gateway.tests.fakes import CLIENT_NAME, LOCKED_USERNAME, LOCKOUT, PASSWORD, USERNAME
+from gateway.tests.test_sign_in_flow import CREDENTIALS, sign_in
+
+CSRF_MESSAGE = "The form expired or was not sent by this site. Go back and try again."
+COOKIE = "oauth2_session"
+
+
+def assert_page_headers(response: httpx.Response, form_action: str = "'self'") -> None:
+    headers = response.headers
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["content-security-policy"] == (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    )
+    assert headers["cache-control"] == "no-store"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def assert_accessible(response: httpx.Response) -> None:
+    page = parse_page(response.text)
+    assert page.html_lang == "en"
+    assert page.h1_count == 1
+    assert page.scripts == 0
+    assert page.stylesheets == ["/static/style.css"]
+    for input_id in page.visible_inputs:
+        assert input_id and input_id in page.label_targets, f"input {input_id!r} has no label"
+
+
+def session_cookie(response: httpx.Response) -> SimpleCookie:
+    cookie: SimpleCookie = SimpleCookie()
+    for header in response.headers.get_list("set-cookie"):
+        cookie.load(header)
+    return cookie
+
+
+async def test_login_page(browser: httpx.AsyncClient) -> None:
+    login = page_of(await go(browser, authorize_url(login_hint="alice@example.com")))
+    assert_page_headers(login, "'self' https://app.example.com")
+    assert_accessible(login)
+    page = parse_page(login.text)
+    assert page.visible_inputs == {"username": "text", "password": "password"}
+    assert [text for _, _, text in page.forms[0].buttons] == ["Sign in"]
+    assert set(page.forms[0].inputs) == {"csrf_token", "authz", "username", "password"}
+    assert page.forms[0].inputs["username"] == "alice@example.com"
+    # The client's name is shown, escaped.
+    assert CLIENT_NAME in page.text
+    assert "Photo &lt;Book&gt; &amp; Co" in login.text
+
+
+async def test_login_page_without_a_request(browser: httpx.AsyncClient) -> None:
+    login = await browser.get("/login")
+    assert login.status_code == 200
+    assert_page_headers(login)
+    assert_accessible(login)
+    done = page_of(await submit(browser, login, CREDENTIALS))
+    assert urlsplit(str(done.url)).path == "/login"
+    assert "You are signed in" in parse_page(done.text).text
+
+
+async def test_consent_page(browser: httpx.AsyncClient) -> None:
+    consent = await sign_in(browser, scope="openid profile email offline_access payments:read")
+    assert_page_headers(consent, "'self' https://app.example.com")
+    assert_accessible(consent)
+    page = parse_page(consent.text)
+    assert CLIENT_NAME in page.text and "Signed in as alice" in page.text
+    for words in (
+        "Confirm your identity",
+        "Your name and username",
+        "Your email address",
+        "Stay signed in when you are not using the app",
+        "Access to \u201cpayments:read\u201d",
+    ):
+        assert words in page.text
+    assert page.forms[0].buttons == [
+        ("decision", "approve", "Allow"),
+        ("decision", "deny", "Deny"),
+    ]
+    assert set(page.forms[0].inputs) == {"csrf_token", "authz"}
+
+
+async def test_wrong_password(browser: httpx.AsyncClient, fakes_reset: Fakes) -> None:
+    login = page_of(await go(browser, authorize_url()))
+    for fields in (
+        {"username": USERNAME, "password": "nope"},
+        {"username": "nobody", "password": PASSWORD},
+        {"username": USERNAME, "password": ""},
+    ):
+        failed = page_of(await submit(browser, login, fields))
+        assert failed.status_code == 401
+        assert_page_headers(failed, "'self' https://app.example.com")
+        assert_accessible(failed)
+        page = parse_page(failed.text)
+        assert "Invalid username or password." in page.text
+        assert page.forms[0].inputs["username"] == fields["username"]
+        assert page.forms[0].inputs["password"] == ""
+    # The empty password never reached the service.
+    assert fakes_reset.authorize.methods().count("Login") == 2
+    # The form still works after a failure.
+    consent = page_of(await submit(browser, failed, CREDENTIALS))
+    assert urlsplit(str(consent.url)).path == "/consent"
+
+
+async def test_lockout_is_429_with_retry_after(browser: httpx.AsyncClient) -> None:
+    login = page_of(await go(browser, authorize_url()))
+    locked = page_of(await submit(browser, login, {"username": LOCKED_USERNAME, "password": "x"}))
+    assert locked.status_code == 429
+    assert locked.headers["retry-after"] == "120"
+    assert_page_headers(locked, "'self' https://app.example.com")
+    assert LOCKOUT in parse_page(locked.text).text
+
+
+async def test_login_while_the_service_is_down(
+    browser: httpx.AsyncClient, fakes_reset: Fakes
+) -> None:
+    login = page_of(await go(browser, authorize_url()))
+    fakes_reset.authorize.answers["Login"] = TemporarilyUnavailable()
+    failed = page_of(await submit(browser, login, CREDENTIALS))
+    assert failed.status_code == 503
+    assert "Sign-in is unavailable right now" in parse_page(failed.text).text
+
+
+@pytest.mark.parametrize("csrf", ["missing", "forged", "other session"])
+async def test_csrf_on_login(
+    browser: httpx.AsyncClient, make_client: Factory, fakes_reset: Fakes, csrf: str
+) -> None:
+    login = page_of(await go(browser, authorize_url()))
+    if csrf == "missing":
+        result = await submit(browser, login, CREDENTIALS, drop=("csrf_token",))
+    elif csrf == "forged":
+        result = await submit(browser, login, {**CREDENTIALS, "csrf_token": "x" * 43})
+    else:
+        other = await make_client(issuer="http://127.0.0.1:8080")
+        token = parse_page((await other.get("/login")).text).forms[0].inputs["csrf_token"]
+        result = await submit(browser, login, {**CREDENTIALS, "csrf_token": token})
+    refused = page_of(result)
+    assert refused.status_code == 403
+    assert_page_headers(refused)
+    assert CSRF_MESSAGE in parse_page(refused.text).text
+    assert "Login" not in fakes_reset.calls()
+    # Still not signed in.
+    arrival = arrival_of(await go(browser, authorize_url(prompt="none")))
+    assert arrival.param("error") == "login_required"
+
+
+async def test_login_post_without_any_session_is_403(
+    browser: httpx.AsyncClient, fakes_reset: Fakes
+) -> None:
+    response = await browser.post("/login", data={**CREDENTIALS, "csrf_token": "x"})
+    assert response.status_code == 403 and "Login" not in fakes_reset.calls()
+
+
+@pytest.mark.parametrize("csrf", ["missing", "forged"])
+async def test_csrf_on_consent(browser: httpx.AsyncClient, fakes_reset: Fakes, csrf: str) -> None:
+    consent = await sign_in(browser)
+    if csrf == "missing":
+        result = await submit(browser, consent, button="decision=approve", drop=("csrf_token",))
+    else:
+        result = await submit(browser, consent, {"csrf_token": "forged"}, button="decision=approve")
+    refused = page_of(result)
+    assert refused.status_code == 403
+    assert CSRF_MESSAGE in parse_page(refused.text).text
+    assert "GrantConsent" not in fakes_reset.calls()
+    assert "IssueAuthorizationCode" not in fakes_reset.calls()
+    arrival = arrival_of(await go(browser, authorize_url(prompt="none")))
+    assert arrival.param("error") == "consent_required"
+
+
+async def test_session_cookie_flags(make_client: Factory) -> None:
+    https = await make_client(issuer="https://auth.example.com")
+    response = await https.get("/login")
+    header = response.headers["set-cookie"]
+    assert header.startswith(f"{COOKIE}=")
+    attributes = {part.strip().lower() for part in header.split(";")[1:]}
+    assert {"httponly", "path=/", "samesite=lax", "secure", "max-age=28800"} <= attributes
+    assert len(session_cookie(response)[COOKIE].value) >= 43  # 256 bits, base64url
+
+    plain = await make_client(
+        issuer="http://127.0.0.1:8080", session_cookie_name="sid", session_ttl_seconds=600
+    )
+    header = (await plain.get("/login")).headers["set-cookie"]
+    attributes = {part.strip().lower() for part in header.split(";")[1:]}
+    assert "secure" not in attributes and "max-age=600" in attributes
+    assert header.startswith("sid=")
+
+
+async def test_session_id_is_replaced_on_login(browser: httpx.AsyncClient) -> None:
+    login = page_of(await go(browser, authorize_url()))
+    before = browser.cookies[COOKIE]
+    old_csrf = parse_page(login.text).forms[0].inputs["csrf_token"]
+    posted = await submit(browser, login, CREDENTIALS, follow_redirects=False)
+    assert isinstance(posted, httpx.Response) and posted.status_code == 303
+    after = session_cookie(posted)[COOKIE].value
+    assert after and after != before
+    consent = page_of(await go(browser, posted.headers["location"]))
+    # The CSRF token was replaced with the id.
+    assert parse_page(consent.text).forms[0].inputs["csrf_token"] != old_csrf
+
+    # The id from before the login is worth nothing now.
+    browser.cookies.clear()
+    browser.cookies.set(COOKIE, before)
+    arrival = arrival_of(await go(browser, authorize_url(prompt="none")))
+    assert arrival.param("error") == "login_required"
+
+
+async def test_every_page_sends_the_security_headers(browser: httpx.AsyncClient) -> None:
+    responses = [
+        await browser.get(authorize_url(client_id="nope")),  # error page
+        await browser.get("/login"),
+        await browser.get("/logout"),  # signed out page
+        await browser.post("/logout", data={"csrf_token": "forged"}),
+        await browser.get("/consent?authz=gone"),
+    ]
+    for response in responses:
+        assert_page_headers(response)
+        assert_accessible(response)
+    redirect = await browser.get(authorize_url())
+    assert redirect.status_code == 303
+    assert redirect.headers["cache-control"] == "no-store"
+    assert redirect.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_stylesheet_is_served(browser: httpx.AsyncClient) -> None:
+    response = await browser.get("/static/style.css")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")
+    assert ":focus-visible" in response.text
+    assert "http" not in response.text  # no external resources
+
+
+async def test_pages_under_an_issuer_path(make_client: Factory) -> None:
+    client = await make_client(issuer="http://127.0.0.1:8080/tenant")
+    response = await client.get(authorize_url())
+    assert response.headers["location"].startswith("/tenant/login?authz=")
+    login = await client.get("/login")
+    page = parse_page(login.text)
+    assert page.stylesheets == ["/tenant/static/style.css"]
+    assert page.forms[0].action == "/tenant/login"
