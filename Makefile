@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
 
-.PHONY: run test proto proto-check lint lint-ruff bench clean migrate venv
+.PHONY: run test proto proto-check lint lint-ruff bench clean migrate venv chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ run: $(STAMP)
 migrate: $(STAMP)
 	for s in clients token authorize admin; do $(PY) -m services.$$s migrate || exit 1; done
 
-test: $(STAMP) proto-check
+# The browser test drives Debian's Chromium (Playwright's own download does not work here).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser test"; \
+		(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null || \
+		{ echo "the browser test needs Chromium: apt-get install chromium"; exit 1; }; }
+
+test: $(STAMP) proto-check chromium
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

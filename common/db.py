@@ -7,13 +7,17 @@ migrations run on SQLite, where each service has its own file instead.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from common.errors import TemporarilyUnavailable
 from common.settings import CommonSettings
 
 
@@ -47,3 +51,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+@contextlib.contextmanager
+def database_errors(description: str) -> Iterator[None]:
+    """At a store's boundary: an unreachable database becomes TemporarilyUnavailable
+    with ``description`` public and the driver's message in ``detail`` only.
+    IntegrityError passes through: the caller knows what its constraint means."""
+    try:
+        yield
+    except sa_exc.IntegrityError:
+        raise
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError) as exc:
+        raise TemporarilyUnavailable(description, detail=f"{type(exc).__name__}: {exc}") from exc

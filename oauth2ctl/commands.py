@@ -34,7 +34,11 @@ async def create(clients: Any, args: argparse.Namespace, settings: CtlSettings) 
         redirect_uris=args.redirect_uris or [],
         scope=args.scope or "",
         token_endpoint_auth_method=args.auth_method or "",
+        post_logout_redirect_uris=args.post_logout_redirect_uris or [],
+        always_issue_refresh_token=args.always_issue_refresh_token,
     )
+    if not args.require_pkce:
+        metadata.require_pkce = False
     created = await clients.call.CreateClient(
         clients_pb2.CreateClientRequest(metadata=metadata, actor=ACTOR)
     )

@@ -171,6 +171,18 @@ BANNER = """
     .venv/bin/oauth2ctl client create --name demo --grant-type client_credentials \\
         --scope "api:read" --get-token
 
+  Sign a person in with a browser (authorization code + PKCE):
+    .venv/bin/oauth2ctl user create --username alice --password-stdin
+    .venv/bin/oauth2ctl client create --name web --grant-type authorization_code \\
+        --grant-type refresh_token --redirect-uri http://127.0.0.1:9000/callback \\
+        --scope "openid profile email offline_access"
+    then open (with the client_id printed above):
+    {issuer}/oauth/authorize?response_type=code&client_id=CLIENT_ID\
+&redirect_uri=http%3A%2F%2F127.0.0.1%3A9000%2Fcallback&scope=openid%20profile&state=demo\
+&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256
+    and exchange the code with code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk
+    (RFC 7636 appendix B's example pair).
+
   Ctrl-C stops everything.
 """
 

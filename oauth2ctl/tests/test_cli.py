@@ -121,6 +121,8 @@ def test_create_json(fake: FakeClients, capsys: pytest.CaptureFixture[str]) -> N
         "scope": "a b",
         "token_endpoint_auth_method": "client_secret_post",
         "require_pkce": False,
+        "post_logout_redirect_uris": [],
+        "always_issue_refresh_token": False,
     }
     method, request = fake.requests[-1]
     assert method == "CreateClient"

@@ -25,6 +25,7 @@ from oauth2ctl.devrun import PROCESSES, System
 
 ROOT = Path(__file__).resolve().parents[2]
 OAUTH2CTL = str(Path(sys.executable).with_name("oauth2ctl"))
+CODE_TTL_SECONDS = 5
 
 
 @dataclass
@@ -33,6 +34,7 @@ class RunningSystem:
     mode: str
     data_dir: Path
     database_url: str | None
+    _resource_server: dict[str, Any] | None = None
 
     @property
     def base_url(self) -> str:
@@ -54,6 +56,20 @@ class RunningSystem:
     def create_client(self, *args: str) -> dict[str, Any]:
         out = self.ctl("client", "create", *args, "--json").stdout
         return json.loads(out)  # type: ignore[no-any-return]
+
+    def create_user(self, username: str, password: str, email: str = "") -> dict[str, Any]:
+        args = ["user", "create", "--username", username, "--password", password, "--json"]
+        if email:
+            args += ["--email", email]
+        return json.loads(self.ctl(*args).stdout)  # type: ignore[no-any-return]
+
+    def resource_server(self) -> dict[str, Any]:
+        """A confidential client that resource servers use to introspect."""
+        if self._resource_server is None:
+            self._resource_server = self.create_client(
+                "--name", "resource-server", "--grant-type", "client_credentials"
+            )
+        return self._resource_server
 
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10)
@@ -88,6 +104,8 @@ def base_env(data_dir: Path) -> dict[str, str]:
         env.pop(key, None)
     env["OAUTH2_DATA_DIR"] = str(data_dir)
     env["OAUTH2_LOG_LEVEL"] = "INFO"
+    # Short enough for the expired-code test to wait it out, long enough for any exchange.
+    env["OAUTH2_AUTHORIZATION_CODE_TTL_SECONDS"] = str(CODE_TTL_SECONDS)
     return env
 
 

@@ -54,3 +54,24 @@ async def _pg(url: str) -> Snapshot:
     finally:
         await conn.close()
     return result
+
+
+def table_rows(database_url: str | None, data_dir: Path, service: str, table: str) -> list[dict]:
+    """The rows of one service's table, as dicts."""
+    if database_url:
+
+        async def fetch() -> list[dict]:
+            conn = await asyncpg.connect(database_url)
+            try:
+                rows = await conn.fetch(f'SELECT * FROM "{service}"."{table}"')  # noqa: S608
+            finally:
+                await conn.close()
+            return [dict(r) for r in rows]
+
+        return asyncio.run(fetch())
+    conn = sqlite3.connect(data_dir / f"{service}.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(f'SELECT * FROM "{table}"')]  # noqa: S608
+    finally:
+        conn.close()
