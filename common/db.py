@@ -8,17 +8,19 @@ migrations run on SQLite, where each service has its own file instead.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from common.errors import TemporarilyUnavailable
+from common.errors import OAuthError, ServerError, TemporarilyUnavailable
 from common.settings import CommonSettings
+
+_tracer = trace.get_tracer(__name__)
 
 
 def is_sqlite(url: str) -> bool:
@@ -53,14 +55,60 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-@contextlib.contextmanager
-def database_errors(description: str) -> Iterator[None]:
-    """At a store's boundary: an unreachable database becomes TemporarilyUnavailable
-    with ``description`` public and the driver's message in ``detail`` only.
-    IntegrityError passes through: the caller knows what its constraint means."""
-    try:
-        yield
-    except sa_exc.IntegrityError:
-        raise
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError) as exc:
-        raise TemporarilyUnavailable(description, detail=f"{type(exc).__name__}: {exc}") from exc
+class database_errors:
+    """The boundary of every store method (Hydra's habit): database trouble becomes a
+    domain error. An unreachable or busy database is TemporarilyUnavailable with
+    ``description`` public and the driver's message in ``detail`` only; any other
+    driver error is ServerError. IntegrityError passes through: the caller knows what
+    its constraint means. ``span`` names an OpenTelemetry span around the operation.
+    Works with ``with`` and ``async with`` (beside an engine's connection).
+    """
+
+    def __init__(self, description: str, span: str | None = None) -> None:
+        self._description = description
+        self._span = _tracer.start_as_current_span(span) if span else contextlib.nullcontext()
+
+    def __enter__(self) -> None:
+        self._span.__enter__()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        try:
+            self._translate(exc)
+        finally:
+            self._span.__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def _translate(self, exc: BaseException | None) -> None:
+        if exc is None or isinstance(exc, OAuthError | sa_exc.IntegrityError):
+            return
+        if isinstance(exc, sa_exc.DBAPIError) and not _unreachable(exc):
+            raise ServerError(detail=_detail(exc)) from exc
+        if isinstance(exc, sa_exc.SQLAlchemyError | OSError | TimeoutError):
+            raise TemporarilyUnavailable(self._description, detail=_detail(exc)) from exc
+
+
+def _unreachable(exc: sa_exc.DBAPIError) -> bool:
+    return (
+        exc.connection_invalidated
+        or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+        or isinstance(exc.orig, OSError)
+        or "connect" in type(exc.orig).__name__.lower()
+    )
+
+
+def _detail(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def escape_like(text: str) -> str:
+    """``text`` for a LIKE pattern with ``escape="\\"``: its wildcards taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -15,7 +15,7 @@ from sqlalchemy import Row, and_, delete, func, insert, or_, select, tuple_, upd
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.db import database_errors
+from common.db import database_errors, escape_like
 from common.errors import Conflict
 from common.timeutil import as_utc
 from services.authorize.domain.model import AuthorizationCode, Consent, User
@@ -23,10 +23,6 @@ from services.authorize.domain.user_rules import username_key
 from services.authorize.store.tables import authorization_codes, consents, users
 
 UNAVAILABLE: Final = "The user directory is unavailable"
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _utc(values: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -101,7 +97,7 @@ class SqlUserStore:
     async def list(self, *, after: str | None, limit: int, search: str) -> tuple[list[User], int]:
         condition = None
         if search:
-            pattern = f"%{_escape_like(search.lower())}%"
+            pattern = f"%{escape_like(search.lower())}%"
             condition = or_(
                 users.c.username_key.like(pattern, escape="\\"),
                 users.c.email_key.like(pattern, escape="\\"),

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from common.errors import InvalidClient, InvalidRequest, NotFound
+from common.paging import decode_page_token, encode_page_token, page_size
 from common.timeutil import utcnow
 from services.clients.domain import client_secret
 from services.clients.domain.metadata import (
@@ -19,7 +20,6 @@ from services.clients.domain.metadata import (
     validate_metadata,
 )
 from services.clients.domain.model import METADATA_FIELDS, NONE, Client, ClientMetadata
-from services.clients.domain.paging import decode_page_token, encode_page_token, page_size
 from services.clients.domain.ports import ClientPage, ClientStore
 
 # One message for every authentication failure, so that callers learn nothing

@@ -6,16 +6,15 @@ key is Conflict, an unreachable database is TemporarilyUnavailable.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.errors import Conflict, NotFound, TemporarilyUnavailable
+from common.db import database_errors, escape_like
+from common.errors import Conflict, NotFound
 from common.timeutil import as_utc
 from services.clients.domain.model import Client
 from services.clients.store.tables import clients
@@ -24,20 +23,7 @@ _COLUMNS = [field.name for field in dataclasses.fields(Client)]
 _DATETIME_COLUMNS = ("created_at", "updated_at", "client_secret_expires_at")
 
 
-@contextlib.contextmanager
-def _database_errors() -> Iterator[None]:
-    try:
-        yield
-    except sa_exc.IntegrityError:
-        raise  # the caller knows what the constraint means
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError) as exc:
-        raise TemporarilyUnavailable(
-            "The client registry is unavailable", detail=f"{type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+UNAVAILABLE = "The client registry is unavailable"
 
 
 def _to_row(client: Client) -> dict[str, Any]:
@@ -59,7 +45,7 @@ class SqlClientStore:
         self._engine = engine
 
     async def create(self, client: Client) -> None:
-        with _database_errors():
+        with database_errors(UNAVAILABLE):
             try:
                 async with self._engine.begin() as conn:
                     await conn.execute(insert(clients).values(_to_row(client)))
@@ -67,7 +53,7 @@ class SqlClientStore:
                 raise Conflict(f"Client {client.client_id!r} already exists") from None
 
     async def get(self, client_id: str) -> Client | None:
-        with _database_errors():
+        with database_errors(UNAVAILABLE):
             async with self._engine.connect() as conn:
                 result = await conn.execute(select(clients).where(clients.c.client_id == client_id))
                 row = result.first()
@@ -76,7 +62,7 @@ class SqlClientStore:
     async def list(self, *, after: str | None, limit: int, search: str) -> tuple[list[Client], int]:
         condition = None
         if search:
-            pattern = f"%{_escape_like(search.lower())}%"
+            pattern = f"%{escape_like(search.lower())}%"
             condition = or_(
                 func.lower(clients.c.client_id).like(pattern, escape="\\"),
                 func.lower(clients.c.client_name).like(pattern, escape="\\"),
@@ -88,7 +74,7 @@ class SqlClientStore:
             count = count.where(condition)
         if after is not None:
             page = page.where(clients.c.client_id > after)
-        with _database_errors():
+        with database_errors(UNAVAILABLE):
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(page)).all()
                 total = (await conn.execute(count)).scalar_one()
@@ -103,7 +89,7 @@ class SqlClientStore:
             .where(clients.c.revision == expected_revision)
             .values(values)
         )
-        with _database_errors():
+        with database_errors(UNAVAILABLE):
             async with self._engine.begin() as conn:
                 result = await conn.execute(statement)
                 if result.rowcount == 1:
@@ -117,7 +103,7 @@ class SqlClientStore:
         raise Conflict(f"Client {client.client_id!r} was changed concurrently; retry")
 
     async def delete(self, client_id: str) -> bool:
-        with _database_errors():
+        with database_errors(UNAVAILABLE):
             async with self._engine.begin() as conn:
                 result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
         return bool(result.rowcount)

@@ -3,26 +3,9 @@ search_path selects the service's own schema (see common/db.py)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, String, Table, Text
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 
-
-class JsonStringList(TypeDecorator[tuple[str, ...]]):
-    """A list of strings as JSON text: the same column on SQLite and PostgreSQL."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
-        return json.dumps(list(value or ()))
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[str, ...]:
-        return tuple(json.loads(value)) if value else ()
-
+from common.sqltypes import JsonStringList
 
 metadata = MetaData()
 

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from opentelemetry import trace
 from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.errors import InvalidGrant, OAuthError, ServerError, TemporarilyUnavailable
+from common.db import database_errors
+from common.errors import InvalidGrant
 from common.scopes import format_scope
 from common.timeutil import as_utc
 from services.token.domain.ports import (
@@ -37,33 +35,15 @@ from services.token.store.tables import (
     signing_keys,
 )
 
-tracer = trace.get_tracer(__name__)
-
 # Serialises key creation across replicas starting at once on PostgreSQL.
 _KEY_CREATION_LOCK = zlib.crc32(b"oauth2-token:signing-keys")
 
 
-@asynccontextmanager
-async def _boundary(operation: str) -> AsyncIterator[None]:
-    with tracer.start_as_current_span(f"token.store.{operation}"):
-        try:
-            yield
-        except OAuthError:
-            raise
-        except DBAPIError as exc:
-            if exc.connection_invalidated or _is_connection_error(exc):
-                raise TemporarilyUnavailable(
-                    "The token store is unavailable", detail=f"{operation}: {exc}"
-                ) from exc
-            raise ServerError(detail=f"{operation}: {exc}") from exc
-        except (SQLAlchemyError, OSError) as exc:
-            raise TemporarilyUnavailable(
-                "The token store is unavailable", detail=f"{operation}: {exc}"
-            ) from exc
+UNAVAILABLE = "The token store is unavailable"
 
 
-def _is_connection_error(exc: DBAPIError) -> bool:
-    return isinstance(exc.orig, OSError) or "connect" in type(exc.orig).__name__.lower()
+def _boundary(operation: str) -> database_errors:
+    return database_errors(UNAVAILABLE, f"token.store.{operation}")
 
 
 def _to_signing_key(row: Any) -> StoredSigningKey:
@@ -85,23 +65,32 @@ class SqlSigningKeyStore:
         self._engine = engine
 
     async def list_keys(self) -> list[StoredSigningKey]:
-        async with _boundary("list_keys"), self._engine.connect() as conn:
+        async with (
+            _boundary("list_keys"),
+            self._engine.connect() as conn,
+        ):
             rows = await conn.execute(select(signing_keys).order_by(signing_keys.c.created_at))
             return [_to_signing_key(row) for row in rows]
 
     async def get_key(self, kid: str) -> StoredSigningKey | None:
-        async with _boundary("get_key"), self._engine.connect() as conn:
+        async with (
+            _boundary("get_key"),
+            self._engine.connect() as conn,
+        ):
             row = (
                 await conn.execute(select(signing_keys).where(signing_keys.c.kid == kid))
             ).first()
             return _to_signing_key(row) if row is not None else None
 
     async def active_key(self, alg: str) -> StoredSigningKey | None:
-        async with _boundary("active_key"), self._engine.connect() as conn:
+        async with (
+            _boundary("active_key"),
+            self._engine.connect() as conn,
+        ):
             return await self._active(conn, alg)
 
     async def add_active_key(self, key: StoredSigningKey) -> StoredSigningKey:
-        async with _boundary("add_active_key"):
+        with _boundary("add_active_key"):
             try:
                 async with self._engine.begin() as conn:
                     if conn.dialect.name == "postgresql":
@@ -160,7 +149,7 @@ class SqlDenylistStore:
         self._engine = engine
 
     async def add(self, entry: RevokedToken) -> None:
-        async with _boundary("add_revoked"):
+        with _boundary("add_revoked"):
             try:
                 async with self._engine.begin() as conn:
                     await conn.execute(
@@ -175,7 +164,10 @@ class SqlDenylistStore:
                 pass  # revoked already: revocation is idempotent
 
     async def is_revoked(self, jti: str, now: datetime) -> bool:
-        async with _boundary("is_revoked"), self._engine.connect() as conn:
+        async with (
+            _boundary("is_revoked"),
+            self._engine.connect() as conn,
+        ):
             row = (
                 await conn.execute(
                     select(revoked_tokens.c.jti).where(
@@ -191,11 +183,14 @@ class SqlDenylistStore:
         query = select(revoked_tokens).where(revoked_tokens.c.expires_at > now)
         if revoked_since is not None:
             query = query.where(revoked_tokens.c.revoked_at >= revoked_since)
-        async with _boundary("list_unexpired"), self._engine.connect() as conn:
+        async with (
+            _boundary("list_unexpired"),
+            self._engine.connect() as conn,
+        ):
             return [_to_revoked(row) for row in await conn.execute(query)]
 
     async def add_family(self, entry: RevokedFamily) -> None:
-        async with _boundary("add_revoked_family"):
+        with _boundary("add_revoked_family"):
             try:
                 async with self._engine.begin() as conn:
                     await conn.execute(
@@ -209,7 +204,10 @@ class SqlDenylistStore:
                 pass  # revoked already
 
     async def is_family_revoked(self, family_id: str, now: datetime) -> bool:
-        async with _boundary("is_family_revoked"), self._engine.connect() as conn:
+        async with (
+            _boundary("is_family_revoked"),
+            self._engine.connect() as conn,
+        ):
             row = (
                 await conn.execute(
                     select(revoked_families.c.family_id).where(
@@ -226,7 +224,10 @@ class SqlDenylistStore:
         query = select(revoked_families).where(revoked_families.c.expires_at > now)
         if revoked_since is not None:
             query = query.where(revoked_families.c.revoked_at >= revoked_since)
-        async with _boundary("list_unexpired_families"), self._engine.connect() as conn:
+        async with (
+            _boundary("list_unexpired_families"),
+            self._engine.connect() as conn,
+        ):
             return [
                 RevokedFamily(
                     family_id=row.family_id,
@@ -237,7 +238,10 @@ class SqlDenylistStore:
             ]
 
     async def delete_expired(self, now: datetime) -> int:
-        async with _boundary("delete_expired"), self._engine.begin() as conn:
+        async with (
+            _boundary("delete_expired"),
+            self._engine.begin() as conn,
+        ):
             tokens = await conn.execute(
                 delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now)
             )
@@ -304,7 +308,7 @@ class SqlGrantStore:
         self._engine = engine
 
     async def create_family(self, family: GrantFamily) -> None:
-        async with _boundary("create_family"):
+        with _boundary("create_family"):
             try:
                 async with self._engine.begin() as conn:
                     await self._insert_family(conn, family)
@@ -331,7 +335,10 @@ class SqlGrantStore:
         )
 
     async def get_family(self, family_id: str) -> GrantFamily | None:
-        async with _boundary("get_family"), self._engine.connect() as conn:
+        async with (
+            _boundary("get_family"),
+            self._engine.connect() as conn,
+        ):
             row = (
                 await conn.execute(
                     select(grant_families).where(grant_families.c.family_id == family_id)
@@ -340,7 +347,10 @@ class SqlGrantStore:
             return _to_family(row) if row is not None else None
 
     async def revoke_family(self, family_id: str, reason: str, now: datetime) -> bool:
-        async with _boundary("revoke_family"), self._engine.begin() as conn:
+        async with (
+            _boundary("revoke_family"),
+            self._engine.begin() as conn,
+        ):
             result = await conn.execute(
                 update(grant_families)
                 .where(
@@ -352,11 +362,17 @@ class SqlGrantStore:
             return bool(result.rowcount)
 
     async def add_refresh_token(self, token: StoredRefreshToken) -> None:
-        async with _boundary("add_refresh_token"), self._engine.begin() as conn:
+        async with (
+            _boundary("add_refresh_token"),
+            self._engine.begin() as conn,
+        ):
             await conn.execute(insert(refresh_tokens).values(**_refresh_token_row(token)))
 
     async def get_refresh_token(self, token_hash: str) -> StoredRefreshToken | None:
-        async with _boundary("get_refresh_token"), self._engine.connect() as conn:
+        async with (
+            _boundary("get_refresh_token"),
+            self._engine.connect() as conn,
+        ):
             row = (
                 await conn.execute(
                     select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
@@ -367,7 +383,10 @@ class SqlGrantStore:
     async def rotate_refresh_token(
         self, used_hash: str, successor: StoredRefreshToken, now: datetime
     ) -> bool:
-        async with _boundary("rotate_refresh_token"), self._engine.begin() as conn:
+        async with (
+            _boundary("rotate_refresh_token"),
+            self._engine.begin() as conn,
+        ):
             # The single-use guard: the row lock (PostgreSQL) or the write lock (SQLite)
             # lets exactly one of two concurrent rotations see used_at IS NULL.
             marked = await conn.execute(
