@@ -14,6 +14,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class AdminGrants(_message.Message):
+    __slots__ = ("consents", "families", "page")
+    CONSENTS_FIELD_NUMBER: _ClassVar[int]
+    FAMILIES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    consents: _containers.RepeatedCompositeFieldContainer[_authorize_pb2.Consent]
+    families: _containers.RepeatedCompositeFieldContainer[_token_pb2.Grant]
+    page: _common_pb2.PageResponse
+    def __init__(self, consents: _Optional[_Iterable[_Union[_authorize_pb2.Consent, _Mapping]]] = ..., families: _Optional[_Iterable[_Union[_token_pb2.Grant, _Mapping]]] = ..., page: _Optional[_Union[_common_pb2.PageResponse, _Mapping]] = ...) -> None: ...
+
 class Stats(_message.Message):
     __slots__ = ("clients", "users", "active_grants", "tokens_issued_by_grant_type", "since")
     class TokensIssuedByGrantTypeEntry(_message.Message):

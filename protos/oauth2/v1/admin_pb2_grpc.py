@@ -101,12 +101,17 @@ class AdminServiceStub:
         self.ListGrants = channel.unary_unary(
                 '/oauth2.v1.AdminService/ListGrants',
                 request_serializer=oauth2_dot_v1_dot_token__pb2.ListGrantsRequest.SerializeToString,
-                response_deserializer=oauth2_dot_v1_dot_token__pb2.ListGrantsResponse.FromString,
+                response_deserializer=oauth2_dot_v1_dot_admin__pb2.AdminGrants.FromString,
                 _registered_method=True)
         self.RevokeGrants = channel.unary_unary(
                 '/oauth2.v1.AdminService/RevokeGrants',
                 request_serializer=oauth2_dot_v1_dot_token__pb2.RevokeGrantsRequest.SerializeToString,
                 response_deserializer=oauth2_dot_v1_dot_token__pb2.RevokeGrantsResponse.FromString,
+                _registered_method=True)
+        self.CreateInitialAccessToken = channel.unary_unary(
+                '/oauth2.v1.AdminService/CreateInitialAccessToken',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenResponse.FromString,
                 _registered_method=True)
         self.ListSigningKeys = channel.unary_unary(
                 '/oauth2.v1.AdminService/ListSigningKeys',
@@ -223,14 +228,22 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListGrants(self, request, context):
-        """Grants (consents from AuthorizeService, refresh families from TokenService).
+        """Grants: consents from AuthorizeService, refresh-token families from TokenService.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RevokeGrants(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Revokes families (and, for a user or a client, their consents too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateInitialAccessToken(self, request, context):
+        """Initial access tokens for protected dynamic registration (RFC 7591 section 3).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -346,12 +359,17 @@ def add_AdminServiceServicer_to_server(servicer, server):
             'ListGrants': grpc.unary_unary_rpc_method_handler(
                     servicer.ListGrants,
                     request_deserializer=oauth2_dot_v1_dot_token__pb2.ListGrantsRequest.FromString,
-                    response_serializer=oauth2_dot_v1_dot_token__pb2.ListGrantsResponse.SerializeToString,
+                    response_serializer=oauth2_dot_v1_dot_admin__pb2.AdminGrants.SerializeToString,
             ),
             'RevokeGrants': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeGrants,
                     request_deserializer=oauth2_dot_v1_dot_token__pb2.RevokeGrantsRequest.FromString,
                     response_serializer=oauth2_dot_v1_dot_token__pb2.RevokeGrantsResponse.SerializeToString,
+            ),
+            'CreateInitialAccessToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateInitialAccessToken,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenResponse.SerializeToString,
             ),
             'ListSigningKeys': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSigningKeys,
@@ -739,7 +757,7 @@ class AdminService:
             target,
             '/oauth2.v1.AdminService/ListGrants',
             oauth2_dot_v1_dot_token__pb2.ListGrantsRequest.SerializeToString,
-            oauth2_dot_v1_dot_token__pb2.ListGrantsResponse.FromString,
+            oauth2_dot_v1_dot_admin__pb2.AdminGrants.FromString,
             options,
             channel_credentials,
             insecure,
@@ -767,6 +785,33 @@ class AdminService:
             '/oauth2.v1.AdminService/RevokeGrants',
             oauth2_dot_v1_dot_token__pb2.RevokeGrantsRequest.SerializeToString,
             oauth2_dot_v1_dot_token__pb2.RevokeGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateInitialAccessToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AdminService/CreateInitialAccessToken',
+            oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -226,12 +226,14 @@ class UpdateRegistrationRequest(_message.Message):
     def __init__(self, client_id: _Optional[str] = ..., registration_access_token: _Optional[str] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ...) -> None: ...
 
 class CreateInitialAccessTokenRequest(_message.Message):
-    __slots__ = ("expires_in", "actor")
+    __slots__ = ("expires_in", "actor", "max_uses")
     EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_USES_FIELD_NUMBER: _ClassVar[int]
     expires_in: int
     actor: _common_pb2.Actor
-    def __init__(self, expires_in: _Optional[int] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+    max_uses: int
+    def __init__(self, expires_in: _Optional[int] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ..., max_uses: _Optional[int] = ...) -> None: ...
 
 class CreateInitialAccessTokenResponse(_message.Message):
     __slots__ = ("initial_access_token", "expires_at")

@@ -111,12 +111,14 @@ class RevokeRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., token_type_hint: _Optional[str] = ..., credentials: _Optional[_Union[_common_pb2.ClientCredentials, _Mapping]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
 class VerifyAccessTokenRequest(_message.Message):
-    __slots__ = ("token", "required_scopes")
+    __slots__ = ("token", "required_scopes", "audience")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_SCOPES_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
     token: str
     required_scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, token: _Optional[str] = ..., required_scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    audience: str
+    def __init__(self, token: _Optional[str] = ..., required_scopes: _Optional[_Iterable[str]] = ..., audience: _Optional[str] = ...) -> None: ...
 
 class DecodeIdTokenHintRequest(_message.Message):
     __slots__ = ("id_token_hint",)
