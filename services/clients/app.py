@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -9,13 +10,15 @@ from oauth2.v1 import clients_pb2, clients_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server
+from common.audit import AuditReporter
 from common.db import create_engine
 from common.kv import KeyValue, create_kv
-from services.clients.domain import ClientRegistry
+from services.clients.domain import AuditReporter as AuditPort
+from services.clients.domain import ClientRegistration, ClientRegistry, RegistrationPolicy
 from services.clients.servicer import ClientsServicer
 from services.clients.settings import ClientsSettings
 from services.clients.store.cache import CachedClientStore
-from services.clients.store.sql import SqlClientStore
+from services.clients.store.sql import SqlClientStore, SqlInitialAccessTokenStore
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SERVICE_NAME: str = clients_pb2.DESCRIPTOR.services_by_name["ClientsService"].full_name
@@ -24,6 +27,28 @@ SERVICE_NAME: str = clients_pb2.DESCRIPTOR.services_by_name["ClientsService"].fu
 def build_registry(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -> ClientRegistry:
     store = CachedClientStore(SqlClientStore(engine), kv, ttl=settings.client_cache_ttl_seconds)
     return ClientRegistry(store)
+
+
+def build_registration(
+    settings: ClientsSettings,
+    engine: AsyncEngine,
+    registry: ClientRegistry,
+    audit: AuditPort | None = None,
+) -> ClientRegistration:
+    """RFC 7591/7592 registration under the configured mode and policy."""
+    policy = RegistrationPolicy.of(
+        grant_types=settings.registration_allowed_grant_types,
+        scopes=settings.registration_allowed_scopes,
+        auth_methods=settings.registration_allowed_auth_methods,
+    )
+    return ClientRegistration(
+        registry,
+        SqlInitialAccessTokenStore(engine),
+        policy,
+        mode=settings.effective_registration_mode,
+        initial_access_token_ttl=timedelta(seconds=settings.initial_access_token_ttl_seconds),
+        audit=audit,
+    )
 
 
 def servicer_adder(servicer: ClientsServicer) -> grpc_server.AddServicers:
@@ -36,9 +61,12 @@ def servicer_adder(servicer: ClientsServicer) -> grpc_server.AddServicers:
 async def serve(settings: ClientsSettings) -> None:
     engine = create_engine(settings)
     kv = create_kv(settings)
-    servicer = ClientsServicer(build_registry(settings, engine, kv))
+    audit = AuditReporter(settings)
+    registry = build_registry(settings, engine, kv)
+    servicer = ClientsServicer(registry, build_registration(settings, engine, registry, audit))
 
     async def on_stop() -> None:
+        await audit.close()
         await kv.close()
         await engine.dispose()
 

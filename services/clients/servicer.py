@@ -1,9 +1,4 @@
-"""ClientsService over gRPC: proto -> domain, one registry call, domain -> proto.
-
-The RFC 7591/7592 methods (RegisterClient, GetRegistration, ...) are left to
-the generated base class, which raises NotImplementedError; the common
-ErrorInterceptor answers UNIMPLEMENTED for them.
-"""
+"""ClientsService over gRPC: proto -> domain, one registry call, domain -> proto."""
 
 from __future__ import annotations
 
@@ -14,7 +9,13 @@ from grpc.aio import ServicerContext
 from oauth2.v1 import clients_pb2, clients_pb2_grpc
 
 from common.timeutil import to_timestamp
-from services.clients.domain import Client, ClientMetadata, ClientRegistry
+from services.clients.domain import (
+    Client,
+    ClientMetadata,
+    ClientRegistration,
+    ClientRegistry,
+    Registration,
+)
 
 Context: TypeAlias = ServicerContext[Any, Any]
 
@@ -62,11 +63,24 @@ def client_to_proto(client: Client) -> clients_pb2.Client:
     )
 
 
-class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
-    """oauth2.v1.ClientsService (RFC 6749 section 2 registry and section 2.3 authentication)."""
+def registration_to_proto(registration: Registration) -> clients_pb2.RegisterClientResponse:
+    """RFC 7591 section 3.2.1 client information; the gateway renders it as JSON."""
+    client = registration.client
+    return clients_pb2.RegisterClientResponse(
+        client=client_to_proto(client),
+        client_secret=registration.client_secret,
+        registration_access_token=registration.registration_access_token,
+        client_id_issued_at=to_timestamp(client.created_at),
+    )
 
-    def __init__(self, registry: ClientRegistry) -> None:
+
+class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
+    """oauth2.v1.ClientsService (RFC 6749 section 2 registry and section 2.3
+    authentication; RFC 7591 registration and RFC 7592 management)."""
+
+    def __init__(self, registry: ClientRegistry, registration: ClientRegistration) -> None:
         self._registry = registry
+        self._registration = registration
 
     async def CreateClient(
         self, request: clients_pb2.CreateClientRequest, context: Context
@@ -136,3 +150,53 @@ class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
             request.client_id, request.redirect_uri, request.kind
         )
         return clients_pb2.ValidateRedirectUriResponse(valid=valid, client=client_to_proto(client))
+
+    async def RegisterClient(
+        self, request: clients_pb2.RegisterClientRequest, context: Context
+    ) -> clients_pb2.RegisterClientResponse:
+        registration = await self._registration.register(
+            metadata_from_proto(request.metadata),
+            initial_access_token=request.initial_access_token,
+            remote_addr=request.actor.remote_addr,
+        )
+        return registration_to_proto(registration)
+
+    async def GetRegistration(
+        self, request: clients_pb2.RegistrationAccessRequest, context: Context
+    ) -> clients_pb2.RegisterClientResponse:
+        registration = await self._registration.get(
+            request.client_id, request.registration_access_token
+        )
+        return registration_to_proto(registration)
+
+    async def UpdateRegistration(
+        self, request: clients_pb2.UpdateRegistrationRequest, context: Context
+    ) -> clients_pb2.RegisterClientResponse:
+        registration = await self._registration.update(
+            request.client_id,
+            request.registration_access_token,
+            metadata_from_proto(request.metadata),
+            client_secret=request.client_secret,
+            remote_addr=request.actor.remote_addr,
+        )
+        return registration_to_proto(registration)
+
+    async def DeleteRegistration(
+        self, request: clients_pb2.RegistrationAccessRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._registration.delete(
+            request.client_id,
+            request.registration_access_token,
+            remote_addr=request.actor.remote_addr,
+        )
+        return empty_pb2.Empty()
+
+    async def CreateInitialAccessToken(
+        self, request: clients_pb2.CreateInitialAccessTokenRequest, context: Context
+    ) -> clients_pb2.CreateInitialAccessTokenResponse:
+        plain, token = await self._registration.create_initial_access_token(
+            expires_in=request.expires_in, max_uses=request.max_uses
+        )
+        return clients_pb2.CreateInitialAccessTokenResponse(
+            initial_access_token=plain, expires_at=to_timestamp(token.expires_at)
+        )

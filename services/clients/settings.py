@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from common.settings import ServiceSettings
+from services.clients.domain.model import AUTH_METHODS, GRANT_TYPES
+from services.clients.domain.registration_policy import FORBIDDEN_SCOPES
+
+RegistrationMode = Literal["open", "token", "closed"]
 
 
 class ClientsSettings(ServiceSettings):
@@ -19,3 +23,57 @@ class ClientsSettings(ServiceSettings):
     # Seconds a client record stays in the KeyValue cache. Writes through this
     # service invalidate it at once; the TTL only bounds a rare read/write race.
     client_cache_ttl_seconds: float = Field(default=300, gt=0, le=86_400)
+
+    # Dynamic client registration (RFC 7591) at the gateway's /oauth/register:
+    # "open" lets anyone register; "token" requires an initial access token
+    # (RFC 7591 section 3, `oauth2ctl registration-token create`); "closed" refuses.
+    # Unset: "open" on the embedded default (no REDIS_URL), "token" otherwise.
+    registration_mode: RegistrationMode | None = None
+    # grant_types a self-registered client may ask for.
+    registration_allowed_grant_types: list[str] = Field(
+        default=["authorization_code", "refresh_token", "client_credentials"], min_length=1
+    )
+    # Scopes a self-registered client may ask for; never "admin". A registration
+    # that names no scope gets all of them.
+    registration_allowed_scopes: list[str] = Field(
+        default=["openid", "profile", "email", "offline_access"]
+    )
+    # token_endpoint_auth_method values a self-registered client may use.
+    registration_allowed_auth_methods: list[str] = Field(
+        default=["client_secret_basic", "client_secret_post", "none"], min_length=1
+    )
+    # Lifetime of an initial access token when its creator names none (1 day).
+    initial_access_token_ttl_seconds: int = Field(default=86_400, ge=60, le=365 * 86_400)
+
+    @property
+    def effective_registration_mode(self) -> RegistrationMode:
+        if self.registration_mode is not None:
+            return self.registration_mode
+        return "open" if self.embedded else "token"
+
+    @field_validator("registration_allowed_grant_types")
+    @classmethod
+    def _known_grant_types(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - GRANT_TYPES)
+        if unknown:
+            raise ValueError(f"unknown grant type {unknown[0]!r}")
+        return value
+
+    @field_validator("registration_allowed_auth_methods")
+    @classmethod
+    def _known_auth_methods(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - AUTH_METHODS)
+        if unknown:
+            raise ValueError(f"unknown token_endpoint_auth_method {unknown[0]!r}")
+        return value
+
+    @field_validator("registration_allowed_scopes")
+    @classmethod
+    def _no_privileged_scopes(cls, value: list[str]) -> list[str]:
+        forbidden = sorted(set(value) & FORBIDDEN_SCOPES)
+        if forbidden:
+            raise ValueError(f"{forbidden[0]!r} may never be self-registered")
+        for scope in value:
+            if not scope or " " in scope:
+                raise ValueError(f"invalid scope {scope!r}")
+        return value

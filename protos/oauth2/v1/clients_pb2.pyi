@@ -208,22 +208,28 @@ class RegisterClientResponse(_message.Message):
     def __init__(self, client: _Optional[_Union[Client, _Mapping]] = ..., client_secret: _Optional[str] = ..., registration_access_token: _Optional[str] = ..., client_id_issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class RegistrationAccessRequest(_message.Message):
-    __slots__ = ("client_id", "registration_access_token")
+    __slots__ = ("client_id", "registration_access_token", "actor")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     registration_access_token: str
-    def __init__(self, client_id: _Optional[str] = ..., registration_access_token: _Optional[str] = ...) -> None: ...
+    actor: _common_pb2.Actor
+    def __init__(self, client_id: _Optional[str] = ..., registration_access_token: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
 class UpdateRegistrationRequest(_message.Message):
-    __slots__ = ("client_id", "registration_access_token", "metadata")
+    __slots__ = ("client_id", "registration_access_token", "metadata", "client_secret", "actor")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     REGISTRATION_ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     registration_access_token: str
     metadata: ClientMetadata
-    def __init__(self, client_id: _Optional[str] = ..., registration_access_token: _Optional[str] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ...) -> None: ...
+    client_secret: str
+    actor: _common_pb2.Actor
+    def __init__(self, client_id: _Optional[str] = ..., registration_access_token: _Optional[str] = ..., metadata: _Optional[_Union[ClientMetadata, _Mapping]] = ..., client_secret: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
 class CreateInitialAccessTokenRequest(_message.Message):
     __slots__ = ("expires_in", "actor", "max_uses")

@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
-from services.clients.domain.model import Client, ClientMetadata
-from services.clients.domain.ports import ClientPage, ClientStore
+from services.clients.domain.model import Client, ClientMetadata, InitialAccessToken
+from services.clients.domain.ports import ClientPage, ClientStore, InitialAccessTokenStore
+from services.clients.domain.registration import (
+    AuditReporter,
+    ClientRegistration,
+    Registration,
+    RegistrationMode,
+)
+from services.clients.domain.registration_policy import RegistrationPolicy
 from services.clients.domain.registry import ClientRegistry
 
-__all__ = ["Client", "ClientMetadata", "ClientPage", "ClientRegistry", "ClientStore"]
+__all__ = [
+    "AuditReporter",
+    "Client",
+    "ClientMetadata",
+    "ClientPage",
+    "ClientRegistration",
+    "ClientRegistry",
+    "ClientStore",
+    "InitialAccessToken",
+    "InitialAccessTokenStore",
+    "Registration",
+    "RegistrationMode",
+    "RegistrationPolicy",
+]

@@ -82,6 +82,9 @@ class Client:
     client_secret_hash: str | None = field(default=None, repr=False)
     client_secret_expires_at: datetime | None = None
     dynamically_registered: bool = False
+    #: SHA-256 hex of the RFC 7592 registration access token; None unless
+    #: ``dynamically_registered``.
+    registration_access_token_hash: str | None = field(default=None, repr=False)
 
     @property
     def is_confidential(self) -> bool:
@@ -92,3 +95,17 @@ class Client:
         return ClientMetadata(
             **{name: getattr(self, name) for name in METADATA_FIELDS},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class InitialAccessToken:
+    """An RFC 7591 section 3 initial access token, stored as its SHA-256 hex only.
+
+    It allows ``max_uses`` registrations until ``expires_at``.
+    """
+
+    token_hash: str = field(repr=False)
+    created_at: datetime
+    expires_at: datetime
+    max_uses: int
+    uses: int = 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from services.clients.domain.model import Client
+from services.clients.domain.model import Client, InitialAccessToken
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,4 +39,22 @@ class ClientStore(Protocol):
 
     async def delete(self, client_id: str) -> bool:
         """True when a client was deleted."""
+        ...
+
+
+class InitialAccessTokenStore(Protocol):
+    """Persistence of RFC 7591 initial access tokens, by the SHA-256 of the token.
+    Raises TemporarilyUnavailable when the database cannot be reached."""
+
+    async def create(self, token: InitialAccessToken) -> None: ...
+
+    async def consume(self, token_hash: str, *, now: datetime) -> bool:
+        """Use the token once, atomically: True when it existed, had not expired at
+        ``now`` and had a use left; concurrent callers never overspend it."""
+        ...
+
+    async def get(self, token_hash: str) -> InitialAccessToken | None: ...
+
+    async def delete_expired(self, *, now: datetime) -> int:
+        """Remove tokens that expired before ``now``; how many went."""
         ...

@@ -54,10 +54,18 @@ class ClientRegistry:
         self._new_client_id = client_id_factory
 
     async def create(
-        self, metadata: ClientMetadata, *, client_id: str = "", client_secret_plain: str = ""
+        self,
+        metadata: ClientMetadata,
+        *,
+        client_id: str = "",
+        client_secret_plain: str = "",
+        registration_access_token_hash: str | None = None,
     ) -> tuple[Client, str]:
         """Register a client; returns it and its plain secret ("" for public clients
-        and for imported secrets, which the operator already has)."""
+        and for imported secrets, which the operator already has).
+
+        A ``registration_access_token_hash`` marks an RFC 7591 self-registration
+        (see :mod:`services.clients.domain.registration`)."""
         client_id = validate_client_id(client_id) if client_id else self._new_client_id()
         metadata = validate_metadata(metadata, client_id=client_id)
         secret, secret_hash = "", None
@@ -79,6 +87,8 @@ class ClientRegistry:
             updated_at=now,
             revision=1,
             client_secret_hash=secret_hash,
+            dynamically_registered=registration_access_token_hash is not None,
+            registration_access_token_hash=registration_access_token_hash,
         )
         await self._store.create(client)
         return client, secret

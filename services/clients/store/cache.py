@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from common.kv import KeyValue
 from services.clients.domain.model import Client
 from services.clients.domain.ports import ClientStore
+from services.clients.metrics import CLIENT_CACHE_HITS, CLIENT_CACHE_MISSES
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ class CachedClientStore:
     async def get(self, client_id: str) -> Client | None:
         cached = await self._read(client_id)
         if cached is not None:
+            CLIENT_CACHE_HITS.inc()
             return cached
+        CLIENT_CACHE_MISSES.inc()
         client = await self._inner.get(client_id)
         if client is not None:
             try:

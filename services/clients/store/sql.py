@@ -7,6 +7,7 @@ key is Conflict, an unreachable database is TemporarilyUnavailable.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, or_, select, update
@@ -16,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.db import database_errors, escape_like
 from common.errors import Conflict, NotFound
 from common.timeutil import as_utc
-from services.clients.domain.model import Client
-from services.clients.store.tables import clients
+from services.clients.domain.model import Client, InitialAccessToken
+from services.clients.store.tables import clients, initial_access_tokens
 
 _COLUMNS = [field.name for field in dataclasses.fields(Client)]
 _DATETIME_COLUMNS = ("created_at", "updated_at", "client_secret_expires_at")
@@ -107,3 +108,51 @@ class SqlClientStore:
             async with self._engine.begin() as conn:
                 result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
         return bool(result.rowcount)
+
+
+class SqlInitialAccessTokenStore:
+    """RFC 7591 initial access tokens in the service's own schema (or SQLite file)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, token: InitialAccessToken) -> None:
+        with database_errors(UNAVAILABLE, "clients.initial_access_tokens.create"):
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(initial_access_tokens).values(dataclasses.asdict(token)))
+
+    async def get(self, token_hash: str) -> InitialAccessToken | None:
+        statement = select(initial_access_tokens).where(
+            initial_access_tokens.c.token_hash == token_hash
+        )
+        with database_errors(UNAVAILABLE, "clients.initial_access_tokens.get"):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(statement)).first()
+        if row is None:
+            return None
+        values = dict(row._mapping)
+        values["created_at"] = as_utc(values["created_at"])
+        values["expires_at"] = as_utc(values["expires_at"])
+        return InitialAccessToken(**values)
+
+    async def consume(self, token_hash: str, *, now: datetime) -> bool:
+        # One conditional UPDATE: the database serialises concurrent uses of a
+        # row, and the second one re-checks "uses < max_uses" after the first.
+        statement = (
+            update(initial_access_tokens)
+            .where(initial_access_tokens.c.token_hash == token_hash)
+            .where(initial_access_tokens.c.uses < initial_access_tokens.c.max_uses)
+            .where(initial_access_tokens.c.expires_at > now)
+            .values(uses=initial_access_tokens.c.uses + 1)
+        )
+        with database_errors(UNAVAILABLE, "clients.initial_access_tokens.consume"):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return result.rowcount == 1
+
+    async def delete_expired(self, *, now: datetime) -> int:
+        statement = delete(initial_access_tokens).where(initial_access_tokens.c.expires_at <= now)
+        with database_errors(UNAVAILABLE, "clients.initial_access_tokens.delete_expired"):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return int(result.rowcount)

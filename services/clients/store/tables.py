@@ -3,7 +3,17 @@ search_path selects the service's own schema (see common/db.py)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from common.sqltypes import JsonStringList
 
@@ -30,7 +40,20 @@ clients = Table(
     Column("client_secret_hash", Text, nullable=True),
     Column("client_secret_expires_at", DateTime(timezone=True), nullable=True),
     Column("dynamically_registered", Boolean, nullable=False),
+    # SHA-256 hex of the RFC 7592 registration access token (self-registered only).
+    Column("registration_access_token_hash", String(64), nullable=True),
     Column("revision", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# RFC 7591 section 3: tokens that allow registering, by the SHA-256 hex of the token.
+initial_access_tokens = Table(
+    "initial_access_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False),
 )

@@ -1,11 +1,14 @@
-"""An in-memory ClientStore that counts calls, for domain and cache tests."""
+"""In-memory stores and an audit recorder, for domain and cache tests."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
 
 from common.errors import Conflict, NotFound
-from services.clients.domain.model import Client
+from services.clients.domain.model import Client, InitialAccessToken
 from services.clients.domain.ports import ClientStore
 
 
@@ -77,3 +80,57 @@ class CountingStore:
     async def delete(self, client_id: str) -> bool:
         self.calls["delete"] += 1
         return await self.inner.delete(client_id)
+
+
+class MemoryInitialAccessTokenStore:
+    """Follows the InitialAccessTokenStore contract the SQL store is tested against."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, InitialAccessToken] = {}
+
+    async def create(self, token: InitialAccessToken) -> None:
+        self.tokens[token.token_hash] = token
+
+    async def get(self, token_hash: str) -> InitialAccessToken | None:
+        return self.tokens.get(token_hash)
+
+    async def consume(self, token_hash: str, *, now: datetime) -> bool:
+        token = self.tokens.get(token_hash)
+        if token is None or token.uses >= token.max_uses or token.expires_at <= now:
+            return False
+        self.tokens[token_hash] = dataclasses.replace(token, uses=token.uses + 1)
+        return True
+
+    async def delete_expired(self, *, now: datetime) -> int:
+        expired = [h for h, t in self.tokens.items() if t.expires_at <= now]
+        for token_hash in expired:
+            del self.tokens[token_hash]
+        return len(expired)
+
+
+@dataclasses.dataclass
+class RecordedEvent:
+    action: str
+    target: str
+    actor: str
+    remote_addr: str
+    details: dict[str, str]
+
+
+class RecordingAuditReporter:
+    """Keeps what would have been sent to the admin service."""
+
+    def __init__(self) -> None:
+        self.events: list[RecordedEvent] = []
+
+    def report(
+        self,
+        action: str,
+        *,
+        target: str = "",
+        outcome: str = "success",
+        actor: str = "system",
+        remote_addr: str = "",
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        self.events.append(RecordedEvent(action, target, actor, remote_addr, dict(details or {})))

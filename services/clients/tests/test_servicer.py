@@ -17,14 +17,20 @@ from common.errors import (
     InvalidClientMetadata,
     InvalidRedirectUri,
     InvalidRequest,
+    InvalidToken,
     NotFound,
-    Unimplemented,
 )
 from common.grpc_client import ServiceClient
 from common.grpc_server import ErrorInterceptor
 from common.kv import MemoryKeyValue
 from common.migrations import upgrade
-from services.clients.app import MIGRATIONS_DIR, SERVICE_NAME, build_registry, servicer_adder
+from services.clients.app import (
+    MIGRATIONS_DIR,
+    SERVICE_NAME,
+    build_registration,
+    build_registry,
+    servicer_adder,
+)
 from services.clients.servicer import ClientsServicer
 from services.clients.settings import ClientsSettings
 
@@ -41,7 +47,10 @@ async def clients(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cli
     engine = create_engine(settings)
     kv = MemoryKeyValue()
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
-    servicer_adder(ClientsServicer(build_registry(settings, engine, kv)))(server)
+    registry = build_registry(settings, engine, kv)
+    servicer_adder(ClientsServicer(registry, build_registration(settings, engine, registry)))(
+        server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     client: Client = ServiceClient(
@@ -193,8 +202,65 @@ async def test_list_clients(clients: Client) -> None:
     assert second.page.next_page_token == ""
 
 
-async def test_registration_methods_are_unimplemented(clients: Client) -> None:
-    with pytest.raises(Unimplemented):
-        await clients.call.RegisterClient(clients_pb2.RegisterClientRequest())
-    with pytest.raises(Unimplemented):
-        await clients.call.CreateInitialAccessToken(clients_pb2.CreateInitialAccessTokenRequest())
+async def test_registration_through_grpc(clients: Client) -> None:
+    """RFC 7591/7592 over the wire; the embedded default registers openly."""
+    registered = await clients.call.RegisterClient(
+        clients_pb2.RegisterClientRequest(
+            metadata=clients_pb2.ClientMetadata(
+                client_name="Self-made", redirect_uris=["com.example.app:/cb"]
+            ),
+            actor=common_pb2.Actor(remote_addr="192.0.2.1"),
+        )
+    )
+    client = registered.client
+    assert client.dynamically_registered and client.client_name == "Self-made"
+    assert registered.client_secret and registered.registration_access_token
+    assert registered.client_id_issued_at == client.created_at
+    access = clients_pb2.RegistrationAccessRequest(
+        client_id=client.client_id,
+        registration_access_token=registered.registration_access_token,
+    )
+    read = await clients.call.GetRegistration(access)
+    assert read.client == client and read.client_secret == ""
+    assert read.registration_access_token == registered.registration_access_token
+
+    updated = await clients.call.UpdateRegistration(
+        clients_pb2.UpdateRegistrationRequest(
+            client_id=client.client_id,
+            registration_access_token=registered.registration_access_token,
+            metadata=clients_pb2.ClientMetadata(
+                client_name="Renamed", redirect_uris=["com.example.app:/cb"]
+            ),
+            client_secret=registered.client_secret,
+        )
+    )
+    assert updated.client.client_name == "Renamed" and updated.client.revision == 2
+
+    with pytest.raises(InvalidRedirectUri):
+        await clients.call.RegisterClient(
+            clients_pb2.RegisterClientRequest(
+                metadata=clients_pb2.ClientMetadata(redirect_uris=["myapp:/cb"])
+            )
+        )
+    with pytest.raises(InvalidToken):
+        await clients.call.GetRegistration(
+            clients_pb2.RegistrationAccessRequest(
+                client_id=client.client_id, registration_access_token="wrong"
+            )
+        )
+    await clients.call.DeleteRegistration(access)
+    with pytest.raises(NotFound):
+        await clients.call.GetClient(clients_pb2.GetClientRequest(client_id=client.client_id))
+    with pytest.raises(InvalidToken):
+        await clients.call.DeleteRegistration(access)
+
+
+async def test_create_initial_access_token(clients: Client) -> None:
+    created = await clients.call.CreateInitialAccessToken(
+        clients_pb2.CreateInitialAccessTokenRequest(expires_in=120, max_uses=2)
+    )
+    assert len(created.initial_access_token) >= 43 and created.expires_at.seconds > 0
+    with pytest.raises(InvalidRequest, match="expires_in"):
+        await clients.call.CreateInitialAccessToken(
+            clients_pb2.CreateInitialAccessTokenRequest(expires_in=-5)
+        )

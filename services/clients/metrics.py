@@ -1,0 +1,14 @@
+"""The clients service's own Prometheus metrics (shared ones are in common.metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+CLIENT_CACHE_LOOKUPS = Counter(
+    "oauth2_client_cache_lookups_total",
+    "Client lookups by client_id in the cache in front of the database, by result "
+    "(hit or miss; an unreadable cache counts as a miss).",
+    ["result"],
+)
+CLIENT_CACHE_HITS = CLIENT_CACHE_LOOKUPS.labels("hit")
+CLIENT_CACHE_MISSES = CLIENT_CACHE_LOOKUPS.labels("miss")
