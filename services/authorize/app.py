@@ -12,6 +12,7 @@ from oauth2.v1 import authorize_pb2, authorize_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server
+from common.audit import AuditReporter
 from common.db import create_engine
 from common.kv import KeyValue, create_kv
 from services.authorize.domain import (
@@ -24,7 +25,7 @@ from services.authorize.domain import (
     PasswordLogin,
     UserDirectory,
 )
-from services.authorize.domain.ports import ClientDirectory, PasswordHashing
+from services.authorize.domain.ports import ClientDirectory, PasswordHashing, SecurityEvents
 from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
 from services.authorize.settings import AuthorizeSettings
 from services.authorize.store.client_directory import GrpcClientDirectory
@@ -53,6 +54,7 @@ def build_domain(
     clients: ClientDirectory,
     *,
     hasher: PasswordHashing | None = None,
+    events: SecurityEvents | None = None,
 ) -> AuthorizeDomain:
     hasher = hasher or password_hasher(settings)
     users = SqlUserStore(engine)
@@ -64,6 +66,7 @@ def build_domain(
             failure_window_seconds=settings.login_failure_window_seconds,
             backoff_seconds=settings.login_backoff_seconds,
         ),
+        events=events,
     )
     return AuthorizeDomain(
         users=UserDirectory(users, hasher, throttle=throttle),
@@ -106,10 +109,12 @@ async def serve(settings: AuthorizeSettings, *, ready: asyncio.Event | None = No
     engine = create_engine(settings)
     kv = create_kv(settings)
     clients = GrpcClientDirectory.from_settings(settings)
-    servicer = AuthorizeServicer(build_domain(settings, engine, kv, clients))
+    audit = AuditReporter(settings)
+    servicer = AuthorizeServicer(build_domain(settings, engine, kv, clients, events=audit))
 
     async def on_stop() -> None:
         await clients.close()
+        await audit.close()
         await kv.close()
         await engine.dispose()
 

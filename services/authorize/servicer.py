@@ -28,6 +28,7 @@ from services.authorize.domain.model import (
     UserChanges,
     ValidatedAuthorizationRequest,
 )
+from services.authorize.metrics import counting_login
 
 Context: TypeAlias = ServicerContext[Any, Any]
 
@@ -197,9 +198,10 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
     async def Login(
         self, request: authorize_pb2.LoginRequest, context: Context
     ) -> authorize_pb2.LoginResponse:
-        result = await self._domain.login.login(
-            request.username, request.password, request.remote_addr
-        )
+        with counting_login():
+            result = await self._domain.login.login(
+                request.username, request.password, request.remote_addr
+            )
         return authorize_pb2.LoginResponse(
             user=user_to_proto(result.user),
             auth_time=to_timestamp(result.auth_time),

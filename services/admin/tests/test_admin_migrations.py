@@ -1,4 +1,5 @@
-"""``migrate`` creates the admin schema and its version table on SQLite and PostgreSQL."""
+"""``migrate`` creates the admin schema, its tables (0002) and its version table on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from common.db import create_engine, is_sqlite
-from common.migrations import upgrade
+from common.migrations import downgrade, upgrade
 from services.admin.app import MIGRATIONS_DIR
 from services.admin.settings import AdminSettings
 
@@ -39,9 +40,7 @@ async def _drop_schema(url: str, schema: str) -> None:
 
 # Synchronous on purpose: Alembic and the pg_url fixture run event loops of their own.
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_migrate_to_baseline(
-    backend: str, tmp_data_dir: Path, request: pytest.FixtureRequest
-) -> None:
+def test_migrate_to_head(backend: str, tmp_data_dir: Path, request: pytest.FixtureRequest) -> None:
     if backend == "sqlite":
         settings = AdminSettings(data_dir=tmp_data_dir, database_url=None)
     else:
@@ -50,7 +49,11 @@ def test_migrate_to_baseline(
     try:
         upgrade(settings, MIGRATIONS_DIR)
         upgrade(settings, MIGRATIONS_DIR)  # a second run is a no-op
+        assert asyncio.run(_version(settings)) == "0002"
+        downgrade(settings, MIGRATIONS_DIR, "0001")  # 0002 can be undone
         assert asyncio.run(_version(settings)) == "0001"
+        upgrade(settings, MIGRATIONS_DIR)
+        assert asyncio.run(_version(settings)) == "0002"
     finally:
         if backend == "postgresql":
             asyncio.run(_drop_schema(pg_url, settings.db_schema))

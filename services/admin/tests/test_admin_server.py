@@ -1,42 +1,240 @@
-"""The admin stub starts, answers gRPC health and UNIMPLEMENTED for its methods."""
+"""AdminService through real gRPC, on the app's own wiring (SQLite, the gRPC
+adapters of the downstream services), with fake clients, authorize and token
+servicers on a real gRPC server behind it: errors arrive as common.errors
+classes, whichever side raised them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+import grpc
 import pytest
+from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from oauth2.v1 import admin_pb2_grpc, clients_pb2
+from oauth2.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    authorize_pb2,
+    authorize_pb2_grpc,
+    clients_pb2,
+    clients_pb2_grpc,
+    common_pb2,
+    token_pb2,
+    token_pb2_grpc,
+)
 
-from common.errors import Unimplemented
+from common.audit import audit_event
+from common.errors import Conflict, InvalidRequest, NotFound, Unimplemented
 from common.grpc_client import ServiceClient
-from conftest import free_port
-from services.admin.app import SERVICE_NAME, serve
+from common.grpc_server import ErrorInterceptor
+from common.migrations import upgrade
+from oauth2ctl.devrun import free_port
+from services.admin.app import MIGRATIONS_DIR, SERVICE_NAME, serve
 from services.admin.settings import AdminSettings
+from services.admin.tests.fakes import (
+    FakeAuthorizeServicer,
+    FakeClientRegistry,
+    FakeClientsServicer,
+    FakeTokenAuthority,
+    FakeTokenServicer,
+    FakeUserDirectory,
+    Family,
+    Journal,
+)
+
+Admin = ServiceClient[admin_pb2_grpc.AdminServiceStub]
+OPS = common_pb2.Actor(id="client:ops", remote_addr="203.0.113.9")
 
 
-async def test_health_serving_and_methods_unimplemented() -> None:
+@dataclass
+class System:
+    admin: Admin
+    target: str
+    journal: Journal
+    clients: FakeClientRegistry
+    users: FakeUserDirectory
+    tokens: FakeTokenAuthority
+
+
+@pytest.fixture(scope="module")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    journal: Journal = []
+    clients, users, tokens = (
+        FakeClientRegistry(journal),
+        FakeUserDirectory(journal),
+        FakeTokenAuthority(journal),
+    )
+    downstream = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    clients_pb2_grpc.add_ClientsServiceServicer_to_server(FakeClientsServicer(clients), downstream)
+    authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(
+        FakeAuthorizeServicer(users), downstream
+    )
+    token_pb2_grpc.add_TokenServiceServicer_to_server(FakeTokenServicer(tokens), downstream)
+    downstream_port = downstream.add_insecure_port("127.0.0.1:0")
+    await downstream.start()
+
+    fakes = f"127.0.0.1:{downstream_port}"
     port = free_port()
-    settings = AdminSettings(grpc_port=port, drain_seconds=0)
+    settings = AdminSettings(
+        data_dir=tmp_path_factory.mktemp("admin"),
+        database_url=None,
+        grpc_port=port,
+        drain_seconds=0,
+        clients_target=fakes,
+        authorize_target=fakes,
+        token_target=fakes,
+    )
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
     ready = asyncio.Event()
     task = asyncio.create_task(serve(settings, ready=ready))
     await asyncio.wait_for(ready.wait(), 5)
     target = f"127.0.0.1:{port}"
-    health = ServiceClient(health_pb2_grpc.HealthStub, target, "grpc.health.v1.Health", deadline=2)
-    client = ServiceClient(admin_pb2_grpc.AdminServiceStub, target, SERVICE_NAME, deadline=2)
+    admin: Admin = ServiceClient(admin_pb2_grpc.AdminServiceStub, target, SERVICE_NAME, deadline=5)
+    yield System(admin, target, journal, clients, users, tokens)
+    await admin.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await downstream.stop(None)
+
+
+async def events(system: System, **query: str) -> list[admin_pb2.AuditEvent]:
+    answer = await system.admin.call.ListEvents(admin_pb2.ListEventsRequest(**query))
+    return list(answer.events)
+
+
+async def test_health_serving(system: System) -> None:
+    health = ServiceClient(
+        health_pb2_grpc.HealthStub, system.target, "grpc.health.v1.Health", deadline=2
+    )
     try:
         for name in ("", SERVICE_NAME):
             answer = await health.call.Check(health_pb2.HealthCheckRequest(service=name))
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
-        with pytest.raises(Unimplemented):
-            await client.call.GetClient(clients_pb2.GetClientRequest(client_id="c1"))
     finally:
         await health.close()
-        await client.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+
+
+async def test_bootstrap_once(system: System) -> None:
+    created = await system.admin.call.Bootstrap(admin_pb2.BootstrapRequest())
+    assert created.client_secret and created.client.scope == "admin"
+    with pytest.raises(Conflict) as caught:
+        await system.admin.call.Bootstrap(admin_pb2.BootstrapRequest(client_name="again"))
+    assert caught.value.description == "The system is already bootstrapped"
+    found = await events(system, action="admin.bootstrapped")
+    assert [(e.outcome, e.actor.id) for e in found] == [("failure", "cli"), ("success", "cli")]
+    assert found[0].details["error"] == "conflict"
+    assert found[1].target == f"client:{created.client.client_id}"
+    assert found[1].source == "oauth2-admin" and found[1].time.seconds > 0
+
+
+async def test_downstream_errors_arrive_as_their_classes(system: System) -> None:
+    with pytest.raises(NotFound, match="'nope'"):
+        await system.admin.call.GetClient(clients_pb2.GetClientRequest(client_id="nope"))
+    system.tokens.keys.append(token_pb2.SigningKey(kid="k-active", alg="ES256", status="active"))
+    with pytest.raises(InvalidRequest, match="rotate first"):
+        await system.admin.call.RetireSigningKey(
+            token_pb2.RetireSigningKeyRequest(kid="k-active", actor=OPS)
+        )
+    # The fake token service does not implement RotateSigningKey.
+    with pytest.raises(Unimplemented):
+        await system.admin.call.RotateSigningKey(token_pb2.RotateSigningKeyRequest(actor=OPS))
+    [retired] = await events(system, action="key.retired")
+    assert (retired.target, retired.outcome, retired.actor.id) == (
+        "key:k-active",
+        "failure",
+        "client:ops",
+    )
+    assert retired.actor.remote_addr == "203.0.113.9"
+    assert retired.details["error"] == "invalid_request"
+
+
+async def test_delete_client_orchestrates_over_grpc(system: System) -> None:
+    system.clients.clients["web"] = clients_pb2.Client(client_id="web")
+    system.users.consents[("web", "u-alice")] = ["openid"]
+    system.tokens.families.append(Family("f1", "web", "u-alice"))
+    system.journal.clear()
+    await system.admin.call.DeleteClient(
+        clients_pb2.DeleteClientRequest(client_id="web", actor=OPS)
+    )
+    assert system.journal == [
+        "DeleteClient web",
+        "RevokeGrants web",
+        "ListConsents - web",
+        "RevokeConsent web u-alice",
+    ]
+    [deleted] = await events(system, action="client.deleted", actor_id="client:ops")
+    assert deleted.target == "client:web" and deleted.outcome == "success"
+    assert dict(deleted.details) == {"families_revoked": "1", "consents_revoked": "1"}
+
+
+async def test_disable_user_and_stats(system: System) -> None:
+    user = system.users.add_user("dave")
+    system.tokens.families.append(Family("f-dave", "cli", user.user_id))
+    disabled = await system.admin.call.UpdateUser(
+        authorize_pb2.UpdateUserRequest(
+            user_id=user.user_id,
+            user=authorize_pb2.User(enabled=False),
+            update_mask=["enabled"],
+            actor=OPS,
+        )
+    )
+    assert not disabled.enabled and system.tokens.families[-1].revoked
+    assert (await events(system, target=f"user:{user.user_id}"))[0].action == "user.disabled"
+    stats = await system.admin.call.GetStats(empty_pb2.Empty())
+    assert stats.users == len(system.users.users) and stats.clients == len(system.clients.clients)
+    assert stats.active_grants == 4 and stats.tokens_issued_by_grant_type["client_credentials"] == 3
+    grants = await system.admin.call.ListGrants(token_pb2.ListGrantsRequest(subject=user.user_id))
+    assert list(grants.families) == [] and list(grants.consents) == []
+
+
+async def test_record_event_and_list_events(system: System) -> None:
+    reported = audit_event(
+        "login.lockout",
+        source="oauth2-authorize",
+        target="user:mallory",
+        outcome="denied",
+        details={"failures": "5"},
+    )
+    await system.admin.call.RecordEvent(reported)
+    await system.admin.call.RecordEvent(reported)  # a retry is recorded once
+    [found] = await events(system, action="login.lockout")
+    assert found == reported
+    with pytest.raises(InvalidRequest, match="'action' must be 1 to 100 characters"):
+        await system.admin.call.RecordEvent(admin_pb2.AuditEvent(action="x" * 101))
+    with pytest.raises(InvalidRequest, match="'details' must be at most 8192 characters"):
+        await system.admin.call.RecordEvent(
+            admin_pb2.AuditEvent(action="big", details={"k": "v" * 9000})
+        )
+    denied = await events(system, outcome="denied")
+    assert [e.event_id for e in denied] == [reported.event_id]
+    with pytest.raises(InvalidRequest, match="Invalid 'page_token'"):
+        await system.admin.call.ListEvents(
+            admin_pb2.ListEventsRequest(page=common_pb2.PageRequest(page_token="???"))
+        )
+
+
+async def test_list_events_pages_newest_first(system: System) -> None:
+    for index in range(5):
+        await system.admin.call.RecordEvent(
+            audit_event("paging.test", source="test", target=f"n:{index}")
+        )
+    seen: list[str] = []
+    token = ""
+    while True:
+        answer = await system.admin.call.ListEvents(
+            admin_pb2.ListEventsRequest(
+                action="paging.test", page=common_pb2.PageRequest(page_size=2, page_token=token)
+            )
+        )
+        seen += [event.target for event in answer.events]
+        token = answer.page.next_page_token
+        if not token:
+            break
+    assert seen == [f"n:{index}" for index in reversed(range(5))]
 
 
 def test_settings_defaults() -> None:
@@ -44,3 +242,5 @@ def test_settings_defaults() -> None:
     assert settings.PROCESS == "admin"
     assert settings.grpc_port == 50054
     assert settings.db_schema == "admin"
+    assert settings.audit_details_max_chars == 8192
+    assert settings.bootstrap_claim_timeout_seconds == 60

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, NoReturn
@@ -24,13 +24,15 @@ from common.kv import KeyValue
 from common.timeutil import utcnow
 from services.authorize.domain.model import AMR_PASSWORD, LoginResult
 from services.authorize.domain.passwords import MAX_PASSWORD_LENGTH
-from services.authorize.domain.ports import PasswordHashing, UserStore
+from services.authorize.domain.ports import PasswordHashing, SecurityEvents, UserStore
 from services.authorize.domain.user_rules import normalize_username, username_key
 
 log = logging.getLogger(__name__)
 
 INVALID_CREDENTIALS: Final = "Invalid username or password"
 MAX_BACKOFF_SECONDS: Final = 900
+#: Audit action reported when a lockout begins (docs/operators.md, "Audit events").
+LOGIN_LOCKOUT: Final = "login.lockout"
 # Longer names cannot belong to an account; they are not used as keys either.
 _MAX_USERNAME_INPUT: Final = 256
 
@@ -43,8 +45,25 @@ class LoginPolicy:
     backoff_seconds: int = 30
 
 
+class NoSecurityEvents:
+    """Reports nowhere: for tools and tests without an admin service."""
+
+    def report(
+        self,
+        action: str,
+        *,
+        target: str = "",
+        outcome: str = "success",
+        actor: str = "system",
+        remote_addr: str = "",
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        return None
+
+
 class LoginThrottle:
-    """Failure counters and lockouts per username and per remote address."""
+    """Failure counters and lockouts per username and per remote address.
+    Each lockout that begins is reported as ``login.lockout`` to ``events``."""
 
     def __init__(
         self,
@@ -52,10 +71,12 @@ class LoginThrottle:
         policy: LoginPolicy,
         *,
         clock: Callable[[], datetime] = utcnow,
+        events: SecurityEvents | None = None,
     ) -> None:
         self._kv = kv
         self._policy = policy
         self._clock = clock
+        self._events = events or NoSecurityEvents()
 
     async def check(self, username: str, remote_addr: str) -> None:
         """SlowDown while the username or the address is locked out."""
@@ -71,10 +92,18 @@ class LoginThrottle:
 
     async def record_failure(self, username: str, remote_addr: str) -> None:
         policy = self._policy
-        limits = [(_user_part(username), policy.max_failures_per_user)]
+        limits = [
+            (_user_part(username), policy.max_failures_per_user, f"user:{username_key(username)}")
+        ]
         if remote_addr:
-            limits.append((_address_part(remote_addr), policy.max_failures_per_address))
-        for part, limit in limits:
+            limits.append(
+                (
+                    _address_part(remote_addr),
+                    policy.max_failures_per_address,
+                    f"address:{remote_addr[:64]}",
+                )
+            )
+        for part, limit, target in limits:
             if part is None:
                 continue
             failures = await self._kv.incr(
@@ -86,6 +115,14 @@ class LoginThrottle:
                 )
                 unlock_at = self._clock().timestamp() + backoff
                 await self._kv.set(f"login_lock:{part}", repr(unlock_at), ttl=float(backoff))
+                self._events.report(
+                    LOGIN_LOCKOUT,
+                    actor="system",
+                    target=target,
+                    outcome="denied",
+                    remote_addr=remote_addr,
+                    details={"failures": str(failures), "lockout_seconds": str(backoff)},
+                )
 
     async def reset_user(self, username: str) -> None:
         part = _user_part(username)

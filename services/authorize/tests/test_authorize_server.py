@@ -13,7 +13,7 @@ from oauth2.v1 import authorize_pb2, authorize_pb2_grpc
 from common.errors import OAuthError, Unimplemented
 from common.grpc_client import ServiceClient
 from common.migrations import upgrade
-from conftest import free_port
+from oauth2ctl.devrun import free_port
 from services.authorize.app import MIGRATIONS_DIR, SERVICE_NAME, serve
 from services.authorize.settings import AuthorizeSettings
 from services.authorize.tests.conftest import CHEAP_ARGON2

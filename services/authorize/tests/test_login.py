@@ -181,3 +181,49 @@ async def test_lockout_on_redis(
         await fail(replica, "carol")
     with pytest.raises(SlowDown, match=r"try again in 30 seconds"):
         await replica_b.login("carol", PASSWORD)
+
+
+class RecordingEvents:
+    """A SecurityEvents fake that keeps what was reported."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict[str, object]] = []
+
+    def report(self, action: str, **fields: object) -> None:
+        self.reports.append({"action": action, **fields})
+
+
+async def test_a_lockout_that_begins_is_reported_to_the_audit_log(
+    user_store: MemoryUserStore, hasher: CountingHasher, kv: MemoryKeyValue, clock: Clock
+) -> None:
+    events = RecordingEvents()
+    policy = LoginPolicy(max_failures_per_user=2, max_failures_per_address=3)
+    throttle = LoginThrottle(kv, policy, clock=clock, events=events)
+    login = PasswordLogin(user_store, hasher, throttle, clock=clock)
+    await fail(login, "Mallory", addr="192.0.2.1")
+    assert events.reports == []  # a failure is no lockout (and login.failed is not audited)
+    await fail(login, "Mallory", addr="192.0.2.1")
+    assert events.reports == [
+        {
+            "action": "login.lockout",
+            "actor": "system",
+            "target": "user:mallory",
+            "outcome": "denied",
+            "remote_addr": "192.0.2.1",
+            "details": {"failures": "2", "lockout_seconds": "30"},
+        }
+    ]
+    # Refused attempts during the lockout report nothing more.
+    with pytest.raises(SlowDown):
+        await login.login("mallory", PASSWORD, "192.0.2.1")
+    assert len(events.reports) == 1
+    await fail(login, "trent", addr="192.0.2.1")  # the address's third failure
+    assert events.reports[-1]["target"] == "address:192.0.2.1"
+    assert [r["action"] for r in events.reports] == ["login.lockout", "login.lockout"]
+
+
+async def test_without_a_reporter_lockouts_report_nowhere(login: PasswordLogin) -> None:
+    for _ in range(5):
+        await fail(login, "ghost")
+    with pytest.raises(SlowDown):
+        await login.login("ghost", PASSWORD)

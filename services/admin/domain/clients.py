@@ -1,0 +1,113 @@
+"""Client administration: the registry is ClientsService's (RFC 6749 section 2);
+this adds the audit trail and what a deletion must take back with it."""
+
+from __future__ import annotations
+
+from oauth2.v1 import clients_pb2
+
+from common.errors import InvalidRequest, NotFound
+from services.admin.domain.audit import AuditLog
+from services.admin.domain.grants import GrantAdministration
+from services.admin.domain.model import (
+    CLIENT_CREATED,
+    CLIENT_DELETED,
+    CLIENT_SECRET_ROTATED,
+    CLIENT_UPDATED,
+    REGISTRATION_TOKEN_CREATED,
+)
+from services.admin.domain.ports import ClientRegistry
+
+CLIENT_DELETED_REASON = "client deleted"
+
+
+class ClientAdministration:
+    """Clients (RFC 6749 section 2, RFC 7591 metadata) through ClientsService, audited."""
+
+    def __init__(
+        self, clients: ClientRegistry, grants: GrantAdministration, audit: AuditLog
+    ) -> None:
+        self._clients = clients
+        self._grants = grants
+        self._audit = audit
+
+    async def create(
+        self, request: clients_pb2.CreateClientRequest
+    ) -> clients_pb2.CreateClientResponse:
+        target = f"client:{request.client_id}" if request.client_id else ""
+        async with self._audit.audited(
+            CLIENT_CREATED, request.actor.id, target, remote_addr=request.actor.remote_addr
+        ) as entry:
+            created = await self._clients.create_client(request)
+            entry.target = f"client:{created.client.client_id}"
+            entry.details["imported_secret"] = str(bool(request.client_secret)).lower()
+        return created
+
+    async def get(self, client_id: str) -> clients_pb2.Client:
+        return await self._clients.get_client(client_id)
+
+    async def list(
+        self, request: clients_pb2.ListClientsRequest
+    ) -> clients_pb2.ListClientsResponse:
+        return await self._clients.list_clients(request)
+
+    async def update(self, request: clients_pb2.UpdateClientRequest) -> clients_pb2.Client:
+        async with self._audit.audited(
+            CLIENT_UPDATED,
+            request.actor.id,
+            f"client:{request.client_id}",
+            remote_addr=request.actor.remote_addr,
+        ) as entry:
+            entry.details["fields"] = ",".join(request.update_mask) or "*"
+            return await self._clients.update_client(request)
+
+    async def delete(self, request: clients_pb2.DeleteClientRequest) -> None:
+        """DeleteClient, then its refresh-token families and access tokens
+        (TokenService.RevokeGrants(client_id) writes the not-before), then its
+        consents. Deleted first so that it can obtain nothing new meanwhile. A
+        client that is gone already still has its grants and consents revoked,
+        so that repeating a deletion that failed half-way finishes it."""
+        actor = request.actor
+        async with self._audit.audited(
+            CLIENT_DELETED,
+            actor.id,
+            f"client:{request.client_id}",
+            remote_addr=actor.remote_addr,
+        ) as entry:
+            if not request.client_id:
+                raise InvalidRequest("Missing 'client_id'")
+            missing: NotFound | None = None
+            try:
+                await self._clients.delete_client(request.client_id, actor)
+            except NotFound as exc:
+                missing = exc
+            families = await self._grants.revoke_families(
+                client_id=request.client_id, reason=CLIENT_DELETED_REASON, actor=actor
+            )
+            consents = await self._grants.revoke_consents(client_id=request.client_id, actor=actor)
+            entry.details.update(families_revoked=str(families), consents_revoked=str(consents))
+            if missing is not None:
+                raise missing
+
+    async def rotate_secret(
+        self, request: clients_pb2.RotateClientSecretRequest
+    ) -> clients_pb2.RotateClientSecretResponse:
+        async with self._audit.audited(
+            CLIENT_SECRET_ROTATED,
+            request.actor.id,
+            f"client:{request.client_id}",
+            remote_addr=request.actor.remote_addr,
+        ):
+            return await self._clients.rotate_client_secret(request.client_id, request.actor)
+
+    async def create_initial_access_token(
+        self, request: clients_pb2.CreateInitialAccessTokenRequest
+    ) -> clients_pb2.CreateInitialAccessTokenResponse:
+        """An initial access token for protected registration (RFC 7591 section 3).
+        The audit row holds its limits, never the token."""
+        async with self._audit.audited(
+            REGISTRATION_TOKEN_CREATED, request.actor.id, remote_addr=request.actor.remote_addr
+        ) as entry:
+            entry.details["max_uses"] = str(request.max_uses or 1)
+            created = await self._clients.create_initial_access_token(request)
+            entry.details["expires_at"] = created.expires_at.ToJsonString()
+            return created

@@ -1,0 +1,208 @@
+"""The downstream ports over gRPC (DESIGN.md: a service never reads another
+service's tables; it asks the owner). Deadlines, round_robin and retries of
+idempotent reads come from :class:`common.grpc_client.ServiceClient`; errors
+arrive as the owner's ``common.errors`` class and travel on unchanged."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from google.protobuf import empty_pb2
+from oauth2.v1 import (
+    authorize_pb2,
+    authorize_pb2_grpc,
+    clients_pb2,
+    clients_pb2_grpc,
+    common_pb2,
+    token_pb2,
+    token_pb2_grpc,
+)
+
+from common.grpc_client import ServiceClient
+from common.settings import CommonSettings
+
+CLIENTS_SERVICE: Final = "oauth2.v1.ClientsService"
+AUTHORIZE_SERVICE: Final = "oauth2.v1.AuthorizeService"
+TOKEN_SERVICE: Final = "oauth2.v1.TokenService"  # noqa: S105 - a service name
+
+
+class GrpcClientRegistry:
+    def __init__(self, client: ServiceClient[clients_pb2_grpc.ClientsServiceStub]) -> None:
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> GrpcClientRegistry:
+        return cls(
+            ServiceClient(
+                clients_pb2_grpc.ClientsServiceStub,
+                settings.clients_target,
+                CLIENTS_SERVICE,
+                deadline=settings.grpc_deadline_seconds,
+                idempotent_methods=["GetClient", "ListClients"],
+            )
+        )
+
+    async def create_client(
+        self, request: clients_pb2.CreateClientRequest
+    ) -> clients_pb2.CreateClientResponse:
+        response: clients_pb2.CreateClientResponse = await self._client.call.CreateClient(request)
+        return response
+
+    async def get_client(self, client_id: str) -> clients_pb2.Client:
+        client: clients_pb2.Client = await self._client.call.GetClient(
+            clients_pb2.GetClientRequest(client_id=client_id)
+        )
+        return client
+
+    async def list_clients(
+        self, request: clients_pb2.ListClientsRequest
+    ) -> clients_pb2.ListClientsResponse:
+        response: clients_pb2.ListClientsResponse = await self._client.call.ListClients(request)
+        return response
+
+    async def update_client(self, request: clients_pb2.UpdateClientRequest) -> clients_pb2.Client:
+        client: clients_pb2.Client = await self._client.call.UpdateClient(request)
+        return client
+
+    async def delete_client(self, client_id: str, actor: common_pb2.Actor) -> None:
+        await self._client.call.DeleteClient(
+            clients_pb2.DeleteClientRequest(client_id=client_id, actor=actor)
+        )
+
+    async def rotate_client_secret(
+        self, client_id: str, actor: common_pb2.Actor
+    ) -> clients_pb2.RotateClientSecretResponse:
+        response: clients_pb2.RotateClientSecretResponse = (
+            await self._client.call.RotateClientSecret(
+                clients_pb2.RotateClientSecretRequest(client_id=client_id, actor=actor)
+            )
+        )
+        return response
+
+    async def create_initial_access_token(
+        self, request: clients_pb2.CreateInitialAccessTokenRequest
+    ) -> clients_pb2.CreateInitialAccessTokenResponse:
+        response: clients_pb2.CreateInitialAccessTokenResponse = (
+            await self._client.call.CreateInitialAccessToken(request)
+        )
+        return response
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+class GrpcUserDirectory:
+    def __init__(self, client: ServiceClient[authorize_pb2_grpc.AuthorizeServiceStub]) -> None:
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> GrpcUserDirectory:
+        return cls(
+            ServiceClient(
+                authorize_pb2_grpc.AuthorizeServiceStub,
+                settings.authorize_target,
+                AUTHORIZE_SERVICE,
+                deadline=settings.grpc_deadline_seconds,
+                idempotent_methods=["GetUser", "ListUsers", "ListConsents"],
+            )
+        )
+
+    async def create_user(self, request: authorize_pb2.CreateUserRequest) -> authorize_pb2.User:
+        user: authorize_pb2.User = await self._client.call.CreateUser(request)
+        return user
+
+    async def get_user(self, request: authorize_pb2.GetUserRequest) -> authorize_pb2.User:
+        user: authorize_pb2.User = await self._client.call.GetUser(request)
+        return user
+
+    async def list_users(
+        self, request: authorize_pb2.ListUsersRequest
+    ) -> authorize_pb2.ListUsersResponse:
+        response: authorize_pb2.ListUsersResponse = await self._client.call.ListUsers(request)
+        return response
+
+    async def update_user(self, request: authorize_pb2.UpdateUserRequest) -> authorize_pb2.User:
+        user: authorize_pb2.User = await self._client.call.UpdateUser(request)
+        return user
+
+    async def set_password(self, request: authorize_pb2.SetPasswordRequest) -> None:
+        await self._client.call.SetPassword(request)
+
+    async def delete_user(self, user_id: str, actor: common_pb2.Actor) -> None:
+        await self._client.call.DeleteUser(
+            authorize_pb2.DeleteUserRequest(user_id=user_id, actor=actor)
+        )
+
+    async def list_consents(
+        self, *, user_id: str, client_id: str, page: common_pb2.PageRequest
+    ) -> authorize_pb2.ListConsentsResponse:
+        response: authorize_pb2.ListConsentsResponse = await self._client.call.ListConsents(
+            authorize_pb2.ListConsentsRequest(user_id=user_id, client_id=client_id, page=page)
+        )
+        return response
+
+    async def revoke_consent(self, client_id: str, user_id: str, actor: common_pb2.Actor) -> None:
+        await self._client.call.RevokeConsent(
+            authorize_pb2.RevokeConsentRequest(client_id=client_id, user_id=user_id, actor=actor)
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+class GrpcTokenAuthority:
+    def __init__(self, client: ServiceClient[token_pb2_grpc.TokenServiceStub]) -> None:
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> GrpcTokenAuthority:
+        return cls(
+            ServiceClient(
+                token_pb2_grpc.TokenServiceStub,
+                settings.token_target,
+                TOKEN_SERVICE,
+                deadline=settings.grpc_deadline_seconds,
+                # RevokeGrants is idempotent too: revoking twice revokes nothing more.
+                idempotent_methods=[
+                    "ListGrants",
+                    "ListSigningKeys",
+                    "GetTokenStats",
+                    "RevokeGrants",
+                ],
+            )
+        )
+
+    async def list_grants(
+        self, request: token_pb2.ListGrantsRequest
+    ) -> token_pb2.ListGrantsResponse:
+        response: token_pb2.ListGrantsResponse = await self._client.call.ListGrants(request)
+        return response
+
+    async def revoke_grants(self, request: token_pb2.RevokeGrantsRequest) -> int:
+        response: token_pb2.RevokeGrantsResponse = await self._client.call.RevokeGrants(request)
+        return response.families_revoked
+
+    async def list_signing_keys(self) -> list[token_pb2.SigningKey]:
+        response: token_pb2.ListSigningKeysResponse = await self._client.call.ListSigningKeys(
+            empty_pb2.Empty()
+        )
+        return list(response.keys)
+
+    async def rotate_signing_key(
+        self, request: token_pb2.RotateSigningKeyRequest
+    ) -> token_pb2.SigningKey:
+        key: token_pb2.SigningKey = await self._client.call.RotateSigningKey(request)
+        return key
+
+    async def retire_signing_key(
+        self, request: token_pb2.RetireSigningKeyRequest
+    ) -> token_pb2.SigningKey:
+        key: token_pb2.SigningKey = await self._client.call.RetireSigningKey(request)
+        return key
+
+    async def token_stats(self) -> token_pb2.TokenStats:
+        stats: token_pb2.TokenStats = await self._client.call.GetTokenStats(empty_pb2.Empty())
+        return stats
+
+    async def close(self) -> None:
+        await self._client.close()

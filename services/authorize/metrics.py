@@ -1,0 +1,34 @@
+"""The authorize service's own Prometheus metrics (shared ones are in common.metrics)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from prometheus_client import Counter
+
+from common.errors import AccessDenied, SlowDown
+
+LOGINS = Counter(
+    "oauth2_logins_total",
+    "Password sign-ins by outcome: success, failure (wrong or unknown credentials) "
+    "or locked (refused by the failed-attempt throttle without checking).",
+    ["outcome"],
+)
+for _outcome in ("success", "failure", "locked"):
+    LOGINS.labels(_outcome)  # every outcome shows from the start, at 0
+
+
+@contextlib.contextmanager
+def counting_login() -> Iterator[None]:
+    """Counts the sign-in attempt made inside by how it ended; other errors
+    (an unreachable database) are no outcome of the attempt and are not counted."""
+    try:
+        yield
+    except SlowDown:
+        LOGINS.labels("locked").inc()
+        raise
+    except AccessDenied:
+        LOGINS.labels("failure").inc()
+        raise
+    LOGINS.labels("success").inc()
