@@ -9,10 +9,11 @@ import sys
 import grpc
 from oauth2.v1 import token_pb2_grpc
 
+from common.audit import AuditReporter
 from common.db import create_engine
 from common.errors import OAuthError
 from common.grpc_server import serve as serve_grpc
-from common.kv import create_kv
+from common.kv import KeyValue, MemoryKeyValue, create_kv
 from common.settings import ConfigError
 from services.token import MIGRATIONS_DIR
 from services.token.authorize_adapter import (
@@ -22,7 +23,9 @@ from services.token.authorize_adapter import (
 )
 from services.token.clients_adapter import GrpcClientAuthenticator, clients_service_client
 from services.token.domain.denylist import RevocationList
+from services.token.domain.grant_admin import GrantAdministration
 from services.token.domain.grant_families import GrantFamilies, RefreshTokenPolicy
+from services.token.domain.grants import GRANTS
 from services.token.domain.grants.base import GrantServices
 from services.token.domain.id_token import IdTokenHintDecoder, IdTokenIssuer, IdTokenPolicy
 from services.token.domain.introspection import Introspection
@@ -32,13 +35,16 @@ from services.token.domain.jwt_access_token import (
     JwtAccessTokenVerifier,
 )
 from services.token.domain.keys import KeyDecryptionError, KeyManager
+from services.token.domain.ports import AuditReporter as AuditPort
 from services.token.domain.ports import (
     ClientAuthenticator,
     CodeConsumer,
     GrantStore,
+    NoAuditReporter,
     UserDirectory,
 )
 from services.token.domain.revocation import Revocation
+from services.token.domain.stats import TokenStats
 from services.token.domain.token_endpoint import TokenEndpoint
 from services.token.kek import resolve_key_encryption_key
 from services.token.servicer import TokenDomain, TokenServicer
@@ -67,6 +73,8 @@ def build_domain(
     grant_store: GrantStore,
     keys: KeyManager,
     revocations: RevocationList,
+    kv: KeyValue | None = None,
+    audit: AuditPort | None = None,
 ) -> TokenDomain:
     """The token domain on its ports; the tests wire the same function on fakes."""
     policy = AccessTokenPolicy(
@@ -97,17 +105,26 @@ def build_domain(
         codes=codes,
         users=users,
         families=families,
+        audit=audit or NoAuditReporter(),
     )
     verifier = JwtAccessTokenVerifier(keys, settings.issuer)
+    stats = TokenStats(kv if kv is not None else MemoryKeyValue(), grant_store, GRANTS)
     return TokenDomain(
-        token_endpoint=TokenEndpoint(authenticator, services),
+        token_endpoint=TokenEndpoint(authenticator, services, stats=stats),
         introspection=Introspection(
             authenticator, verifier, revocations, families, settings.issuer
         ),
         revocation=Revocation(authenticator, verifier, revocations, families),
         keys=keys,
         id_token_hints=IdTokenHintDecoder(keys, settings.issuer),
+        grants=GrantAdministration(grant_store, families, revocations),
+        stats=stats,
     )
+
+
+def max_token_ttl_seconds(settings: TokenSettings) -> int:
+    """The longest lifetime of a token our keys sign: a previous key verifies this long."""
+    return max(settings.access_token_ttl_seconds, settings.id_token_ttl_seconds)
 
 
 async def serve(settings: TokenSettings) -> None:
@@ -123,6 +140,14 @@ async def serve(settings: TokenSettings) -> None:
     revocations = RevocationList(
         SqlDenylistStore(engine), kv, max_token_ttl_seconds=settings.access_token_ttl_seconds
     )
+    audit = AuditReporter(settings)
+    keys = KeyManager(
+        SqlSigningKeyStore(engine),
+        kek,
+        kv=kv,
+        max_token_ttl_seconds=max_token_ttl_seconds(settings),
+        default_alg=settings.access_token_signing_alg,
+    )
 
     closed = False
 
@@ -131,7 +156,9 @@ async def serve(settings: TokenSettings) -> None:
         if closed:
             return
         closed = True
+        await keys.close()
         await revocations.close()
+        await audit.close()
         await clients.close()
         await authorize.close()
         with contextlib.suppress(Exception):
@@ -139,9 +166,9 @@ async def serve(settings: TokenSettings) -> None:
         await engine.dispose()
 
     try:
-        keys = KeyManager(SqlSigningKeyStore(engine), kek)
         try:
             await keys.start()
+            await keys.watch()
             await revocations.start()
         except KeyDecryptionError as exc:
             raise _fail_start(str(exc)) from None
@@ -161,7 +188,10 @@ async def serve(settings: TokenSettings) -> None:
             grant_store=SqlGrantStore(engine),
             keys=keys,
             revocations=revocations,
+            kv=kv,
+            audit=audit,
         )
+        await domain.stats.start()
         servicer = TokenServicer(domain)
 
         def add_servicers(server: grpc.aio.Server) -> None:

@@ -1,8 +1,4 @@
-"""TokenService over gRPC: proto -> domain, one domain call, domain -> proto.
-
-Methods not overridden here fall through to the generated base class, whose
-NotImplementedError the ErrorInterceptor answers with UNIMPLEMENTED.
-"""
+"""TokenService over gRPC: proto -> domain, one domain call, domain -> proto."""
 
 from __future__ import annotations
 
@@ -13,12 +9,14 @@ from google.protobuf import empty_pb2
 from oauth2.v1 import common_pb2, token_pb2, token_pb2_grpc
 
 from common.timeutil import to_timestamp
+from services.token.domain.grant_admin import GrantAdministration
 from services.token.domain.grants.base import TokenRequest
 from services.token.domain.id_token import IdTokenHintDecoder
 from services.token.domain.introspection import Introspection, IntrospectionResult
 from services.token.domain.keys import KeyManager, SigningKey
-from services.token.domain.ports import ClientCredentials
+from services.token.domain.ports import ClientCredentials, GrantFamily
 from services.token.domain.revocation import Revocation
+from services.token.domain.stats import TokenStats
 from services.token.domain.token_endpoint import TokenEndpoint
 
 
@@ -31,6 +29,8 @@ class TokenDomain:
     revocation: Revocation
     keys: KeyManager
     id_token_hints: IdTokenHintDecoder
+    grants: GrantAdministration
+    stats: TokenStats
 
 
 def credentials_from_proto(message: common_pb2.ClientCredentials) -> ClientCredentials:
@@ -72,6 +72,18 @@ def signing_key_to_proto(key: SigningKey) -> token_pb2.SigningKey:
         created_at=to_timestamp(key.created_at),
         retired_at=to_timestamp(key.retired_at),
         public_key=jwk_to_proto(key.public_jwk),
+    )
+
+
+def grant_to_proto(family: GrantFamily) -> token_pb2.Grant:
+    return token_pb2.Grant(
+        family_id=family.family_id,
+        client_id=family.client_id,
+        subject=family.subject,
+        scope=" ".join(family.scope),
+        created_at=to_timestamp(family.created_at),
+        last_used_at=to_timestamp(family.last_used_at),
+        expires_at=to_timestamp(family.expires_at),
     )
 
 
@@ -126,7 +138,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: token_pb2.VerifyAccessTokenRequest, context: grpc.aio.ServicerContext
     ) -> token_pb2.IntrospectResponse:
         result = await self._domain.introspection.verify_bearer(
-            request.token, tuple(request.required_scopes)
+            request.token, tuple(request.required_scopes), request.audience
         )
         return introspection_to_proto(result)
 
@@ -139,11 +151,58 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
     async def GetJwks(
         self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
     ) -> token_pb2.Jwks:
-        return token_pb2.Jwks(keys=[jwk_to_proto(jwk) for jwk in self._domain.keys.jwks()])
+        jwks = await self._domain.keys.published_jwks()
+        return token_pb2.Jwks(keys=[jwk_to_proto(jwk) for jwk in jwks])
 
     async def ListSigningKeys(
         self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
     ) -> token_pb2.ListSigningKeysResponse:
-        return token_pb2.ListSigningKeysResponse(
-            keys=[signing_key_to_proto(key) for key in self._domain.keys.keys()]
+        keys = await self._domain.keys.list_keys()
+        return token_pb2.ListSigningKeysResponse(keys=[signing_key_to_proto(k) for k in keys])
+
+    async def RotateSigningKey(
+        self, request: token_pb2.RotateSigningKeyRequest, context: grpc.aio.ServicerContext
+    ) -> token_pb2.SigningKey:
+        return signing_key_to_proto(await self._domain.keys.rotate(request.alg))
+
+    async def RetireSigningKey(
+        self, request: token_pb2.RetireSigningKeyRequest, context: grpc.aio.ServicerContext
+    ) -> token_pb2.SigningKey:
+        return signing_key_to_proto(await self._domain.keys.retire(request.kid))
+
+    async def ListGrants(
+        self, request: token_pb2.ListGrantsRequest, context: grpc.aio.ServicerContext
+    ) -> token_pb2.ListGrantsResponse:
+        page = await self._domain.grants.list(
+            subject=request.subject,
+            client_id=request.client_id,
+            page_size_requested=request.page.page_size,
+            page_token=request.page.page_token,
+        )
+        return token_pb2.ListGrantsResponse(
+            grants=[grant_to_proto(family) for family in page.grants],
+            page=common_pb2.PageResponse(
+                next_page_token=page.next_page_token, total_size=page.total_size
+            ),
+        )
+
+    async def RevokeGrants(
+        self, request: token_pb2.RevokeGrantsRequest, context: grpc.aio.ServicerContext
+    ) -> token_pb2.RevokeGrantsResponse:
+        revoked = await self._domain.grants.revoke(
+            family_id=request.family_id,
+            subject=request.subject,
+            client_id=request.client_id,
+            reason=request.reason,
+        )
+        return token_pb2.RevokeGrantsResponse(families_revoked=revoked)
+
+    async def GetTokenStats(
+        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
+    ) -> token_pb2.TokenStats:
+        stats = await self._domain.stats.read()
+        return token_pb2.TokenStats(
+            issued_by_grant_type=stats.issued_by_grant_type,
+            active_grants=stats.active_grants,
+            since=to_timestamp(stats.since),
         )

@@ -1,16 +1,19 @@
-"""The revocation list: jti values of revoked access tokens (RFC 7009 section 2)
-and ids of revoked grant families (docs/signin.md, Grant families).
+"""The revocation list: jti values of revoked access tokens (RFC 7009 section 2),
+ids of revoked grant families (docs/signin.md, Grant families) and not-before
+times of subjects and clients (docs/operators.md): an access token whose ``iat``
+is at or before the not-before of its ``sub`` or its ``client_id`` is dead.
 
 Three layers, so that a revocation on one replica is seen by every replica at
 once and survives a restart or a Redis flush:
 
 * the database row is the durable record (written first);
-* the KeyValue key ``revoked:<jti>`` or ``revoked_family:<id>`` (TTL = the
-  longest remaining lifetime of a token it kills) is what every replica checks
-  when its local set misses;
-* ``publish("revocations", jti)`` or ``publish("revocations", "family:<id>")``
-  lets every replica's subscriber add the entry to its local set, so the common
-  case costs no network round trip.
+* the KeyValue key ``revoked:<jti>``, ``revoked_family:<id>``,
+  ``revoked_subject:<id>`` or ``revoked_client:<id>`` (TTL = the longest
+  remaining lifetime of a token it kills; the last two hold the not-before time
+  in epoch seconds) is what every replica checks when its local set misses;
+* ``publish("revocations", jti)``, ``publish("revocations", "family:<id>")``,
+  ``"subject:<id>"`` or ``"client:<id>"`` lets every replica's subscriber add the
+  entry to its local set, so the common case costs no network round trip.
 
 On start, and then every ``sync_interval`` seconds, unexpired rows are loaded
 from the database into the local set, which repairs any lost message or key.
@@ -22,11 +25,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from common.kv import KeyValue
 from common.timeutil import utcnow
-from services.token.domain.ports import DenylistStore, RevokedFamily, RevokedToken
+from services.token.domain.ports import (
+    DenylistStore,
+    PrincipalKind,
+    RevokedFamily,
+    RevokedPrincipal,
+    RevokedToken,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +45,9 @@ KEY_PREFIX = "revoked:"
 FAMILY_KEY_PREFIX = "revoked_family:"
 # A message naming a family; jtis (base64url) never contain a colon.
 FAMILY_MESSAGE_PREFIX = "family:"
+# Not-before entries: "subject:<id>" / "client:<id>" on the channel,
+# revoked_subject:<id> / revoked_client:<id> in the KeyValue.
+PRINCIPAL_KINDS: tuple[PrincipalKind, ...] = ("subject", "client")
 # Rows revoked this long before the previous sync are fetched again, to cover
 # clock skew between replicas and transactions that committed late.
 SYNC_OVERLAP = timedelta(seconds=30)
@@ -50,6 +63,10 @@ def revoked_key(jti: str) -> str:
 
 def revoked_family_key(family_id: str) -> str:
     return FAMILY_KEY_PREFIX + family_id
+
+
+def not_before_key(kind: PrincipalKind, principal_id: str) -> str:
+    return f"revoked_{kind}:{principal_id}"
 
 
 class RevocationList:
@@ -73,6 +90,8 @@ class RevocationList:
         # KeyValue key (revoked:<jti> / revoked_family:<id>) -> expiry (epoch seconds);
         # pruned as the tokens it kills expire.
         self._local: dict[str, float] = {}
+        # not_before_key -> (not-before, expiry), epoch seconds.
+        self._not_before: dict[str, tuple[float, float]] = {}
         self._last_sync: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -119,6 +138,34 @@ class RevocationList:
             now,
         )
 
+    async def revoke_principal(self, kind: PrincipalKind, principal_id: str) -> datetime:
+        """Kill every access token of this subject or client issued until now (docs/
+        operators.md); returns the not-before time. Tokens issued later stay valid."""
+        now = self._clock()
+        stored = await self._store.add_principal(
+            RevokedPrincipal(
+                kind=kind,
+                principal_id=principal_id,
+                not_before=now,
+                expires_at=now + timedelta(seconds=self._max_ttl) + FAMILY_ENTRY_MARGIN,
+            )
+        )
+        key = not_before_key(kind, principal_id)
+        nb, exp = stored.not_before.timestamp(), stored.expires_at.timestamp()
+        self._remember_not_before(key, nb, exp)
+        try:
+            await self._kv.set(key, repr(nb), ttl=exp - now.timestamp())
+            await self._kv.publish(CHANNEL, f"{kind}:{principal_id}")
+        except Exception:
+            log.warning("revocation %s not published; replicas see it at their next sync", key)
+        return stored.not_before
+
+    def _remember_not_before(self, key: str, nb: float, exp: float) -> None:
+        known = self._not_before.get(key)
+        if known is not None:
+            nb, exp = max(nb, known[0]), max(exp, known[1])
+        self._not_before[key] = (nb, exp)
+
     async def _spread(self, key: str, message: str, exp: float, now: datetime) -> None:
         self._local[key] = exp
         try:
@@ -135,14 +182,46 @@ class RevocationList:
             revoked_family_key(family_id), self._store.is_family_revoked, family_id
         )
 
-    async def is_token_revoked(self, claims: dict[str, object]) -> bool:
-        """An access token is dead when its jti or its grant family is revoked."""
-        if await self.is_revoked(str(claims["jti"])):
-            return True
+    async def is_token_revoked(self, claims: dict[str, Any]) -> bool:
+        """An access token is dead when its jti or its grant family is revoked, or it was
+        issued at or before the not-before of its subject or its client."""
+        checks = [self.is_revoked(str(claims["jti"]))]
         grant_id = claims.get("grant_id")
-        return (
-            isinstance(grant_id, str) and bool(grant_id) and await self.is_family_revoked(grant_id)
-        )
+        if isinstance(grant_id, str) and grant_id:
+            checks.append(self.is_family_revoked(grant_id))
+        iat = claims.get("iat")
+        if isinstance(iat, int | float):
+            principals: tuple[tuple[PrincipalKind, str], ...] = (
+                ("subject", "sub"),
+                ("client", "client_id"),
+            )
+            for kind, claim in principals:
+                principal = claims.get(claim)
+                if isinstance(principal, str) and principal:
+                    checks.append(self.issued_before_not_before(kind, principal, iat))
+        # Concurrently: one round trip to the KeyValue, however many checks.
+        return any(await asyncio.gather(*checks))
+
+    async def issued_before_not_before(
+        self, kind: PrincipalKind, principal_id: str, iat: float
+    ) -> bool:
+        key = not_before_key(kind, principal_id)
+        known = self._not_before.get(key)
+        if known is not None and iat <= known[0] and known[1] > self._clock().timestamp():
+            return True
+        # Unknown here, or known with an older time: a newer revocation may not have
+        # reached this replica yet, and the KeyValue holds the latest.
+        try:
+            raw = await self._kv.get(key)
+        except Exception:
+            log.warning("revocation check fell back to the database")
+            stored = await self._store.principal_not_before(kind, principal_id, self._clock())
+            return stored is not None and iat <= stored.timestamp()
+        if raw is None:
+            return False
+        nb = float(raw)
+        self._remember_not_before(key, nb, self._not_before_expiry(nb))
+        return iat <= nb
 
     async def _check(
         self, key: str, durable: Callable[[str, datetime], Awaitable[bool]], name: str
@@ -161,6 +240,10 @@ class RevocationList:
 
     def family_known_locally(self, family_id: str) -> bool:
         return revoked_family_key(family_id) in self._local
+
+    def not_before_known_locally(self, kind: PrincipalKind, principal_id: str) -> datetime | None:
+        known = self._not_before.get(not_before_key(kind, principal_id))
+        return datetime.fromtimestamp(known[0], UTC) if known is not None else None
 
     # -- background work ----------------------------------------------------------------
 
@@ -183,12 +266,23 @@ class RevocationList:
                 # stand-in restarted): put back what the database knows.
                 with contextlib.suppress(Exception):
                     await self._kv.set(key, str(int(exp) + 1), ttl=exp - now.timestamp())
+        for entry in await self._store.list_unexpired_principals(now, revoked_since=since):
+            key = not_before_key(entry.kind, entry.principal_id)
+            nb, exp = entry.not_before.timestamp(), entry.expires_at.timestamp()
+            self._remember_not_before(key, nb, exp)
+            if self._last_sync is None:
+                with contextlib.suppress(Exception):
+                    raw = await self._kv.get(key)
+                    if raw is None or float(raw) < nb:
+                        await self._kv.set(key, repr(nb), ttl=exp - now.timestamp())
         self._last_sync = now
         self._prune(now.timestamp())
 
     def _prune(self, now: float) -> None:
         for key in [key for key, exp in self._local.items() if exp <= now]:
             del self._local[key]
+        for key in [key for key, (_, exp) in self._not_before.items() if exp <= now]:
+            del self._not_before[key]
 
     async def _subscriber(self) -> None:
         while True:
@@ -207,6 +301,10 @@ class RevocationList:
     async def _on_message(self, message: str) -> None:
         if not message:
             return
+        kind, separator, principal_id = message.partition(":")
+        if separator and kind in PRINCIPAL_KINDS:
+            await self._on_not_before(kind, principal_id)  # type: ignore[arg-type]
+            return
         if message.startswith(FAMILY_MESSAGE_PREFIX):
             key = revoked_family_key(message.removeprefix(FAMILY_MESSAGE_PREFIX))
         else:
@@ -220,6 +318,26 @@ class RevocationList:
                 exp = float(raw)
         # Without the key we do not know the expiry; no token outlives the maximum TTL.
         self._local[key] = exp if exp is not None else self._clock().timestamp() + self._max_ttl
+
+    async def _on_not_before(self, kind: PrincipalKind, principal_id: str) -> None:
+        key = not_before_key(kind, principal_id)
+        now = self._clock()
+        nb: float | None = None
+        with contextlib.suppress(Exception):
+            raw = await self._kv.get(key)
+            if raw is not None:
+                nb = float(raw)
+        if nb is None:
+            with contextlib.suppress(Exception):
+                stored = await self._store.principal_not_before(kind, principal_id, now)
+                nb = stored.timestamp() if stored is not None else None
+        # Without either we know only that it happened just now.
+        nb = nb if nb is not None else now.timestamp()
+        self._remember_not_before(key, nb, self._not_before_expiry(nb))
+
+    def _not_before_expiry(self, nb: float) -> float:
+        """No token issued at or before ``nb`` is alive after this."""
+        return nb + self._max_ttl + FAMILY_ENTRY_MARGIN.total_seconds()
 
     async def _maintenance(self) -> None:
         while True:

@@ -138,11 +138,12 @@ class GrantFamilies:
     async def is_revoked_id(self, family_id: str) -> bool:
         return await self._revocations.is_family_revoked(family_id)
 
-    async def revoke(self, family_id: str, reason: str) -> None:
-        """Kill the family's refresh tokens and access tokens; harmless when unknown."""
+    async def revoke(self, family_id: str, reason: str) -> bool:
+        """Kill the family's refresh tokens and access tokens; harmless when unknown.
+        True when this call revoked a recorded family (it existed and was not revoked)."""
         # The denylist first: it is what stops access tokens, and it works without a row.
         await self._revocations.revoke_family(family_id)
-        await self._store.revoke_family(family_id, reason, self._clock())
+        return await self._store.revoke_family(family_id, reason, self._clock())
 
     def expired(self, stored: StoredRefreshToken, family: GrantFamily) -> bool:
         now = self._clock()

@@ -5,8 +5,9 @@ authorisation; section 4 warns against token scanning). Whatever is wrong with
 the token itself, the answer is ``{"active": false}`` and nothing else
 (section 2.2): no error tells a caller why.
 
-A JWT is looked up as an access token: signature, expiry, and neither its
-``jti`` nor its ``grant_id`` (the grant family) revoked. Anything else is
+A JWT is looked up as an access token: signature, expiry, neither its
+``jti`` nor its ``grant_id`` (the grant family) revoked, and issued after the
+not-before of its ``sub`` and of its ``client_id`` (docs/operators.md). Anything else is
 looked up as a refresh token by its SHA-256.
 
 ``verify_bearer`` is the same access-token check for the gateway's protected
@@ -123,13 +124,19 @@ class Introspection:
         )
 
     async def verify_bearer(
-        self, token: str, required_scopes: list[str] | tuple[str, ...] = ()
+        self,
+        token: str,
+        required_scopes: list[str] | tuple[str, ...] = (),
+        audience: str = "",
     ) -> IntrospectionResult:
         """RFC 6750 section 3.1: the active access token, or invalid_token /
-        insufficient_scope."""
+        insufficient_scope. With ``audience``, the token's aud must contain it
+        (RFC 9068 section 4)."""
         result = await self.access_token(token) if looks_like_jwt(token) else INACTIVE
         if not result.active:
             raise InvalidToken("The access token is invalid or expired")
+        if audience and audience not in result.aud:
+            raise InvalidToken("The access token is not meant for this audience")
         granted = result.scopes
         for scope in required_scopes:
             if scope not in granted:

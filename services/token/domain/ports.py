@@ -9,9 +9,10 @@ Protocols (``services/token/store/sql.py``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 # Token endpoint authentication methods of confidential clients (RFC 6749 section 2.3.1).
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
@@ -64,6 +65,8 @@ class StoredSigningKey:
     private_key_enc: bytes = field(repr=False)
     created_at: datetime
     retired_at: datetime | None = None
+    # Set when the key becomes ``previous``: once every token it signed has expired.
+    retire_after: datetime | None = None
 
 
 class SigningKeyStore(Protocol):
@@ -79,6 +82,20 @@ class SigningKeyStore(Protocol):
         Returns the active key of that alg afterwards: ``key``, or the one another
         replica created first. Concurrent callers create exactly one.
         """
+        ...
+
+    async def rotate_key(self, key: StoredSigningKey, retire_after: datetime) -> None:
+        """In one transaction: the active key of ``key.alg`` (if any) becomes ``previous``
+        with ``retire_after``, and ``key`` becomes the active one. Concurrent rotations
+        run one after the other: there is never more than one active key per alg."""
+        ...
+
+    async def retire_key(self, kid: str, now: datetime) -> bool:
+        """Mark a ``previous`` key retired; False when it is not ``previous``."""
+        ...
+
+    async def retire_due(self, now: datetime) -> int:
+        """Retire the ``previous`` keys whose retire_after has passed; returns how many."""
         ...
 
 
@@ -103,8 +120,24 @@ class RevokedFamily:
     revoked_at: datetime
 
 
+PrincipalKind = Literal["subject", "client"]
+
+
+@dataclass(frozen=True)
+class RevokedPrincipal:
+    """A not-before entry (docs/operators.md): every access token of this subject or
+    client issued at or before ``not_before`` is dead."""
+
+    kind: PrincipalKind
+    principal_id: str
+    not_before: datetime
+    # No access token issued before not_before outlives this; the entry may go afterwards.
+    expires_at: datetime
+
+
 class DenylistStore(Protocol):
-    """The durable revocation list: jtis of access tokens and ids of grant families."""
+    """The durable revocation list: jtis of access tokens, ids of grant families, and
+    not-before times of subjects and clients."""
 
     async def add(self, entry: RevokedToken) -> None:
         """Idempotent: revoking a revoked jti again changes nothing."""
@@ -126,8 +159,21 @@ class DenylistStore(Protocol):
         self, now: datetime, revoked_since: datetime | None = None
     ) -> list[RevokedFamily]: ...
 
+    async def add_principal(self, entry: RevokedPrincipal) -> RevokedPrincipal:
+        """Insert, or move an existing entry's not_before and expires_at forward (never
+        back); returns the entry as stored afterwards."""
+        ...
+
+    async def principal_not_before(
+        self, kind: PrincipalKind, principal_id: str, now: datetime
+    ) -> datetime | None: ...
+
+    async def list_unexpired_principals(
+        self, now: datetime, revoked_since: datetime | None = None
+    ) -> list[RevokedPrincipal]: ...
+
     async def delete_expired(self, now: datetime) -> int:
-        """Delete expired entries of both kinds; returns how many."""
+        """Delete expired entries of every kind; returns how many."""
         ...
 
 
@@ -225,3 +271,63 @@ class GrantStore(Protocol):
         and touch the family's last_used_at. False (and nothing written) when the token
         was used already: of two concurrent rotations exactly one wins."""
         ...
+
+    async def list_families(
+        self,
+        now: datetime,
+        *,
+        subject: str = "",
+        client_id: str = "",
+        after: tuple[datetime, str] | None = None,
+        limit: int,
+    ) -> tuple[list[GrantFamily], int]:
+        """Families neither revoked nor expired of ``subject`` and/or ``client_id``, newest
+        first (created_at, family_id descending), after the cursor ``after``; and how many
+        match without the cursor and limit."""
+        ...
+
+    async def revoke_families(
+        self, *, subject: str = "", client_id: str = "", reason: str, now: datetime
+    ) -> list[str]:
+        """Mark every family of ``subject`` or ``client_id`` that is neither revoked nor
+        expired revoked; returns their ids."""
+        ...
+
+    async def count_active_families(self, now: datetime) -> int:
+        """Families neither revoked nor expired."""
+        ...
+
+
+# -- audit ------------------------------------------------------------------------------
+
+
+class AuditReporter(Protocol):
+    """Reports security events to the admin service's audit log (docs/operators.md);
+    ``common.audit.AuditReporter`` in the process, a fake in tests. Never raises."""
+
+    def report(
+        self,
+        action: str,
+        *,
+        target: str = "",
+        outcome: str = "success",
+        actor: str = "system",
+        remote_addr: str = "",
+        details: Mapping[str, str] | None = None,
+    ) -> None: ...
+
+
+class NoAuditReporter:
+    """The default: reports go nowhere (tools and tests without an admin service)."""
+
+    def report(
+        self,
+        action: str,
+        *,
+        target: str = "",
+        outcome: str = "success",
+        actor: str = "system",
+        remote_addr: str = "",
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        return None

@@ -15,6 +15,8 @@ from services.token.domain.ports import (
     AuthenticatedClient,
     ClientAuthenticator,
 )
+from services.token.domain.stats import TokenStats
+from services.token.metrics import TOKENS_ISSUED
 
 
 class TokenEndpoint:
@@ -25,17 +27,23 @@ class TokenEndpoint:
         authenticator: ClientAuthenticator,
         services: GrantServices,
         grants: dict[str, type[Grant]] | None = None,
+        stats: TokenStats | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._services = services
         self._grants = GRANTS if grants is None else grants
+        self._stats = stats
 
     async def exchange(self, request: TokenRequest) -> TokenResponse:
         grant_cls = self.find_grant(request.grant_type)
         client = await self.authenticate_client(request)
         self.check_grant_allowed(client, grant_cls)
         grant = grant_cls(self._services)
-        return await grant.create_token_response(client, request)
+        response = await grant.create_token_response(client, request)
+        TOKENS_ISSUED.labels(grant_cls.GRANT_TYPE).inc()
+        if self._stats is not None:
+            await self._stats.record_issued(grant_cls.GRANT_TYPE)
+        return response
 
     def find_grant(self, grant_type: str) -> type[Grant]:
         if not grant_type:

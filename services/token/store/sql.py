@@ -12,7 +12,8 @@ import zlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,7 +23,9 @@ from common.scopes import format_scope
 from common.timeutil import as_utc
 from services.token.domain.ports import (
     GrantFamily,
+    PrincipalKind,
     RevokedFamily,
+    RevokedPrincipal,
     RevokedToken,
     StoredRefreshToken,
     StoredSigningKey,
@@ -31,6 +34,7 @@ from services.token.store.tables import (
     grant_families,
     refresh_tokens,
     revoked_families,
+    revoked_principals,
     revoked_tokens,
     signing_keys,
 )
@@ -55,7 +59,28 @@ def _to_signing_key(row: Any) -> StoredSigningKey:
         private_key_enc=bytes(row.private_key_enc),
         created_at=as_utc(row.created_at),
         retired_at=as_utc(row.retired_at) if row.retired_at is not None else None,
+        retire_after=as_utc(row.retire_after) if row.retire_after is not None else None,
     )
+
+
+def _signing_key_row(key: StoredSigningKey) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "status": key.status,
+        "public_jwk": json.dumps(key.public_jwk, sort_keys=True),
+        "private_key_enc": key.private_key_enc,
+        "created_at": key.created_at,
+        "retired_at": key.retired_at,
+        "retire_after": key.retire_after,
+    }
+
+
+async def _lock_signing_keys(conn: AsyncConnection) -> None:
+    """Serialise creation and rotation across replicas on PostgreSQL (released at commit);
+    SQLite's single writer does the same, and the partial unique index is the backstop."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _KEY_CREATION_LOCK})
 
 
 class SqlSigningKeyStore:
@@ -93,25 +118,11 @@ class SqlSigningKeyStore:
         with _boundary("add_active_key"):
             try:
                 async with self._engine.begin() as conn:
-                    if conn.dialect.name == "postgresql":
-                        # Released at commit; the partial unique index is the backstop.
-                        await conn.execute(
-                            text("SELECT pg_advisory_xact_lock(:id)"), {"id": _KEY_CREATION_LOCK}
-                        )
+                    await _lock_signing_keys(conn)
                     existing = await self._active(conn, key.alg)
                     if existing is not None:
                         return existing
-                    await conn.execute(
-                        insert(signing_keys).values(
-                            kid=key.kid,
-                            alg=key.alg,
-                            status=key.status,
-                            public_jwk=json.dumps(key.public_jwk, sort_keys=True),
-                            private_key_enc=key.private_key_enc,
-                            created_at=key.created_at,
-                            retired_at=key.retired_at,
-                        )
-                    )
+                    await conn.execute(insert(signing_keys).values(**_signing_key_row(key)))
                     return key
             except IntegrityError:
                 # Another replica won the race (only reachable without the advisory lock).
@@ -120,6 +131,47 @@ class SqlSigningKeyStore:
                 if existing is None:
                     raise
                 return existing
+
+    async def rotate_key(self, key: StoredSigningKey, retire_after: datetime) -> None:
+        async with (
+            _boundary("rotate_key"),
+            self._engine.begin() as conn,
+        ):
+            await _lock_signing_keys(conn)
+            await conn.execute(
+                update(signing_keys)
+                .where(signing_keys.c.alg == key.alg, signing_keys.c.status == "active")
+                .values(status="previous", retire_after=retire_after)
+            )
+            await conn.execute(insert(signing_keys).values(**_signing_key_row(key)))
+
+    async def retire_key(self, kid: str, now: datetime) -> bool:
+        async with (
+            _boundary("retire_key"),
+            self._engine.begin() as conn,
+        ):
+            result = await conn.execute(
+                update(signing_keys)
+                .where(signing_keys.c.kid == kid, signing_keys.c.status == "previous")
+                .values(status="retired", retired_at=now)
+            )
+            return bool(result.rowcount)
+
+    async def retire_due(self, now: datetime) -> int:
+        async with (
+            _boundary("retire_due"),
+            self._engine.begin() as conn,
+        ):
+            result = await conn.execute(
+                update(signing_keys)
+                .where(
+                    signing_keys.c.status == "previous",
+                    signing_keys.c.retire_after.is_not(None),
+                    signing_keys.c.retire_after <= now,
+                )
+                .values(status="retired", retired_at=signing_keys.c.retire_after)
+            )
+            return int(result.rowcount or 0)
 
     @staticmethod
     async def _active(conn: AsyncConnection, alg: str) -> StoredSigningKey | None:
@@ -237,18 +289,95 @@ class SqlDenylistStore:
                 for row in await conn.execute(query)
             ]
 
+    async def add_principal(self, entry: RevokedPrincipal) -> RevokedPrincipal:
+        table = revoked_principals
+        async with (
+            _boundary("add_revoked_principal"),
+            self._engine.begin() as conn,
+        ):
+            dialect_insert = (
+                postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            )
+            stmt = dialect_insert(table).values(
+                kind=entry.kind,
+                principal_id=entry.principal_id,
+                not_before=entry.not_before,
+                expires_at=entry.expires_at,
+            )
+            # Forward only: a replica with a slow clock must not shorten a revocation.
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.kind, table.c.principal_id],
+                set_={
+                    "not_before": case(
+                        (stmt.excluded.not_before > table.c.not_before, stmt.excluded.not_before),
+                        else_=table.c.not_before,
+                    ),
+                    "expires_at": case(
+                        (stmt.excluded.expires_at > table.c.expires_at, stmt.excluded.expires_at),
+                        else_=table.c.expires_at,
+                    ),
+                },
+            )
+            await conn.execute(stmt)
+            row = (
+                await conn.execute(
+                    select(table).where(
+                        table.c.kind == entry.kind, table.c.principal_id == entry.principal_id
+                    )
+                )
+            ).one()
+            return _to_principal(row)
+
+    async def principal_not_before(
+        self, kind: PrincipalKind, principal_id: str, now: datetime
+    ) -> datetime | None:
+        table = revoked_principals
+        async with (
+            _boundary("principal_not_before"),
+            self._engine.connect() as conn,
+        ):
+            value = (
+                await conn.execute(
+                    select(table.c.not_before).where(
+                        table.c.kind == kind,
+                        table.c.principal_id == principal_id,
+                        table.c.expires_at > now,
+                    )
+                )
+            ).scalar_one_or_none()
+            return as_utc(value) if value is not None else None
+
+    async def list_unexpired_principals(
+        self, now: datetime, revoked_since: datetime | None = None
+    ) -> list[RevokedPrincipal]:
+        query = select(revoked_principals).where(revoked_principals.c.expires_at > now)
+        if revoked_since is not None:
+            query = query.where(revoked_principals.c.not_before >= revoked_since)
+        async with (
+            _boundary("list_unexpired_principals"),
+            self._engine.connect() as conn,
+        ):
+            return [_to_principal(row) for row in await conn.execute(query)]
+
     async def delete_expired(self, now: datetime) -> int:
         async with (
             _boundary("delete_expired"),
             self._engine.begin() as conn,
         ):
-            tokens = await conn.execute(
-                delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now)
-            )
-            families = await conn.execute(
-                delete(revoked_families).where(revoked_families.c.expires_at <= now)
-            )
-            return int(tokens.rowcount or 0) + int(families.rowcount or 0)
+            deleted = 0
+            for table in (revoked_tokens, revoked_families, revoked_principals):
+                result = await conn.execute(delete(table).where(table.c.expires_at <= now))
+                deleted += int(result.rowcount or 0)
+            return deleted
+
+
+def _to_principal(row: Any) -> RevokedPrincipal:
+    return RevokedPrincipal(
+        kind=row.kind,
+        principal_id=row.principal_id,
+        not_before=as_utc(row.not_before),
+        expires_at=as_utc(row.expires_at),
+    )
 
 
 def _split_scope(value: str) -> tuple[str, ...]:
@@ -406,3 +535,73 @@ class SqlGrantStore:
                 .values(last_used_at=now)
             )
             return True
+
+    async def list_families(
+        self,
+        now: datetime,
+        *,
+        subject: str = "",
+        client_id: str = "",
+        after: tuple[datetime, str] | None = None,
+        limit: int,
+    ) -> tuple[list[GrantFamily], int]:
+        table = grant_families
+        conditions = [table.c.revoked_at.is_(None), table.c.expires_at > now]
+        if subject:
+            conditions.append(table.c.subject == subject)
+        if client_id:
+            conditions.append(table.c.client_id == client_id)
+        query = select(table).where(*conditions)
+        if after is not None:
+            created_at, family_id = after
+            query = query.where(
+                or_(
+                    table.c.created_at < created_at,
+                    and_(table.c.created_at == created_at, table.c.family_id < family_id),
+                )
+            )
+        query = query.order_by(table.c.created_at.desc(), table.c.family_id.desc()).limit(limit)
+        async with (
+            _boundary("list_families"),
+            self._engine.connect() as conn,
+        ):
+            rows = await conn.execute(query)
+            families = [_to_family(row) for row in rows]
+            total = (
+                await conn.execute(select(func.count()).select_from(table).where(*conditions))
+            ).scalar_one()
+            return families, int(total)
+
+    async def revoke_families(
+        self, *, subject: str = "", client_id: str = "", reason: str, now: datetime
+    ) -> list[str]:
+        table = grant_families
+        selector = table.c.subject == subject if subject else table.c.client_id == client_id
+        async with (
+            _boundary("revoke_families"),
+            self._engine.begin() as conn,
+        ):
+            # RETURNING (PostgreSQL, SQLite >= 3.35): exactly the rows this call revoked.
+            # Expired families are dead already and are not counted.
+            result = await conn.execute(
+                update(table)
+                .where(selector, table.c.revoked_at.is_(None), table.c.expires_at > now)
+                .values(revoked_at=now, revoke_reason=reason[:255])
+                .returning(table.c.family_id)
+            )
+            return list(result.scalars())
+
+    async def count_active_families(self, now: datetime) -> int:
+        table = grant_families
+        async with (
+            _boundary("count_active_families"),
+            self._engine.connect() as conn,
+        ):
+            total = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(table)
+                    .where(table.c.revoked_at.is_(None), table.c.expires_at > now)
+                )
+            ).scalar_one()
+            return int(total)

@@ -30,6 +30,8 @@ signing_keys = Table(
     Column("private_key_enc", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("retired_at", DateTime(timezone=True), nullable=True),
+    # When a ``previous`` key retires by itself: every token it signed has expired.
+    Column("retire_after", DateTime(timezone=True), nullable=True),
 )
 
 # At most one active key per alg, whatever replicas race at start-up.
@@ -66,6 +68,21 @@ revoked_families = Table(
 
 Index("ix_revoked_families_expires_at", revoked_families.c.expires_at)
 Index("ix_revoked_families_revoked_at", revoked_families.c.revoked_at)
+
+# Not-before entries (docs/operators.md): access tokens of the subject or client issued
+# at or before not_before are dead. A later revocation moves not_before forward.
+revoked_principals = Table(
+    "revoked_principals",
+    metadata,
+    # subject | client
+    Column("kind", String(16), primary_key=True),
+    Column("principal_id", String(255), primary_key=True),
+    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_revoked_principals_expires_at", revoked_principals.c.expires_at)
+Index("ix_revoked_principals_not_before", revoked_principals.c.not_before)
 
 # Everything issued from one authorization code (docs/signin.md, Grant families).
 grant_families = Table(

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.db import create_engine
 from common.kv import KeyValue, MemoryKeyValue
+from common.migrations import upgrade
+from services.token import MIGRATIONS_DIR
 from services.token.app import build_domain
 from services.token.domain.denylist import RevocationList
 from services.token.domain.keys import KeyManager
 from services.token.domain.ports import (
+    AuditReporter,
     ClientAuthenticator,
     CodeConsumer,
     DenylistStore,
@@ -28,6 +36,7 @@ from services.token.tests.fakes import (
     MemoryDenylistStore,
     MemoryGrantStore,
     MemorySigningKeyStore,
+    RecordingAuditReporter,
 )
 
 ISSUER = "https://as.example.test"
@@ -43,6 +52,8 @@ class Wired:
     codes: FakeCodeConsumer
     users: FakeUserDirectory
     grants: MemoryGrantStore
+    audit: RecordingAuditReporter
+    kv: KeyValue
 
 
 def wire(
@@ -55,6 +66,8 @@ def wire(
     codes: CodeConsumer | None = None,
     users: UserDirectory | None = None,
     grant_store: GrantStore | None = None,
+    kv: KeyValue | None = None,
+    audit: AuditReporter | None = None,
     **settings: object,
 ) -> TokenDomain:
     """The domain as app.py builds it, on fakes."""
@@ -71,6 +84,8 @@ def wire(
         grant_store=grant_store or MemoryGrantStore(),
         keys=keys,
         revocations=revocations,
+        kv=kv,
+        audit=audit,
     )
 
 
@@ -95,9 +110,17 @@ async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
     revocations = RevocationList(denylist, kv, max_token_ttl_seconds=3600)
     await revocations.start()
     codes, users, grants = FakeCodeConsumer(), FakeUserDirectory(), MemoryGrantStore()
+    audit = RecordingAuditReporter()
     yield Wired(
         domain=wire(
-            key_manager, clients, revocations, codes=codes, users=users, grant_store=grants
+            key_manager,
+            clients,
+            revocations,
+            codes=codes,
+            users=users,
+            grant_store=grants,
+            kv=kv,
+            audit=audit,
         ),
         clients=clients,
         revocations=revocations,
@@ -106,8 +129,28 @@ async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
         codes=codes,
         users=users,
         grants=grants,
+        audit=audit,
+        kv=kv,
     )
     await revocations.close()
+
+
+@pytest.fixture
+async def shared_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated token schema on PostgreSQL that several replicas share."""
+    schema = f"s_{uuid.uuid4().hex[:10]}"
+    settings = TokenSettings(
+        database_url="postgresql+asyncpg://" + pg_url.split("://", 1)[1], database_schema=schema
+    )
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(autouse=True)

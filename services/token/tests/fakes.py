@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,9 @@ from services.token.domain.ports import (
     ClientCredentials,
     ConsumedCode,
     GrantFamily,
+    PrincipalKind,
     RevokedFamily,
+    RevokedPrincipal,
     RevokedToken,
     StoredRefreshToken,
     StoredSigningKey,
@@ -84,6 +87,29 @@ class MemorySigningKeyStore:
         self.keys[key.kid] = key
         return key
 
+    async def rotate_key(self, key: StoredSigningKey, retire_after: datetime) -> None:
+        active = await self.active_key(key.alg)
+        if active is not None:
+            self.keys[active.kid] = replace(active, status="previous", retire_after=retire_after)
+        self.keys[key.kid] = key
+
+    async def retire_key(self, kid: str, now: datetime) -> bool:
+        key = self.keys.get(kid)
+        if key is None or key.status != "previous":
+            return False
+        self.keys[kid] = replace(key, status="retired", retired_at=now)
+        return True
+
+    async def retire_due(self, now: datetime) -> int:
+        due = [
+            k
+            for k in self.keys.values()
+            if k.status == "previous" and k.retire_after is not None and k.retire_after <= now
+        ]
+        for key in due:
+            self.keys[key.kid] = replace(key, status="retired", retired_at=key.retire_after)
+        return len(due)
+
     def set_status(self, kid: str, status: str) -> None:
         self.keys[kid] = replace(self.keys[kid], status=status)
 
@@ -92,6 +118,7 @@ class MemoryDenylistStore:
     def __init__(self) -> None:
         self.entries: dict[str, RevokedToken] = {}
         self.families: dict[str, RevokedFamily] = {}
+        self.principals: dict[tuple[str, str], RevokedPrincipal] = {}
 
     async def add(self, entry: RevokedToken) -> None:
         self.entries.setdefault(entry.jti, entry)
@@ -125,6 +152,33 @@ class MemoryDenylistStore:
             if e.expires_at > now and (revoked_since is None or e.revoked_at >= revoked_since)
         ]
 
+    async def add_principal(self, entry: RevokedPrincipal) -> RevokedPrincipal:
+        key = (entry.kind, entry.principal_id)
+        known = self.principals.get(key)
+        if known is not None:
+            entry = replace(
+                entry,
+                not_before=max(entry.not_before, known.not_before),
+                expires_at=max(entry.expires_at, known.expires_at),
+            )
+        self.principals[key] = entry
+        return entry
+
+    async def principal_not_before(
+        self, kind: PrincipalKind, principal_id: str, now: datetime
+    ) -> datetime | None:
+        entry = self.principals.get((kind, principal_id))
+        return entry.not_before if entry is not None and entry.expires_at > now else None
+
+    async def list_unexpired_principals(
+        self, now: datetime, revoked_since: datetime | None = None
+    ) -> list[RevokedPrincipal]:
+        return [
+            e
+            for e in self.principals.values()
+            if e.expires_at > now and (revoked_since is None or e.not_before >= revoked_since)
+        ]
+
     async def delete_expired(self, now: datetime) -> int:
         expired = [jti for jti, e in self.entries.items() if e.expires_at <= now]
         for jti in expired:
@@ -132,7 +186,10 @@ class MemoryDenylistStore:
         families = [fid for fid, e in self.families.items() if e.expires_at <= now]
         for fid in families:
             del self.families[fid]
-        return len(expired) + len(families)
+        principals = [key for key, e in self.principals.items() if e.expires_at <= now]
+        for key in principals:
+            del self.principals[key]
+        return len(expired) + len(families) + len(principals)
 
 
 class FakeCodeConsumer:
@@ -218,3 +275,73 @@ class MemoryGrantStore:
             if family is not None:
                 self.families[family.family_id] = replace(family, last_used_at=now)
             return True
+
+    async def list_families(
+        self,
+        now: datetime,
+        *,
+        subject: str = "",
+        client_id: str = "",
+        after: tuple[datetime, str] | None = None,
+        limit: int,
+    ) -> tuple[list[GrantFamily], int]:
+        matching = sorted(
+            (
+                f
+                for f in self.families.values()
+                if f.revoked_at is None
+                and f.expires_at > now
+                and (not subject or f.subject == subject)
+                and (not client_id or f.client_id == client_id)
+            ),
+            key=lambda f: (f.created_at, f.family_id),
+            reverse=True,
+        )
+        page = [f for f in matching if after is None or (f.created_at, f.family_id) < after]
+        return page[:limit], len(matching)
+
+    async def revoke_families(
+        self, *, subject: str = "", client_id: str = "", reason: str, now: datetime
+    ) -> list[str]:
+        ids = [
+            f.family_id
+            for f in self.families.values()
+            if f.revoked_at is None
+            and f.expires_at > now
+            and (f.subject == subject if subject else f.client_id == client_id)
+        ]
+        for family_id in ids:
+            self.families[family_id] = replace(
+                self.families[family_id], revoked_at=now, revoke_reason=reason
+            )
+        return ids
+
+    async def count_active_families(self, now: datetime) -> int:
+        return sum(1 for f in self.families.values() if f.revoked_at is None and f.expires_at > now)
+
+
+class RecordingAuditReporter:
+    """Keeps what the domain reports (docs/operators.md, Audit events)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def report(
+        self,
+        action: str,
+        *,
+        target: str = "",
+        outcome: str = "success",
+        actor: str = "system",
+        remote_addr: str = "",
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        self.events.append(
+            {
+                "action": action,
+                "target": target,
+                "outcome": outcome,
+                "actor": actor,
+                "details": dict(details or {}),
+            }
+        )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import empty_pb2
-from oauth2.v1 import token_pb2_grpc
+from oauth2.v1 import token_pb2, token_pb2_grpc
 from pydantic import SecretStr
 
 from common.grpc_client import ServiceClient
@@ -139,6 +139,12 @@ async def test_process_serves_and_stops_on_sigterm(tmp_data_dir: Path) -> None:
                 await asyncio.sleep(0.1)
         assert jwks is not None, "the token service did not answer"
         assert sorted(k.alg for k in jwks.keys) == ["ES256", "RS256"]
+        # The operators' RPCs are wired: statistics, rotation (its watch tasks stop cleanly).
+        assert (await client.call.GetTokenStats(empty_pb2.Empty())).since.seconds > 0
+        rotated = await client.call.RotateSigningKey(token_pb2.RotateSigningKeyRequest())
+        assert rotated.alg == "ES256"
+        jwks = await client.call.GetJwks(empty_pb2.Empty())
+        assert sorted(k.alg for k in jwks.keys) == ["ES256", "ES256", "RS256"]
         proc.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(proc.communicate(), 15)
         assert proc.returncode == 0, stderr.decode()

@@ -4,43 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import asyncpg
 import jwt
-import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.db import create_engine
 from common.kv import KeyValue, MemoryKeyValue, RedisKeyValue
-from common.migrations import upgrade
-from services.token import MIGRATIONS_DIR
 from services.token.domain.denylist import CHANNEL, RevocationList
 from services.token.domain.grants.base import TokenRequest
 from services.token.domain.keys import KeyManager
 from services.token.servicer import TokenDomain
-from services.token.settings import TokenSettings
 from services.token.store.sql import SqlDenylistStore, SqlSigningKeyStore
 from services.token.tests.conftest import wire
 from services.token.tests.fakes import FakeClientAuthenticator
-
-
-@pytest.fixture
-async def shared_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
-    schema = f"s_{uuid.uuid4().hex[:10]}"
-    settings = TokenSettings(
-        database_url="postgresql+asyncpg://" + pg_url.split("://", 1)[1], database_schema=schema
-    )
-    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
-    engine = create_engine(settings)
-    yield engine
-    await engine.dispose()
-    conn = await asyncpg.connect(pg_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 class Replica:

@@ -19,7 +19,6 @@ from common.errors import (
     InvalidToken,
     TemporarilyUnavailable,
     UnauthorizedClient,
-    Unimplemented,
     UnsupportedGrantType,
 )
 from common.grpc_client import ServiceClient
@@ -148,8 +147,9 @@ async def test_errors_arrive_as_their_classes(wired: Wired, client: TokenClient)
         )
     # Garbage at revocation: success (RFC 7009 section 2.2).
     await client.call.Revoke(token_pb2.RevokeRequest(token="garbage", credentials=creds("svc")))
-    with pytest.raises(Unimplemented):
+    with pytest.raises(InvalidRequest) as no_selector:
         await client.call.ListGrants(token_pb2.ListGrantsRequest())
+    assert no_selector.value.description == "Give 'subject' or 'client_id'"
 
 
 async def test_jwks_and_signing_keys(wired: Wired, client: TokenClient) -> None:

@@ -34,6 +34,9 @@ from services.token.domain.ports import (
 CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 S256 = "S256"
 PLAIN = "plain"
+REPLAY_REASON = "authorization code replayed"
+# docs/operators.md, Audit events.
+CODE_REPLAYED = "authorization_code.replayed"
 
 
 def s256_challenge(code_verifier: str) -> str:
@@ -98,8 +101,16 @@ class AuthorizationCodeGrant:
         except InvalidGrant:
             # Unknown, expired, used or another client's: if it was used, what its first
             # use issued dies now (RFC 6749 section 4.1.2, RFC 9700 section 4.5).
-            await self._services.families.revoke(sha256_hex(code), "authorization code replayed")
+            await self.revoke_replayed(sha256_hex(code))
             raise
+
+    async def revoke_replayed(self, family_id: str) -> None:
+        # Only a family this call revoked proves a replay (an unknown or expired code
+        # names none), so each replay is reported once.
+        if await self._services.families.revoke(family_id, REPLAY_REASON):
+            self._services.audit.report(
+                CODE_REPLAYED, target=f"grant:{family_id}", outcome="denied"
+            )
 
     @staticmethod
     def check_client(client: AuthenticatedClient, grant: ConsumedCode) -> None:
@@ -130,6 +141,8 @@ class AuthorizationCodeGrant:
         # A replay of this code may have revoked the family between the consume call and
         # now, before its row existed: the denylist remembers it.
         if await families.is_revoked_id(family.family_id):
+            # The replay found no row to mark; this is the first moment one exists.
+            await self.revoke_replayed(family.family_id)
             raise InvalidGrant("The authorization code was used already")
         return issue_user_tokens(
             self._services,

@@ -9,9 +9,11 @@ from services.token.domain.grant_families import GrantFamilies
 from services.token.domain.id_token import IdTokenIssuer
 from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
 from services.token.domain.ports import (
+    AuditReporter,
     AuthenticatedClient,
     ClientCredentials,
     CodeConsumer,
+    NoAuditReporter,
     UserDirectory,
 )
 
@@ -52,6 +54,8 @@ class GrantServices:
     codes: CodeConsumer
     users: UserDirectory
     families: GrantFamilies
+    # Security events for the admin service's audit log (docs/operators.md).
+    audit: AuditReporter = field(default_factory=NoAuditReporter)
 
 
 class Grant(Protocol):

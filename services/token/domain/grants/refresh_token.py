@@ -23,8 +23,11 @@ from services.token.domain.ports import (
     GrantFamily,
     StoredRefreshToken,
 )
+from services.token.metrics import REFRESH_TOKEN_REUSE
 
 REUSE_REASON = "refresh token reused"
+# docs/operators.md, Audit events.
+REUSE_DETECTED = "refresh_token.reuse_detected"
 
 
 class RefreshTokenGrant:
@@ -55,7 +58,7 @@ class RefreshTokenGrant:
         refresh_token = await self._services.families.rotate(stored, family)
         if refresh_token is None:
             # A concurrent request rotated it between our read and our write: reuse.
-            await self._services.families.revoke(family.family_id, REUSE_REASON)
+            await self.revoke_reused(family)
             raise InvalidGrant("The refresh token was already used")
         # No nonce on refresh (OpenID Connect Core section 12.2).
         return issue_user_tokens(
@@ -82,12 +85,24 @@ class RefreshTokenGrant:
     async def check_usable(self, stored: StoredRefreshToken, family: GrantFamily) -> None:
         families = self._services.families
         if stored.used_at is not None:
-            await families.revoke(family.family_id, REUSE_REASON)
+            await self.revoke_reused(family)
             raise InvalidGrant("The refresh token was already used")
         if await families.is_revoked(family):
             raise InvalidGrant("The refresh token was revoked")
         if families.expired(stored, family):
             raise InvalidGrant("The refresh token has expired")
+
+    async def revoke_reused(self, family: GrantFamily) -> None:
+        """Either the client or an attacker holds a stolen copy: the family dies and the
+        operators hear of it."""
+        await self._services.families.revoke(family.family_id, REUSE_REASON)
+        REFRESH_TOKEN_REUSE.inc()
+        self._services.audit.report(
+            REUSE_DETECTED,
+            target=f"grant:{family.family_id}",
+            outcome="denied",
+            details={"client_id": family.client_id},
+        )
 
     @staticmethod
     def validate_scope(stored: StoredRefreshToken, requested: str) -> list[str]:
