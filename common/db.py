@@ -18,7 +18,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from common.errors import OAuthError, ServerError, TemporarilyUnavailable
+from common.metrics import watch_engine_pool
 from common.settings import CommonSettings
+from common.telemetry import instrument_engine
 
 _tracer = trace.get_tracer(__name__)
 
@@ -33,17 +35,22 @@ def create_engine(settings: CommonSettings, *, url: str | None = None) -> AsyncE
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # hide_parameters: a driver error's text (logs, span events) shows no values.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(
-        url,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
-        pool_pre_ping=True,
-        pool_recycle=1800,
-        connect_args={"server_settings": {"search_path": settings.db_schema}},
-    )
+    else:
+        engine = create_async_engine(
+            url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            hide_parameters=True,
+            connect_args={"server_settings": {"search_path": settings.db_schema}},
+        )
+    instrument_engine(engine)
+    watch_engine_pool(engine, settings.db_schema)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

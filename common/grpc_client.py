@@ -13,6 +13,8 @@ from typing import Any, Generic, TypeVar
 import grpc
 
 from common.grpc_errors import from_rpc_error
+from common.metrics import ClientMetricsInterceptor
+from common.telemetry import grpc_client_interceptors
 
 StubT = TypeVar("StubT")
 
@@ -79,9 +81,9 @@ def make_channel(
         *_CHANNEL_OPTIONS,
         ("grpc.service_config", service_config(service, idempotent_methods)),
     ]
-    return grpc.aio.insecure_channel(
-        normalize_target(target), options=options, interceptors=list(interceptors) or None
-    )
+    # The span interceptors inject traceparent; the metrics see each call as made.
+    chain = [*grpc_client_interceptors(), ClientMetricsInterceptor(), *interceptors]
+    return grpc.aio.insecure_channel(normalize_target(target), options=options, interceptors=chain)
 
 
 class _Method:

@@ -22,7 +22,9 @@ from grpc_reflection.v1alpha import reflection
 
 from common.errors import OAuthError, ServerError, Unimplemented
 from common.grpc_errors import to_status
+from common.metrics import ServerMetricsInterceptor, start_metrics_server
 from common.settings import ServiceSettings
+from common.telemetry import grpc_server_interceptors
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,13 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT, then drain and return."""
     server = grpc.aio.server(
-        interceptors=[*interceptors, ErrorInterceptor()],
+        # Outermost first: the span, then the metrics (which see the final status code).
+        interceptors=[
+            *grpc_server_interceptors(),
+            ServerMetricsInterceptor(),
+            *interceptors,
+            ErrorInterceptor(),
+        ],
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
@@ -111,6 +119,10 @@ async def serve(
     for name in ["", *service_names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("%s listening on %s:%d", settings.service_name, settings.grpc_host, port)
+    metrics = None
+    if settings.metrics_port:
+        metrics = start_metrics_server(settings.grpc_host, settings.metrics_port)
+        log.info("%s serves /metrics on port %d", settings.service_name, metrics.port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -121,6 +133,8 @@ async def serve(
     try:
         await stop.wait()
     finally:
+        if metrics is not None:
+            metrics.stop_in_background()
         log.info("%s draining for up to %.1fs", settings.service_name, settings.drain_seconds)
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.drain_seconds)

@@ -17,6 +17,7 @@ from typing import Protocol
 import redis.asyncio as aioredis
 
 from common.settings import CommonSettings
+from common.telemetry import instrument_redis
 
 
 class KeyValue(Protocol):
@@ -41,6 +42,7 @@ class RedisKeyValue:
         self._redis = aioredis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
         )
+        instrument_redis(self._redis)
         self._prefix = prefix
 
     def _k(self, key: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from common.logs import configure_logging
 from common.migrations import upgrade
 from common.settings import ServiceSettings, load_settings
+from common.telemetry import setup_telemetry
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -36,7 +37,10 @@ def run_service(
             log.info("%s schema is at head", settings.service_name)
         if args.command == "migrate":
             return
+    telemetry = setup_telemetry(settings)
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
+    finally:
+        telemetry.shutdown()  # flushes the spans still queued for export

@@ -86,6 +86,7 @@ class _WellKnownEnvSource(PydanticBaseSettingsSource):
             "database_url": [f"{process}_DATABASE_URL", "DATABASE_URL"],
             "redis_url": [f"{process}_REDIS_URL", "REDIS_URL"],
             "otel_exporter_otlp_endpoint": ["OTEL_EXPORTER_OTLP_ENDPOINT"],
+            "prometheus_multiproc_dir": ["PROMETHEUS_MULTIPROC_DIR"],
         }
         found: dict[str, Any] = {}
         for field_name, env_names in names.items():

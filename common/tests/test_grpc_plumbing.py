@@ -16,7 +16,7 @@ from oauth2.v1 import token_pb2, token_pb2_grpc
 from common import errors
 from common.grpc_client import ServiceClient, normalize_target, service_config
 from common.grpc_server import ErrorInterceptor
-from conftest import free_port
+from oauth2ctl.devrun import free_port
 
 
 class FlakyToken(token_pb2_grpc.TokenServiceServicer):

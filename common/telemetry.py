@@ -1,0 +1,319 @@
+"""OpenTelemetry tracing, set up in one place for all five processes.
+
+:func:`setup_telemetry` installs the SDK's TracerProvider as the global one,
+always, so that trace and span ids exist for log lines and the audit trail even
+when nothing is exported; spans leave the process over OTLP/gRPC only when
+``otel_exporter_otlp_endpoint`` is set. Context travels between processes as
+W3C ``traceparent`` (https://www.w3.org/TR/trace-context/).
+
+The instrumentation is wired explicitly rather than by monkey-patching at start-up:
+``grpc_server_interceptors`` / ``grpc_client_interceptors`` go into every
+server and channel (common.grpc_server, common.grpc_client), ``instrument_engine``
+into every SQLAlchemy engine (common.db), ``instrument_redis`` into every Redis
+client (common.kv); the gateway wraps its ASGI app (gateway.observability).
+
+Nothing secret may leave in a span: :class:`SanitizingSpanProcessor` sits in
+front of every exporter and rewrites each finished span (see :func:`sanitize`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import grpc
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.grpc import filters as grpc_filters
+from opentelemetry.sdk.resources import (
+    SERVICE_INSTANCE_ID,
+    SERVICE_NAME,
+    SERVICE_VERSION,
+    Resource,
+)
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
+
+from common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+# Health checks (balancers and Kubernetes probes, every few seconds) and reflection
+# would drown the traces that matter.
+_UNTRACED_RPCS = grpc_filters.negate(
+    grpc_filters.any_of(
+        grpc_filters.health_check(),
+        grpc_filters.service_prefix("grpc.reflection."),
+    )
+)
+
+
+@dataclass
+class Telemetry:
+    """The installed provider; ``shutdown`` flushes what is still queued."""
+
+    provider: TracerProvider
+    _stopped: bool = False
+
+    def force_flush(self, timeout_millis: int = 5_000) -> bool:
+        return self.provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        """Export what is queued and stop; only the first call does anything."""
+        if not self._stopped:
+            self._stopped = True
+            self.provider.shutdown()
+
+
+def setup_telemetry(
+    settings: CommonSettings, *, exporters: Sequence[SpanExporter] = ()
+) -> Telemetry:
+    """Install the tracer provider and the W3C trace-context propagator globally.
+
+    ``exporters`` receive every span synchronously (after sanitizing), beside the
+    OTLP exporter; tests pass an in-memory one. Call once per process, early,
+    before any server, channel, engine or Redis client exists (they take their
+    tracer when they are built), and :meth:`Telemetry.shutdown` on the way out.
+    """
+    provider = build_tracer_provider(settings, exporters=exporters)
+    trace.set_tracer_provider(provider)
+    # Only tracecontext: W3C baggage would let a caller put anything into our headers.
+    propagate.set_global_textmap(TraceContextTextMapPropagator())
+    if settings.otel_exporter_otlp_endpoint:
+        log.info(
+            "exporting traces over OTLP to %s (sampling ratio %s)",
+            settings.otel_exporter_otlp_endpoint,
+            settings.otel_sampling_ratio,
+        )
+    return Telemetry(provider)
+
+
+def build_tracer_provider(
+    settings: CommonSettings, *, exporters: Sequence[SpanExporter] = ()
+) -> TracerProvider:
+    resource = Resource.create(
+        {
+            SERVICE_NAME: settings.service_name,
+            SERVICE_VERSION: _version(),
+            SERVICE_INSTANCE_ID: str(uuid.uuid4()),
+        }
+    )
+    provider = TracerProvider(
+        resource=resource,
+        sampler=ParentBased(TraceIdRatioBased(settings.otel_sampling_ratio)),
+        # The process shuts it down itself (service_main, gateway.__main__); a
+        # second shutdown at exit would only log about it.
+        shutdown_on_exit=False,
+    )
+    endpoint = settings.otel_exporter_otlp_endpoint
+    if endpoint:
+        provider.add_span_processor(
+            SanitizingSpanProcessor(BatchSpanProcessor(otlp_exporter(endpoint)))
+        )
+    for exporter in exporters:
+        provider.add_span_processor(SanitizingSpanProcessor(SimpleSpanProcessor(exporter)))
+    return provider
+
+
+def otlp_exporter(endpoint: str) -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    # Collectors inside a cluster (Jaeger's :4317) speak plaintext: TLS only when
+    # the endpoint says https, also for a bare "host:port".
+    return OTLPSpanExporter(endpoint=endpoint, insecure=not endpoint.startswith("https://"))
+
+
+def _version() -> str:
+    try:
+        return metadata.version("oauth2-server")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"
+
+
+# --- instrumentation -------------------------------------------------------------
+
+
+def grpc_server_interceptors() -> list[grpc.aio.ServerInterceptor]:
+    """SERVER spans named ``package.Service/Method`` (OTel RPC semantic conventions),
+    continuing the caller's trace from its ``traceparent`` metadata."""
+    return [aio_server_interceptor(filter_=_UNTRACED_RPCS)]
+
+
+def grpc_client_interceptors() -> list[grpc.aio.ClientInterceptor]:
+    """CLIENT spans around every outgoing call, which also inject ``traceparent``.
+
+    No request or response hooks: messages hold passwords, codes and tokens."""
+    return list(aio_client_interceptors(filter_=_UNTRACED_RPCS))
+
+
+# RPC semantic conventions: on a SERVER span only these codes are the server's fault.
+_SERVER_ERROR_CODES = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+
+
+def record_rpc_code(code: grpc.StatusCode) -> None:
+    """Put the status code the caller receives on the current SERVER span.
+
+    The instrumentation sees codes set with ``context.abort``/``set_code`` only;
+    common.grpc_server's ErrorInterceptor uses ``abort_with_status``, so the
+    code is recorded here, from common.metrics' interceptor, which sees it."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    if code in _SERVER_ERROR_CODES:
+        span.set_status(Status(StatusCode.ERROR, code.name))
+
+
+def instrument_engine(engine: Any) -> None:
+    """SQL client spans for one engine (an AsyncEngine or its ``sync_engine``).
+
+    Statements are recorded as SQLAlchemy sends them, with placeholders for bound
+    parameters; the values themselves are never read. sqlcommenter stays off."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.instrumentation.sqlalchemy.version import __version__
+    from opentelemetry.metrics import get_meter
+
+    sync_engine = getattr(engine, "sync_engine", engine)
+    tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
+    # The instrumentation's connection-usage counter goes to the no-op meter;
+    # pool usage is exported by common.metrics instead.
+    meter = get_meter("opentelemetry.instrumentation.sqlalchemy", __version__)
+    usage = meter.create_up_down_counter("db.client.connections.usage")
+    EngineTracer(tracer, sync_engine, usage, False, {}, False)
+
+
+def instrument_redis(client: Any) -> None:
+    """Redis client spans for one redis-py client: ``db.statement`` holds the
+    command with every argument replaced by ``?`` (and :func:`sanitize` keeps
+    only the command name in any case)."""
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    RedisInstrumentor.instrument_client(client)
+
+
+# --- sanitizing --------------------------------------------------------------------
+
+_URL_ATTRIBUTES = frozenset({"http.url", "url.full", "http.target", "url.path"})
+_DROPPED_ATTRIBUTES = frozenset({"url.query", "http.request.body", "http.response.body"})
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy_authorization", "cookie", "set_cookie", "dpop", "x_api_key"}
+)
+_HEADER_PREFIXES = ("http.request.header.", "http.response.header.", "rpc.request.metadata.")
+_STATEMENT_ATTRIBUTES = ("db.statement", "db.query.text")
+# A quoted SQL string literal ('' is an escaped quote inside one).
+_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
+
+
+def sanitize(attributes: Mapping[str, AttributeValue] | None) -> dict[str, AttributeValue]:
+    """The attributes of a span or span event with anything that may be secret removed.
+
+    - query strings and fragments are cut from URLs (``/oauth/authorize`` carries
+      ``state`` and ``code_challenge``, redirects carry ``code``); ``url.query``
+      is dropped, as are request and response bodies;
+    - captured headers or metadata named Authorization, Cookie, Set-Cookie, DPoP
+      or a similar credential are dropped;
+    - a Redis ``db.statement`` keeps its command names only; an SQL statement has
+      every string literal replaced by ``?`` (statements carry placeholders, so
+      this only matters for hand-written SQL).
+    """
+    if not attributes:
+        return {}
+    redis = attributes.get("db.system") == "redis" or attributes.get("db.system.name") == "redis"
+    clean: dict[str, AttributeValue] = {}
+    for key, value in attributes.items():
+        if key in _DROPPED_ATTRIBUTES or _is_secret_header(key):
+            continue
+        if key in _URL_ATTRIBUTES and isinstance(value, str):
+            value = strip_query(value)
+        elif key in _STATEMENT_ATTRIBUTES and isinstance(value, str):
+            value = _redis_commands(value) if redis else _SQL_STRING.sub("?", value)
+        clean[key] = value
+    return clean
+
+
+def _redis_commands(statement: str) -> str:
+    # A pipeline's statement is one command per line.
+    return "\n".join(line.split(" ", 1)[0] for line in statement.splitlines())
+
+
+def strip_query(url: str) -> str:
+    """``url`` without query, fragment or user info."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _is_secret_header(key: str) -> bool:
+    for prefix in _HEADER_PREFIXES:
+        if key.startswith(prefix):
+            name = key[len(prefix) :].lower().replace("-", "_")
+            return name in _SECRET_HEADERS
+    return False
+
+
+class SanitizingSpanProcessor(SpanProcessor):
+    """Hands ``inner`` a copy of each finished span whose attributes, and those of
+    its events, went through :func:`sanitize`. Instrumentations set attributes at
+    any point of a span's life, so the end is the one place to catch them all.
+
+    gRPC spans are also renamed ``package.Service/Method`` as the RPC semantic
+    conventions name them (the instrumentation keeps the path's leading slash)."""
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self._inner = inner
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._inner.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._inner.on_end(sanitized_span(span))
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+def sanitized_span(span: ReadableSpan) -> ReadableSpan:
+    attributes = sanitize(span.attributes)
+    events = [
+        Event(event.name, sanitize(event.attributes), event.timestamp) for event in span.events
+    ]
+    name = span.name
+    if name.startswith("/") and attributes.get("rpc.system") == "grpc":
+        name = name[1:]
+    return ReadableSpan(
+        name=name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

@@ -1,0 +1,23 @@
+"""The gateway's own Prometheus metrics (shared ones are in common.metrics).
+
+``route`` is the route template (``/oauth/token``, ``/static/{path}``), never the
+raw path, so that the number of series stays bounded; a request that matches no
+route is ``route="unmatched"``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_LABELS = ("route", "method", "status")
+
+HTTP_REQUESTS = Counter(
+    "oauth2_http_requests_total",
+    "HTTP requests answered by the gateway, by route template, method and status code.",
+    HTTP_LABELS,
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "oauth2_http_request_duration_seconds",
+    "Time the gateway took to answer an HTTP request, by route template, method and status.",
+    HTTP_LABELS,
+)
