@@ -9,7 +9,9 @@ import uvicorn
 
 from common.logs import configure_logging
 from common.settings import load_settings
+from common.telemetry import setup_telemetry
 from gateway.app import create_app
+from gateway.observability import shutting_down_telemetry
 from gateway.settings import GatewaySettings
 
 
@@ -19,16 +21,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings(GatewaySettings, args.config)
     configure_logging(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # keep common.logs' JSON handler
-        access_log=False,  # GatewayMiddleware writes the access log
-        server_header=False,
-        timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
-        lifespan="on",
-    )
+    telemetry = setup_telemetry(settings)
+    try:
+        uvicorn.run(
+            shutting_down_telemetry(create_app(settings), telemetry),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # keep common.logs' JSON handler
+            access_log=False,  # GatewayMiddleware writes the access log
+            server_header=False,
+            timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
+            lifespan="on",
+        )
+    finally:
+        telemetry.shutdown()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from common.kv import KeyValue, create_kv
 from gateway.downstream import Downstream
 from gateway.errors import http_error_handler, oauth_error_handler
 from gateway.middleware import GatewayMiddleware
+from gateway.observability import METRICS_ROUTE, HttpTelemetryMiddleware
 from gateway.pages import STATIC
 from gateway.routes import ROUTES
 from gateway.sessions import SessionStore
@@ -48,8 +49,12 @@ def create_app(
 
     app = Starlette(
         debug=False,
-        routes=[*ROUTES, Mount("/static", StaticFiles(directory=STATIC), name="static")],
-        middleware=[Middleware(GatewayMiddleware)],
+        routes=[
+            *ROUTES,
+            METRICS_ROUTE,
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        middleware=[Middleware(HttpTelemetryMiddleware), Middleware(GatewayMiddleware)],
         exception_handlers={
             OAuthError: oauth_error_handler,
             HTTPException: http_error_handler,

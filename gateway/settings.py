@@ -26,6 +26,10 @@ class GatewaySettings(CommonSettings):
     ready_timeout_seconds: float = Field(default=1.5, gt=0, le=30)
     # Seconds uvicorn gives open requests to finish on SIGTERM.
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    # PROMETHEUS_MULTIPROC_DIR: set it (to an empty directory) when uvicorn runs
+    # several workers, so that GET /metrics adds up the samples of every worker.
+    # prometheus_client itself reads the environment variable, so set it there.
+    prometheus_multiproc_dir: str | None = None
     # Lifetime of a browser session held server-side, in seconds; sliding: every
     # page the session is used on starts the period again (8 hours).
     session_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 86400)

@@ -1,9 +1,13 @@
 """``oauth2ctl``: manage the authorization server from a terminal.
 
-It reads the same settings as the services (``--config`` / ``OAUTH2_CONFIG``,
-then ``OAUTH2_*`` variables), so with no flags it reaches a default
-``make run``. Failures are one line on stderr and exit code 1; usage errors
-exit 2 (argparse).
+Every command but ``bootstrap`` goes through the gateway's admin API
+(``/admin/api``, audited by the admin service) with a bearer token: ``--token``
+/ ``OAUTH2_CTL_TOKEN``, or a client_credentials token for ``ctl_client_id`` /
+``ctl_client_secret`` or for the client in the credentials file ``oauth2ctl
+bootstrap`` writes. It reads the same settings as the services (``--config`` /
+``OAUTH2_CONFIG``, then ``OAUTH2_*`` variables), so with no flags it reaches a
+default ``make run``. Failures are one line on stderr, ``oauth2ctl: <error>:
+<description>``, and exit code 1; usage errors exit 2 (argparse).
 """
 
 from __future__ import annotations
@@ -15,15 +19,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from oauth2.v1 import authorize_pb2_grpc, clients_pb2_grpc
+import httpx
 
 from common.errors import OAuthError, TemporarilyUnavailable
-from common.grpc_client import ServiceClient
 from common.settings import load_settings
-from oauth2ctl import commands, user_commands
+from oauth2ctl import commands, ops_commands, user_commands
+from oauth2ctl.api import AdminApi
 from oauth2ctl.settings import CtlSettings
 
-Command = Callable[[Any, argparse.Namespace, CtlSettings], Awaitable[None]]
+Command = Callable[[AdminApi, argparse.Namespace, CtlSettings], Awaitable[None]]
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -33,9 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="oauth2ctl", description="Manage the OAuth 2.1 authorization server."
     )
     parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{client,user}")
+    parser.add_argument("--url", help="the gateway's base URL (default: ctl_url, else the issuer)")
+    parser.add_argument("--token", help="a bearer access token with the admin scope")
+    groups = parser.add_subparsers(
+        dest="group",
+        required=True,
+        metavar="{client,user,grant,key,audit,stats,registration-token,bootstrap}",
+    )
     client = groups.add_parser("client", help="OAuth clients (RFC 6749 section 2)")
-    client.set_defaults(service="clients")
     actions = client.add_subparsers(dest="action", required=True)
 
     create = actions.add_parser("create", help="register a client")
@@ -105,8 +114,40 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--json", action="store_true", help="print JSON")
     rotate.set_defaults(command=commands.rotate_secret)
 
+    update = actions.add_parser("update", help="replace the metadata fields given")
+    update.add_argument("client_id")
+    update.add_argument("--name", help="client_name")
+    add_list_option(update, "--grant-type", "grant_types", "G", "a grant type (replaces the list)")
+    add_list_option(update, "--redirect-uri", "redirect_uris", "URI", "a redirect URI (replaces)")
+    add_list_option(
+        update,
+        "--post-logout-redirect-uri",
+        "post_logout_redirect_uris",
+        "URI",
+        "a post_logout_redirect_uri (replaces the list)",
+    )
+    update.add_argument("--scope", help='space-separated scopes: "a b"')
+    update.add_argument("--auth-method", choices=AUTH_METHODS, help="token_endpoint_auth_method")
+    update.add_argument(
+        "--require-pkce", action=argparse.BooleanOptionalAction, help="require PKCE"
+    )
+    update.add_argument(
+        "--always-issue-refresh-token",
+        action=argparse.BooleanOptionalAction,
+        help="issue refresh tokens even without offline_access",
+    )
+    update.add_argument("--json", action="store_true", help="print JSON")
+    update.set_defaults(command=commands.update)
+
     add_user_commands(groups)
+    add_operator_commands(groups)
     return parser
+
+
+def add_list_option(
+    parser: argparse.ArgumentParser, flag: str, dest: str, metavar: str, help_text: str
+) -> None:
+    parser.add_argument(flag, dest=dest, action="append", metavar=metavar, help=help_text)
 
 
 def add_password_options(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +162,6 @@ def add_password_options(parser: argparse.ArgumentParser) -> None:
 
 def add_user_commands(groups: Any) -> None:
     user = groups.add_parser("user", help="people who sign in")
-    user.set_defaults(service="authorize")
     actions = user.add_subparsers(dest="action", required=True)
 
     create = actions.add_parser("create", help="create a user")
@@ -159,39 +199,118 @@ def add_user_commands(groups: Any) -> None:
     add_password_options(set_password)
     set_password.set_defaults(command=user_commands.set_password)
 
-
-def service_client(name: str, settings: CtlSettings) -> tuple[ServiceClient[Any], str]:
-    """The client of the service a command group talks to, and its target."""
-    if name == "authorize":
-        stub: Any = authorize_pb2_grpc.AuthorizeServiceStub
-        target, service = settings.authorize_target, "oauth2.v1.AuthorizeService"
-    else:
-        stub = clients_pb2_grpc.ClientsServiceStub
-        target, service = settings.clients_target, "oauth2.v1.ClientsService"
-    client = ServiceClient(stub, target, service, deadline=settings.grpc_deadline_seconds)
-    return client, target
+    update = actions.add_parser("update", help="replace the profile fields given")
+    update.add_argument("user", metavar="ID_OR_USERNAME")
+    update.add_argument("--email")
+    update.add_argument("--email-verified", action=argparse.BooleanOptionalAction)
+    update.add_argument("--given-name")
+    update.add_argument("--family-name")
+    update.add_argument("--name", help="full name")
+    update.add_argument("--json", action="store_true", help="print JSON")
+    update.set_defaults(command=user_commands.update)
 
 
-async def run(command: Command, args: argparse.Namespace, settings: CtlSettings) -> None:
-    name = getattr(args, "service", "clients")
-    client, target = service_client(name, settings)
+def add_operator_commands(groups: Any) -> None:
+    grant = groups.add_parser("grant", help="consents and refresh-token families")
+    actions = grant.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="a user's or a client's grants")
+    whose = listing.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--user", metavar="USER_ID")
+    whose.add_argument("--client", metavar="CLIENT_ID")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(command=ops_commands.list_grants)
+    revoke = actions.add_parser(
+        "revoke", help="revoke one family, or everything of a user or a client"
+    )
+    revoke.add_argument("family_id", nargs="?", metavar="FAMILY_ID")
+    revoke.add_argument("--user", metavar="USER_ID")
+    revoke.add_argument("--client", metavar="CLIENT_ID")
+    revoke.set_defaults(command=ops_commands.revoke_grants)
+
+    key = groups.add_parser("key", help="token signing keys")
+    actions = key.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="list the signing keys")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(command=ops_commands.list_keys)
+    rotate = actions.add_parser("rotate", help="make a new active key now")
+    rotate.add_argument("--alg", choices=["ES256", "RS256"], help="default: the server's")
+    rotate.add_argument("--json", action="store_true", help="print JSON")
+    rotate.set_defaults(command=ops_commands.rotate_key)
+    retire = actions.add_parser("retire", help="retire a key now (its tokens stop working)")
+    retire.add_argument("kid", metavar="KID")
+    retire.add_argument("--json", action="store_true", help="print JSON")
+    retire.set_defaults(command=ops_commands.retire_key)
+
+    audit = groups.add_parser("audit", help="the audit log")
+    actions = audit.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="events, newest first")
+    listing.add_argument("--action", dest="action_filter", metavar="ACTION")
+    listing.add_argument("--actor", help="e.g. client:<client_id>, cli, system")
+    listing.add_argument("--target", help="e.g. client:<client_id>, user:<user_id>")
+    listing.add_argument("--outcome", choices=["success", "failure", "denied"])
+    listing.add_argument("--since", help="RFC 3339, e.g. 2024-05-01T00:00:00Z")
+    listing.add_argument("--until", help="RFC 3339")
+    listing.add_argument("--limit", type=int, default=0, help="only the newest N events")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(command=ops_commands.list_events)
+
+    stats = groups.add_parser("stats", help="counts of clients, users, grants and tokens")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(command=ops_commands.stats)
+
+    registration = groups.add_parser(
+        "registration-token", help="initial access tokens for dynamic registration (RFC 7591)"
+    )
+    actions = registration.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="issue an initial access token")
+    create.add_argument("--expires-in", type=int, metavar="S", help="lifetime in seconds")
+    create.add_argument("--max-uses", type=int, metavar="N", help="registrations it allows")
+    create.add_argument("--json", action="store_true", help="print JSON")
+    create.set_defaults(command=ops_commands.create_registration_token)
+
+    bootstrap = groups.add_parser(
+        "bootstrap", help="create the first admin client (once) and save its credentials"
+    )
+    bootstrap.add_argument("--json", action="store_true", help="print JSON")
+    bootstrap.add_argument(
+        "--if-needed",
+        action="store_true",
+        help="do nothing when the credentials file already exists",
+    )
+    bootstrap.set_defaults(command=None)
+
+
+async def run(
+    args: argparse.Namespace,
+    settings: CtlSettings,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> None:
+    if args.group == "bootstrap":
+        try:
+            await ops_commands.bootstrap(args, settings)
+        except TemporarilyUnavailable as exc:
+            if exc.detail:  # it came from the gRPC channel
+                raise TemporarilyUnavailable(
+                    f"the admin service at {settings.admin_target} did not answer; "
+                    "is the system running (make run)?"
+                ) from None
+            raise
+        return
+    api = AdminApi(settings, token=args.token, transport=transport)
     try:
-        await command(client, args, settings)
-    except TemporarilyUnavailable as exc:
-        if exc.detail:  # it came from the gRPC channel, not from the gateway
-            raise TemporarilyUnavailable(
-                f"the {name} service at {target} did not answer; is the system running (make run)?"
-            ) from None
-        raise
+        await args.command(api, args, settings)
     finally:
-        await client.close()
+        await api.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, transport: httpx.AsyncBaseTransport | None = None) -> int:
+    """``transport`` is for tests: where the admin API's HTTP requests go."""
     args = build_parser().parse_args(argv)
     settings = load_settings(CtlSettings, args.config)
+    if args.url:
+        settings.ctl_url = args.url
     try:
-        asyncio.run(run(args.command, args, settings))
+        asyncio.run(run(args, settings, transport))
     except OAuthError as exc:
         message = f"{exc.error}: {exc.description}" if exc.description else exc.error
         print(f"oauth2ctl: {message}", file=sys.stderr)

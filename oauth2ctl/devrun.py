@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +34,13 @@ DEFAULT_PORTS = {
     "admin": 50054,
     "gateway": 8080,
 }
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def module_for(name: str) -> str:
@@ -161,12 +169,38 @@ class System:
             time.sleep(0.2)
         raise RuntimeError(f"the system was not ready after {timeout:.0f}s: {last}")
 
+    def bootstrap(self, timeout: float = 60) -> str:
+        """``oauth2ctl bootstrap --if-needed``: on first start, create the admin
+        client and write the credentials file in the data directory, so that
+        oauth2ctl works with no flags. Returns what it printed. A system that was
+        bootstrapped before but has lost the file (a new data directory on an old
+        database) is left alone with a warning: only an operator can mend that.
+        """
+        result = subprocess.run(
+            [self.python, "-m", "oauth2ctl.cli", "bootstrap", "--if-needed"],
+            env=self.common_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode == 0:
+            return result.stdout
+        if "conflict" in result.stderr:
+            print(
+                "warning: the system is bootstrapped but this data directory has no "
+                f"oauth2ctl credentials file ({result.stderr.strip()})",
+                file=sys.stderr,
+            )
+            return ""
+        raise RuntimeError(f"oauth2ctl bootstrap failed: {result.stderr.strip()}")
+
 
 BANNER = """
   OAuth 2.1 server running ({mode})
   issuer:    {issuer}
   discovery: {issuer}/.well-known/openid-configuration
-
+  admin API: {issuer}/admin/api (oauth2ctl uses it; see `oauth2ctl --help`)
+{bootstrapped}
   Create a client and get a token (one command):
     .venv/bin/oauth2ctl client create --name demo --grant-type client_credentials \\
         --scope "api:read" --get-token
@@ -212,7 +246,22 @@ def main() -> int:
         system.migrate()
         system.start_all()
         system.wait_ready()
-        print(BANNER.format(mode=mode, issuer=system.common_env()["OAUTH2_ISSUER"]), flush=True)
+        bootstrapped = system.bootstrap()
+        if "client_secret" in bootstrapped:
+            bootstrapped = (
+                "\n  First start: created the admin client (oauth2ctl bootstrap)\n"
+                + "".join(f"    {line}\n" for line in bootstrapped.strip().splitlines())
+            )
+        else:
+            bootstrapped = ""
+        print(
+            BANNER.format(
+                mode=mode,
+                issuer=system.common_env()["OAUTH2_ISSUER"],
+                bootstrapped=bootstrapped,
+            ),
+            flush=True,
+        )
         while not stop:
             dead = system.exited()
             if dead:

@@ -1,116 +1,155 @@
-"""How oauth2ctl shows clients and users: JSON for scripts, a short summary for people."""
+"""How oauth2ctl shows what the admin API answers: JSON for scripts (the API's
+own objects), a short summary or table for people."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
-
-from oauth2.v1 import authorize_pb2, clients_pb2
-
-from common.timeutil import from_timestamp
 
 SECRET_WARNING = "The client secret is shown only once and stored only as a hash: keep it now."  # noqa: S105
 
 
-def client_to_dict(client: clients_pb2.Client, client_secret: str = "") -> dict[str, Any]:
-    """RFC 7591 section 2 metadata names; ``client_secret`` only when there is one."""
-    body: dict[str, Any] = {"client_id": client.client_id}
-    if client_secret:
-        body["client_secret"] = client_secret
-    body.update(
-        {
-            "client_name": client.client_name,
-            "grant_types": list(client.grant_types),
-            "redirect_uris": list(client.redirect_uris),
-            "response_types": list(client.response_types),
-            "scope": client.scope,
-            "token_endpoint_auth_method": client.token_endpoint_auth_method,
-            "require_pkce": client.require_pkce,
-            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-            "always_issue_refresh_token": client.always_issue_refresh_token,
-        }
-    )
-    for name in ("created_at", "updated_at"):
-        when = from_timestamp(getattr(client, name)) if client.HasField(name) else None
-        if when is not None:
-            body[name] = when.isoformat()
-    return body
+def summary(rows: Sequence[tuple[str, Any]]) -> str:
+    shown = [(label, str(value)) for label, value in rows if value not in (None, "", [])]
+    width = max((len(label) for label, _ in shown), default=0)
+    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in shown)
 
 
-def client_summary(client: clients_pb2.Client, client_secret: str = "") -> str:
-    rows = [
-        ("client_id", client.client_id),
-        ("client_secret", client_secret),
-        ("name", client.client_name),
-        ("auth method", client.token_endpoint_auth_method),
-        ("grant types", " ".join(client.grant_types)),
-        ("redirect URIs", " ".join(client.redirect_uris)),
-        ("scope", client.scope),
-    ]
-    width = max(len(label) for label, _ in rows)
-    lines = [f"{label.ljust(width)}  {value}" for label, value in rows if value]
-    if client_secret:
-        lines += ["", SECRET_WARNING]
-    return "\n".join(lines)
-
-
-def client_table(clients: list[clients_pb2.Client]) -> str:
-    if not clients:
-        return "no clients"
-    header = ("CLIENT_ID", "NAME", "AUTH METHOD", "GRANT TYPES")
-    rows = [
-        (c.client_id, c.client_name, c.token_endpoint_auth_method, ",".join(c.grant_types))
-        for c in clients
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> str:
+    if not rows:
+        return empty
+    cells = [[str(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
+        for row in cells
     )
 
 
-def user_to_dict(user: authorize_pb2.User) -> dict[str, Any]:
-    """OpenID Connect Core section 5.1 names where there is one; never a password hash
-    (the contract does not carry it)."""
-    body: dict[str, Any] = {
-        "user_id": user.user_id,
-        "username": user.username,
-        "email": user.email,
-        "email_verified": user.email_verified,
-        "enabled": user.enabled,
-        "given_name": user.given_name,
-        "family_name": user.family_name,
-        "name": user.name,
-    }
-    if user.provider:
-        body["provider"] = user.provider
-        body["provider_user_id"] = user.provider_user_id
-    for name in ("created_at", "updated_at"):
-        when = from_timestamp(getattr(user, name)) if user.HasField(name) else None
-        if when is not None:
-            body[name] = when.isoformat()
-    return body
-
-
-def user_summary(user: authorize_pb2.User) -> str:
-    rows = [
-        ("user_id", user.user_id),
-        ("username", user.username),
-        ("email", f"{user.email} ({'verified' if user.email_verified else 'not verified'})"
-         if user.email else ""),
-        ("name", user.name),
-        ("enabled", "yes" if user.enabled else "no"),
-    ]  # fmt: skip
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows if value)
-
-
-def user_table(users: list[authorize_pb2.User]) -> str:
-    if not users:
-        return "no users"
-    header = ("USER_ID", "USERNAME", "EMAIL", "ENABLED")
-    rows = [(u.user_id, u.username, u.email, "yes" if u.enabled else "no") for u in users]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
+def client_summary(client: dict[str, Any]) -> str:
+    secret = client.get("client_secret", "")
+    text = summary(
+        [
+            ("client_id", client.get("client_id")),
+            ("client_secret", secret),
+            ("name", client.get("client_name")),
+            ("auth method", client.get("token_endpoint_auth_method")),
+            ("grant types", " ".join(client.get("grant_types", []))),
+            ("redirect URIs", " ".join(client.get("redirect_uris", []))),
+            ("scope", client.get("scope")),
+        ]
     )
+    return text + ("\n\n" + SECRET_WARNING if secret else "")
+
+
+def client_table(clients: list[dict[str, Any]]) -> str:
+    return table(
+        ("CLIENT_ID", "NAME", "AUTH METHOD", "GRANT TYPES"),
+        [
+            (
+                c["client_id"],
+                c.get("client_name", ""),
+                c.get("token_endpoint_auth_method", ""),
+                ",".join(c.get("grant_types", [])),
+            )
+            for c in clients
+        ],
+        "no clients",
+    )
+
+
+def user_summary(user: dict[str, Any]) -> str:
+    email = user.get("email", "")
+    if email:
+        email += " (verified)" if user.get("email_verified") else " (not verified)"
+    return summary(
+        [
+            ("user_id", user.get("user_id")),
+            ("username", user.get("username")),
+            ("email", email),
+            ("name", user.get("name")),
+            ("enabled", "yes" if user.get("enabled") else "no"),
+        ]
+    )
+
+
+def user_table(users: list[dict[str, Any]]) -> str:
+    return table(
+        ("USER_ID", "USERNAME", "EMAIL", "ENABLED"),
+        [
+            (u["user_id"], u["username"], u.get("email", ""), "yes" if u.get("enabled") else "no")
+            for u in users
+        ],
+        "no users",
+    )
+
+
+def grants_text(grants: dict[str, Any]) -> str:
+    consents = table(
+        ("CLIENT_ID", "USER_ID", "SCOPES", "GRANTED_AT"),
+        [
+            (c["client_id"], c["user_id"], " ".join(c["scopes"]), c.get("granted_at", ""))
+            for c in grants["consents"]
+        ],
+        "no consents",
+    )
+    families = table(
+        ("FAMILY_ID", "CLIENT_ID", "USER_ID", "SCOPE", "LAST_USED_AT"),
+        [
+            (
+                f["family_id"],
+                f["client_id"],
+                f.get("user_id", ""),
+                f.get("scope", ""),
+                f.get("last_used_at", ""),
+            )
+            for f in grants["items"]
+        ],
+        "no refresh-token families",
+    )
+    return f"{consents}\n\n{families}"
+
+
+def key_table(keys: list[dict[str, Any]]) -> str:
+    return table(
+        ("KID", "ALG", "STATUS", "CREATED_AT", "RETIRED_AT"),
+        [
+            (k["kid"], k["alg"], k["status"], k.get("created_at", ""), k.get("retired_at", ""))
+            for k in keys
+        ],
+        "no keys",
+    )
+
+
+def key_summary(key: dict[str, Any]) -> str:
+    return summary([(name, key.get(name)) for name in ("kid", "alg", "status", "created_at")])
+
+
+def event_table(events: list[dict[str, Any]]) -> str:
+    return table(
+        ("TIME", "ACTION", "ACTOR", "TARGET", "OUTCOME", "TRACE_ID"),
+        [
+            (
+                e.get("time", ""),
+                e["action"],
+                e.get("actor", ""),
+                e.get("target", ""),
+                e.get("outcome", ""),
+                e.get("trace_id", ""),
+            )
+            for e in events
+        ],
+        "no events",
+    )
+
+
+def stats_text(stats: dict[str, Any]) -> str:
+    rows: list[tuple[str, Any]] = [
+        ("clients", stats["clients"]),
+        ("users", stats["users"]),
+        ("active grants", stats["active_grants"]),
+    ]
+    for grant_type, count in sorted(stats.get("tokens_issued_by_grant_type", {}).items()):
+        rows.append((f"tokens ({grant_type})", count))
+    rows.append(("since", stats.get("since", "")))
+    return summary([(label, str(value)) for label, value in rows])

@@ -1,4 +1,4 @@
-"""The ``user`` commands, each one or two calls to the authorize service.
+"""The ``user`` commands over ``/admin/api/users``.
 
 A user is named by its user_id or its username (case-insensitive); a value
 shaped like a UUID is tried as a user_id first.
@@ -12,11 +12,10 @@ import sys
 import uuid
 from typing import Any
 
-from oauth2.v1 import authorize_pb2
-
 from common.errors import InvalidRequest, NotFound
-from oauth2ctl.commands import ACTOR, PAGE_SIZE, emit
-from oauth2ctl.render import user_summary, user_table, user_to_dict
+from oauth2ctl.api import AdminApi
+from oauth2ctl.commands import emit, segment
+from oauth2ctl.render import user_summary, user_table
 from oauth2ctl.settings import CtlSettings
 
 
@@ -36,17 +35,18 @@ def password_from(args: argparse.Namespace) -> str:
     return str(args.password)
 
 
-async def resolve(authorize: Any, id_or_username: str) -> authorize_pb2.User:
+async def resolve(api: AdminApi, id_or_username: str) -> dict[str, Any]:
     if _is_uuid(id_or_username):
         try:
-            return await authorize.call.GetUser(  # type: ignore[no-any-return]
-                authorize_pb2.GetUserRequest(user_id=id_or_username)
-            )
+            user: dict[str, Any] = await api.get(f"/users/{segment(id_or_username)}")
+            return user
         except NotFound:
             pass
-    return await authorize.call.GetUser(  # type: ignore[no-any-return]
-        authorize_pb2.GetUserRequest(username=id_or_username)
-    )
+    wanted = id_or_username.lower()
+    for found in await api.all_pages("/users", search=id_or_username):
+        if found["username"].lower() == wanted:
+            return found
+    raise NotFound(f"No user '{id_or_username}'")
 
 
 def _is_uuid(value: str) -> bool:
@@ -57,75 +57,62 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-async def create(authorize: Any, args: argparse.Namespace, settings: CtlSettings) -> None:
-    user = await authorize.call.CreateUser(
-        authorize_pb2.CreateUserRequest(
-            username=args.username,
-            password=password_from(args),
-            email=args.email or "",
-            given_name=args.given_name or "",
-            family_name=args.family_name or "",
-            actor=ACTOR,
-        )
-    )
-    emit(user_to_dict(user), args.json, user_summary(user))
+async def create(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
+    body = {"username": args.username, "password": password_from(args)}
+    for name in ("email", "given_name", "family_name"):
+        if getattr(args, name):
+            body[name] = getattr(args, name)
+    user = await api.post("/users", body)
+    emit(user, args.json, user_summary(user))
 
 
-async def list_users(authorize: Any, args: argparse.Namespace, settings: CtlSettings) -> None:
-    found: list[authorize_pb2.User] = []
-    page_token = ""
-    while True:
-        page = await authorize.call.ListUsers(
-            authorize_pb2.ListUsersRequest(
-                page={"page_size": PAGE_SIZE, "page_token": page_token},
-                search=args.search or "",
-            )
-        )
-        found.extend(page.users)
-        page_token = page.page.next_page_token
-        if not page_token:
-            break
-    emit([user_to_dict(u) for u in found], args.json, user_table(found))
+async def list_users(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
+    found = await api.all_pages("/users", search=args.search)
+    emit(found, args.json, user_table(found))
 
 
-async def show(authorize: Any, args: argparse.Namespace, settings: CtlSettings) -> None:
-    user = await resolve(authorize, args.user)
-    emit(user_to_dict(user), args.json, user_summary(user))
+async def show(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
+    user = await resolve(api, args.user)
+    emit(user, args.json, user_summary(user))
 
 
-async def _set_enabled(authorize: Any, args: argparse.Namespace, enabled: bool) -> None:
-    user = await resolve(authorize, args.user)
-    await authorize.call.UpdateUser(
-        authorize_pb2.UpdateUserRequest(
-            user_id=user.user_id,
-            user=authorize_pb2.User(enabled=enabled),
-            update_mask=["enabled"],
-            actor=ACTOR,
-        )
-    )
-    print(f"{'enabled' if enabled else 'disabled'} user {user.username} ({user.user_id})")
+async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
+    body: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in ("email", "given_name", "family_name", "name")
+        if getattr(args, name) is not None
+    }
+    if args.email_verified is not None:
+        body["email_verified"] = args.email_verified
+    if not body:
+        raise InvalidRequest("Nothing to update: give at least one option")
+    user = await resolve(api, args.user)
+    updated = await api.patch(f"/users/{segment(user['user_id'])}", body)
+    emit(updated, args.json, user_summary(updated))
 
 
-async def disable(authorize: Any, args: argparse.Namespace, settings: CtlSettings) -> None:
-    await _set_enabled(authorize, args, enabled=False)
+async def _set_enabled(api: AdminApi, args: argparse.Namespace, enabled: bool) -> None:
+    user = await resolve(api, args.user)
+    await api.patch(f"/users/{segment(user['user_id'])}", {"enabled": enabled})
+    print(f"{'enabled' if enabled else 'disabled'} user {user['username']} ({user['user_id']})")
 
 
-async def enable(authorize: Any, args: argparse.Namespace, settings: CtlSettings) -> None:
-    await _set_enabled(authorize, args, enabled=True)
+async def disable(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
+    await _set_enabled(api, args, enabled=False)
 
 
-async def set_password(authorize: Any, args: argparse.Namespace, settings: CtlSettings) -> None:
+async def enable(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
+    await _set_enabled(api, args, enabled=True)
+
+
+async def set_password(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     password = password_from(args)
-    user = await resolve(authorize, args.user)
-    await authorize.call.SetPassword(
-        authorize_pb2.SetPasswordRequest(user_id=user.user_id, password=password, actor=ACTOR)
-    )
-    print(f"password set for user {user.username} ({user.user_id})")
+    user = await resolve(api, args.user)
+    await api.post(f"/users/{segment(user['user_id'])}/password", {"password": password})
+    print(f"password set for user {user['username']} ({user['user_id']})")
 
 
-async def delete(authorize: Any, args: argparse.Namespace, settings: CtlSettings) -> None:
-    user = await resolve(authorize, args.user)
-    await authorize.call.DeleteUser(
-        authorize_pb2.DeleteUserRequest(user_id=user.user_id, actor=ACTOR)
-    )
-    print(f"deleted user {user.username} ({user.user_id})")
+async def delete(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
+    user = await resolve(api, args.user)
+    await api.delete(f"/users/{segment(user['user_id'])}")
+    print(f"deleted user {user['username']} ({user['user_id']})")

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway import admin, openapi
 from gateway.routes import (
     authorize,
     consent,
@@ -17,6 +18,7 @@ from gateway.routes import (
     jwks,
     login,
     logout,
+    register,
     revoke,
     token,
     userinfo,
@@ -42,6 +44,12 @@ ROUTES: list[BaseRoute] = [
     Route("/oauth/revoke", revoke.revocation_endpoint, methods=["POST"]),
     Route("/oauth/userinfo", userinfo.userinfo_endpoint, methods=["GET", "POST"]),
     Route("/oauth/jwks", jwks.jwks_endpoint, methods=["GET"]),
+    Route("/oauth/register", register.registration_endpoint, methods=["POST"]),
+    Route(
+        "/oauth/register/{client_id}",
+        register.client_configuration_endpoint,
+        methods=["GET", "PUT", "DELETE"],
+    ),
     Route("/login", page(login.show_login, login.submit_login), methods=["GET", "POST"]),
     Route("/consent", page(consent.show_consent, consent.submit_consent), methods=["GET", "POST"]),
     Route("/logout", page(logout.show_logout, logout.submit_logout), methods=["GET", "POST"]),
@@ -53,4 +61,6 @@ ROUTES: list[BaseRoute] = [
     Route("/.well-known/openid-configuration", discovery.openid_configuration, methods=["GET"]),
     Route("/health", health.liveness, methods=["GET"]),
     Route("/ready", health.readiness, methods=["GET"]),
+    Route("/openapi.json", openapi.openapi_endpoint, methods=["GET"]),
+    *admin.ROUTES,
 ]

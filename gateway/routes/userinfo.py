@@ -61,9 +61,13 @@ def bearer_error(error: OAuthError) -> Response:
 
 
 def no_token() -> Response:
-    """Section 3.1: a request without any authentication gets no error code."""
-    return Response(
-        status_code=401, headers={**NO_STORE, "WWW-Authenticate": f'Bearer realm="{REALM}"'}
+    """Section 3.1: a request without any authentication gets no error code in
+    the challenge; the body is the JSON error every other answer has, so that
+    clients (and the OpenAPI document) see one shape."""
+    return JSONResponse(
+        {"error": "invalid_token", "error_description": "An access token is required"},
+        status_code=401,
+        headers={**NO_STORE, "WWW-Authenticate": f'Bearer realm="{REALM}"'},
     )
 
 

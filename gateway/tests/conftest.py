@@ -15,6 +15,7 @@ import pytest
 from google.protobuf import empty_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from oauth2.v1 import (
+    admin_pb2_grpc,
     authorize_pb2_grpc,
     clients_pb2_grpc,
     token_pb2,
@@ -22,11 +23,12 @@ from oauth2.v1 import (
 )
 
 from common.grpc_server import ErrorInterceptor
-from conftest import free_port
 from gateway.app import create_app
 from gateway.downstream import Downstream
 from gateway.settings import GatewaySettings
 from gateway.tests import fakes
+from gateway.tests.admin_fake import FakeAdminService
+from oauth2ctl.devrun import free_port
 
 pytest.register_assert_rewrite("gateway.tests.helpers", "gateway.tests.browser")
 
@@ -143,11 +145,13 @@ class Fakes:
     token: FakeTokenService
     authorize: FakeAuthorizeService
     clients: FakeClientsService
+    admin: FakeAdminService
 
     def reset(self) -> None:
         self.token.reset()
         self.authorize.reset()
         self.clients.reset()
+        self.admin.reset()
 
     def calls(self) -> list[str]:
         """Every downstream method called since the last reset, in order."""
@@ -160,11 +164,14 @@ class Fakes:
 
 @pytest.fixture(scope="session")
 async def backend() -> AsyncIterator[tuple[int, Fakes]]:
-    fake = Fakes(FakeTokenService(), FakeAuthorizeService(), FakeClientsService())
+    fake = Fakes(
+        FakeTokenService(), FakeAuthorizeService(), FakeClientsService(), FakeAdminService()
+    )
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     token_pb2_grpc.add_TokenServiceServicer_to_server(fake.token, server)
     authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(fake.authorize, server)
     clients_pb2_grpc.add_ClientsServiceServicer_to_server(fake.clients, server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(fake.admin, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -194,6 +201,11 @@ def fake_authorize(fakes_reset: Fakes) -> FakeAuthorizeService:
 @pytest.fixture
 def fake_clients(fakes_reset: Fakes) -> FakeClientsService:
     return fakes_reset.clients
+
+
+@pytest.fixture
+def fake_admin(fakes_reset: Fakes) -> FakeAdminService:
+    return fakes_reset.admin
 
 
 Factory = Callable[..., Awaitable[httpx.AsyncClient]]

@@ -38,6 +38,10 @@ LOCKOUT = "Too many failed sign-in attempts; try again in 120 seconds"
 
 ID_TOKEN_HINT = "hint-for-photo-book"
 GOOD_TOKEN = "good-token"
+# An access token of the admin client (client_credentials, scope "admin").
+ADMIN_TOKEN = "admin-token"
+ADMIN_CLIENT_ID = "admin-cli"
+ADMIN_CLIENT_SECRET = "bootstrap-secret"
 
 
 def validate_authorization_request(
@@ -131,7 +135,13 @@ def user_claims(request: authorize_pb2.GetUserClaimsRequest) -> authorize_pb2.Us
 def verify_access_token(
     request: token_pb2.VerifyAccessTokenRequest,
 ) -> token_pb2.IntrospectResponse:
+    if request.token == ADMIN_TOKEN:
+        return token_pb2.IntrospectResponse(
+            active=True, client_id=ADMIN_CLIENT_ID, sub=ADMIN_CLIENT_ID, scope="admin"
+        )
     subjects = {GOOD_TOKEN: USER_ID, "disabled-user": "u-disabled", "ghost": "u-ghost"}
+    if request.token in subjects and "admin" in request.required_scopes:
+        raise InsufficientScope("The access token lacks the 'admin' scope")
     if request.token in subjects:
         return token_pb2.IntrospectResponse(
             active=True, sub=subjects[request.token], scope="openid profile email"

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from conftest import free_port
 from gateway.routes import token as token_route
 from gateway.tests.conftest import Factory, dead_target
 from gateway.tests.helpers import assert_error
+from oauth2ctl.devrun import free_port
 
 EXPECTED_METADATA = {
     "issuer": "https://auth.example.com",

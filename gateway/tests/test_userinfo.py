@@ -62,7 +62,10 @@ async def test_no_token_is_a_bare_challenge(client: httpx.AsyncClient, fakes_res
     ):
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == 'Bearer realm="oauth2"'
-        assert response.content == b""
+        assert response.json() == {
+            "error": "invalid_token",
+            "error_description": "An access token is required",
+        }
     assert fakes_reset.calls() == []
 
 

@@ -1,119 +1,66 @@
-"""oauth2ctl against an in-process fake ClientsService: parsing, the requests it
-sends, its output, and one-line errors with exit code 1."""
+"""oauth2ctl's client commands through the gateway's admin API, how it finds its
+credentials, and one-line errors with exit code 1."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from concurrent import futures
-from typing import Any
+import stat
+from pathlib import Path
 
-import grpc
 import pytest
-from google.protobuf import empty_pb2
-from oauth2.v1 import clients_pb2, clients_pb2_grpc, common_pb2
 
-from common.errors import NotFound, OAuthError
-from common.grpc_errors import to_status
-from conftest import free_port
-from oauth2ctl import commands
+from gateway.tests import fakes
 from oauth2ctl.cli import main
+from oauth2ctl.tests.conftest import Ctl
+
+ACTOR = f"client:{fakes.ADMIN_CLIENT_ID}"
 
 
-def make_client(client_id: str, **fields: Any) -> clients_pb2.Client:
-    values: dict[str, Any] = {
-        "client_name": "demo",
-        "grant_types": ["client_credentials"],
-        "scope": "api:read",
-        "token_endpoint_auth_method": "client_secret_basic",
-        **fields,
-    }
-    return clients_pb2.Client(client_id=client_id, **values)
+def test_bootstrap_wrote_private_credentials(ctl: Ctl, tmp_path: Path) -> None:
+    path = tmp_path / "oauth2ctl-credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    saved = json.loads(path.read_text())
+    assert (saved["client_id"], saved["client_secret"]) == (
+        fakes.ADMIN_CLIENT_ID,
+        fakes.ADMIN_CLIENT_SECRET,
+    )
+    method, request = ctl.admin.requests[-1]
+    assert method == "Bootstrap" and request.actor.id == "cli"
 
 
-class FakeClients(clients_pb2_grpc.ClientsServiceServicer):
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, Any]] = []
-        self.error: OAuthError | None = None
-
-    def _record(self, method: str, request: Any, context: grpc.ServicerContext) -> None:
-        self.requests.append((method, request))
-        if self.error is not None:
-            context.abort_with_status(to_status(self.error))
-
-    def CreateClient(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._record("CreateClient", request, context)
-        m = request.metadata
-        client = make_client(
-            "c-new",
-            client_name=m.client_name,
-            grant_types=list(m.grant_types),
-            redirect_uris=list(m.redirect_uris),
-            scope=m.scope,
-            token_endpoint_auth_method=m.token_endpoint_auth_method or "client_secret_basic",
-        )
-        secret = "" if client.token_endpoint_auth_method == "none" else "s3cret"
-        return clients_pb2.CreateClientResponse(client=client, client_secret=secret)
-
-    def ListClients(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._record("ListClients", request, context)
-        if not request.page.page_token:
-            return clients_pb2.ListClientsResponse(
-                clients=[make_client("c1")], page=common_pb2.PageResponse(next_page_token="p2")
-            )
-        return clients_pb2.ListClientsResponse(clients=[make_client("c2", client_name="other")])
-
-    def GetClient(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._record("GetClient", request, context)
-        return make_client(request.client_id)
-
-    def DeleteClient(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._record("DeleteClient", request, context)
-        return empty_pb2.Empty()
-
-    def RotateClientSecret(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._record("RotateClientSecret", request, context)
-        return clients_pb2.RotateClientSecretResponse(
-            client=make_client(request.client_id), client_secret="n3w"
-        )
+def test_bootstrap_twice_is_a_conflict(ctl: Ctl) -> None:
+    code, out, err = ctl("bootstrap")
+    assert (code, out) == (1, "")
+    assert err == "oauth2ctl: conflict: The system is already bootstrapped\n"
+    # --if-needed leaves a bootstrapped system alone.
+    code, out, _ = ctl("bootstrap", "--if-needed")
+    assert code == 0 and "already bootstrapped" in out
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[int, FakeClients]]:
-    fake = FakeClients()
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    clients_pb2_grpc.add_ClientsServiceServicer_to_server(fake, grpc_server)
-    port = grpc_server.add_insecure_port("127.0.0.1:0")
-    grpc_server.start()
-    yield port, fake
-    grpc_server.stop(0)
-
-
-@pytest.fixture
-def fake(server: tuple[int, FakeClients], monkeypatch: pytest.MonkeyPatch) -> FakeClients:
-    port, fake = server
-    fake.requests.clear()
-    fake.error = None
-    monkeypatch.delenv("OAUTH2_CONFIG", raising=False)
-    monkeypatch.setenv("OAUTH2_CLIENTS_TARGET", f"127.0.0.1:{port}")
-    monkeypatch.setenv("OAUTH2_ISSUER", "http://gateway.test")
-    return fake
-
-
-def test_create_json(fake: FakeClients, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "client", "create", "--name", "svc",
-            "--grant-type", "client_credentials", "--grant-type", "authorization_code",
-            "--redirect-uri", "https://app.example/cb",
-            "--scope", "a b", "--auth-method", "client_secret_post", "--json",
-        ]
-    )  # fmt: skip
-    out = capsys.readouterr().out
+def test_bootstrap_json(ctl: Ctl, tmp_path: Path) -> None:
+    ctl.admin.bootstrapped = False
+    del ctl.admin.clients[fakes.ADMIN_CLIENT_ID]
+    code, out, _ = ctl("bootstrap", "--json")
     assert code == 0
     assert json.loads(out) == {
-        "client_id": "c-new",
-        "client_secret": "s3cret",
+        "client_id": fakes.ADMIN_CLIENT_ID,
+        "client_secret": fakes.ADMIN_CLIENT_SECRET,
+        "url": "http://gateway.test",
+        "credentials_file": str(tmp_path / "oauth2ctl-credentials.json"),
+    }
+
+
+def test_create_json_through_the_admin_api(ctl: Ctl) -> None:
+    code, out, err = ctl(
+        "client", "create", "--name", "svc",
+        "--grant-type", "client_credentials", "--grant-type", "authorization_code",
+        "--redirect-uri", "https://app.example/cb",
+        "--scope", "a b", "--auth-method", "client_secret_post", "--no-require-pkce", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    body = json.loads(out)
+    for name, value in {
+        "client_secret": f"secret-{body['client_id']}",
         "client_name": "svc",
         "grant_types": ["client_credentials", "authorization_code"],
         "redirect_uris": ["https://app.example/cb"],
@@ -123,112 +70,153 @@ def test_create_json(fake: FakeClients, capsys: pytest.CaptureFixture[str]) -> N
         "require_pkce": False,
         "post_logout_redirect_uris": [],
         "always_issue_refresh_token": False,
-    }
-    method, request = fake.requests[-1]
+    }.items():
+        assert body[name] == value, name
+    method, request = ctl.admin.requests[-1]
     assert method == "CreateClient"
-    assert request.metadata.token_endpoint_auth_method == "client_secret_post"
-    assert request.actor.id == "cli"
+    assert request.actor.id == ACTOR
+    # The token came from the credentials file through client_credentials, scope admin.
+    exchange = ctl.token.exchanges[-1]
+    assert (exchange.grant_type, exchange.scope) == ("client_credentials", "admin")
+    assert exchange.credentials.client_id == fakes.ADMIN_CLIENT_ID
 
 
-def test_create_defaults_are_left_to_the_service(
-    fake: FakeClients, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["client", "create", "--name", "svc"]) == 0
-    request = fake.requests[-1][1]
+def test_create_defaults_are_left_to_the_service(ctl: Ctl) -> None:
+    code, out, _ = ctl("client", "create", "--name", "svc")
+    assert code == 0
+    request = ctl.admin.requests[-1][1]
     assert list(request.metadata.grant_types) == []
     assert request.metadata.token_endpoint_auth_method == ""
-    out = capsys.readouterr().out
-    assert "client_id      c-new" in out
-    assert "client_secret  s3cret" in out
+    assert not request.metadata.HasField("require_pkce")
+    assert "client_secret  secret-c-" in out
     assert "shown only once" in out
 
 
-def test_public_client_has_no_secret(fake: FakeClients, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["client", "create", "--name", "spa", "--auth-method", "none", "--json"]) == 0
-    body = json.loads(capsys.readouterr().out)
-    assert "client_secret" not in body
-    assert body["token_endpoint_auth_method"] == "none"
+def test_public_client_has_no_secret(ctl: Ctl) -> None:
+    code, out, _ = ctl("client", "create", "--name", "spa", "--auth-method", "none", "--json")
+    assert code == 0
+    body = json.loads(out)
+    assert "client_secret" not in body and body["token_endpoint_auth_method"] == "none"
 
 
-def test_list_follows_pages(fake: FakeClients, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["client", "list", "--search", "de", "--json"]) == 0
-    assert [c["client_id"] for c in json.loads(capsys.readouterr().out)] == ["c1", "c2"]
-    requests = [r for m, r in fake.requests if m == "ListClients"]
-    assert [r.page.page_token for r in requests] == ["", "p2"]
-    assert {r.search for r in requests} == {"de"}
-
-    assert main(["client", "list"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["CLIENT_ID", "NAME", "AUTH", "METHOD", "GRANT", "TYPES"]
-    assert lines[1].split() == ["c1", "demo", "client_secret_basic", "client_credentials"]
-
-
-def test_show_delete_rotate(fake: FakeClients, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["client", "show", "c7", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["client_id"] == "c7"
-    assert main(["client", "delete", "c7"]) == 0
-    assert capsys.readouterr().out == "deleted client c7\n"
-    assert main(["client", "rotate-secret", "c7", "--json"]) == 0
-    body = json.loads(capsys.readouterr().out)
-    assert (body["client_id"], body["client_secret"]) == ("c7", "n3w")
-    assert [m for m, _ in fake.requests] == ["GetClient", "DeleteClient", "RotateClientSecret"]
-
-
-def test_service_error_is_one_line(fake: FakeClients, capsys: pytest.CaptureFixture[str]) -> None:
-    fake.error = NotFound("Client 'nope' not found")
-    assert main(["client", "show", "nope"]) == 1
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err == "oauth2ctl: not_found: Client 'nope' not found\n"
-
-
-def test_nothing_running(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    target = f"127.0.0.1:{free_port()}"
-    monkeypatch.setenv("OAUTH2_CLIENTS_TARGET", target)
-    assert main(["client", "list"]) == 1
-    assert capsys.readouterr().err == (
-        f"oauth2ctl: temporarily_unavailable: the clients service at {target} "
-        "did not answer; is the system running (make run)?\n"
+def test_get_token_uses_the_gateway(ctl: Ctl) -> None:
+    ctl.admin.fail.clear()
+    code, _out, err = ctl("client", "create", "--name", "x", "--json", "--get-token")
+    # The fake token service grants only the admin client.
+    assert code == 1 and err.startswith("oauth2ctl: invalid_client:")
+    code, _, err = ctl("client", "create", "--name", "spa", "--auth-method", "none", "--get-token")
+    assert (code, err) == (
+        1,
+        "oauth2ctl: invalid_request: --get-token needs a confidential client\n",
     )
+
+
+def test_list_follows_pages(ctl: Ctl) -> None:
+    for name in ("a", "b", "c"):
+        assert ctl("client", "create", "--name", name)[0] == 0
+    for index in range(250):
+        ctl.admin.clients[f"z{index:03}"] = ctl.admin.clients["c-1"]
+    code, out, _ = ctl("client", "list", "--json")
+    assert code == 0
+    assert len(json.loads(out)) == 254  # three, the admin client and 250 more
+    code, out, _ = ctl("client", "list", "--search", "admin")
+    assert out.splitlines()[0].split() == ["CLIENT_ID", "NAME", "AUTH", "METHOD", "GRANT", "TYPES"]
+    assert out.splitlines()[1].startswith("admin-cli")
+
+
+def test_show_update_rotate_delete(ctl: Ctl) -> None:
+    ctl("client", "create", "--name", "svc")
+    code, out, _ = ctl("client", "show", "c-1", "--json")
+    assert json.loads(out)["client_name"] == "svc"
+    code, out, _ = ctl(
+        "client", "update", "c-1", "--name", "renamed", "--redirect-uri", "https://x.example/cb",
+        "--no-require-pkce", "--json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["client_name"] == "renamed"
+    request = ctl.admin.requests[-1][1]
+    assert list(request.update_mask) == ["client_name", "redirect_uris", "require_pkce"]
+    code, out, _ = ctl("client", "rotate-secret", "c-1", "--json")
+    assert json.loads(out)["client_secret"].startswith("rotated-")
+    code, out, _ = ctl("client", "delete", "c-1")
+    assert (code, out) == (0, "deleted client c-1\n")
+    code, out, err = ctl("client", "show", "c-1")
+    assert (code, err) == (1, "oauth2ctl: not_found: No such client\n")
+    code, _, err = ctl("client", "update", "c-1")
+    assert err == "oauth2ctl: invalid_request: Nothing to update: give at least one option\n"
+
+
+def test_ids_stay_one_path_segment(ctl: Ctl) -> None:
+    code, _, err = ctl("client", "show", "a?b#c")
+    assert (code, err) == (1, "oauth2ctl: not_found: No such client\n")
+    assert ctl.admin.requests[-1][1].client_id == "a?b#c"
+
+
+def test_token_flag_and_env_come_first(ctl: Ctl, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = ctl("--token", "nope", "stats")
+    assert (code, err) == (1, "oauth2ctl: invalid_token: The access token expired\n")
+    monkeypatch.setenv("OAUTH2_CTL_TOKEN", fakes.ADMIN_TOKEN)
+    ctl.token.exchanges.clear()
+    assert ctl("stats")[0] == 0
+    assert ctl.token.exchanges == []
+    monkeypatch.setenv("OAUTH2_CTL_TOKEN", fakes.GOOD_TOKEN)
+    code, _, err = ctl("stats")
+    assert err == "oauth2ctl: insufficient_scope: The access token lacks the 'admin' scope\n"
+
+
+def test_client_settings_come_before_the_file(ctl: Ctl, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAUTH2_CTL_CLIENT_ID", fakes.ADMIN_CLIENT_ID)
+    monkeypatch.setenv("OAUTH2_CTL_CLIENT_SECRET", "wrong")
+    code, _, err = ctl("stats")
+    assert (code, err) == (1, "oauth2ctl: invalid_client: Client authentication failed\n")
+
+
+def test_no_credentials_hints_at_bootstrap(ctl: Ctl, tmp_path: Path) -> None:
+    (tmp_path / "oauth2ctl-credentials.json").unlink()
+    code, out, err = ctl("client", "list")
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        "oauth2ctl: no_credentials: No admin credentials: run 'oauth2ctl bootstrap'"
+    )
+    assert err.count("\n") == 1
+
+
+def test_nothing_running(ctl: Ctl, capsys: pytest.CaptureFixture[str]) -> None:
+    from oauth2ctl.devrun import free_port
+
+    code = main(["--url", f"http://127.0.0.1:{free_port()}", "client", "list"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("oauth2ctl: temporarily_unavailable: the gateway at http://127.0.0.1:")
+    assert err.endswith("did not answer; is the system running (make run)?\n")
+
+
+def test_bootstrap_with_nothing_running(
+    ctl: Ctl, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from oauth2ctl.devrun import free_port
+
+    monkeypatch.setenv("OAUTH2_ADMIN_TARGET", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("OAUTH2_GRPC_DEADLINE_SECONDS", "0.5")
+    code = main(["bootstrap"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("oauth2ctl: temporarily_unavailable: the admin service at 127.0.0.1:")
 
 
 @pytest.mark.parametrize(
     "argv",
     [
+        [],
+        ["client"],
         ["client", "create"],
-        ["client", "create", "--name", "x", "--auth-method", "private_key_jwt"],
-        ["client", "show"],
-        ["client", "frobnicate"],
+        ["client", "create", "--name", "x", "--auth-method", "bogus"],
+        ["grant", "list"],
+        ["grant", "list", "--user", "u", "--client", "c"],
+        ["key", "rotate", "--alg", "HS256"],
+        ["audit", "list", "--outcome", "maybe"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
-    assert "usage: oauth2ctl" in capsys.readouterr().err
-
-
-def test_get_token_uses_the_gateway(
-    fake: FakeClients, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    sent: dict[str, Any] = {}
-
-    class Answer:
-        status_code = 200
-
-        def json(self) -> dict[str, Any]:
-            return {"access_token": "at", "token_type": "Bearer", "expires_in": 3600}
-
-    def post(url: str, **kwargs: Any) -> Answer:
-        sent.update(url=url, **kwargs)
-        return Answer()
-
-    monkeypatch.setattr(commands.httpx, "post", post)
-    assert main(["client", "create", "--name", "svc", "--get-token", "--json"]) == 0
-    body = json.loads(capsys.readouterr().out)
-    assert body["token_response"]["access_token"] == "at"
-    assert sent["url"] == "http://gateway.test/oauth/token"
-    assert sent["data"] == {"grant_type": "client_credentials"}
-    assert sent["headers"]["Authorization"] == "Basic Yy1uZXc6czNjcmV0"  # c-new:s3cret

@@ -1,0 +1,106 @@
+"""The admin API's bearer-token check (RFC 6750).
+
+Steps, each with one answer:
+
+1. the ``Authorization: Bearer`` header (section 2.1; the admin API takes no
+   other way of sending a token): absent -> 401 with a bare
+   ``Bearer realm="oauth2-admin"`` challenge (section 3.1: no error code);
+   malformed -> 401 ``invalid_token``;
+2. ``TokenService.VerifyAccessToken(required_scopes=["admin"], audience=issuer)``:
+   signature, expiry, audience and revocation -> 401 ``invalid_token``; a valid
+   token without the ``admin`` scope -> 403 ``insufficient_scope`` with
+   ``scope="admin"`` in the challenge.
+
+The token's ``client_id`` is the actor of every admin call it authorizes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from oauth2.v1 import token_pb2
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from common.errors import InsufficientScope, InvalidToken, OAuthError
+from gateway.errors import NO_STORE, safe_description
+from gateway.state import downstream_of, settings_of
+
+REALM = "oauth2-admin"
+REQUIRED_SCOPE = "admin"
+# RFC 6750 section 2.1: b64token.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+MISSING_TOKEN = "An access token with the 'admin' scope is required"  # noqa: S105
+
+
+class Unauthorized(Exception):
+    """The request may not use the admin API; ``response`` says why."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def challenge_response(error: OAuthError | None) -> Response:
+    """401/403 with the RFC 6750 section 3 challenge and the RFC 6749 section 5.2
+    body. ``None``: no credentials were sent, so the challenge names no error."""
+    if error is None:
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": MISSING_TOKEN},
+            status_code=401,
+            headers={**NO_STORE, "WWW-Authenticate": f'Bearer realm="{REALM}"'},
+        )
+    description = safe_description(error.public_description)
+    if isinstance(error, InsufficientScope):
+        challenge = f'Bearer realm="{REALM}", error="insufficient_scope", scope="{REQUIRED_SCOPE}"'
+        status = 403
+    else:
+        challenge = f'Bearer realm="{REALM}", error="invalid_token"'
+        if description:
+            challenge += f', error_description="{description}"'
+        status = 401
+    body = {"error": error.error if status == 403 else "invalid_token"}
+    if description:
+        body["error_description"] = description
+    return JSONResponse(
+        body, status_code=status, headers={**NO_STORE, "WWW-Authenticate": challenge}
+    )
+
+
+def bearer_token(request: Request) -> str:
+    """The token of ``Authorization: Bearer``, "" when there is none."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return ""
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    token = value.strip()
+    if not _B64TOKEN.fullmatch(token):
+        raise Unauthorized(challenge_response(InvalidToken("Malformed bearer token")))
+    return token
+
+
+async def admin_client_id(request: Request) -> str:
+    """The client_id of a valid admin token, or :class:`Unauthorized`. A token
+    service that cannot answer raises its error (503) unchanged."""
+    token = bearer_token(request)
+    if not token:
+        raise Unauthorized(challenge_response(None))
+    try:
+        verified = await downstream_of(request).token.call.VerifyAccessToken(
+            token_pb2.VerifyAccessTokenRequest(
+                token=token,
+                required_scopes=[REQUIRED_SCOPE],
+                audience=settings_of(request).issuer,
+            )
+        )
+    except (InvalidToken, InsufficientScope) as exc:
+        raise Unauthorized(challenge_response(exc)) from None
+    if not verified.active:
+        raise Unauthorized(challenge_response(InvalidToken("The access token is not active")))
+    if REQUIRED_SCOPE not in verified.scope.split():
+        raise Unauthorized(
+            challenge_response(InsufficientScope("The access token lacks the 'admin' scope"))
+        )
+    return str(verified.client_id)

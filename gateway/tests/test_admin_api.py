@@ -1,0 +1,508 @@
+"""The admin REST API (docs/operators.md) against an in-memory AdminService:
+the bearer check with its exact RFC 6750 challenges, every route's JSON in and
+out, the actor passed to every write, paging, and the error statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from common.errors import Conflict, ServerError, TemporarilyUnavailable
+from gateway.tests import fakes
+from gateway.tests.admin_fake import FAMILIES, GRANT_USER, TRACE_ID, FakeAdminService
+from gateway.tests.conftest import FakeTokenService
+from gateway.tests.helpers import assert_error
+
+ADMIN = {"Authorization": f"Bearer {fakes.ADMIN_TOKEN}"}
+ACTOR = f"client:{fakes.ADMIN_CLIENT_ID}"
+
+
+async def call(
+    client: httpx.AsyncClient, method: str, path: str, status: int = 200, **kwargs: Any
+) -> Any:
+    headers = {**ADMIN, **kwargs.pop("headers", {})}
+    response = await client.request(method, f"/admin/api{path}", headers=headers, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.headers["cache-control"] == "no-store"
+    if status == 204:
+        assert response.content == b""
+        return None
+    assert response.headers["content-type"] == "application/json"
+    return response.json()
+
+
+# --- the bearer check ---------------------------------------------------------------
+
+
+async def test_no_token_is_a_bare_challenge(
+    client: httpx.AsyncClient, fake_admin: FakeAdminService
+) -> None:
+    response = await client.get("/admin/api/clients")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="oauth2-admin"'
+    assert response.json()["error"] == "invalid_token"
+    # Basic credentials are not an admin token either.
+    response = await client.get("/admin/api/stats", headers={"Authorization": "Basic YTpi"})
+    assert response.headers["www-authenticate"] == 'Bearer realm="oauth2-admin"'
+    assert fake_admin.requests == []
+
+
+async def test_a_bad_token_is_invalid_token(
+    client: httpx.AsyncClient, fake_token: FakeTokenService, fake_admin: FakeAdminService
+) -> None:
+    response = await client.get(
+        "/admin/api/clients", headers={"Authorization": "Bearer not-a-token"}
+    )
+    assert_error(response, 401, "invalid_token", "The access token expired")
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="oauth2-admin", error="invalid_token", '
+        'error_description="The access token expired"'
+    )
+    method, request = fake_token.requests[-1]
+    assert method == "VerifyAccessToken"
+    assert list(request.required_scopes) == ["admin"]
+    assert request.audience == "https://auth.example.com"
+
+    response = await client.get("/admin/api/clients", headers={"Authorization": "Bearer inactive"})
+    assert_error(response, 401, "invalid_token", "The access token is not active")
+
+    response = await client.get("/admin/api/clients", headers={"Authorization": "Bearer a b"})
+    assert_error(response, 401, "invalid_token", "Malformed bearer token")
+    assert fake_admin.requests == []
+
+
+async def test_a_token_without_the_admin_scope_is_insufficient_scope(
+    client: httpx.AsyncClient, fake_admin: FakeAdminService
+) -> None:
+    response = await client.post(
+        "/admin/api/clients",
+        headers={"Authorization": f"Bearer {fakes.GOOD_TOKEN}"},
+        json={"client_name": "x"},
+    )
+    assert_error(response, 403, "insufficient_scope", "The access token lacks the 'admin' scope")
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="oauth2-admin", error="insufficient_scope", scope="admin"'
+    )
+    assert fake_admin.requests == []
+
+
+async def test_token_service_down_is_503(
+    client: httpx.AsyncClient, fake_token: FakeTokenService
+) -> None:
+    fake_token.answers["VerifyAccessToken"] = TemporarilyUnavailable()
+    response = await client.get("/admin/api/stats", headers=ADMIN)
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+
+
+# --- clients ----------------------------------------------------------------------------
+
+
+async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+    created = await call(
+        client,
+        "POST",
+        "/clients",
+        201,
+        json={
+            "client_name": "svc",
+            "grant_types": ["client_credentials"],
+            "scope": "api",
+            "require_pkce": False,
+            "contacts": ["ops@example.com"],
+        },
+    )
+    client_id = created["client_id"]
+    assert created == {
+        "client_id": client_id,
+        "client_secret": f"secret-{client_id}",
+        "client_name": "svc",
+        "grant_types": ["client_credentials"],
+        "redirect_uris": [],
+        "response_types": [],
+        "scope": "api",
+        "token_endpoint_auth_method": "client_secret_basic",
+        "require_pkce": False,
+        "post_logout_redirect_uris": [],
+        "always_issue_refresh_token": False,
+        "access_token_signing_alg": "",
+        "contacts": ["ops@example.com"],
+        "client_uri": "",
+        "logo_uri": "",
+        "dynamically_registered": False,
+        "revision": 1,
+        "client_secret_expires_at": 0,
+        "created_at": "2023-11-14T22:13:20Z",
+        "updated_at": "2023-11-14T22:13:20Z",
+    }
+    method, request = fake_admin.requests[-1]
+    assert method == "CreateClient"
+    assert request.actor.id == ACTOR
+    assert request.actor.remote_addr == "127.0.0.1"
+    assert request.metadata.HasField("require_pkce") and not request.metadata.require_pkce
+
+    shown = await call(client, "GET", f"/clients/{client_id}")
+    assert "client_secret" not in shown and shown["client_name"] == "svc"
+
+    updated = await call(
+        client,
+        "PATCH",
+        f"/clients/{client_id}",
+        json={"client_name": "renamed", "redirect_uris": ["https://a.example/cb"], "revision": 1},
+    )
+    assert updated["client_name"] == "renamed"
+    assert updated["redirect_uris"] == ["https://a.example/cb"]
+    request = fake_admin.requests[-1][1]
+    assert list(request.update_mask) == ["client_name", "redirect_uris"]
+    assert request.actor.id == ACTOR
+
+    rotated = await call(client, "POST", f"/clients/{client_id}/secret")
+    assert rotated["client_id"] == client_id and rotated["client_secret"].startswith("rotated-")
+
+    await call(client, "DELETE", f"/clients/{client_id}", 204)
+    assert fake_admin.requests[-1][1].actor.id == ACTOR
+    response = await client.get(f"/admin/api/clients/{client_id}", headers=ADMIN)
+    assert_error(response, 404, "not_found", "No such client")
+
+
+async def test_import_a_client_and_conflict(client: httpx.AsyncClient) -> None:
+    body = {"client_id": "imported", "client_secret": "a-long-imported-secret"}
+    created = await call(client, "POST", "/clients", 201, json=body)
+    assert created["client_secret"] == "a-long-imported-secret"
+    response = await client.post("/admin/api/clients", headers=ADMIN, json=body)
+    assert_error(response, 409, "conflict", "Client 'imported' already exists")
+
+
+async def test_public_client_has_no_secret(client: httpx.AsyncClient) -> None:
+    created = await call(
+        client, "POST", "/clients", 201, json={"token_endpoint_auth_method": "none"}
+    )
+    assert "client_secret" not in created
+
+
+async def test_client_list_pages_with_a_cursor(
+    client: httpx.AsyncClient, fake_admin: FakeAdminService
+) -> None:
+    for name in ("alpha", "beta", "gamma"):
+        await call(client, "POST", "/clients", 201, json={"client_id": name, "client_name": name})
+    first = await call(client, "GET", "/clients", params={"page_size": 2})
+    assert [c["client_id"] for c in first["items"]] == ["alpha", "beta"]
+    assert first["next_page_token"] == "2"
+    rest = await call(
+        client, "GET", "/clients", params={"page_size": 2, "page_token": first["next_page_token"]}
+    )
+    assert [c["client_id"] for c in rest["items"]] == ["gamma"]
+    assert "next_page_token" not in rest
+    found = await call(client, "GET", "/clients", params={"search": "AMM"})
+    assert [c["client_id"] for c in found["items"]] == ["gamma"]
+    request = fake_admin.requests[-1][1]
+    assert (request.search, request.page.page_size) == ("AMM", 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "description"),
+    [
+        ({"client_name": 3}, "invalid_client_metadata", "'client_name' must be a string"),
+        ({"redirect_uris": "x"}, "invalid_client_metadata", "'redirect_uris' must be an array"),
+        ({"require_pkce": "no"}, "invalid_client_metadata", "'require_pkce' must be true or false"),
+        ({"colour": "red"}, "invalid_client_metadata", "Unknown field 'colour'"),
+        ({"client_name": "a\x00b"}, "invalid_client_metadata", None),
+        ({"redirect_uris": ["http://bad.example/cb"]}, "invalid_request", None),
+    ],
+)
+async def test_bad_client_metadata_is_400(
+    client: httpx.AsyncClient, body: dict[str, Any], error: str, description: str | None
+) -> None:
+    response = await client.post("/admin/api/clients", headers=ADMIN, json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+    if description:
+        assert response.json()["error_description"].startswith(description)
+
+
+async def test_patch_needs_a_field_and_a_matching_id(
+    client: httpx.AsyncClient, fake_admin: FakeAdminService
+) -> None:
+    await call(client, "POST", "/clients", 201, json={"client_id": "c1"})
+    response = await client.patch("/admin/api/clients/c1", headers=ADMIN, json={})
+    assert_error(response, 400, "invalid_request", "No client metadata to update")
+    response = await client.patch(
+        "/admin/api/clients/c1", headers=ADMIN, json={"client_id": "c2", "client_name": "x"}
+    )
+    assert_error(response, 400, "invalid_request", "'client_id' does not match the path")
+    assert "UpdateClient" not in fake_admin.methods()
+
+
+# --- bodies ------------------------------------------------------------------------------
+
+
+async def test_bodies_must_be_json_objects(client: httpx.AsyncClient) -> None:
+    response = await client.post("/admin/api/clients", headers=ADMIN, data={"client_name": "x"})
+    assert_error(response, 415, "invalid_request", "Content-Type must be application/json")
+    response = await client.post(
+        "/admin/api/clients",
+        headers={**ADMIN, "Content-Type": "application/json"},
+        content=b"{not json",
+    )
+    assert_error(response, 400, "invalid_request", "The request body is not valid JSON")
+    response = await client.post("/admin/api/clients", headers=ADMIN, json=["a"])
+    assert_error(response, 400, "invalid_request", "The request body must be a JSON object")
+    response = await client.post(
+        "/admin/api/clients",
+        headers={**ADMIN, "Content-Type": "application/json"},
+        content=b"[" * 3000 + b"]" * 3000,
+    )
+    assert response.status_code == 413  # max_body_bytes is 2048 in these tests
+    response = await client.post(
+        "/admin/api/clients",
+        headers={**ADMIN, "Content-Type": "application/json"},
+        content=b"[" * 1000 + b"]" * 1000,
+    )
+    # Nesting deeper than the parser's recursion limit is bad JSON, not a 500.
+    assert_error(response, 400, "invalid_request", "The request body is not valid JSON")
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+async def test_user_lifecycle(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+    user = await call(
+        client,
+        "POST",
+        "/users",
+        201,
+        json={"username": "Erin", "password": "long enough", "email": "erin@example.com"},
+    )
+    user_id = user["user_id"]
+    assert user == {
+        "user_id": user_id,
+        "username": "erin",
+        "email": "erin@example.com",
+        "email_verified": False,
+        "enabled": True,
+        "given_name": "",
+        "family_name": "",
+        "name": "",
+        "created_at": "2023-11-14T22:13:20Z",
+    }
+    assert fake_admin.requests[-1][1].actor.id == ACTOR
+    assert (await call(client, "GET", f"/users/{user_id}"))["username"] == "erin"
+    listed = await call(client, "GET", "/users", params={"search": "erin"})
+    assert [u["user_id"] for u in listed["items"]] == [user_id]
+
+    updated = await call(
+        client, "PATCH", f"/users/{user_id}", json={"given_name": "Erin", "enabled": False}
+    )
+    assert (updated["given_name"], updated["enabled"]) == ("Erin", False)
+    request = fake_admin.requests[-1][1]
+    assert list(request.update_mask) == ["given_name", "enabled"]
+    assert request.actor.id == ACTOR
+
+    await call(client, "POST", f"/users/{user_id}/password", 204, json={"password": "n3w pass"})
+    assert fake_admin.passwords[user_id] == "n3w pass"
+    assert fake_admin.requests[-1][1].actor.id == ACTOR
+    await call(client, "DELETE", f"/users/{user_id}", 204)
+    response = await client.get(f"/admin/api/users/{user_id}", headers=ADMIN)
+    assert_error(response, 404, "not_found", "No such user")
+
+
+async def test_user_errors(client: httpx.AsyncClient) -> None:
+    response = await client.post("/admin/api/users", headers=ADMIN, json={"username": "x"})
+    assert_error(response, 400, "invalid_request", "Missing 'password'")
+    body = {"username": "dup", "password": "long enough"}
+    await call(client, "POST", "/users", 201, json=body)
+    response = await client.post("/admin/api/users", headers=ADMIN, json=body)
+    assert_error(response, 409, "conflict", "The username is taken")
+    response = await client.patch("/admin/api/users/nobody", headers=ADMIN, json={"name": "x"})
+    assert_error(response, 404, "not_found", "No such user")
+    response = await client.patch("/admin/api/users/nobody", headers=ADMIN, json={"enabled": 0})
+    assert_error(response, 400, "invalid_request", "'enabled' must be true or false")
+    response = await client.post("/admin/api/users/nobody/password", headers=ADMIN, json={})
+    assert_error(response, 400, "invalid_request", "Missing 'password'")
+
+
+# --- grants ---------------------------------------------------------------------------------
+
+
+async def test_grants_list_and_revoke(
+    client: httpx.AsyncClient, fake_admin: FakeAdminService
+) -> None:
+    page = await call(client, "GET", "/grants", params={"user_id": GRANT_USER, "page_size": 2})
+    assert page["consents"] == [
+        {
+            "client_id": fakes.CLIENT_ID,
+            "user_id": GRANT_USER,
+            "scopes": ["openid", "offline_access"],
+            "granted_at": "2023-11-14T22:13:20Z",
+        }
+    ]
+    assert [f["family_id"] for f in page["items"]] == list(FAMILIES[:2])
+    assert page["items"][0] == {
+        "family_id": FAMILIES[0],
+        "client_id": fakes.CLIENT_ID,
+        "user_id": GRANT_USER,
+        "scope": "openid offline_access",
+        "created_at": "2023-11-14T22:13:20Z",
+    }
+    assert page["next_page_token"]
+    assert fake_admin.requests[-1][1].subject == GRANT_USER
+
+    await call(client, "DELETE", f"/grants/{FAMILIES[0]}", 204)
+    assert fake_admin.requests[-1][1].family_id == FAMILIES[0]
+    assert fake_admin.requests[-1][1].actor.id == ACTOR
+    response = await client.delete(f"/admin/api/grants/{FAMILIES[0]}", headers=ADMIN)
+    assert_error(response, 404, "not_found", "No such grant")
+
+    revoked = await call(client, "DELETE", "/grants", params={"client_id": fakes.CLIENT_ID})
+    assert revoked == {"revoked": 2}
+    request = fake_admin.requests[-1][1]
+    assert (request.client_id, request.subject, request.actor.id) == (fakes.CLIENT_ID, "", ACTOR)
+
+
+async def test_grants_need_a_selector(client: httpx.AsyncClient) -> None:
+    response = await client.get("/admin/api/grants", headers=ADMIN)
+    assert_error(response, 400, "invalid_request", "Give 'user_id' or 'client_id'")
+    response = await client.delete(
+        "/admin/api/grants", headers=ADMIN, params={"user_id": "u", "client_id": "c"}
+    )
+    assert_error(response, 400, "invalid_request", "Give only one of 'user_id' and 'client_id'")
+
+
+# --- keys, stats, audit, registration tokens -------------------------------------------------
+
+
+async def test_keys(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+    keys = await call(client, "GET", "/keys")
+    assert keys["items"][0] == {
+        "kid": "k-es",
+        "alg": "ES256",
+        "status": "active",
+        "created_at": "2023-11-14T22:13:20Z",
+    }
+    new = await call(client, "POST", "/keys/rotate", 201, json={"alg": "RS256"})
+    assert (new["alg"], new["status"]) == ("RS256", "active")
+    assert fake_admin.requests[-1][1].actor.id == ACTOR
+    # The body is optional: the server default algorithm.
+    default = await call(client, "POST", "/keys/rotate", 201)
+    assert fake_admin.requests[-1][1].alg == "" and default["alg"] == "ES256"
+    response = await client.post("/admin/api/keys/rotate", headers=ADMIN, json={"alg": "HS256"})
+    assert_error(response, 400, "invalid_request", "'alg' must be one of ES256, RS256")
+
+    retired = await call(client, "POST", "/keys/k-es/retire")
+    assert retired["status"] == "retired" and retired["retired_at"]
+    response = await client.post("/admin/api/keys/nope/retire", headers=ADMIN)
+    assert_error(response, 404, "not_found", "No such key")
+
+
+async def test_stats(client: httpx.AsyncClient) -> None:
+    assert await call(client, "GET", "/stats") == {
+        "clients": 0,
+        "users": 0,
+        "active_grants": 3,
+        "tokens_issued_by_grant_type": {"client_credentials": 3},
+        "since": "2023-11-14T22:13:20Z",
+    }
+
+
+async def test_audit_filters(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+    await call(client, "POST", "/clients", 201, json={"client_id": "a1"})
+    await call(client, "DELETE", "/clients/a1", 204)
+    events = await call(client, "GET", "/audit", params={"target": "client:a1"})
+    assert [e["action"] for e in events["items"]] == ["client.deleted", "client.created"]
+    assert events["items"][0] == {
+        "event_id": "ev-2",
+        "action": "client.deleted",
+        "actor": ACTOR,
+        "remote_addr": "127.0.0.1",
+        "target": "client:a1",
+        "outcome": "success",
+        "time": "2023-11-14T22:13:20Z",
+        "trace_id": TRACE_ID,
+        "source": "oauth2-admin",
+        "details": {"via": "fake"},
+    }
+    await call(
+        client,
+        "GET",
+        "/audit",
+        params={
+            "action": "client.created",
+            "actor": ACTOR,
+            "outcome": "success",
+            "since": "2024-01-01T00:00:00Z",
+            "until": "2024-01-02T00:00:00+02:00",
+        },
+    )
+    request = fake_admin.requests[-1][1]
+    assert (request.action, request.actor_id, request.outcome) == (
+        "client.created",
+        ACTOR,
+        "success",
+    )
+    assert request.since.seconds == 1704067200
+    assert request.until.seconds == 1704146400
+    for params, description in [
+        ({"since": "yesterday"}, "'since' must be an RFC 3339 date-time"),
+        ({"until": "2024-01-01"}, "'until' must be an RFC 3339 date-time"),
+        ({"outcome": "maybe"}, "'outcome' must be one of success, failure, denied"),
+        ({"page_size": "-1"}, "'page_size' must be an integer from 0 to 500"),
+        ({"page_size": "501"}, "'page_size' must be between 0 and 500"),
+    ]:
+        response = await client.get("/admin/api/audit", headers=ADMIN, params=params)
+        assert response.status_code == 400, params
+        assert response.json()["error_description"].startswith(description)
+
+
+async def test_registration_tokens(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+    created = await call(
+        client, "POST", "/registration-tokens", 201, json={"expires_in": 600, "max_uses": 3}
+    )
+    assert created["initial_access_token"].startswith("iat-")
+    assert created["expires_at"].endswith("Z")
+    request = fake_admin.requests[-1][1]
+    assert (request.expires_in, request.max_uses, request.actor.id) == (600, 3, ACTOR)
+    for body in ({"expires_in": True}, {"max_uses": -1}, {"expires_in": 1.5}):
+        response = await client.post("/admin/api/registration-tokens", headers=ADMIN, json=body)
+        assert response.status_code == 400, body
+
+
+# --- downstream failures ---------------------------------------------------------------------
+
+
+async def test_downstream_errors_map_to_documented_statuses(
+    client: httpx.AsyncClient, fake_admin: FakeAdminService
+) -> None:
+    fake_admin.fail["GetStats"] = TemporarilyUnavailable()
+    response = await client.get("/admin/api/stats", headers=ADMIN)
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+
+    fake_admin.fail["GetStats"] = ServerError("boom", detail="a secret stack trace")
+    response = await client.get("/admin/api/stats", headers=ADMIN)
+    assert_error(response, 500, "server_error")
+
+    fake_admin.fail["ListSigningKeys"] = Conflict("Already")
+    response = await client.get("/admin/api/keys", headers=ADMIN)
+    assert_error(response, 409, "conflict", "Already")
+
+
+async def test_admin_service_unreachable_is_503(make_client: Any) -> None:
+    from gateway.tests.conftest import dead_target
+
+    client = await make_client(admin_target=dead_target())
+    response = await client.get("/admin/api/stats", headers=ADMIN)
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+
+
+async def test_wrong_method_is_405_naming_the_allowed_ones(client: httpx.AsyncClient) -> None:
+    response = await client.put("/admin/api/clients/x", headers=ADMIN)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {
+        "GET",
+        "HEAD",
+        "PATCH",
+        "DELETE",
+    }

@@ -1,0 +1,164 @@
+"""GET /openapi.json: a valid OpenAPI 3.1 document that lists exactly the app's
+routes, and whose schemas the gateway's actual answers satisfy."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import jsonschema
+from openapi_spec_validator import validate
+from starlette.routing import Mount, Route
+
+from gateway.app import create_app
+from gateway.openapi import document
+from gateway.settings import GatewaySettings
+from gateway.tests import fakes
+
+ADMIN = {"Authorization": f"Bearer {fakes.ADMIN_TOKEN}"}
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def app_operations() -> set[tuple[str, str]]:
+    app = create_app(GatewaySettings(), downstream=None)
+    found = set()
+    for route in app.routes:
+        if isinstance(route, Mount):
+            continue  # /static: files, not an API
+        assert isinstance(route, Route)
+        for method in route.methods or ():
+            if method != "HEAD":
+                found.add((method.lower(), route.path))
+    return found
+
+
+def documented_operations(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (method, path)
+        for path, item in doc["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    doc = document("https://auth.example.com")
+    validate(doc)
+    assert doc["openapi"].startswith("3.1")
+
+
+def test_every_route_is_documented_and_nothing_else() -> None:
+    assert documented_operations(document("https://x")) == app_operations()
+
+
+def test_every_operation_documents_its_errors() -> None:
+    doc = document("https://x")
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method not in METHODS:
+                continue
+            responses = operation["responses"]
+            assert any(code.startswith("2") for code in responses), (method, path)
+            if path.startswith("/admin/api"):
+                assert operation["security"] == [{"adminBearer": []}]
+                for status in ("400", "401", "403", "404", "500", "503"):
+                    schema = responses[status]["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/OAuthError"}, (path, status)
+                if "requestBody" in operation:
+                    assert {"413", "415"} <= set(responses), (method, path)
+
+
+async def test_served_as_json(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["servers"] == [{"url": "https://auth.example.com"}]
+    assert response.json()["paths"].keys() == document("x")["paths"].keys()
+
+
+class Checker:
+    """Each answer's status, content type and body must be what the document says."""
+
+    def __init__(self) -> None:
+        self.doc = document("https://auth.example.com")
+        self.templates = [
+            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
+            for path in self.doc["paths"]
+        ]
+
+    def check(self, response: httpx.Response) -> None:
+        request = response.request
+        path = next(t for pattern, t in self.templates if pattern.match(request.url.path))
+        operation = self.doc["paths"][path][request.method.lower()]
+        documented = operation["responses"].get(str(response.status_code))
+        assert documented is not None, (request.method, path, response.status_code)
+        content = documented.get("content")
+        if not content:
+            return
+        media_type = response.headers["content-type"].partition(";")[0]
+        assert media_type in content, (path, media_type)
+        if media_type == "application/json":
+            schema = {**content[media_type]["schema"], "components": self.doc["components"]}
+            jsonschema.validate(response.json(), schema, format_checker=jsonschema.FormatChecker())
+
+
+async def test_answers_match_the_document(client: httpx.AsyncClient) -> None:
+    checker = Checker()
+    created = await client.post(
+        "/admin/api/clients", headers=ADMIN, json={"client_name": "doc", "client_id": "doc"}
+    )
+    user = await client.post(
+        "/admin/api/users", headers=ADMIN, json={"username": "doc", "password": "long enough"}
+    )
+    user_id = user.json()["user_id"]
+    answers = [
+        created,
+        user,
+        await client.get("/admin/api/clients", headers=ADMIN, params={"page_size": 1}),
+        await client.get("/admin/api/clients/doc", headers=ADMIN),
+        await client.patch("/admin/api/clients/doc", headers=ADMIN, json={"scope": "a"}),
+        await client.post("/admin/api/clients/doc/secret", headers=ADMIN),
+        await client.get("/admin/api/users", headers=ADMIN),
+        await client.get(f"/admin/api/users/{user_id}", headers=ADMIN),
+        await client.patch(f"/admin/api/users/{user_id}", headers=ADMIN, json={"name": "D"}),
+        await client.post(
+            f"/admin/api/users/{user_id}/password", headers=ADMIN, json={"password": "xxxxxxxx"}
+        ),
+        await client.get("/admin/api/grants", headers=ADMIN, params={"client_id": "photo-book"}),
+        await client.delete("/admin/api/grants/fam-1", headers=ADMIN),
+        await client.delete("/admin/api/grants", headers=ADMIN, params={"user_id": "u-granted"}),
+        await client.get("/admin/api/keys", headers=ADMIN),
+        await client.post("/admin/api/keys/rotate", headers=ADMIN, json={"alg": "ES256"}),
+        await client.post("/admin/api/keys/k-rs/retire", headers=ADMIN),
+        await client.get("/admin/api/stats", headers=ADMIN),
+        await client.get("/admin/api/audit", headers=ADMIN),
+        await client.post("/admin/api/registration-tokens", headers=ADMIN, json={}),
+        await client.delete(f"/admin/api/users/{user_id}", headers=ADMIN),
+        await client.delete("/admin/api/clients/doc", headers=ADMIN),
+        # Errors.
+        await client.get("/admin/api/clients"),
+        await client.get("/admin/api/clients", headers={"Authorization": "Bearer bad"}),
+        await client.get("/admin/api/clients", headers={"Authorization": "Bearer good-token"}),
+        await client.get("/admin/api/clients/nope", headers=ADMIN),
+        await client.post("/admin/api/clients", headers=ADMIN, content=b"x"),
+        await client.post("/admin/api/users", headers=ADMIN, json={}),
+        # The public side.
+        await client.get("/health"),
+        await client.get("/ready"),
+        await client.get("/oauth/jwks"),
+        await client.get("/.well-known/openid-configuration"),
+        await client.get("/.well-known/oauth-authorization-server"),
+        await client.post("/oauth/token", data={"grant_type": "client_credentials"}),
+        await client.post("/oauth/token", data={}),
+        await client.post("/oauth/introspect", data={"token": "x"}),
+        await client.post("/oauth/revoke", data={"token": "x"}),
+        await client.get("/oauth/userinfo", headers={"Authorization": "Bearer good-token"}),
+        await client.get("/oauth/userinfo", headers=ADMIN),
+        await client.get("/oauth/authorize", params={"client_id": "nope"}),
+        await client.get("/login"),
+        await client.get("/logout"),
+        await client.get("/openapi.json"),
+    ]
+    for answer in answers:
+        checker.check(answer)
