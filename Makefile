@@ -1,5 +1,6 @@
 # make run   - the whole system on the embedded default (SQLite + in-process stand-ins)
 # make test  - every test, against real PostgreSQL and Redis
+# make up    - the whole system in Docker (docker-compose.yml); make down stops it
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
 
-.PHONY: run test proto proto-check lint lint-ruff bench clean migrate venv chromium
+.PHONY: run test proto proto-check lint lint-ruff bench clean migrate venv chromium up down
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,11 @@ chromium:
 test: $(STAMP) proto-check chromium
 	$(PY) -m pytest -q
 
+# Throughput and latency of the token path under wrk (targets inside the script).
+bench: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
+	$(PY) bench/token_endpoint.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -57,3 +63,20 @@ clean:
 
 lint-ruff: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# docker compose with a development key-encryption key generated once into var/ (kept
+# out of git); a KEK exported in the shell wins. Losing var/compose.env while the
+# database volume remains loses the signing keys: then `docker compose down -v`.
+COMPOSE_ENV := var/compose.env
+COMPOSE := docker compose --env-file $(COMPOSE_ENV)
+
+$(COMPOSE_ENV):
+	mkdir -p var
+	umask 077; printf 'OAUTH2_KEY_ENCRYPTION_KEY=%s\n' "$$($(PYTHON) -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" > $@
+
+up: $(COMPOSE_ENV)
+	$(COMPOSE) up -d --build
+
+# compose interpolates the whole file even to stop it, so the env file must exist.
+down: $(COMPOSE_ENV)
+	$(COMPOSE) down

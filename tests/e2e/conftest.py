@@ -20,8 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import free_port
-from oauth2ctl.devrun import PROCESSES, System
+from oauth2ctl.devrun import PROCESSES, System, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OAUTH2CTL = str(Path(sys.executable).with_name("oauth2ctl"))
@@ -89,6 +88,7 @@ def _start(env: dict[str, str], log_dir: Path) -> System:
     system.start_all()
     try:
         system.wait_ready(timeout=60)
+        system.bootstrap()  # the admin client and its credentials file, for oauth2ctl
     except RuntimeError:
         system.stop_all()
         logs = "\n".join(
@@ -124,8 +124,13 @@ def system(
         env["OAUTH2_KEY_ENCRYPTION_KEY"] = (
             base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
         )
+    running = start_system(env, data_dir, request.param, database_url)
+    yield running
+    running.system.stop_all()
+
+
+def start_system(
+    env: dict[str, str], data_dir: Path, mode: str, database_url: str | None = None
+) -> RunningSystem:
     system = _start(env, data_dir / "logs")
-    yield RunningSystem(
-        system=system, mode=request.param, data_dir=data_dir, database_url=database_url
-    )
-    system.stop_all()
+    return RunningSystem(system=system, mode=mode, data_dir=data_dir, database_url=database_url)
