@@ -58,6 +58,10 @@ class System:
     processes: dict[str, list[subprocess.Popen[bytes]]] = field(default_factory=dict)
     #: Extra replicas of a service: name -> list of grpc ports (first is ports[name]).
     replica_ports: dict[str, list[int]] = field(default_factory=dict)
+    #: Give every service process a Prometheus port of its own (tests scrape them).
+    metrics: bool = False
+    #: The metrics port of each running service process, by its pid.
+    metrics_ports: dict[int, int] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -74,12 +78,16 @@ class System:
             env[f"OAUTH2_{name.upper()}_TARGET"] = self.target(name)
         return env
 
-    def process_env(self, name: str, port: int | None = None) -> dict[str, str]:
+    def process_env(
+        self, name: str, port: int | None = None, metrics_port: int = 0
+    ) -> dict[str, str]:
         env = self.common_env()
         if name == "gateway":
             env["OAUTH2_PORT"] = str(port or self.ports["gateway"])
         else:
             env["OAUTH2_GRPC_PORT"] = str(port or self.ports[name])
+            if metrics_port:
+                env["OAUTH2_METRICS_PORT"] = str(metrics_port)
         return env
 
     def migrate(self) -> None:
@@ -109,15 +117,18 @@ class System:
 
     def start(self, name: str, port: int | None = None) -> subprocess.Popen[bytes]:
         log = self._log(name)
+        metrics_port = free_port() if self.metrics and name != "gateway" else 0
         proc = subprocess.Popen(
             [self.python, "-m", module_for(name)],
-            env=self.process_env(name, port),
+            env=self.process_env(name, port, metrics_port),
             stdout=log,
             stderr=log,
             # Own session: a terminal's Ctrl-C reaches only us; we stop them in order.
             start_new_session=True,
         )
         self.processes.setdefault(name, []).append(proc)
+        if metrics_port:
+            self.metrics_ports[proc.pid] = metrics_port
         return proc
 
     def start_all(self) -> None:
@@ -127,7 +138,13 @@ class System:
                 self.start(name, port)
 
     def stop(self, name: str, timeout: float = 15) -> None:
-        procs = self.processes.pop(name, [])
+        self.stop_processes(self.processes.pop(name, []), timeout)
+
+    def stop_replica(self, name: str, index: int, timeout: float = 15) -> None:
+        """Stop one replica of a service (SIGTERM: it drains like a pod would)."""
+        self.stop_processes([self.processes[name].pop(index)], timeout)
+
+    def stop_processes(self, procs: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -12,14 +12,17 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from conftest import run_blocking
 from oauth2ctl.devrun import PROCESSES, System, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,14 +84,20 @@ def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
-def _start(env: dict[str, str], log_dir: Path) -> System:
+def _start(
+    env: dict[str, str], log_dir: Path, *, token_replicas: int = 1, metrics: bool = False
+) -> System:
     ports = {name: free_port() for name in PROCESSES}
-    system = System(env=env, ports=ports, log_dir=log_dir)
+    system = System(env=env, ports=ports, log_dir=log_dir, metrics=metrics)
+    if token_replicas > 1:
+        system.replica_ports["token"] = [ports["token"]] + [
+            free_port() for _ in range(token_replicas - 1)
+        ]
     system.migrate()
     system.start_all()
     try:
         system.wait_ready(timeout=60)
-        system.bootstrap()  # the admin client and its credentials file, for oauth2ctl
+        system.bootstrap()
     except RuntimeError:
         system.stop_all()
         logs = "\n".join(
@@ -118,11 +127,11 @@ def system(
     database_url = None
     if request.param == "postgres":
         database_url = request.getfixturevalue("pg_url")
-        env["DATABASE_URL"] = database_url
-        env["REDIS_URL"] = request.getfixturevalue("redis_url")
-        env["OAUTH2_REDIS_KEY_PREFIX"] = request.getfixturevalue("redis_prefix") + "e2e:"
-        env["OAUTH2_KEY_ENCRYPTION_KEY"] = (
-            base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+        postgres_env(
+            env,
+            database_url,
+            request.getfixturevalue("redis_url"),
+            request.getfixturevalue("redis_prefix") + "e2e:",
         )
     running = start_system(env, data_dir, request.param, database_url)
     yield running
@@ -130,7 +139,47 @@ def system(
 
 
 def start_system(
-    env: dict[str, str], data_dir: Path, mode: str, database_url: str | None = None
+    env: dict[str, str],
+    data_dir: Path,
+    mode: str,
+    database_url: str | None = None,
+    *,
+    token_replicas: int = 1,
+    metrics: bool = False,
 ) -> RunningSystem:
-    system = _start(env, data_dir / "logs")
+    system = _start(env, data_dir / "logs", token_replicas=token_replicas, metrics=metrics)
     return RunningSystem(system=system, mode=mode, data_dir=data_dir, database_url=database_url)
+
+
+@pytest.fixture(scope="session")
+def new_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
+    """Make more fresh PostgreSQL databases (a system of their own each); dropped at the end."""
+    made: list[str] = []
+    base = pg_server_url.rpartition("/")[0]
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(pg_server_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def make() -> str:
+        name = f"oauth2_test_{uuid.uuid4().hex[:12]}"
+        run_blocking(admin(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return f"{base}/{name}"
+
+    yield make
+    for name in made:
+        run_blocking(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def postgres_env(env: dict[str, str], database_url: str, redis_url: str, prefix: str) -> None:
+    """Point a system's environment at PostgreSQL and Redis (its own key prefix)."""
+    env["DATABASE_URL"] = database_url
+    env["REDIS_URL"] = redis_url
+    env["OAUTH2_REDIS_KEY_PREFIX"] = prefix
+    env["OAUTH2_KEY_ENCRYPTION_KEY"] = (
+        base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    )
