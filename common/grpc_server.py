@@ -103,6 +103,10 @@ async def serve(
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+            # Clients re-resolve a headless Service only when a connection ends: ending
+            # each one after a few minutes lets new replicas (an HPA scale-up) get traffic.
+            ("grpc.max_connection_age_ms", 300_000),
+            ("grpc.max_connection_age_grace_ms", 30_000),
         ],
     )
     add_servicers(server)

@@ -48,6 +48,7 @@ def server_metadata(settings: GatewaySettings) -> dict[str, Any]:
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         # OpenID Connect RP-Initiated Logout 1.0 section 2.1.
         "end_session_endpoint": f"{issuer}/logout",
+        "registration_endpoint": f"{issuer}/oauth/register",
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -22,6 +22,7 @@ EXPECTED_METADATA = {
     "introspection_endpoint": "https://auth.example.com/oauth/introspect",
     "revocation_endpoint": "https://auth.example.com/oauth/revoke",
     "end_session_endpoint": "https://auth.example.com/logout",
+    "registration_endpoint": "https://auth.example.com/oauth/register",
     "scopes_supported": ["openid", "profile", "email", "offline_access"],
     "response_types_supported": ["code"],
     "response_modes_supported": ["query"],
