@@ -12,6 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
+from typing import Protocol
 
 from oauth2.v1 import admin_pb2, admin_pb2_grpc, common_pb2
 from opentelemetry import trace
@@ -52,6 +53,39 @@ def audit_event(
     )
     event.time.CopyFrom(to_timestamp(utcnow()))
     return event
+
+
+class AuditSink(Protocol):
+    """Where a domain reports security events: :class:`AuditReporter` in a process,
+    :class:`NoAudit` where there is no admin service, a recording fake in tests.
+    ``report`` never raises and never waits."""
+
+    def report(
+        self,
+        action: str,
+        *,
+        target: str = "",
+        outcome: str = "success",
+        actor: str = "system",
+        remote_addr: str = "",
+        details: Mapping[str, str] | None = None,
+    ) -> None: ...
+
+
+class NoAudit:
+    """Reports go nowhere: tools and tests without an admin service."""
+
+    def report(
+        self,
+        action: str,
+        *,
+        target: str = "",
+        outcome: str = "success",
+        actor: str = "system",
+        remote_addr: str = "",
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        return None
 
 
 class AuditReporter:
@@ -102,17 +136,3 @@ class AuditReporter:
         if self._pending:
             await asyncio.wait(self._pending, timeout=2)
         await self._client.close()
-
-
-class NullAuditReporter:
-    """For tests and tools that have no admin service."""
-
-    def __init__(self) -> None:
-        self.events: list[admin_pb2.AuditEvent] = []
-
-    def report(self, action: str, **fields: str | Mapping[str, str]) -> None:
-        source = "test"
-        self.events.append(audit_event(action, source=source, **fields))  # type: ignore[arg-type]
-
-    async def close(self) -> None:
-        return None

@@ -12,7 +12,7 @@ from oauth2.v1 import authorize_pb2, authorize_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server
-from common.audit import AuditReporter
+from common.audit import AuditReporter, AuditSink
 from common.db import create_engine
 from common.kv import KeyValue, create_kv
 from services.authorize.domain import (
@@ -25,7 +25,7 @@ from services.authorize.domain import (
     PasswordLogin,
     UserDirectory,
 )
-from services.authorize.domain.ports import ClientDirectory, PasswordHashing, SecurityEvents
+from services.authorize.domain.ports import ClientDirectory, PasswordHashing
 from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
 from services.authorize.settings import AuthorizeSettings
 from services.authorize.store.client_directory import GrpcClientDirectory
@@ -54,7 +54,7 @@ def build_domain(
     clients: ClientDirectory,
     *,
     hasher: PasswordHashing | None = None,
-    events: SecurityEvents | None = None,
+    events: AuditSink | None = None,
 ) -> AuthorizeDomain:
     hasher = hasher or password_hasher(settings)
     users = SqlUserStore(engine)

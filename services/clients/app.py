@@ -10,10 +10,9 @@ from oauth2.v1 import clients_pb2, clients_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server
-from common.audit import AuditReporter
+from common.audit import AuditReporter, AuditSink
 from common.db import create_engine
 from common.kv import KeyValue, create_kv
-from services.clients.domain import AuditReporter as AuditPort
 from services.clients.domain import ClientRegistration, ClientRegistry, RegistrationPolicy
 from services.clients.servicer import ClientsServicer
 from services.clients.settings import ClientsSettings
@@ -33,7 +32,7 @@ def build_registration(
     settings: ClientsSettings,
     engine: AsyncEngine,
     registry: ClientRegistry,
-    audit: AuditPort | None = None,
+    audit: AuditSink | None = None,
 ) -> ClientRegistration:
     """RFC 7591/7592 registration under the configured mode and policy."""
     policy = RegistrationPolicy.of(

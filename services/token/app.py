@@ -9,7 +9,7 @@ import sys
 import grpc
 from oauth2.v1 import token_pb2_grpc
 
-from common.audit import AuditReporter
+from common.audit import AuditReporter, AuditSink, NoAudit
 from common.db import create_engine
 from common.errors import OAuthError
 from common.grpc_server import serve as serve_grpc
@@ -35,12 +35,10 @@ from services.token.domain.jwt_access_token import (
     JwtAccessTokenVerifier,
 )
 from services.token.domain.keys import KeyDecryptionError, KeyManager
-from services.token.domain.ports import AuditReporter as AuditPort
 from services.token.domain.ports import (
     ClientAuthenticator,
     CodeConsumer,
     GrantStore,
-    NoAuditReporter,
     UserDirectory,
 )
 from services.token.domain.revocation import Revocation
@@ -74,7 +72,7 @@ def build_domain(
     keys: KeyManager,
     revocations: RevocationList,
     kv: KeyValue | None = None,
-    audit: AuditPort | None = None,
+    audit: AuditSink | None = None,
 ) -> TokenDomain:
     """The token domain on its ports; the tests wire the same function on fakes."""
     policy = AccessTokenPolicy(
@@ -105,7 +103,7 @@ def build_domain(
         codes=codes,
         users=users,
         families=families,
-        audit=audit or NoAuditReporter(),
+        audit=audit or NoAudit(),
     )
     verifier = JwtAccessTokenVerifier(keys, settings.issuer)
     stats = TokenStats(kv if kv is not None else MemoryKeyValue(), grant_store, GRANTS)

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, NoReturn
 
+from common.audit import AuditSink, NoAudit
 from common.errors import AccessDenied, SlowDown
 from common.kv import KeyValue
 from common.timeutil import utcnow
 from services.authorize.domain.model import AMR_PASSWORD, LoginResult
 from services.authorize.domain.passwords import MAX_PASSWORD_LENGTH
-from services.authorize.domain.ports import PasswordHashing, SecurityEvents, UserStore
+from services.authorize.domain.ports import PasswordHashing, UserStore
 from services.authorize.domain.user_rules import normalize_username, username_key
 
 log = logging.getLogger(__name__)
@@ -45,22 +46,6 @@ class LoginPolicy:
     backoff_seconds: int = 30
 
 
-class NoSecurityEvents:
-    """Reports nowhere: for tools and tests without an admin service."""
-
-    def report(
-        self,
-        action: str,
-        *,
-        target: str = "",
-        outcome: str = "success",
-        actor: str = "system",
-        remote_addr: str = "",
-        details: Mapping[str, str] | None = None,
-    ) -> None:
-        return None
-
-
 class LoginThrottle:
     """Failure counters and lockouts per username and per remote address.
     Each lockout that begins is reported as ``login.lockout`` to ``events``."""
@@ -71,12 +56,12 @@ class LoginThrottle:
         policy: LoginPolicy,
         *,
         clock: Callable[[], datetime] = utcnow,
-        events: SecurityEvents | None = None,
+        events: AuditSink | None = None,
     ) -> None:
         self._kv = kv
         self._policy = policy
         self._clock = clock
-        self._events = events or NoSecurityEvents()
+        self._events = events or NoAudit()
 
     async def check(self, username: str, remote_addr: str) -> None:
         """SlowDown while the username or the address is locked out."""

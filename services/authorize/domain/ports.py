@@ -100,19 +100,3 @@ class PasswordHashing(Protocol):
         ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...
-
-
-class SecurityEvents(Protocol):
-    """Security events for the admin service's audit log (docs/operators.md,
-    "Audit events"); common.audit.AuditReporter sends them fire-and-forget."""
-
-    def report(
-        self,
-        action: str,
-        *,
-        target: str = "",
-        outcome: str = "success",
-        actor: str = "system",
-        remote_addr: str = "",
-        details: Mapping[str, str] | None = None,
-    ) -> None: ...

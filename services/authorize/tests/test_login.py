@@ -184,7 +184,7 @@ async def test_lockout_on_redis(
 
 
 class RecordingEvents:
-    """A SecurityEvents fake that keeps what was reported."""
+    """An AuditSink fake that keeps what was reported."""
 
     def __init__(self) -> None:
         self.reports: list[dict[str, object]] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from services.clients.domain.model import Client, ClientMetadata, InitialAccessToken
 from services.clients.domain.ports import ClientPage, ClientStore, InitialAccessTokenStore
 from services.clients.domain.registration import (
-    AuditReporter,
     ClientRegistration,
     Registration,
     RegistrationMode,
@@ -14,7 +13,6 @@ from services.clients.domain.registration_policy import RegistrationPolicy
 from services.clients.domain.registry import ClientRegistry
 
 __all__ = [
-    "AuditReporter",
     "Client",
     "ClientMetadata",
     "ClientPage",

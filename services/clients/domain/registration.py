@@ -20,11 +20,12 @@ wrong or unknown token, or a client that is gone, is ``invalid_token``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Literal, Protocol
+from typing import Final, Literal
 
+from common.audit import AuditSink, NoAudit
 from common.errors import (
     AccessDenied,
     InvalidClientMetadata,
@@ -56,37 +57,6 @@ INVALID_INITIAL_TOKEN = "The initial access token is invalid, expired or used up
 _DUMMY_HASH: Final = sha256_hex("no-registration-access-token")
 
 
-class AuditReporter(Protocol):
-    """Where security events go (common.audit.AuditReporter in the process)."""
-
-    def report(
-        self,
-        action: str,
-        *,
-        target: str = "",
-        outcome: str = "success",
-        actor: str = "system",
-        remote_addr: str = "",
-        details: Mapping[str, str] | None = None,
-    ) -> None: ...
-
-
-class NoAuditReporter:
-    """The default: events go nowhere."""
-
-    def report(
-        self,
-        action: str,
-        *,
-        target: str = "",
-        outcome: str = "success",
-        actor: str = "system",
-        remote_addr: str = "",
-        details: Mapping[str, str] | None = None,
-    ) -> None:
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class Registration:
     """RFC 7591 section 3.2.1 client information, before rendering.
@@ -110,7 +80,7 @@ class ClientRegistration:
         *,
         mode: RegistrationMode,
         initial_access_token_ttl: timedelta = timedelta(days=1),
-        audit: AuditReporter | None = None,
+        audit: AuditSink | None = None,
         clock: Callable[[], datetime] = utcnow,
         client_id_factory: Callable[[], str] = new_client_id,
     ) -> None:
@@ -119,7 +89,7 @@ class ClientRegistration:
         self._policy = policy
         self._mode = mode
         self._ttl = initial_access_token_ttl
-        self._audit: AuditReporter = audit or NoAuditReporter()
+        self._audit: AuditSink = audit or NoAudit()
         self._clock = clock
         self._new_client_id = client_id_factory
 

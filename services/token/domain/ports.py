@@ -9,7 +9,6 @@ Protocols (``services/token/store/sql.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -299,35 +298,3 @@ class GrantStore(Protocol):
 
 
 # -- audit ------------------------------------------------------------------------------
-
-
-class AuditReporter(Protocol):
-    """Reports security events to the admin service's audit log (docs/operators.md);
-    ``common.audit.AuditReporter`` in the process, a fake in tests. Never raises."""
-
-    def report(
-        self,
-        action: str,
-        *,
-        target: str = "",
-        outcome: str = "success",
-        actor: str = "system",
-        remote_addr: str = "",
-        details: Mapping[str, str] | None = None,
-    ) -> None: ...
-
-
-class NoAuditReporter:
-    """The default: reports go nowhere (tools and tests without an admin service)."""
-
-    def report(
-        self,
-        action: str,
-        *,
-        target: str = "",
-        outcome: str = "success",
-        actor: str = "system",
-        remote_addr: str = "",
-        details: Mapping[str, str] | None = None,
-    ) -> None:
-        return None

@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.audit import AuditSink
 from common.db import create_engine
 from common.kv import KeyValue, MemoryKeyValue
 from common.migrations import upgrade
@@ -20,7 +21,6 @@ from services.token.app import build_domain
 from services.token.domain.denylist import RevocationList
 from services.token.domain.keys import KeyManager
 from services.token.domain.ports import (
-    AuditReporter,
     ClientAuthenticator,
     CodeConsumer,
     DenylistStore,
@@ -67,7 +67,7 @@ def wire(
     users: UserDirectory | None = None,
     grant_store: GrantStore | None = None,
     kv: KeyValue | None = None,
-    audit: AuditReporter | None = None,
+    audit: AuditSink | None = None,
     **settings: object,
 ) -> TokenDomain:
     """The domain as app.py builds it, on fakes."""

@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from common.audit import AuditSink, NoAudit
 from services.token.domain.grant_families import GrantFamilies
 from services.token.domain.id_token import IdTokenIssuer
 from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
 from services.token.domain.ports import (
-    AuditReporter,
     AuthenticatedClient,
     ClientCredentials,
     CodeConsumer,
-    NoAuditReporter,
     UserDirectory,
 )
 
@@ -55,7 +54,7 @@ class GrantServices:
     users: UserDirectory
     families: GrantFamilies
     # Security events for the admin service's audit log (docs/operators.md).
-    audit: AuditReporter = field(default_factory=NoAuditReporter)
+    audit: AuditSink = field(default_factory=NoAudit)
 
 
 class Grant(Protocol):
