@@ -106,11 +106,8 @@ def test_clients_through_the_api(system: RunningSystem) -> None:
             assert action in actions, actions
         admin_id = admin_credentials(system)["client_id"]
         for event in events:
-            assert (
-                event["actor"]["id"] == f"client:{admin_id}"
-                if isinstance(event["actor"], dict)
-                else event["actor"] == f"client:{admin_id}"
-            )
+            assert event["actor"] == f"client:{admin_id}"
+            assert event["remote_addr"] == "127.0.0.1"
             assert re.fullmatch(r"[0-9a-f]{32}", event["trace_id"]), event
             assert event["outcome"] == "success"
 
@@ -150,8 +147,19 @@ def test_users_grants_and_disable(system: RunningSystem) -> None:
         assert introspect(system, second["access_token"]) == {"active": False}
         assert introspect(system, tokens["access_token"])["active"] is True
 
-        # Disabling the user revokes everything it holds.
-        api.ok("PATCH", f"/users/{user['user_id']}", json={"enabled": False})
+        # Disabling the user revokes everything it holds: at introspection, at the
+        # gateway's own bearer check (userinfo), and at the token endpoint.
+        with system.http() as http:
+            info = http.get(
+                "/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+            )
+            assert info.status_code == 200
+            api.ok("PATCH", f"/users/{user['user_id']}", json={"enabled": False})
+            info = http.get(
+                "/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+            )
+            assert info.status_code == 401
+            assert 'error="invalid_token"' in info.headers["www-authenticate"]
         assert introspect(system, tokens["access_token"]) == {"active": False}
         resp = token_request(
             system,
@@ -181,6 +189,26 @@ def test_users_grants_and_disable(system: RunningSystem) -> None:
         stats = api.ok("GET", "/stats")
         assert stats["clients"] >= 1 and stats["users"] >= 0
         assert stats["tokens_issued_by_grant_type"]["authorization_code"] >= 2
+
+
+def test_revoke_all_grants_of_a_client(system: RunningSystem) -> None:
+    username = f"finn-{uuid.uuid4().hex[:8]}"
+    system.create_user(username, PASSWORD)
+    client = new_client(system, "client_secret_basic")
+    verifier, challenge = pkce_pair()
+    tokens = exchange(
+        system, client, code_for(system, client, username, challenge), verifier
+    ).json()
+    with AdminApi(system) as api:
+        revoked = api.ok("DELETE", "/grants", params={"client_id": client["client_id"]})
+        assert revoked["revoked"] >= 1
+        grants = api.ok("GET", "/grants", params={"client_id": client["client_id"]})
+        assert grants["items"] == [] and grants["consents"] == []
+    assert introspect(system, tokens["access_token"]) == {"active": False}
+    resp = token_request(
+        system, client, {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
 
 
 def test_keys_listing(system: RunningSystem) -> None:
