@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from common.settings import CommonSettings
 
@@ -26,6 +26,10 @@ class GatewaySettings(CommonSettings):
     ready_timeout_seconds: float = Field(default=1.5, gt=0, le=30)
     # Seconds uvicorn gives open requests to finish on SIGTERM.
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    # uvicorn worker processes. Kubernetes scales the gateway by pods, so 1 is the
+    # norm there; several need Redis (sessions must be shared) and a Prometheus
+    # multiprocess directory (below; a temporary one is made when it is unset).
+    workers: int = Field(default=1, ge=1, le=64)
     # PROMETHEUS_MULTIPROC_DIR: set it (to an empty directory) when uvicorn runs
     # several workers, so that GET /metrics adds up the samples of every worker.
     # prometheus_client itself reads the environment variable, so set it there.
@@ -49,3 +53,10 @@ class GatewaySettings(CommonSettings):
         """The path of the issuer ("" or e.g. "/tenant"): where the gateway's own
         pages live behind a proxy that strips it."""
         return urlsplit(self.issuer).path.rstrip("/")
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_share_state(cls, value: int, info: ValidationInfo) -> int:
+        if value > 1 and info.data.get("redis_url") is None:
+            raise ValueError("more than 1 needs redis_url: workers must share sessions")
+        return value

@@ -1,0 +1,86 @@
+"""Several uvicorn workers: GET /metrics adds up the samples of every worker
+(prometheus_client's multiprocess mode), and one worker needs no Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from oauth2ctl.devrun import free_port
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OAUTH2_", "PROMETHEUS"))}
+    env.pop("REDIS_URL", None)
+    env.update({"OAUTH2_DATA_DIR": str(tmp_path), "OAUTH2_LOG_LEVEL": "WARNING", **extra})
+    return env
+
+
+def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
+    port = free_port()
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = _env(
+        tmp_path,
+        OAUTH2_PORT=str(port),
+        OAUTH2_WORKERS="2",
+        REDIS_URL=redis_url,
+        OAUTH2_REDIS_KEY_PREFIX=redis_prefix + "workers:",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the gateway did not start"
+            time.sleep(0.2)
+        requests = 40
+        for _ in range(requests):  # a new connection each: either worker may take it
+            assert httpx.get(base + "/health", timeout=5).status_code == 200
+        text = httpx.get(base + "/metrics", timeout=5).text
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    health = sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "oauth2_http_requests_total" and sample.labels.get("route") == "/health"
+    )
+    # The readiness polls above count too; what matters is that none is lost.
+    assert health >= requests + 1
+    assert list(metrics_dir.glob("counter_*.db")), "no worker wrote multiprocess samples"
+
+
+def test_several_workers_without_redis_is_a_config_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway"],
+        env=_env(tmp_path, OAUTH2_WORKERS="2"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "gateway: invalid setting 'workers' [OAUTH2_WORKERS]: Value error, more than 1 needs "
+        "redis_url: workers must share sessions (got '2')"
+    ]
