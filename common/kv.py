@@ -28,7 +28,7 @@ class KeyValue(Protocol):
     ) -> bool: ...
     async def delete(self, *keys: str) -> int: ...
     async def exists(self, key: str) -> bool: ...
-    async def incr(self, key: str, ttl: float | None = None) -> int: ...
+    async def incr(self, key: str, ttl: float | None = None, amount: int = 1) -> int: ...
     async def publish(self, channel: str, message: str) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[str]: ...
     async def ping(self) -> bool: ...
@@ -66,9 +66,9 @@ class RedisKeyValue:
     async def exists(self, key: str) -> bool:
         return bool(await self._redis.exists(self._k(key)))
 
-    async def incr(self, key: str, ttl: float | None = None) -> int:
+    async def incr(self, key: str, ttl: float | None = None, amount: int = 1) -> int:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(self._k(key))
+            pipe.incrby(self._k(key), amount)
             if ttl:
                 pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
             results = await pipe.execute()
@@ -140,9 +140,9 @@ class MemoryKeyValue:
     async def exists(self, key: str) -> bool:
         return self._live(key) is not None
 
-    async def incr(self, key: str, ttl: float | None = None) -> int:
+    async def incr(self, key: str, ttl: float | None = None, amount: int = 1) -> int:
         current = self._live(key)
-        count = int(current or b"0") + 1
+        count = int(current or b"0") + amount
         expires = self._data[key][1] if current is not None else None
         if expires is None and ttl:
             expires = time.monotonic() + ttl

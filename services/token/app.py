@@ -148,12 +148,15 @@ async def serve(settings: TokenSettings) -> None:
     )
 
     closed = False
+    domain: TokenDomain | None = None
 
     async def close() -> None:
         nonlocal closed
         if closed:
             return
         closed = True
+        if domain is not None:
+            await domain.stats.close()
         await keys.close()
         await revocations.close()
         await audit.close()

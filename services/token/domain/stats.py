@@ -4,7 +4,10 @@ and the grants that are active now."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +31,12 @@ class TokenStatistics:
 
 
 class TokenStats:
-    """Counts tokens issued; a KeyValue that fails loses a count, never a token."""
+    """Counts tokens issued. The token path only bumps a local counter; a background
+    task adds the counts to the shared KeyValue every ``FLUSH_SECONDS`` (and reads
+    flush first), so issuing a token costs no Redis round trip. A KeyValue that
+    fails keeps the counts for the next flush; it never fails a token."""
+
+    FLUSH_SECONDS: float = 2.0
 
     def __init__(
         self,
@@ -42,21 +50,44 @@ class TokenStats:
         self._store = store
         self._grant_types = tuple(grant_types)
         self._clock = clock
+        self._pending: Counter[str] = Counter()
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Set ``stats:since`` unless another replica (or an earlier run) set it."""
+        """Set ``stats:since`` unless another replica (or an earlier run) set it, and
+        start flushing in the background."""
         try:
             await self._kv.set_if_absent(SINCE_KEY, repr(self._clock().timestamp()))
         except Exception:
             log.warning("token statistics: the KeyValue is unreachable")
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
 
-    async def record_issued(self, grant_type: str) -> None:
-        try:
-            await self._kv.incr(ISSUED_KEY_PREFIX + grant_type)
-        except Exception:
-            log.warning("token statistics: issued %s not counted", grant_type)
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
+
+    def record_issued(self, grant_type: str) -> None:
+        self._pending[grant_type] += 1
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, Counter()
+        for grant_type, count in pending.items():
+            try:
+                await self._kv.incr(ISSUED_KEY_PREFIX + grant_type, amount=count)
+            except Exception:
+                log.warning("token statistics: %d %s not counted yet", count, grant_type)
+                self._pending[grant_type] += count
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.FLUSH_SECONDS)
+            await self.flush()
 
     async def read(self) -> TokenStatistics:
+        await self.flush()
         try:
             issued, raw_since = await self._read_counts()
         except Exception as exc:

@@ -42,7 +42,7 @@ class TokenEndpoint:
         response = await grant.create_token_response(client, request)
         TOKENS_ISSUED.labels(grant_cls.GRANT_TYPE).inc()
         if self._stats is not None:
-            await self._stats.record_issued(grant_cls.GRANT_TYPE)
+            self._stats.record_issued(grant_cls.GRANT_TYPE)
         return response
 
     def find_grant(self, grant_type: str) -> type[Grant]:

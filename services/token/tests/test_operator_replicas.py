@@ -126,6 +126,10 @@ async def test_token_stats_are_shared(replicas: tuple[Replica, Replica, str]) ->
     await a.issue()
     await a.issue()
     await b.issue()
+    # Each replica adds its counts to the KeyValue in the background (every
+    # FLUSH_SECONDS) and before it answers a read; b has not flushed yet.
+    assert (await a.domain.stats.read()).issued_by_grant_type["client_credentials"] == 2
+    await b.domain.stats.flush()
     stats_a, stats_b = await a.domain.stats.read(), await b.domain.stats.read()
     assert stats_a.issued_by_grant_type["client_credentials"] == 3
     assert stats_a == stats_b
