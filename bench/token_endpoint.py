@@ -76,6 +76,7 @@ def main() -> int:
         system.start_all()
         try:
             system.wait_ready()
+            system.bootstrap()  # oauth2ctl works through the admin API
             ctl = Path(sys.executable).with_name("oauth2ctl")
             created = subprocess.run(
                 [

@@ -31,7 +31,6 @@ import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
-from opentelemetry.instrumentation.grpc import filters as grpc_filters
 from opentelemetry.sdk.resources import (
     SERVICE_INSTANCE_ID,
     SERVICE_NAME,
@@ -40,7 +39,7 @@ from opentelemetry.sdk.resources import (
 )
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
@@ -51,12 +50,17 @@ log = logging.getLogger(__name__)
 
 # Health checks (balancers and Kubernetes probes, every few seconds) and reflection
 # would drown the traces that matter.
-_UNTRACED_RPCS = grpc_filters.negate(
-    grpc_filters.any_of(
-        grpc_filters.health_check(),
-        grpc_filters.service_prefix("grpc.reflection."),
-    )
-)
+# One prefix test: the instrumentation's composed filters (negate/any_of/service_prefix)
+# split and normalise the method path on every call, a measurable share of each RPC.
+_UNTRACED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+
+
+def _UNTRACED_RPCS(details: Any) -> bool:
+    """True for the RPCs to trace (the instrumentation's ``filter_`` contract)."""
+    method = getattr(details, "method", "") or getattr(details, "full_method", "")
+    if isinstance(method, bytes):
+        method = method.decode()
+    return not method.startswith(_UNTRACED_PREFIXES)
 
 
 @dataclass
@@ -109,14 +113,20 @@ def build_tracer_provider(
             SERVICE_INSTANCE_ID: str(uuid.uuid4()),
         }
     )
+    endpoint = settings.otel_exporter_otlp_endpoint
+    # Nothing to export to: record nothing. Spans are still started, unsampled, so
+    # every request still gets a trace id and span id (logs, the audit trail, and the
+    # traceparent sent downstream) at a fraction of the cost of recording spans.
+    exporting = bool(endpoint or exporters)
     provider = TracerProvider(
         resource=resource,
-        sampler=ParentBased(TraceIdRatioBased(settings.otel_sampling_ratio)),
+        sampler=ParentBased(TraceIdRatioBased(settings.otel_sampling_ratio))
+        if exporting
+        else ALWAYS_OFF,
         # The process shuts it down itself (service_main, gateway.__main__); a
         # second shutdown at exit would only log about it.
         shutdown_on_exit=False,
     )
-    endpoint = settings.otel_exporter_otlp_endpoint
     if endpoint:
         provider.add_span_processor(
             SanitizingSpanProcessor(BatchSpanProcessor(otlp_exporter(endpoint)))

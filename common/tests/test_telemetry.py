@@ -53,7 +53,8 @@ def settings(**overrides: Any) -> ProbeSettings:
 
 
 def test_setup_installs_the_provider_with_service_name_and_sampler() -> None:
-    with installed_telemetry(settings(otel_sampling_ratio=0.25)) as telemetry:
+    exporting = settings(otel_sampling_ratio=0.25, otel_exporter_otlp_endpoint="http://127.0.0.1:1")
+    with installed_telemetry(exporting) as telemetry:
         provider = trace.get_tracer_provider()
         assert provider is telemetry.provider
         assert isinstance(provider, TracerProvider)
@@ -63,9 +64,15 @@ def test_setup_installs_the_provider_with_service_name_and_sampler() -> None:
         assert description.startswith("ParentBased")
         assert "TraceIdRatioBased{0.25}" in description
         assert isinstance(propagate.get_global_textmap(), TraceContextTextMapPropagator)
-        # No endpoint: nothing is exported, but spans still get real ids.
+
+
+def test_without_an_exporter_nothing_is_recorded_but_ids_exist() -> None:
+    with installed_telemetry(settings(otel_sampling_ratio=0.25)) as telemetry:
+        assert telemetry.provider.sampler.get_description() == "AlwaysOffSampler"
+        # Spans still get real ids: logs, audit events and traceparent carry them.
         with trace.get_tracer("t").start_as_current_span("x") as span:
             assert span.get_span_context().is_valid
+            assert not span.is_recording()
 
 
 def test_the_service_name_is_the_process_name() -> None:
