@@ -4,7 +4,8 @@ Every server gets: the error interceptor (OAuthError -> google.rpc.Status,
 anything else -> server_error with nothing leaked), the standard health service
 (SERVING per service name; NOT_SERVING while draining), reflection, and a
 graceful drain on SIGTERM/SIGINT: health flips to NOT_SERVING so balancers stop
-sending, in-flight calls get ``drain_seconds`` to finish.
+sending (clients watch it: common.grpc_client), and after ``drain_delay_seconds``
+in-flight calls get ``drain_seconds`` to finish.
 """
 
 from __future__ import annotations
@@ -141,6 +142,9 @@ async def serve(
             metrics.stop_in_background()
         log.info("%s draining for up to %.1fs", settings.service_name, settings.drain_seconds)
         await health_servicer.enter_graceful_shutdown()
+        # A grpc.aio server cancels calls that arrive once it is stopping: first let
+        # the clients, which watch health, stop sending here.
+        await asyncio.sleep(settings.drain_delay_seconds)
         await server.stop(settings.drain_seconds)
         if on_stop is not None:
             await on_stop()

@@ -222,6 +222,9 @@ class ServiceSettings(CommonSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # Seconds in-flight calls get to finish after SIGTERM.
     drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Seconds between turning health NOT_SERVING on SIGTERM and stopping the server,
+    # while clients (which watch health) take this replica out of their rotation.
+    drain_delay_seconds: float = Field(default=0.5, ge=0, le=60)
     # Apply this service's migrations at start-up (the embedded default does).
     migrate_on_start: bool = False
 

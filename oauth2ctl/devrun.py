@@ -156,8 +156,9 @@ class System:
                 proc.wait()
 
     def stop_all(self) -> None:
-        for name in reversed(PROCESSES):
-            self.stop(name)
+        """The gateway first (no new requests), then every service at once."""
+        self.stop("gateway")
+        self.stop_processes([proc for name in SERVICES for proc in self.processes.pop(name, [])])
 
     def exited(self) -> list[str]:
         return [

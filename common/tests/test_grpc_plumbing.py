@@ -124,4 +124,48 @@ def test_targets() -> None:
         normalize_target("a:1,b:2")
     config = json.loads(service_config("oauth2.v1.TokenService", ["GetJwks"]))
     assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    assert config["healthCheckConfig"] == {"serviceName": "oauth2.v1.TokenService"}
     assert config["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+
+
+class CountingToken(token_pb2_grpc.TokenServiceServicer):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def GetJwks(self, request, context):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return token_pb2.Jwks()
+
+
+async def test_a_replica_that_turns_not_serving_leaves_the_rotation() -> None:
+    """Client-side health checking: what lets a draining replica stop without
+    a single call landing on it while it stops (common.grpc_server.serve)."""
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    replicas = []
+    for _ in range(2):
+        servicer, healthy = CountingToken(), health.aio.HealthServicer()
+        srv = grpc.aio.server()
+        token_pb2_grpc.add_TokenServiceServicer_to_server(servicer, srv)
+        health_pb2_grpc.add_HealthServicer_to_server(healthy, srv)
+        port = srv.add_insecure_port("127.0.0.1:0")
+        await srv.start()
+        await healthy.set("oauth2.v1.TokenService", health_pb2.HealthCheckResponse.SERVING)
+        replicas.append((servicer, healthy, srv, port))
+    c = client(",".join(f"127.0.0.1:{port}" for *_, port in replicas))
+    try:
+        for _ in range(20):
+            await c.call.GetJwks(empty_pb2.Empty())
+        assert all(servicer.calls > 0 for servicer, *_ in replicas)  # round_robin
+
+        draining, _, _, _ = replicas[0]
+        await replicas[0][1].enter_graceful_shutdown()
+        await asyncio.sleep(0.3)
+        before = draining.calls
+        for _ in range(20):
+            await c.call.GetJwks(empty_pb2.Empty())
+        assert draining.calls == before
+    finally:
+        await c.close()
+        for *_, srv, _ in replicas:
+            await srv.stop(0)
