@@ -54,13 +54,13 @@ def normalize_target(target: str) -> str:
 
 def service_config(service: str, idempotent_methods: Iterable[str]) -> str:
     methods = [{"service": service, "method": name} for name in idempotent_methods]
-    config: dict[str, Any] = {
-        "loadBalancingConfig": [{"round_robin": {}}],
+    config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}]}
+    if not service.startswith("grpc."):
         # Client-side health checking (gRFC A17): each subchannel watches the
-        # replica's health; a draining replica turns NOT_SERVING and leaves the
-        # rotation before it stops, so no call lands on it as it goes away.
-        "healthCheckConfig": {"serviceName": service},
-    }
+        # replica's health for our service; a draining replica turns NOT_SERVING
+        # and leaves the rotation before it stops, so no call lands on it as it
+        # goes away. (A channel to grpc.health itself must not depend on it.)
+        config["healthCheckConfig"] = {"serviceName": service}
     if methods:
         config["methodConfig"] = [
             {
