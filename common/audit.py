@@ -14,11 +14,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Protocol
 
-from oauth2.v1 import admin_pb2, admin_pb2_grpc, common_pb2
+from oauth2.v1 import admin_pb2, common_pb2
 from opentelemetry import trace
 
 from common.errors import OAuthError
-from common.grpc_client import ServiceClient
+from common.services import admin_client
 from common.settings import CommonSettings
 from common.timeutil import to_timestamp, utcnow
 
@@ -93,12 +93,7 @@ class AuditReporter:
 
     def __init__(self, settings: CommonSettings) -> None:
         self._source = settings.service_name
-        self._client = ServiceClient(
-            admin_pb2_grpc.AdminServiceStub,
-            settings.admin_target,
-            "oauth2.v1.AdminService",
-            deadline=settings.grpc_deadline_seconds,
-        )
+        self._client = admin_client(settings.admin_target, settings.grpc_deadline_seconds)
         self._pending: set[asyncio.Task[None]] = set()
 
     def report(

@@ -8,14 +8,10 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from oauth2.v1 import admin_pb2_grpc, authorize_pb2_grpc, clients_pb2_grpc, token_pb2_grpc
 
 from common.grpc_client import ServiceClient
+from common.services import admin_client, authorize_client, clients_client, token_client
 from common.settings import CommonSettings
-
-# Reads that may be retried on UNAVAILABLE; Exchange is not among them (it issues tokens).
-_TOKEN_READS = ("GetJwks", "Introspect", "VerifyAccessToken")
-_CLIENTS_READS = ("GetClient", "ListClients", "ValidateRedirectUri")
 
 
 @dataclass
@@ -31,32 +27,10 @@ class Downstream:
     def connect(cls, settings: CommonSettings) -> Downstream:
         deadline = settings.grpc_deadline_seconds
         return cls(
-            authorize=ServiceClient(
-                authorize_pb2_grpc.AuthorizeServiceStub,
-                settings.authorize_target,
-                "oauth2.v1.AuthorizeService",
-                deadline=deadline,
-            ),
-            token=ServiceClient(
-                token_pb2_grpc.TokenServiceStub,
-                settings.token_target,
-                "oauth2.v1.TokenService",
-                deadline=deadline,
-                idempotent_methods=_TOKEN_READS,
-            ),
-            clients=ServiceClient(
-                clients_pb2_grpc.ClientsServiceStub,
-                settings.clients_target,
-                "oauth2.v1.ClientsService",
-                deadline=deadline,
-                idempotent_methods=_CLIENTS_READS,
-            ),
-            admin=ServiceClient(
-                admin_pb2_grpc.AdminServiceStub,
-                settings.admin_target,
-                "oauth2.v1.AdminService",
-                deadline=deadline,
-            ),
+            authorize=authorize_client(settings.authorize_target, deadline),
+            token=token_client(settings.token_target, deadline),
+            clients=clients_client(settings.clients_target, deadline),
+            admin=admin_client(settings.admin_target, deadline),
         )
 
     def by_name(self) -> dict[str, ServiceClient[Any]]:

@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from oauth2.v1 import admin_pb2, admin_pb2_grpc, common_pb2
+from oauth2.v1 import admin_pb2, common_pb2
 
 from common.errors import InvalidRequest
-from common.grpc_client import ServiceClient
+from common.services import admin_client
 from oauth2ctl.api import AdminApi
 from oauth2ctl.commands import emit, segment
 from oauth2ctl.render import (
@@ -138,12 +138,7 @@ async def bootstrap(args: argparse.Namespace, settings: CtlSettings) -> None:
         if not args.json:
             print(f"already bootstrapped: {path} exists")
         return
-    admin: ServiceClient[Any] = ServiceClient(
-        admin_pb2_grpc.AdminServiceStub,
-        settings.admin_target,
-        "oauth2.v1.AdminService",
-        deadline=settings.grpc_deadline_seconds,
-    )
+    admin = admin_client(settings.admin_target, settings.grpc_deadline_seconds)
     try:
         created = await admin.call.Bootstrap(
             admin_pb2.BootstrapRequest(

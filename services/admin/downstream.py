@@ -5,8 +5,6 @@ arrive as the owner's ``common.errors`` class and travel on unchanged."""
 
 from __future__ import annotations
 
-from typing import Final
-
 from google.protobuf import empty_pb2
 from oauth2.v1 import (
     authorize_pb2,
@@ -19,11 +17,8 @@ from oauth2.v1 import (
 )
 
 from common.grpc_client import ServiceClient
+from common.services import authorize_client, clients_client, token_client
 from common.settings import CommonSettings
-
-CLIENTS_SERVICE: Final = "oauth2.v1.ClientsService"
-AUTHORIZE_SERVICE: Final = "oauth2.v1.AuthorizeService"
-TOKEN_SERVICE: Final = "oauth2.v1.TokenService"  # noqa: S105 - a service name
 
 
 class GrpcClientRegistry:
@@ -32,15 +27,7 @@ class GrpcClientRegistry:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> GrpcClientRegistry:
-        return cls(
-            ServiceClient(
-                clients_pb2_grpc.ClientsServiceStub,
-                settings.clients_target,
-                CLIENTS_SERVICE,
-                deadline=settings.grpc_deadline_seconds,
-                idempotent_methods=["GetClient", "ListClients"],
-            )
-        )
+        return cls(clients_client(settings.clients_target, settings.grpc_deadline_seconds))
 
     async def create_client(
         self, request: clients_pb2.CreateClientRequest
@@ -97,15 +84,7 @@ class GrpcUserDirectory:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> GrpcUserDirectory:
-        return cls(
-            ServiceClient(
-                authorize_pb2_grpc.AuthorizeServiceStub,
-                settings.authorize_target,
-                AUTHORIZE_SERVICE,
-                deadline=settings.grpc_deadline_seconds,
-                idempotent_methods=["GetUser", "ListUsers", "ListConsents"],
-            )
-        )
+        return cls(authorize_client(settings.authorize_target, settings.grpc_deadline_seconds))
 
     async def create_user(self, request: authorize_pb2.CreateUserRequest) -> authorize_pb2.User:
         user: authorize_pb2.User = await self._client.call.CreateUser(request)
@@ -156,21 +135,7 @@ class GrpcTokenAuthority:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> GrpcTokenAuthority:
-        return cls(
-            ServiceClient(
-                token_pb2_grpc.TokenServiceStub,
-                settings.token_target,
-                TOKEN_SERVICE,
-                deadline=settings.grpc_deadline_seconds,
-                # RevokeGrants is idempotent too: revoking twice revokes nothing more.
-                idempotent_methods=[
-                    "ListGrants",
-                    "ListSigningKeys",
-                    "GetTokenStats",
-                    "RevokeGrants",
-                ],
-            )
-        )
+        return cls(token_client(settings.token_target, settings.grpc_deadline_seconds))
 
     async def list_grants(
         self, request: token_pb2.ListGrantsRequest

@@ -14,14 +14,14 @@ from common.db import create_engine
 from common.errors import OAuthError
 from common.grpc_server import serve as serve_grpc
 from common.kv import KeyValue, MemoryKeyValue, create_kv
+from common.services import authorize_client, clients_client
 from common.settings import ConfigError
 from services.token import MIGRATIONS_DIR
 from services.token.authorize_adapter import (
     GrpcCodeConsumer,
     GrpcUserDirectory,
-    authorize_service_client,
 )
-from services.token.clients_adapter import GrpcClientAuthenticator, clients_service_client
+from services.token.clients_adapter import GrpcClientAuthenticator
 from services.token.domain.denylist import RevocationList
 from services.token.domain.grant_admin import GrantAdministration
 from services.token.domain.grant_families import GrantFamilies, RefreshTokenPolicy
@@ -133,8 +133,8 @@ async def serve(settings: TokenSettings) -> None:
 
     engine = create_engine(settings)
     kv = create_kv(settings)
-    clients = clients_service_client(settings.clients_target, settings.grpc_deadline_seconds)
-    authorize = authorize_service_client(settings.authorize_target, settings.grpc_deadline_seconds)
+    clients = clients_client(settings.clients_target, settings.grpc_deadline_seconds)
+    authorize = authorize_client(settings.authorize_target, settings.grpc_deadline_seconds)
     revocations = RevocationList(
         SqlDenylistStore(engine), kv, max_token_ttl_seconds=settings.access_token_ttl_seconds
     )

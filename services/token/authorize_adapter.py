@@ -11,26 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from oauth2.v1 import authorize_pb2, authorize_pb2_grpc
+from oauth2.v1 import authorize_pb2
 
 from common.errors import NotFound, ServerError
-from common.grpc_client import ServiceClient
+from common.services import AuthorizeClient
 from common.timeutil import from_timestamp
 from services.token.domain.ports import ConsumedCode
-
-AUTHORIZE_SERVICE = "oauth2.v1.AuthorizeService"
-
-AuthorizeClient = ServiceClient[authorize_pb2_grpc.AuthorizeServiceStub]
-
-
-def authorize_service_client(target: str, deadline: float) -> AuthorizeClient:
-    return ServiceClient(
-        authorize_pb2_grpc.AuthorizeServiceStub,
-        target,
-        AUTHORIZE_SERVICE,
-        deadline=deadline,
-        idempotent_methods=["GetUserClaims"],
-    )
 
 
 def to_consumed_code(grant: authorize_pb2.AuthorizationCodeGrant) -> ConsumedCode:

@@ -14,21 +14,6 @@ from common.errors import InvalidClient, NotFound
 from common.grpc_client import ServiceClient
 from services.token.domain.ports import AuthenticatedClient, ClientCredentials
 
-CLIENTS_SERVICE = "oauth2.v1.ClientsService"
-
-
-def clients_service_client(
-    target: str, deadline: float
-) -> ServiceClient[clients_pb2_grpc.ClientsServiceStub]:
-    return ServiceClient(
-        clients_pb2_grpc.ClientsServiceStub,
-        target,
-        CLIENTS_SERVICE,
-        deadline=deadline,
-        # Checking credentials changes nothing, so a retry on UNAVAILABLE is safe.
-        idempotent_methods=["GetClient", "AuthenticateClient"],
-    )
-
 
 def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
     return AuthenticatedClient(

@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from oauth2.v1 import clients_pb2, clients_pb2_grpc
 
 from common.errors import NotFound
 from common.grpc_client import ServiceClient
+from common.services import clients_client
 from common.settings import CommonSettings
 from services.authorize.domain.model import ClientInfo
-
-CLIENTS_SERVICE: Final = "oauth2.v1.ClientsService"
 
 
 def client_info(client: clients_pb2.Client) -> ClientInfo:
@@ -35,15 +32,7 @@ class GrpcClientDirectory:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> GrpcClientDirectory:
-        return cls(
-            ServiceClient(
-                clients_pb2_grpc.ClientsServiceStub,
-                settings.clients_target,
-                CLIENTS_SERVICE,
-                deadline=settings.grpc_deadline_seconds,
-                idempotent_methods=["GetClient", "ValidateRedirectUri"],
-            )
-        )
+        return cls(clients_client(settings.clients_target, settings.grpc_deadline_seconds))
 
     async def get_client(self, client_id: str) -> ClientInfo | None:
         try:

@@ -12,11 +12,11 @@ from oauth2.v1 import authorize_pb2, authorize_pb2_grpc
 
 from common.errors import InvalidGrant, NotFound, ServerError, TemporarilyUnavailable
 from common.grpc_server import ErrorInterceptor
+from common.services import authorize_client
 from common.timeutil import to_timestamp
 from services.token.authorize_adapter import (
     GrpcCodeConsumer,
     GrpcUserDirectory,
-    authorize_service_client,
 )
 from services.token.domain.ports import ConsumedCode
 from services.token.tests.test_clients_adapter import free_port
@@ -70,7 +70,7 @@ async def target() -> AsyncIterator[str]:
 
 
 async def test_consume_and_claims(target: str) -> None:
-    authorize = authorize_service_client(target, deadline=5)
+    authorize = authorize_client(target, deadline=5)
     try:
         codes, users = GrpcCodeConsumer(authorize), GrpcUserDirectory(authorize)
         assert await codes.consume("the-code", "web") == ConsumedCode(
@@ -101,7 +101,7 @@ async def test_consume_and_claims(target: str) -> None:
 
 
 async def test_authorize_service_down_is_temporarily_unavailable() -> None:
-    authorize = authorize_service_client(f"127.0.0.1:{free_port()}", deadline=1)
+    authorize = authorize_client(f"127.0.0.1:{free_port()}", deadline=1)
     try:
         with pytest.raises(TemporarilyUnavailable):
             await GrpcCodeConsumer(authorize).consume("c", "web")

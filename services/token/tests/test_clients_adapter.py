@@ -11,7 +11,8 @@ from oauth2.v1 import clients_pb2, clients_pb2_grpc
 
 from common.errors import InvalidClient, NotFound, TemporarilyUnavailable
 from common.grpc_server import ErrorInterceptor
-from services.token.clients_adapter import GrpcClientAuthenticator, clients_service_client
+from common.services import clients_client
+from services.token.clients_adapter import GrpcClientAuthenticator
 from services.token.domain.ports import AuthenticatedClient, ClientCredentials
 
 
@@ -54,7 +55,7 @@ async def target() -> AsyncIterator[str]:
 
 
 async def test_authenticates_through_the_clients_service(target: str) -> None:
-    clients = clients_service_client(target, deadline=5)
+    clients = clients_client(target, deadline=5)
     try:
         authenticator = GrpcClientAuthenticator(clients)
         client = await authenticator.authenticate(
@@ -76,7 +77,7 @@ async def test_authenticates_through_the_clients_service(target: str) -> None:
 
 
 async def test_stopped_clients_service_is_temporarily_unavailable() -> None:
-    clients = clients_service_client(f"127.0.0.1:{free_port()}", deadline=1)
+    clients = clients_client(f"127.0.0.1:{free_port()}", deadline=1)
     try:
         with pytest.raises(TemporarilyUnavailable):
             await GrpcClientAuthenticator(clients).authenticate(

@@ -1,0 +1,102 @@
+"""One way to reach each service: its stub, its gRPC service name and which of its
+methods are safe to retry on UNAVAILABLE (reads, and checks that change nothing).
+
+Every process builds its clients here, so the knowledge of a contract lives in one
+place beside common.grpc_client rather than once per caller.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from oauth2.v1 import admin_pb2_grpc, authorize_pb2_grpc, clients_pb2_grpc, token_pb2_grpc
+
+from common.grpc_client import ServiceClient
+
+CLIENTS_SERVICE: Final = "oauth2.v1.ClientsService"
+AUTHORIZE_SERVICE: Final = "oauth2.v1.AuthorizeService"
+TOKEN_SERVICE: Final = "oauth2.v1.TokenService"  # noqa: S105 - a service name
+ADMIN_SERVICE: Final = "oauth2.v1.AdminService"
+
+# Never Exchange, Revoke, Create*, Issue*, Consume* or anything else that writes,
+# except where writing twice is the same as writing once (RevokeGrants).
+_CLIENTS_RETRYABLE = (
+    "GetClient",
+    "ListClients",
+    "AuthenticateClient",
+    "ValidateRedirectUri",
+    "GetRegistration",
+)
+_AUTHORIZE_RETRYABLE = (
+    "GetUser",
+    "ListUsers",
+    "GetConsent",
+    "ListConsents",
+    "GetUserClaims",
+    "ValidateAuthorizationRequest",
+)
+_TOKEN_RETRYABLE = (
+    "GetJwks",
+    "Introspect",
+    "VerifyAccessToken",
+    "DecodeIdTokenHint",
+    "ListSigningKeys",
+    "ListGrants",
+    "GetTokenStats",
+    "RevokeGrants",
+)
+_ADMIN_RETRYABLE = (
+    "GetClient",
+    "ListClients",
+    "GetUser",
+    "ListUsers",
+    "ListGrants",
+    "ListSigningKeys",
+    "GetStats",
+    "ListEvents",
+)
+
+ClientsClient = ServiceClient[clients_pb2_grpc.ClientsServiceStub]
+AuthorizeClient = ServiceClient[authorize_pb2_grpc.AuthorizeServiceStub]
+TokenClient = ServiceClient[token_pb2_grpc.TokenServiceStub]
+AdminClient = ServiceClient[admin_pb2_grpc.AdminServiceStub]
+
+
+def clients_client(target: str, deadline: float) -> ClientsClient:
+    return ServiceClient(
+        clients_pb2_grpc.ClientsServiceStub,
+        target,
+        CLIENTS_SERVICE,
+        deadline=deadline,
+        idempotent_methods=_CLIENTS_RETRYABLE,
+    )
+
+
+def authorize_client(target: str, deadline: float) -> AuthorizeClient:
+    return ServiceClient(
+        authorize_pb2_grpc.AuthorizeServiceStub,
+        target,
+        AUTHORIZE_SERVICE,
+        deadline=deadline,
+        idempotent_methods=_AUTHORIZE_RETRYABLE,
+    )
+
+
+def token_client(target: str, deadline: float) -> TokenClient:
+    return ServiceClient(
+        token_pb2_grpc.TokenServiceStub,
+        target,
+        TOKEN_SERVICE,
+        deadline=deadline,
+        idempotent_methods=_TOKEN_RETRYABLE,
+    )
+
+
+def admin_client(target: str, deadline: float) -> AdminClient:
+    return ServiceClient(
+        admin_pb2_grpc.AdminServiceStub,
+        target,
+        ADMIN_SERVICE,
+        deadline=deadline,
+        idempotent_methods=_ADMIN_RETRYABLE,
+    )
