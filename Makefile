@@ -32,7 +32,7 @@ proto-check: $(STAMP)
 		cmp -s $$tmp/$$f protos/$$f || { echo "generated code is stale or missing: protos/$$f (run make proto)"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated code matches protos/"
 
-run: $(STAMP)
+run: $(STAMP) proto
 	$(PY) -m oauth2ctl.devrun
 
 migrate: $(STAMP)
