@@ -1,4 +1,5 @@
-"""Reading ``application/x-www-form-urlencoded`` request bodies (RFC 6749 section 3.2).
+"""Reading request bodies: ``application/x-www-form-urlencoded`` (RFC 6749 section 3.2),
+and the media-type and JSON-object checks the JSON endpoints share.
 
 Steps, each failing with one specific error: the media type must be
 ``application/x-www-form-urlencoded`` (a ``charset`` parameter, if any, must be
@@ -10,14 +11,18 @@ parameters without a value count as omitted (RFC 6749 section 3.1).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from common.errors import InvalidRequest, RequestTooLarge
+from common.errors import InvalidRequest, OAuthError, RequestTooLarge
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+JSON_MEDIA_TYPE = "application/json"
 
 #: Parameters that may legitimately appear more than once (RFC 8707 section 2).
 MULTI_VALUED = frozenset({"resource"})
@@ -47,14 +52,41 @@ class Form:
         return name in self.params
 
 
-def check_content_type(header: str | None) -> None:
+class UnsupportedMediaType(InvalidRequest):
+    """A body of a media type the endpoint does not take (HTTP 415)."""
+
+    status_code = 415
+
+
+def check_media_type(
+    header: str | None,
+    accepted: Callable[[str], bool],
+    expected: str,
+    error: type[OAuthError] = InvalidRequest,
+) -> None:
+    """The Content-Type's media type must be ``accepted``; a charset, if any, utf-8."""
     media_type, _, params = (header or "").partition(";")
-    if media_type.strip().lower() != FORM_MEDIA_TYPE:
-        raise InvalidRequest(f"Content-Type must be {FORM_MEDIA_TYPE}")
+    if not accepted(media_type.strip().lower()):
+        raise error(f"Content-Type must be {expected}")
     for param in params.split(";"):
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
-            raise InvalidRequest("Content-Type charset must be utf-8")
+            raise error("Content-Type charset must be utf-8")
+
+
+def check_content_type(header: str | None) -> None:
+    check_media_type(header, FORM_MEDIA_TYPE.__eq__, FORM_MEDIA_TYPE)
+
+
+def parse_json_object(raw: bytes, error: type[OAuthError]) -> dict[str, Any]:
+    """A JSON object (RFC 8259) or ``error``: bad UTF-8, bad JSON, too deep, not an object."""
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise error("The request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise error("The request body must be a JSON object")
+    return value
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

@@ -16,20 +16,17 @@ The token's ``client_id`` is the actor of every admin call it authorizes.
 
 from __future__ import annotations
 
-import re
-
 from oauth2.v1 import token_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common.errors import InsufficientScope, InvalidToken, OAuthError
+from gateway.bearer import authorization_bearer, is_b64token
 from gateway.errors import NO_STORE, safe_description
 from gateway.state import downstream_of, settings_of
 
 REALM = "oauth2-admin"
 REQUIRED_SCOPE = "admin"
-# RFC 6750 section 2.1: b64token.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 MISSING_TOKEN = "An access token with the 'admin' scope is required"  # noqa: S105
 
 
@@ -69,14 +66,10 @@ def challenge_response(error: OAuthError | None) -> Response:
 
 def bearer_token(request: Request) -> str:
     """The token of ``Authorization: Bearer``, "" when there is none."""
-    header = request.headers.get("authorization")
-    if header is None:
+    token = authorization_bearer(request)
+    if token is None:
         return ""
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return ""
-    token = value.strip()
-    if not _B64TOKEN.fullmatch(token):
+    if not is_b64token(token):
         raise Unauthorized(challenge_response(InvalidToken("Malformed bearer token")))
     return token
 

@@ -10,7 +10,6 @@ API never answers a status it does not document.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,23 +20,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common.errors import InvalidRequest, OAuthError, ServerError
+from gateway import forms
 from gateway.admin.auth import Unauthorized, admin_client_id
 from gateway.admin.convert import integer, query_string
 from gateway.downstream import Downstream
 from gateway.errors import NO_STORE, error_body
-from gateway.forms import read_body
+from gateway.forms import JSON_MEDIA_TYPE, UnsupportedMediaType, parse_json_object, read_body
 from gateway.state import actor_of, downstream_of, settings_of
 
 log = logging.getLogger(__name__)
 
-JSON_MEDIA_TYPE = "application/json"
 MAX_PAGE_SIZE = 500
 #: Statuses an admin error may have; see the module docstring.
 ERROR_STATUSES = frozenset({400, 403, 404, 409, 413, 415, 503})
-
-
-class UnsupportedMediaType(InvalidRequest):
-    status_code = 415
 
 
 @dataclass(frozen=True)
@@ -126,17 +121,14 @@ def page_body(items: list[dict[str, Any]], page: common_pb2.PageResponse) -> dic
     return body
 
 
-def check_media_type(header: str | None) -> None:
-    media_type, _, params = (header or "").partition(";")
-    media_type = media_type.strip().lower()
-    if media_type != JSON_MEDIA_TYPE and not (
+def _is_json(media_type: str) -> bool:
+    return media_type == JSON_MEDIA_TYPE or (
         media_type.startswith("application/") and media_type.endswith("+json")
-    ):
-        raise UnsupportedMediaType(f"Content-Type must be {JSON_MEDIA_TYPE}")
-    for param in params.split(";"):
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
-            raise UnsupportedMediaType("Content-Type charset must be utf-8")
+    )
+
+
+def check_media_type(header: str | None) -> None:
+    forms.check_media_type(header, _is_json, JSON_MEDIA_TYPE, UnsupportedMediaType)
 
 
 async def read_json(request: Request, *, required: bool = True) -> dict[str, Any]:
@@ -148,10 +140,4 @@ async def read_json(request: Request, *, required: bool = True) -> dict[str, Any
     if not raw.strip() and not required:
         return {}
     check_media_type(request.headers.get("content-type"))
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise InvalidRequest("The request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object")
-    return body
+    return parse_json_object(raw, InvalidRequest)

@@ -30,7 +30,6 @@ Every answer carries ``Cache-Control: no-store`` and ``Pragma: no-cache``.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -38,12 +37,17 @@ from oauth2.v1 import clients_pb2, token_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from common.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidRequest, InvalidToken
+from common.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidToken
+from gateway.bearer import authorization_bearer
 from gateway.errors import NO_STORE
-from gateway.forms import read_body
+from gateway.forms import (
+    JSON_MEDIA_TYPE,
+    UnsupportedMediaType,
+    check_media_type,
+    parse_json_object,
+    read_body,
+)
 from gateway.state import actor_of, downstream_of, settings_of
-
-JSON_MEDIA_TYPE: Final = "application/json"
 
 #: RFC 7591 section 2 (and OpenID RP-initiated logout) fields this server keeps.
 STRING_FIELDS: Final = (
@@ -71,10 +75,6 @@ SERVER_FIELDS: Final = (
 REVOKE_REASON: Final = "registration deleted (RFC 7592)"
 #: RFC 7591 section 2: the method of public clients, which hold no secret.
 PUBLIC_CLIENT_AUTH_METHOD: Final = "none"
-
-
-class UnsupportedMediaType(InvalidRequest):
-    status_code = 415
 
 
 async def registration_endpoint(request: Request) -> Response:
@@ -153,26 +153,18 @@ async def delete_registration(request: Request, client_id: str, token: str) -> R
 
 def bearer_token(request: Request) -> str:
     """The RFC 6750 section 2.1 Bearer credential, or "" when none is sent."""
-    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
+    return authorization_bearer(request) or ""
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    media_type, _, params = request.headers.get("content-type", "").partition(";")
-    if media_type.strip().lower() != JSON_MEDIA_TYPE:
-        raise UnsupportedMediaType(f"Content-Type must be {JSON_MEDIA_TYPE}")
-    for param in params.split(";"):
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
-            raise UnsupportedMediaType("Content-Type charset must be utf-8")
+    check_media_type(
+        request.headers.get("content-type"),
+        JSON_MEDIA_TYPE.__eq__,
+        JSON_MEDIA_TYPE,
+        UnsupportedMediaType,
+    )
     raw = await read_body(request, settings_of(request).max_body_bytes)
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise InvalidClientMetadata("The request body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise InvalidClientMetadata("The request body must be a JSON object")
-    return value
+    return parse_json_object(raw, InvalidClientMetadata)
 
 
 def metadata_from_json(body: dict[str, Any]) -> clients_pb2.ClientMetadata:

@@ -18,7 +18,6 @@ error_description="..."`` (section 3) and the RFC 6749 section 5.2 JSON body.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from oauth2.v1 import authorize_pb2, token_pb2
@@ -31,14 +30,13 @@ from common.errors import (
     InvalidToken,
     OAuthError,
 )
+from gateway.bearer import authorization_bearer, is_b64token
 from gateway.errors import NO_STORE, error_response, safe_description
 from gateway.forms import FORM_MEDIA_TYPE, read_form
 from gateway.state import downstream_of, settings_of
 
 REALM = "oauth2"
 REQUIRED_SCOPES = ["openid"]
-# RFC 6750 section 2.1: b64token.
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 def bearer_error(error: OAuthError) -> Response:
@@ -75,14 +73,9 @@ async def bearer_token(request: Request) -> str:
     """The access token the request presents, or "" when it presents none."""
     if request.query_params.get("access_token"):
         raise InvalidRequest("Send the access token in the Authorization header")
-    header_token = ""
-    header = request.headers.get("authorization")
-    if header is not None:
-        scheme, _, value = header.strip().partition(" ")
-        if scheme.lower() == "bearer":
-            header_token = value.strip()
-            if not _B64TOKEN.fullmatch(header_token):
-                raise InvalidRequest("Malformed Bearer authorization header")
+    header_token = authorization_bearer(request)
+    if header_token is not None and not is_b64token(header_token):
+        raise InvalidRequest("Malformed Bearer authorization header")
     body_token = ""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if request.method == "POST" and media_type == FORM_MEDIA_TYPE:

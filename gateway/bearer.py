@@ -1,0 +1,30 @@
+"""Reading an RFC 6750 section 2.1 ``Authorization: Bearer`` credential.
+
+One parser for every bearer-protected surface (the admin API, userinfo, the RFC 7592
+registration endpoints); each decides itself what a missing or malformed token means
+for its answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+
+# RFC 6750 section 2.1: b64token.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def authorization_bearer(request: Request) -> str | None:
+    """The credential of an ``Authorization: Bearer`` header, stripped; None when the
+    request has no Authorization header or one of another scheme. It may be empty or
+    malformed: see :func:`is_b64token`."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def is_b64token(value: str) -> bool:
+    return _B64TOKEN.fullmatch(value) is not None
