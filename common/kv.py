@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
 
 from common.settings import CommonSettings
 from common.telemetry import instrument_redis
+
+log = logging.getLogger(__name__)
 
 
 class KeyValue(Protocol):
@@ -167,6 +170,31 @@ class MemoryKeyValue:
 
     async def close(self) -> None:
         self._data.clear()
+
+
+async def follow_channel(
+    kv: KeyValue,
+    channel: str,
+    on_message: Callable[[str], Awaitable[None]],
+    on_gap: Callable[[], Awaitable[None]],
+    *,
+    resubscribe_delay: float = 1.0,
+) -> None:
+    """Handle every message on ``channel`` for as long as the task runs. Pub/sub
+    delivers at most once: when the subscription drops, resubscribe after a pause
+    and call ``on_gap`` so the caller reloads what it may have missed from its
+    durable source."""
+    while True:
+        try:
+            async for message in kv.subscribe(channel):
+                await on_message(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("subscription to %s lost; resubscribing", channel)
+        await asyncio.sleep(resubscribe_delay)
+        with contextlib.suppress(Exception):
+            await on_gap()
 
 
 def _ms(ttl: float | None) -> int | None:

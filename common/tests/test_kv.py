@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -69,3 +70,43 @@ async def test_publish_reaches_subscribers(kv: KeyValue) -> None:
     await asyncio.wait_for(task, 5)
     assert received[-1] == "two"
     assert await kv.ping()
+
+
+async def test_follow_channel_resubscribes_and_reports_the_gap() -> None:
+    from common.kv import follow_channel
+
+    class FlakyKeyValue(MemoryKeyValue):
+        def __init__(self) -> None:
+            super().__init__()
+            self.subscriptions = 0
+
+        async def subscribe(self, channel: str):  # type: ignore[no-untyped-def,override]
+            self.subscriptions += 1
+            if self.subscriptions == 1:
+                raise ConnectionError("redis went away")
+            async for message in super().subscribe(channel):
+                yield message
+
+    kv = FlakyKeyValue()
+    seen: list[str] = []
+    gaps: list[int] = []
+
+    async def on_gap() -> None:
+        gaps.append(kv.subscriptions)
+
+    async def on_message(message: str) -> None:
+        seen.append(message)
+
+    task = asyncio.create_task(
+        follow_channel(kv, "chan", on_message, on_gap, resubscribe_delay=0.01)
+    )
+    for _ in range(200):
+        await kv.publish("chan", "hello")
+        await asyncio.sleep(0.01)
+        if seen:
+            break
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert gaps == [1] and kv.subscriptions == 2
+    assert seen and seen[0] == "hello"

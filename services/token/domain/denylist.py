@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.kv import KeyValue
+from common.kv import KeyValue, follow_channel
 from common.timeutil import utcnow
 from services.token.domain.ports import (
     DenylistStore,
@@ -285,18 +285,14 @@ class RevocationList:
             del self._not_before[key]
 
     async def _subscriber(self) -> None:
-        while True:
-            try:
-                async for message in self._kv.subscribe(CHANNEL):
-                    await self._on_message(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("revocations subscription lost; resubscribing")
-            await asyncio.sleep(RESUBSCRIBE_DELAY_SECONDS)
-            # Messages published while we were away are in the database.
-            with contextlib.suppress(Exception):
-                await self.sync()
+        # Messages published while the subscription was down are in the database.
+        await follow_channel(
+            self._kv,
+            CHANNEL,
+            self._on_message,
+            self.sync,
+            resubscribe_delay=RESUBSCRIBE_DELAY_SECONDS,
+        )
 
     async def _on_message(self, message: str) -> None:
         if not message:

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from common.errors import InvalidRequest, NotFound
-from common.kv import KeyValue
+from common.kv import KeyValue, follow_channel
 from common.timeutil import utcnow
 from services.token.domain.jwk import (
     SUPPORTED_ALGS,
@@ -206,18 +206,18 @@ class KeyManager:
 
     async def _subscriber(self) -> None:
         assert self._kv is not None
-        while True:
-            try:
-                async for _message in self._kv.subscribe(CHANNEL):
-                    await self.reload()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("keys subscription lost; resubscribing")
-            await asyncio.sleep(RESUBSCRIBE_DELAY_SECONDS)
-            # A change announced while we were away is in the database.
-            with contextlib.suppress(Exception):
-                await self.reload()
+
+        async def on_change(_message: str) -> None:
+            await self.reload()
+
+        # A change announced while the subscription was down is in the database.
+        await follow_channel(
+            self._kv,
+            CHANNEL,
+            on_change,
+            self.reload,
+            resubscribe_delay=RESUBSCRIBE_DELAY_SECONDS,
+        )
 
     async def _maintenance(self) -> None:
         while True:
