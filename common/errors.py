@@ -11,11 +11,21 @@ class (:func:`from_rpc_error`) and renders it with the class's HTTP status.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 import grpc
 
 ERROR_DOMAIN = "oauth2"
+# error_description characters (RFC 6749 section 4.1.2.1, 5.2; RFC 6750 section 3):
+# printable ASCII except " and \.
+_NOT_DESCRIPTION_CHARS = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def safe_description(description: str) -> str:
+    """``description`` without the characters an error_description may not hold,
+    so it can go into a URL parameter or a quoted challenge parameter."""
+    return _NOT_DESCRIPTION_CHARS.sub("", description)
 
 
 class OAuthError(Exception):
@@ -126,6 +136,18 @@ class ConsentRequired(OAuthError):
     error = "consent_required"
 
 
+class RequestNotSupported(OAuthError):
+    """OpenID Connect Core section 3.1.2.6: request objects are not supported."""
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    """OpenID Connect Core section 3.1.2.6: request_uri is not supported."""
+
+    error = "request_uri_not_supported"
+
+
 class NotFound(OAuthError):
     """An admin or registry lookup found nothing (HTTP 404)."""
 
@@ -196,6 +218,8 @@ ERRORS_BY_CODE: dict[str, type[OAuthError]] = {
         InvalidClientMetadata,
         LoginRequired,
         ConsentRequired,
+        RequestNotSupported,
+        RequestUriNotSupported,
         NotFound,
         Conflict,
         SlowDown,

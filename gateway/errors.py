@@ -11,7 +11,6 @@ public one), with ``Cache-Control: no-store`` and ``Pragma: no-cache``.
 from __future__ import annotations
 
 import logging
-import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,22 +23,12 @@ from common.errors import (
     InvalidToken,
     NotFound,
     OAuthError,
+    safe_description,
 )
 
 log = logging.getLogger(__name__)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-# error_description characters (RFC 6749 section 4.1.2.1, 5.2; RFC 6750 section 3):
-# printable ASCII except " and \.
-_NOT_DESCRIPTION_CHARS = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-
-
-def safe_description(description: str) -> str:
-    """``description`` without the characters an error_description may not hold,
-    so it can go into a URL parameter or a quoted challenge parameter."""
-    return _NOT_DESCRIPTION_CHARS.sub("", description)
-
-
 BASIC_CHALLENGE = 'Basic realm="oauth2", charset="UTF-8"'
 
 

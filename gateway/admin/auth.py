@@ -22,7 +22,8 @@ from starlette.responses import JSONResponse, Response
 
 from common.errors import InsufficientScope, InvalidToken, OAuthError
 from gateway.bearer import authorization_bearer, is_b64token
-from gateway.errors import NO_STORE, safe_description
+from common.errors import safe_description
+from gateway.errors import NO_STORE
 from gateway.state import downstream_of, settings_of
 
 REALM = "oauth2-admin"

@@ -23,13 +23,19 @@ from services.authorize.domain import (
     LoginPolicy,
     LoginThrottle,
     PasswordLogin,
+    SignIn,
     UserDirectory,
 )
 from services.authorize.domain.ports import ClientDirectory, PasswordHashing
 from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
 from services.authorize.settings import AuthorizeSettings
 from services.authorize.store.client_directory import GrpcClientDirectory
-from services.authorize.store.sql import SqlAuthorizationCodeStore, SqlConsentStore, SqlUserStore
+from services.authorize.store.sql import (
+    SqlAuthorizationCodeStore,
+    SqlConsentStore,
+    SqlInteractionStore,
+    SqlUserStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +74,28 @@ def build_domain(
         ),
         events=events,
     )
+    login = PasswordLogin(users, hasher, throttle)
+    consents = ConsentRegistry(SqlConsentStore(engine), users)
+    codes = AuthorizationCodes(
+        SqlAuthorizationCodeStore(engine),
+        users,
+        ttl_seconds=settings.authorization_code_ttl_seconds,
+    )
+    sign_in = SignIn(
+        AuthorizationRequestValidator(clients, allow_plain_pkce=settings.allow_plain_pkce),
+        SqlInteractionStore(engine),
+        login,
+        consents,
+        codes,
+        issuer=settings.issuer,
+        ttl_seconds=settings.interaction_ttl_seconds,
+    )
     return AuthorizeDomain(
         users=UserDirectory(users, hasher, throttle=throttle),
-        login=PasswordLogin(users, hasher, throttle),
-        authorization_requests=AuthorizationRequestValidator(
-            clients, allow_plain_pkce=settings.allow_plain_pkce
-        ),
-        consents=ConsentRegistry(SqlConsentStore(engine), users),
-        codes=AuthorizationCodes(
-            SqlAuthorizationCodeStore(engine),
-            users,
-            ttl_seconds=settings.authorization_code_ttl_seconds,
-        ),
+        login=login,
+        sign_in=sign_in,
+        consents=consents,
+        codes=codes,
     )
 
 

@@ -10,23 +10,35 @@ from google.protobuf import empty_pb2
 from grpc.aio import ServicerContext
 from oauth2.v1 import authorize_pb2, authorize_pb2_grpc, common_pb2
 
+from common.errors import InvalidRequest
 from common.timeutil import from_timestamp, to_timestamp
 from services.authorize.domain import (
     AuthorizationCodes,
-    AuthorizationRequestValidator,
     ConsentRegistry,
     PasswordLogin,
+    SignIn,
     UserDirectory,
+)
+from services.authorize.domain.authorization_request import (
+    AuthorizationRequest,
+    ValidatedAuthorizationRequest,
 )
 from services.authorize.domain.model import (
     AuthorizationCode,
-    AuthorizationRequest,
-    CodeRequest,
+    ClientInfo,
     Consent,
+    LoginResult,
     NewUser,
     User,
     UserChanges,
-    ValidatedAuthorizationRequest,
+)
+from services.authorize.domain.sign_in import (
+    BrowserSession,
+    Expired,
+    Respond,
+    ShowConsent,
+    ShowLogin,
+    Step,
 )
 from services.authorize.metrics import counting_login
 
@@ -39,7 +51,7 @@ class AuthorizeDomain:
 
     users: UserDirectory
     login: PasswordLogin
-    authorization_requests: AuthorizationRequestValidator
+    sign_in: SignIn
     consents: ConsentRegistry
     codes: AuthorizationCodes
 
@@ -62,39 +74,69 @@ def user_to_proto(user: User) -> authorize_pb2.User:
     )
 
 
-def request_from_proto(message: authorize_pb2.AuthorizationRequest) -> AuthorizationRequest:
-    return AuthorizationRequest(
-        response_type=message.response_type,
-        client_id=message.client_id,
-        redirect_uri=message.redirect_uri,
-        scope=message.scope,
-        state=message.state,
-        nonce=message.nonce,
-        code_challenge=message.code_challenge,
-        code_challenge_method=message.code_challenge_method,
-        prompt=message.prompt,
-        max_age=message.max_age,
-        response_mode=message.response_mode,
-        login_hint=message.login_hint,
-        duplicated_parameters=tuple(message.duplicated_parameters),
+def login_to_proto(result: LoginResult) -> authorize_pb2.LoginResponse:
+    return authorize_pb2.LoginResponse(
+        user=user_to_proto(result.user),
+        auth_time=to_timestamp(result.auth_time),
+        amr=result.amr,
     )
 
 
-def validated_to_proto(
-    validated: ValidatedAuthorizationRequest, request: authorize_pb2.AuthorizationRequest
-) -> authorize_pb2.ValidatedAuthorizationRequest:
-    return authorize_pb2.ValidatedAuthorizationRequest(
-        request=request,
-        redirect_uri=validated.redirect_uri,
-        client_name=validated.client.client_name,
-        scopes=validated.scopes,
-        require_pkce=validated.require_pkce,
-        error=validated.error,
-        error_description=validated.error_description,
-        redirect_uri_in_request=validated.redirect_uri_in_request,
-        client_uri=validated.client.client_uri,
-        logo_uri=validated.client.logo_uri,
+def session_from_proto(message: authorize_pb2.BrowserSession) -> BrowserSession:
+    return BrowserSession(
+        binding=message.binding,
+        subject=message.subject,
+        auth_time=from_timestamp(message.auth_time) if message.HasField("auth_time") else None,
+        amr=tuple(message.amr),
     )
+
+
+def client_display(client: ClientInfo) -> authorize_pb2.ClientDisplay:
+    return authorize_pb2.ClientDisplay(
+        client_id=client.client_id,
+        client_name=client.client_name,
+        # Pages link to it: nothing but https.
+        client_uri=client.client_uri if client.client_uri.startswith("https://") else "",
+        logo_uri=client.logo_uri,
+    )
+
+
+_REQUEST_PARAMETERS = frozenset(AuthorizationRequest.__dataclass_fields__)
+
+
+def page_to_proto(
+    page: authorize_pb2.LoginPage | authorize_pb2.ConsentPage,
+    validated: ValidatedAuthorizationRequest,
+) -> None:
+    """The client and redirect URI, and every page field named like a request
+    parameter filled with that parameter (docs/signin.md, "Adding a parameter")."""
+    page.client.CopyFrom(client_display(validated.client))
+    page.redirect_uri = validated.redirect_uri
+    for field in page.DESCRIPTOR.fields:
+        if field.name in _REQUEST_PARAMETERS:
+            setattr(page, field.name, getattr(validated.request, field.name))
+
+
+def step_to_proto(step: Step) -> authorize_pb2.Interaction:
+    interaction = authorize_pb2.Interaction()
+    match step:
+        case ShowLogin():
+            interaction.interaction_id = step.interaction_id
+            page_to_proto(interaction.login, step.validated)
+        case ShowConsent():
+            interaction.interaction_id = step.interaction_id
+            page_to_proto(interaction.consent, step.validated)
+            interaction.consent.scopes.extend(
+                authorize_pb2.ScopeDescription(scope=scope, description=description)
+                for scope, description in step.scopes
+            )
+        case Respond():
+            interaction.response.location = step.location
+        case Expired():
+            interaction.expired.SetInParent()
+            if step.client is not None:
+                interaction.expired.client.CopyFrom(client_display(step.client))
+    return interaction
 
 
 def consent_to_proto(consent: Consent) -> authorize_pb2.Consent:
@@ -103,7 +145,6 @@ def consent_to_proto(consent: Consent) -> authorize_pb2.Consent:
         user_id=consent.user_id,
         scopes=consent.scopes,
         granted_at=to_timestamp(consent.granted_at),
-        exists=True,
     )
 
 
@@ -202,39 +243,50 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
             result = await self._domain.login.login(
                 request.username, request.password, request.remote_addr
             )
-        return authorize_pb2.LoginResponse(
-            user=user_to_proto(result.user),
-            auth_time=to_timestamp(result.auth_time),
-            amr=result.amr,
+        return login_to_proto(result)
+
+    # --- the authorization endpoint (docs/signin.md) ---
+
+    async def StartAuthorization(
+        self, request: authorize_pb2.StartAuthorizationRequest, context: Context
+    ) -> authorize_pb2.Interaction:
+        step = await self._domain.sign_in.start(
+            [(parameter.name, parameter.value) for parameter in request.parameters],
+            session_from_proto(request.session),
         )
+        return step_to_proto(step)
 
-    # --- authorization requests ---
+    async def CompleteLogin(
+        self, request: authorize_pb2.CompleteLoginRequest, context: Context
+    ) -> authorize_pb2.LoginOutcome:
+        with counting_login():
+            outcome = await self._domain.sign_in.complete_login(
+                request.interaction_id,
+                session_from_proto(request.session),
+                request.username,
+                request.password,
+                request.remote_addr,
+            )
+        answer = authorize_pb2.LoginOutcome(next=step_to_proto(outcome.next))
+        if outcome.signed_in is not None:
+            answer.signed_in.CopyFrom(login_to_proto(outcome.signed_in))
+        return answer
 
-    async def ValidateAuthorizationRequest(
-        self, request: authorize_pb2.AuthorizationRequest, context: Context
-    ) -> authorize_pb2.ValidatedAuthorizationRequest:
-        validated = await self._domain.authorization_requests.validate(request_from_proto(request))
-        return validated_to_proto(validated, request)
+    async def CompleteConsent(
+        self, request: authorize_pb2.CompleteConsentRequest, context: Context
+    ) -> authorize_pb2.Interaction:
+        decision = authorize_pb2.CompleteConsentRequest.Decision
+        if request.decision not in (decision.APPROVE, decision.DENY):
+            raise InvalidRequest("Missing 'decision': APPROVE or DENY")
+        step = await self._domain.sign_in.complete_consent(
+            request.interaction_id,
+            session_from_proto(request.session),
+            approve=request.decision == decision.APPROVE,
+            scopes=request.scopes,
+        )
+        return step_to_proto(step)
 
     # --- consent ---
-
-    async def GetConsent(
-        self, request: authorize_pb2.GetConsentRequest, context: Context
-    ) -> authorize_pb2.Consent:
-        consent = await self._domain.consents.get(request.client_id, request.user_id)
-        if consent is None:
-            return authorize_pb2.Consent(
-                client_id=request.client_id, user_id=request.user_id, exists=False
-            )
-        return consent_to_proto(consent)
-
-    async def GrantConsent(
-        self, request: authorize_pb2.GrantConsentRequest, context: Context
-    ) -> authorize_pb2.Consent:
-        consent = await self._domain.consents.grant(
-            request.client_id, request.user_id, request.scopes
-        )
-        return consent_to_proto(consent)
 
     async def ListConsents(
         self, request: authorize_pb2.ListConsentsRequest, context: Context
@@ -257,29 +309,6 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
         return empty_pb2.Empty()
 
     # --- authorization codes ---
-
-    async def IssueAuthorizationCode(
-        self, request: authorize_pb2.IssueAuthorizationCodeRequest, context: Context
-    ) -> authorize_pb2.IssueAuthorizationCodeResponse:
-        issued = await self._domain.codes.issue(
-            CodeRequest(
-                client_id=request.client_id,
-                user_id=request.user_id,
-                redirect_uri=request.redirect_uri,
-                redirect_uri_in_request=request.redirect_uri_in_request,
-                scopes=tuple(request.scopes),
-                code_challenge=request.code_challenge,
-                code_challenge_method=request.code_challenge_method,
-                nonce=request.nonce,
-                auth_time=from_timestamp(request.auth_time)
-                if request.HasField("auth_time")
-                else None,
-                amr=tuple(request.amr),
-            )
-        )
-        return authorize_pb2.IssueAuthorizationCodeResponse(
-            code=issued.code, expires_at=to_timestamp(issued.expires_at)
-        )
 
     async def ConsumeAuthorizationCode(
         self, request: authorize_pb2.ConsumeAuthorizationCodeRequest, context: Context

@@ -22,6 +22,10 @@ class AuthorizeSettings(ServiceSettings):
     # Lifetime of an authorization code. RFC 6749 section 4.1.2 recommends at most
     # ten minutes; the code is exchanged at once, so a minute is plenty.
     authorization_code_ttl_seconds: int = Field(default=60, ge=1, le=600)
+    # How long an authorization request may wait for the login and consent pages
+    # (ORY Hydra's login/consent request lifespan); then the person starts again
+    # at the application.
+    interaction_ttl_seconds: int = Field(default=1800, ge=60, le=86_400)
     # Accept code_challenge_method=plain (RFC 7636 section 4.2). Unsafe: a leaked
     # authorization request then leaks the verifier too. Only S256 by default.
     allow_plain_pkce: bool = False

@@ -4,6 +4,7 @@ from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from oauth2.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -129,91 +130,153 @@ class LoginResponse(_message.Message):
     amr: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., auth_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amr: _Optional[_Iterable[str]] = ...) -> None: ...
 
-class AuthorizationRequest(_message.Message):
-    __slots__ = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "response_mode", "login_hint", "duplicated_parameters")
-    RESPONSE_TYPE_FIELD_NUMBER: _ClassVar[int]
-    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
-    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
-    SCOPE_FIELD_NUMBER: _ClassVar[int]
-    STATE_FIELD_NUMBER: _ClassVar[int]
-    NONCE_FIELD_NUMBER: _ClassVar[int]
-    CODE_CHALLENGE_FIELD_NUMBER: _ClassVar[int]
-    CODE_CHALLENGE_METHOD_FIELD_NUMBER: _ClassVar[int]
-    PROMPT_FIELD_NUMBER: _ClassVar[int]
-    MAX_AGE_FIELD_NUMBER: _ClassVar[int]
-    RESPONSE_MODE_FIELD_NUMBER: _ClassVar[int]
-    LOGIN_HINT_FIELD_NUMBER: _ClassVar[int]
-    DUPLICATED_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
-    response_type: str
-    client_id: str
-    redirect_uri: str
-    scope: str
-    state: str
-    nonce: str
-    code_challenge: str
-    code_challenge_method: str
-    prompt: str
-    max_age: int
-    response_mode: str
-    login_hint: str
-    duplicated_parameters: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, response_type: _Optional[str] = ..., client_id: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., scope: _Optional[str] = ..., state: _Optional[str] = ..., nonce: _Optional[str] = ..., code_challenge: _Optional[str] = ..., code_challenge_method: _Optional[str] = ..., prompt: _Optional[str] = ..., max_age: _Optional[int] = ..., response_mode: _Optional[str] = ..., login_hint: _Optional[str] = ..., duplicated_parameters: _Optional[_Iterable[str]] = ...) -> None: ...
+class QueryParameter(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
-class ValidatedAuthorizationRequest(_message.Message):
-    __slots__ = ("request", "redirect_uri", "client_name", "scopes", "require_pkce", "error", "error_description", "redirect_uri_in_request", "client_uri", "logo_uri")
-    REQUEST_FIELD_NUMBER: _ClassVar[int]
-    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
-    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
+class BrowserSession(_message.Message):
+    __slots__ = ("binding", "subject", "auth_time", "amr")
+    BINDING_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TIME_FIELD_NUMBER: _ClassVar[int]
+    AMR_FIELD_NUMBER: _ClassVar[int]
+    binding: str
+    subject: str
+    auth_time: _timestamp_pb2.Timestamp
+    amr: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, binding: _Optional[str] = ..., subject: _Optional[str] = ..., auth_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amr: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StartAuthorizationRequest(_message.Message):
+    __slots__ = ("parameters", "session")
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    parameters: _containers.RepeatedCompositeFieldContainer[QueryParameter]
+    session: BrowserSession
+    def __init__(self, parameters: _Optional[_Iterable[_Union[QueryParameter, _Mapping]]] = ..., session: _Optional[_Union[BrowserSession, _Mapping]] = ...) -> None: ...
+
+class CompleteLoginRequest(_message.Message):
+    __slots__ = ("interaction_id", "session", "username", "password", "remote_addr")
+    INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_ADDR_FIELD_NUMBER: _ClassVar[int]
+    interaction_id: str
+    session: BrowserSession
+    username: str
+    password: str
+    remote_addr: str
+    def __init__(self, interaction_id: _Optional[str] = ..., session: _Optional[_Union[BrowserSession, _Mapping]] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., remote_addr: _Optional[str] = ...) -> None: ...
+
+class LoginOutcome(_message.Message):
+    __slots__ = ("signed_in", "next")
+    SIGNED_IN_FIELD_NUMBER: _ClassVar[int]
+    NEXT_FIELD_NUMBER: _ClassVar[int]
+    signed_in: LoginResponse
+    next: Interaction
+    def __init__(self, signed_in: _Optional[_Union[LoginResponse, _Mapping]] = ..., next: _Optional[_Union[Interaction, _Mapping]] = ...) -> None: ...
+
+class CompleteConsentRequest(_message.Message):
+    __slots__ = ("interaction_id", "session", "decision", "scopes")
+    class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        DECISION_UNSPECIFIED: _ClassVar[CompleteConsentRequest.Decision]
+        APPROVE: _ClassVar[CompleteConsentRequest.Decision]
+        DENY: _ClassVar[CompleteConsentRequest.Decision]
+    DECISION_UNSPECIFIED: CompleteConsentRequest.Decision
+    APPROVE: CompleteConsentRequest.Decision
+    DENY: CompleteConsentRequest.Decision
+    INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
-    REQUIRE_PKCE_FIELD_NUMBER: _ClassVar[int]
-    ERROR_FIELD_NUMBER: _ClassVar[int]
-    ERROR_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
-    REDIRECT_URI_IN_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    interaction_id: str
+    session: BrowserSession
+    decision: CompleteConsentRequest.Decision
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, interaction_id: _Optional[str] = ..., session: _Optional[_Union[BrowserSession, _Mapping]] = ..., decision: _Optional[_Union[CompleteConsentRequest.Decision, str]] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Interaction(_message.Message):
+    __slots__ = ("interaction_id", "login", "consent", "response", "expired")
+    INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    interaction_id: str
+    login: LoginPage
+    consent: ConsentPage
+    response: AuthorizationResponse
+    expired: ExpiredPage
+    def __init__(self, interaction_id: _Optional[str] = ..., login: _Optional[_Union[LoginPage, _Mapping]] = ..., consent: _Optional[_Union[ConsentPage, _Mapping]] = ..., response: _Optional[_Union[AuthorizationResponse, _Mapping]] = ..., expired: _Optional[_Union[ExpiredPage, _Mapping]] = ...) -> None: ...
+
+class ClientDisplay(_message.Message):
+    __slots__ = ("client_id", "client_name", "client_uri", "logo_uri")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_NAME_FIELD_NUMBER: _ClassVar[int]
     CLIENT_URI_FIELD_NUMBER: _ClassVar[int]
     LOGO_URI_FIELD_NUMBER: _ClassVar[int]
-    request: AuthorizationRequest
-    redirect_uri: str
+    client_id: str
     client_name: str
-    scopes: _containers.RepeatedScalarFieldContainer[str]
-    require_pkce: bool
-    error: str
-    error_description: str
-    redirect_uri_in_request: bool
     client_uri: str
     logo_uri: str
-    def __init__(self, request: _Optional[_Union[AuthorizationRequest, _Mapping]] = ..., redirect_uri: _Optional[str] = ..., client_name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., require_pkce: _Optional[bool] = ..., error: _Optional[str] = ..., error_description: _Optional[str] = ..., redirect_uri_in_request: _Optional[bool] = ..., client_uri: _Optional[str] = ..., logo_uri: _Optional[str] = ...) -> None: ...
+    def __init__(self, client_id: _Optional[str] = ..., client_name: _Optional[str] = ..., client_uri: _Optional[str] = ..., logo_uri: _Optional[str] = ...) -> None: ...
+
+class LoginPage(_message.Message):
+    __slots__ = ("client", "redirect_uri", "login_hint")
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_HINT_FIELD_NUMBER: _ClassVar[int]
+    client: ClientDisplay
+    redirect_uri: str
+    login_hint: str
+    def __init__(self, client: _Optional[_Union[ClientDisplay, _Mapping]] = ..., redirect_uri: _Optional[str] = ..., login_hint: _Optional[str] = ...) -> None: ...
+
+class ScopeDescription(_message.Message):
+    __slots__ = ("scope", "description")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    description: str
+    def __init__(self, scope: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ConsentPage(_message.Message):
+    __slots__ = ("client", "redirect_uri", "scopes")
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    client: ClientDisplay
+    redirect_uri: str
+    scopes: _containers.RepeatedCompositeFieldContainer[ScopeDescription]
+    def __init__(self, client: _Optional[_Union[ClientDisplay, _Mapping]] = ..., redirect_uri: _Optional[str] = ..., scopes: _Optional[_Iterable[_Union[ScopeDescription, _Mapping]]] = ...) -> None: ...
+
+class AuthorizationResponse(_message.Message):
+    __slots__ = ("location",)
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    def __init__(self, location: _Optional[str] = ...) -> None: ...
+
+class ExpiredPage(_message.Message):
+    __slots__ = ("client",)
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    client: ClientDisplay
+    def __init__(self, client: _Optional[_Union[ClientDisplay, _Mapping]] = ...) -> None: ...
 
 class Consent(_message.Message):
-    __slots__ = ("client_id", "user_id", "scopes", "granted_at", "exists")
+    __slots__ = ("client_id", "user_id", "scopes", "granted_at")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
     GRANTED_AT_FIELD_NUMBER: _ClassVar[int]
-    EXISTS_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     user_id: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
     granted_at: _timestamp_pb2.Timestamp
-    exists: bool
-    def __init__(self, client_id: _Optional[str] = ..., user_id: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., granted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exists: _Optional[bool] = ...) -> None: ...
-
-class GetConsentRequest(_message.Message):
-    __slots__ = ("client_id", "user_id")
-    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
-    USER_ID_FIELD_NUMBER: _ClassVar[int]
-    client_id: str
-    user_id: str
-    def __init__(self, client_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
-
-class GrantConsentRequest(_message.Message):
-    __slots__ = ("client_id", "user_id", "scopes")
-    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
-    USER_ID_FIELD_NUMBER: _ClassVar[int]
-    SCOPES_FIELD_NUMBER: _ClassVar[int]
-    client_id: str
-    user_id: str
-    scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, client_id: _Optional[str] = ..., user_id: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, client_id: _Optional[str] = ..., user_id: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., granted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListConsentsRequest(_message.Message):
     __slots__ = ("user_id", "client_id", "page")
@@ -242,38 +305,6 @@ class RevokeConsentRequest(_message.Message):
     user_id: str
     actor: _common_pb2.Actor
     def __init__(self, client_id: _Optional[str] = ..., user_id: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
-
-class IssueAuthorizationCodeRequest(_message.Message):
-    __slots__ = ("client_id", "user_id", "redirect_uri", "scopes", "code_challenge", "code_challenge_method", "nonce", "auth_time", "redirect_uri_in_request", "amr")
-    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
-    USER_ID_FIELD_NUMBER: _ClassVar[int]
-    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
-    SCOPES_FIELD_NUMBER: _ClassVar[int]
-    CODE_CHALLENGE_FIELD_NUMBER: _ClassVar[int]
-    CODE_CHALLENGE_METHOD_FIELD_NUMBER: _ClassVar[int]
-    NONCE_FIELD_NUMBER: _ClassVar[int]
-    AUTH_TIME_FIELD_NUMBER: _ClassVar[int]
-    REDIRECT_URI_IN_REQUEST_FIELD_NUMBER: _ClassVar[int]
-    AMR_FIELD_NUMBER: _ClassVar[int]
-    client_id: str
-    user_id: str
-    redirect_uri: str
-    scopes: _containers.RepeatedScalarFieldContainer[str]
-    code_challenge: str
-    code_challenge_method: str
-    nonce: str
-    auth_time: _timestamp_pb2.Timestamp
-    redirect_uri_in_request: bool
-    amr: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, client_id: _Optional[str] = ..., user_id: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., code_challenge: _Optional[str] = ..., code_challenge_method: _Optional[str] = ..., nonce: _Optional[str] = ..., auth_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., redirect_uri_in_request: _Optional[bool] = ..., amr: _Optional[_Iterable[str]] = ...) -> None: ...
-
-class IssueAuthorizationCodeResponse(_message.Message):
-    __slots__ = ("code", "expires_at")
-    CODE_FIELD_NUMBER: _ClassVar[int]
-    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
-    code: str
-    expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, code: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ConsumeAuthorizationCodeRequest(_message.Message):
     __slots__ = ("code", "client_id")

@@ -70,20 +70,20 @@ class AuthorizeServiceStub:
                 request_serializer=oauth2_dot_v1_dot_authorize__pb2.LoginRequest.SerializeToString,
                 response_deserializer=oauth2_dot_v1_dot_authorize__pb2.LoginResponse.FromString,
                 _registered_method=True)
-        self.ValidateAuthorizationRequest = channel.unary_unary(
-                '/oauth2.v1.AuthorizeService/ValidateAuthorizationRequest',
-                request_serializer=oauth2_dot_v1_dot_authorize__pb2.AuthorizationRequest.SerializeToString,
-                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.ValidatedAuthorizationRequest.FromString,
+        self.StartAuthorization = channel.unary_unary(
+                '/oauth2.v1.AuthorizeService/StartAuthorization',
+                request_serializer=oauth2_dot_v1_dot_authorize__pb2.StartAuthorizationRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.Interaction.FromString,
                 _registered_method=True)
-        self.GetConsent = channel.unary_unary(
-                '/oauth2.v1.AuthorizeService/GetConsent',
-                request_serializer=oauth2_dot_v1_dot_authorize__pb2.GetConsentRequest.SerializeToString,
-                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.Consent.FromString,
+        self.CompleteLogin = channel.unary_unary(
+                '/oauth2.v1.AuthorizeService/CompleteLogin',
+                request_serializer=oauth2_dot_v1_dot_authorize__pb2.CompleteLoginRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.LoginOutcome.FromString,
                 _registered_method=True)
-        self.GrantConsent = channel.unary_unary(
-                '/oauth2.v1.AuthorizeService/GrantConsent',
-                request_serializer=oauth2_dot_v1_dot_authorize__pb2.GrantConsentRequest.SerializeToString,
-                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.Consent.FromString,
+        self.CompleteConsent = channel.unary_unary(
+                '/oauth2.v1.AuthorizeService/CompleteConsent',
+                request_serializer=oauth2_dot_v1_dot_authorize__pb2.CompleteConsentRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.Interaction.FromString,
                 _registered_method=True)
         self.ListConsents = channel.unary_unary(
                 '/oauth2.v1.AuthorizeService/ListConsents',
@@ -94,11 +94,6 @@ class AuthorizeServiceStub:
                 '/oauth2.v1.AuthorizeService/RevokeConsent',
                 request_serializer=oauth2_dot_v1_dot_authorize__pb2.RevokeConsentRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
-                _registered_method=True)
-        self.IssueAuthorizationCode = channel.unary_unary(
-                '/oauth2.v1.AuthorizeService/IssueAuthorizationCode',
-                request_serializer=oauth2_dot_v1_dot_authorize__pb2.IssueAuthorizationCodeRequest.SerializeToString,
-                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.IssueAuthorizationCodeResponse.FromString,
                 _registered_method=True)
         self.ConsumeAuthorizationCode = channel.unary_unary(
                 '/oauth2.v1.AuthorizeService/ConsumeAuthorizationCode',
@@ -160,29 +155,38 @@ class AuthorizeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ValidateAuthorizationRequest(self, request, context):
-        """Validates an authorization request against the client before any page
-        is shown; errors before the redirect URI is known are never redirected.
+    def StartAuthorization(self, request, context):
+        """The authorization endpoint (RFC 6749 section 4.1.1, OpenID Connect Core
+        section 3.1.2) as one pipeline, in the shape of ORY Hydra's login and
+        consent challenges (docs/signin.md). Each call answers with the next
+        interaction: the login page, the consent page, or the finished response
+        (a code or an error, with state and iss, at a redirect URI this service
+        validated). Requests that cannot be answered at a trusted redirect URI
+        (unknown client, redirect_uri missing or not registered) fail the call
+        with invalid_request; the gateway shows them as a page, never redirecting.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetConsent(self, request, context):
-        """Consent records
+    def CompleteLogin(self, request, context):
+        """Checks the credentials for a pending interaction (the Login rules: backoff,
+        one message whatever was wrong) and continues it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GrantConsent(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+    def CompleteConsent(self, request, context):
+        """Records the person's decision and finishes the interaction: once only.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListConsents(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Consent records
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -193,15 +197,10 @@ class AuthorizeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def IssueAuthorizationCode(self, request, context):
-        """Authorization codes: opaque, single use, stored hashed.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def ConsumeAuthorizationCode(self, request, context):
-        """Atomically marks the code used. A second consumption fails with
+        """Authorization codes: opaque, single use, stored hashed, issued by the
+        pipeline above.
+        Atomically marks the code used. A second consumption fails with
         invalid_grant and reports the first use so its tokens can be revoked.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -253,20 +252,20 @@ def add_AuthorizeServiceServicer_to_server(servicer, server):
                     request_deserializer=oauth2_dot_v1_dot_authorize__pb2.LoginRequest.FromString,
                     response_serializer=oauth2_dot_v1_dot_authorize__pb2.LoginResponse.SerializeToString,
             ),
-            'ValidateAuthorizationRequest': grpc.unary_unary_rpc_method_handler(
-                    servicer.ValidateAuthorizationRequest,
-                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.AuthorizationRequest.FromString,
-                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.ValidatedAuthorizationRequest.SerializeToString,
+            'StartAuthorization': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartAuthorization,
+                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.StartAuthorizationRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.Interaction.SerializeToString,
             ),
-            'GetConsent': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetConsent,
-                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.GetConsentRequest.FromString,
-                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.Consent.SerializeToString,
+            'CompleteLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteLogin,
+                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.CompleteLoginRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.LoginOutcome.SerializeToString,
             ),
-            'GrantConsent': grpc.unary_unary_rpc_method_handler(
-                    servicer.GrantConsent,
-                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.GrantConsentRequest.FromString,
-                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.Consent.SerializeToString,
+            'CompleteConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteConsent,
+                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.CompleteConsentRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.Interaction.SerializeToString,
             ),
             'ListConsents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListConsents,
@@ -277,11 +276,6 @@ def add_AuthorizeServiceServicer_to_server(servicer, server):
                     servicer.RevokeConsent,
                     request_deserializer=oauth2_dot_v1_dot_authorize__pb2.RevokeConsentRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
-            ),
-            'IssueAuthorizationCode': grpc.unary_unary_rpc_method_handler(
-                    servicer.IssueAuthorizationCode,
-                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.IssueAuthorizationCodeRequest.FromString,
-                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.IssueAuthorizationCodeResponse.SerializeToString,
             ),
             'ConsumeAuthorizationCode': grpc.unary_unary_rpc_method_handler(
                     servicer.ConsumeAuthorizationCode,
@@ -494,7 +488,7 @@ class AuthorizeService:
             _registered_method=True)
 
     @staticmethod
-    def ValidateAuthorizationRequest(request,
+    def StartAuthorization(request,
             target,
             options=(),
             channel_credentials=None,
@@ -507,9 +501,9 @@ class AuthorizeService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/oauth2.v1.AuthorizeService/ValidateAuthorizationRequest',
-            oauth2_dot_v1_dot_authorize__pb2.AuthorizationRequest.SerializeToString,
-            oauth2_dot_v1_dot_authorize__pb2.ValidatedAuthorizationRequest.FromString,
+            '/oauth2.v1.AuthorizeService/StartAuthorization',
+            oauth2_dot_v1_dot_authorize__pb2.StartAuthorizationRequest.SerializeToString,
+            oauth2_dot_v1_dot_authorize__pb2.Interaction.FromString,
             options,
             channel_credentials,
             insecure,
@@ -521,7 +515,7 @@ class AuthorizeService:
             _registered_method=True)
 
     @staticmethod
-    def GetConsent(request,
+    def CompleteLogin(request,
             target,
             options=(),
             channel_credentials=None,
@@ -534,9 +528,9 @@ class AuthorizeService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/oauth2.v1.AuthorizeService/GetConsent',
-            oauth2_dot_v1_dot_authorize__pb2.GetConsentRequest.SerializeToString,
-            oauth2_dot_v1_dot_authorize__pb2.Consent.FromString,
+            '/oauth2.v1.AuthorizeService/CompleteLogin',
+            oauth2_dot_v1_dot_authorize__pb2.CompleteLoginRequest.SerializeToString,
+            oauth2_dot_v1_dot_authorize__pb2.LoginOutcome.FromString,
             options,
             channel_credentials,
             insecure,
@@ -548,7 +542,7 @@ class AuthorizeService:
             _registered_method=True)
 
     @staticmethod
-    def GrantConsent(request,
+    def CompleteConsent(request,
             target,
             options=(),
             channel_credentials=None,
@@ -561,9 +555,9 @@ class AuthorizeService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/oauth2.v1.AuthorizeService/GrantConsent',
-            oauth2_dot_v1_dot_authorize__pb2.GrantConsentRequest.SerializeToString,
-            oauth2_dot_v1_dot_authorize__pb2.Consent.FromString,
+            '/oauth2.v1.AuthorizeService/CompleteConsent',
+            oauth2_dot_v1_dot_authorize__pb2.CompleteConsentRequest.SerializeToString,
+            oauth2_dot_v1_dot_authorize__pb2.Interaction.FromString,
             options,
             channel_credentials,
             insecure,
@@ -618,33 +612,6 @@ class AuthorizeService:
             '/oauth2.v1.AuthorizeService/RevokeConsent',
             oauth2_dot_v1_dot_authorize__pb2.RevokeConsentRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def IssueAuthorizationCode(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/oauth2.v1.AuthorizeService/IssueAuthorizationCode',
-            oauth2_dot_v1_dot_authorize__pb2.IssueAuthorizationCodeRequest.SerializeToString,
-            oauth2_dot_v1_dot_authorize__pb2.IssueAuthorizationCodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,5 +1,5 @@
 """The authorize service's rules, free of gRPC and SQL: users, password sign-in,
-authorization requests, consent and authorization codes (RFC 6749 section 4.1,
+the authorization endpoint's pipeline, consent and authorization codes (RFC 6749 section 4.1,
 RFC 7636, OpenID Connect Core section 3.1)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from services.authorize.domain.authorization_request import AuthorizationRequest
 from services.authorize.domain.consent import ConsentRegistry
 from services.authorize.domain.login import LoginPolicy, LoginThrottle, PasswordLogin
 from services.authorize.domain.passwords import Argon2PasswordHasher
+from services.authorize.domain.sign_in import SignIn
 from services.authorize.domain.users import UserDirectory
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "LoginPolicy",
     "LoginThrottle",
     "PasswordLogin",
+    "SignIn",
     "UserDirectory",
 ]

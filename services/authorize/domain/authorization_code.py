@@ -20,13 +20,7 @@ from common.errors import AccessDenied, InvalidGrant, InvalidRequest, NotFound
 from common.scopes import parse_scope
 from common.secrets import random_token, sha256_hex
 from common.timeutil import utcnow
-from services.authorize.domain.model import (
-    PLAIN,
-    S256,
-    AuthorizationCode,
-    CodeRequest,
-    IssuedCode,
-)
+from services.authorize.domain.model import AuthorizationCode, CodeRequest, IssuedCode
 from services.authorize.domain.ports import AuthorizationCodeStore, UserStore
 
 log = logging.getLogger(__name__)
@@ -58,12 +52,12 @@ class AuthorizationCodes:
         self._last_purge: datetime | None = None
 
     async def issue(self, request: CodeRequest) -> IssuedCode:
-        """A new code for a validated, consented authorization request; the plain
-        code is returned here once and never stored."""
+        """A new code for a validated, consented authorization request (the sign-in
+        pipeline checked PKCE and normalised the method); the plain code is
+        returned here once and never stored."""
         for name in ("client_id", "user_id", "redirect_uri"):
             if not getattr(request, name):
                 raise InvalidRequest(f"Missing '{name}'")
-        method = _challenge_method(request.code_challenge, request.code_challenge_method)
         scopes = tuple(parse_scope(" ".join(request.scopes), InvalidRequest))
         user = await self._users.get(request.user_id)
         if user is None:
@@ -82,7 +76,7 @@ class AuthorizationCodes:
             redirect_uri_in_request=request.redirect_uri_in_request,
             scopes=scopes,
             code_challenge=request.code_challenge,
-            code_challenge_method=method,
+            code_challenge_method=request.code_challenge_method,
             nonce=request.nonce,
             auth_time=request.auth_time or now,
             amr=request.amr,
@@ -131,16 +125,3 @@ class AuthorizationCodes:
         removed = await self._store.delete_expired(now - RETENTION)
         if removed:
             log.info("purged %d expired authorization codes", removed)
-
-
-def _challenge_method(challenge: str, method: str) -> str:
-    """RFC 7636 section 4.3: the method defaults to plain when a challenge is sent.
-    Which methods are allowed was decided by ValidateAuthorizationRequest."""
-    if not challenge:
-        if method:
-            raise InvalidRequest("'code_challenge_method' was sent without 'code_challenge'")
-        return ""
-    method = method or PLAIN
-    if method not in (S256, PLAIN):
-        raise InvalidRequest(f"Unsupported code_challenge_method '{method}'; use 'S256'")
-    return method

@@ -1,63 +1,145 @@
 """The authorization request (RFC 6749 section 4.1.1, RFC 7636 section 4.3,
-OpenID Connect Core section 3.1.2.1), checked in the order of docs/signin.md.
+OpenID Connect Core section 3.1.2.1): its parameters, read from the query as it
+came, and the checks in the order of docs/signin.md.
 
-Two kinds of failure (RFC 6749 section 4.1.2.1):
+A parameter is a field of :class:`AuthorizationRequest`; nothing else lists
+them. Two kinds of failure (RFC 6749 section 4.1.2.1):
 
 * before the redirect URI is known to be the client's (unknown client, missing
-  or unregistered redirect_uri, duplicated client_id/redirect_uri) the call
-  fails with InvalidRequest, and the gateway shows a page, never redirecting
-  to an address nobody vouched for;
-* after it, the error comes back in ``error``/``error_description`` for the
-  gateway to send to that redirect URI.
+  or unregistered redirect_uri, duplicated client_id/redirect_uri) the check
+  raises InvalidRequest, and the gateway shows a page, never redirecting to an
+  address nobody vouched for;
+* after it, the error is kept in ``error``/``error_description`` of the
+  validated request, to be sent to that redirect URI.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Final
 
+from common import pkce
 from common.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    RequestNotSupported,
+    RequestUriNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
 from common.scopes import parse_scope
-from services.authorize.domain.model import (
-    AUTHORIZATION_CODE,
-    PLAIN,
-    RESPONSE_TYPE_CODE,
-    S256,
-    AuthorizationRequest,
-    ClientInfo,
-    ValidatedAuthorizationRequest,
-)
+from services.authorize.domain.model import AUTHORIZATION_CODE, RESPONSE_TYPE_CODE, ClientInfo
 from services.authorize.domain.ports import ClientDirectory
 
 # Parameters whose repetition makes the redirect URI itself doubtful.
 PAGE_PARAMETERS: Final = ("client_id", "redirect_uri")
 # OpenID Connect Core section 3.1.2.1.
 PROMPT_VALUES: Final = frozenset({"none", "login", "consent", "select_account"})
-# Only query responses: the gateway redirects with the code in the query.
+# Only query responses: the code goes back in the redirect URI's query.
 RESPONSE_MODES: Final = frozenset({"", "query"})
-# RFC 7636 section 4.1: code_challenge = 43*128unreserved.
-_CODE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+# Bounds on what a query may carry, so a pending request stays small.
+MAX_PARAMETERS: Final = 64
+MAX_VALUE_LENGTH: Final = 4096
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_INT64_MAX: Final = 2**63 - 1
 
 UNKNOWN_CLIENT: Final = "Unknown client_id"
 MISSING_REDIRECT_URI: Final = "Missing 'redirect_uri'"
 UNREGISTERED_REDIRECT_URI: Final = "redirect_uri is not registered for this client"
 NO_REDIRECT_URIS: Final = "The client has no registered redirect_uri"
+TOO_LARGE: Final = "The authorization request is too large"
 
-RedirectStep = Callable[["_Checked"], None]
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """The parameters of ``GET /oauth/authorize``, each field one parameter by
+    its name. Empty values count as omitted (RFC 6749 section 3.1); a parameter
+    given twice keeps its first value and is named in ``duplicated_parameters``
+    for the first check to refuse."""
+
+    response_type: str = ""
+    client_id: str = ""
+    redirect_uri: str = ""
+    scope: str = ""
+    state: str = ""
+    nonce: str = ""
+    code_challenge: str = ""
+    code_challenge_method: str = ""
+    prompt: str = ""
+    # As sent; the max_age step checks it is a non-negative integer.
+    max_age: str = ""
+    response_mode: str = ""
+    login_hint: str = ""
+    # OpenID Connect Core section 6: refused (request_not_supported).
+    request: str = ""
+    request_uri: str = ""
+    duplicated_parameters: tuple[str, ...] = ()
+
+    @classmethod
+    def from_query(cls, parameters: Iterable[tuple[str, str]]) -> AuthorizationRequest:
+        """Unknown parameters are ignored (RFC 6749 section 3.1)."""
+        values: dict[str, str] = {}
+        duplicated: list[str] = []
+        for count, (name, value) in enumerate(parameters, start=1):
+            if count > MAX_PARAMETERS or len(value) > MAX_VALUE_LENGTH:
+                raise InvalidRequest(TOO_LARGE)
+            if value == "" or name not in _PARAMETER_NAMES:
+                continue
+            if name in values:
+                if name not in duplicated:
+                    duplicated.append(name)
+                continue
+            values[name] = value
+        return cls(**values, duplicated_parameters=tuple(duplicated))
+
+    @property
+    def prompts(self) -> frozenset[str]:
+        return frozenset(self.prompt.split())
+
+    @property
+    def max_age_seconds(self) -> int | None:
+        """None when absent (or not a number: the max_age step refuses that)."""
+        return int(self.max_age) if _is_max_age(self.max_age) else None
+
+
+def _is_max_age(value: str) -> bool:
+    return bool(_DIGITS.fullmatch(value)) and int(value) <= _INT64_MAX
+
+
+_PARAMETER_NAMES: Final = frozenset(
+    field.name
+    for field in dataclasses.fields(AuthorizationRequest)
+    if field.name != "duplicated_parameters"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedAuthorizationRequest:
+    """An authorization request whose client and redirect URI are known good.
+
+    ``error`` set means: answer it at ``redirect_uri`` with that error
+    (RFC 6749 section 4.1.2.1). ``code_challenge_method`` is the method the
+    code is bound to ("" without PKCE), as RFC 7636 section 4.3 defaults it.
+    """
+
+    request: AuthorizationRequest
+    redirect_uri: str
+    redirect_uri_in_request: bool
+    client: ClientInfo
+    scopes: tuple[str, ...] = ()
+    code_challenge_method: str = ""
+    error: str = ""
+    error_description: str = ""
 
 
 class _Checked:
     """What the redirectable steps read and fill in."""
 
-    __slots__ = ("client", "request", "require_pkce", "scopes")
+    __slots__ = ("client", "code_challenge_method", "request", "require_pkce", "scopes")
 
     def __init__(
         self, request: AuthorizationRequest, client: ClientInfo, require_pkce: bool
@@ -66,11 +148,15 @@ class _Checked:
         self.client = client
         self.require_pkce = require_pkce
         self.scopes: tuple[str, ...] = ()
+        self.code_challenge_method = ""
+
+
+RedirectStep = Callable[[_Checked], None]
 
 
 class AuthorizationRequestValidator:
-    """ValidateAuthorizationRequest: a list of small named steps, each raising
-    one specific error (node-oidc-provider's shape)."""
+    """A list of small named steps, each raising one specific error
+    (node-oidc-provider's shape)."""
 
     def __init__(self, clients: ClientDirectory, *, allow_plain_pkce: bool = False) -> None:
         self._clients = clients
@@ -84,6 +170,7 @@ class AuthorizationRequestValidator:
             self._check_prompt,
             self._check_max_age,
             self._check_response_mode,
+            self._reject_request_objects,
         )
 
     async def validate(self, request: AuthorizationRequest) -> ValidatedAuthorizationRequest:
@@ -103,14 +190,15 @@ class AuthorizationRequestValidator:
             redirect_uri=redirect_uri,
             redirect_uri_in_request=bool(request.redirect_uri),
             client=client,
-            require_pkce=checked.require_pkce,
         )
         try:
             for step in self._steps:
                 step(checked)
         except OAuthError as exc:
             return replace(validated, error=exc.error, error_description=exc.description)
-        return replace(validated, scopes=checked.scopes)
+        return replace(
+            validated, scopes=checked.scopes, code_challenge_method=checked.code_challenge_method
+        )
 
     @staticmethod
     def _redirect_uri(request: AuthorizationRequest, client: ClientInfo) -> str:
@@ -159,28 +247,13 @@ class AuthorizationRequestValidator:
         checked.scopes = tuple(requested) if requested else checked.client.scope
 
     def _check_pkce(self, checked: _Checked) -> None:
-        """RFC 7636 section 4.3 and 4.4.1; OAuth 2.1 section 4.1.1."""
-        challenge = checked.request.code_challenge
-        method = checked.request.code_challenge_method
-        if not challenge:
-            if checked.require_pkce:
-                raise InvalidRequest("code_challenge required")
-            if method:
-                raise InvalidRequest("'code_challenge_method' was sent without 'code_challenge'")
-            return
-        if method not in ("", S256, PLAIN):
-            raise InvalidRequest(f"Unsupported code_challenge_method '{method}'; use 'S256'")
-        if (method or PLAIN) == PLAIN and not self._allow_plain_pkce:
-            if not method:
-                raise InvalidRequest(
-                    "Missing 'code_challenge_method', which defaults to 'plain'; "
-                    "send code_challenge_method=S256"
-                )
-            raise InvalidRequest("code_challenge_method 'plain' is not allowed; use 'S256'")
-        if not _CODE_CHALLENGE.fullmatch(challenge):
-            raise InvalidRequest(
-                "'code_challenge' must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~"
-            )
+        """RFC 7636 section 4.3 and 4.4.1; OAuth 2.1 section 4.1.1 (common.pkce)."""
+        checked.code_challenge_method = pkce.check_challenge(
+            checked.request.code_challenge,
+            checked.request.code_challenge_method,
+            required=checked.require_pkce,
+            allow_plain=self._allow_plain_pkce,
+        )
 
     @staticmethod
     def _check_prompt(checked: _Checked) -> None:
@@ -194,8 +267,9 @@ class AuthorizationRequestValidator:
 
     @staticmethod
     def _check_max_age(checked: _Checked) -> None:
-        # -1 is "absent"; the gateway sends a lower value for a max_age it could not parse.
-        if checked.request.max_age < -1:
+        """OpenID Connect Core section 3.1.2.1: seconds since the last sign-in."""
+        max_age = checked.request.max_age
+        if max_age and not _is_max_age(max_age):
             raise InvalidRequest("'max_age' must be a non-negative integer")
 
     @staticmethod
@@ -203,3 +277,11 @@ class AuthorizationRequestValidator:
         mode = checked.request.response_mode
         if mode not in RESPONSE_MODES:
             raise InvalidRequest(f"Unsupported response_mode '{mode}'; use 'query'")
+
+    @staticmethod
+    def _reject_request_objects(checked: _Checked) -> None:
+        """OpenID Connect Core section 6 is not offered (yet)."""
+        if checked.request.request:
+            raise RequestNotSupported("Request objects are not supported")
+        if checked.request.request_uri:
+            raise RequestUriNotSupported("request_uri is not supported")

@@ -10,9 +10,6 @@ from typing import Final
 
 AUTHORIZATION_CODE: Final = "authorization_code"
 RESPONSE_TYPE_CODE: Final = "code"
-# RFC 7636 section 4.2.
-S256: Final = "S256"
-PLAIN: Final = "plain"
 # RFC 8176 section 2: password-based authentication.
 AMR_PASSWORD: Final = "pwd"  # noqa: S105 - a method name, not a password
 
@@ -116,44 +113,6 @@ class ClientInfo:
     def is_public(self) -> bool:
         """RFC 6749 section 2.1: a client without credentials."""
         return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationRequest:
-    """The query of ``GET /oauth/authorize`` as the gateway parsed it."""
-
-    response_type: str = ""
-    client_id: str = ""
-    redirect_uri: str = ""
-    scope: str = ""
-    state: str = ""
-    nonce: str = ""
-    code_challenge: str = ""
-    code_challenge_method: str = ""
-    prompt: str = ""
-    # -1 when absent; below -1 when present but not a non-negative integer.
-    max_age: int = -1
-    response_mode: str = ""
-    login_hint: str = ""
-    duplicated_parameters: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ValidatedAuthorizationRequest:
-    """An authorization request whose client and redirect URI are known good.
-
-    ``error`` set means: answer it at ``redirect_uri`` with that error
-    (RFC 6749 section 4.1.2.1).
-    """
-
-    request: AuthorizationRequest
-    redirect_uri: str
-    redirect_uri_in_request: bool
-    client: ClientInfo
-    scopes: tuple[str, ...] = ()
-    require_pkce: bool = True
-    error: str = ""
-    error_description: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from services.authorize.domain.model import AuthorizationCode, ClientInfo, Consent, User
+
+if TYPE_CHECKING:  # sign_in depends on these ports
+    from services.authorize.domain.sign_in import Interaction
 
 
 class UserStore(Protocol):
@@ -79,6 +82,30 @@ class AuthorizationCodeStore(Protocol):
 
     async def delete_expired(self, before: datetime) -> int:
         """Remove codes that expired before ``before``."""
+        ...
+
+
+class InteractionStore(Protocol):
+    """Authorization requests waiting for the login or consent page, keyed by
+    the SHA-256 of their id (services.authorize.domain.sign_in)."""
+
+    async def create(self, interaction: Interaction) -> None: ...
+
+    async def get(self, interaction_key: str) -> Interaction | None: ...
+
+    async def record_login(
+        self, interaction_key: str, subject: str, auth_time: datetime, amr: tuple[str, ...]
+    ) -> bool:
+        """Who signed in on the interaction's login page (it then counts as a fresh
+        sign-in); False when the interaction is gone or finished."""
+        ...
+
+    async def finish(self, interaction_key: str, finished_at: datetime) -> bool:
+        """Atomically mark it finished: True only for the one call that did."""
+        ...
+
+    async def delete_expired(self, before: datetime) -> int:
+        """Remove interactions that expired before ``before``."""
         ...
 
 

@@ -7,6 +7,7 @@ or email is Conflict, an unreachable database is TemporarilyUnavailable.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -18,9 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common.db import database_errors, escape_like
 from common.errors import Conflict
 from common.timeutil import as_utc
-from services.authorize.domain.model import AuthorizationCode, Consent, User
+from services.authorize.domain.authorization_request import (
+    AuthorizationRequest,
+    ValidatedAuthorizationRequest,
+)
+from services.authorize.domain.model import AuthorizationCode, ClientInfo, Consent, User
+from services.authorize.domain.sign_in import Interaction
 from services.authorize.domain.user_rules import username_key
-from services.authorize.store.tables import authorization_codes, consents, users
+from services.authorize.store.tables import authorization_codes, consents, interactions, users
 
 UNAVAILABLE: Final = "The user directory is unavailable"
 
@@ -294,6 +300,94 @@ class SqlAuthorizationCodeStore:
 
     async def delete_expired(self, before: datetime) -> int:
         statement = delete(authorization_codes).where(authorization_codes.c.expires_at < before)
+        with database_errors(UNAVAILABLE):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return int(result.rowcount or 0)
+
+
+# --- interactions ------------------------------------------------------------
+
+
+def _tuples(values: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON gives lists where the domain keeps tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def _validated_to_json(validated: ValidatedAuthorizationRequest) -> str:
+    return json.dumps(dataclasses.asdict(validated), separators=(",", ":"))
+
+
+def _validated_from_json(raw: str) -> ValidatedAuthorizationRequest:
+    data = json.loads(raw)
+    return ValidatedAuthorizationRequest(
+        **_tuples(data)
+        | {
+            "request": AuthorizationRequest(**_tuples(data["request"])),
+            "client": ClientInfo(**_tuples(data["client"])),
+        }
+    )
+
+
+def _interaction_from_row(row: Row[Any]) -> Interaction:
+    values = _utc(dict(row._mapping), "auth_time", "created_at", "expires_at", "finished_at")
+    del values["client_id"]
+    values["validated"] = _validated_from_json(values.pop("request"))
+    return Interaction(**values)
+
+
+class SqlInteractionStore:
+    """Pending authorization requests (services.authorize.domain.sign_in)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, interaction: Interaction) -> None:
+        row = {
+            field.name: getattr(interaction, field.name)
+            for field in dataclasses.fields(Interaction)
+            if field.name != "validated"
+        }
+        row["client_id"] = interaction.validated.client.client_id
+        row["request"] = _validated_to_json(interaction.validated)
+        with database_errors(UNAVAILABLE):
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(interactions).values(row))
+
+    async def get(self, interaction_key: str) -> Interaction | None:
+        query = select(interactions).where(interactions.c.interaction_key == interaction_key)
+        with database_errors(UNAVAILABLE):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+        return _interaction_from_row(row) if row is not None else None
+
+    async def record_login(
+        self, interaction_key: str, subject: str, auth_time: datetime, amr: tuple[str, ...]
+    ) -> bool:
+        return await self._update_unfinished(
+            interaction_key, subject=subject, auth_time=auth_time, amr=amr, fresh_login=True
+        )
+
+    async def finish(self, interaction_key: str, finished_at: datetime) -> bool:
+        # Of two concurrent finishers exactly one sees rowcount 1.
+        return await self._update_unfinished(interaction_key, finished_at=finished_at)
+
+    async def _update_unfinished(self, interaction_key: str, **values: Any) -> bool:
+        statement = (
+            update(interactions)
+            .where(
+                interactions.c.interaction_key == interaction_key,
+                interactions.c.finished_at.is_(None),
+            )
+            .values(**values)
+        )
+        with database_errors(UNAVAILABLE):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return result.rowcount == 1
+
+    async def delete_expired(self, before: datetime) -> int:
+        statement = delete(interactions).where(interactions.c.expires_at < before)
         with database_errors(UNAVAILABLE):
             async with self._engine.begin() as conn:
                 result = await conn.execute(statement)

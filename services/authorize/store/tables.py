@@ -79,3 +79,23 @@ authorization_codes = Table(
     Index("ix_authorization_codes_user_id", "user_id"),
     Index("ix_authorization_codes_expires_at", "expires_at"),
 )
+
+interactions = Table(
+    "interactions",
+    metadata,
+    # SHA-256 hex of the interaction id; the id itself is never stored.
+    Column("interaction_key", String(64), primary_key=True),
+    # SHA-256 hex of the browser session's binding.
+    Column("binding_key", String(64), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    # The validated authorization request as JSON (store/sql.py).
+    Column("request", Text, nullable=False),
+    Column("subject", String(36), nullable=False),
+    Column("auth_time", DateTime(timezone=True), nullable=True),
+    Column("amr", JsonStringList, nullable=False),
+    Column("fresh_login", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Index("ix_interactions_expires_at", "expires_at"),
+)

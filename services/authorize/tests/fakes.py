@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from common.errors import Conflict
 from services.authorize.domain.model import AuthorizationCode, ClientInfo, Consent, User
 from services.authorize.domain.passwords import Argon2PasswordHasher
+from services.authorize.domain.sign_in import Interaction
 from services.authorize.domain.user_rules import username_key
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -177,6 +178,40 @@ class MemoryCodeStore:
         expired = [k for k, c in self.codes.items() if c.expires_at < before]
         for key in expired:
             del self.codes[key]
+        return len(expired)
+
+
+class MemoryInteractionStore:
+    def __init__(self) -> None:
+        self.interactions: dict[str, Interaction] = {}
+
+    async def create(self, interaction: Interaction) -> None:
+        self.interactions[interaction.interaction_key] = interaction
+
+    async def get(self, interaction_key: str) -> Interaction | None:
+        return self.interactions.get(interaction_key)
+
+    async def record_login(
+        self, interaction_key: str, subject: str, auth_time: datetime, amr: tuple[str, ...]
+    ) -> bool:
+        return self._update(
+            interaction_key, subject=subject, auth_time=auth_time, amr=amr, fresh_login=True
+        )
+
+    async def finish(self, interaction_key: str, finished_at: datetime) -> bool:
+        return self._update(interaction_key, finished_at=finished_at)
+
+    def _update(self, interaction_key: str, **changes: object) -> bool:
+        current = self.interactions.get(interaction_key)
+        if current is None or current.finished_at is not None:
+            return False
+        self.interactions[interaction_key] = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
+        return True
+
+    async def delete_expired(self, before: datetime) -> int:
+        expired = [k for k, i in self.interactions.items() if i.expires_at < before]
+        for key in expired:
+            del self.interactions[key]
         return len(expired)
 
 

@@ -11,13 +11,11 @@ allowed and an ID token when ``openid`` was granted.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from typing import Any, ClassVar
 
+from common import pkce
 from common.errors import InvalidGrant, InvalidRequest
-from common.secrets import constant_time_equals, sha256_hex
+from common.secrets import sha256_hex
 from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
 from services.token.domain.grants.user_tokens import (
     issue_user_tokens,
@@ -30,41 +28,9 @@ from services.token.domain.ports import (
     ConsumedCode,
 )
 
-# RFC 7636 section 4.1: code-verifier = 43*128unreserved
-CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
-S256 = "S256"
-PLAIN = "plain"
 REPLAY_REASON = "authorization code replayed"
 # docs/operators.md, Audit events.
 CODE_REPLAYED = "authorization_code.replayed"
-
-
-def s256_challenge(code_verifier: str) -> str:
-    """RFC 7636 section 4.2: BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))."""
-    digest = hashlib.sha256(code_verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def verify_pkce(grant: ConsumedCode, code_verifier: str) -> None:
-    """RFC 7636 section 4.6, with OAuth 2.1 section 4.1.3's downgrade protection."""
-    if not grant.code_challenge:
-        if code_verifier:
-            raise InvalidGrant("code_verifier sent but no code_challenge was")
-        return
-    if not code_verifier:
-        raise InvalidGrant("Missing 'code_verifier'")
-    if not CODE_VERIFIER.fullmatch(code_verifier):
-        raise InvalidGrant("Invalid 'code_verifier': it must be 43-128 unreserved characters")
-    # Section 4.3: an absent method is plain; the authorize service refused it unless allowed.
-    method = grant.code_challenge_method or PLAIN
-    if method == S256:
-        expected = s256_challenge(code_verifier)
-    elif method == PLAIN:
-        expected = code_verifier
-    else:
-        raise InvalidGrant(f"Unsupported code_challenge_method '{method}'")
-    if not constant_time_equals(expected, grant.code_challenge):
-        raise InvalidGrant("'code_verifier' does not match the code_challenge")
 
 
 class AuthorizationCodeGrant:
@@ -88,7 +54,7 @@ class AuthorizationCodeGrant:
         grant = await self.consume_code(client, request.code)
         self.check_client(client, grant)
         self.check_redirect_uri(grant, request.redirect_uri)
-        verify_pkce(grant, request.code_verifier)
+        pkce.verify(grant.code_challenge, grant.code_challenge_method, request.code_verifier)
         scope = list(grant.scopes)
         user_claims, enabled = await self._services.users.claims(grant.user_id, scope)
         if not enabled:

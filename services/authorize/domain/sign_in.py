@@ -1,0 +1,410 @@
+"""The authorization endpoint as one pipeline (RFC 6749 section 4.1, OpenID
+Connect Core section 3.1.2, RFC 9207; docs/signin.md), in the shape of ORY
+Hydra's login and consent challenges and node-oidc-provider's step table.
+
+``start`` validates the request and decides; ``complete_login`` and
+``complete_consent`` continue a pending one. Each answers with the next
+:data:`Step`: the login page, the consent page, the finished response (a code
+or an error at the validated redirect URI, with ``state`` and ``iss``), or
+"expired". The decision, in order:
+
+1. the request fails validation -> the error at the redirect URI;
+2. nobody signed in, or ``prompt=login`` / ``max_age`` want a sign-in that has
+   not happened for this request -> the login page (``prompt=none``:
+   ``login_required``);
+3. ``prompt=consent``, or the consent on record does not cover the scopes ->
+   the consent page (``prompt=none``: ``consent_required``);
+4. the code.
+
+A request waiting for a page is an :class:`Interaction`, stored under the
+SHA-256 of an unguessable id, bound to the browser session that started it,
+living ``ttl``; finishing it (the code, a denial) succeeds once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from common.errors import (
+    AccessDenied,
+    ConsentRequired,
+    InvalidRequest,
+    LoginRequired,
+    OAuthError,
+    safe_description,
+)
+from common.secrets import constant_time_equals, random_token, sha256_hex
+from common.timeutil import utcnow
+from services.authorize.domain.authorization_code import AuthorizationCodes
+from services.authorize.domain.authorization_request import (
+    AuthorizationRequest,
+    AuthorizationRequestValidator,
+    ValidatedAuthorizationRequest,
+)
+from services.authorize.domain.consent import ConsentRegistry
+from services.authorize.domain.login import PasswordLogin
+from services.authorize.domain.model import ClientInfo, CodeRequest, LoginResult
+from services.authorize.domain.ports import InteractionStore
+
+log = logging.getLogger(__name__)
+
+#: Error codes an authorization response may carry (RFC 6749 section 4.1.2.1,
+#: OpenID Connect Core section 3.1.2.6); anything else is sent as server_error.
+AUTHORIZATION_ERRORS: Final = frozenset(
+    {
+        "invalid_request",
+        "unauthorized_client",
+        "access_denied",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "request_not_supported",
+        "request_uri_not_supported",
+    }
+)
+
+#: What each scope lets the client see or do, in the words of the person asked.
+SCOPE_DESCRIPTIONS: Final = {
+    "openid": "Confirm your identity",
+    "profile": "Your name and username",
+    "email": "Your email address",
+    "offline_access": "Stay signed in when you are not using the app",
+}
+
+# Finished and expired interactions are kept a day (to answer "expired" with a
+# way back to the client), then purged.
+RETENTION: Final = timedelta(days=1)
+PURGE_INTERVAL: Final = timedelta(minutes=1)
+MAX_INTERACTION_ID: Final = 128
+
+
+def describe_scope(scope: str) -> str:
+    return SCOPE_DESCRIPTIONS.get(scope, f"Access to \u201c{scope}\u201d")
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    """What the gateway's session says: its binding, and who is signed in."""
+
+    binding: str
+    subject: str = ""
+    auth_time: datetime | None = None
+    amr: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """An authorization request waiting for the login or consent page."""
+
+    interaction_key: str  # SHA-256 of the id; the id itself is never stored
+    binding_key: str  # SHA-256 of the session binding
+    validated: ValidatedAuthorizationRequest
+    created_at: datetime
+    expires_at: datetime
+    # Who the request is for: the session's person at the start, or who signed
+    # in on its login page ("" until then).
+    subject: str = ""
+    auth_time: datetime | None = None
+    amr: tuple[str, ...] = ()
+    # Signed in on this request's login page: satisfies prompt=login and max_age.
+    fresh_login: bool = False
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowLogin:
+    interaction_id: str
+    validated: ValidatedAuthorizationRequest
+
+
+@dataclass(frozen=True, slots=True)
+class ShowConsent:
+    interaction_id: str
+    validated: ValidatedAuthorizationRequest
+    scopes: tuple[tuple[str, str], ...]  # (scope, description)
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    """Send the browser to ``location`` (RFC 6749 section 4.1.2 / 4.1.2.1)."""
+
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """Finished, expired, or another session's: start again at the client."""
+
+    client: ClientInfo | None = None
+
+
+Step = ShowLogin | ShowConsent | Respond | Expired
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    signed_in: LoginResult | None
+    next: Step
+
+
+def authorization_response_uri(redirect_uri: str, params: dict[str, str]) -> str:
+    """``redirect_uri`` with ``params`` added to its query (RFC 6749 section 3.1.2:
+    the registered query is kept, byte for byte). Empty values are left out."""
+    parts = urlsplit(redirect_uri)
+    added = urlencode([(name, value) for name, value in params.items() if value])
+    query = f"{parts.query}&{added}" if parts.query and added else parts.query or added
+    # A redirect URI has no fragment (RFC 6749 section 3.1.2); never forward one.
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+class SignIn:
+    """StartAuthorization, CompleteLogin and CompleteConsent."""
+
+    def __init__(
+        self,
+        validator: AuthorizationRequestValidator,
+        interactions: InteractionStore,
+        login: PasswordLogin,
+        consents: ConsentRegistry,
+        codes: AuthorizationCodes,
+        *,
+        issuer: str,
+        ttl_seconds: int = 1800,
+        clock: Callable[[], datetime] = utcnow,
+        id_factory: Callable[[], str] = random_token,
+    ) -> None:
+        self._validator = validator
+        self._store = interactions
+        self._login = login
+        self._consents = consents
+        self._codes = codes
+        self._issuer = issuer
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._clock = clock
+        self._new_id = id_factory
+        self._last_purge: datetime | None = None
+
+    async def start(self, parameters: Iterable[tuple[str, str]], session: BrowserSession) -> Step:
+        """A new authorization request. InvalidRequest when it cannot be answered
+        at a redirect URI the client registered (the gateway shows a page)."""
+        if not session.binding:
+            raise InvalidRequest("Missing the browser session's binding")
+        validated = await self._validator.validate(AuthorizationRequest.from_query(parameters))
+        if validated.error:
+            return self._error(validated, validated.error, validated.error_description)
+        await self._purge_expired()
+        now = self._clock()
+        pending = Interaction(
+            interaction_key="",
+            binding_key=sha256_hex(session.binding),
+            validated=validated,
+            created_at=now,
+            expires_at=now + self._ttl,
+            subject=session.subject,
+            auth_time=session.auth_time,
+            amr=session.amr,
+        )
+        return await self._next(pending, interaction_id="")
+
+    async def complete_login(
+        self,
+        interaction_id: str,
+        session: BrowserSession,
+        username: str,
+        password: str,
+        remote_addr: str = "",
+    ) -> LoginOutcome:
+        """The credentials of the login page (PasswordLogin's rules: AccessDenied
+        with one message, SlowDown while locked out), then the next step."""
+        found = await self._pending(interaction_id, session)
+        if isinstance(found, Expired):
+            return LoginOutcome(signed_in=None, next=found)
+        result = await self._login.login(username, password, remote_addr)
+        signed_in = replace(
+            found,
+            subject=result.user.user_id,
+            auth_time=result.auth_time,
+            amr=result.amr,
+            fresh_login=True,
+        )
+        if not await self._store.record_login(
+            found.interaction_key, signed_in.subject, result.auth_time, result.amr
+        ):
+            return LoginOutcome(signed_in=result, next=Expired(found.validated.client))
+        return LoginOutcome(signed_in=result, next=await self._next(signed_in, interaction_id))
+
+    async def complete_consent(
+        self,
+        interaction_id: str,
+        session: BrowserSession,
+        *,
+        approve: bool,
+        scopes: Iterable[str] = (),
+    ) -> Step:
+        """The person's decision on the consent page; ``scopes`` narrows what is
+        allowed (empty: everything asked for)."""
+        found = await self._pending(interaction_id, session)
+        if isinstance(found, Expired):
+            return found
+        validated = found.validated
+        if not found.subject or found.subject != session.subject or self._login_needed(found):
+            # Signed out or someone else signed in since, or a forced login is
+            # still owed: the consent page cannot stand in for it.
+            return ShowLogin(interaction_id, validated)
+        if not approve:
+            if not await self._store.finish(found.interaction_key, self._clock()):
+                return Expired(validated.client)
+            return self._error(validated, AccessDenied.error, "The user denied the request")
+        allowed = tuple(scopes)
+        if allowed:
+            if not set(allowed) <= set(validated.scopes):
+                raise InvalidRequest("Consent can only allow scopes the client asked for")
+            validated = replace(
+                validated, scopes=tuple(s for s in validated.scopes if s in allowed)
+            )
+        return await self._issue(replace(found, validated=validated), interaction_id, grant=True)
+
+    # --- the decision -------------------------------------------------------------
+
+    async def _next(self, interaction: Interaction, interaction_id: str) -> Step:
+        validated = interaction.validated
+        prompts = validated.request.prompts
+        if self._login_needed(interaction):
+            if "none" in prompts:
+                return self._error(validated, LoginRequired.error, "Sign-in required")
+            return ShowLogin(await self._keep(interaction, interaction_id), validated)
+        consent = await self._consents.get(validated.client.client_id, interaction.subject)
+        covered = consent is not None and set(validated.scopes) <= set(consent.scopes)
+        if "consent" in prompts or not covered:
+            if "none" in prompts:
+                return self._error(validated, ConsentRequired.error, "Consent required")
+            return ShowConsent(
+                await self._keep(interaction, interaction_id),
+                validated,
+                tuple((scope, describe_scope(scope)) for scope in validated.scopes),
+            )
+        return await self._issue(interaction, interaction_id, grant=False)
+
+    def _login_needed(self, interaction: Interaction) -> bool:
+        """Nobody signed in, or ``prompt=login`` / ``max_age`` ask for a sign-in
+        that has not happened for this request (OpenID Connect Core 3.1.2.1)."""
+        if not interaction.subject:
+            return True
+        if interaction.fresh_login:
+            return False
+        request = interaction.validated.request
+        if "login" in request.prompts:
+            return True
+        max_age = request.max_age_seconds
+        if max_age is None:
+            return False
+        # max_age=0 means "authenticate now", like prompt=login.
+        auth_time = interaction.auth_time
+        return (
+            max_age == 0
+            or auth_time is None
+            or self._clock() - auth_time > timedelta(seconds=max_age)
+        )
+
+    async def _keep(self, interaction: Interaction, interaction_id: str) -> str:
+        """The id of the stored interaction; a new one is stored on first need."""
+        if interaction_id:
+            return interaction_id
+        new_id = self._new_id()
+        await self._store.create(replace(interaction, interaction_key=sha256_hex(new_id)))
+        return new_id
+
+    async def _issue(self, interaction: Interaction, interaction_id: str, *, grant: bool) -> Step:
+        """Finish the interaction (once), remember the consent, answer with the code."""
+        validated = interaction.validated
+        if interaction_id and not await self._store.finish(
+            interaction.interaction_key, self._clock()
+        ):
+            return Expired(validated.client)
+        request = validated.request
+        try:
+            if grant:
+                await self._consents.grant(
+                    validated.client.client_id, interaction.subject, validated.scopes
+                )
+            issued = await self._codes.issue(
+                CodeRequest(
+                    client_id=validated.client.client_id,
+                    user_id=interaction.subject,
+                    redirect_uri=validated.redirect_uri,
+                    redirect_uri_in_request=validated.redirect_uri_in_request,
+                    scopes=validated.scopes,
+                    code_challenge=request.code_challenge,
+                    code_challenge_method=validated.code_challenge_method,
+                    nonce=request.nonce,
+                    auth_time=interaction.auth_time,
+                    amr=interaction.amr,
+                )
+            )
+        except OAuthError as exc:
+            return self._error(validated, exc.error, exc.public_description)
+        except Exception:
+            # The interaction is finished: the client hears of the failure.
+            log.exception("issuing an authorization code failed")
+            return self._error(validated, "server_error", "")
+        return Respond(
+            authorization_response_uri(
+                validated.redirect_uri,
+                {"code": issued.code, "state": request.state, "iss": self._issuer},
+            )
+        )
+
+    def _error(
+        self, validated: ValidatedAuthorizationRequest, error: str, description: str
+    ) -> Respond:
+        """The error response (RFC 6749 section 4.1.2.1, RFC 9207)."""
+        if error not in AUTHORIZATION_ERRORS:
+            error, description = "server_error", ""
+        return Respond(
+            authorization_response_uri(
+                validated.redirect_uri,
+                {
+                    "error": error,
+                    "error_description": safe_description(description),
+                    "state": validated.request.state,
+                    "iss": self._issuer,
+                },
+            )
+        )
+
+    # --- the store ------------------------------------------------------------------
+
+    async def _pending(self, interaction_id: str, session: BrowserSession) -> Interaction | Expired:
+        """The interaction, if it is still waiting and this session's."""
+        if not interaction_id or len(interaction_id) > MAX_INTERACTION_ID:
+            return Expired()
+        found = await self._store.get(sha256_hex(interaction_id))
+        if found is None:
+            return Expired()
+        usable = (
+            found.finished_at is None
+            and found.expires_at > self._clock()
+            and bool(session.binding)
+            and constant_time_equals(found.binding_key, sha256_hex(session.binding))
+        )
+        return found if usable else Expired(found.validated.client)
+
+    async def _purge_expired(self) -> None:
+        """At most once a minute per process: one indexed DELETE is cheap."""
+        now = self._clock()
+        if self._last_purge is not None and now - self._last_purge < PURGE_INTERVAL:
+            return
+        self._last_purge = now
+        removed = await self._store.delete_expired(now - RETENTION)
+        if removed:
+            log.info("purged %d finished or expired interactions", removed)
