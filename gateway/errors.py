@@ -23,7 +23,6 @@ from common.errors import (
     InvalidToken,
     NotFound,
     OAuthError,
-    safe_description,
 )
 
 log = logging.getLogger(__name__)

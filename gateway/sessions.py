@@ -6,16 +6,16 @@ under ``session:<sha256(id)>``, so a leaked key dump names no usable cookie.
 The TTL slides: every save starts the period again.
 
 A session holds who is signed in (``user_id``, ``auth_time``, ``amr``), the
-synchronizer CSRF token of its forms, and the authorization requests waiting
-for the login or consent page, each under a random ``authz`` id (at most
-:data:`MAX_PENDING`, the oldest dropped first; each lives
-:data:`PENDING_TTL_SECONDS`).
+synchronizer CSRF token of its forms, the ``binding`` its interactions are tied
+to, and the page each waiting interaction shows (at most :data:`MAX_PENDING`,
+the oldest dropped first; each lives :data:`PENDING_TTL_SECONDS`). The
+authorization requests themselves live in the authorize service.
 
 Routes load and save explicitly (no middleware): a page that needs the
 session calls :meth:`SessionStore.load` and, when it changed anything or wants
 the TTL to slide, :meth:`SessionStore.save` on its response. Two tabs saving at
-once can lose one tab's pending request (last write wins); that tab's sign-in
-then says the request expired and the application starts again.
+once can lose one tab's page (last write wins); that tab's sign-in then says
+the request expired and the application starts again.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, TypeAlias
 
+from google.protobuf.message import DecodeError
 from oauth2.v1 import authorize_pb2
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,39 +39,47 @@ from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-#: Authorization requests kept waiting per session; one more drops the oldest.
+#: Interactions kept waiting per session; one more drops the oldest.
 MAX_PENDING = 10
-#: How long an authorization request may wait for the login or consent page.
+#: How long the page of an interaction is kept (the authorize service's
+#: interaction_ttl_seconds decides when the interaction itself expires).
 PENDING_TTL_SECONDS = 3600
 
 _KEY_PREFIX = "session:"
 
 
-@dataclass
-class PendingAuthorization:
-    """A validated authorization request waiting in the session (RFC 6749 section 4.1.1)."""
+Page: TypeAlias = authorize_pb2.LoginPage | authorize_pb2.ConsentPage
+_PAGE_TYPES: Final[dict[str, type[Page]]] = {
+    "login": authorize_pb2.LoginPage,
+    "consent": authorize_pb2.ConsentPage,
+}
 
-    validated: authorize_pb2.ValidatedAuthorizationRequest
+
+@dataclass
+class InteractionView:
+    """What the gateway shows for an interaction the authorize service keeps
+    (docs/signin.md): the page it was last told to show, as the service sent
+    it, so that the GET after a 303 renders without another call."""
+
+    kind: str  # "login" or "consent": the oneof case of Interaction.step
+    page: Page
     created_at: float
-    # The person signed in after this request arrived, which satisfies
-    # prompt=login and max_age once (OpenID Connect Core section 3.1.2.1).
-    fresh_login: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "validated": base64.b64encode(self.validated.SerializeToString()).decode("ascii"),
+            "kind": self.kind,
+            "page": base64.b64encode(self.page.SerializeToString()).decode("ascii"),
             "created_at": self.created_at,
-            "fresh_login": self.fresh_login,
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PendingAuthorization:
-        validated = authorize_pb2.ValidatedAuthorizationRequest()
-        validated.ParseFromString(base64.b64decode(data["validated"]))
+    def from_json(cls, data: dict[str, Any]) -> InteractionView:
+        kind = str(data["kind"])
+        page_type = _PAGE_TYPES[kind]
         return cls(
-            validated=validated,
+            kind=kind,
+            page=page_type.FromString(base64.b64decode(data["page"])),
             created_at=float(data["created_at"]),
-            fresh_login=bool(data.get("fresh_login", False)),
         )
 
     @property
@@ -84,11 +93,14 @@ class Session:
 
     session_id: str
     csrf_token: str
+    # Sent with every interaction call: the authorize service answers an
+    # interaction only to the session that started it. Kept across sign-in.
+    binding: str = field(default_factory=random_token)
     user_id: str = ""
     username: str = ""
     auth_time: int = 0
     amr: list[str] = field(default_factory=list)
-    pending: dict[str, PendingAuthorization] = field(default_factory=dict)
+    interactions: dict[str, InteractionView] = field(default_factory=dict)
     # The id the session was stored under before a rotation, deleted on save.
     replaced_id: str = ""
 
@@ -99,25 +111,40 @@ class Session:
     def csrf_valid(self, presented: str) -> bool:
         return bool(presented) and constant_time_equals(presented, self.csrf_token)
 
-    def add_pending(self, validated: authorize_pb2.ValidatedAuthorizationRequest) -> str:
-        """Keeps the request under a new random id, dropping the oldest beyond the bound."""
-        self.drop_expired()
-        authz_id = random_token(16)
-        self.pending[authz_id] = PendingAuthorization(validated=validated, created_at=time.time())
-        while len(self.pending) > MAX_PENDING:
-            oldest = min(self.pending, key=lambda key: self.pending[key].created_at)
-            del self.pending[oldest]
-        return authz_id
+    def browser(self) -> authorize_pb2.BrowserSession:
+        """The session as the authorize service's interaction calls take it."""
+        session = authorize_pb2.BrowserSession(
+            binding=self.binding, subject=self.user_id, amr=self.amr
+        )
+        if self.signed_in:
+            session.auth_time.FromSeconds(self.auth_time)
+        return session
 
-    def get_pending(self, authz_id: str) -> PendingAuthorization | None:
-        pending = self.pending.get(authz_id) if authz_id else None
-        if pending is None or pending.expired:
+    def show(self, interaction: authorize_pb2.Interaction) -> InteractionView | None:
+        """Keeps the page an interaction waits on (the latest per id), dropping
+        the oldest beyond the bound; forgets it when it finished."""
+        self.drop_expired()
+        kind = interaction.WhichOneof("step")
+        if kind not in _PAGE_TYPES:
+            self.interactions.pop(interaction.interaction_id, None)
             return None
-        return pending
+        page: Page = interaction.login if kind == "login" else interaction.consent
+        view = InteractionView(kind=kind, page=page, created_at=time.time())
+        self.interactions[interaction.interaction_id] = view
+        while len(self.interactions) > MAX_PENDING:
+            oldest = min(self.interactions, key=lambda key: self.interactions[key].created_at)
+            del self.interactions[oldest]
+        return view
+
+    def view(self, interaction_id: str) -> InteractionView | None:
+        view = self.interactions.get(interaction_id) if interaction_id else None
+        if view is None or view.expired:
+            return None
+        return view
 
     def drop_expired(self) -> None:
-        for authz_id in [key for key, value in self.pending.items() if value.expired]:
-            del self.pending[authz_id]
+        for key in [key for key, value in self.interactions.items() if value.expired]:
+            del self.interactions[key]
 
     def sign_in(self, user_id: str, username: str, auth_time: int, amr: list[str]) -> None:
         """Records the login and replaces the session id and CSRF token, so an id
@@ -134,11 +161,12 @@ class Session:
         return json.dumps(
             {
                 "csrf_token": self.csrf_token,
+                "binding": self.binding,
                 "user_id": self.user_id,
                 "username": self.username,
                 "auth_time": self.auth_time,
                 "amr": self.amr,
-                "pending": {key: value.to_json() for key, value in self.pending.items()},
+                "interactions": {k: v.to_json() for k, v in self.interactions.items()},
             },
             separators=(",", ":"),
         )
@@ -149,13 +177,14 @@ class Session:
         return cls(
             session_id=session_id,
             csrf_token=str(data["csrf_token"]),
+            binding=str(data.get("binding") or random_token()),
             user_id=str(data.get("user_id", "")),
             username=str(data.get("username", "")),
             auth_time=int(data.get("auth_time", 0)),
             amr=[str(value) for value in data.get("amr", [])],
-            pending={
-                key: PendingAuthorization.from_json(value)
-                for key, value in data.get("pending", {}).items()
+            interactions={
+                key: InteractionView.from_json(value)
+                for key, value in data.get("interactions", {}).items()
             },
         )
 
@@ -183,8 +212,8 @@ class SessionStore:
             return None
         try:
             return Session.from_json(session_id, raw)
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            # ValueError covers JSON and protobuf decoding errors.
+        except (ValueError, KeyError, TypeError, binascii.Error, DecodeError):
+            # ValueError covers JSON decoding errors.
             log.warning("discarding an unreadable session")
             return None
 

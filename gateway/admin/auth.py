@@ -20,9 +20,8 @@ from oauth2.v1 import token_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from common.errors import InsufficientScope, InvalidToken, OAuthError
+from common.errors import InsufficientScope, InvalidToken, OAuthError, safe_description
 from gateway.bearer import authorization_bearer, is_b64token
-from common.errors import safe_description
 from gateway.errors import NO_STORE
 from gateway.state import downstream_of, settings_of
 

@@ -38,7 +38,6 @@ def page(get: Endpoint, post: Endpoint) -> Endpoint:
 
 ROUTES: list[BaseRoute] = [
     Route("/oauth/authorize", authorize.authorization_endpoint, methods=["GET"]),
-    Route("/oauth/authorize/resume", authorize.resume_authorization, methods=["GET"]),
     Route("/oauth/token", token.token_endpoint, methods=["POST"]),
     Route("/oauth/introspect", introspect.introspection_endpoint, methods=["POST"]),
     Route("/oauth/revoke", revoke.revocation_endpoint, methods=["POST"]),

@@ -1,29 +1,29 @@
-"""The login page (docs/signin.md, step 3): username and password, checked by
-``AuthorizeService.Login`` with backoff per user and per address.
+"""The login page (docs/signin.md): username and password.
 
-- ``GET /login[?authz=]``: the form (with the client's name when an
-  authorization request waits); signed in and nothing waiting: "You are signed in".
-- ``POST /login``: CSRF first (403, nothing else happens); then one message
-  whatever was wrong (401 "Invalid username or password."); a lockout is 429 with
-  ``Retry-After``; success replaces the session id and answers 303, back to the
-  authorization step or to ``/login``.
+- ``GET /login?interaction=``: the form of a waiting interaction (the client's
+  name, the username prefilled from ``login_hint``); without one, a plain
+  sign-in form, or "You are signed in".
+- ``POST /login``: CSRF first (403, nothing else happens); then
+  ``AuthorizeService.CompleteLogin`` for an interaction (or ``Login`` for the
+  plain form), with its backoff: one message whatever was wrong (401 "Invalid
+  username or password."), a lockout is 429 with ``Retry-After``. Success
+  replaces the session id and answers 303 to what the interaction says next.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlencode
 
 from oauth2.v1 import authorize_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
 from common.errors import OAuthError, SlowDown
+from gateway.authorization import INTERACTION, expired_page, follow
 from gateway.forms import Form, read_form
-from gateway.pages import csrf_failed_page, error_page, gateway_url, redirect, render
-from gateway.routes.authorize import EXPIRED
-from gateway.sessions import PendingAuthorization, Session
+from gateway.pages import csrf_failed_page, gateway_url, redirect, render
+from gateway.sessions import Session
 from gateway.state import downstream_of, remote_addr_of, sessions_of, settings_of
 
 INVALID_CREDENTIALS = "Invalid username or password."
@@ -37,28 +37,27 @@ _SECONDS = re.compile(r"(\d+) seconds?")
 def login_page(
     request: Request,
     session: Session,
-    authz_id: str,
-    pending: PendingAuthorization | None,
+    interaction_id: str,
+    page: authorize_pb2.LoginPage | None,
     *,
     username: str = "",
     error: str = "",
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    validated = pending.validated if pending is not None else None
     return render(
         request,
         "login.html",
         {
-            "client_name": validated.client_name if validated else "",
+            "client_name": (page.client.client_name or page.client.client_id) if page else "",
             "csrf_token": session.csrf_token,
-            "authz": authz_id if pending is not None else "",
+            "interaction": interaction_id if page is not None else "",
             "username": username,
             "error": error,
         },
         status_code=status_code,
         # The POST is followed by redirects ending at the client's redirect URI.
-        form_targets=[validated.redirect_uri] if validated else [],
+        form_targets=[page.redirect_uri] if page else [],
         headers=headers,
     )
 
@@ -73,19 +72,26 @@ async def form_of(request: Request) -> Form | None:
         return None
 
 
+def _login_page_of(session: Session, interaction_id: str) -> authorize_pb2.LoginPage | None:
+    view = session.view(interaction_id)
+    if view is None or not isinstance(view.page, authorize_pb2.LoginPage):
+        return None
+    return view.page
+
+
 async def show_login(request: Request) -> Response:
     store = sessions_of(request)
     session = await store.load_or_create(request)
-    authz_id = request.query_params.get("authz", "")
-    pending = session.get_pending(authz_id)
-    if authz_id and pending is None:
-        return error_page(request, EXPIRED)
+    interaction_id = request.query_params.get(INTERACTION, "")
+    page = _login_page_of(session, interaction_id)
+    if interaction_id and page is None:
+        return expired_page(request)
     response: Response
-    if pending is None and session.signed_in:
+    if page is None and session.signed_in:
         response = render(request, "signed_in.html", {"username": session.username})
     else:
-        hint = pending.validated.request.login_hint if pending else ""
-        response = login_page(request, session, authz_id, pending, username=hint)
+        hint = page.login_hint if page else ""
+        response = login_page(request, session, interaction_id, page, username=hint)
     await store.save(session, response)
     return response
 
@@ -96,26 +102,38 @@ async def submit_login(request: Request) -> Response:
     form = await form_of(request)
     if form is None or session is None or not session.csrf_valid(form.get("csrf_token")):
         return csrf_failed_page(request)
-    authz_id = form.get("authz")
-    pending = session.get_pending(authz_id)
-    if authz_id and pending is None:
-        return error_page(request, EXPIRED)
+    interaction_id = form.get(INTERACTION)
+    page = _login_page_of(session, interaction_id)
     username, password = form.get("username"), form.get("password")
 
     def again(error: str, status_code: int, headers: dict[str, str] | None = None) -> Response:
         return login_page(
-            request, session, authz_id, pending, username=username, error=error,
+            request, session, interaction_id, page, username=username, error=error,
             status_code=status_code, headers=headers,
         )  # fmt: skip
 
     if not username or not password:
         return again(INVALID_CREDENTIALS, 401)
+    authorize = downstream_of(request).authorize.call
+    outcome: authorize_pb2.LoginOutcome | None = None
     try:
-        result = await downstream_of(request).authorize.call.Login(
-            authorize_pb2.LoginRequest(
-                username=username, password=password, remote_addr=remote_addr_of(request)
+        if interaction_id:
+            outcome = await authorize.CompleteLogin(
+                authorize_pb2.CompleteLoginRequest(
+                    interaction_id=interaction_id,
+                    session=session.browser(),
+                    username=username,
+                    password=password,
+                    remote_addr=remote_addr_of(request),
+                )
             )
-        )
+            signed_in = outcome.signed_in
+        else:
+            signed_in = await authorize.Login(
+                authorize_pb2.LoginRequest(
+                    username=username, password=password, remote_addr=remote_addr_of(request)
+                )
+            )
     except SlowDown as exc:
         found = _SECONDS.search(exc.description)
         retry_after = found.group(1) if found else str(DEFAULT_RETRY_AFTER)
@@ -126,16 +144,19 @@ async def submit_login(request: Request) -> Response:
         # access_denied, or anything else the service refused: one message.
         return again(INVALID_CREDENTIALS, 401)
 
+    if outcome is not None and not outcome.HasField("signed_in"):
+        # The interaction expired or finished before the password was looked at.
+        return expired_page(request, outcome.next.expired.client)
     session.sign_in(
-        user_id=result.user.user_id,
-        username=result.user.username or username,
-        auth_time=result.auth_time.seconds if result.HasField("auth_time") else int(time.time()),
-        amr=list(result.amr) or ["pwd"],
+        user_id=signed_in.user.user_id,
+        username=signed_in.user.username or username,
+        auth_time=signed_in.auth_time.seconds
+        if signed_in.HasField("auth_time")
+        else int(time.time()),
+        amr=list(signed_in.amr) or ["pwd"],
     )
-    if pending is not None:
-        pending.fresh_login = True
-        location = gateway_url(request, f"/oauth/authorize/resume?{urlencode({'authz': authz_id})}")
-        response = redirect(location, form_targets=[pending.validated.redirect_uri])
+    if outcome is not None:
+        response = follow(request, session, outcome.next)
     else:
         response = redirect(gateway_url(request, "/login"))
     await store.save(session, response)

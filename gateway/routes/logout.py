@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from common.errors import OAuthError
-from gateway.authorization import authorization_response_uri
+from common.urls import with_query
 from gateway.pages import csrf_failed_page, error_page, gateway_url, redirect, render
 from gateway.routes.login import form_of
 from gateway.state import downstream_of, sessions_of
@@ -98,7 +98,7 @@ async def validate_logout_request(request: Request, params: Mapping[str, str]) -
 
 def after_logout(request: Request, logout: LogoutRequest) -> Response:
     if logout.post_logout_redirect_uri:
-        location = authorization_response_uri(
+        location = with_query(
             logout.post_logout_redirect_uri, {"state": logout.state}
         )
         return redirect(location)

@@ -29,9 +29,9 @@ from common.errors import (
     InvalidRequest,
     InvalidToken,
     OAuthError,
+    safe_description,
 )
 from gateway.bearer import authorization_bearer, is_b64token
-from common.errors import safe_description
 from gateway.errors import NO_STORE, error_response
 from gateway.forms import FORM_MEDIA_TYPE, read_form
 from gateway.state import downstream_of, settings_of

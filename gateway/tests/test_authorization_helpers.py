@@ -8,7 +8,9 @@ import pytest
 
 from common.kv import RedisKeyValue
 from gateway.app import create_app
-from gateway.authorization import authorization_response_uri, parse_authorization_request
+from common.errors import InvalidRequest
+from common.urls import with_query
+from gateway.authorization import query_parameters
 from gateway.downstream import Downstream
 from gateway.pages import csp_source
 from gateway.settings import GatewaySettings
@@ -33,26 +35,23 @@ from gateway.tests.test_sign_in_flow import CREDENTIALS
         ("https://rp.example/bye", {"state": ""}, "https://rp.example/bye"),
     ],
 )
-def test_authorization_response_uri(
-    redirect_uri: str, params: dict[str, str], expected: str
-) -> None:
-    assert authorization_response_uri(redirect_uri, params) == expected
+def test_redirect_uri_with_query(redirect_uri: str, params: dict[str, str], expected: str) -> None:
+    assert with_query(redirect_uri, params) == expected
 
 
-def test_parse_authorization_request() -> None:
-    parsed = parse_authorization_request(
-        b"response_type=code&client_id=c%201&scope=openid+email&state=&prompt=login"
-        b"&nonce=n&nonce=m&resource=a&resource=b&max_age=60&client_id=other"
-    )
-    assert parsed.client_id == "c 1"
-    assert parsed.scope == "openid email"
-    assert parsed.state == ""  # empty means omitted (RFC 6749 section 3.1)
-    assert parsed.nonce == "n"
-    assert parsed.max_age == 60
-    assert list(parsed.duplicated_parameters) == ["nonce", "client_id"]
-    assert parse_authorization_request(b"").max_age == -1
-    assert parse_authorization_request(b"max_age=99999999999999999999").max_age == -2
-    assert parse_authorization_request(b"max_age=%2B5").max_age == -2
+def test_query_parameters_are_passed_as_they_came() -> None:
+    """The authorize service reads the parameters: order, repeats and empty values
+    reach it untouched (services/authorize/tests/test_authorization_request.py)."""
+    parsed = query_parameters(b"client_id=c%201&scope=openid+email&state=&nonce=n&nonce=m")
+    assert [(p.name, p.value) for p in parsed] == [
+        ("client_id", "c 1"),
+        ("scope", "openid email"),
+        ("state", ""),
+        ("nonce", "n"),
+        ("nonce", "m"),
+    ]
+    with pytest.raises(InvalidRequest, match="not valid UTF-8"):
+        query_parameters(b"state=%FF")
 
 
 @pytest.mark.parametrize(

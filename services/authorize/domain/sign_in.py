@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from common.errors import (
     AccessDenied,
@@ -40,6 +39,7 @@ from common.errors import (
 )
 from common.secrets import constant_time_equals, random_token, sha256_hex
 from common.timeutil import utcnow
+from common.urls import with_query
 from services.authorize.domain.authorization_code import AuthorizationCodes
 from services.authorize.domain.authorization_request import (
     AuthorizationRequest,
@@ -155,16 +155,6 @@ Step = ShowLogin | ShowConsent | Respond | Expired
 class LoginOutcome:
     signed_in: LoginResult | None
     next: Step
-
-
-def authorization_response_uri(redirect_uri: str, params: dict[str, str]) -> str:
-    """``redirect_uri`` with ``params`` added to its query (RFC 6749 section 3.1.2:
-    the registered query is kept, byte for byte). Empty values are left out."""
-    parts = urlsplit(redirect_uri)
-    added = urlencode([(name, value) for name, value in params.items() if value])
-    query = f"{parts.query}&{added}" if parts.query and added else parts.query or added
-    # A redirect URI has no fragment (RFC 6749 section 3.1.2); never forward one.
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
 class SignIn:
@@ -358,7 +348,7 @@ class SignIn:
             log.exception("issuing an authorization code failed")
             return self._error(validated, "server_error", "")
         return Respond(
-            authorization_response_uri(
+            with_query(
                 validated.redirect_uri,
                 {"code": issued.code, "state": request.state, "iss": self._issuer},
             )
@@ -371,7 +361,7 @@ class SignIn:
         if error not in AUTHORIZATION_ERRORS:
             error, description = "server_error", ""
         return Respond(
-            authorization_response_uri(
+            with_query(
                 validated.redirect_uri,
                 {
                     "error": error,

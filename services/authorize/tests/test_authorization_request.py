@@ -10,7 +10,7 @@ import pytest
 
 from common.errors import InvalidRequest
 from services.authorize.domain import AuthorizationRequestValidator
-from services.authorize.domain.model import AuthorizationRequest
+from services.authorize.domain.authorization_request import AuthorizationRequest
 from services.authorize.tests.fakes import FakeClientDirectory, make_client_info
 
 CB = "https://app.example.com/cb"
@@ -55,7 +55,7 @@ async def test_a_good_request(validator: AuthorizationRequestValidator) -> None:
     assert validated.scopes == ("openid", "profile")
     assert validated.client.client_name == "Web App"
     assert validated.client.logo_uri == "https://app.example.com/logo.png"
-    assert validated.require_pkce
+    assert validated.code_challenge_method == "S256"
     assert validated.request.state == "xyz"
 
 
@@ -173,7 +173,7 @@ async def test_errors_before_the_redirect_uri_is_trusted_fail_the_call(
             "invalid_request",
             "prompt 'none' cannot be combined with other values",
         ),
-        ({"max_age": -2}, "invalid_request", "'max_age' must be a non-negative integer"),
+        ({"max_age": "soon"}, "invalid_request", "'max_age' must be a non-negative integer"),
         (
             {"response_mode": "form_post"},
             "invalid_request",
@@ -204,7 +204,7 @@ async def test_checks_run_in_the_documented_order(
         scope="admin",
         code_challenge="",
         prompt="bogus",
-        max_age=-2,
+        max_age="-5",
     )
     expected = [
         ("duplicated_parameters", (), "invalid_request"),
@@ -212,7 +212,7 @@ async def test_checks_run_in_the_documented_order(
         ("scope", "openid", "invalid_scope"),
         ("code_challenge", CHALLENGE, "invalid_request"),  # code_challenge required
         ("prompt", "", "invalid_request"),  # bad prompt
-        ("max_age", -1, "invalid_request"),  # bad max_age
+        ("max_age", "", "invalid_request"),  # bad max_age
     ]
     current = everything_wrong
     for field, fixed, error in expected:
@@ -228,10 +228,14 @@ async def test_pkce_for_confidential_clients_follows_their_setting(
     relaxed = await validator.validate(
         request(client_id="relaxed", code_challenge="", code_challenge_method="")
     )
-    assert relaxed.error == "" and not relaxed.require_pkce
+    assert relaxed.error == "" and relaxed.code_challenge_method == ""
     # A public client needs PKCE whatever its require_pkce says.
     spa = await validator.validate(request(client_id="spa"))
-    assert spa.error == "" and spa.require_pkce
+    assert spa.error == "" and spa.code_challenge_method == "S256"
+    bare_spa = await validator.validate(
+        request(client_id="spa", code_challenge="", code_challenge_method="")
+    )
+    assert bare_spa.error_description == "code_challenge required"
     # A method without a challenge is refused even where PKCE is optional.
     lone_method = await validator.validate(
         request(client_id="relaxed", code_challenge="", code_challenge_method="S256")
@@ -252,5 +256,51 @@ async def test_openid_without_nonce_and_good_prompts(
     validator: AuthorizationRequestValidator,
 ) -> None:
     for prompt in ["", "none", "login", "consent", "login consent", "select_account"]:
-        validated = await validator.validate(request(nonce="", prompt=prompt, max_age=0))
+        validated = await validator.validate(request(nonce="", prompt=prompt, max_age="0"))
         assert validated.error == "", prompt
+
+
+def test_parameters_are_read_from_the_query_as_it_came() -> None:
+    parsed = AuthorizationRequest.from_query(
+        [
+            ("response_type", "code"),
+            ("client_id", "c 1"),
+            ("scope", "openid email"),
+            ("state", ""),
+            ("prompt", "login"),
+            ("nonce", "n"),
+            ("nonce", "m"),
+            ("resource", "a"),
+            ("max_age", "60"),
+            ("client_id", "other"),
+            ("unknown", "ignored"),
+        ]
+    )
+    assert parsed.client_id == "c 1" and parsed.scope == "openid email"
+    assert parsed.state == ""  # empty means omitted (RFC 6749 section 3.1)
+    assert parsed.nonce == "n" and parsed.max_age_seconds == 60
+    assert parsed.duplicated_parameters == ("nonce", "client_id")
+    assert AuthorizationRequest.from_query([]).max_age_seconds is None
+    assert AuthorizationRequest.from_query([("max_age", "9" * 20)]).max_age_seconds is None
+    assert AuthorizationRequest.from_query([("max_age", "+5")]).max_age_seconds is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        [("state", "x" * 4097)],
+        [(f"p{i}", "v") for i in range(65)],
+    ],
+)
+def test_an_oversized_query_fails_before_anything_else(query: list[tuple[str, str]]) -> None:
+    with pytest.raises(InvalidRequest, match="too large"):
+        AuthorizationRequest.from_query(query)
+
+
+async def test_request_objects_are_refused_at_the_redirect_uri(
+    validator: AuthorizationRequestValidator,
+) -> None:
+    by_value = await validator.validate(request(request="eyJhbGciOiJub25lIn0.e30."))
+    assert by_value.error == "request_not_supported"
+    by_reference = await validator.validate(request(request_uri="urn:example:1"))
+    assert by_reference.error == "request_uri_not_supported"

@@ -91,16 +91,11 @@ async def test_issue_checks(
 ) -> None:
     with pytest.raises(InvalidRequest, match="Missing 'redirect_uri'"):
         await codes.issue(code_request(user_id, redirect_uri=""))
-    with pytest.raises(InvalidRequest, match="Unsupported code_challenge_method"):
-        await codes.issue(code_request(user_id, code_challenge_method="S512"))
     with pytest.raises(NotFound):
         await codes.issue(code_request("missing"))
-    # Without PKCE (a confidential client that opted out) the method stays empty;
-    # a challenge without a method is plain (RFC 7636 section 4.3).
+    # Without PKCE (a confidential client that opted out) the method stays empty.
     none = await codes.issue(code_request(user_id, code_challenge="", code_challenge_method=""))
     assert (await codes.consume(none.code, "web")).code_challenge_method == ""
-    plain = await codes.issue(code_request(user_id, code_challenge_method=""))
-    assert (await codes.consume(plain.code, "web")).code_challenge_method == "plain"
     auth_time = clock.now.replace(hour=1)
     given = await codes.issue(code_request(user_id, auth_time=auth_time))
     assert (await codes.consume(given.code, "web")).auth_time == auth_time

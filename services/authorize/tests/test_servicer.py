@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import grpc
 import pytest
@@ -66,6 +67,44 @@ async def create_user(authorize: Client, username: str, **fields: str) -> author
     return await authorize.call.CreateUser(request)  # type: ignore[no-any-return]
 
 
+def query(**params: str) -> list[authorize_pb2.QueryParameter]:
+    return [authorize_pb2.QueryParameter(name=k, value=v) for k, v in params.items()]
+
+
+async def sign_in(authorize: Client, username: str, password: str) -> str:
+    """A whole first sign-in through the three interaction calls; returns the code."""
+    session = authorize_pb2.BrowserSession(binding=f"browser-{username}")
+    started = await authorize.call.StartAuthorization(
+        authorize_pb2.StartAuthorizationRequest(
+            parameters=query(
+                response_type="code",
+                client_id="web",
+                scope="openid",
+                code_challenge=CHALLENGE,
+                code_challenge_method="S256",
+            ),
+            session=session,
+        )
+    )
+    outcome = await authorize.call.CompleteLogin(
+        authorize_pb2.CompleteLoginRequest(
+            interaction_id=started.interaction_id,
+            session=session,
+            username=username,
+            password=password,
+        )
+    )
+    session.subject = outcome.signed_in.user.user_id
+    finished = await authorize.call.CompleteConsent(
+        authorize_pb2.CompleteConsentRequest(
+            interaction_id=started.interaction_id,
+            session=session,
+            decision=authorize_pb2.CompleteConsentRequest.APPROVE,
+        )
+    )
+    return parse_qs(urlsplit(finished.response.location).query)["code"][0]
+
+
 async def test_sign_in_sequence(authorize: Client) -> None:
     user = await create_user(
         authorize, "alice", email="alice@example.com", given_name="Alice", family_name="Doe"
@@ -73,63 +112,76 @@ async def test_sign_in_sequence(authorize: Client) -> None:
     assert user.user_id and user.enabled and user.name == "Alice Doe"
     assert user.created_at.seconds > 0
 
-    # 1. GET /oauth/authorize
-    validated = await authorize.call.ValidateAuthorizationRequest(
-        authorize_pb2.AuthorizationRequest(
-            response_type="code",
-            client_id="web",
-            redirect_uri=CB,
-            scope="openid profile email",
-            state="s1",
-            nonce="n1",
-            code_challenge=CHALLENGE,
-            code_challenge_method="S256",
-            max_age=-1,
+    # 1. GET /oauth/authorize: nobody signed in, so the login page.
+    session = authorize_pb2.BrowserSession(binding="browser-1")
+    started = await authorize.call.StartAuthorization(
+        authorize_pb2.StartAuthorizationRequest(
+            parameters=query(
+                response_type="code",
+                client_id="web",
+                redirect_uri=CB,
+                scope="openid profile email",
+                state="s1",
+                nonce="n1",
+                code_challenge=CHALLENGE,
+                code_challenge_method="S256",
+                login_hint="alice",
+            ),
+            session=session,
         )
     )
-    assert validated.error == "" and validated.redirect_uri == CB
-    assert list(validated.scopes) == ["openid", "profile", "email"]
-    assert validated.client_name == "Web App" and validated.require_pkce
-    assert validated.redirect_uri_in_request and validated.request.state == "s1"
-    assert validated.logo_uri == "https://app.example.com/logo.png"
+    assert started.WhichOneof("step") == "login" and len(started.interaction_id) >= 43
+    assert started.login.client.client_name == "Web App"
+    assert started.login.client.logo_uri == "https://app.example.com/logo.png"
+    assert started.login.redirect_uri == CB and started.login.login_hint == "alice"
 
-    # 3. POST /login
-    login = await authorize.call.Login(
-        authorize_pb2.LoginRequest(username="ALICE", password=PASSWORD, remote_addr="192.0.2.1")
+    # 2. POST /login: the consent page, with the scopes in words.
+    outcome = await authorize.call.CompleteLogin(
+        authorize_pb2.CompleteLoginRequest(
+            interaction_id=started.interaction_id,
+            session=session,
+            username="ALICE",
+            password=PASSWORD,
+            remote_addr="192.0.2.1",
+        )
     )
+    login = outcome.signed_in
     assert login.user.user_id == user.user_id and list(login.amr) == ["pwd"]
     assert login.auth_time.seconds > 0
+    assert outcome.next.interaction_id == started.interaction_id
+    assert [(s.scope, s.description) for s in outcome.next.consent.scopes] == [
+        ("openid", "Confirm your identity"),
+        ("profile", "Your name and username"),
+        ("email", "Your email address"),
+    ]
 
-    # 2./4. consent
-    none = await authorize.call.GetConsent(
-        authorize_pb2.GetConsentRequest(client_id="web", user_id=user.user_id)
-    )
-    assert not none.exists and list(none.scopes) == []
-    consent = await authorize.call.GrantConsent(
-        authorize_pb2.GrantConsentRequest(
-            client_id="web", user_id=user.user_id, scopes=validated.scopes
+    # 3. POST /consent: the code at the redirect URI, with state and iss.
+    finished = await authorize.call.CompleteConsent(
+        authorize_pb2.CompleteConsentRequest(
+            interaction_id=started.interaction_id,
+            session=authorize_pb2.BrowserSession(binding="browser-1", subject=user.user_id),
+            decision=authorize_pb2.CompleteConsentRequest.APPROVE,
         )
     )
-    assert consent.exists and list(consent.scopes) == ["openid", "profile", "email"]
-    issued = await authorize.call.IssueAuthorizationCode(
-        authorize_pb2.IssueAuthorizationCodeRequest(
-            client_id="web",
-            user_id=user.user_id,
-            redirect_uri=validated.redirect_uri,
-            redirect_uri_in_request=validated.redirect_uri_in_request,
-            scopes=validated.scopes,
-            code_challenge=CHALLENGE,
-            code_challenge_method="S256",
-            nonce="n1",
-            auth_time=login.auth_time,
-            amr=login.amr,
+    location = finished.response.location
+    assert location.startswith(CB + "?code=") and location.endswith(
+        "&state=s1&iss=http%3A%2F%2F127.0.0.1%3A8080"
+    )
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    assert len(code) >= 43
+    # Single use: the same decision again finds the interaction finished.
+    again = await authorize.call.CompleteConsent(
+        authorize_pb2.CompleteConsentRequest(
+            interaction_id=started.interaction_id,
+            session=authorize_pb2.BrowserSession(binding="browser-1", subject=user.user_id),
+            decision=authorize_pb2.CompleteConsentRequest.APPROVE,
         )
     )
-    assert len(issued.code) >= 43 and issued.expires_at.seconds > login.auth_time.seconds
+    assert again.WhichOneof("step") == "expired" and again.expired.client.client_id == "web"
 
     # 5. token endpoint
     grant = await authorize.call.ConsumeAuthorizationCode(
-        authorize_pb2.ConsumeAuthorizationCodeRequest(code=issued.code, client_id="web")
+        authorize_pb2.ConsumeAuthorizationCodeRequest(code=code, client_id="web")
     )
     assert grant.user_id == user.user_id and grant.client_id == "web"
     assert grant.code_challenge == CHALLENGE and grant.code_challenge_method == "S256"
@@ -137,7 +189,7 @@ async def test_sign_in_sequence(authorize: Client) -> None:
     assert list(grant.amr) == ["pwd"] and len(grant.code_id) == 64
     with pytest.raises(InvalidGrant) as replay:
         await authorize.call.ConsumeAuthorizationCode(
-            authorize_pb2.ConsumeAuthorizationCodeRequest(code=issued.code, client_id="web")
+            authorize_pb2.ConsumeAuthorizationCodeRequest(code=code, client_id="web")
         )
     assert replay.value.description == "The authorization code was already used"
 
@@ -152,27 +204,27 @@ async def test_sign_in_sequence(authorize: Client) -> None:
 
 async def test_page_errors_and_redirect_errors(authorize: Client) -> None:
     base = {"response_type": "code", "client_id": "web", "redirect_uri": CB}
-    with pytest.raises(InvalidRequest) as page:
-        await authorize.call.ValidateAuthorizationRequest(
-            authorize_pb2.AuthorizationRequest(**{**base, "redirect_uri": CB + "/"})
+    session = authorize_pb2.BrowserSession(binding="browser-2")
+
+    async def start(**params: str) -> authorize_pb2.Interaction:
+        return await authorize.call.StartAuthorization(  # type: ignore[no-any-return]
+            authorize_pb2.StartAuthorizationRequest(
+                parameters=query(**{**base, **params}), session=session
+            )
         )
+
+    with pytest.raises(InvalidRequest) as page:
+        await start(redirect_uri=CB + "/")
     assert page.value.description == "redirect_uri is not registered for this client"
     with pytest.raises(InvalidRequest, match="Unknown client_id"):
-        await authorize.call.ValidateAuthorizationRequest(
-            authorize_pb2.AuthorizationRequest(**{**base, "client_id": "nobody"})
-        )
-    redirect = await authorize.call.ValidateAuthorizationRequest(
-        authorize_pb2.AuthorizationRequest(**{**base, "client_id": "spa", "redirect_uri": ""})
+        await start(client_id="nobody")
+    redirect = await start(client_id="spa", redirect_uri="", state="s2")
+    assert redirect.response.location == (
+        f"{CB}?error=invalid_request&error_description=code_challenge+required"
+        "&state=s2&iss=http%3A%2F%2F127.0.0.1%3A8080"
     )
-    assert (redirect.error, redirect.error_description) == (
-        "invalid_request",
-        "code_challenge required",
-    )
-    assert redirect.redirect_uri == CB and not redirect.redirect_uri_in_request
-    token = await authorize.call.ValidateAuthorizationRequest(
-        authorize_pb2.AuthorizationRequest(**{**base, "response_type": "token"})
-    )
-    assert token.error == "unsupported_response_type"
+    token = await start(response_type="token")
+    assert "error=unsupported_response_type&" in token.response.location
 
 
 async def test_login_failures_and_lockout(authorize: Client) -> None:
@@ -236,9 +288,7 @@ async def test_user_management(authorize: Client) -> None:
         authorize_pb2.LoginRequest(username="carol", password="a new long password")
     )
     assert login.user.user_id == carol.user_id
-    await authorize.call.GrantConsent(
-        authorize_pb2.GrantConsentRequest(client_id="web", user_id=carol.user_id, scopes=["openid"])
-    )
+    await sign_in(authorize, "carol", "a new long password")
     consents = await authorize.call.ListConsents(
         authorize_pb2.ListConsentsRequest(user_id=carol.user_id)
     )

@@ -14,14 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.errors import Conflict
 from common.secrets import sha256_hex
 from services.authorize.domain import AuthorizationCodes, UserDirectory
+from services.authorize.domain.authorization_request import (
+    AuthorizationRequest,
+    ValidatedAuthorizationRequest,
+)
 from services.authorize.domain.model import AuthorizationCode, CodeRequest, NewUser, User
+from services.authorize.domain.sign_in import Interaction
 from services.authorize.store.sql import (
     SqlAuthorizationCodeStore,
     SqlConsentStore,
+    SqlInteractionStore,
     SqlUserStore,
 )
-from services.authorize.store.tables import authorization_codes, users
-from services.authorize.tests.fakes import Clock, CountingHasher
+from services.authorize.store.tables import authorization_codes, interactions, users
+from services.authorize.tests.fakes import Clock, CountingHasher, make_client_info
 
 T0 = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
@@ -225,3 +231,93 @@ async def test_rows_hold_only_hashes(engine: AsyncEngine, user_store: SqlUserSto
     assert all(PASSWORD not in str(value) for value in user_rows[0].values())
     assert [row["code_id"] for row in code_rows] == [sha256_hex(issued.code)]
     assert all(issued.code not in str(value) for value in code_rows[0].values())
+
+
+# --- interactions --------------------------------------------------------------
+
+
+def make_interaction(key: str, **changes: object) -> Interaction:
+    request = AuthorizationRequest(
+        response_type="code",
+        client_id="web",
+        redirect_uri="https://app.example.com/cb?tenant=a%20b",
+        scope="openid profile",
+        state="Ünïcode state ✓",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method="S256",
+        max_age="300",
+        login_hint="alice",
+        duplicated_parameters=(),
+    )
+    interaction = Interaction(
+        interaction_key=key,
+        binding_key=sha256_hex("binding"),
+        validated=ValidatedAuthorizationRequest(
+            request=request,
+            redirect_uri=request.redirect_uri,
+            redirect_uri_in_request=True,
+            client=make_client_info("web"),
+            scopes=("openid", "profile"),
+            code_challenge_method="S256",
+        ),
+        created_at=T0,
+        expires_at=T0 + timedelta(minutes=30),
+    )
+    return dataclasses.replace(interaction, **changes)  # type: ignore[arg-type]
+
+
+async def test_interactions_round_trip(engine: AsyncEngine) -> None:
+    store = SqlInteractionStore(engine)
+    pending = make_interaction(sha256_hex("i-1"))
+    await store.create(pending)
+    assert await store.get(sha256_hex("i-1")) == pending
+    assert await store.get(sha256_hex("other")) is None
+    signed_in = make_interaction(
+        sha256_hex("i-2"), subject="u1", auth_time=T0 - timedelta(hours=1), amr=("pwd",)
+    )
+    await store.create(signed_in)
+    assert await store.get(sha256_hex("i-2")) == signed_in
+    # Only the hashes are stored, never the id or the binding.
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(interactions))).mappings().all()
+    assert {row["interaction_key"] for row in rows} == {sha256_hex("i-1"), sha256_hex("i-2")}
+    assert all("i-1" not in str(dict(row).values()) for row in rows)
+
+
+async def test_interactions_record_the_login_until_finished(engine: AsyncEngine) -> None:
+    store = SqlInteractionStore(engine)
+    key = sha256_hex("i-3")
+    await store.create(make_interaction(key))
+    assert await store.record_login(key, "u7", T0, ("pwd", "otp"))
+    loaded = await store.get(key)
+    assert loaded is not None
+    assert (loaded.subject, loaded.auth_time, loaded.amr, loaded.fresh_login) == (
+        "u7",
+        T0,
+        ("pwd", "otp"),
+        True,
+    )
+    assert await store.finish(key, T0 + timedelta(seconds=5))
+    assert not await store.record_login(key, "u8", T0, ("pwd",))
+    assert not await store.record_login(sha256_hex("missing"), "u8", T0, ("pwd",))
+    finished = await store.get(key)
+    assert finished is not None and finished.subject == "u7"
+    assert finished.finished_at == T0 + timedelta(seconds=5)
+
+
+async def test_an_interaction_finishes_once_even_concurrently(engine: AsyncEngine) -> None:
+    store = SqlInteractionStore(engine)
+    key = sha256_hex("i-4")
+    await store.create(make_interaction(key))
+    results = await asyncio.gather(*(store.finish(key, T0) for _ in range(8)))
+    assert sorted(results) == [False] * 7 + [True]
+    assert not await store.finish(sha256_hex("missing"), T0)
+
+
+async def test_expired_interactions_are_deleted(engine: AsyncEngine) -> None:
+    store = SqlInteractionStore(engine)
+    await store.create(make_interaction(sha256_hex("old"), expires_at=T0 - timedelta(days=2)))
+    await store.create(make_interaction(sha256_hex("new")))
+    assert await store.delete_expired(T0 - timedelta(days=1)) == 1
+    assert await store.get(sha256_hex("old")) is None
+    assert await store.get(sha256_hex("new")) is not None

@@ -1,0 +1,301 @@
+"""The sign-in pipeline (services.authorize.domain.sign_in) on in-memory stores:
+the decision of docs/signin.md step by step, prompt and max_age, single use,
+binding to the browser session, expiry, and what a finished or foreign
+interaction answers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from common.errors import AccessDenied, InvalidRequest, SlowDown
+from common.secrets import sha256_hex
+from services.authorize.domain import (
+    AuthorizationCodes,
+    AuthorizationRequestValidator,
+    ConsentRegistry,
+    PasswordLogin,
+    SignIn,
+    UserDirectory,
+)
+from services.authorize.domain.model import NewUser, UserChanges
+from services.authorize.domain.sign_in import (
+    BrowserSession,
+    Expired,
+    Respond,
+    ShowConsent,
+    ShowLogin,
+    Step,
+)
+from services.authorize.tests.fakes import (
+    Clock,
+    FakeClientDirectory,
+    MemoryCodeStore,
+    MemoryInteractionStore,
+    make_client_info,
+)
+
+CB = "https://app.example.com/cb"
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+PASSWORD = "correct horse battery staple"
+ISSUER = "https://auth.example.com"
+BROWSER = BrowserSession(binding="binding-1")
+
+
+@pytest.fixture
+def interaction_store() -> MemoryInteractionStore:
+    return MemoryInteractionStore()
+
+
+@pytest.fixture
+def sign_in(
+    interaction_store: MemoryInteractionStore,
+    login: PasswordLogin,
+    consents: ConsentRegistry,
+    codes: AuthorizationCodes,
+    clock: Clock,
+) -> SignIn:
+    clients = FakeClientDirectory(make_client_info("web"))
+    return SignIn(
+        AuthorizationRequestValidator(clients),
+        interaction_store,
+        login,
+        consents,
+        codes,
+        issuer=ISSUER,
+        ttl_seconds=600,
+        clock=clock,
+    )
+
+
+@pytest.fixture
+async def alice(users: UserDirectory) -> str:
+    user = await users.create(NewUser(username="alice", password=PASSWORD))
+    return user.user_id
+
+
+def query(**params: str) -> list[tuple[str, str]]:
+    base = {
+        "response_type": "code",
+        "client_id": "web",
+        "redirect_uri": CB,
+        "scope": "openid profile",
+        "state": "st",
+        "nonce": "n",
+        "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256",
+    }
+    return list((base | params).items())
+
+
+def response_params(step: Step) -> dict[str, str]:
+    assert isinstance(step, Respond), step
+    assert step.location.startswith(CB + "?")
+    return {k: v[0] for k, v in parse_qs(urlsplit(step.location).query).items()}
+
+
+def signed_in(subject: str, clock: Clock, seconds_ago: float = 0) -> BrowserSession:
+    return replace(
+        BROWSER,
+        subject=subject,
+        auth_time=clock.now - timedelta(seconds=seconds_ago),
+        amr=("pwd",),
+    )
+
+
+async def first_sign_in(sign_in: SignIn, alice: str, **params: str) -> tuple[str, Step]:
+    started = await sign_in.start(query(**params), BROWSER)
+    assert isinstance(started, ShowLogin)
+    outcome = await sign_in.complete_login(started.interaction_id, BROWSER, "alice", PASSWORD)
+    assert outcome.signed_in is not None and outcome.signed_in.user.user_id == alice
+    return started.interaction_id, outcome.next
+
+
+async def test_first_sign_in_login_consent_code(
+    sign_in: SignIn,
+    alice: str,
+    interaction_store: MemoryInteractionStore,
+    code_store: MemoryCodeStore,
+    clock: Clock,
+) -> None:
+    started = await sign_in.start(query(login_hint="alice"), BROWSER)
+    assert isinstance(started, ShowLogin)
+    assert started.validated.request.login_hint == "alice"
+    # Stored under the hash of its id, bound to the session's binding.
+    stored = interaction_store.interactions[sha256_hex(started.interaction_id)]
+    assert stored.binding_key == sha256_hex(BROWSER.binding) and stored.subject == ""
+
+    outcome = await sign_in.complete_login(started.interaction_id, BROWSER, "alice", PASSWORD)
+    consent = outcome.next
+    assert isinstance(consent, ShowConsent) and consent.interaction_id == started.interaction_id
+    assert consent.scopes == (
+        ("openid", "Confirm your identity"),
+        ("profile", "Your name and username"),
+    )
+    session = replace(BROWSER, subject=alice)
+    done = await sign_in.complete_consent(started.interaction_id, session, approve=True)
+    params = response_params(done)
+    assert params["state"] == "st" and params["iss"] == ISSUER and "code" in params
+    (code,) = code_store.codes.values()
+    assert code.code_id == sha256_hex(params["code"])
+    assert (code.user_id, code.scopes, code.nonce) == (alice, ("openid", "profile"), "n")
+    assert (code.code_challenge, code.code_challenge_method) == (CHALLENGE, "S256")
+    assert code.redirect_uri_in_request and code.amr == ("pwd",)
+
+    # The consent is remembered: signed in, the next request gets its code at once.
+    again = await sign_in.start(query(state="st-2"), signed_in(alice, clock))
+    assert response_params(again)["state"] == "st-2"
+    # ...and no interaction was stored for it.
+    assert len(interaction_store.interactions) == 1
+
+
+async def test_finished_interactions_are_single_use(sign_in: SignIn, alice: str) -> None:
+    interaction_id, consent = await first_sign_in(sign_in, alice)
+    assert isinstance(consent, ShowConsent)
+    session = replace(BROWSER, subject=alice)
+    assert isinstance(
+        await sign_in.complete_consent(interaction_id, session, approve=True), Respond
+    )
+    replayed = await sign_in.complete_consent(interaction_id, session, approve=True)
+    assert isinstance(replayed, Expired) and replayed.client is not None
+    assert replayed.client.client_id == "web"  # a way back to the client
+    login_again = await sign_in.complete_login(interaction_id, BROWSER, "alice", PASSWORD)
+    assert login_again.signed_in is None and isinstance(login_again.next, Expired)
+
+
+async def test_another_sessions_or_an_unknown_interaction_is_expired(
+    sign_in: SignIn, alice: str
+) -> None:
+    interaction_id, _ = await first_sign_in(sign_in, alice)
+    thief = BrowserSession(binding="someone-else", subject=alice)
+    stolen = await sign_in.complete_consent(interaction_id, thief, approve=True)
+    assert isinstance(stolen, Expired) and stolen.client is not None
+    outcome = await sign_in.complete_login(interaction_id, thief, "alice", PASSWORD)
+    assert outcome.signed_in is None and isinstance(outcome.next, Expired)
+    for unknown in ("", "nope", "x" * 500):
+        assert await sign_in.complete_consent(unknown, BROWSER, approve=True) == Expired()
+
+
+async def test_interactions_expire(sign_in: SignIn, alice: str, clock: Clock) -> None:
+    started = await sign_in.start(query(), BROWSER)
+    assert isinstance(started, ShowLogin)
+    clock.advance(601)
+    outcome = await sign_in.complete_login(started.interaction_id, BROWSER, "alice", PASSWORD)
+    assert outcome.signed_in is None  # the password was not even looked at
+    assert isinstance(outcome.next, Expired) and outcome.next.client is not None
+
+
+async def test_expired_interactions_are_purged_a_day_later(
+    sign_in: SignIn, alice: str, clock: Clock, interaction_store: MemoryInteractionStore
+) -> None:
+    await sign_in.start(query(), BROWSER)
+    clock.advance(86_400 + 601 + 61)
+    await sign_in.start(query(), BROWSER)
+    assert len(interaction_store.interactions) == 1
+
+
+async def test_deny_is_access_denied_and_finishes(
+    sign_in: SignIn, alice: str, code_store: MemoryCodeStore
+) -> None:
+    interaction_id, _ = await first_sign_in(sign_in, alice)
+    session = replace(BROWSER, subject=alice)
+    denied = await sign_in.complete_consent(interaction_id, session, approve=False)
+    assert response_params(denied) == {
+        "error": "access_denied",
+        "error_description": "The user denied the request",
+        "state": "st",
+        "iss": ISSUER,
+    }
+    assert not code_store.codes
+    assert isinstance(
+        await sign_in.complete_consent(interaction_id, session, approve=True), Expired
+    )
+
+
+async def test_consent_may_narrow_the_scopes(
+    sign_in: SignIn, alice: str, code_store: MemoryCodeStore
+) -> None:
+    interaction_id, _ = await first_sign_in(sign_in, alice, scope="openid profile email")
+    session = replace(BROWSER, subject=alice)
+    with pytest.raises(InvalidRequest):
+        await sign_in.complete_consent(interaction_id, session, approve=True, scopes=["admin"])
+    await sign_in.complete_consent(
+        interaction_id, session, approve=True, scopes=["email", "openid"]
+    )
+    (code,) = code_store.codes.values()
+    assert code.scopes == ("openid", "email")
+
+
+async def test_consent_needs_the_person_who_signed_in(sign_in: SignIn, alice: str) -> None:
+    interaction_id, _ = await first_sign_in(sign_in, alice)
+    for session in (BROWSER, replace(BROWSER, subject="someone-else")):
+        step = await sign_in.complete_consent(interaction_id, session, approve=True)
+        assert isinstance(step, ShowLogin) and step.interaction_id == interaction_id
+
+
+async def test_wrong_password_and_lockout_keep_the_interaction(sign_in: SignIn, alice: str) -> None:
+    started = await sign_in.start(query(), BROWSER)
+    assert isinstance(started, ShowLogin)
+    for _ in range(5):
+        with pytest.raises(AccessDenied, match="Invalid username or password"):
+            await sign_in.complete_login(started.interaction_id, BROWSER, "alice", "wrong")
+    with pytest.raises(SlowDown):
+        await sign_in.complete_login(started.interaction_id, BROWSER, "alice", PASSWORD)
+
+
+async def test_prompt_none(sign_in: SignIn, alice: str, clock: Clock) -> None:
+    assert response_params(await sign_in.start(query(prompt="none"), BROWSER))["error"] == (
+        "login_required"
+    )
+    quiet = await sign_in.start(query(prompt="none"), signed_in(alice, clock))
+    assert response_params(quiet)["error"] == "consent_required"
+
+
+async def test_prompt_login_and_max_age_ask_for_one_fresh_sign_in(
+    sign_in: SignIn, alice: str, clock: Clock, consents: ConsentRegistry
+) -> None:
+    await consents.grant("web", alice, ["openid", "profile"])
+    session = signed_in(alice, clock, seconds_ago=120)
+    assert "code" in response_params(await sign_in.start(query(), session))
+    assert "code" in response_params(await sign_in.start(query(max_age="300"), session))
+    for params in ({"prompt": "login"}, {"max_age": "60"}, {"max_age": "0"}):
+        step = await sign_in.start(query(**params), session)
+        assert isinstance(step, ShowLogin), params
+        outcome = await sign_in.complete_login(step.interaction_id, session, "alice", PASSWORD)
+        # The fresh sign-in satisfies it once: the code, consent being on record.
+        assert "code" in response_params(outcome.next), params
+    # prompt=consent shows the page although the consent is on record.
+    assert isinstance(await sign_in.start(query(prompt="consent"), session), ShowConsent)
+
+
+async def test_consent_page_cannot_skip_a_forced_login(
+    sign_in: SignIn, alice: str, clock: Clock, consents: ConsentRegistry
+) -> None:
+    session = signed_in(alice, clock)
+    step = await sign_in.start(query(prompt="login consent"), session)
+    assert isinstance(step, ShowLogin)
+    again = await sign_in.complete_consent(step.interaction_id, session, approve=True)
+    assert isinstance(again, ShowLogin)
+
+
+async def test_validation_errors(sign_in: SignIn) -> None:
+    with pytest.raises(InvalidRequest, match="Unknown client_id"):
+        await sign_in.start(query(client_id="nobody"), BROWSER)
+    with pytest.raises(InvalidRequest, match="binding"):
+        await sign_in.start(query(), BrowserSession(binding=""))
+    bad = response_params(await sign_in.start(query(response_type="token"), BROWSER))
+    assert bad["error"] == "unsupported_response_type" and bad["state"] == "st"
+
+
+async def test_a_failed_issuance_is_told_to_the_client(
+    sign_in: SignIn, alice: str, users: UserDirectory
+) -> None:
+    interaction_id, _ = await first_sign_in(sign_in, alice)
+    await users.update(alice, UserChanges(enabled=False), ["enabled"])
+    step = await sign_in.complete_consent(
+        interaction_id, replace(BROWSER, subject=alice), approve=True
+    )
+    assert response_params(step)["error"] == "access_denied"
