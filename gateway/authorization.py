@@ -45,9 +45,15 @@ def page_location(request: Request, kind: str, interaction_id: str) -> str:
     return gateway_url(request, f"/{kind}?{urlencode({INTERACTION: interaction_id})}")
 
 
-def follow(request: Request, session: Session, interaction: authorize_pb2.Interaction) -> Response:
-    """Do what the interaction says. The caller saves the session."""
-    view = session.show(interaction)
+def follow(
+    request: Request,
+    session: Session,
+    interaction: authorize_pb2.Interaction,
+    current: str = "",
+) -> Response:
+    """Do what the interaction says; ``current`` is the interaction the request
+    continued, whose page goes when it finished. The caller saves the session."""
+    view = session.show(interaction, current)
     kind = interaction.WhichOneof("step")
     if view is not None:
         return redirect(page_location(request, view.kind, interaction.interaction_id))

@@ -591,12 +591,12 @@ def public_paths() -> dict[str, Schema]:
         query("response_mode", "query"),
         query("login_hint"),
     ]
-    page_params = [query("authz", "The pending authorization request")]
+    page_params = [query("interaction", "The interaction waiting for this page")]
     login_form = obj(
-        {"username": STRING, "password": STRING, "authz": STRING, "csrf_token": STRING}
+        {"username": STRING, "password": STRING, "interaction": STRING, "csrf_token": STRING}
     )
     consent_form = obj(
-        {"decision": STRING, "authz": STRING, "csrf_token": STRING, "scope": STRINGS}
+        {"decision": STRING, "interaction": STRING, "csrf_token": STRING, "scope": STRINGS}
     )
     logout_params = [
         query("id_token_hint"),
@@ -631,15 +631,6 @@ def public_paths() -> dict[str, Schema]:
                     **page_errors(400, 500, 503),
                 },
                 parameters=authz_params,
-            )
-        },
-        "/oauth/authorize/resume": {
-            "get": op(
-                "resumeAuthorization",
-                "Continue a pending authorization request after sign-in",
-                oauth,
-                {"200": html(200), "303": redirect(), **page_errors(400, 500, 503)},
-                parameters=page_params,
             )
         },
         "/oauth/token": {

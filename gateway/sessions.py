@@ -120,13 +120,15 @@ class Session:
             session.auth_time.FromSeconds(self.auth_time)
         return session
 
-    def show(self, interaction: authorize_pb2.Interaction) -> InteractionView | None:
+    def show(
+        self, interaction: authorize_pb2.Interaction, current: str = ""
+    ) -> InteractionView | None:
         """Keeps the page an interaction waits on (the latest per id), dropping
-        the oldest beyond the bound; forgets it when it finished."""
+        the oldest beyond the bound; forgets ``current`` once it finished."""
         self.drop_expired()
         kind = interaction.WhichOneof("step")
         if kind not in _PAGE_TYPES:
-            self.interactions.pop(interaction.interaction_id, None)
+            self.interactions.pop(current, None)
             return None
         page: Page = interaction.login if kind == "login" else interaction.consent
         view = InteractionView(kind=kind, page=page, created_at=time.time())

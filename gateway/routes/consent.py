@@ -67,16 +67,17 @@ async def submit_consent(request: Request) -> Response:
     decision = DECISIONS.get(form.get("decision"))
     if decision is None:
         return error_page(request, "Choose Allow or Deny.")
+    interaction_id = form.get(INTERACTION)
     try:
         interaction = await downstream_of(request).authorize.call.CompleteConsent(
             authorize_pb2.CompleteConsentRequest(
-                interaction_id=form.get(INTERACTION),
+                interaction_id=interaction_id,
                 session=session.browser(),
                 decision=decision,
             )
         )
     except OAuthError as exc:
         return request_failed_page(request, exc)
-    response = follow(request, session, interaction)
+    response = follow(request, session, interaction, interaction_id)
     await store.save(session, response)
     return response

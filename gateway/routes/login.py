@@ -146,7 +146,9 @@ async def submit_login(request: Request) -> Response:
 
     if outcome is not None and not outcome.HasField("signed_in"):
         # The interaction expired or finished before the password was looked at.
-        return expired_page(request, outcome.next.expired.client)
+        response = follow(request, session, outcome.next, interaction_id)
+        await store.save(session, response)
+        return response
     session.sign_in(
         user_id=signed_in.user.user_id,
         username=signed_in.user.username or username,
@@ -156,7 +158,7 @@ async def submit_login(request: Request) -> Response:
         amr=list(signed_in.amr) or ["pwd"],
     )
     if outcome is not None:
-        response = follow(request, session, outcome.next)
+        response = follow(request, session, outcome.next, interaction_id)
     else:
         response = redirect(gateway_url(request, "/login"))
     await store.save(session, response)

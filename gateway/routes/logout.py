@@ -98,9 +98,7 @@ async def validate_logout_request(request: Request, params: Mapping[str, str]) -
 
 def after_logout(request: Request, logout: LogoutRequest) -> Response:
     if logout.post_logout_redirect_uri:
-        location = with_query(
-            logout.post_logout_redirect_uri, {"state": logout.state}
-        )
+        location = with_query(logout.post_logout_redirect_uri, {"state": logout.state})
         return redirect(location)
     return redirect(gateway_url(request, "/logout"))
 

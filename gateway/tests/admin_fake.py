@@ -292,7 +292,6 @@ class FakeAdminService(admin_pb2_grpc.AdminServiceServicer):
                     user_id=GRANT_USER,
                     scopes=["openid", "offline_access"],
                     granted_at=_now(),
-                    exists=True,
                 )
             )
         return admin_pb2.AdminGrants(

@@ -1,6 +1,6 @@
-"""A real grpc.aio server standing in for the services (canned behaviour in
-``fakes``), and a gateway app in front of it driven through httpx's ASGI
-transport."""
+"""A real grpc.aio server standing in for the services (the real authorize
+service on in-memory stores, canned behaviour of the others in ``fakes``), and
+a gateway app in front of it driven through httpx's ASGI transport."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from google.protobuf import empty_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from oauth2.v1 import (
     admin_pb2_grpc,
+    authorize_pb2,
     authorize_pb2_grpc,
     clients_pb2_grpc,
     token_pb2,
@@ -29,10 +30,11 @@ from gateway.settings import GatewaySettings
 from gateway.tests import fakes
 from gateway.tests.admin_fake import FakeAdminService
 from oauth2ctl.devrun import free_port
+from services.authorize.servicer import AuthorizeServicer
 
 pytest.register_assert_rewrite("gateway.tests.helpers", "gateway.tests.browser")
 
-BROWSER_ISSUER = "http://127.0.0.1:8080"
+BROWSER_ISSUER = fakes.BROWSER_ISSUER
 
 SERVICE_NAMES = [
     "oauth2.v1.AuthorizeService",
@@ -97,38 +99,42 @@ class FakeTokenService(Recorder, token_pb2_grpc.TokenServiceServicer):
         return self._answer("DecodeIdTokenHint", request)
 
 
-class FakeAuthorizeService(Recorder, authorize_pb2_grpc.AuthorizeServiceServicer):
-    """One client, one person, consent remembered in memory (see ``fakes``)."""
+class FakeAuthorizeService(AuthorizeServicer):
+    """The real AuthorizeServicer over the real domain on in-memory stores
+    (``fakes.AuthorizeWorld``), recording each call. ``failures[method]``
+    makes that method fail instead, like a service that is down."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, Any]] = []
+        self.failures: dict[str, BaseException] = {}
+        self.world = fakes.AuthorizeWorld()
+        super().__init__(self.world.domain())
 
     def reset(self) -> None:
         self.requests.clear()
-        self.consents = fakes.ConsentBook()
-        self.answers = {
-            "ValidateAuthorizationRequest": fakes.validate_authorization_request,
-            "Login": fakes.login,
-            "GetConsent": self.consents.get,
-            "GrantConsent": self.consents.grant,
-            "IssueAuthorizationCode": fakes.CodeMint(),
-            "GetUserClaims": fakes.user_claims,
-        }
+        self.failures.clear()
+        self.world = fakes.AuthorizeWorld()
+        self._domain = self.world.domain()
 
-    async def ValidateAuthorizationRequest(self, request: Any, context: Any) -> Any:
-        return self._answer("ValidateAuthorizationRequest", request)
+    def methods(self) -> list[str]:
+        return [method for method, _ in self.requests]
 
-    async def Login(self, request: Any, context: Any) -> Any:
-        return self._answer("Login", request)
 
-    async def GetConsent(self, request: Any, context: Any) -> Any:
-        return self._answer("GetConsent", request)
+def _recorded(name: str) -> Callable[..., Awaitable[Any]]:
+    real = getattr(AuthorizeServicer, name)
 
-    async def GrantConsent(self, request: Any, context: Any) -> Any:
-        return self._answer("GrantConsent", request)
+    async def method(self: FakeAuthorizeService, request: Any, context: Any) -> Any:
+        self.requests.append((name, request))
+        failure = self.failures.get(name)
+        if failure is not None:
+            raise failure
+        return await real(self, request, context)
 
-    async def IssueAuthorizationCode(self, request: Any, context: Any) -> Any:
-        return self._answer("IssueAuthorizationCode", request)
+    return method
 
-    async def GetUserClaims(self, request: Any, context: Any) -> Any:
-        return self._answer("GetUserClaims", request)
+
+for _name in authorize_pb2.DESCRIPTOR.services_by_name["AuthorizeService"].methods_by_name:
+    setattr(FakeAuthorizeService, _name, _recorded(_name))
 
 
 class FakeClientsService(Recorder, clients_pb2_grpc.ClientsServiceServicer):
@@ -183,8 +189,9 @@ async def backend() -> AsyncIterator[tuple[int, Fakes]]:
 
 
 @pytest.fixture
-def fakes_reset(backend: tuple[int, Fakes]) -> Fakes:
+async def fakes_reset(backend: tuple[int, Fakes]) -> Fakes:
     backend[1].reset()
+    await backend[1].authorize.world.populate()
     return backend[1]
 
 

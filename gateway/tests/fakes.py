@@ -1,26 +1,39 @@
-"""Canned behaviour of the fake services: one client, one person, a few tokens.
-
-The rules mimic the real services' contract (docs/signin.md) closely enough for
-the gateway's side of it: unknown client or unregistered redirect URI fail the
-call; later errors come back in ``error``; consent is remembered.
+"""What the gateway's tests run against: the real authorize domain on
+in-memory stores (:class:`AuthorizeWorld`: one client, one person), and canned
+answers of the token and clients services for a few tokens.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
-from oauth2.v1 import authorize_pb2, clients_pb2, token_pb2
+from argon2 import PasswordHasher
+from oauth2.v1 import clients_pb2, token_pb2
 
-from common.errors import (
-    AccessDenied,
-    InsufficientScope,
-    InvalidRequest,
-    InvalidToken,
-    NotFound,
-    SlowDown,
+from common.errors import InsufficientScope, InvalidRequest, InvalidToken
+from common.kv import MemoryKeyValue
+from services.authorize.domain import (
+    Argon2PasswordHasher,
+    AuthorizationCodes,
+    AuthorizationRequestValidator,
+    ConsentRegistry,
+    LoginPolicy,
+    LoginThrottle,
+    PasswordLogin,
+    SignIn,
+    UserDirectory,
+)
+from services.authorize.domain.model import AuthorizationCode, ClientInfo, User
+from services.authorize.servicer import AuthorizeDomain
+from services.authorize.tests.fakes import (
+    FakeClientDirectory,
+    MemoryCodeStore,
+    MemoryConsentStore,
+    MemoryInteractionStore,
+    MemoryUserStore,
 )
 
 CLIENT_ID = "photo-book"
@@ -34,7 +47,10 @@ USERNAME = "alice"
 PASSWORD = "wonderland"
 USER_ID = "u-alice"
 LOCKED_USERNAME = "locked"
-LOCKOUT = "Too many failed sign-in attempts; try again in 120 seconds"
+LOCKOUT_SECONDS = 120
+LOCKOUT = f"Too many failed sign-in attempts; try again in {LOCKOUT_SECONDS} seconds"
+#: The issuer of the browser tests: the `iss` of the authorization responses.
+BROWSER_ISSUER = "http://127.0.0.1:8080"
 
 ID_TOKEN_HINT = "hint-for-photo-book"
 GOOD_TOKEN = "good-token"
@@ -44,92 +60,95 @@ ADMIN_CLIENT_ID = "admin-cli"
 ADMIN_CLIENT_SECRET = "bootstrap-secret"
 
 
-def validate_authorization_request(
-    request: authorize_pb2.AuthorizationRequest,
-) -> authorize_pb2.ValidatedAuthorizationRequest:
-    if request.client_id != CLIENT_ID:
-        raise InvalidRequest("Unknown client")
-    if request.redirect_uri not in ("", REDIRECT_URI):
-        raise InvalidRequest("The redirect_uri is not registered for this client")
-    validated = authorize_pb2.ValidatedAuthorizationRequest(
-        request=request,
-        redirect_uri=REDIRECT_URI,
-        client_name=CLIENT_NAME,
-        scopes=request.scope.split() or ["openid"],
-        redirect_uri_in_request=bool(request.redirect_uri),
-        client_uri="https://app.example.com/",
-    )
-    if request.duplicated_parameters:
-        validated.error = "invalid_request"
-        validated.error_description = f"'{request.duplicated_parameters[0]}' is repeated"
-    elif request.response_type != "code":
-        validated.error = "unsupported_response_type"
-        validated.error_description = "Only response_type=code is supported"
-    elif request.max_age < -1:
-        validated.error = "invalid_request"
-        validated.error_description = "max_age must be a non-negative integer"
-    return validated
+# A cheap Argon2id hash of PASSWORD: the users are stored, not created, so that
+# their ids are known.
+_PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
+
+USERS_CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
+
+PHOTO_BOOK = ClientInfo(
+    client_id=CLIENT_ID,
+    client_name=CLIENT_NAME,
+    redirect_uris=(REDIRECT_URI,),
+    grant_types=("authorization_code", "refresh_token"),
+    scope=("openid", "profile", "email", "offline_access", "calendar", "payments:read"),
+    token_endpoint_auth_method="client_secret_basic",
+    require_pkce=True,
+    client_uri="https://app.example.com/",
+)
 
 
-def login(request: authorize_pb2.LoginRequest) -> authorize_pb2.LoginResponse:
-    if request.username == LOCKED_USERNAME:
-        raise SlowDown(LOCKOUT)
-    if (request.username, request.password) != (USERNAME, PASSWORD):
-        raise AccessDenied("Invalid username or password")
-    return authorize_pb2.LoginResponse(
-        user=authorize_pb2.User(user_id=USER_ID, username=USERNAME, enabled=True),
-        auth_time=Timestamp(seconds=int(time.time())),
-        amr=["pwd"],
+def _user(user_id: str, username: str, *, enabled: bool = True) -> User:
+    now = USERS_CREATED_AT
+    return User(
+        user_id=user_id,
+        username=username,
+        email=f"{username}@example.com",
+        email_verified=True,
+        enabled=enabled,
+        given_name="Alice",
+        family_name="Liddell",
+        name="Alice Liddell",
+        created_at=now,
+        updated_at=now,
+        password_hash=_PASSWORD_HASH,
     )
 
 
-class ConsentBook:
-    def __init__(self) -> None:
-        self.granted: dict[tuple[str, str], list[str]] = {}
+class FailingCodeStore(MemoryCodeStore):
+    """Codes in memory; ``failure`` set makes storing one fail like a sick database."""
 
-    def get(self, request: authorize_pb2.GetConsentRequest) -> authorize_pb2.Consent:
-        scopes = self.granted.get((request.client_id, request.user_id))
-        return authorize_pb2.Consent(
-            client_id=request.client_id,
-            user_id=request.user_id,
-            scopes=scopes or [],
-            exists=scopes is not None,
+    failure: Exception | None = None
+
+    async def create(self, code: AuthorizationCode) -> None:
+        if self.failure is not None:
+            raise self.failure
+        await super().create(code)
+
+
+@dataclass
+class AuthorizeWorld:
+    """The real authorize domain on in-memory stores, for the gateway's tests:
+    one client (PHOTO_BOOK), alice, a disabled user, and ``locked`` locked out;
+    codes numbered ``code-1``, ``code-2``..."""
+
+    kv: MemoryKeyValue = field(default_factory=MemoryKeyValue)
+    users: MemoryUserStore = field(default_factory=MemoryUserStore)
+    consents: MemoryConsentStore = field(default_factory=MemoryConsentStore)
+    codes: FailingCodeStore = field(default_factory=FailingCodeStore)
+    interactions: MemoryInteractionStore = field(default_factory=MemoryInteractionStore)
+
+    def domain(self) -> AuthorizeDomain:
+        hasher = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        throttle = LoginThrottle(self.kv, LoginPolicy())
+        login = PasswordLogin(self.users, hasher, throttle)
+        consents = ConsentRegistry(self.consents, self.users)
+        numbers = itertools.count(1)
+        codes = AuthorizationCodes(
+            self.codes, self.users, code_factory=lambda: f"code-{next(numbers)}"
+        )
+        return AuthorizeDomain(
+            users=UserDirectory(self.users, hasher, throttle=throttle),
+            login=login,
+            sign_in=SignIn(
+                AuthorizationRequestValidator(FakeClientDirectory(PHOTO_BOOK)),
+                self.interactions,
+                login,
+                consents,
+                codes,
+                issuer=BROWSER_ISSUER,
+            ),
+            consents=consents,
+            codes=codes,
         )
 
-    def grant(self, request: authorize_pb2.GrantConsentRequest) -> authorize_pb2.Consent:
-        key = (request.client_id, request.user_id)
-        scopes = [*self.granted.get(key, [])]
-        scopes += [scope for scope in request.scopes if scope not in scopes]
-        self.granted[key] = scopes
-        return authorize_pb2.Consent(
-            client_id=request.client_id, user_id=request.user_id, scopes=scopes, exists=True
+    async def populate(self) -> None:
+        self.users.users[USER_ID] = _user(USER_ID, USERNAME)
+        self.users.users["u-disabled"] = _user("u-disabled", "dinah", enabled=False)
+        self.users.users["u-locked"] = _user("u-locked", LOCKED_USERNAME)
+        await self.kv.set(
+            f"login_lock:user:{LOCKED_USERNAME}", repr(time.time() + LOCKOUT_SECONDS), ttl=600
         )
-
-
-class CodeMint:
-    def __init__(self) -> None:
-        self.issued = 0
-
-    def __call__(
-        self, request: authorize_pb2.IssueAuthorizationCodeRequest
-    ) -> authorize_pb2.IssueAuthorizationCodeResponse:
-        self.issued += 1
-        return authorize_pb2.IssueAuthorizationCodeResponse(code=f"code-{self.issued}")
-
-
-def user_claims(request: authorize_pb2.GetUserClaimsRequest) -> authorize_pb2.UserClaims:
-    if request.user_id not in (USER_ID, "u-disabled"):
-        raise NotFound("No such user")
-    claims: dict[str, Any] = {}
-    if "profile" in request.scopes:
-        claims |= {"name": "Alice Liddell", "preferred_username": USERNAME}
-    if "email" in request.scopes:
-        claims |= {"email": "alice@example.com", "email_verified": True}
-    return authorize_pb2.UserClaims(
-        sub=request.user_id,
-        claims_json=json.dumps(claims),
-        enabled=request.user_id == USER_ID,
-    )
 
 
 def verify_access_token(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from common.kv import RedisKeyValue
-from gateway.app import create_app
 from common.errors import InvalidRequest
+from common.kv import RedisKeyValue
 from common.urls import with_query
+from gateway.app import create_app
 from gateway.authorization import query_parameters
 from gateway.downstream import Downstream
 from gateway.pages import csp_source

@@ -5,6 +5,7 @@ prompt, max_age and deny change the way."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -19,7 +20,7 @@ from gateway.tests.browser import (
     parse_page,
     submit,
 )
-from gateway.tests.conftest import BROWSER_ISSUER, Fakes
+from gateway.tests.conftest import BROWSER_ISSUER, Factory, Fakes
 from gateway.tests.fakes import CLIENT_ID, CLIENT_NAME, PASSWORD, REDIRECT_URI, USER_ID, USERNAME
 
 CREDENTIALS = {"username": USERNAME, "password": PASSWORD}
@@ -37,7 +38,7 @@ async def test_full_flow_then_consent_is_remembered(
     fake = fakes_reset.authorize
     first = await browser.get(authorize_url())
     assert first.status_code == 303
-    assert first.headers["location"].startswith("/login?authz=")
+    assert first.headers["location"].startswith("/login?interaction=")
     assert first.headers["cache-control"] == "no-store"
 
     login = page_of(await go(browser, first.headers["location"]))
@@ -46,7 +47,7 @@ async def test_full_flow_then_consent_is_remembered(
 
     posted = await submit(browser, login, CREDENTIALS, follow_redirects=False)
     assert isinstance(posted, httpx.Response) and posted.status_code == 303
-    assert posted.headers["location"].startswith("/oauth/authorize/resume?authz=")
+    assert posted.headers["location"].startswith("/consent?interaction=")
     consent = page_of(await go(browser, posted.headers["location"]))
     assert urlsplit(str(consent.url)).path == "/consent"
     text = parse_page(consent.text).text
@@ -61,21 +62,18 @@ async def test_full_flow_then_consent_is_remembered(
     # The registered query is kept byte for byte; the response is appended to it.
     assert location == f"{REDIRECT_URI}&code=code-1&state=st-1&iss=http%3A%2F%2F127.0.0.1%3A8080"
 
-    login_call = next(r for m, r in fake.requests if m == "Login")
+    # One first sign-in is three calls: start, login, consent (docs/signin.md).
+    assert fake.methods() == ["StartAuthorization", "CompleteLogin", "CompleteConsent"]
+    login_call = fake.requests[1][1]
     assert (login_call.username, login_call.remote_addr) == (USERNAME, "127.0.0.1")
-    grant = next(r for m, r in fake.requests if m == "GrantConsent")
-    assert (grant.client_id, grant.user_id, list(grant.scopes)) == (
-        CLIENT_ID,
-        USER_ID,
-        ["openid", "profile", "email"],
-    )
-    issued = next(r for m, r in fake.requests if m == "IssueAuthorizationCode")
+    world = fake.world
+    assert world.consents.consents[(CLIENT_ID, USER_ID)].scopes == ("openid", "profile", "email")
+    (issued,) = world.codes.codes.values()
     assert issued.client_id == CLIENT_ID and issued.user_id == USER_ID
     assert issued.redirect_uri == REDIRECT_URI and issued.redirect_uri_in_request
-    assert list(issued.scopes) == ["openid", "profile", "email"]
+    assert issued.scopes == ("openid", "profile", "email")
     assert (issued.code_challenge, issued.code_challenge_method) == (CHALLENGE, "S256")
-    assert issued.nonce == "n-1" and list(issued.amr) == ["pwd"]
-    assert issued.auth_time.seconds > 0
+    assert issued.nonce == "n-1" and issued.amr == ("pwd",)
 
     # A second authorization skips login (session) and consent (remembered).
     again = arrival_of(await go(browser, authorize_url(state="st-2")))
@@ -105,8 +103,8 @@ async def test_deny_returns_access_denied(browser: httpx.AsyncClient, fakes_rese
     assert arrival.param("state") == "deny-me"
     assert arrival.param("iss") == BROWSER_ISSUER
     assert "code" not in arrival.params
-    assert "IssueAuthorizationCode" not in fakes_reset.calls()
-    assert "GrantConsent" not in fakes_reset.calls()
+    assert not fakes_reset.authorize.world.codes.codes
+    assert not fakes_reset.authorize.world.consents.consents
     # The request is finished: its consent page is gone.
     assert (await browser.get(str(consent.url))).status_code == 400
 
@@ -133,13 +131,13 @@ async def test_prompt_login_forces_one_fresh_login(
 ) -> None:
     consent = await sign_in(browser)
     arrival_of(await submit(browser, consent, button="decision=approve"))
-    logins = fakes_reset.authorize.methods().count("Login")
+    logins = fakes_reset.authorize.methods().count("CompleteLogin")
 
     login = page_of(await go(browser, authorize_url(prompt="login")))
     assert urlsplit(str(login.url)).path == "/login"
     arrival = arrival_of(await submit(browser, login, CREDENTIALS))
     assert "code" in arrival.params
-    assert fakes_reset.authorize.methods().count("Login") == logins + 1
+    assert fakes_reset.authorize.methods().count("CompleteLogin") == logins + 1
 
 
 async def test_max_age_zero_forces_login_and_a_recent_login_satisfies_max_age(
@@ -153,12 +151,19 @@ async def test_max_age_zero_forces_login_and_a_recent_login_satisfies_max_age(
     assert "code" in arrival_of(await go(browser, authorize_url(max_age="3600"))).params
 
 
-async def test_max_age_sent_to_the_service(browser: httpx.AsyncClient, fakes_reset: Fakes) -> None:
-    for value, expected in [(None, -1), ("0", 0), ("300", 300), ("-5", -2), ("soon", -2)]:
-        await browser.get(authorize_url(max_age=value))
-        assert fakes_reset.authorize.requests[-1][1].max_age == expected
-    arrival = arrival_of(await go(browser, authorize_url(max_age="1.5")))
-    assert arrival.param("error") == "invalid_request"
+async def test_the_query_reaches_the_service_as_it_came(
+    browser: httpx.AsyncClient, fakes_reset: Fakes
+) -> None:
+    await browser.get(authorize_url(max_age="soon") + "&scope=x&prompt=")
+    (method, sent) = fakes_reset.authorize.requests[-1]
+    assert method == "StartAuthorization"
+    pairs = [(p.name, p.value) for p in sent.parameters]
+    assert pairs[-3:] == [("max_age", "soon"), ("scope", "x"), ("prompt", "")]
+    assert sent.session.binding and not sent.session.subject
+    for value in ("-5", "soon", "1.5", "9" * 20):
+        arrival = arrival_of(await go(browser, authorize_url(max_age=value)))
+        assert arrival.param("error") == "invalid_request", value
+        assert arrival.param("error_description") == "'max_age' must be a non-negative integer"
 
 
 async def test_errors_after_validation_go_to_the_redirect_uri(
@@ -166,14 +171,13 @@ async def test_errors_after_validation_go_to_the_redirect_uri(
 ) -> None:
     arrival = arrival_of(await go(browser, authorize_url(response_type="token")))
     assert arrival.url.startswith(REDIRECT_URI + "&error=unsupported_response_type&")
-    assert arrival.param("error_description") == "Only response_type=code is supported"
+    assert arrival.param("error_description") == "Unsupported response_type 'token'; use 'code'"
     assert arrival.param("state") == "st-1" and arrival.param("iss") == BROWSER_ISSUER
 
+    # A repeated parameter is refused; empty values count as omitted.
     arrival = arrival_of(await go(browser, authorize_url() + "&scope=openid&prompt=&prompt="))
     assert arrival.param("error") == "invalid_request"
-    sent = fakes_reset.authorize.requests[-1][1]
-    assert list(sent.duplicated_parameters) == ["scope"]
-    assert sent.scope == "openid profile email" and sent.prompt == ""
+    assert arrival.param("error_description") == "Parameter 'scope' was given more than once"
 
     for mode in ("fragment", "form_post"):
         arrival = arrival_of(await go(browser, authorize_url(response_mode=mode)))
@@ -190,7 +194,7 @@ async def test_downstream_failure_after_validation_is_redirected(
     browser: httpx.AsyncClient, fakes_reset: Fakes
 ) -> None:
     consent = await sign_in(browser)
-    fakes_reset.authorize.answers["IssueAuthorizationCode"] = ServerError("disk full")
+    fakes_reset.authorize.world.codes.failure = ServerError("disk full")
     arrival = arrival_of(await submit(browser, consent, button="decision=approve"))
     assert arrival.params == {
         "tenant": ["a b"],
@@ -208,7 +212,7 @@ async def test_failed_validation_is_a_page_never_a_redirect(
         (
             authorize_url(redirect_uri="https://evil.example/cb"),
             400,
-            "The redirect_uri is not registered for this client",
+            "redirect_uri is not registered for this client",
         ),
         ("/oauth/authorize?client_id=photo-book&state=%FF", 400, "not valid UTF-8"),
     ]
@@ -220,14 +224,14 @@ async def test_failed_validation_is_a_page_never_a_redirect(
         assert message in parse_page(response.text).text
         assert "set-cookie" not in response.headers
 
-    fakes_reset.authorize.answers["ValidateAuthorizationRequest"] = TemporarilyUnavailable()
+    fakes_reset.authorize.failures["StartAuthorization"] = TemporarilyUnavailable()
     response = await browser.get(authorize_url())
     assert response.status_code == 503 and "location" not in response.headers
     assert "temporarily unavailable" in parse_page(response.text).text
 
 
-async def test_unknown_or_finished_authz_is_a_page(browser: httpx.AsyncClient) -> None:
-    for path in ("/oauth/authorize/resume?authz=nope", "/consent?authz=nope", "/login?authz=x"):
+async def test_unknown_or_finished_interaction_is_a_page(browser: httpx.AsyncClient) -> None:
+    for path in ("/consent?interaction=nope", "/login?interaction=x"):
         response = await browser.get(path)
         assert response.status_code == 400, path
         assert "expired" in parse_page(response.text).text
@@ -243,9 +247,9 @@ async def test_at_most_ten_requests_wait_per_session(browser: httpx.AsyncClient)
     consent = page_of(await submit(browser, login, CREDENTIALS))
     arrival = arrival_of(await submit(browser, consent, button="decision=approve"))
     assert arrival.param("state") == "s2"
-    arrival = arrival_of(
-        await go(browser, locations[11].replace("/login?", "/oauth/authorize/resume?"))
-    )
+    # The newest still waits; signed in and consented now, a login gives its code.
+    login = page_of(await go(browser, locations[11]))
+    arrival = arrival_of(await submit(browser, login, CREDENTIALS))
     assert arrival.param("state") == "s11"
 
 
@@ -253,8 +257,71 @@ async def test_consent_page_cannot_skip_a_forced_login(browser: httpx.AsyncClien
     consent = await sign_in(browser)
     arrival_of(await submit(browser, consent, button="decision=approve"))
     forced = await browser.get(authorize_url(prompt="login consent"))
-    authz = forced.headers["location"].split("authz=")[1]
+    interaction = forced.headers["location"].split("interaction=")[1]
     # Going to the consent page directly still asks for the password first.
-    response = await browser.get(f"/consent?authz={authz}")
+    response = await browser.get(f"/consent?interaction={interaction}")
     assert response.status_code == 303
-    assert response.headers["location"] == f"/login?authz={authz}"
+    assert response.headers["location"] == f"/login?interaction={interaction}"
+    # And so does posting the consent form with that interaction.
+    consent = page_of(await go(browser, authorize_url(prompt="consent")))
+    form = parse_page(consent.text).forms[0].inputs
+    posted = await browser.post(
+        "/consent", data={**form, "interaction": interaction, "decision": "approve"}
+    )
+    assert posted.status_code == 303
+    assert posted.headers["location"] == f"/login?interaction={interaction}"
+
+
+def assert_expired_page_with_a_way_back(response: httpx.Response) -> None:
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    page = parse_page(response.text)
+    assert "This sign-in has expired" in page.text and "Start again" in page.text
+    assert f"Back to {CLIENT_NAME}" in page.text
+    assert '<a class="primary" href="https://app.example.com/"' in response.text
+
+
+async def test_replaying_a_finished_interaction_is_an_expired_page(
+    browser: httpx.AsyncClient, fakes_reset: Fakes
+) -> None:
+    consent = await sign_in(browser)
+    arrival_of(await submit(browser, consent, button="decision=approve"))
+    # Back, and the same form once more: nothing is issued twice.
+    replayed = page_of(await submit(browser, consent, button="decision=approve"))
+    assert_expired_page_with_a_way_back(replayed)
+    assert len(fakes_reset.authorize.world.codes.codes) == 1
+    # The login form of the finished interaction too.
+    login = page_of(await go(browser, authorize_url(prompt="login")))
+    page = parse_page(login.text).forms[0].inputs
+    finished = consent.url.params["interaction"]
+    posted = await browser.post("/login", data={**page, **CREDENTIALS, "interaction": finished})
+    assert_expired_page_with_a_way_back(page_of(posted))
+
+
+async def test_another_sessions_interaction_is_an_expired_page(
+    browser: httpx.AsyncClient, make_client: Factory, fakes_reset: Fakes
+) -> None:
+    victim = page_of(await go(browser, authorize_url()))
+    interaction = victim.url.params["interaction"]
+    attacker = await make_client(issuer=BROWSER_ISSUER)
+    own = page_of(await go(attacker, authorize_url()))
+    form = parse_page(own.text).forms[0].inputs
+    stolen = await attacker.post("/login", data={**form, **CREDENTIALS, "interaction": interaction})
+    assert_expired_page_with_a_way_back(page_of(stolen))
+    # The attacker is not signed in by it, and the victim's sign-in still works.
+    assert "code" not in (await attacker.get(authorize_url(prompt="none"))).headers["location"]
+    consent = page_of(await submit(browser, victim, CREDENTIALS))
+    assert "code" in arrival_of(await submit(browser, consent, button="decision=approve")).params
+
+
+async def test_an_expired_interaction_is_an_expired_page(
+    browser: httpx.AsyncClient, fakes_reset: Fakes
+) -> None:
+    login = page_of(await go(browser, authorize_url()))
+    store = fakes_reset.authorize.world.interactions.interactions
+    for key, interaction in store.items():
+        store[key] = replace(interaction, expires_at=interaction.created_at)
+    expired = page_of(await submit(browser, login, CREDENTIALS))
+    assert_expired_page_with_a_way_back(expired)
+    # Its page is gone from the session as well.
+    assert (await browser.get(str(login.url))).status_code == 400

@@ -63,7 +63,7 @@ async def test_login_page(browser: httpx.AsyncClient) -> None:
     page = parse_page(login.text)
     assert page.visible_inputs == {"username": "text", "password": "password"}
     assert [text for _, _, text in page.forms[0].buttons] == ["Sign in"]
-    assert set(page.forms[0].inputs) == {"csrf_token", "authz", "username", "password"}
+    assert set(page.forms[0].inputs) == {"csrf_token", "interaction", "username", "password"}
     assert page.forms[0].inputs["username"] == "alice@example.com"
     # The client's name is shown, escaped.
     assert CLIENT_NAME in page.text
@@ -98,7 +98,7 @@ async def test_consent_page(browser: httpx.AsyncClient) -> None:
         ("decision", "approve", "Allow"),
         ("decision", "deny", "Deny"),
     ]
-    assert set(page.forms[0].inputs) == {"csrf_token", "authz"}
+    assert set(page.forms[0].inputs) == {"csrf_token", "interaction"}
 
 
 async def test_wrong_password(browser: httpx.AsyncClient, fakes_reset: Fakes) -> None:
@@ -117,7 +117,7 @@ async def test_wrong_password(browser: httpx.AsyncClient, fakes_reset: Fakes) ->
         assert page.forms[0].inputs["username"] == fields["username"]
         assert page.forms[0].inputs["password"] == ""
     # The empty password never reached the service.
-    assert fakes_reset.authorize.methods().count("Login") == 2
+    assert fakes_reset.authorize.methods().count("CompleteLogin") == 2
     # The form still works after a failure.
     consent = page_of(await submit(browser, failed, CREDENTIALS))
     assert urlsplit(str(consent.url)).path == "/consent"
@@ -136,7 +136,7 @@ async def test_login_while_the_service_is_down(
     browser: httpx.AsyncClient, fakes_reset: Fakes
 ) -> None:
     login = page_of(await go(browser, authorize_url()))
-    fakes_reset.authorize.answers["Login"] = TemporarilyUnavailable()
+    fakes_reset.authorize.failures["CompleteLogin"] = TemporarilyUnavailable()
     failed = page_of(await submit(browser, login, CREDENTIALS))
     assert failed.status_code == 503
     assert "Sign-in is unavailable right now" in parse_page(failed.text).text
@@ -159,7 +159,7 @@ async def test_csrf_on_login(
     assert refused.status_code == 403
     assert_page_headers(refused)
     assert CSRF_MESSAGE in parse_page(refused.text).text
-    assert "Login" not in fakes_reset.calls()
+    assert "CompleteLogin" not in fakes_reset.calls()
     # Still not signed in.
     arrival = arrival_of(await go(browser, authorize_url(prompt="none")))
     assert arrival.param("error") == "login_required"
@@ -182,8 +182,7 @@ async def test_csrf_on_consent(browser: httpx.AsyncClient, fakes_reset: Fakes, c
     refused = page_of(result)
     assert refused.status_code == 403
     assert CSRF_MESSAGE in parse_page(refused.text).text
-    assert "GrantConsent" not in fakes_reset.calls()
-    assert "IssueAuthorizationCode" not in fakes_reset.calls()
+    assert "CompleteConsent" not in fakes_reset.calls()
     arrival = arrival_of(await go(browser, authorize_url(prompt="none")))
     assert arrival.param("error") == "consent_required"
 
@@ -231,7 +230,7 @@ async def test_every_page_sends_the_security_headers(browser: httpx.AsyncClient)
         await browser.get("/login"),
         await browser.get("/logout"),  # signed out page
         await browser.post("/logout", data={"csrf_token": "forged"}),
-        await browser.get("/consent?authz=gone"),
+        await browser.get("/consent?interaction=gone"),
     ]
     for response in responses:
         assert_page_headers(response)
@@ -253,7 +252,7 @@ async def test_stylesheet_is_served(browser: httpx.AsyncClient) -> None:
 async def test_pages_under_an_issuer_path(make_client: Factory) -> None:
     client = await make_client(issuer="http://127.0.0.1:8080/tenant")
     response = await client.get(authorize_url())
-    assert response.headers["location"].startswith("/tenant/login?authz=")
+    assert response.headers["location"].startswith("/tenant/login?interaction=")
     login = await client.get("/login")
     page = parse_page(login.text)
     assert page.stylesheets == ["/tenant/static/style.css"]

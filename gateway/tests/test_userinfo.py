@@ -14,7 +14,10 @@ from gateway.tests.helpers import FORM
 EXPECTED_CLAIMS = {
     "sub": USER_ID,
     "name": "Alice Liddell",
+    "given_name": "Alice",
+    "family_name": "Liddell",
     "preferred_username": "alice",
+    "updated_at": 1735689600,
     "email": "alice@example.com",
     "email_verified": True,
 }

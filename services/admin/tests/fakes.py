@@ -186,7 +186,7 @@ class FakeUserDirectory(_Fake):
     ) -> authorize_pb2.ListConsentsResponse:
         await self._enter(f"ListConsents {user_id or '-'} {client_id or '-'}")
         items = [
-            authorize_pb2.Consent(client_id=c, user_id=u, scopes=scopes, exists=True)
+            authorize_pb2.Consent(client_id=c, user_id=u, scopes=scopes)
             for (c, u), scopes in sorted(self.consents.items())
             if (not user_id or u == user_id) and (not client_id or c == client_id)
         ]
