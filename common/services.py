@@ -30,10 +30,8 @@ _CLIENTS_RETRYABLE = (
 _AUTHORIZE_RETRYABLE = (
     "GetUser",
     "ListUsers",
-    "GetConsent",
     "ListConsents",
     "GetUserClaims",
-    "ValidateAuthorizationRequest",
 )
 _TOKEN_RETRYABLE = (
     "GetJwks",

@@ -49,6 +49,8 @@ def login_page(
         request,
         "login.html",
         {
+            # The page as the authorize service sent it: the template reads what it shows.
+            "page": page,
             "client_name": (page.client.client_name or page.client.client_id) if page else "",
             "csrf_token": session.csrf_token,
             "interaction": interaction_id if page is not None else "",
@@ -90,8 +92,7 @@ async def show_login(request: Request) -> Response:
     if page is None and session.signed_in:
         response = render(request, "signed_in.html", {"username": session.username})
     else:
-        hint = page.login_hint if page else ""
-        response = login_page(request, session, interaction_id, page, username=hint)
+        response = login_page(request, session, interaction_id, page)
     await store.save(session, response)
     return response
 

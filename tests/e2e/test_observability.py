@@ -12,9 +12,17 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.browser import pkce_pair
+from tests.e2e.browser import Browser, pkce_pair
 from tests.e2e.conftest import RunningSystem, base_env, basic, postgres_env, start_system
-from tests.e2e.test_sign_in import PASSWORD, exchange, new_client, token_request, unique
+from tests.e2e.test_sign_in import (
+    PASSWORD,
+    authorize_url,
+    exchange,
+    new_client,
+    sign_in,
+    token_request,
+    unique,
+)
 from tests.e2e.test_sign_in_rejections import code_for
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
@@ -281,3 +289,47 @@ def test_every_process_serves_metrics_after_traffic(observed: RunningSystem) -> 
     for name in ("clients", "token", "authorize", "admin"):
         assert value(after[name], "oauth2_db_pool_size", schema=name) > 0, name
         assert value(after[name], "oauth2_grpc_server_requests_total") > 0, name
+
+
+def test_a_first_sign_in_makes_at_most_three_grpc_calls_from_the_gateway(
+    observed: RunningSystem, receiver: OtlpReceiver
+) -> None:
+    """docs/signin.md: StartAuthorization, CompleteLogin, CompleteConsent; the
+    pages in between render from the session. Counted from the exported spans."""
+    person = unique("counted")
+    observed.create_user(person, PASSWORD)
+    client = new_client(observed, "client_secret_basic")
+    _, challenge = pkce_pair()
+    trace_id = secrets.token_hex(16)
+    with Browser(observed.base_url) as browser:
+        # Every request of this sign-in in one trace, so its spans can be told apart.
+        browser.http.headers["traceparent"] = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+        arrival = sign_in(browser, authorize_url(client["client_id"], challenge), person)
+    assert "code" in arrival.params, arrival.params
+
+    def grpc_from_gateway(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
+        return [
+            s
+            for s in spans
+            if s.trace_id == trace_id
+            and s.service_name == "oauth2-gateway"
+            and s.kind == "CLIENT"
+            and s.attributes.get("rpc.system") == "grpc"
+        ]
+
+    def consent_served(spans: list[ReceivedSpan]) -> bool:
+        return any(
+            s.trace_id == trace_id and s.name == "oauth2.v1.AuthorizeService/CompleteConsent"
+            for s in spans
+            if s.kind == "SERVER"
+        )
+
+    spans = receiver.wait_for(consent_served, timeout=20)
+    pages = {s.name for s in spans if s.trace_id == trace_id and s.service_name == "oauth2-gateway"}
+    assert {"GET /oauth/authorize", "GET /login", "POST /login", "POST /consent"} <= pages
+    calls = sorted(s.name for s in grpc_from_gateway(spans))
+    assert calls == [
+        "oauth2.v1.AuthorizeService/CompleteConsent",
+        "oauth2.v1.AuthorizeService/CompleteLogin",
+        "oauth2.v1.AuthorizeService/StartAuthorization",
+    ]

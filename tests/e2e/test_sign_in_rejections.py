@@ -286,3 +286,35 @@ def test_secrets_are_stored_only_as_hashes(system: RunningSystem, person: str) -
     assert tokens["refresh_token"] not in str(refresh)
     clients = table_rows(system.database_url, system.data_dir, "clients", "clients")
     assert client["client_secret"] not in str(clients)
+
+
+def test_a_finished_or_foreign_interaction_is_an_expired_page(
+    system: RunningSystem, person: str
+) -> None:
+    """docs/signin.md: replaying a finished interaction, or presenting another
+    session's, is a page saying to start again at the client, never a 500 and
+    never a second code."""
+    client = new_client(system, "client_secret_basic")
+    _, challenge = pkce_pair()
+    with Browser(system.base_url) as browser:
+        login = browser.go(authorize_url(client["client_id"], challenge))
+        assert isinstance(login, httpx.Response) and login.status_code == 200
+        consent = browser.submit(login, {"username": person, "password": PASSWORD})
+        assert isinstance(consent, httpx.Response) and consent.status_code == 200
+        assert isinstance(browser.submit(consent, button="decision=approve"), Arrival)
+        replayed = browser.submit(consent, button="decision=approve")
+        assert isinstance(replayed, httpx.Response) and replayed.status_code == 400
+        text = page_text(replayed)
+        assert "This sign-in has expired" in text and client["client_name"] in text
+
+        with Browser(system.base_url) as other:
+            own = other.go(authorize_url(client["client_id"], challenge))
+            assert isinstance(own, httpx.Response)
+            waiting = browser.go(authorize_url(client["client_id"], challenge, prompt="login"))
+            assert isinstance(waiting, httpx.Response)
+            interaction = waiting.url.params["interaction"]
+            stolen = other.submit(
+                own, {"username": person, "password": PASSWORD, "interaction": interaction}
+            )
+            assert isinstance(stolen, httpx.Response) and stolen.status_code == 400
+            assert "This sign-in has expired" in page_text(stolen)

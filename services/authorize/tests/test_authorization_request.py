@@ -1,6 +1,7 @@
-"""ValidateAuthorizationRequest: every rule of docs/signin.md step 1, in its
-order, and the split between failing the call (an error page at the gateway)
-and an error to send to the validated redirect URI."""
+"""The authorization request's parameters and checks (StartAuthorization's first
+step): every rule of docs/signin.md step 1, in its order, and the split between
+failing the call (an error page at the gateway) and an error to send to the
+validated redirect URI."""
 
 from __future__ import annotations
 
