@@ -171,7 +171,8 @@ def test_no_span_holds_a_password_code_or_token(
     # Give the batch processors a moment to export the rest of the flow.
     receiver.wait_for(
         lambda spans: any(
-            s.service_name == "oauth2-authorize" and s.name.endswith("/Login") for s in spans
+            s.service_name == "oauth2-authorize" and s.name.endswith("/CompleteLogin")
+            for s in spans
         )
     )
     everything = [text for s in receiver.spans() for text in s.strings()]
