@@ -23,6 +23,7 @@ from common.errors import (
     InvalidToken,
     NotFound,
     OAuthError,
+    safe_description,
 )
 
 log = logging.getLogger(__name__)
@@ -33,17 +34,43 @@ BASIC_CHALLENGE = 'Basic realm="oauth2", charset="UTF-8"'
 
 def error_body(error: OAuthError) -> dict[str, str]:
     body = {"error": error.error}
-    if error.public_description:
-        body["error_description"] = error.public_description
+    description = safe_description(error.public_description)
+    if description:
+        body["error_description"] = description
     return body
 
 
-def error_response(error: OAuthError, headers: dict[str, str] | None = None) -> JSONResponse:
+def bearer_challenge(
+    realm: str, error: OAuthError | None = None, *, describe: bool = True, scope: str = ""
+) -> str:
+    """The one builder of ``WWW-Authenticate: Bearer`` values (RFC 6750 section 3):
+    no ``error`` when the request had no credentials (section 3.1); the
+    description when ``describe``; the scope needed for ``insufficient_scope``."""
+    parts = [f'realm="{realm}"']
+    if error is not None:
+        parts.append(f'error="{error.error}"')
+        description = safe_description(error.public_description) if describe else ""
+        if description:
+            parts.append(f'error_description="{description}"')
+        if scope and isinstance(error, InsufficientScope):
+            parts.append(f'scope="{scope}"')
+    return "Bearer " + ", ".join(parts)
+
+
+def error_response(
+    error: OAuthError, headers: dict[str, str] | None = None, *, challenge: str = ""
+) -> JSONResponse:
+    """The one rendering of an error as RFC 6749 section 5.2 JSON, for the OAuth
+    endpoints and every bearer-protected resource. ``challenge`` is the
+    ``WWW-Authenticate`` value of a resource (:func:`bearer_challenge`); without
+    it ``invalid_client`` gets the Basic challenge and token errors a bare one."""
     all_headers = {**NO_STORE, **(headers or {})}
-    if isinstance(error, InvalidClient):
+    if challenge:
+        all_headers["WWW-Authenticate"] = challenge
+    elif isinstance(error, InvalidClient):
         all_headers["WWW-Authenticate"] = BASIC_CHALLENGE
     elif isinstance(error, InvalidToken | InsufficientScope):
-        all_headers["WWW-Authenticate"] = f'Bearer realm="oauth2", error="{error.error}"'
+        all_headers["WWW-Authenticate"] = bearer_challenge("oauth2", error, describe=False)
     return JSONResponse(error_body(error), status_code=error.status_code, headers=all_headers)
 
 

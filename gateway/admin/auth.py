@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from oauth2.v1 import token_pb2
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from common.errors import InsufficientScope, InvalidToken, OAuthError, safe_description
+from common.errors import InsufficientScope, InvalidToken, OAuthError
 from gateway.bearer import authorization_bearer, is_b64token
-from gateway.errors import NO_STORE
+from gateway.errors import bearer_challenge, error_response
 from gateway.state import downstream_of, settings_of
 
 REALM = "oauth2-admin"
@@ -40,28 +40,15 @@ class Unauthorized(Exception):
 
 def challenge_response(error: OAuthError | None) -> Response:
     """401/403 with the RFC 6750 section 3 challenge and the RFC 6749 section 5.2
-    body. ``None``: no credentials were sent, so the challenge names no error."""
+    body. ``None``: no credentials were sent, so the challenge names no error.
+    Every refusal other than the scope is ``invalid_token``."""
     if error is None:
-        return JSONResponse(
-            {"error": "invalid_token", "error_description": MISSING_TOKEN},
-            status_code=401,
-            headers={**NO_STORE, "WWW-Authenticate": f'Bearer realm="{REALM}"'},
-        )
-    description = safe_description(error.public_description)
+        return error_response(InvalidToken(MISSING_TOKEN), challenge=bearer_challenge(REALM))
     if isinstance(error, InsufficientScope):
-        challenge = f'Bearer realm="{REALM}", error="insufficient_scope", scope="{REQUIRED_SCOPE}"'
-        status = 403
-    else:
-        challenge = f'Bearer realm="{REALM}", error="invalid_token"'
-        if description:
-            challenge += f', error_description="{description}"'
-        status = 401
-    body = {"error": error.error if status == 403 else "invalid_token"}
-    if description:
-        body["error_description"] = description
-    return JSONResponse(
-        body, status_code=status, headers={**NO_STORE, "WWW-Authenticate": challenge}
-    )
+        challenge = bearer_challenge(REALM, error, describe=False, scope=REQUIRED_SCOPE)
+        return error_response(error, challenge=challenge)
+    denied = InvalidToken(error.public_description)
+    return error_response(denied, challenge=bearer_challenge(REALM, denied))
 
 
 def bearer_token(request: Request) -> str:

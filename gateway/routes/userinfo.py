@@ -25,14 +25,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common.errors import (
-    InsufficientScope,
     InvalidRequest,
     InvalidToken,
     OAuthError,
-    safe_description,
 )
 from gateway.bearer import authorization_bearer, is_b64token
-from gateway.errors import NO_STORE, error_response
+from gateway.errors import NO_STORE, bearer_challenge, error_response
 from gateway.forms import FORM_MEDIA_TYPE, read_form
 from gateway.state import downstream_of, settings_of
 
@@ -42,31 +40,18 @@ REQUIRED_SCOPES = ["openid"]
 
 def bearer_error(error: OAuthError) -> Response:
     """An RFC 6750 section 3 error: the challenge names the error and its description."""
-    status = error.status_code
-    if status >= 500:
+    if error.status_code >= 500:
         return error_response(error)
-    description = safe_description(error.public_description)
-    challenge = f'Bearer realm="{REALM}", error="{error.error}"'
-    if description:
-        challenge += f', error_description="{description}"'
-    if isinstance(error, InsufficientScope):
-        challenge += f', scope="{" ".join(REQUIRED_SCOPES)}"'
-    body = {"error": error.error}
-    if description:
-        body["error_description"] = description
-    return JSONResponse(
-        body, status_code=status, headers={**NO_STORE, "WWW-Authenticate": challenge}
-    )
+    challenge = bearer_challenge(REALM, error, scope=" ".join(REQUIRED_SCOPES))
+    return error_response(error, challenge=challenge)
 
 
 def no_token() -> Response:
     """Section 3.1: a request without any authentication gets no error code in
     the challenge; the body is the JSON error every other answer has, so that
     clients (and the OpenAPI document) see one shape."""
-    return JSONResponse(
-        {"error": "invalid_token", "error_description": "An access token is required"},
-        status_code=401,
-        headers={**NO_STORE, "WWW-Authenticate": f'Bearer realm="{REALM}"'},
+    return error_response(
+        InvalidToken("An access token is required"), challenge=bearer_challenge(REALM)
     )
 
 
