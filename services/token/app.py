@@ -47,7 +47,8 @@ from services.token.domain.token_endpoint import TokenEndpoint
 from services.token.kek import resolve_key_encryption_key
 from services.token.servicer import TokenDomain, TokenServicer
 from services.token.settings import TokenSettings
-from services.token.store.sql import SqlDenylistStore, SqlGrantStore, SqlSigningKeyStore
+from services.token.store.grants import SqlGrantStore
+from services.token.store.sql import SqlDenylistStore, SqlSigningKeyStore
 
 __all__ = ["MIGRATIONS_DIR", "serve"]
 

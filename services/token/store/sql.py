@@ -1,4 +1,5 @@
-"""SQL implementations of the token store Protocols (SQLite and PostgreSQL).
+"""SQL implementations of the token store Protocols (SQLite and PostgreSQL):
+signing keys and the denylist here, grant families in ``store.grants``.
 
 Every method opens a span and turns database errors into domain errors at
 this boundary: an unreachable database is temporarily_unavailable, anything
@@ -12,27 +13,21 @@ import zlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import case, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import database_errors
-from common.errors import InvalidGrant
-from common.scopes import format_scope
 from common.timeutil import as_utc
 from services.token.domain.ports import (
-    GrantFamily,
     PrincipalKind,
     RevokedFamily,
     RevokedPrincipal,
     RevokedToken,
-    StoredRefreshToken,
     StoredSigningKey,
 )
 from services.token.store.tables import (
-    grant_families,
-    refresh_tokens,
     revoked_families,
     revoked_principals,
     revoked_tokens,
@@ -46,7 +41,7 @@ _KEY_CREATION_LOCK = zlib.crc32(b"oauth2-token:signing-keys")
 UNAVAILABLE = "The token store is unavailable"
 
 
-def _boundary(operation: str) -> database_errors:
+def store_boundary(operation: str) -> database_errors:
     return database_errors(UNAVAILABLE, f"token.store.{operation}")
 
 
@@ -91,7 +86,7 @@ class SqlSigningKeyStore:
 
     async def list_keys(self) -> list[StoredSigningKey]:
         async with (
-            _boundary("list_keys"),
+            store_boundary("list_keys"),
             self._engine.connect() as conn,
         ):
             rows = await conn.execute(select(signing_keys).order_by(signing_keys.c.created_at))
@@ -99,7 +94,7 @@ class SqlSigningKeyStore:
 
     async def get_key(self, kid: str) -> StoredSigningKey | None:
         async with (
-            _boundary("get_key"),
+            store_boundary("get_key"),
             self._engine.connect() as conn,
         ):
             row = (
@@ -109,13 +104,13 @@ class SqlSigningKeyStore:
 
     async def active_key(self, alg: str) -> StoredSigningKey | None:
         async with (
-            _boundary("active_key"),
+            store_boundary("active_key"),
             self._engine.connect() as conn,
         ):
             return await self._active(conn, alg)
 
     async def add_active_key(self, key: StoredSigningKey) -> StoredSigningKey:
-        with _boundary("add_active_key"):
+        with store_boundary("add_active_key"):
             try:
                 async with self._engine.begin() as conn:
                     await _lock_signing_keys(conn)
@@ -134,7 +129,7 @@ class SqlSigningKeyStore:
 
     async def rotate_key(self, key: StoredSigningKey, retire_after: datetime) -> None:
         async with (
-            _boundary("rotate_key"),
+            store_boundary("rotate_key"),
             self._engine.begin() as conn,
         ):
             await _lock_signing_keys(conn)
@@ -147,7 +142,7 @@ class SqlSigningKeyStore:
 
     async def retire_key(self, kid: str, now: datetime) -> bool:
         async with (
-            _boundary("retire_key"),
+            store_boundary("retire_key"),
             self._engine.begin() as conn,
         ):
             result = await conn.execute(
@@ -159,7 +154,7 @@ class SqlSigningKeyStore:
 
     async def retire_due(self, now: datetime) -> int:
         async with (
-            _boundary("retire_due"),
+            store_boundary("retire_due"),
             self._engine.begin() as conn,
         ):
             result = await conn.execute(
@@ -201,7 +196,7 @@ class SqlDenylistStore:
         self._engine = engine
 
     async def add(self, entry: RevokedToken) -> None:
-        with _boundary("add_revoked"):
+        with store_boundary("add_revoked"):
             try:
                 async with self._engine.begin() as conn:
                     await conn.execute(
@@ -217,7 +212,7 @@ class SqlDenylistStore:
 
     async def is_revoked(self, jti: str, now: datetime) -> bool:
         async with (
-            _boundary("is_revoked"),
+            store_boundary("is_revoked"),
             self._engine.connect() as conn,
         ):
             row = (
@@ -236,13 +231,13 @@ class SqlDenylistStore:
         if revoked_since is not None:
             query = query.where(revoked_tokens.c.revoked_at >= revoked_since)
         async with (
-            _boundary("list_unexpired"),
+            store_boundary("list_unexpired"),
             self._engine.connect() as conn,
         ):
             return [_to_revoked(row) for row in await conn.execute(query)]
 
     async def add_family(self, entry: RevokedFamily) -> None:
-        with _boundary("add_revoked_family"):
+        with store_boundary("add_revoked_family"):
             try:
                 async with self._engine.begin() as conn:
                     await conn.execute(
@@ -257,7 +252,7 @@ class SqlDenylistStore:
 
     async def is_family_revoked(self, family_id: str, now: datetime) -> bool:
         async with (
-            _boundary("is_family_revoked"),
+            store_boundary("is_family_revoked"),
             self._engine.connect() as conn,
         ):
             row = (
@@ -277,7 +272,7 @@ class SqlDenylistStore:
         if revoked_since is not None:
             query = query.where(revoked_families.c.revoked_at >= revoked_since)
         async with (
-            _boundary("list_unexpired_families"),
+            store_boundary("list_unexpired_families"),
             self._engine.connect() as conn,
         ):
             return [
@@ -292,7 +287,7 @@ class SqlDenylistStore:
     async def add_principal(self, entry: RevokedPrincipal) -> RevokedPrincipal:
         table = revoked_principals
         async with (
-            _boundary("add_revoked_principal"),
+            store_boundary("add_revoked_principal"),
             self._engine.begin() as conn,
         ):
             dialect_insert = (
@@ -333,7 +328,7 @@ class SqlDenylistStore:
     ) -> datetime | None:
         table = revoked_principals
         async with (
-            _boundary("principal_not_before"),
+            store_boundary("principal_not_before"),
             self._engine.connect() as conn,
         ):
             value = (
@@ -354,14 +349,14 @@ class SqlDenylistStore:
         if revoked_since is not None:
             query = query.where(revoked_principals.c.not_before >= revoked_since)
         async with (
-            _boundary("list_unexpired_principals"),
+            store_boundary("list_unexpired_principals"),
             self._engine.connect() as conn,
         ):
             return [_to_principal(row) for row in await conn.execute(query)]
 
     async def delete_expired(self, now: datetime) -> int:
         async with (
-            _boundary("delete_expired"),
+            store_boundary("delete_expired"),
             self._engine.begin() as conn,
         ):
             deleted = 0
@@ -378,230 +373,3 @@ def _to_principal(row: Any) -> RevokedPrincipal:
         not_before=as_utc(row.not_before),
         expires_at=as_utc(row.expires_at),
     )
-
-
-def _split_scope(value: str) -> tuple[str, ...]:
-    return tuple(token for token in value.split(" ") if token)
-
-
-def _optional_utc(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value is not None else None
-
-
-def _to_family(row: Any) -> GrantFamily:
-    return GrantFamily(
-        family_id=row.family_id,
-        client_id=row.client_id,
-        subject=row.subject,
-        scope=_split_scope(row.scope),
-        created_at=as_utc(row.created_at),
-        expires_at=as_utc(row.expires_at),
-        auth_time=_optional_utc(row.auth_time),
-        amr=tuple(json.loads(row.amr)),
-        last_used_at=_optional_utc(row.last_used_at),
-        revoked_at=_optional_utc(row.revoked_at),
-        revoke_reason=row.revoke_reason or "",
-    )
-
-
-def _to_refresh_token(row: Any) -> StoredRefreshToken:
-    return StoredRefreshToken(
-        token_hash=row.token_hash,
-        family_id=row.family_id,
-        client_id=row.client_id,
-        subject=row.subject,
-        scope=_split_scope(row.scope),
-        issued_at=as_utc(row.issued_at),
-        expires_at=as_utc(row.expires_at),
-        used_at=_optional_utc(row.used_at),
-    )
-
-
-def _refresh_token_row(token: StoredRefreshToken) -> dict[str, Any]:
-    return {
-        "token_hash": token.token_hash,
-        "family_id": token.family_id,
-        "client_id": token.client_id,
-        "subject": token.subject,
-        "scope": format_scope(token.scope),
-        "issued_at": token.issued_at,
-        "expires_at": token.expires_at,
-        "used_at": token.used_at,
-    }
-
-
-class SqlGrantStore:
-    """GrantStore over SQLAlchemy Core: grant families and hashed refresh tokens."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def create_family(self, family: GrantFamily) -> None:
-        with _boundary("create_family"):
-            try:
-                async with self._engine.begin() as conn:
-                    await self._insert_family(conn, family)
-            except IntegrityError:
-                # The family id is the code's hash: a second family means a second use.
-                raise InvalidGrant("The authorization code was used already") from None
-
-    @staticmethod
-    async def _insert_family(conn: AsyncConnection, family: GrantFamily) -> None:
-        await conn.execute(
-            insert(grant_families).values(
-                family_id=family.family_id,
-                client_id=family.client_id,
-                subject=family.subject,
-                scope=format_scope(family.scope),
-                auth_time=family.auth_time,
-                amr=json.dumps(list(family.amr)),
-                created_at=family.created_at,
-                last_used_at=family.last_used_at,
-                expires_at=family.expires_at,
-                revoked_at=family.revoked_at,
-                revoke_reason=family.revoke_reason or None,
-            )
-        )
-
-    async def get_family(self, family_id: str) -> GrantFamily | None:
-        async with (
-            _boundary("get_family"),
-            self._engine.connect() as conn,
-        ):
-            row = (
-                await conn.execute(
-                    select(grant_families).where(grant_families.c.family_id == family_id)
-                )
-            ).first()
-            return _to_family(row) if row is not None else None
-
-    async def revoke_family(self, family_id: str, reason: str, now: datetime) -> bool:
-        async with (
-            _boundary("revoke_family"),
-            self._engine.begin() as conn,
-        ):
-            result = await conn.execute(
-                update(grant_families)
-                .where(
-                    grant_families.c.family_id == family_id,
-                    grant_families.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=now, revoke_reason=reason[:255])
-            )
-            return bool(result.rowcount)
-
-    async def add_refresh_token(self, token: StoredRefreshToken) -> None:
-        async with (
-            _boundary("add_refresh_token"),
-            self._engine.begin() as conn,
-        ):
-            await conn.execute(insert(refresh_tokens).values(**_refresh_token_row(token)))
-
-    async def get_refresh_token(self, token_hash: str) -> StoredRefreshToken | None:
-        async with (
-            _boundary("get_refresh_token"),
-            self._engine.connect() as conn,
-        ):
-            row = (
-                await conn.execute(
-                    select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
-                )
-            ).first()
-            return _to_refresh_token(row) if row is not None else None
-
-    async def rotate_refresh_token(
-        self, used_hash: str, successor: StoredRefreshToken, now: datetime
-    ) -> bool:
-        async with (
-            _boundary("rotate_refresh_token"),
-            self._engine.begin() as conn,
-        ):
-            # The single-use guard: the row lock (PostgreSQL) or the write lock (SQLite)
-            # lets exactly one of two concurrent rotations see used_at IS NULL.
-            marked = await conn.execute(
-                update(refresh_tokens)
-                .where(
-                    refresh_tokens.c.token_hash == used_hash,
-                    refresh_tokens.c.used_at.is_(None),
-                )
-                .values(used_at=now)
-            )
-            if marked.rowcount != 1:
-                return False  # nothing was written
-            await conn.execute(insert(refresh_tokens).values(**_refresh_token_row(successor)))
-            await conn.execute(
-                update(grant_families)
-                .where(grant_families.c.family_id == successor.family_id)
-                .values(last_used_at=now)
-            )
-            return True
-
-    async def list_families(
-        self,
-        now: datetime,
-        *,
-        subject: str = "",
-        client_id: str = "",
-        after: tuple[datetime, str] | None = None,
-        limit: int,
-    ) -> tuple[list[GrantFamily], int]:
-        table = grant_families
-        conditions = [table.c.revoked_at.is_(None), table.c.expires_at > now]
-        if subject:
-            conditions.append(table.c.subject == subject)
-        if client_id:
-            conditions.append(table.c.client_id == client_id)
-        query = select(table).where(*conditions)
-        if after is not None:
-            created_at, family_id = after
-            query = query.where(
-                or_(
-                    table.c.created_at < created_at,
-                    and_(table.c.created_at == created_at, table.c.family_id < family_id),
-                )
-            )
-        query = query.order_by(table.c.created_at.desc(), table.c.family_id.desc()).limit(limit)
-        async with (
-            _boundary("list_families"),
-            self._engine.connect() as conn,
-        ):
-            rows = await conn.execute(query)
-            families = [_to_family(row) for row in rows]
-            total = (
-                await conn.execute(select(func.count()).select_from(table).where(*conditions))
-            ).scalar_one()
-            return families, int(total)
-
-    async def revoke_families(
-        self, *, subject: str = "", client_id: str = "", reason: str, now: datetime
-    ) -> list[str]:
-        table = grant_families
-        selector = table.c.subject == subject if subject else table.c.client_id == client_id
-        async with (
-            _boundary("revoke_families"),
-            self._engine.begin() as conn,
-        ):
-            # RETURNING (PostgreSQL, SQLite >= 3.35): exactly the rows this call revoked.
-            # Expired families are dead already and are not counted.
-            result = await conn.execute(
-                update(table)
-                .where(selector, table.c.revoked_at.is_(None), table.c.expires_at > now)
-                .values(revoked_at=now, revoke_reason=reason[:255])
-                .returning(table.c.family_id)
-            )
-            return list(result.scalars())
-
-    async def count_active_families(self, now: datetime) -> int:
-        table = grant_families
-        async with (
-            _boundary("count_active_families"),
-            self._engine.connect() as conn,
-        ):
-            total = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(table)
-                    .where(table.c.revoked_at.is_(None), table.c.expires_at > now)
-                )
-            ).scalar_one()
-            return int(total)

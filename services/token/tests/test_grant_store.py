@@ -16,7 +16,8 @@ from common.errors import InvalidGrant
 from common.secrets import random_token, sha256_hex
 from common.timeutil import utcnow
 from services.token.domain.ports import GrantFamily, RevokedFamily, StoredRefreshToken
-from services.token.store.sql import SqlDenylistStore, SqlGrantStore
+from services.token.store.grants import SqlGrantStore
+from services.token.store.sql import SqlDenylistStore
 from services.token.store.tables import refresh_tokens
 from services.token.tests.test_store import migrated
 

@@ -17,7 +17,8 @@ from services.token.domain.denylist import RevocationList
 from services.token.domain.grants.base import TokenRequest
 from services.token.domain.keys import KeyManager
 from services.token.servicer import TokenDomain
-from services.token.store.sql import SqlDenylistStore, SqlGrantStore, SqlSigningKeyStore
+from services.token.store.grants import SqlGrantStore
+from services.token.store.sql import SqlDenylistStore, SqlSigningKeyStore
 from services.token.tests.conftest import wire
 from services.token.tests.fakes import FakeClientAuthenticator
 from services.token.tests.test_revocation_spread import wait_for_subscribers

@@ -20,7 +20,8 @@ from services.token import MIGRATIONS_DIR
 from services.token.domain.keys import KeyManager
 from services.token.domain.ports import GrantFamily, RevokedPrincipal
 from services.token.settings import TokenSettings
-from services.token.store.sql import SqlDenylistStore, SqlGrantStore, SqlSigningKeyStore
+from services.token.store.grants import SqlGrantStore
+from services.token.store.sql import SqlDenylistStore, SqlSigningKeyStore
 from services.token.store.tables import grant_families, signing_keys
 from services.token.tests.test_store import migrated, new_key, pg_schema
 
