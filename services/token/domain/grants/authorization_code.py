@@ -80,7 +80,8 @@ class AuthorizationCodeGrant:
 
     @staticmethod
     def check_client(client: AuthenticatedClient, grant: ConsumedCode) -> None:
-        # The authorize service checked this already; the tokens are ours to protect.
+        # A deliberate second check: the authorize service made it when consuming
+        # the code, but the tokens issued here are this service's to protect.
         if grant.client_id != client.client_id:
             raise InvalidGrant("The authorization code was not issued to this client")
 
