@@ -24,6 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from common.metrics import render_latest
 from common.telemetry import Telemetry
 from gateway.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from gateway.openapi.prose import OPERATIONS
+from gateway.openapi.spec import STRING, TEXT, Answer, operation
 
 UNMATCHED = "unmatched"
 _ROUTE_KEY = "oauth2.route_template"
@@ -125,6 +127,12 @@ def shutting_down_telemetry(app: ASGIApp, telemetry: Telemetry) -> ASGIApp:
     return with_telemetry
 
 
+@operation(
+    "metrics",
+    "Prometheus metrics (text exposition format)",
+    tags=OPERATIONS,
+    responses={200: Answer("OK", {TEXT: STRING})},
+)
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus text exposition of this process (of every worker, in multiprocess mode)."""
     body, content_type = render_latest(

@@ -1,138 +1,182 @@
 """``/admin/api/...``: JSON REST over the AdminService (docs/operators.md).
 
-Each endpoint is one AdminService call: convert the JSON, call with the actor
-(``client:<client_id of the bearer token>`` and the caller's address), convert
-the answer back. The admin service audits every call.
+Each endpoint is one AdminService call: the body arrives as its model
+(:mod:`gateway.admin.bodies`), the call carries the actor (``client:<client_id
+of the bearer token>`` and the caller's address), and the answer goes back as a
+model of :mod:`gateway.admin.resources`. The admin service audits every call.
+Each ``@admin_endpoint`` is also the operation's entry in ``GET /openapi.json``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from google.protobuf import empty_pb2
 from oauth2.v1 import admin_pb2, authorize_pb2, clients_pb2, token_pb2
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from common.errors import InvalidRequest
-from gateway.admin import convert
+from gateway.admin import bodies, convert
 from gateway.admin.http import (
+    NO_CONTENT,
+    PAGING,
+    SEARCH,
     AdminCall,
     admin_endpoint,
-    json_response,
-    no_content,
-    page_body,
+    created,
+    ok,
 )
+from gateway.admin.resources import (
+    AuditEventList,
+    Client,
+    ClientList,
+    ClientWithSecret,
+    Grants,
+    Key,
+    KeyList,
+    RegistrationToken,
+    Revoked,
+    Stats,
+    User,
+    UserList,
+)
+from gateway.openapi.spec import Endpoint, Param, by_method
 
 PREFIX = "/admin/api"
 
 # --- clients ------------------------------------------------------------------------
 
 
-@admin_endpoint
-async def list_clients(call: AdminCall) -> Response:
+@admin_endpoint("listClients", "List clients", ok(ClientList), parameters=[SEARCH, *PAGING])
+async def list_clients(call: AdminCall) -> ClientList:
     found = await call.admin.ListClients(
         clients_pb2.ListClientsRequest(page=call.page(), search=call.query("search"))
     )
-    return json_response(page_body([convert.client_json(c) for c in found.clients], found.page))
+    return ClientList.of([convert.client_of(c) for c in found.clients], found.page)
 
 
-@admin_endpoint
-async def create_client(call: AdminCall) -> Response:
-    request = convert.create_client_request(await call.json())
+@admin_endpoint(
+    "createClient",
+    "Create a client; its generated secret is shown this once",
+    created(ClientWithSecret),
+    body=bodies.ClientCreate,
+    writes=True,
+)
+async def create_client(call: AdminCall, body: bodies.ClientCreate) -> ClientWithSecret:
+    request = convert.create_client_request(body)
     request.actor.CopyFrom(call.actor)
-    created = await call.admin.CreateClient(request)
-    return json_response(convert.client_json(created.client, created.client_secret), 201)
+    answer = await call.admin.CreateClient(request)
+    return convert.client_of(answer.client, answer.client_secret)
 
 
-@admin_endpoint
-async def get_client(call: AdminCall) -> Response:
+@admin_endpoint("getClient", "Show a client", ok(Client))
+async def get_client(call: AdminCall) -> Client:
     client = await call.admin.GetClient(
         clients_pb2.GetClientRequest(client_id=call.path("client_id"))
     )
-    return json_response(convert.client_json(client))
+    return convert.client_of(client)
 
 
-@admin_endpoint
-async def update_client(call: AdminCall) -> Response:
-    request = convert.update_client_request(call.path("client_id"), await call.json())
+@admin_endpoint(
+    "updateClient",
+    "Replace the metadata fields given",
+    ok(Client),
+    body=bodies.ClientUpdate,
+    writes=True,
+)
+async def update_client(call: AdminCall, body: bodies.ClientUpdate) -> Client:
+    request = convert.update_client_request(call.path("client_id"), body)
     request.actor.CopyFrom(call.actor)
-    client = await call.admin.UpdateClient(request)
-    return json_response(convert.client_json(client))
+    return convert.client_of(await call.admin.UpdateClient(request))
 
 
-@admin_endpoint
-async def delete_client(call: AdminCall) -> Response:
+@admin_endpoint(
+    "deleteClient",
+    "Delete a client; its grants, consents and tokens are revoked",
+    NO_CONTENT,
+    writes=True,
+)
+async def delete_client(call: AdminCall) -> None:
     await call.admin.DeleteClient(
         clients_pb2.DeleteClientRequest(client_id=call.path("client_id"), actor=call.actor)
     )
-    return no_content()
 
 
-@admin_endpoint
-async def rotate_client_secret(call: AdminCall) -> Response:
+@admin_endpoint(
+    "rotateClientSecret",
+    "Replace a client's secret; the new one is shown this once",
+    ok(ClientWithSecret),
+    writes=True,
+)
+async def rotate_client_secret(call: AdminCall) -> ClientWithSecret:
     """The client with its new ``client_secret``, shown this once."""
     rotated = await call.admin.RotateClientSecret(
         clients_pb2.RotateClientSecretRequest(client_id=call.path("client_id"), actor=call.actor)
     )
-    return json_response(convert.client_json(rotated.client, rotated.client_secret))
+    return convert.client_of(rotated.client, rotated.client_secret)
 
 
 # --- users ----------------------------------------------------------------------------
 
 
-@admin_endpoint
-async def list_users(call: AdminCall) -> Response:
+@admin_endpoint("listUsers", "List users", ok(UserList), parameters=[SEARCH, *PAGING])
+async def list_users(call: AdminCall) -> UserList:
     found = await call.admin.ListUsers(
         authorize_pb2.ListUsersRequest(page=call.page(), search=call.query("search"))
     )
-    return json_response(page_body([convert.user_json(u) for u in found.users], found.page))
+    return UserList.of([convert.user_of(u) for u in found.users], found.page)
 
 
-@admin_endpoint
-async def create_user(call: AdminCall) -> Response:
-    request = convert.create_user_request(await call.json())
+@admin_endpoint("createUser", "Create a user", created(User), body=bodies.UserCreate, writes=True)
+async def create_user(call: AdminCall, body: bodies.UserCreate) -> User:
+    request = convert.create_user_request(body)
     request.actor.CopyFrom(call.actor)
-    user = await call.admin.CreateUser(request)
-    return json_response(convert.user_json(user), 201)
+    return convert.user_of(await call.admin.CreateUser(request))
 
 
-@admin_endpoint
-async def get_user(call: AdminCall) -> Response:
+@admin_endpoint("getUser", "Show a user", ok(User))
+async def get_user(call: AdminCall) -> User:
     user = await call.admin.GetUser(authorize_pb2.GetUserRequest(user_id=call.path("user_id")))
-    return json_response(convert.user_json(user))
+    return convert.user_of(user)
 
 
-@admin_endpoint
-async def update_user(call: AdminCall) -> Response:
+@admin_endpoint(
+    "updateUser",
+    "Replace the fields given (enabled=false revokes the user's grants)",
+    ok(User),
+    body=bodies.UserUpdate,
+    writes=True,
+)
+async def update_user(call: AdminCall, body: bodies.UserUpdate) -> User:
     """``enabled: false`` also revokes the user's grants (the admin service does)."""
-    request = convert.update_user_request(call.path("user_id"), await call.json())
+    request = convert.update_user_request(call.path("user_id"), body)
     request.actor.CopyFrom(call.actor)
-    user = await call.admin.UpdateUser(request)
-    return json_response(convert.user_json(user))
+    return convert.user_of(await call.admin.UpdateUser(request))
 
 
-@admin_endpoint
-async def set_password(call: AdminCall) -> Response:
-    password = convert.password_of(await call.json())
+@admin_endpoint(
+    "setPassword",
+    "Replace a user's password",
+    NO_CONTENT,
+    body=bodies.PasswordChange,
+    writes=True,
+)
+async def set_password(call: AdminCall, body: bodies.PasswordChange) -> None:
     await call.admin.SetPassword(
         authorize_pb2.SetPasswordRequest(
-            user_id=call.path("user_id"), password=password, actor=call.actor
+            user_id=call.path("user_id"), password=body.password, actor=call.actor
         )
     )
-    return no_content()
 
 
-@admin_endpoint
-async def delete_user(call: AdminCall) -> Response:
+@admin_endpoint("deleteUser", "Delete a user after revoking its grants", NO_CONTENT, writes=True)
+async def delete_user(call: AdminCall) -> None:
     await call.admin.DeleteUser(
         authorize_pb2.DeleteUserRequest(user_id=call.path("user_id"), actor=call.actor)
     )
-    return no_content()
 
 
 # --- grants ----------------------------------------------------------------------------
+
+GRANT_SELECTORS = (Param("user_id"), Param("client_id"))
 
 
 def _grant_selector(call: AdminCall) -> tuple[str, str]:
@@ -142,30 +186,45 @@ def _grant_selector(call: AdminCall) -> tuple[str, str]:
     return user_id, client_id
 
 
-@admin_endpoint
-async def list_grants(call: AdminCall) -> Response:
+@admin_endpoint(
+    "listGrants",
+    "Consents and refresh-token families of a user or a client (one required)",
+    ok(Grants),
+    parameters=[*GRANT_SELECTORS, *PAGING],
+)
+async def list_grants(call: AdminCall) -> Grants:
     """Consents (whole) and refresh-token families (paged) of a user or a client."""
     user_id, client_id = _grant_selector(call)
     grants = await call.admin.ListGrants(
         token_pb2.ListGrantsRequest(subject=user_id, client_id=client_id, page=call.page())
     )
-    body = {
-        "consents": [convert.consent_json(c) for c in grants.consents],
-        **page_body([convert.family_json(f) for f in grants.families], grants.page),
-    }
-    return json_response(body)
+    return Grants(
+        consents=[convert.consent_of(c) for c in grants.consents],
+        items=[convert.family_of(f) for f in grants.families],
+        next_page_token=grants.page.next_page_token or None,
+    )
 
 
-@admin_endpoint
-async def revoke_family(call: AdminCall) -> Response:
+@admin_endpoint(
+    "revokeFamily",
+    "Revoke one refresh-token family and the access tokens it issued",
+    NO_CONTENT,
+    writes=True,
+)
+async def revoke_family(call: AdminCall) -> None:
     await call.admin.RevokeGrants(
         token_pb2.RevokeGrantsRequest(family_id=call.path("family_id"), actor=call.actor)
     )
-    return no_content()
 
 
-@admin_endpoint
-async def revoke_grants(call: AdminCall) -> Response:
+@admin_endpoint(
+    "revokeGrants",
+    "Revoke every grant of one user or one client (exactly one)",
+    ok(Revoked),
+    parameters=GRANT_SELECTORS,
+    writes=True,
+)
+async def revoke_grants(call: AdminCall) -> Revoked:
     """Every family (and consent) of one user or one client: exactly one selector."""
     user_id, client_id = _grant_selector(call)
     if user_id and client_id:
@@ -173,45 +232,70 @@ async def revoke_grants(call: AdminCall) -> Response:
     revoked = await call.admin.RevokeGrants(
         token_pb2.RevokeGrantsRequest(subject=user_id, client_id=client_id, actor=call.actor)
     )
-    return json_response({"revoked": revoked.families_revoked})
+    return Revoked(revoked=revoked.families_revoked)
 
 
 # --- signing keys ------------------------------------------------------------------------
 
 
-@admin_endpoint
-async def list_keys(call: AdminCall) -> Response:
+@admin_endpoint("listKeys", "List the signing keys", ok(KeyList))
+async def list_keys(call: AdminCall) -> KeyList:
     found = await call.admin.ListSigningKeys(empty_pb2.Empty())
-    return json_response({"items": [convert.key_json(k) for k in found.keys]})
+    return KeyList(items=[convert.key_of(k) for k in found.keys])
 
 
-@admin_endpoint
-async def rotate_key(call: AdminCall) -> Response:
-    request = convert.rotate_key_request(await call.json(required=False))
+@admin_endpoint(
+    "rotateKey",
+    "A new active key; the former one stays published as 'previous'",
+    created(Key),
+    body=bodies.KeyRotation,
+    body_required=False,
+    writes=True,
+)
+async def rotate_key(call: AdminCall, body: bodies.KeyRotation) -> Key:
+    request = convert.rotate_key_request(body)
     request.actor.CopyFrom(call.actor)
-    key = await call.admin.RotateSigningKey(request)
-    return json_response(convert.key_json(key), 201)
+    return convert.key_of(await call.admin.RotateSigningKey(request))
 
 
-@admin_endpoint
-async def retire_key(call: AdminCall) -> Response:
+@admin_endpoint(
+    "retireKey",
+    "Retire a key now: it leaves the JWKS and its tokens become inactive",
+    ok(Key),
+    writes=True,
+)
+async def retire_key(call: AdminCall) -> Key:
     key = await call.admin.RetireSigningKey(
         token_pb2.RetireSigningKeyRequest(kid=call.path("kid"), actor=call.actor)
     )
-    return json_response(convert.key_json(key))
+    return convert.key_of(key)
 
 
 # --- stats, audit, registration tokens ------------------------------------------------------
 
 
-@admin_endpoint
-async def stats(call: AdminCall) -> Response:
-    found = await call.admin.GetStats(empty_pb2.Empty())
-    return json_response(convert.stats_json(found))
+@admin_endpoint("getStats", "Counts", ok(Stats))
+async def stats(call: AdminCall) -> Stats:
+    return convert.stats_of(await call.admin.GetStats(empty_pb2.Empty()))
 
 
-@admin_endpoint
-async def list_events(call: AdminCall) -> Response:
+AUDIT_FILTERS = (
+    Param("action"),
+    Param("actor", "e.g. client:<client_id>"),
+    Param("target", "e.g. user:<user_id>"),
+    Param("outcome", schema={"type": "string", "enum": list(convert.OUTCOMES)}),
+    Param("since", "RFC 3339", schema={"type": "string", "format": "date-time"}),
+    Param("until", "RFC 3339", schema={"type": "string", "format": "date-time"}),
+)
+
+
+@admin_endpoint(
+    "listAuditEvents",
+    "The audit log, newest first",
+    ok(AuditEventList),
+    parameters=[*AUDIT_FILTERS, *PAGING],
+)
+async def list_events(call: AdminCall) -> AuditEventList:
     """Newest first; ``since``/``until`` are RFC 3339 date-times."""
     outcome = call.query("outcome")
     if outcome and outcome not in convert.OUTCOMES:
@@ -228,36 +312,33 @@ async def list_events(call: AdminCall) -> Response:
         if value:
             getattr(request, name).CopyFrom(convert.parse_rfc3339(name, value))
     found = await call.admin.ListEvents(request)
-    return json_response(page_body([convert.event_json(e) for e in found.events], found.page))
+    return AuditEventList.of([convert.event_of(e) for e in found.events], found.page)
 
 
-@admin_endpoint
-async def create_registration_token(call: AdminCall) -> Response:
+@admin_endpoint(
+    "createRegistrationToken",
+    "Issue an initial access token for dynamic registration (RFC 7591 section 3)",
+    created(RegistrationToken),
+    body=bodies.RegistrationTokenRequest,
+    body_required=False,
+    writes=True,
+)
+async def create_registration_token(
+    call: AdminCall, body: bodies.RegistrationTokenRequest
+) -> RegistrationToken:
     """An initial access token for protected dynamic registration (RFC 7591 section 3)."""
-    request = convert.initial_access_token_request(await call.json(required=False))
+    request = convert.initial_access_token_request(body)
     request.actor.CopyFrom(call.actor)
-    created = await call.admin.CreateInitialAccessToken(request)
-    body = {"initial_access_token": created.initial_access_token}
-    expires_at = convert.rfc3339(created.expires_at)
-    if expires_at:
-        body["expires_at"] = expires_at
-    return json_response(body, 201)
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def by_method(**endpoints: Endpoint) -> Endpoint:
-    """One route per path, so that a 405 names every method the path allows."""
-
-    async def endpoint(request: Request) -> Response:
-        return await endpoints[request.method](request)
-
-    return endpoint
+    answer = await call.admin.CreateInitialAccessToken(request)
+    return RegistrationToken(
+        initial_access_token=answer.initial_access_token,
+        expires_at=convert.rfc3339(answer.expires_at),
+    )
 
 
 def route(path: str, **endpoints: Endpoint) -> Route:
-    return Route(PREFIX + path, by_method(**endpoints), methods=list(endpoints))
+    """One route per path, so that a 405 names every method the path allows."""
+    return Route(PREFIX + path, by_method(endpoints), methods=list(endpoints))
 
 
 ROUTES: list[BaseRoute] = [

@@ -1,14 +1,14 @@
-"""One module per endpoint; :data:`ROUTES` is the gateway's routing table."""
+"""One module per endpoint; :data:`ROUTES` is the gateway's routing table, which
+``GET /openapi.json`` walks (each endpoint carries its operations)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway import admin, openapi
+from gateway.openapi.spec import Endpoint, Operation, by_method, documented
 from gateway.routes import (
     authorize,
     consent,
@@ -18,26 +18,29 @@ from gateway.routes import (
     jwks,
     login,
     logout,
+    pages_meta,
     register,
     revoke,
     token,
     userinfo,
 )
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 
-
-def page(get: Endpoint, post: Endpoint) -> Endpoint:
-    """One route per page for GET (show) and POST (submit), so a 405 names both."""
-
-    async def endpoint(request: Request) -> Response:
-        return await (post if request.method == "POST" else get)(request)
-
-    return endpoint
+def page(
+    operations: Mapping[str, Operation], get: Endpoint, post: Endpoint | None = None
+) -> Endpoint:
+    """One route per sign-in page for GET (show, and HEAD) and POST (submit), so a
+    405 names both; its operations come from :mod:`gateway.routes.pages_meta`."""
+    endpoints = {"GET": get} if post is None else {"GET": get, "POST": post}
+    return documented(by_method(endpoints, fallback="GET"), operations)
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/oauth/authorize", authorize.authorization_endpoint, methods=["GET"]),
+    Route(
+        "/oauth/authorize",
+        page(pages_meta.AUTHORIZE, authorize.authorization_endpoint),
+        methods=["GET"],
+    ),
     Route("/oauth/token", token.token_endpoint, methods=["POST"]),
     Route("/oauth/introspect", introspect.introspection_endpoint, methods=["POST"]),
     Route("/oauth/revoke", revoke.revocation_endpoint, methods=["POST"]),
@@ -49,9 +52,21 @@ ROUTES: list[BaseRoute] = [
         register.client_configuration_endpoint,
         methods=["GET", "PUT", "DELETE"],
     ),
-    Route("/login", page(login.show_login, login.submit_login), methods=["GET", "POST"]),
-    Route("/consent", page(consent.show_consent, consent.submit_consent), methods=["GET", "POST"]),
-    Route("/logout", page(logout.show_logout, logout.submit_logout), methods=["GET", "POST"]),
+    Route(
+        "/login",
+        page(pages_meta.LOGIN, login.show_login, login.submit_login),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/consent",
+        page(pages_meta.CONSENT, consent.show_consent, consent.submit_consent),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/logout",
+        page(pages_meta.LOGOUT, logout.show_logout, logout.submit_logout),
+        methods=["GET", "POST"],
+    ),
     Route(
         "/.well-known/oauth-authorization-server",
         discovery.authorization_server_metadata,

@@ -3,11 +3,13 @@ Discovery 1.0 twin (section 3), listing only what this release implements."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.models import Resource
+from gateway.openapi.prose import DISCOVERY
+from gateway.openapi.responses import ok
+from gateway.openapi.spec import operation
 from gateway.settings import GatewaySettings
 from gateway.state import settings_of
 
@@ -36,45 +38,87 @@ CLAIMS_SUPPORTED = [
 ]
 
 
-def server_metadata(settings: GatewaySettings) -> dict[str, Any]:
+class ServerMetadata(Resource):
+    """RFC 8414 section 2 / OpenID Connect Discovery 1.0 section 3"""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    userinfo_endpoint: str
+    jwks_uri: str
+    introspection_endpoint: str
+    revocation_endpoint: str
+    end_session_endpoint: str
+    registration_endpoint: str
+    scopes_supported: list[str]
+    response_types_supported: list[str]
+    response_modes_supported: list[str]
+    grant_types_supported: list[str]
+    code_challenge_methods_supported: list[str]
+    subject_types_supported: list[str]
+    id_token_signing_alg_values_supported: list[str]
+    claims_supported: list[str]
+    authorization_response_iss_parameter_supported: bool
+    request_parameter_supported: bool
+    request_uri_parameter_supported: bool
+    token_endpoint_auth_methods_supported: list[str]
+    introspection_endpoint_auth_methods_supported: list[str]
+    revocation_endpoint_auth_methods_supported: list[str]
+
+
+def server_metadata(settings: GatewaySettings) -> ServerMetadata:
     issuer = settings.issuer
-    return {
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth/authorize",
-        "token_endpoint": f"{issuer}/oauth/token",
-        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
-        "jwks_uri": f"{issuer}/oauth/jwks",
-        "introspection_endpoint": f"{issuer}/oauth/introspect",
-        "revocation_endpoint": f"{issuer}/oauth/revoke",
+    return ServerMetadata(
+        issuer=issuer,
+        authorization_endpoint=f"{issuer}/oauth/authorize",
+        token_endpoint=f"{issuer}/oauth/token",
+        userinfo_endpoint=f"{issuer}/oauth/userinfo",
+        jwks_uri=f"{issuer}/oauth/jwks",
+        introspection_endpoint=f"{issuer}/oauth/introspect",
+        revocation_endpoint=f"{issuer}/oauth/revoke",
         # OpenID Connect RP-Initiated Logout 1.0 section 2.1.
-        "end_session_endpoint": f"{issuer}/logout",
-        "registration_endpoint": f"{issuer}/oauth/register",
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "code_challenge_methods_supported": ["S256"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "claims_supported": list(CLAIMS_SUPPORTED),
+        end_session_endpoint=f"{issuer}/logout",
+        registration_endpoint=f"{issuer}/oauth/register",
+        scopes_supported=["openid", "profile", "email", "offline_access"],
+        response_types_supported=["code"],
+        response_modes_supported=["query"],
+        grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],
+        code_challenge_methods_supported=["S256"],
+        subject_types_supported=["public"],
+        id_token_signing_alg_values_supported=["RS256", "ES256"],
+        claims_supported=list(CLAIMS_SUPPORTED),
         # RFC 9207: authorization responses carry iss.
-        "authorization_response_iss_parameter_supported": True,
+        authorization_response_iss_parameter_supported=True,
         # OpenID Connect Discovery section 3 defaults request_uri support to true.
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
-        "token_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
-        "introspection_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
-        "revocation_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
-    }
+        request_parameter_supported=False,
+        request_uri_parameter_supported=False,
+        token_endpoint_auth_methods_supported=[*CLIENT_AUTH_METHODS, "none"],
+        introspection_endpoint_auth_methods_supported=list(CLIENT_AUTH_METHODS),
+        revocation_endpoint_auth_methods_supported=list(CLIENT_AUTH_METHODS),
+    )
 
 
+def metadata_response(request: Request) -> Response:
+    return JSONResponse(
+        server_metadata(settings_of(request)).body(), headers={"Cache-Control": CACHE_CONTROL}
+    )
+
+
+@operation(
+    "authorizationServerMetadata",
+    "Authorization server metadata (RFC 8414)",
+    tags=DISCOVERY,
+    responses={200: ok(ServerMetadata)},
+)
 async def authorization_server_metadata(request: Request) -> Response:
-    return JSONResponse(
-        server_metadata(settings_of(request)), headers={"Cache-Control": CACHE_CONTROL}
-    )
+    return metadata_response(request)
 
 
+@operation(
+    "openidConfiguration",
+    "OpenID Connect Discovery 1.0",
+    tags=DISCOVERY,
+    responses={200: ok(ServerMetadata)},
+)
 async def openid_configuration(request: Request) -> Response:
-    return JSONResponse(
-        server_metadata(settings_of(request)), headers={"Cache-Control": CACHE_CONTROL}
-    )
+    return metadata_response(request)

@@ -12,7 +12,44 @@ from starlette.responses import JSONResponse, Response
 from gateway.client_auth import extract_client_credentials
 from gateway.errors import NO_STORE
 from gateway.forms import read_form
+from gateway.models import FormModel, Omitted, Resource
+from gateway.openapi.prose import CLIENT_AUTH, OAUTH
+from gateway.openapi.responses import error, errors, ok
+from gateway.openapi.spec import FORM, Body, operation
 from gateway.state import downstream_of, settings_of
+
+#: What the endpoints that authenticate a client and take a token may answer.
+CLIENT_ERRORS = {
+    **errors(400, 413, 429, 500, 501, 503),
+    401: error(401, "invalid_client", challenge=True),
+}
+
+
+class IntrospectionRequest(FormModel):
+    """RFC 7662 section 2.1"""
+
+    token: str
+    token_type_hint: str | Omitted = None
+    client_id: str | Omitted = None
+    client_secret: str | Omitted = None
+
+
+class IntrospectionResponse(Resource):
+    """RFC 7662 section 2.2"""
+
+    active: bool
+    scope: str | Omitted = None
+    client_id: str | Omitted = None
+    username: str | Omitted = None
+    token_type: str | Omitted = None
+    exp: int | Omitted = None
+    iat: int | Omitted = None
+    nbf: int | Omitted = None
+    sub: str | Omitted = None
+    aud: str | list[str] | Omitted = None
+    iss: str | Omitted = None
+    jti: str | Omitted = None
+
 
 _STRING_CLAIMS = ("scope", "client_id", "username", "token_type")
 _TIME_CLAIMS = ("exp", "iat", "nbf")
@@ -42,6 +79,14 @@ def render_introspection(response: token_pb2.IntrospectResponse) -> dict[str, An
     return body
 
 
+@operation(
+    "introspect",
+    "Token introspection (RFC 7662)",
+    tags=OAUTH,
+    body=Body(IntrospectionRequest, FORM),
+    responses={200: ok(IntrospectionResponse), **CLIENT_ERRORS},
+    security=CLIENT_AUTH,
+)
 async def introspection_endpoint(request: Request) -> Response:
     form = await read_form(request, settings_of(request).max_body_bytes)
     credentials = extract_client_credentials(request, form)

@@ -10,9 +10,24 @@ from starlette.responses import Response
 from gateway.client_auth import extract_client_credentials
 from gateway.errors import NO_STORE
 from gateway.forms import read_form
+from gateway.openapi.prose import CLIENT_AUTH, OAUTH
+from gateway.openapi.spec import FORM, Answer, Body, operation
+from gateway.routes.introspect import CLIENT_ERRORS, IntrospectionRequest
 from gateway.state import actor_of, downstream_of, settings_of
 
 
+class RevocationRequest(IntrospectionRequest):
+    """RFC 7009 section 2.1"""
+
+
+@operation(
+    "revoke",
+    "Token revocation (RFC 7009)",
+    tags=OAUTH,
+    body=Body(RevocationRequest, FORM),
+    responses={200: Answer("Revoked, or the token was not valid anyway"), **CLIENT_ERRORS},
+    security=CLIENT_AUTH,
+)
 async def revocation_endpoint(request: Request) -> Response:
     form = await read_form(request, settings_of(request).max_body_bytes)
     credentials = extract_client_credentials(request, form)

@@ -10,13 +10,44 @@ from __future__ import annotations
 from typing import Any
 
 from oauth2.v1 import token_pb2
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.client_auth import extract_client_credentials
 from gateway.errors import NO_STORE
 from gateway.forms import Form, read_form
+from gateway.models import FormModel, Omitted, Resource
+from gateway.openapi.prose import CLIENT_AUTH, OAUTH
+from gateway.openapi.responses import error, errors, ok
+from gateway.openapi.spec import FORM, Body, operation
 from gateway.state import actor_of, downstream_of, settings_of
+
+
+class TokenRequest(FormModel):
+    """RFC 6749 section 4.1.3, 4.4.2 and 6"""
+
+    grant_type: str = Field(description="authorization_code | refresh_token | client_credentials")
+    code: str | Omitted = None
+    redirect_uri: str | Omitted = None
+    code_verifier: str | Omitted = None
+    refresh_token: str | Omitted = None
+    scope: str | Omitted = None
+    resource: str | Omitted = None
+    client_id: str | Omitted = None
+    client_secret: str | Omitted = None
+
+
+class TokenResponse(Resource):
+    """RFC 6749 section 5.1"""
+
+    access_token: str
+    token_type: str
+    expires_in: int | Omitted = None
+    scope: str | Omitted = None
+    refresh_token: str | Omitted = None
+    id_token: str | Omitted = None
+
 
 #: Parameters with a field of their own in TokenRequest; the rest go to ``extra``.
 _KNOWN = frozenset(
@@ -66,6 +97,18 @@ def render_token(response: token_pb2.TokenResponse) -> dict[str, Any]:
     return body
 
 
+@operation(
+    "token",
+    "Token endpoint (RFC 6749 section 3.2)",
+    tags=OAUTH,
+    body=Body(TokenRequest, FORM),
+    responses={
+        200: ok(TokenResponse),
+        **errors(400, 413, 429, 500, 501, 503),
+        401: error(401, "invalid_client (WWW-Authenticate: Basic)", challenge=True),
+    },
+    security=CLIENT_AUTH,
+)
 async def token_endpoint(request: Request) -> Response:
     form = await read_form(request, settings_of(request).max_body_bytes)
     exchange = token_request(form, request)

@@ -18,6 +18,7 @@ error_description="..."`` (section 3) and the RFC 6749 section 5.2 JSON body.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from oauth2.v1 import authorize_pb2, token_pb2
@@ -32,10 +33,51 @@ from common.errors import (
 from gateway.bearer import authorization_bearer, is_b64token
 from gateway.errors import NO_STORE, bearer_challenge, error_response
 from gateway.forms import FORM_MEDIA_TYPE, read_form
+from gateway.models import FormModel, Omitted, Resource
+from gateway.openapi.prose import ACCESS_TOKEN, OPENID
+from gateway.openapi.responses import error, errors, ok
+from gateway.openapi.spec import FORM, Body, Endpoint, operation
 from gateway.state import downstream_of, settings_of
 
 REALM = "oauth2"
 REQUIRED_SCOPES = ["openid"]
+
+
+class UserInfo(Resource):
+    """OpenID Connect Core section 5.3.2; the claims the granted scopes allow."""
+
+    sub: str
+    name: str | Omitted = None
+    preferred_username: str | Omitted = None
+    email: str | Omitted = None
+    email_verified: bool | Omitted = None
+
+
+class UserInfoForm(FormModel):
+    """RFC 6750 section 2.2: the access token in the body, instead of the header."""
+
+    access_token: str | Omitted = None
+
+
+def _userinfo_operation(method: str) -> Callable[[Endpoint], Endpoint]:
+    return operation(
+        f"userinfo{method.capitalize()}",
+        "UserInfo (OpenID Connect Core section 5.3)",
+        tags=OPENID,
+        body=Body(UserInfoForm, FORM, required=False) if method == "POST" else None,
+        responses={
+            200: ok(UserInfo),
+            **errors(400, 403, 413, 500, 503),
+            401: error(
+                401,
+                "invalid_token; without any token the challenge names no error "
+                '(RFC 6750 section 3.1): WWW-Authenticate: Bearer realm="oauth2"',
+                challenge=True,
+            ),
+        },
+        security=ACCESS_TOKEN,
+        method=method,
+    )
 
 
 def bearer_error(error: OAuthError) -> Response:
@@ -72,6 +114,8 @@ async def bearer_token(request: Request) -> str:
     return header_token or body_token
 
 
+@_userinfo_operation("GET")
+@_userinfo_operation("POST")
 async def userinfo_endpoint(request: Request) -> Response:
     try:
         token = await bearer_token(request)

@@ -1,5 +1,6 @@
 """GET /openapi.json: a valid OpenAPI 3.1 document that lists exactly the app's
-routes, and whose schemas the gateway's actual answers satisfy."""
+routes, whose request-body schemas are the validating models' own, and whose
+schemas the gateway's actual answers satisfy."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from typing import Any
 import httpx
 import jsonschema
 from openapi_spec_validator import validate
+from pydantic import BaseModel
 from starlette.routing import Mount, Route
 
 from gateway.app import create_app
+from gateway.models import BodyModel
 from gateway.openapi import document
+from gateway.openapi.spec import operation_for
 from gateway.settings import GatewaySettings
 from gateway.tests import fakes
 
@@ -30,6 +34,19 @@ def app_operations() -> set[tuple[str, str]]:
         for method in route.methods or ():
             if method != "HEAD":
                 found.add((method.lower(), route.path))
+    return found
+
+
+def request_bodies() -> list[tuple[str, str, type[BaseModel]]]:
+    """(method, path, model) of every operation the app's routes say takes a body."""
+    app = create_app(GatewaySettings(), downstream=None)
+    found = []
+    for route in app.routes:
+        if isinstance(route, Route):
+            for method in sorted(route.methods or ()):
+                declared = operation_for(route.endpoint, method)
+                if declared is not None and declared.body is not None:
+                    found.append((method, route.path, declared.body.model))
     return found
 
 
@@ -67,6 +84,49 @@ def test_every_operation_documents_its_errors() -> None:
                     assert schema == {"$ref": "#/components/schemas/OAuthError"}, (path, status)
                 if "requestBody" in operation:
                     assert {"413", "415"} <= set(responses), (method, path)
+
+
+def test_request_body_schemas_are_the_models_schemas() -> None:
+    doc = document("https://x")
+    found = request_bodies()
+    assert {path for _, path, _ in found} >= {"/admin/api/clients", "/oauth/register"}
+    for method, path, model in found:
+        [content] = doc["paths"][path][method.lower()]["requestBody"]["content"].values()
+        assert content["schema"] == {"$ref": f"#/components/schemas/{model.__name__}"}
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema.pop("$defs", None)
+        assert doc["components"]["schemas"][model.__name__] == schema, model
+
+
+def test_json_bodies_are_closed_unless_rfc_7591_says_otherwise() -> None:
+    """The admin API refuses unknown fields; registration ignores them (RFC 7591
+    section 2), and its schemas leave additionalProperties open to say so."""
+    schemas = document("https://x")["components"]["schemas"]
+    for _, path, model in request_bodies():
+        if issubclass(model, BodyModel):
+            closed = schemas[model.__name__].get("additionalProperties") is False
+            assert closed == path.startswith("/admin/api"), path
+
+
+async def test_an_unknown_field_is_refused_with_the_documented_error(
+    client: httpx.AsyncClient,
+) -> None:
+    checker = Checker()
+    refusing = [
+        (method, path, model)
+        for method, path, model in request_bodies()
+        if issubclass(model, BodyModel) and model.model_config.get("extra") == "forbid"
+    ]
+    assert len(refusing) == 7
+    for method, path, model in refusing:
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        response = await client.request(method, url, headers=ADMIN, json={"colour": "red"})
+        checker.check(response)
+        assert response.status_code == 400, (method, path)
+        assert response.json() == {
+            "error": model.error_policy.error.error,
+            "error_description": "Unknown field 'colour'",
+        }
 
 
 async def test_served_as_json(client: httpx.AsyncClient) -> None:
