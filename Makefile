@@ -18,16 +18,21 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Typed stubs of messages and services (mypy-protobuf), so every RPC call is typed.
+PROTOC := $(PY) -m grpc_tools.protoc -I protos \
+	--plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
+	--plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc
+
 proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos \
-		--grpc_python_out=protos $(PROTO_SRC)
+	$(PROTOC) --python_out=protos --mypy_out=protos --grpc_python_out=protos \
+		--mypy_grpc_out=protos $(PROTO_SRC)
 	touch protos/oauth2/__init__.py protos/oauth2/v1/__init__.py
 
 # Fails when the committed generated code differs from what the .proto files give.
 proto-check: $(STAMP)
 	@tmp=$$(mktemp -d); \
-	$(PY) -m grpc_tools.protoc -I protos --python_out=$$tmp --pyi_out=$$tmp \
-		--grpc_python_out=$$tmp $(PROTO_SRC) || exit 1; \
+	$(PROTOC) --python_out=$$tmp --mypy_out=$$tmp --grpc_python_out=$$tmp \
+		--mypy_grpc_out=$$tmp $(PROTO_SRC) || exit 1; \
 	for f in $$(cd $$tmp && find . -name '*.py*'); do \
 		cmp -s $$tmp/$$f protos/$$f || { echo "generated code is stale or missing: protos/$$f (run make proto)"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated code matches protos/"

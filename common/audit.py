@@ -20,7 +20,7 @@ from opentelemetry import trace
 from common.errors import OAuthError
 from common.services import admin_client
 from common.settings import CommonSettings
-from common.timeutil import to_timestamp, utcnow
+from common.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def audit_event(
         source=source,
         details=dict(details or {}),
     )
-    event.time.CopyFrom(to_timestamp(utcnow()))
+    event.time.FromDatetime(utcnow())
     return event
 
 

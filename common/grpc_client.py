@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar, cast
 
 import grpc
 
@@ -110,11 +110,13 @@ class ServiceClient(Generic[StubT]):
     """A stub whose every method has a deadline and raises OAuthError on failure.
 
     ``await client.call.GetClient(request)``; ``client.stub`` is the raw stub.
+    ``StubT`` is the service's async stub type (mypy-protobuf's ``...AsyncStub``),
+    so every call is typed with its request and response messages.
     """
 
     def __init__(
         self,
-        stub_cls: type[StubT],
+        stub_cls: Callable[[grpc.aio.Channel], StubT],
         target: str,
         service: str,
         *,
@@ -125,9 +127,11 @@ class ServiceClient(Generic[StubT]):
         self.target = target
         self.service = service
         self.channel = make_channel(target, service, idempotent_methods, interceptors)
-        self.stub: StubT = stub_cls(self.channel)  # type: ignore[call-arg]
+        self.stub: StubT = stub_cls(self.channel)
         self.deadline = deadline
-        self.call: Any = _Calls(self.stub, deadline)
+        # Each method of the stub, with the deadline and the error decoding: the
+        # same signature, awaited the same way.
+        self.call: StubT = cast(StubT, _Calls(self.stub, deadline))
 
     async def close(self) -> None:
         await self.channel.close()

@@ -36,14 +36,15 @@ def to_status(error: OAuthError) -> grpc.Status:
         message=error.public_description or error.error,
         details=[detail],
     )
-    return rpc_status.to_status(status)
+    converted: grpc.Status = rpc_status.to_status(status)
+    return converted
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> OAuthError:
     """The OAuthError a failed call carries, or one chosen by its gRPC code."""
     status = None
     try:
-        status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+        status = rpc_status.from_call(exc)
     except ValueError:
         status = None  # the status and trailers disagree: treat as a bare code
     if status is not None:

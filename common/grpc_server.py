@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from common.errors import OAuthError, ServerError, Unimplemented
 from common.grpc_errors import to_status
+from common.grpc_types import Req, Resp
 from common.metrics import ServerMetricsInterceptor, start_metrics_server
 from common.settings import ServiceSettings
 from common.telemetry import grpc_server_interceptors
@@ -35,16 +36,19 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Req, Resp] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Req, Resp] | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
+        # A grpc.aio servicer method: called with the aio context, maybe a coroutine.
+        inner: Callable[..., Any] = handler.unary_unary
         method = handler_call_details.method
 
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def guarded(request: Any, context: grpc.aio.ServicerContext[Req, Resp]) -> Any:
             try:
                 result = inner(request, context)
                 if inspect.isawaitable(result):

@@ -34,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from common.grpc_types import Req, Resp
 from common.telemetry import record_rpc_code
 
 GRPC_LABELS = ("service", "method", "code")
@@ -77,16 +78,19 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Req, Resp] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Req, Resp] | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
+        # A grpc.aio servicer method: called with the aio context, maybe a coroutine.
+        inner: Callable[..., Any] = handler.unary_unary
         service, method = split_method(handler_call_details.method)
 
-        async def measured(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def measured(request: Any, context: grpc.aio.ServicerContext[Req, Resp]) -> Any:
             started = time.perf_counter()
             code: grpc.StatusCode | None = None
             try:

@@ -7,11 +7,18 @@ place beside common.grpc_client rather than once per caller.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from oauth2.v1 import admin_pb2_grpc, authorize_pb2_grpc, clients_pb2_grpc, token_pb2_grpc
 
 from common.grpc_client import ServiceClient
+
+if TYPE_CHECKING:
+    # The async stubs exist in the typed stubs (mypy-protobuf) only.
+    from oauth2.v1.admin_pb2_grpc import AdminServiceAsyncStub
+    from oauth2.v1.authorize_pb2_grpc import AuthorizeServiceAsyncStub
+    from oauth2.v1.clients_pb2_grpc import ClientsServiceAsyncStub
+    from oauth2.v1.token_pb2_grpc import TokenServiceAsyncStub
 
 CLIENTS_SERVICE: Final = "oauth2.v1.ClientsService"
 AUTHORIZE_SERVICE: Final = "oauth2.v1.AuthorizeService"
@@ -54,10 +61,10 @@ _ADMIN_RETRYABLE = (
     "ListEvents",
 )
 
-ClientsClient = ServiceClient[clients_pb2_grpc.ClientsServiceStub]
-AuthorizeClient = ServiceClient[authorize_pb2_grpc.AuthorizeServiceStub]
-TokenClient = ServiceClient[token_pb2_grpc.TokenServiceStub]
-AdminClient = ServiceClient[admin_pb2_grpc.AdminServiceStub]
+ClientsClient: TypeAlias = "ServiceClient[ClientsServiceAsyncStub]"
+AuthorizeClient: TypeAlias = "ServiceClient[AuthorizeServiceAsyncStub]"
+TokenClient: TypeAlias = "ServiceClient[TokenServiceAsyncStub]"
+AdminClient: TypeAlias = "ServiceClient[AdminServiceAsyncStub]"
 
 
 def clients_client(target: str, deadline: float) -> ClientsClient:

@@ -85,7 +85,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     async def Export(
         self,
         request: trace_service_pb2.ExportTraceServiceRequest,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         self._receiver.add(request)
         return trace_service_pb2.ExportTraceServiceResponse()
