@@ -10,7 +10,16 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.grpc_client import ServiceClient
-from common.services import admin_client, authorize_client, clients_client, token_client
+from common.services import (
+    AdminClient,
+    AuthorizeClient,
+    ClientsClient,
+    TokenClient,
+    admin_client,
+    authorize_client,
+    clients_client,
+    token_client,
+)
 from common.settings import CommonSettings
 
 
@@ -18,10 +27,10 @@ from common.settings import CommonSettings
 class Downstream:
     """One :class:`ServiceClient` per service; ``token.call.Exchange(...)`` and so on."""
 
-    authorize: ServiceClient[Any]
-    token: ServiceClient[Any]
-    clients: ServiceClient[Any]
-    admin: ServiceClient[Any]
+    authorize: AuthorizeClient
+    token: TokenClient
+    clients: ClientsClient
+    admin: AdminClient
 
     @classmethod
     def connect(cls, settings: CommonSettings) -> Downstream:

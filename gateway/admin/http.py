@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 
 from oauth2.v1 import common_pb2
 from starlette.requests import Request
@@ -33,6 +33,9 @@ from gateway.openapi.prose import ADMIN, ADMIN_BEARER
 from gateway.openapi.responses import REASONS, errors
 from gateway.openapi.spec import JSON, Answer, Body, Endpoint, Param, operation
 from gateway.state import actor_of, downstream_of, settings_of
+
+if TYPE_CHECKING:
+    from oauth2.v1.admin_pb2_grpc import AdminServiceAsyncStub
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ class AdminCall:
         return downstream_of(self.request)
 
     @property
-    def admin(self) -> Any:
+    def admin(self) -> AdminServiceAsyncStub:
         """The AdminService methods: ``await call.admin.GetClient(...)``."""
         return self.downstream.admin.call
 
