@@ -61,7 +61,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy common services gateway oauth2ctl
+	$(VENV)/bin/mypy --strict common services gateway oauth2ctl
 
 clean:
 	rm -rf var .pytest_cache

@@ -16,6 +16,8 @@ from oauth2.v1 import token_pb2, token_pb2_grpc
 from common import errors
 from common.grpc_client import ServiceClient, normalize_target, service_config
 from common.grpc_server import ErrorInterceptor
+from common.grpc_types import Context
+from common.services import TokenClient
 from oauth2ctl.devrun import free_port
 
 
@@ -23,9 +25,7 @@ class FlakyToken(token_pb2_grpc.TokenServiceServicer):
     def __init__(self) -> None:
         self.raise_: BaseException | None = None
 
-    async def GetJwks(
-        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
-    ) -> token_pb2.Jwks:
+    async def GetJwks(self, request: empty_pb2.Empty, context: Context) -> token_pb2.Jwks:
         if self.raise_ is not None:
             raise self.raise_
         return token_pb2.Jwks(keys=[token_pb2.JsonWebKey(kid="k")])
@@ -46,7 +46,7 @@ async def server() -> AsyncIterator[tuple[FlakyToken, str]]:
     await srv.stop(0)
 
 
-def client(target: str, deadline: float = 2) -> ServiceClient[token_pb2_grpc.TokenServiceStub]:
+def client(target: str, deadline: float = 2) -> TokenClient:
     return ServiceClient(
         token_pb2_grpc.TokenServiceStub,
         target,

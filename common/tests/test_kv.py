@@ -80,7 +80,7 @@ async def test_follow_channel_resubscribes_and_reports_the_gap() -> None:
             super().__init__()
             self.subscriptions = 0
 
-        async def subscribe(self, channel: str):  # type: ignore[no-untyped-def,override]
+        async def subscribe(self, channel: str) -> AsyncIterator[str]:
             self.subscriptions += 1
             if self.subscriptions == 1:
                 raise ConnectionError("redis went away")

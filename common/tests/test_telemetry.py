@@ -29,8 +29,10 @@ from common import errors
 from common.db import create_engine
 from common.grpc_client import ServiceClient
 from common.grpc_server import serve
+from common.grpc_types import Context
 from common.kv import RedisKeyValue
 from common.logs import JsonFormatter, configure_logging
+from common.services import TokenClient
 from common.settings import CommonSettings, ServiceSettings
 from common.telemetry import sanitize, strip_query
 from oauth2ctl.devrun import free_port
@@ -86,14 +88,12 @@ request_log = logging.getLogger("probe.servicer")
 
 
 class ProbeToken(token_pb2_grpc.TokenServiceServicer):
-    async def GetJwks(
-        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
-    ) -> token_pb2.Jwks:
+    async def GetJwks(self, request: empty_pb2.Empty, context: Context) -> token_pb2.Jwks:
         request_log.info("answering GetJwks")
         return token_pb2.Jwks(keys=[token_pb2.JsonWebKey(kid="k1")])
 
     async def Introspect(
-        self, request: token_pb2.IntrospectRequest, context: grpc.aio.ServicerContext
+        self, request: token_pb2.IntrospectRequest, context: Context
     ) -> token_pb2.IntrospectResponse:
         raise errors.InvalidClient("Client authentication failed")
 
@@ -116,7 +116,7 @@ async def running_service(probe: ProbeSettings) -> AsyncIterator[str]:
             await task
 
 
-def token_client(target: str) -> ServiceClient[token_pb2_grpc.TokenServiceStub]:
+def token_client(target: str) -> TokenClient:
     return ServiceClient(token_pb2_grpc.TokenServiceStub, target, SERVICE, deadline=2)
 
 

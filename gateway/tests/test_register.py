@@ -31,7 +31,7 @@ ISSUED_AT = 1_740_000_000
 JSON = {"Content-Type": "application/json"}
 RAT = "rat-0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 AUTH = {"Authorization": f"Bearer {RAT}"}
-WEB_METADATA = {
+WEB_METADATA: dict[str, Any] = {
     "client_name": "Photo Book",
     "redirect_uris": ["https://app.example.com/cb"],
     "scope": "openid profile",

@@ -8,21 +8,24 @@ from __future__ import annotations
 from google.protobuf import empty_pb2
 from oauth2.v1 import (
     authorize_pb2,
-    authorize_pb2_grpc,
     clients_pb2,
-    clients_pb2_grpc,
     common_pb2,
     token_pb2,
-    token_pb2_grpc,
 )
 
-from common.grpc_client import ServiceClient
-from common.services import authorize_client, clients_client, token_client
+from common.services import (
+    AuthorizeClient,
+    ClientsClient,
+    TokenClient,
+    authorize_client,
+    clients_client,
+    token_client,
+)
 from common.settings import CommonSettings
 
 
 class GrpcClientRegistry:
-    def __init__(self, client: ServiceClient[clients_pb2_grpc.ClientsServiceStub]) -> None:
+    def __init__(self, client: ClientsClient) -> None:
         self._client = client
 
     @classmethod
@@ -79,7 +82,7 @@ class GrpcClientRegistry:
 
 
 class GrpcUserDirectory:
-    def __init__(self, client: ServiceClient[authorize_pb2_grpc.AuthorizeServiceStub]) -> None:
+    def __init__(self, client: AuthorizeClient) -> None:
         self._client = client
 
     @classmethod
@@ -130,7 +133,7 @@ class GrpcUserDirectory:
 
 
 class GrpcTokenAuthority:
-    def __init__(self, client: ServiceClient[token_pb2_grpc.TokenServiceStub]) -> None:
+    def __init__(self, client: TokenClient) -> None:
         self._client = client
 
     @classmethod

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
 from google.protobuf import empty_pb2
-from grpc.aio import ServicerContext
 from oauth2.v1 import admin_pb2, admin_pb2_grpc, authorize_pb2, clients_pb2, common_pb2, token_pb2
 
+from common.grpc_types import Context
 from common.timeutil import from_timestamp, to_timestamp, utcnow
 from services.admin.domain import AdminDomain
 from services.admin.domain.model import AuditFilter, AuditRecord
-
-Context: TypeAlias = ServicerContext[Any, Any]
 
 
 def event_from_proto(event: admin_pb2.AuditEvent) -> AuditRecord:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, TypeAlias
 
 from google.protobuf import empty_pb2
-from grpc.aio import ServicerContext
 from oauth2.v1 import authorize_pb2, authorize_pb2_grpc, common_pb2
 
 from common.errors import InvalidRequest
+from common.grpc_types import Context
 from common.timeutil import from_timestamp, to_timestamp
 from services.authorize.domain import (
     AuthorizationCodes,
@@ -41,8 +40,6 @@ from services.authorize.domain.sign_in import (
     Step,
 )
 from services.authorize.metrics import counting_login
-
-Context: TypeAlias = ServicerContext[Any, Any]
 
 
 @dataclass(frozen=True, slots=True)

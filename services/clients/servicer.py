@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
-
 from google.protobuf import empty_pb2
-from grpc.aio import ServicerContext
-from oauth2.v1 import clients_pb2, clients_pb2_grpc
+from oauth2.v1 import clients_pb2, clients_pb2_grpc, common_pb2
 
+from common.grpc_types import Context
 from common.timeutil import to_timestamp
 from services.clients.domain import (
     Client,
@@ -16,8 +14,6 @@ from services.clients.domain import (
     ClientRegistry,
     Registration,
 )
-
-Context: TypeAlias = ServicerContext[Any, Any]
 
 
 def metadata_from_proto(message: clients_pb2.ClientMetadata) -> ClientMetadata:
@@ -109,7 +105,9 @@ class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
         )
         return clients_pb2.ListClientsResponse(
             clients=[client_to_proto(client) for client in page.clients],
-            page={"next_page_token": page.next_page_token, "total_size": page.total_size},
+            page=common_pb2.PageResponse(
+                next_page_token=page.next_page_token, total_size=page.total_size
+            ),
         )
 
     async def UpdateClient(

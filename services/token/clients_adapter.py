@@ -8,10 +8,10 @@ service is a 503 at the gateway, never a 500.
 
 from __future__ import annotations
 
-from oauth2.v1 import clients_pb2, clients_pb2_grpc, common_pb2
+from oauth2.v1 import clients_pb2, common_pb2
 
 from common.errors import InvalidClient, NotFound
-from common.grpc_client import ServiceClient
+from common.services import ClientsClient
 from services.token.domain.ports import AuthenticatedClient, ClientCredentials
 
 
@@ -30,7 +30,7 @@ def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
 class GrpcClientAuthenticator:
     """ClientAuthenticator backed by ClientsService.AuthenticateClient (RFC 6749 section 2.3)."""
 
-    def __init__(self, clients: ServiceClient[clients_pb2_grpc.ClientsServiceStub]) -> None:
+    def __init__(self, clients: ClientsClient) -> None:
         self._clients = clients
 
     async def authenticate(self, credentials: ClientCredentials) -> AuthenticatedClient:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import grpc
 from google.protobuf import empty_pb2
 from oauth2.v1 import common_pb2, token_pb2, token_pb2_grpc
 
+from common.grpc_types import Context
 from common.timeutil import to_timestamp
 from services.token.domain.grant_admin import GrantAdministration
 from services.token.domain.grants.base import TokenRequest
@@ -95,7 +95,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self._domain = domain
 
     async def Exchange(
-        self, request: token_pb2.TokenRequest, context: grpc.aio.ServicerContext
+        self, request: token_pb2.TokenRequest, context: Context
     ) -> token_pb2.TokenResponse:
         response = await self._domain.token_endpoint.exchange(
             TokenRequest(
@@ -119,23 +119,21 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         )
 
     async def Introspect(
-        self, request: token_pb2.IntrospectRequest, context: grpc.aio.ServicerContext
+        self, request: token_pb2.IntrospectRequest, context: Context
     ) -> token_pb2.IntrospectResponse:
         result = await self._domain.introspection.introspect(
             request.token, request.token_type_hint, credentials_from_proto(request.credentials)
         )
         return introspection_to_proto(result)
 
-    async def Revoke(
-        self, request: token_pb2.RevokeRequest, context: grpc.aio.ServicerContext
-    ) -> empty_pb2.Empty:
+    async def Revoke(self, request: token_pb2.RevokeRequest, context: Context) -> empty_pb2.Empty:
         await self._domain.revocation.revoke(
             request.token, request.token_type_hint, credentials_from_proto(request.credentials)
         )
         return empty_pb2.Empty()
 
     async def VerifyAccessToken(
-        self, request: token_pb2.VerifyAccessTokenRequest, context: grpc.aio.ServicerContext
+        self, request: token_pb2.VerifyAccessTokenRequest, context: Context
     ) -> token_pb2.IntrospectResponse:
         result = await self._domain.introspection.verify_bearer(
             request.token, tuple(request.required_scopes), request.audience
@@ -143,35 +141,33 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         return introspection_to_proto(result)
 
     async def DecodeIdTokenHint(
-        self, request: token_pb2.DecodeIdTokenHintRequest, context: grpc.aio.ServicerContext
+        self, request: token_pb2.DecodeIdTokenHintRequest, context: Context
     ) -> token_pb2.IdTokenHint:
         hint = await self._domain.id_token_hints.decode(request.id_token_hint)
         return token_pb2.IdTokenHint(sub=hint.sub, client_id=hint.client_id)
 
-    async def GetJwks(
-        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
-    ) -> token_pb2.Jwks:
+    async def GetJwks(self, request: empty_pb2.Empty, context: Context) -> token_pb2.Jwks:
         jwks = await self._domain.keys.published_jwks()
         return token_pb2.Jwks(keys=[jwk_to_proto(jwk) for jwk in jwks])
 
     async def ListSigningKeys(
-        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
+        self, request: empty_pb2.Empty, context: Context
     ) -> token_pb2.ListSigningKeysResponse:
         keys = await self._domain.keys.list_keys()
         return token_pb2.ListSigningKeysResponse(keys=[signing_key_to_proto(k) for k in keys])
 
     async def RotateSigningKey(
-        self, request: token_pb2.RotateSigningKeyRequest, context: grpc.aio.ServicerContext
+        self, request: token_pb2.RotateSigningKeyRequest, context: Context
     ) -> token_pb2.SigningKey:
         return signing_key_to_proto(await self._domain.keys.rotate(request.alg))
 
     async def RetireSigningKey(
-        self, request: token_pb2.RetireSigningKeyRequest, context: grpc.aio.ServicerContext
+        self, request: token_pb2.RetireSigningKeyRequest, context: Context
     ) -> token_pb2.SigningKey:
         return signing_key_to_proto(await self._domain.keys.retire(request.kid))
 
     async def ListGrants(
-        self, request: token_pb2.ListGrantsRequest, context: grpc.aio.ServicerContext
+        self, request: token_pb2.ListGrantsRequest, context: Context
     ) -> token_pb2.ListGrantsResponse:
         page = await self._domain.grants.list(
             subject=request.subject,
@@ -187,7 +183,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         )
 
     async def RevokeGrants(
-        self, request: token_pb2.RevokeGrantsRequest, context: grpc.aio.ServicerContext
+        self, request: token_pb2.RevokeGrantsRequest, context: Context
     ) -> token_pb2.RevokeGrantsResponse:
         revoked = await self._domain.grants.revoke(
             family_id=request.family_id,
@@ -198,7 +194,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         return token_pb2.RevokeGrantsResponse(families_revoked=revoked)
 
     async def GetTokenStats(
-        self, request: empty_pb2.Empty, context: grpc.aio.ServicerContext
+        self, request: empty_pb2.Empty, context: Context
     ) -> token_pb2.TokenStats:
         stats = await self._domain.stats.read()
         return token_pb2.TokenStats(

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -31,6 +32,7 @@ from common.errors import Conflict, InvalidRequest, NotFound, Unimplemented
 from common.grpc_client import ServiceClient
 from common.grpc_server import ErrorInterceptor
 from common.migrations import upgrade
+from common.services import AdminClient
 from oauth2ctl.devrun import free_port
 from services.admin.app import MIGRATIONS_DIR, SERVICE_NAME, serve
 from services.admin.settings import AdminSettings
@@ -45,7 +47,7 @@ from services.admin.tests.fakes import (
     Journal,
 )
 
-Admin = ServiceClient[admin_pb2_grpc.AdminServiceStub]
+Admin = AdminClient
 OPS = common_pb2.Actor(id="client:ops", remote_addr="203.0.113.9")
 
 
@@ -101,7 +103,7 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
     await downstream.stop(None)
 
 
-async def events(system: System, **query: str) -> list[admin_pb2.AuditEvent]:
+async def events(system: System, **query: Any) -> list[admin_pb2.AuditEvent]:
     answer = await system.admin.call.ListEvents(admin_pb2.ListEventsRequest(**query))
     return list(answer.events)
 

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from oauth2.v1 import clients_pb2, clients_pb2_grpc
+from oauth2.v1 import clients_pb2
 
 from common.errors import NotFound
-from common.grpc_client import ServiceClient
-from common.services import clients_client
+from common.services import ClientsClient, clients_client
 from common.settings import CommonSettings
 from services.authorize.domain.model import ClientInfo
 
@@ -27,7 +26,7 @@ def client_info(client: clients_pb2.Client) -> ClientInfo:
 
 
 class GrpcClientDirectory:
-    def __init__(self, clients: ServiceClient[clients_pb2_grpc.ClientsServiceStub]) -> None:
+    def __init__(self, clients: ClientsClient) -> None:
         self._clients = clients
 
     @classmethod

@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import grpc
@@ -27,13 +28,14 @@ from common.grpc_client import ServiceClient
 from common.grpc_server import ErrorInterceptor
 from common.kv import MemoryKeyValue
 from common.migrations import upgrade
+from common.services import AuthorizeClient
 from services.authorize.app import MIGRATIONS_DIR, SERVICE_NAME, build_domain, servicer_adder
 from services.authorize.servicer import AuthorizeServicer
 from services.authorize.settings import AuthorizeSettings
 from services.authorize.tests.conftest import CHEAP_ARGON2
 from services.authorize.tests.fakes import FakeClientDirectory, make_client_info
 
-Client = ServiceClient[authorize_pb2_grpc.AuthorizeServiceStub]
+Client = AuthorizeClient
 CB = "https://app.example.com/cb"
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 PASSWORD = "correct horse battery staple"
@@ -62,9 +64,9 @@ async def authorize(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[C
     await engine.dispose()
 
 
-async def create_user(authorize: Client, username: str, **fields: str) -> authorize_pb2.User:
+async def create_user(authorize: Client, username: str, **fields: Any) -> authorize_pb2.User:
     request = authorize_pb2.CreateUserRequest(username=username, password=PASSWORD, **fields)
-    return await authorize.call.CreateUser(request)  # type: ignore[no-any-return]
+    return await authorize.call.CreateUser(request)
 
 
 def query(**params: str) -> list[authorize_pb2.QueryParameter]:
@@ -207,7 +209,7 @@ async def test_page_errors_and_redirect_errors(authorize: Client) -> None:
     session = authorize_pb2.BrowserSession(binding="browser-2")
 
     async def start(**params: str) -> authorize_pb2.Interaction:
-        return await authorize.call.StartAuthorization(  # type: ignore[no-any-return]
+        return await authorize.call.StartAuthorization(
             authorize_pb2.StartAuthorizationRequest(
                 parameters=query(**{**base, **params}), session=session
             )
@@ -231,7 +233,7 @@ async def test_login_failures_and_lockout(authorize: Client) -> None:
     await create_user(authorize, "bob")
 
     async def login(username: str, password: str) -> authorize_pb2.LoginResponse:
-        return await authorize.call.Login(  # type: ignore[no-any-return]
+        return await authorize.call.Login(
             authorize_pb2.LoginRequest(
                 username=username, password=password, remote_addr="192.0.2.2"
             )

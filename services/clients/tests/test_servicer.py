@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -24,6 +25,7 @@ from common.grpc_client import ServiceClient
 from common.grpc_server import ErrorInterceptor
 from common.kv import MemoryKeyValue
 from common.migrations import upgrade
+from common.services import ClientsClient
 from services.clients.app import (
     MIGRATIONS_DIR,
     SERVICE_NAME,
@@ -34,7 +36,7 @@ from services.clients.app import (
 from services.clients.servicer import ClientsServicer
 from services.clients.settings import ClientsSettings
 
-Client = ServiceClient[clients_pb2_grpc.ClientsServiceStub]
+Client = ClientsClient
 APP = "https://app.example.com/callback"
 
 
@@ -62,9 +64,9 @@ async def clients(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cli
     await engine.dispose()
 
 
-async def create(clients: Client, **metadata: object) -> clients_pb2.CreateClientResponse:
+async def create(clients: Client, **metadata: Any) -> clients_pb2.CreateClientResponse:
     request = clients_pb2.CreateClientRequest(metadata=clients_pb2.ClientMetadata(**metadata))
-    return await clients.call.CreateClient(request)  # type: ignore[no-any-return]
+    return await clients.call.CreateClient(request)
 
 
 def credentials(client_id: str, secret: str, method: str) -> clients_pb2.AuthenticateClientRequest:

@@ -299,7 +299,7 @@ class RevocationList:
             return
         kind, separator, principal_id = message.partition(":")
         if separator and kind in PRINCIPAL_KINDS:
-            await self._on_not_before(kind, principal_id)  # type: ignore[arg-type]
+            await self._on_not_before(kind, principal_id)
             return
         if message.startswith(FAMILY_MESSAGE_PREFIX):
             key = revoked_family_key(message.removeprefix(FAMILY_MESSAGE_PREFIX))

@@ -12,6 +12,7 @@ from oauth2.v1 import authorize_pb2, authorize_pb2_grpc
 
 from common.errors import InvalidGrant, NotFound, ServerError, TemporarilyUnavailable
 from common.grpc_server import ErrorInterceptor
+from common.grpc_types import Context
 from common.services import authorize_client
 from common.timeutil import to_timestamp
 from services.token.authorize_adapter import (
@@ -25,10 +26,10 @@ AUTH_TIME = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 class StandInAuthorize(authorize_pb2_grpc.AuthorizeServiceServicer):
-    async def ConsumeAuthorizationCode(  # type: ignore[override]
+    async def ConsumeAuthorizationCode(
         self,
         request: authorize_pb2.ConsumeAuthorizationCodeRequest,
-        context: grpc.aio.ServicerContext,
+        context: Context,
     ) -> authorize_pb2.AuthorizationCodeGrant:
         if (request.code, request.client_id) != ("the-code", "web"):
             raise InvalidGrant("Invalid authorization code")
@@ -46,8 +47,8 @@ class StandInAuthorize(authorize_pb2_grpc.AuthorizeServiceServicer):
             amr=["pwd"],
         )
 
-    async def GetUserClaims(  # type: ignore[override]
-        self, request: authorize_pb2.GetUserClaimsRequest, context: grpc.aio.ServicerContext
+    async def GetUserClaims(
+        self, request: authorize_pb2.GetUserClaimsRequest, context: Context
     ) -> authorize_pb2.UserClaims:
         if request.user_id == "ghost":
             raise NotFound("no such user")

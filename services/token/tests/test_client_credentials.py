@@ -25,7 +25,9 @@ from services.token.domain.ports import ClientCredentials
 from services.token.tests.conftest import ISSUER, Wired, wire
 
 
-def request(credentials: ClientCredentials, scope: str = "", grant: str = "client_credentials"):
+def request(
+    credentials: ClientCredentials, scope: str = "", grant: str = "client_credentials"
+) -> TokenRequest:
     return TokenRequest(grant_type=grant, credentials=credentials, scope=scope)
 
 

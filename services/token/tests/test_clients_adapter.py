@@ -11,6 +11,7 @@ from oauth2.v1 import clients_pb2, clients_pb2_grpc
 
 from common.errors import InvalidClient, NotFound, TemporarilyUnavailable
 from common.grpc_server import ErrorInterceptor
+from common.grpc_types import Context
 from common.services import clients_client
 from services.token.clients_adapter import GrpcClientAuthenticator
 from services.token.domain.ports import AuthenticatedClient, ClientCredentials
@@ -23,8 +24,8 @@ def free_port() -> int:
 
 
 class StandInClients(clients_pb2_grpc.ClientsServiceServicer):
-    async def AuthenticateClient(  # type: ignore[override]
-        self, request: clients_pb2.AuthenticateClientRequest, context: grpc.aio.ServicerContext
+    async def AuthenticateClient(
+        self, request: clients_pb2.AuthenticateClientRequest, context: Context
     ) -> clients_pb2.Client:
         creds = request.credentials
         if creds.client_id == "ghost":

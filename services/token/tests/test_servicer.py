@@ -24,6 +24,7 @@ from common.errors import (
 from common.grpc_client import ServiceClient
 from common.grpc_server import ErrorInterceptor
 from common.secrets import sha256_hex
+from common.services import TokenClient
 from services.token.domain.ports import AuthenticatedClient, ClientCredentials
 from services.token.servicer import TokenServicer
 from services.token.tests.conftest import ISSUER, Wired, wire
@@ -38,7 +39,7 @@ from services.token.tests.people import (
 
 PKCE_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
-TokenClient = ServiceClient[token_pb2_grpc.TokenServiceStub]
+TokenClient = TokenClient
 
 
 async def start_server(servicer: TokenServicer) -> tuple[grpc.aio.Server, int]:

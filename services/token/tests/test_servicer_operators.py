@@ -12,6 +12,7 @@ from common.errors import InvalidRequest, InvalidToken, NotFound
 from common.grpc_client import ServiceClient
 from common.kv import MemoryKeyValue
 from common.secrets import sha256_hex
+from common.services import TokenClient
 from services.token.domain.denylist import RevocationList
 from services.token.domain.keys import KeyManager
 from services.token.servicer import TokenServicer
@@ -22,7 +23,7 @@ from services.token.tests.fakes import (
     MemorySigningKeyStore,
 )
 from services.token.tests.people import exchange_code, issue_code, register_web
-from services.token.tests.test_servicer import TokenClient, creds, start_server
+from services.token.tests.test_servicer import creds, start_server
 
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
