@@ -306,6 +306,22 @@ class RevokeConsentRequest(_message.Message):
     actor: _common_pb2.Actor
     def __init__(self, client_id: _Optional[str] = ..., user_id: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
 
+class RevokeConsentsRequest(_message.Message):
+    __slots__ = ("client_id", "user_id", "actor")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    user_id: str
+    actor: _common_pb2.Actor
+    def __init__(self, client_id: _Optional[str] = ..., user_id: _Optional[str] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class RevokeConsentsResponse(_message.Message):
+    __slots__ = ("consents_revoked",)
+    CONSENTS_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    consents_revoked: int
+    def __init__(self, consents_revoked: _Optional[int] = ...) -> None: ...
+
 class ConsumeAuthorizationCodeRequest(_message.Message):
     __slots__ = ("code", "client_id")
     CODE_FIELD_NUMBER: _ClassVar[int]

@@ -21,7 +21,7 @@ from oauth2.v1 import (
     token_pb2_grpc,
 )
 
-from common.errors import Conflict, InvalidRequest, NotFound, OAuthError
+from common.errors import Conflict, InvalidRequest, InvalidToken, NotFound, OAuthError
 from common.paging import decode_page_token, encode_page_token
 from common.timeutil import to_timestamp, utcnow
 from services.admin.domain.model import AuditCursor, AuditFilter, AuditRecord, StateEntry
@@ -104,6 +104,13 @@ class FakeClientRegistry(_Fake):
         await self._enter(f"DeleteClient {client_id}")
         if self.clients.pop(client_id, None) is None:
             raise NotFound(f"Client {client_id!r} not found")
+
+    async def delete_registration(self, request: clients_pb2.RegistrationAccessRequest) -> None:
+        await self._enter(f"DeleteRegistration {request.client_id}")
+        if request.registration_access_token != "rat-" + request.client_id:
+            raise InvalidToken("The registration access token is invalid")
+        if self.clients.pop(request.client_id, None) is None:
+            raise InvalidToken("The registration access token is invalid")
 
     async def rotate_client_secret(
         self, client_id: str, actor: common_pb2.Actor
@@ -195,10 +202,18 @@ class FakeUserDirectory(_Fake):
         )
         return authorize_pb2.ListConsentsResponse(consents=chunk, page=response_page)
 
-    async def revoke_consent(self, client_id: str, user_id: str, actor: common_pb2.Actor) -> None:
-        await self._enter(f"RevokeConsent {client_id} {user_id}")
-        if self.consents.pop((client_id, user_id), None) is None:
-            raise NotFound(f"No consent of user {user_id!r} for client {client_id!r}")
+    async def revoke_consents(
+        self, *, user_id: str, client_id: str, actor: common_pb2.Actor
+    ) -> int:
+        await self._enter(f"RevokeConsents {user_id or '-'} {client_id or '-'}")
+        chosen = [
+            key
+            for key in self.consents
+            if (not client_id or key[0] == client_id) and (not user_id or key[1] == user_id)
+        ]
+        for key in chosen:
+            del self.consents[key]
+        return len(chosen)
 
 
 @dataclasses.dataclass
@@ -374,6 +389,10 @@ class FakeClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
         await self.fake.delete_client(request.client_id, request.actor)
         return empty_pb2.Empty()
 
+    async def DeleteRegistration(self, request, context):  # type: ignore[no-untyped-def]
+        await self.fake.delete_registration(request)
+        return empty_pb2.Empty()
+
 
 class FakeAuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
     def __init__(self, fake: FakeUserDirectory) -> None:
@@ -390,9 +409,11 @@ class FakeAuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
             user_id=request.user_id, client_id=request.client_id, page=request.page
         )
 
-    async def RevokeConsent(self, request, context):  # type: ignore[no-untyped-def]
-        await self.fake.revoke_consent(request.client_id, request.user_id, request.actor)
-        return empty_pb2.Empty()
+    async def RevokeConsents(self, request, context):  # type: ignore[no-untyped-def]
+        revoked = await self.fake.revoke_consents(
+            user_id=request.user_id, client_id=request.client_id, actor=request.actor
+        )
+        return authorize_pb2.RevokeConsentsResponse(consents_revoked=revoked)
 
 
 class FakeTokenServicer(token_pb2_grpc.TokenServiceServicer):

@@ -27,7 +27,7 @@ from oauth2.v1 import (
 )
 
 from common.audit import audit_event
-from common.errors import Conflict, InvalidRequest, NotFound, Unimplemented
+from common.errors import Conflict, InvalidRequest, InvalidToken, NotFound, Unimplemented
 from common.grpc_client import ServiceClient
 from common.grpc_server import ErrorInterceptor
 from common.migrations import upgrade
@@ -163,12 +163,39 @@ async def test_delete_client_orchestrates_over_grpc(system: System) -> None:
     assert system.journal == [
         "DeleteClient web",
         "RevokeGrants web",
-        "ListConsents - web",
-        "RevokeConsent web u-alice",
+        "RevokeConsents - web",
     ]
     [deleted] = await events(system, action="client.deleted", actor_id="client:ops")
     assert deleted.target == "client:web" and deleted.outcome == "success"
     assert dict(deleted.details) == {"families_revoked": "1", "consents_revoked": "1"}
+
+
+async def test_delete_registration_runs_the_cascade_over_grpc(system: System) -> None:
+    system.clients.clients["dyn"] = clients_pb2.Client(client_id="dyn")
+    system.users.consents[("dyn", "u-alice")] = ["openid"]
+    system.journal.clear()
+    itself = common_pb2.Actor(id="client:dyn", remote_addr="198.51.100.7")
+    with pytest.raises(InvalidToken):
+        await system.admin.call.DeleteRegistration(
+            clients_pb2.RegistrationAccessRequest(client_id="dyn", registration_access_token="x")
+        )
+    await system.admin.call.DeleteRegistration(
+        clients_pb2.RegistrationAccessRequest(
+            client_id="dyn", registration_access_token="rat-dyn", actor=itself
+        )
+    )
+    assert system.journal == [
+        "DeleteRegistration dyn",
+        "DeleteRegistration dyn",
+        "RevokeGrants dyn",
+        "RevokeConsents - dyn",
+    ]
+    [deleted] = await events(system, action="client.deleted", actor_id="client:dyn")
+    assert dict(deleted.details) == {
+        "via": "rfc7592",
+        "families_revoked": "0",
+        "consents_revoked": "1",
+    }
 
 
 async def test_disable_user_and_stats(system: System) -> None:

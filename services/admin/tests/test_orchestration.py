@@ -11,7 +11,7 @@ from oauth2.v1 import authorize_pb2, clients_pb2, common_pb2, token_pb2
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from common.errors import InvalidRequest, NotFound, TemporarilyUnavailable
+from common.errors import InvalidRequest, InvalidToken, NotFound, TemporarilyUnavailable
 from services.admin.domain import AdminDomain
 from services.admin.tests.fakes import (
     FakeClientRegistry,
@@ -54,9 +54,7 @@ async def test_delete_client_deletes_then_revokes_grants_then_consents(
     assert journal == [
         "DeleteClient web",
         "RevokeGrants web",
-        "ListConsents - web",
-        "RevokeConsent web u-alice",
-        "RevokeConsent web u-bob",
+        "RevokeConsents - web",
     ]
     assert tokens.revocations[0].client_id == "web" and tokens.revocations[0].actor == ADMIN
     assert "web" not in clients.clients
@@ -79,7 +77,7 @@ async def test_deleting_a_missing_client_still_revokes_what_it_held(
     tokens.families.append(Family("f9", "gone", "u-x"))
     with pytest.raises(NotFound):
         await domain.clients.delete(clients_pb2.DeleteClientRequest(client_id="gone", actor=ADMIN))
-    assert journal == ["DeleteClient gone", "RevokeGrants gone", "ListConsents - gone"]
+    assert journal == ["DeleteClient gone", "RevokeGrants gone", "RevokeConsents - gone"]
     assert tokens.families[0].revoked
     [record] = audit_store.records
     assert record.outcome == "failure" and record.details["error"] == "not_found"
@@ -105,6 +103,53 @@ async def test_delete_client_failure_downstream_is_audited_with_the_error_code(
         "error": "temporarily_unavailable",
         "error_description": "The token service is unavailable",
     }
+
+
+async def test_deleting_a_registration_runs_the_same_cascade(
+    domain: AdminDomain,
+    clients: FakeClientRegistry,
+    users: FakeUserDirectory,
+    tokens: FakeTokenAuthority,
+    journal: Journal,
+    audit_store: MemoryAuditStore,
+) -> None:
+    seed(clients, users, tokens)
+    itself = common_pb2.Actor(id="client:web", remote_addr="198.51.100.7")
+    await domain.clients.delete_registration(
+        clients_pb2.RegistrationAccessRequest(
+            client_id="web", registration_access_token="rat-web", actor=itself
+        )
+    )
+    assert journal == ["DeleteRegistration web", "RevokeGrants web", "RevokeConsents - web"]
+    assert tokens.revocations[0].reason == "registration deleted (RFC 7592)"
+    assert tokens.revocations[0].actor == itself
+    assert list(users.consents) == [("other", "u-alice")]
+    [record] = audit_store.records
+    assert (record.action, record.target, record.outcome, record.actor_id) == (
+        "client.deleted",
+        "client:web",
+        "success",
+        "client:web",
+    )
+    assert record.actor_remote_addr == "198.51.100.7"
+    assert record.details == {"via": "rfc7592", "families_revoked": "2", "consents_revoked": "2"}
+
+
+async def test_a_wrong_registration_access_token_revokes_nothing_and_is_not_audited(
+    domain: AdminDomain,
+    clients: FakeClientRegistry,
+    users: FakeUserDirectory,
+    tokens: FakeTokenAuthority,
+    journal: Journal,
+    audit_store: MemoryAuditStore,
+) -> None:
+    seed(clients, users, tokens)
+    with pytest.raises(InvalidToken):
+        await domain.clients.delete_registration(
+            clients_pb2.RegistrationAccessRequest(client_id="web", registration_access_token="x")
+        )
+    assert journal == ["DeleteRegistration web"]
+    assert "web" in clients.clients and audit_store.records == []
 
 
 async def test_disabling_a_user_revokes_its_grants_after_the_update(
@@ -308,9 +353,7 @@ async def test_revoke_grants_by_selector(
     assert revoked == 2
     assert journal == [
         "RevokeGrants u-alice",
-        "ListConsents u-alice -",
-        "RevokeConsent other u-alice",
-        "RevokeConsent web u-alice",
+        "RevokeConsents u-alice -",
     ]
     assert audit_store.actions() == [
         ("grant.revoked", "grant:f2", "success"),
