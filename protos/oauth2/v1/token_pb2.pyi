@@ -12,14 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TokenRequest(_message.Message):
-    __slots__ = ("grant_type", "credentials", "scope", "code", "redirect_uri", "code_verifier", "refresh_token", "resource", "extra", "actor")
-    class ExtraEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    __slots__ = ("grant_type", "credentials", "scope", "code", "redirect_uri", "code_verifier", "refresh_token", "resource")
     GRANT_TYPE_FIELD_NUMBER: _ClassVar[int]
     CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
@@ -28,8 +21,6 @@ class TokenRequest(_message.Message):
     CODE_VERIFIER_FIELD_NUMBER: _ClassVar[int]
     REFRESH_TOKEN_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
-    EXTRA_FIELD_NUMBER: _ClassVar[int]
-    ACTOR_FIELD_NUMBER: _ClassVar[int]
     grant_type: str
     credentials: _common_pb2.ClientCredentials
     scope: str
@@ -38,9 +29,7 @@ class TokenRequest(_message.Message):
     code_verifier: str
     refresh_token: str
     resource: _containers.RepeatedScalarFieldContainer[str]
-    extra: _containers.ScalarMap[str, str]
-    actor: _common_pb2.Actor
-    def __init__(self, grant_type: _Optional[str] = ..., credentials: _Optional[_Union[_common_pb2.ClientCredentials, _Mapping]] = ..., scope: _Optional[str] = ..., code: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., code_verifier: _Optional[str] = ..., refresh_token: _Optional[str] = ..., resource: _Optional[_Iterable[str]] = ..., extra: _Optional[_Mapping[str, str]] = ..., actor: _Optional[_Union[_common_pb2.Actor, _Mapping]] = ...) -> None: ...
+    def __init__(self, grant_type: _Optional[str] = ..., credentials: _Optional[_Union[_common_pb2.ClientCredentials, _Mapping]] = ..., scope: _Optional[str] = ..., code: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., code_verifier: _Optional[str] = ..., refresh_token: _Optional[str] = ..., resource: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TokenResponse(_message.Message):
     __slots__ = ("access_token", "token_type", "expires_in", "scope", "refresh_token", "id_token")

@@ -37,6 +37,8 @@ class AuthorizationCodeGrant:
     """RFC 6749 section 4.1.3 + RFC 7636 section 4.6: a code for tokens of a person."""
 
     GRANT_TYPE: ClassVar[str] = "authorization_code"
+    # Section 4.1.3, RFC 7636 section 4.5; the scope is the one the code was issued for.
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"code", "redirect_uri", "code_verifier"})
     # Public clients (native apps, SPAs) use this grant with PKCE (OAuth 2.1 section 2.1).
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (
         *CONFIDENTIAL_AUTH_METHODS,

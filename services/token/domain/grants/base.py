@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import ClassVar, Protocol
 
 from common.audit import AuditSink, NoAudit
@@ -19,7 +19,12 @@ from services.token.domain.ports import (
 
 @dataclass(frozen=True)
 class TokenRequest:
-    """A token request (RFC 6749 section 4.x.2/4.x.3), already parsed by the gateway."""
+    """A token request (RFC 6749 section 4.x.2/4.x.3), already parsed by the gateway.
+
+    Beyond ``grant_type`` and ``credentials``, each field is a request parameter of
+    the contract (oauth2.v1.TokenRequest); a grant is handed only those it declares
+    in ``PARAMETERS``, the others empty (see :class:`TokenEndpoint`).
+    """
 
     grant_type: str
     credentials: ClientCredentials
@@ -30,6 +35,12 @@ class TokenRequest:
     code_verifier: str = ""
     refresh_token: str = field(default="", repr=False)
     resource: tuple[str, ...] = ()
+
+
+#: The request parameters a TokenRequest carries, which grants declare from.
+REQUEST_PARAMETERS: frozenset[str] = frozenset(
+    item.name for item in fields(TokenRequest) if item.name not in ("grant_type", "credentials")
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,9 @@ class GrantServices:
 
 class Grant(Protocol):
     GRANT_TYPE: ClassVar[str]
+    # The request parameters the grant reads (node-oidc-provider's ``parameters``),
+    # a subset of REQUEST_PARAMETERS; the token endpoint hands it no others.
+    PARAMETERS: ClassVar[frozenset[str]]
     # token_endpoint_auth_method values a client must use for this grant; the token
     # endpoint refuses other clients with unauthorized_client before calling the grant.
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]]

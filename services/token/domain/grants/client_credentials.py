@@ -18,6 +18,8 @@ class ClientCredentialsGrant:
     """RFC 6749 section 4.4: access tokens for confidential clients acting for themselves."""
 
     GRANT_TYPE: ClassVar[str] = "client_credentials"
+    # Section 4.4.2.
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"scope"})
     # Section 4.4: "The client credentials grant type MUST only be used by confidential
     # clients." The token endpoint checks this before calling the grant.
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = CONFIDENTIAL_AUTH_METHODS

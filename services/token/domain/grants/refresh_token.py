@@ -34,6 +34,8 @@ class RefreshTokenGrant:
     """RFC 6749 section 6: a new access token (and a new refresh token) for a refresh token."""
 
     GRANT_TYPE: ClassVar[str] = "refresh_token"
+    # Section 6.
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"refresh_token", "scope"})
     # OAuth 2.1 section 4.3.1: public clients too, protected by rotation.
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (
         *CONFIDENTIAL_AUTH_METHODS,
