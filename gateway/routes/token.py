@@ -22,12 +22,14 @@ from gateway.openapi.prose import CLIENT_AUTH, OAUTH
 from gateway.openapi.responses import error, errors, ok
 from gateway.openapi.spec import FORM, Body, operation
 from gateway.state import downstream_of, settings_of
+from services.token.domain.grants import GRANTS
 
 
 class TokenRequest(FormModel):
     """RFC 6749 section 4.1.3, 4.4.2 and 6"""
 
-    grant_type: str = Field(description="authorization_code | refresh_token | client_credentials")
+    # The token service's registry says which grant types there are.
+    grant_type: str = Field(description=" | ".join(GRANTS))
     code: str | Omitted = None
     redirect_uri: str | Omitted = None
     code_verifier: str | Omitted = None

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from common.errors import InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from common.vocabulary import ClientAuthMethod
 from services.token.domain.grants import GRANTS, PLANNED_GRANT_TYPES, Grant
 from services.token.domain.grants.base import (
     REQUEST_PARAMETERS,
@@ -20,11 +21,7 @@ from services.token.domain.grants.base import (
     TokenRequest,
     TokenResponse,
 )
-from services.token.domain.ports import (
-    PUBLIC_AUTH_METHOD,
-    AuthenticatedClient,
-    ClientAuthenticator,
-)
+from services.token.domain.ports import AuthenticatedClient, ClientAuthenticator
 from services.token.domain.stats import TokenStats
 from services.token.metrics import TOKENS_ISSUED
 
@@ -86,7 +83,7 @@ class TokenEndpoint:
         grant_type = grant_cls.GRANT_TYPE
         method = client.token_endpoint_auth_method
         if method not in grant_cls.TOKEN_ENDPOINT_AUTH_METHODS:
-            if method == PUBLIC_AUTH_METHOD:
+            if method == ClientAuthMethod.NONE:
                 raise UnauthorizedClient(f"Public clients may not use grant_type '{grant_type}'")
             raise UnauthorizedClient(
                 f"Clients using '{method}' may not use grant_type '{grant_type}'"

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from common.audit import AuditSink, NoAudit
-from services.token.domain.grant_families import GrantFamilies
-from services.token.domain.id_token import IdTokenIssuer
-from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
 from services.token.domain.ports import (
     AuthenticatedClient,
     ClientCredentials,
     CodeConsumer,
     UserDirectory,
 )
+
+if TYPE_CHECKING:
+    # Types only: the gateway reads the grants' declarations for discovery
+    # (gateway/routes/discovery.py) and has no use for keys, JWTs or metrics.
+    from services.token.domain.grant_families import GrantFamilies
+    from services.token.domain.id_token import IdTokenIssuer
+    from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
 
 
 @dataclass(frozen=True)
