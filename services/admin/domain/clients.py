@@ -3,6 +3,8 @@ this adds the audit trail and what a deletion must take back with it."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 from oauth2.v1 import clients_pb2, common_pb2
 
 from common.errors import InvalidRequest, NotFound
@@ -67,12 +69,7 @@ class ClientAdministration:
         its grants and consents revoked, so that repeating a deletion that failed
         half-way finishes it."""
         actor = request.actor
-        async with self._audit.audited(
-            CLIENT_DELETED,
-            actor.id,
-            f"client:{request.client_id}",
-            remote_addr=actor.remote_addr,
-        ) as entry:
+        async with self.audited_deletion(request.client_id, actor) as entry:
             if not request.client_id:
                 raise InvalidRequest("Missing 'client_id'")
             missing: NotFound | None = None
@@ -94,14 +91,17 @@ class ClientAdministration:
         client is gone its token is too, so there is no retrying half-way here."""
         await self._clients.delete_registration(request)
         actor = request.actor
-        async with self._audit.audited(
-            CLIENT_DELETED,
-            actor.id,
-            f"client:{request.client_id}",
-            remote_addr=actor.remote_addr,
-        ) as entry:
+        async with self.audited_deletion(request.client_id, actor) as entry:
             entry.details["via"] = "rfc7592"
             await self.take_back(request.client_id, REGISTRATION_DELETED_REASON, actor, entry)
+
+    def audited_deletion(
+        self, client_id: str, actor: common_pb2.Actor
+    ) -> AbstractAsyncContextManager[AuditEntry]:
+        """The one ``client.deleted`` row of a deletion, whichever way it came."""
+        return self._audit.audited(
+            CLIENT_DELETED, actor.id, f"client:{client_id}", remote_addr=actor.remote_addr
+        )
 
     async def take_back(
         self, client_id: str, reason: str, actor: common_pb2.Actor, entry: AuditEntry
