@@ -21,6 +21,7 @@ from common.errors import OAuthError
 from common.services import admin_client
 from common.settings import CommonSettings
 from common.timeutil import utcnow
+from common.vocabulary import AuditOutcome
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def audit_event(
     *,
     source: str,
     target: str = "",
-    outcome: str = "success",
+    outcome: str = AuditOutcome.SUCCESS,
     actor: str = "system",
     remote_addr: str = "",
     details: Mapping[str, str] | None = None,
@@ -65,7 +66,7 @@ class AuditSink(Protocol):
         action: str,
         *,
         target: str = "",
-        outcome: str = "success",
+        outcome: str = AuditOutcome.SUCCESS,
         actor: str = "system",
         remote_addr: str = "",
         details: Mapping[str, str] | None = None,
@@ -80,7 +81,7 @@ class NoAudit:
         action: str,
         *,
         target: str = "",
-        outcome: str = "success",
+        outcome: str = AuditOutcome.SUCCESS,
         actor: str = "system",
         remote_addr: str = "",
         details: Mapping[str, str] | None = None,
@@ -101,7 +102,7 @@ class AuditReporter:
         action: str,
         *,
         target: str = "",
-        outcome: str = "success",
+        outcome: str = AuditOutcome.SUCCESS,
         actor: str = "system",
         remote_addr: str = "",
         details: Mapping[str, str] | None = None,

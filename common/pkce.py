@@ -15,18 +15,13 @@ import base64
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from enum import StrEnum
 from typing import Final
 
 from common.errors import InvalidGrant, InvalidRequest
 from common.secrets import constant_time_equals
+from common.vocabulary import CodeChallengeMethod
 
-
-class CodeChallengeMethod(StrEnum):
-    """RFC 7636 section 4.2 and 6.2.2 (the "PKCE Code Challenge Methods" registry)."""
-
-    S256 = "S256"
-    PLAIN = "plain"
+__all__ = ["CodeChallengeMethod", "check_challenge", "s256_challenge", "verify"]
 
 
 def s256_challenge(code_verifier: str) -> str:

@@ -22,12 +22,11 @@ from oauth2.v1 import common_pb2
 from starlette.requests import Request
 
 from common.errors import InvalidClient, InvalidRequest
+from common.vocabulary import ClientAuthMethod
 from gateway.forms import Form
 
-# Names of authentication methods (RFC 7591 section 2), not secrets.
-CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105
-CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105
-NONE = "none"
+#: The methods this chain tells apart, for discovery (RFC 8414 section 2).
+SUPPORTED_AUTH_METHODS = tuple(ClientAuthMethod)
 
 
 def parse_basic_authorization(header: str) -> tuple[str, str]:
@@ -65,14 +64,18 @@ def extract_client_credentials(request: Request, form: Form) -> common_pb2.Clien
         if body_id and body_id != client_id:
             raise InvalidRequest("'client_id' does not match the Authorization header")
         return common_pb2.ClientCredentials(
-            client_id=client_id, client_secret=client_secret, auth_method=CLIENT_SECRET_BASIC
+            client_id=client_id,
+            client_secret=client_secret,
+            auth_method=ClientAuthMethod.CLIENT_SECRET_BASIC,
         )
     if body_secret and not body_id:
         raise InvalidRequest("Missing 'client_id'")
     if body_id and body_secret:
         return common_pb2.ClientCredentials(
-            client_id=body_id, client_secret=body_secret, auth_method=CLIENT_SECRET_POST
+            client_id=body_id,
+            client_secret=body_secret,
+            auth_method=ClientAuthMethod.CLIENT_SECRET_POST,
         )
     if body_id:
-        return common_pb2.ClientCredentials(client_id=body_id, auth_method=NONE)
+        return common_pb2.ClientCredentials(client_id=body_id, auth_method=ClientAuthMethod.NONE)
     raise InvalidClient("Client authentication required")

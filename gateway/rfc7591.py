@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from common.errors import InvalidClientMetadata, InvalidRedirectUri
+from common.vocabulary import ClientAuthMethod
 from gateway.models import BodyModel, ErrorPolicy, Omitted, Resource
 
 #: RFC 7592 section 2.2: the server sets these; an update must not send them.
@@ -33,8 +34,6 @@ SERVER_FIELDS: Final = (
     "client_secret_expires_at",
     "client_id_issued_at",
 )
-#: RFC 7591 section 2: the method of public clients, which hold no secret.
-PUBLIC_CLIENT_AUTH_METHOD: Final = "none"
 
 MESSAGES: Final = {
     "string_type": "'{field}' must be a string",
@@ -82,9 +81,7 @@ class ClientRegistrationRequest(BodyModel):
 
     client_name: Text = None
     scope: Text = Field(default=None, description="Space-separated scopes (RFC 6749 section 3.3)")
-    token_endpoint_auth_method: Text = Field(
-        default=None, description="client_secret_basic | client_secret_post | none"
-    )
+    token_endpoint_auth_method: Text = Field(default=None, description=" | ".join(ClientAuthMethod))
     client_uri: Text = None
     logo_uri: Text = None
     redirect_uris: Texts = None
@@ -157,7 +154,7 @@ def client_information(
 ) -> ClientRegistrationResponse:
     """The answer of RegisterClient, GetRegistration and UpdateRegistration."""
     client = answer.client
-    public = client.token_endpoint_auth_method == PUBLIC_CLIENT_AUTH_METHOD
+    public = client.token_endpoint_auth_method == ClientAuthMethod.NONE
     return ClientRegistrationResponse(
         client_id=client.client_id,
         client_secret=answer.client_secret or None,

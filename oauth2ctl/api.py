@@ -17,6 +17,7 @@ from urllib.parse import quote_plus
 import httpx
 
 from common.errors import ERRORS_BY_CODE, OAuthError, ServerError, TemporarilyUnavailable
+from common.vocabulary import ClientAuthMethod, GrantType
 from oauth2ctl.settings import CtlSettings
 
 API_PREFIX = "/admin/api"
@@ -112,11 +113,11 @@ class AdminApi:
     ) -> dict[str, Any]:
         """A client_credentials grant at the gateway's token endpoint, the way the
         client itself would ask."""
-        form = {"grant_type": "client_credentials"}
+        form: dict[str, str] = {"grant_type": GrantType.CLIENT_CREDENTIALS}
         if scope:
             form["scope"] = scope
         headers = {}
-        if auth_method == "client_secret_post":
+        if auth_method == ClientAuthMethod.CLIENT_SECRET_POST:
             form |= {"client_id": client_id, "client_secret": client_secret}
         else:
             headers["Authorization"] = basic_authorization(client_id, client_secret)

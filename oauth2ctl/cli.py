@@ -23,13 +23,14 @@ import httpx
 
 from common.errors import OAuthError, TemporarilyUnavailable
 from common.settings import load_settings
+from common.vocabulary import AuditOutcome, ClientAuthMethod, SigningAlg
 from oauth2ctl import commands, ops_commands, user_commands
 from oauth2ctl.api import AdminApi
 from oauth2ctl.settings import CtlSettings
 
 Command = Callable[[AdminApi, argparse.Namespace, CtlSettings], Awaitable[None]]
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+AUTH_METHODS = list(ClientAuthMethod)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,7 +234,7 @@ def add_operator_commands(groups: Any) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(command=ops_commands.list_keys)
     rotate = actions.add_parser("rotate", help="make a new active key now")
-    rotate.add_argument("--alg", choices=["ES256", "RS256"], help="default: the server's")
+    rotate.add_argument("--alg", choices=list(SigningAlg), help="default: the server's")
     rotate.add_argument("--json", action="store_true", help="print JSON")
     rotate.set_defaults(command=ops_commands.rotate_key)
     retire = actions.add_parser("retire", help="retire a key now (its tokens stop working)")
@@ -247,7 +248,7 @@ def add_operator_commands(groups: Any) -> None:
     listing.add_argument("--action", dest="action_filter", metavar="ACTION")
     listing.add_argument("--actor", help="e.g. client:<client_id>, cli, system")
     listing.add_argument("--target", help="e.g. client:<client_id>, user:<user_id>")
-    listing.add_argument("--outcome", choices=["success", "failure", "denied"])
+    listing.add_argument("--outcome", choices=list(AuditOutcome))
     listing.add_argument("--since", help="RFC 3339, e.g. 2024-05-01T00:00:00Z")
     listing.add_argument("--until", help="RFC 3339")
     listing.add_argument("--limit", type=int, default=0, help="only the newest N events")

@@ -16,13 +16,14 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, Wit
 from pydantic_core import PydanticCustomError
 
 from common.errors import InvalidClientMetadata, InvalidRequest
+from common.vocabulary import ClientAuthMethod, SigningAlg
 from gateway.models import BodyModel, ErrorPolicy
 
 #: Longest string accepted in any field; longer values are refused, not cut.
 MAX_STRING: Final = 2048
 #: Longest list accepted in any list field.
 MAX_ITEMS: Final = 100
-SIGNING_ALGS: Final = ("ES256", "RS256")
+SIGNING_ALGS: Final = tuple(SigningAlg)
 
 MESSAGES: Final = {
     "extra_forbidden": "Unknown field '{field}'",
@@ -126,9 +127,7 @@ class ClientMetadata(BodyModel):
 
     client_name: String = ""
     scope: String = Field(default="", description="Space-separated scopes (RFC 6749 section 3.3)")
-    token_endpoint_auth_method: String = Field(
-        default="", description="client_secret_basic | client_secret_post | none"
-    )
+    token_endpoint_auth_method: String = Field(default="", description=" | ".join(ClientAuthMethod))
     access_token_signing_alg: String = ""
     client_uri: String = ""
     logo_uri: String = ""

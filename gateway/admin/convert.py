@@ -16,9 +16,10 @@ from oauth2.v1 import admin_pb2, authorize_pb2, clients_pb2, token_pb2
 
 from common.errors import InvalidRequest
 from common.timeutil import from_timestamp
+from common.vocabulary import AuditOutcome
 from gateway.admin import bodies, resources
 
-OUTCOMES = ("success", "failure", "denied")
+OUTCOMES = tuple(AuditOutcome)
 
 
 # --- times -------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Generic, Self, TypeVar
 from oauth2.v1 import common_pb2
 from pydantic import Field
 
+from common.vocabulary import AuditOutcome, ClientAuthMethod
 from gateway.models import DateTime, Omitted, Resource
 
 Item = TypeVar("Item", bound=Resource)
@@ -39,9 +40,7 @@ class Client(Resource):
     redirect_uris: list[str]
     response_types: list[str]
     scope: str = Field(description="Space-separated scopes (RFC 6749 section 3.3)")
-    token_endpoint_auth_method: str = Field(
-        description="client_secret_basic | client_secret_post | none"
-    )
+    token_endpoint_auth_method: str = Field(description=" | ".join(ClientAuthMethod))
     require_pkce: bool
     post_logout_redirect_uris: list[str]
     always_issue_refresh_token: bool
@@ -150,7 +149,7 @@ class AuditEvent(Resource):
     actor: str = Field(description="client:<id>, user:<id>, cli or system")
     remote_addr: str
     target: str = Field(description="client:<id>, user:<id>, key:<kid>...")
-    outcome: str = Field(description="success | failure | denied")
+    outcome: str = Field(description=" | ".join(AuditOutcome))
     trace_id: str = Field(description="W3C trace id of the cause")
     source: str
     details: dict[str, str]

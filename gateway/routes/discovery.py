@@ -1,11 +1,28 @@
 """Authorization server metadata (RFC 8414 section 2) and its OpenID Connect
-Discovery 1.0 twin (section 3), listing only what this release implements."""
+Discovery 1.0 twin (section 3), listing only what this release implements.
+
+Nothing here is listed by hand: grant types come from the token endpoint's grant
+registry, authentication methods from what those grants admit and what the
+gateway's one client-authentication chain tells apart, algorithms, response types
+and modes and PKCE methods from the vocabulary (common/vocabulary.py).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from common.vocabulary import (
+    CONFIDENTIAL_AUTH_METHODS,
+    ClientAuthMethod,
+    CodeChallengeMethod,
+    ResponseMode,
+    ResponseType,
+    SigningAlg,
+)
+from gateway.client_auth import SUPPORTED_AUTH_METHODS
 from gateway.models import Resource
 from gateway.openapi.prose import DISCOVERY
 from gateway.openapi.responses import ok
@@ -13,7 +30,10 @@ from gateway.openapi.spec import operation
 from gateway.settings import GatewaySettings
 from gateway.state import settings_of
 
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+# The token service's registry of grant classes: reading its declarations (GRANT_TYPE,
+# TOKEN_ENDPOINT_AUTH_METHODS) is how a grant registered there gets advertised here.
+from services.token.domain.grants import GRANTS, Grant
+
 CACHE_CONTROL = "public, max-age=300"
 
 #: OpenID Connect Core section 2 (ID token) and 5.1 (profile and email claims).
@@ -66,8 +86,27 @@ class ServerMetadata(Resource):
     revocation_endpoint_auth_methods_supported: list[str]
 
 
-def server_metadata(settings: GatewaySettings) -> ServerMetadata:
+def token_endpoint_auth_methods(grants: Mapping[str, type[Grant]]) -> list[ClientAuthMethod]:
+    """Methods the gateway extracts and at least one registered grant admits."""
+    admitted = {method for grant in grants.values() for method in grant.TOKEN_ENDPOINT_AUTH_METHODS}
+    return [method for method in SUPPORTED_AUTH_METHODS if method in admitted]
+
+
+def id_token_signing_algs() -> list[SigningAlg]:
+    """Every alg the token service keeps a key for; RS256 first, the one OpenID
+    Connect Discovery section 3 requires."""
+    return sorted(SigningAlg, key=lambda alg: alg != SigningAlg.RS256)
+
+
+def server_metadata(
+    settings: GatewaySettings, grants: Mapping[str, type[Grant]] = GRANTS
+) -> ServerMetadata:
     issuer = settings.issuer
+    # Introspection and revocation need an authenticated client (RFC 7662 section 2.1,
+    # RFC 7009 section 2.1): a confidential one.
+    confidential = [
+        method for method in SUPPORTED_AUTH_METHODS if method in CONFIDENTIAL_AUTH_METHODS
+    ]
     return ServerMetadata(
         issuer=issuer,
         authorization_endpoint=f"{issuer}/oauth/authorize",
@@ -80,21 +119,22 @@ def server_metadata(settings: GatewaySettings) -> ServerMetadata:
         end_session_endpoint=f"{issuer}/logout",
         registration_endpoint=f"{issuer}/oauth/register",
         scopes_supported=["openid", "profile", "email", "offline_access"],
-        response_types_supported=["code"],
-        response_modes_supported=["query"],
-        grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],
-        code_challenge_methods_supported=["S256"],
+        response_types_supported=list(ResponseType),
+        response_modes_supported=list(ResponseMode),
+        grant_types_supported=list(grants),
+        # plain is an operator's opt-in for legacy clients, never advertised.
+        code_challenge_methods_supported=[CodeChallengeMethod.S256],
         subject_types_supported=["public"],
-        id_token_signing_alg_values_supported=["RS256", "ES256"],
+        id_token_signing_alg_values_supported=list(id_token_signing_algs()),
         claims_supported=list(CLAIMS_SUPPORTED),
         # RFC 9207: authorization responses carry iss.
         authorization_response_iss_parameter_supported=True,
         # OpenID Connect Discovery section 3 defaults request_uri support to true.
         request_parameter_supported=False,
         request_uri_parameter_supported=False,
-        token_endpoint_auth_methods_supported=[*CLIENT_AUTH_METHODS, "none"],
-        introspection_endpoint_auth_methods_supported=list(CLIENT_AUTH_METHODS),
-        revocation_endpoint_auth_methods_supported=list(CLIENT_AUTH_METHODS),
+        token_endpoint_auth_methods_supported=list(token_endpoint_auth_methods(grants)),
+        introspection_endpoint_auth_methods_supported=list(confidential),
+        revocation_endpoint_auth_methods_supported=list(confidential),
     )
 
 

@@ -23,8 +23,8 @@
 endpoint) need the registration access token as a Bearer token; without one, or
 with a wrong one, 401 ``invalid_token``. PUT replaces the metadata as a whole
 (section 2.2: the body names the same ``client_id`` and none of the fields the
-server sets). DELETE deletes the client, then revokes what it was granted
-(``TokenService.RevokeGrants``), and answers 204.
+server sets). DELETE is ``AdminService.DeleteRegistration``: the same cascade as an
+operator's deletion (grants, consents, audit; docs/operators.md), and answers 204.
 
 Every answer carries ``Cache-Control: no-store`` and ``Pragma: no-cache``.
 """
@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import quote
 
-from oauth2.v1 import clients_pb2, token_pb2
+from oauth2.v1 import clients_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -64,7 +64,6 @@ from gateway.rfc7591 import (
 )
 from gateway.state import actor_of, downstream_of, settings_of
 
-REVOKE_REASON: Final = "registration deleted (RFC 7592)"
 #: What every registration operation may answer besides its success.
 ERRORS: Final = (400, 401, 403, 404, 429, 500, 501, 503)
 BODY_ERRORS: Final = (*ERRORS, 413, 415)
@@ -112,7 +111,10 @@ async def registration_endpoint(request: Request) -> Response:
     "deleteRegistration",
     "Delete a registration (RFC 7592 section 2.3)",
     tags=REGISTRATION,
-    responses={204: Answer("Deleted; its grants and tokens are revoked"), **errors(*ERRORS)},
+    responses={
+        204: Answer("Deleted; its grants, tokens and consents are revoked"),
+        **errors(*ERRORS),
+    },
     security=REGISTRATION_ACCESS_TOKEN,
     method="DELETE",
 )
@@ -159,17 +161,15 @@ async def update_registration(request: Request, client_id: str, token: str) -> R
 
 
 async def delete_registration(request: Request, client_id: str, token: str) -> Response:
-    """RFC 7592 section 2.3, then the client's grants and tokens are revoked
-    (docs/operators.md: the gateway orchestrates this)."""
-    downstream = downstream_of(request)
-    actor = actor_of(request, client_id)
-    await downstream.clients.call.DeleteRegistration(
+    """RFC 7592 section 2.3. The admin service owns what a deletion takes back with
+    it (docs/operators.md, "Who orchestrates"); the token is checked there, by
+    ClientsService, before anything is revoked."""
+    await downstream_of(request).admin.call.DeleteRegistration(
         clients_pb2.RegistrationAccessRequest(
-            client_id=client_id, registration_access_token=token, actor=actor
+            client_id=client_id,
+            registration_access_token=token,
+            actor=actor_of(request, client_id),
         )
-    )
-    await downstream.token.call.RevokeGrants(
-        token_pb2.RevokeGrantsRequest(client_id=client_id, reason=REVOKE_REASON, actor=actor)
     )
     return Response(status_code=204, headers=NO_STORE)
 

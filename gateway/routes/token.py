@@ -21,13 +21,15 @@ from gateway.models import FormModel, Omitted, Resource
 from gateway.openapi.prose import CLIENT_AUTH, OAUTH
 from gateway.openapi.responses import error, errors, ok
 from gateway.openapi.spec import FORM, Body, operation
-from gateway.state import actor_of, downstream_of, settings_of
+from gateway.state import downstream_of, settings_of
+from services.token.domain.grants import GRANTS
 
 
 class TokenRequest(FormModel):
     """RFC 6749 section 4.1.3, 4.4.2 and 6"""
 
-    grant_type: str = Field(description="authorization_code | refresh_token | client_credentials")
+    # The token service's registry says which grant types there are.
+    grant_type: str = Field(description=" | ".join(GRANTS))
     code: str | Omitted = None
     redirect_uri: str | Omitted = None
     code_verifier: str | Omitted = None
@@ -49,23 +51,9 @@ class TokenResponse(Resource):
     id_token: str | Omitted = None
 
 
-#: Parameters with a field of their own in TokenRequest; the rest go to ``extra``.
-_KNOWN = frozenset(
-    {
-        "grant_type",
-        "client_id",
-        "client_secret",
-        "scope",
-        "code",
-        "redirect_uri",
-        "code_verifier",
-        "refresh_token",
-        "resource",
-    }
-)
-
-
 def token_request(form: Form, request: Request) -> token_pb2.TokenRequest:
+    """The contract's parameters; any other is ignored (RFC 6749 section 3.2), and the
+    token service hands each grant only those it declares."""
     credentials = extract_client_credentials(request, form)
     grant_type = form.require("grant_type")
     return token_pb2.TokenRequest(
@@ -77,8 +65,6 @@ def token_request(form: Form, request: Request) -> token_pb2.TokenRequest:
         code_verifier=form.get("code_verifier"),
         refresh_token=form.get("refresh_token"),
         resource=form.getlist("resource"),
-        extra={name: form.get(name) for name in form.params if name not in _KNOWN},
-        actor=actor_of(request, credentials.client_id),
     )
 
 

@@ -28,7 +28,7 @@ from gateway.app import create_app
 from gateway.downstream import Downstream
 from gateway.settings import GatewaySettings
 from gateway.tests import fakes
-from gateway.tests.admin_fake import FakeAdminService
+from gateway.tests.admin_fake import AdminBackend
 from oauth2ctl.devrun import free_port
 from services.authorize.servicer import AuthorizeServicer
 
@@ -151,7 +151,7 @@ class Fakes:
     token: FakeTokenService
     authorize: FakeAuthorizeService
     clients: FakeClientsService
-    admin: FakeAdminService
+    admin: AdminBackend
 
     def reset(self) -> None:
         self.token.reset()
@@ -170,14 +170,12 @@ class Fakes:
 
 @pytest.fixture(scope="session")
 async def backend() -> AsyncIterator[tuple[int, Fakes]]:
-    fake = Fakes(
-        FakeTokenService(), FakeAuthorizeService(), FakeClientsService(), FakeAdminService()
-    )
+    fake = Fakes(FakeTokenService(), FakeAuthorizeService(), FakeClientsService(), AdminBackend())
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     token_pb2_grpc.add_TokenServiceServicer_to_server(fake.token, server)
     authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(fake.authorize, server)
     clients_pb2_grpc.add_ClientsServiceServicer_to_server(fake.clients, server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(fake.admin, server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(fake.admin, server)  # type: ignore[arg-type]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -211,7 +209,7 @@ def fake_clients(fakes_reset: Fakes) -> FakeClientsService:
 
 
 @pytest.fixture
-def fake_admin(fakes_reset: Fakes) -> FakeAdminService:
+def fake_admin(fakes_reset: Fakes) -> AdminBackend:
     return fakes_reset.admin
 
 

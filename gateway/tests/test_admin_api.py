@@ -1,4 +1,5 @@
-"""The admin REST API (docs/operators.md) against an in-memory AdminService:
+"""The admin REST API (docs/operators.md) against the real AdminService, over the
+real domains of the services it composes on in-memory stores (admin_fake):
 the bearer check with its exact RFC 6750 challenges, every route's JSON in and
 out, the actor passed to every write, paging, and the error statuses."""
 
@@ -11,7 +12,7 @@ import pytest
 
 from common.errors import Conflict, ServerError, TemporarilyUnavailable
 from gateway.tests import fakes
-from gateway.tests.admin_fake import FAMILIES, GRANT_USER, TRACE_ID, FakeAdminService
+from gateway.tests.admin_fake import FAMILIES, GRANT_USER, AdminBackend
 from gateway.tests.conftest import FakeTokenService
 from gateway.tests.helpers import assert_error
 
@@ -37,7 +38,7 @@ async def call(
 
 
 async def test_no_token_is_a_bare_challenge(
-    client: httpx.AsyncClient, fake_admin: FakeAdminService
+    client: httpx.AsyncClient, fake_admin: AdminBackend
 ) -> None:
     response = await client.get("/admin/api/clients")
     assert response.status_code == 401
@@ -50,7 +51,7 @@ async def test_no_token_is_a_bare_challenge(
 
 
 async def test_a_bad_token_is_invalid_token(
-    client: httpx.AsyncClient, fake_token: FakeTokenService, fake_admin: FakeAdminService
+    client: httpx.AsyncClient, fake_token: FakeTokenService, fake_admin: AdminBackend
 ) -> None:
     response = await client.get(
         "/admin/api/clients", headers={"Authorization": "Bearer not-a-token"}
@@ -74,7 +75,7 @@ async def test_a_bad_token_is_invalid_token(
 
 
 async def test_a_token_without_the_admin_scope_is_insufficient_scope(
-    client: httpx.AsyncClient, fake_admin: FakeAdminService
+    client: httpx.AsyncClient, fake_admin: AdminBackend
 ) -> None:
     response = await client.post(
         "/admin/api/clients",
@@ -100,7 +101,7 @@ async def test_token_service_down_is_503(
 # --- clients ----------------------------------------------------------------------------
 
 
-async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBackend) -> None:
     created = await call(
         client,
         "POST",
@@ -114,10 +115,11 @@ async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: FakeAdmin
             "contacts": ["ops@example.com"],
         },
     )
-    client_id = created["client_id"]
+    client_id, secret = created["client_id"], created["client_secret"]
+    assert len(secret) >= 43  # generated, 256 bits
     assert created == {
         "client_id": client_id,
-        "client_secret": f"secret-{client_id}",
+        "client_secret": secret,
         "client_name": "svc",
         "grant_types": ["client_credentials"],
         "redirect_uris": [],
@@ -159,37 +161,42 @@ async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: FakeAdmin
     assert request.actor.id == ACTOR
 
     rotated = await call(client, "POST", f"/clients/{client_id}/secret")
-    assert rotated["client_id"] == client_id and rotated["client_secret"].startswith("rotated-")
+    assert rotated["client_id"] == client_id and rotated["client_secret"] not in ("", secret)
 
     await call(client, "DELETE", f"/clients/{client_id}", 204)
     assert fake_admin.requests[-1][1].actor.id == ACTOR
     response = await client.get(f"/admin/api/clients/{client_id}", headers=ADMIN)
-    assert_error(response, 404, "not_found", "No such client")
+    assert_error(response, 404, "not_found", f"Client {client_id!r} not found")
 
 
 async def test_import_a_client_and_conflict(client: httpx.AsyncClient) -> None:
     body = {"client_id": "imported", "client_secret": "a-long-imported-secret"}
     created = await call(client, "POST", "/clients", 201, json=body)
-    assert created["client_secret"] == "a-long-imported-secret"
+    # The operator has the imported secret already: it is stored hashed, never echoed.
+    assert "client_secret" not in created
     response = await client.post("/admin/api/clients", headers=ADMIN, json=body)
     assert_error(response, 409, "conflict", "Client 'imported' already exists")
 
 
 async def test_public_client_has_no_secret(client: httpx.AsyncClient) -> None:
     created = await call(
-        client, "POST", "/clients", 201, json={"token_endpoint_auth_method": "none"}
+        client,
+        "POST",
+        "/clients",
+        201,
+        json={"token_endpoint_auth_method": "none", "redirect_uris": ["https://spa.example/cb"]},
     )
     assert "client_secret" not in created
 
 
 async def test_client_list_pages_with_a_cursor(
-    client: httpx.AsyncClient, fake_admin: FakeAdminService
+    client: httpx.AsyncClient, fake_admin: AdminBackend
 ) -> None:
     for name in ("alpha", "beta", "gamma"):
         await call(client, "POST", "/clients", 201, json={"client_id": name, "client_name": name})
     first = await call(client, "GET", "/clients", params={"page_size": 2})
     assert [c["client_id"] for c in first["items"]] == ["alpha", "beta"]
-    assert first["next_page_token"] == "2"
+    assert first["next_page_token"]  # an opaque cursor
     rest = await call(
         client, "GET", "/clients", params={"page_size": 2, "page_token": first["next_page_token"]}
     )
@@ -209,7 +216,7 @@ async def test_client_list_pages_with_a_cursor(
         ({"require_pkce": "no"}, "invalid_client_metadata", "'require_pkce' must be true or false"),
         ({"colour": "red"}, "invalid_client_metadata", "Unknown field 'colour'"),
         ({"client_name": "a\x00b"}, "invalid_client_metadata", None),
-        ({"redirect_uris": ["http://bad.example/cb"]}, "invalid_request", None),
+        ({"redirect_uris": ["javascript:alert(1)"]}, "invalid_redirect_uri", None),
     ],
 )
 async def test_bad_client_metadata_is_400(
@@ -223,7 +230,7 @@ async def test_bad_client_metadata_is_400(
 
 
 async def test_patch_needs_a_field_and_a_matching_id(
-    client: httpx.AsyncClient, fake_admin: FakeAdminService
+    client: httpx.AsyncClient, fake_admin: AdminBackend
 ) -> None:
     await call(client, "POST", "/clients", 201, json={"client_id": "c1"})
     response = await client.patch("/admin/api/clients/c1", headers=ADMIN, json={})
@@ -267,7 +274,7 @@ async def test_bodies_must_be_json_objects(client: httpx.AsyncClient) -> None:
 # --- users ---------------------------------------------------------------------------------
 
 
-async def test_user_lifecycle(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+async def test_user_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBackend) -> None:
     user = await call(
         client,
         "POST",
@@ -278,7 +285,7 @@ async def test_user_lifecycle(client: httpx.AsyncClient, fake_admin: FakeAdminSe
     user_id = user["user_id"]
     assert user == {
         "user_id": user_id,
-        "username": "erin",
+        "username": "Erin",
         "email": "erin@example.com",
         "email_verified": False,
         "enabled": True,
@@ -286,9 +293,10 @@ async def test_user_lifecycle(client: httpx.AsyncClient, fake_admin: FakeAdminSe
         "family_name": "",
         "name": "",
         "created_at": "2023-11-14T22:13:20Z",
+        "updated_at": "2023-11-14T22:13:20Z",
     }
     assert fake_admin.requests[-1][1].actor.id == ACTOR
-    assert (await call(client, "GET", f"/users/{user_id}"))["username"] == "erin"
+    assert (await call(client, "GET", f"/users/{user_id}"))["username"] == "Erin"
     listed = await call(client, "GET", "/users", params={"search": "erin"})
     assert [u["user_id"] for u in listed["items"]] == [user_id]
 
@@ -301,11 +309,13 @@ async def test_user_lifecycle(client: httpx.AsyncClient, fake_admin: FakeAdminSe
     assert request.actor.id == ACTOR
 
     await call(client, "POST", f"/users/{user_id}/password", 204, json={"password": "n3w pass"})
-    assert fake_admin.passwords[user_id] == "n3w pass"
+    downstream = (await fake_admin.system()).downstream
+    stored = downstream.user_store.users[user_id]
+    assert stored.password_hash and await downstream.hasher.verify(stored.password_hash, "n3w pass")
     assert fake_admin.requests[-1][1].actor.id == ACTOR
     await call(client, "DELETE", f"/users/{user_id}", 204)
     response = await client.get(f"/admin/api/users/{user_id}", headers=ADMIN)
-    assert_error(response, 404, "not_found", "No such user")
+    assert_error(response, 404, "not_found", f"User {user_id!r} not found")
 
 
 async def test_user_errors(client: httpx.AsyncClient) -> None:
@@ -314,9 +324,9 @@ async def test_user_errors(client: httpx.AsyncClient) -> None:
     body = {"username": "dup", "password": "long enough"}
     await call(client, "POST", "/users", 201, json=body)
     response = await client.post("/admin/api/users", headers=ADMIN, json=body)
-    assert_error(response, 409, "conflict", "The username is taken")
+    assert_error(response, 409, "conflict", "Username 'dup' is already taken")
     response = await client.patch("/admin/api/users/nobody", headers=ADMIN, json={"name": "x"})
-    assert_error(response, 404, "not_found", "No such user")
+    assert_error(response, 404, "not_found", "User 'nobody' not found")
     response = await client.patch("/admin/api/users/nobody", headers=ADMIN, json={"enabled": 0})
     assert_error(response, 400, "invalid_request", "'enabled' must be true or false")
     response = await client.post("/admin/api/users/nobody/password", headers=ADMIN, json={})
@@ -326,9 +336,7 @@ async def test_user_errors(client: httpx.AsyncClient) -> None:
 # --- grants ---------------------------------------------------------------------------------
 
 
-async def test_grants_list_and_revoke(
-    client: httpx.AsyncClient, fake_admin: FakeAdminService
-) -> None:
+async def test_grants_list_and_revoke(client: httpx.AsyncClient, fake_admin: AdminBackend) -> None:
     page = await call(client, "GET", "/grants", params={"user_id": GRANT_USER, "page_size": 2})
     assert page["consents"] == [
         {
@@ -339,6 +347,7 @@ async def test_grants_list_and_revoke(
         }
     ]
     assert [f["family_id"] for f in page["items"]] == list(FAMILIES[:2])
+    assert page["items"][0].pop("expires_at").endswith("Z")
     assert page["items"][0] == {
         "family_id": FAMILIES[0],
         "client_id": fakes.CLIENT_ID,
@@ -352,8 +361,9 @@ async def test_grants_list_and_revoke(
     await call(client, "DELETE", f"/grants/{FAMILIES[0]}", 204)
     assert fake_admin.requests[-1][1].family_id == FAMILIES[0]
     assert fake_admin.requests[-1][1].actor.id == ACTOR
-    response = await client.delete(f"/admin/api/grants/{FAMILIES[0]}", headers=ADMIN)
-    assert_error(response, 404, "not_found", "No such grant")
+    await call(client, "DELETE", f"/grants/{FAMILIES[0]}", 204)  # again: nothing more to do
+    response = await client.delete("/admin/api/grants/nope", headers=ADMIN)
+    assert_error(response, 404, "not_found", "Grant 'nope' not found")
 
     revoked = await call(client, "DELETE", "/grants", params={"client_id": fakes.CLIENT_ID})
     assert revoked == {"revoked": 2}
@@ -373,10 +383,11 @@ async def test_grants_need_a_selector(client: httpx.AsyncClient) -> None:
 # --- keys, stats, audit, registration tokens -------------------------------------------------
 
 
-async def test_keys(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+async def test_keys(client: httpx.AsyncClient, fake_admin: AdminBackend) -> None:
     keys = await call(client, "GET", "/keys")
-    assert keys["items"][0] == {
-        "kid": "k-es",
+    es256 = keys["items"][0]
+    assert es256 == {
+        "kid": es256["kid"],
         "alg": "ES256",
         "status": "active",
         "created_at": "2023-11-14T22:13:20Z",
@@ -390,38 +401,48 @@ async def test_keys(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> 
     response = await client.post("/admin/api/keys/rotate", headers=ADMIN, json={"alg": "HS256"})
     assert_error(response, 400, "invalid_request", "'alg' must be one of ES256, RS256")
 
-    retired = await call(client, "POST", "/keys/k-es/retire")
+    # The rotation left the former ES256 key previous: retiring it takes it out now.
+    retired = await call(client, "POST", f"/keys/{es256['kid']}/retire")
     assert retired["status"] == "retired" and retired["retired_at"]
+    response = await client.post(f"/admin/api/keys/{default['kid']}/retire", headers=ADMIN)
+    assert_error(response, 400, "invalid_request", "Rotate the key before retiring it")
     response = await client.post("/admin/api/keys/nope/retire", headers=ADMIN)
-    assert_error(response, 404, "not_found", "No such key")
+    assert_error(response, 404, "not_found", "Signing key 'nope' not found")
 
 
 async def test_stats(client: httpx.AsyncClient) -> None:
-    assert await call(client, "GET", "/stats") == {
+    stats = await call(client, "GET", "/stats")
+    assert stats.pop("since").endswith("Z")
+    assert stats == {
         "clients": 0,
         "users": 0,
         "active_grants": 3,
-        "tokens_issued_by_grant_type": {"client_credentials": 3},
-        "since": "2023-11-14T22:13:20Z",
+        "tokens_issued_by_grant_type": {
+            "authorization_code": 0,
+            "refresh_token": 0,
+            "client_credentials": 0,
+        },
     }
 
 
-async def test_audit_filters(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+async def test_audit_filters(client: httpx.AsyncClient, fake_admin: AdminBackend) -> None:
     await call(client, "POST", "/clients", 201, json={"client_id": "a1"})
     await call(client, "DELETE", "/clients/a1", 204)
     events = await call(client, "GET", "/audit", params={"target": "client:a1"})
     assert [e["action"] for e in events["items"]] == ["client.deleted", "client.created"]
-    assert events["items"][0] == {
-        "event_id": "ev-2",
+    deleted = events["items"][0]
+    assert deleted["event_id"] and deleted["time"].endswith("Z")
+    assert deleted == {
+        "event_id": deleted["event_id"],
         "action": "client.deleted",
         "actor": ACTOR,
         "remote_addr": "127.0.0.1",
         "target": "client:a1",
         "outcome": "success",
-        "time": "2023-11-14T22:13:20Z",
-        "trace_id": TRACE_ID,
+        "time": deleted["time"],
+        "trace_id": deleted["trace_id"],
         "source": "oauth2-admin",
-        "details": {"via": "fake"},
+        "details": {"families_revoked": "0", "consents_revoked": "0"},
     }
     await call(
         client,
@@ -455,11 +476,11 @@ async def test_audit_filters(client: httpx.AsyncClient, fake_admin: FakeAdminSer
         assert response.json()["error_description"].startswith(description)
 
 
-async def test_registration_tokens(client: httpx.AsyncClient, fake_admin: FakeAdminService) -> None:
+async def test_registration_tokens(client: httpx.AsyncClient, fake_admin: AdminBackend) -> None:
     created = await call(
         client, "POST", "/registration-tokens", 201, json={"expires_in": 600, "max_uses": 3}
     )
-    assert created["initial_access_token"].startswith("iat-")
+    assert len(created["initial_access_token"]) >= 43
     assert created["expires_at"].endswith("Z")
     request = fake_admin.requests[-1][1]
     assert (request.expires_in, request.max_uses, request.actor.id) == (600, 3, ACTOR)
@@ -472,7 +493,7 @@ async def test_registration_tokens(client: httpx.AsyncClient, fake_admin: FakeAd
 
 
 async def test_downstream_errors_map_to_documented_statuses(
-    client: httpx.AsyncClient, fake_admin: FakeAdminService
+    client: httpx.AsyncClient, fake_admin: AdminBackend
 ) -> None:
     fake_admin.fail["GetStats"] = TemporarilyUnavailable()
     response = await client.get("/admin/api/stats", headers=ADMIN)

@@ -3,15 +3,19 @@ for unknown routes, wrong methods and unexpected failures."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from common.vocabulary import ClientAuthMethod, GrantType
 from gateway.routes import token as token_route
 from gateway.tests.conftest import Factory, dead_target
 from gateway.tests.helpers import assert_error
 from oauth2ctl.devrun import free_port
+from services.token.domain.grants import GRANTS
 
 EXPECTED_METADATA = {
     "issuer": "https://auth.example.com",
@@ -65,6 +69,40 @@ async def test_discovery(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert (response.status_code, response.json()) == (200, EXPECTED_METADATA)
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+class DeviceCodeGrant:
+    """A grant as the token service would register it (RFC 8628 section 3.4)."""
+
+    GRANT_TYPE: ClassVar[str] = GrantType.DEVICE_CODE
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (ClientAuthMethod.NONE,)
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset()
+
+
+async def test_discovery_follows_the_grant_registry(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(GRANTS, GrantType.DEVICE_CODE, DeviceCodeGrant)
+    body = (await client.get("/.well-known/openid-configuration")).json()
+    assert body["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ]
+    # Only grants for confidential clients left: public clients cannot authenticate.
+    for grant_type in (
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ):
+        monkeypatch.delitem(GRANTS, grant_type)
+    body = (await client.get("/.well-known/oauth-authorization-server")).json()
+    assert body["grant_types_supported"] == ["client_credentials"]
+    assert body["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+    ]
 
 
 async def test_issuer_trailing_slash_is_dropped(make_client: Factory) -> None:

@@ -1,6 +1,7 @@
 """/oauth/register (RFC 7591) and /oauth/register/{client_id} (RFC 7592) through
-the ASGI app against fake ClientsService and TokenService servers of their own:
-exact JSON bodies, statuses and headers, and what reaches the services."""
+the ASGI app against fake ClientsService, TokenService and AuthorizeService servers
+of their own, with the real AdminService (which owns the deletion cascade) in front
+of them: exact JSON bodies, statuses and headers, and what reaches the services."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ import httpx
 import pytest
 from google.protobuf import empty_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
-from oauth2.v1 import clients_pb2, clients_pb2_grpc, token_pb2, token_pb2_grpc
+from oauth2.v1 import (
+    admin_pb2_grpc,
+    authorize_pb2,
+    authorize_pb2_grpc,
+    clients_pb2,
+    clients_pb2_grpc,
+    token_pb2,
+    token_pb2_grpc,
+)
 
 from common.errors import (
     AccessDenied,
@@ -23,8 +32,13 @@ from common.errors import (
     TemporarilyUnavailable,
 )
 from common.grpc_server import ErrorInterceptor
+from common.services import authorize_client, clients_client, token_client
 from gateway.tests.conftest import Factory
 from gateway.tests.helpers import assert_error
+from services.admin.domain import build_admin_domain
+from services.admin.downstream import GrpcClientRegistry, GrpcTokenAuthority, GrpcUserDirectory
+from services.admin.servicer import AdminServicer
+from services.admin.tests.fakes import MemoryAuditStore, MemoryStateStore
 
 ISSUER = "https://auth.example.com"
 ISSUED_AT = 1_740_000_000
@@ -55,6 +69,7 @@ class Calls:
             "UpdateRegistration": updated,
             "DeleteRegistration": empty_pb2.Empty(),
             "RevokeGrants": token_pb2.RevokeGrantsResponse(families_revoked=2),
+            "RevokeConsents": authorize_pb2.RevokeConsentsResponse(consents_revoked=1),
         }
 
     def methods(self) -> list[str]:
@@ -147,15 +162,45 @@ class FakeToken(token_pb2_grpc.TokenServiceServicer):
         return self.calls.answer("RevokeGrants", request)
 
 
+class FakeAuthorize(authorize_pb2_grpc.AuthorizeServiceServicer):
+    def __init__(self, calls: Calls) -> None:
+        self.calls = calls
+
+    async def RevokeConsents(self, request: Any, context: Any) -> Any:
+        return self.calls.answer("RevokeConsents", request)
+
+
 @pytest.fixture(scope="module")
 async def registration_backend() -> AsyncIterator[tuple[str, Calls]]:
+    """The fakes above, and the real AdminService (its domain over gRPC clients of
+    those fakes, in-memory audit trail) that owns the RFC 7592 deletion cascade."""
     calls = Calls()
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     clients_pb2_grpc.add_ClientsServiceServicer_to_server(FakeClients(calls), server)
     token_pb2_grpc.add_TokenServiceServicer_to_server(FakeToken(calls), server)
+    authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(FakeAuthorize(calls), server)
     port = server.add_insecure_port("127.0.0.1:0")
+    target = f"127.0.0.1:{port}"
+    downstream = (
+        GrpcClientRegistry(clients_client(target, 2.0)),
+        GrpcUserDirectory(authorize_client(target, 2.0)),
+        GrpcTokenAuthority(token_client(target, 2.0)),
+    )
+    domain = build_admin_domain(
+        clients=downstream[0],
+        users=downstream[1],
+        tokens=downstream[2],
+        audit_store=MemoryAuditStore(),
+        state=MemoryStateStore(),
+        source="oauth2-admin",
+        max_details_chars=8192,
+        bootstrap_claim_timeout_seconds=60,
+    )
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(domain), server)
     await server.start()
-    yield f"127.0.0.1:{port}", calls
+    yield target, calls
+    for client in downstream:
+        await client.close()
     await server.stop(0)
 
 
@@ -170,7 +215,9 @@ async def http(
     make_client: Factory, registration_backend: tuple[str, Calls], calls: Calls
 ) -> httpx.AsyncClient:
     target = registration_backend[0]
-    return await make_client(issuer=ISSUER, clients_target=target, token_target=target)
+    return await make_client(
+        issuer=ISSUER, clients_target=target, token_target=target, admin_target=target
+    )
 
 
 def assert_no_store(response: httpx.Response) -> None:
@@ -586,19 +633,27 @@ async def test_update_policy_error(http: httpx.AsyncClient, calls: Calls) -> Non
 # --- DELETE /oauth/register/{client_id} (RFC 7592 section 2.3) ----------------
 
 
-async def test_delete_a_registration_revokes_its_grants(
+async def test_delete_a_registration_revokes_its_grants_and_consents(
     http: httpx.AsyncClient, calls: Calls
 ) -> None:
     response = await http.delete("/oauth/register/dyn-1", headers=AUTH)
     assert (response.status_code, response.content) == (204, b"")
     assert_no_store(response)
-    assert calls.methods() == ["DeleteRegistration", "RevokeGrants"]
+    # The admin service's cascade, the same as an operator's deletion.
+    assert calls.methods() == ["DeleteRegistration", "RevokeGrants", "RevokeConsents"]
     deleted = calls.request("DeleteRegistration")
     assert (deleted.client_id, deleted.registration_access_token) == ("dyn-1", RAT)
+    assert deleted.actor.id == "client:dyn-1"
     revoked = calls.request("RevokeGrants")
     assert (revoked.client_id, revoked.subject, revoked.family_id) == ("dyn-1", "", "")
     assert revoked.reason == "registration deleted (RFC 7592)"
     assert revoked.actor.id == "client:dyn-1"
+    consents = calls.request("RevokeConsents")
+    assert (consents.client_id, consents.user_id, consents.actor.id) == (
+        "dyn-1",
+        "",
+        "client:dyn-1",
+    )
 
 
 async def test_delete_reports_a_failed_revocation(http: httpx.AsyncClient, calls: Calls) -> None:

@@ -1,7 +1,8 @@
 """oauth2ctl against the real gateway app (in process, through httpx's ASGI
-transport) in front of an in-memory AdminService and a TokenService that
-grants the bootstrapped admin client its token; both are grpc.aio servers on a
-thread of their own, since ``main()`` runs its own event loop."""
+transport) in front of the real AdminService (over the real domains of the
+services it composes, on in-memory stores) and a TokenService that grants the
+bootstrapped admin client its token; both are grpc.aio servers on a thread of
+their own, since ``main()`` runs its own event loop."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from common.kv import KeyValue, create_kv
 from gateway.app import create_app
 from gateway.downstream import Downstream
 from gateway.settings import GatewaySettings
-from gateway.tests.admin_fake import AdminTokenService, FakeAdminService, threaded_server
+from gateway.tests.admin_fake import (
+    AdminBackend,
+    AdminSystem,
+    AdminTokenService,
+    ThreadedServer,
+    threaded_server,
+)
 from oauth2ctl.cli import main
 
 GATEWAY = "http://gateway.test"
@@ -51,11 +58,16 @@ class GatewayTransport(httpx.AsyncBaseTransport):
 
 @dataclass
 class Ctl:
-    admin: FakeAdminService
+    admin: AdminBackend
     token: AdminTokenService
+    server: ThreadedServer
     settings: GatewaySettings
     capsys: pytest.CaptureFixture[str]
     last: GatewayTransport | None = None
+
+    def system(self) -> AdminSystem:
+        """The admin backend's system, built in the server's loop where it lives."""
+        return self.server.run(self.admin.system())
 
     def __call__(self, *argv: str) -> tuple[int, str, str]:
         """Run oauth2ctl; its exit code, standard output and standard error."""
@@ -66,24 +78,25 @@ class Ctl:
 
 
 @pytest.fixture(scope="session")
-def backend() -> Iterator[tuple[int, FakeAdminService, AdminTokenService]]:
-    admin, token = FakeAdminService(), AdminTokenService()
-    with threaded_server(admin, token) as port:
-        yield port, admin, token
+def backend() -> Iterator[tuple[ThreadedServer, AdminBackend, AdminTokenService]]:
+    admin = AdminBackend(issuer=GATEWAY)
+    token = AdminTokenService(admin)
+    with threaded_server(admin, token) as server:
+        yield server, admin, token
 
 
 @pytest.fixture
 def ctl(
-    backend: tuple[int, FakeAdminService, AdminTokenService],
+    backend: tuple[ThreadedServer, AdminBackend, AdminTokenService],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> Ctl:
     """A bootstrapped system: the credentials file exists in OAUTH2_DATA_DIR."""
-    port, admin, token = backend
+    server, admin, token = backend
     admin.reset()
     token.exchanges.clear()
-    target = f"127.0.0.1:{port}"
+    target = f"127.0.0.1:{server.port}"
     monkeypatch.delenv("OAUTH2_CONFIG", raising=False)
     for name in ("CTL_TOKEN", "CTL_URL", "CTL_CLIENT_ID", "CTL_CLIENT_SECRET"):
         monkeypatch.delenv(f"OAUTH2_{name}", raising=False)
@@ -99,7 +112,7 @@ def ctl(
         grpc_deadline_seconds=2.0,
         data_dir=tmp_path,
     )
-    runner = Ctl(admin, token, settings, capsys)
+    runner = Ctl(admin, token, server, settings, capsys)
     code, _, err = runner("bootstrap")
     assert code == 0, err
     return runner

@@ -12,18 +12,25 @@ import pytest
 from gateway.tests import fakes
 from oauth2ctl.cli import main
 from oauth2ctl.tests.conftest import Ctl
+from services.clients.domain.model import ClientMetadata
 
 ACTOR = f"client:{fakes.ADMIN_CLIENT_ID}"
+
+
+def saved_credentials(tmp_path: Path) -> dict[str, str]:
+    return json.loads((tmp_path / "oauth2ctl-credentials.json").read_text())  # type: ignore[no-any-return]
 
 
 def test_bootstrap_wrote_private_credentials(ctl: Ctl, tmp_path: Path) -> None:
     path = tmp_path / "oauth2ctl-credentials.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    saved = json.loads(path.read_text())
-    assert (saved["client_id"], saved["client_secret"]) == (
-        fakes.ADMIN_CLIENT_ID,
-        fakes.ADMIN_CLIENT_SECRET,
+    saved = saved_credentials(tmp_path)
+    # The admin client the service created, and the secret it authenticates with.
+    registry = ctl.system().downstream.client_registry
+    client = ctl.server.run(
+        registry.authenticate(saved["client_id"], saved["client_secret"], "client_secret_basic")
     )
+    assert client.scope == "admin" and client.grant_types == ("client_credentials",)
     method, request = ctl.admin.requests[-1]
     assert method == "Bootstrap" and request.actor.id == "cli"
 
@@ -38,19 +45,24 @@ def test_bootstrap_twice_is_a_conflict(ctl: Ctl) -> None:
 
 
 def test_bootstrap_json(ctl: Ctl, tmp_path: Path) -> None:
-    ctl.admin.bootstrapped = False
-    del ctl.admin.clients[fakes.ADMIN_CLIENT_ID]
+    ctl.admin.reset()  # a system not bootstrapped yet
     code, out, _ = ctl("bootstrap", "--json")
     assert code == 0
-    assert json.loads(out) == {
-        "client_id": fakes.ADMIN_CLIENT_ID,
-        "client_secret": fakes.ADMIN_CLIENT_SECRET,
+    body = json.loads(out)
+    assert body == {
+        "client_id": body["client_id"],
+        "client_secret": body["client_secret"],
         "url": "http://gateway.test",
         "credentials_file": str(tmp_path / "oauth2ctl-credentials.json"),
     }
+    saved = saved_credentials(tmp_path)
+    assert (saved["client_id"], saved["client_secret"]) == (
+        body["client_id"],
+        body["client_secret"],
+    )
 
 
-def test_create_json_through_the_admin_api(ctl: Ctl) -> None:
+def test_create_json_through_the_admin_api(ctl: Ctl, tmp_path: Path) -> None:
     code, out, err = ctl(
         "client", "create", "--name", "svc",
         "--grant-type", "client_credentials", "--grant-type", "authorization_code",
@@ -59,12 +71,12 @@ def test_create_json_through_the_admin_api(ctl: Ctl) -> None:
     )  # fmt: skip
     assert code == 0, err
     body = json.loads(out)
+    assert len(body["client_secret"]) >= 43
     for name, value in {
-        "client_secret": f"secret-{body['client_id']}",
         "client_name": "svc",
         "grant_types": ["client_credentials", "authorization_code"],
         "redirect_uris": ["https://app.example/cb"],
-        "response_types": [],
+        "response_types": ["code"],
         "scope": "a b",
         "token_endpoint_auth_method": "client_secret_post",
         "require_pkce": False,
@@ -78,7 +90,7 @@ def test_create_json_through_the_admin_api(ctl: Ctl) -> None:
     # The token came from the credentials file through client_credentials, scope admin.
     exchange = ctl.token.exchanges[-1]
     assert (exchange.grant_type, exchange.scope) == ("client_credentials", "admin")
-    assert exchange.credentials.client_id == fakes.ADMIN_CLIENT_ID
+    assert exchange.credentials.client_id == saved_credentials(tmp_path)["client_id"]
 
 
 def test_create_defaults_are_left_to_the_service(ctl: Ctl) -> None:
@@ -88,12 +100,15 @@ def test_create_defaults_are_left_to_the_service(ctl: Ctl) -> None:
     assert list(request.metadata.grant_types) == []
     assert request.metadata.token_endpoint_auth_method == ""
     assert not request.metadata.HasField("require_pkce")
-    assert "client_secret  secret-c-" in out
+    assert "\nclient_secret  " in out
     assert "shown only once" in out
 
 
 def test_public_client_has_no_secret(ctl: Ctl) -> None:
-    code, out, _ = ctl("client", "create", "--name", "spa", "--auth-method", "none", "--json")
+    code, out, _ = ctl(
+        "client", "create", "--name", "spa", "--auth-method", "none",
+        "--redirect-uri", "https://spa.example/cb", "--json",
+    )  # fmt: skip
     assert code == 0
     body = json.loads(out)
     assert "client_secret" not in body and body["token_endpoint_auth_method"] == "none"
@@ -101,53 +116,65 @@ def test_public_client_has_no_secret(ctl: Ctl) -> None:
 
 def test_get_token_uses_the_gateway(ctl: Ctl) -> None:
     ctl.admin.fail.clear()
-    code, _out, err = ctl("client", "create", "--name", "x", "--json", "--get-token")
-    # The fake token service grants only the admin client.
-    assert code == 1 and err.startswith("oauth2ctl: invalid_client:")
-    code, _, err = ctl("client", "create", "--name", "spa", "--auth-method", "none", "--get-token")
+    code, out, err = ctl("client", "create", "--name", "x", "--json", "--get-token")
+    assert code == 0, err
+    body = json.loads(out)
+    # The new client's own credentials, at the gateway's token endpoint.
+    assert body["token_response"]["access_token"] == f"token-for-{body['client_id']}"
+    assert ctl.token.exchanges[-1].credentials.client_id == body["client_id"]
+    code, _, err = ctl(
+        "client", "create", "--name", "spa", "--auth-method", "none",
+        "--redirect-uri", "https://spa.example/cb", "--get-token",
+    )  # fmt: skip
     assert (code, err) == (
         1,
         "oauth2ctl: invalid_request: --get-token needs a confidential client\n",
     )
 
 
-def test_list_follows_pages(ctl: Ctl) -> None:
+def test_list_follows_pages(ctl: Ctl, tmp_path: Path) -> None:
     for name in ("a", "b", "c"):
         assert ctl("client", "create", "--name", name)[0] == 0
-    for index in range(250):
-        ctl.admin.clients[f"z{index:03}"] = ctl.admin.clients["c-1"]
+    registry = ctl.system().downstream.client_registry
+
+    async def create_many() -> None:
+        for index in range(250):
+            await registry.create(ClientMetadata(), client_id=f"z{index:03}")
+
+    ctl.server.run(create_many())
     code, out, _ = ctl("client", "list", "--json")
     assert code == 0
     assert len(json.loads(out)) == 254  # three, the admin client and 250 more
-    code, out, _ = ctl("client", "list", "--search", "admin")
+    code, out, _ = ctl("client", "list", "--search", "oauth2ctl")  # the admin client's name
     assert out.splitlines()[0].split() == ["CLIENT_ID", "NAME", "AUTH", "METHOD", "GRANT", "TYPES"]
-    assert out.splitlines()[1].startswith("admin-cli")
+    assert out.splitlines()[1].startswith(saved_credentials(tmp_path)["client_id"] + " ")
 
 
 def test_show_update_rotate_delete(ctl: Ctl) -> None:
-    ctl("client", "create", "--name", "svc")
-    code, out, _ = ctl("client", "show", "c-1", "--json")
+    created = json.loads(ctl("client", "create", "--name", "svc", "--json")[1])
+    client_id = created["client_id"]
+    code, out, _ = ctl("client", "show", client_id, "--json")
     assert json.loads(out)["client_name"] == "svc"
     code, out, _ = ctl(
-        "client", "update", "c-1", "--name", "renamed", "--redirect-uri", "https://x.example/cb",
-        "--no-require-pkce", "--json",
+        "client", "update", client_id, "--name", "renamed", "--redirect-uri",
+        "https://x.example/cb", "--no-require-pkce", "--json",
     )  # fmt: skip
     assert code == 0 and json.loads(out)["client_name"] == "renamed"
     request = ctl.admin.requests[-1][1]
     assert list(request.update_mask) == ["client_name", "redirect_uris", "require_pkce"]
-    code, out, _ = ctl("client", "rotate-secret", "c-1", "--json")
-    assert json.loads(out)["client_secret"].startswith("rotated-")
-    code, out, _ = ctl("client", "delete", "c-1")
-    assert (code, out) == (0, "deleted client c-1\n")
-    code, out, err = ctl("client", "show", "c-1")
-    assert (code, err) == (1, "oauth2ctl: not_found: No such client\n")
-    code, _, err = ctl("client", "update", "c-1")
+    code, out, _ = ctl("client", "rotate-secret", client_id, "--json")
+    assert json.loads(out)["client_secret"] not in ("", created["client_secret"])
+    code, out, _ = ctl("client", "delete", client_id)
+    assert (code, out) == (0, f"deleted client {client_id}\n")
+    code, out, err = ctl("client", "show", client_id)
+    assert (code, err) == (1, f"oauth2ctl: not_found: Client {client_id!r} not found\n")
+    code, _, err = ctl("client", "update", client_id)
     assert err == "oauth2ctl: invalid_request: Nothing to update: give at least one option\n"
 
 
 def test_ids_stay_one_path_segment(ctl: Ctl) -> None:
     code, _, err = ctl("client", "show", "a?b#c")
-    assert (code, err) == (1, "oauth2ctl: not_found: No such client\n")
+    assert (code, err) == (1, "oauth2ctl: not_found: Client 'a?b#c' not found\n")
     assert ctl.admin.requests[-1][1].client_id == "a?b#c"
 
 

@@ -29,8 +29,9 @@ def test_create_json(ctl: Ctl) -> None:
         "enabled": True,
         "given_name": "Alice",
         "family_name": "",
-        "name": "",
+        "name": "Alice",
         "created_at": "2023-11-14T22:13:20Z",
+        "updated_at": "2023-11-14T22:13:20Z",
     }
     request = ctl.admin.requests[-1][1]
     assert (request.password, request.actor.id) == ("wonderland", "client:admin-cli")
@@ -67,22 +68,25 @@ def test_update_disable_enable_set_password_delete(ctl: Ctl) -> None:
 
     code, out, _ = ctl("user", "disable", "alice")
     assert out == f"disabled user alice ({alice['user_id']})\n"
-    assert ctl.admin.users[alice["user_id"]].enabled is False
+    users = ctl.system().downstream.user_store.users
+    assert users[alice["user_id"]].enabled is False
     code, out, _ = ctl("user", "enable", alice["user_id"])
     assert out == f"enabled user alice ({alice['user_id']})\n"
 
     code, out, _ = ctl("user", "set-password", "alice", "--password", "looking glass")
     assert out == f"password set for user alice ({alice['user_id']})\n"
-    assert ctl.admin.passwords[alice["user_id"]] == "looking glass"
+    stored = users[alice["user_id"]].password_hash
+    hasher = ctl.system().downstream.hasher
+    assert stored and ctl.server.run(hasher.verify(stored, "looking glass"))
 
     code, out, _ = ctl("user", "delete", "alice")
     assert out == f"deleted user alice ({alice['user_id']})\n"
-    assert ctl.admin.users == {}
+    assert users == {}
 
 
 def test_service_errors_are_one_line(ctl: Ctl) -> None:
     create(ctl)
     code, out, err = ctl("user", "create", "--username", "alice", "--password", "wonderland")
-    assert (code, out, err) == (1, "", "oauth2ctl: conflict: The username is taken\n")
+    assert (code, out, err) == (1, "", "oauth2ctl: conflict: Username 'alice' is already taken\n")
     code, _, err = ctl("user", "create", "--username", "x", "--password", "short")
-    assert err == "oauth2ctl: invalid_request: The password must have at least 8 characters\n"
+    assert err == "oauth2ctl: invalid_request: 'password' must be at least 8 characters\n"

@@ -59,6 +59,9 @@ class GrpcClientRegistry:
             clients_pb2.DeleteClientRequest(client_id=client_id, actor=actor)
         )
 
+    async def delete_registration(self, request: clients_pb2.RegistrationAccessRequest) -> None:
+        await self._client.call.DeleteRegistration(request)
+
     async def rotate_client_secret(
         self, client_id: str, actor: common_pb2.Actor
     ) -> clients_pb2.RotateClientSecretResponse:
@@ -123,10 +126,13 @@ class GrpcUserDirectory:
         )
         return response
 
-    async def revoke_consent(self, client_id: str, user_id: str, actor: common_pb2.Actor) -> None:
-        await self._client.call.RevokeConsent(
-            authorize_pb2.RevokeConsentRequest(client_id=client_id, user_id=user_id, actor=actor)
+    async def revoke_consents(
+        self, *, user_id: str, client_id: str, actor: common_pb2.Actor
+    ) -> int:
+        response: authorize_pb2.RevokeConsentsResponse = await self._client.call.RevokeConsents(
+            authorize_pb2.RevokeConsentsRequest(client_id=client_id, user_id=user_id, actor=actor)
         )
+        return response.consents_revoked
 
     async def close(self) -> None:
         await self._client.close()

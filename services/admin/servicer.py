@@ -74,6 +74,12 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         await self._domain.clients.delete(request)
         return empty_pb2.Empty()
 
+    async def DeleteRegistration(
+        self, request: clients_pb2.RegistrationAccessRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._domain.clients.delete_registration(request)
+        return empty_pb2.Empty()
+
     async def RotateClientSecret(
         self, request: clients_pb2.RotateClientSecretRequest, context: Context
     ) -> clients_pb2.RotateClientSecretResponse:

@@ -305,6 +305,14 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
         await self._domain.consents.revoke(request.client_id, request.user_id)
         return empty_pb2.Empty()
 
+    async def RevokeConsents(
+        self, request: authorize_pb2.RevokeConsentsRequest, context: Context
+    ) -> authorize_pb2.RevokeConsentsResponse:
+        revoked = await self._domain.consents.revoke_all(
+            client_id=request.client_id, user_id=request.user_id
+        )
+        return authorize_pb2.RevokeConsentsResponse(consents_revoked=revoked)
+
     # --- authorization codes ---
 
     async def ConsumeAuthorizationCode(

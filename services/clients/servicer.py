@@ -182,11 +182,7 @@ class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
     async def DeleteRegistration(
         self, request: clients_pb2.RegistrationAccessRequest, context: Context
     ) -> empty_pb2.Empty:
-        await self._registration.delete(
-            request.client_id,
-            request.registration_access_token,
-            remote_addr=request.actor.remote_addr,
-        )
+        await self._registration.delete(request.client_id, request.registration_access_token)
         return empty_pb2.Empty()
 
     async def CreateInitialAccessToken(

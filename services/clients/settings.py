@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from common.settings import ServiceSettings
+from common.vocabulary import ClientAuthMethod, GrantType
 from services.clients.domain.model import AUTH_METHODS, GRANT_TYPES
 from services.clients.domain.registration_policy import FORBIDDEN_SCOPES
 
@@ -31,7 +32,12 @@ class ClientsSettings(ServiceSettings):
     registration_mode: RegistrationMode | None = None
     # grant_types a self-registered client may ask for.
     registration_allowed_grant_types: list[str] = Field(
-        default=["authorization_code", "refresh_token", "client_credentials"], min_length=1
+        default=[
+            GrantType.AUTHORIZATION_CODE,
+            GrantType.REFRESH_TOKEN,
+            GrantType.CLIENT_CREDENTIALS,
+        ],
+        min_length=1,
     )
     # Scopes a self-registered client may ask for; never "admin". A registration
     # that names no scope gets all of them.
@@ -40,7 +46,7 @@ class ClientsSettings(ServiceSettings):
     )
     # token_endpoint_auth_method values a self-registered client may use.
     registration_allowed_auth_methods: list[str] = Field(
-        default=["client_secret_basic", "client_secret_post", "none"], min_length=1
+        default=list(ClientAuthMethod), min_length=1
     )
     # Lifetime of an initial access token when its creator names none (1 day).
     initial_access_token_ttl_seconds: int = Field(default=86_400, ge=60, le=365 * 86_400)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
 from common.settings import ServiceSettings
+from common.vocabulary import SigningAlg
 
 KEK_BYTES = 32  # AES-256-GCM
 
@@ -33,9 +34,9 @@ class TokenSettings(ServiceSettings):
     # Lifetime of access tokens (RFC 9068 `exp` - `iat`), 1 minute to 1 day.
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     # JWS alg of access tokens for clients that do not ask for one (RFC 9068 section 2.1).
-    access_token_signing_alg: Literal["ES256", "RS256"] = "ES256"  # noqa: S105
+    access_token_signing_alg: SigningAlg = SigningAlg.ES256
     # JWS alg of OpenID Connect ID tokens (OpenID Connect Core section 2 requires RS256 support).
-    id_token_signing_alg: Literal["RS256", "ES256"] = "RS256"  # noqa: S105
+    id_token_signing_alg: SigningAlg = SigningAlg.RS256
     # Lifetime of ID tokens (OpenID Connect Core section 2 `exp` - `iat`), 1 minute to 1 day.
     id_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     # Lifetime of one refresh token (default 30 days); each use rotates it into a new one.

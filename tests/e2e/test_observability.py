@@ -319,11 +319,10 @@ def test_a_first_sign_in_makes_at_most_three_grpc_calls_from_the_gateway(
         ]
 
     def consent_served(spans: list[ReceivedSpan]) -> bool:
-        return any(
-            s.trace_id == trace_id and s.name == "oauth2.v1.AuthorizeService/CompleteConsent"
-            for s in spans
-            if s.kind == "SERVER"
-        )
+        # Both ends: the gateway's page span ends (and is exported) after the
+        # authorize service's, so waiting for the latter alone races the former.
+        served = {s.name for s in spans if s.trace_id == trace_id and s.kind == "SERVER"}
+        return {"oauth2.v1.AuthorizeService/CompleteConsent", "POST /consent"} <= served
 
     spans = receiver.wait_for(consent_served, timeout=20)
     pages = {s.name for s in spans if s.trace_id == trace_id and s.service_name == "oauth2-gateway"}

@@ -68,6 +68,14 @@ def test_register_use_read_update_delete(system: RunningSystem) -> None:
         assert introspect(system, token) == {"active": False}
         gone = http.get(f"/oauth/register/{client_id}", headers=auth)
         assert gone.status_code == 401
+    # The admin service ran the deletion cascade and audited it.
+    with AdminApi(system) as api:
+        events = api.ok("GET", "/audit", params={"target": f"client:{client_id}"})["items"]
+    deleted = [e for e in events if e["action"] == "client.deleted"]
+    assert [(e["actor"], e["outcome"], e["source"]) for e in deleted] == [
+        (f"client:{client_id}", "success", "oauth2-admin")
+    ]
+    assert deleted[0]["details"]["via"] == "rfc7592"
 
 
 @pytest.mark.parametrize(

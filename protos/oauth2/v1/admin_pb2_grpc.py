@@ -63,6 +63,11 @@ class AdminServiceStub:
                 request_serializer=oauth2_dot_v1_dot_clients__pb2.DeleteClientRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.DeleteRegistration = channel.unary_unary(
+                '/oauth2.v1.AdminService/DeleteRegistration',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.RegistrationAccessRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
         self.RotateClientSecret = channel.unary_unary(
                 '/oauth2.v1.AdminService/RotateClientSecret',
                 request_serializer=oauth2_dot_v1_dot_clients__pb2.RotateClientSecretRequest.SerializeToString,
@@ -180,6 +185,15 @@ class AdminServiceServicer:
 
     def DeleteClient(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRegistration(self, request, context):
+        """RFC 7592 section 2.3: ClientsService.DeleteRegistration checks the
+        registration access token and deletes; then the same cascade as
+        DeleteClient (grants, consents, audit).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -319,6 +333,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
             'DeleteClient': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteClient,
                     request_deserializer=oauth2_dot_v1_dot_clients__pb2.DeleteClientRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'DeleteRegistration': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRegistration,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.RegistrationAccessRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'RotateClientSecret': grpc.unary_unary_rpc_method_handler(
@@ -541,6 +560,33 @@ class AdminService:
             target,
             '/oauth2.v1.AdminService/DeleteClient',
             oauth2_dot_v1_dot_clients__pb2.DeleteClientRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRegistration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AdminService/DeleteRegistration',
+            oauth2_dot_v1_dot_clients__pb2.RegistrationAccessRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,

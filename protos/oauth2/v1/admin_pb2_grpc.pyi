@@ -43,6 +43,11 @@ class AdminServiceStub:
     ListClients: _grpc.UnaryUnaryMultiCallable[_clients_pb2.ListClientsRequest, _clients_pb2.ListClientsResponse]
     UpdateClient: _grpc.UnaryUnaryMultiCallable[_clients_pb2.UpdateClientRequest, _clients_pb2.Client]
     DeleteClient: _grpc.UnaryUnaryMultiCallable[_clients_pb2.DeleteClientRequest, _empty_pb2.Empty]
+    DeleteRegistration: _grpc.UnaryUnaryMultiCallable[_clients_pb2.RegistrationAccessRequest, _empty_pb2.Empty]
+    """RFC 7592 section 2.3: ClientsService.DeleteRegistration checks the
+    registration access token and deletes; then the same cascade as
+    DeleteClient (grants, consents, audit).
+    """
     RotateClientSecret: _grpc.UnaryUnaryMultiCallable[_clients_pb2.RotateClientSecretRequest, _clients_pb2.RotateClientSecretResponse]
     CreateUser: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.CreateUserRequest, _authorize_pb2.User]
     """Users (delegated to AuthorizeService)."""
@@ -77,6 +82,11 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ListClients: _aio.UnaryUnaryMultiCallable[_clients_pb2.ListClientsRequest, _clients_pb2.ListClientsResponse]  # type: ignore[assignment]
     UpdateClient: _aio.UnaryUnaryMultiCallable[_clients_pb2.UpdateClientRequest, _clients_pb2.Client]  # type: ignore[assignment]
     DeleteClient: _aio.UnaryUnaryMultiCallable[_clients_pb2.DeleteClientRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    DeleteRegistration: _aio.UnaryUnaryMultiCallable[_clients_pb2.RegistrationAccessRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """RFC 7592 section 2.3: ClientsService.DeleteRegistration checks the
+    registration access token and deletes; then the same cascade as
+    DeleteClient (grants, consents, audit).
+    """
     RotateClientSecret: _aio.UnaryUnaryMultiCallable[_clients_pb2.RotateClientSecretRequest, _clients_pb2.RotateClientSecretResponse]  # type: ignore[assignment]
     CreateUser: _aio.UnaryUnaryMultiCallable[_authorize_pb2.CreateUserRequest, _authorize_pb2.User]  # type: ignore[assignment]
     """Users (delegated to AuthorizeService)."""
@@ -138,6 +148,17 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _clients_pb2.DeleteClientRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteRegistration(
+        self,
+        request: _clients_pb2.RegistrationAccessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """RFC 7592 section 2.3: ClientsService.DeleteRegistration checks the
+        registration access token and deletes; then the same cascade as
+        DeleteClient (grants, consents, audit).
+        """
 
     @_abc_1.abstractmethod
     def RotateClientSecret(

@@ -825,6 +825,52 @@ class RevokeConsentRequest(_message.Message):
 Global___RevokeConsentRequest: _TypeAlias = RevokeConsentRequest  # noqa: Y015
 
 @_typing.final
+class RevokeConsentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    """At least one selector; both select the one consent of that pair."""
+    user_id: _builtins.str
+    @_builtins.property
+    def actor(self) -> _common_pb2.Actor: ...
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        actor: _common_pb2.Actor | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "client_id", b"client_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeConsentsRequest: _TypeAlias = RevokeConsentsRequest  # noqa: Y015
+
+@_typing.final
+class RevokeConsentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSENTS_REVOKED_FIELD_NUMBER: _builtins.int
+    consents_revoked: _builtins.int
+    def __init__(
+        self,
+        *,
+        consents_revoked: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consents_revoked", b"consents_revoked"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeConsentsResponse: _TypeAlias = RevokeConsentsResponse  # noqa: Y015
+
+@_typing.final
 class ConsumeAuthorizationCodeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -95,6 +95,11 @@ class AuthorizeServiceStub:
                 request_serializer=oauth2_dot_v1_dot_authorize__pb2.RevokeConsentRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.RevokeConsents = channel.unary_unary(
+                '/oauth2.v1.AuthorizeService/RevokeConsents',
+                request_serializer=oauth2_dot_v1_dot_authorize__pb2.RevokeConsentsRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.RevokeConsentsResponse.FromString,
+                _registered_method=True)
         self.ConsumeAuthorizationCode = channel.unary_unary(
                 '/oauth2.v1.AuthorizeService/ConsumeAuthorizationCode',
                 request_serializer=oauth2_dot_v1_dot_authorize__pb2.ConsumeAuthorizationCodeRequest.SerializeToString,
@@ -197,6 +202,14 @@ class AuthorizeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeConsents(self, request, context):
+        """Every consent of a user, of a client, or of both, in one call (the admin
+        service's cascade when a client or a user loses its grants).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ConsumeAuthorizationCode(self, request, context):
         """Authorization codes: opaque, single use, stored hashed, issued by the
         pipeline above.
@@ -276,6 +289,11 @@ def add_AuthorizeServiceServicer_to_server(servicer, server):
                     servicer.RevokeConsent,
                     request_deserializer=oauth2_dot_v1_dot_authorize__pb2.RevokeConsentRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'RevokeConsents': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeConsents,
+                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.RevokeConsentsRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.RevokeConsentsResponse.SerializeToString,
             ),
             'ConsumeAuthorizationCode': grpc.unary_unary_rpc_method_handler(
                     servicer.ConsumeAuthorizationCode,
@@ -612,6 +630,33 @@ class AuthorizeService:
             '/oauth2.v1.AuthorizeService/RevokeConsent',
             oauth2_dot_v1_dot_authorize__pb2.RevokeConsentRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeConsents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AuthorizeService/RevokeConsents',
+            oauth2_dot_v1_dot_authorize__pb2.RevokeConsentsRequest.SerializeToString,
+            oauth2_dot_v1_dot_authorize__pb2.RevokeConsentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

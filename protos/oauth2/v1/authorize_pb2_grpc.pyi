@@ -65,6 +65,10 @@ class AuthorizeServiceStub:
     ListConsents: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.ListConsentsRequest, _authorize_pb2.ListConsentsResponse]
     """Consent records"""
     RevokeConsent: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.RevokeConsentRequest, _empty_pb2.Empty]
+    RevokeConsents: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.RevokeConsentsRequest, _authorize_pb2.RevokeConsentsResponse]
+    """Every consent of a user, of a client, or of both, in one call (the admin
+    service's cascade when a client or a user loses its grants).
+    """
     ConsumeAuthorizationCode: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.ConsumeAuthorizationCodeRequest, _authorize_pb2.AuthorizationCodeGrant]
     """Authorization codes: opaque, single use, stored hashed, issued by the
     pipeline above.
@@ -107,6 +111,10 @@ class AuthorizeServiceAsyncStub(AuthorizeServiceStub):
     ListConsents: _aio.UnaryUnaryMultiCallable[_authorize_pb2.ListConsentsRequest, _authorize_pb2.ListConsentsResponse]  # type: ignore[assignment]
     """Consent records"""
     RevokeConsent: _aio.UnaryUnaryMultiCallable[_authorize_pb2.RevokeConsentRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    RevokeConsents: _aio.UnaryUnaryMultiCallable[_authorize_pb2.RevokeConsentsRequest, _authorize_pb2.RevokeConsentsResponse]  # type: ignore[assignment]
+    """Every consent of a user, of a client, or of both, in one call (the admin
+    service's cascade when a client or a user loses its grants).
+    """
     ConsumeAuthorizationCode: _aio.UnaryUnaryMultiCallable[_authorize_pb2.ConsumeAuthorizationCodeRequest, _authorize_pb2.AuthorizationCodeGrant]  # type: ignore[assignment]
     """Authorization codes: opaque, single use, stored hashed, issued by the
     pipeline above.
@@ -218,6 +226,16 @@ class AuthorizeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _authorize_pb2.RevokeConsentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeConsents(
+        self,
+        request: _authorize_pb2.RevokeConsentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authorize_pb2.RevokeConsentsResponse, _abc.Awaitable[_authorize_pb2.RevokeConsentsResponse]]:
+        """Every consent of a user, of a client, or of both, in one call (the admin
+        service's cascade when a client or a user loses its grants).
+        """
 
     @_abc_1.abstractmethod
     def ConsumeAuthorizationCode(

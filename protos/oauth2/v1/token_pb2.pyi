@@ -28,26 +28,6 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class TokenRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    @_typing.final
-    class ExtraEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
     GRANT_TYPE_FIELD_NUMBER: _builtins.int
     CREDENTIALS_FIELD_NUMBER: _builtins.int
     SCOPE_FIELD_NUMBER: _builtins.int
@@ -56,8 +36,6 @@ class TokenRequest(_message.Message):
     CODE_VERIFIER_FIELD_NUMBER: _builtins.int
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     RESOURCE_FIELD_NUMBER: _builtins.int
-    EXTRA_FIELD_NUMBER: _builtins.int
-    ACTOR_FIELD_NUMBER: _builtins.int
     grant_type: _builtins.str
     scope: _builtins.str
     """Space-separated; empty means the client's registered default."""
@@ -73,12 +51,6 @@ class TokenRequest(_message.Message):
     def resource(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """RFC 8707 resource indicators"""
 
-    @_builtins.property
-    def extra(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Any other parameters, for grants added later."""
-
-    @_builtins.property
-    def actor(self) -> _common_pb2.Actor: ...
     def __init__(
         self,
         *,
@@ -90,12 +62,10 @@ class TokenRequest(_message.Message):
         code_verifier: _builtins.str = ...,
         refresh_token: _builtins.str = ...,
         resource: _abc.Iterable[_builtins.str] | None = ...,
-        extra: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        actor: _common_pb2.Actor | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "credentials", b"credentials"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "code", b"code", "code_verifier", b"code_verifier", "credentials", b"credentials", "extra", b"extra", "grant_type", b"grant_type", "redirect_uri", b"redirect_uri", "refresh_token", b"refresh_token", "resource", b"resource", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "code_verifier", b"code_verifier", "credentials", b"credentials", "grant_type", b"grant_type", "redirect_uri", b"redirect_uri", "refresh_token", b"refresh_token", "resource", b"resource", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,6 +21,7 @@ from common.audit import current_trace_id
 from common.errors import AccessDenied, Conflict, InvalidRequest, OAuthError, ServerError
 from common.paging import decode_page_token, encode_page_token, page_size
 from common.timeutil import utcnow
+from common.vocabulary import AuditOutcome
 from services.admin.domain.model import (
     OUTCOMES,
     SOURCE,
@@ -29,7 +30,6 @@ from services.admin.domain.model import (
     AuditFilter,
     AuditPage,
     AuditRecord,
-    Outcome,
 )
 from services.admin.domain.ports import AuditStore
 
@@ -56,8 +56,8 @@ class AuditEntry:
     details: dict[str, str] = field(default_factory=dict)
 
 
-def outcome_of(error: OAuthError) -> Outcome:
-    return "denied" if isinstance(error, AccessDenied) else "failure"
+def outcome_of(error: OAuthError) -> AuditOutcome:
+    return AuditOutcome.DENIED if isinstance(error, AccessDenied) else AuditOutcome.FAILURE
 
 
 class AuditLog:
@@ -95,20 +95,26 @@ class AuditLog:
             # The caller went away (deadline, disconnect) mid-operation: whatever
             # happened downstream so far is on record as unfinished.
             details = {**entry.details, "error": "cancelled"}
-            await self.write(action, actor_id, entry.target, "failure", details, remote_addr)
+            await self.write(
+                action, actor_id, entry.target, AuditOutcome.FAILURE, details, remote_addr
+            )
             raise
         except Exception:
             details = {**entry.details, "error": ServerError.error}
-            await self.write(action, actor_id, entry.target, "failure", details, remote_addr)
+            await self.write(
+                action, actor_id, entry.target, AuditOutcome.FAILURE, details, remote_addr
+            )
             raise
-        await self.write(action, actor_id, entry.target, "success", entry.details, remote_addr)
+        await self.write(
+            action, actor_id, entry.target, AuditOutcome.SUCCESS, entry.details, remote_addr
+        )
 
     async def write(
         self,
         action: str,
         actor_id: str,
         target: str,
-        outcome: Outcome,
+        outcome: AuditOutcome,
         details: Mapping[str, str],
         remote_addr: str = "",
     ) -> None:
@@ -144,7 +150,7 @@ class AuditLog:
     def validate(self, event: AuditRecord) -> AuditRecord:
         if not 1 <= len(event.action) <= MAX_ACTION_LENGTH:
             raise InvalidRequest(f"'action' must be 1 to {MAX_ACTION_LENGTH} characters")
-        outcome = event.outcome or "success"
+        outcome = event.outcome or AuditOutcome.SUCCESS
         if outcome not in OUTCOMES:
             raise InvalidRequest("'outcome' must be one of: " + ", ".join(OUTCOMES))
         for name, value, limit in (
@@ -165,7 +171,7 @@ class AuditLog:
         return replace(
             event,
             event_id=event.event_id or str(uuid.uuid4()),
-            outcome=outcome,
+            outcome=AuditOutcome(outcome),
             actor_id=event.actor_id or UNKNOWN_ACTOR,
             source=event.source or "unknown",
         )

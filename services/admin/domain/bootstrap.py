@@ -21,6 +21,7 @@ from oauth2.v1 import clients_pb2, common_pb2
 
 from common.errors import Conflict, OAuthError
 from common.timeutil import utcnow
+from common.vocabulary import ClientAuthMethod, GrantType
 from services.admin.domain.audit import AuditLog
 from services.admin.domain.model import ADMIN_BOOTSTRAPPED
 from services.admin.domain.ports import AdminStateStore, ClientRegistry
@@ -30,7 +31,7 @@ DEFAULT_CLIENT_NAME: Final = "oauth2ctl admin"
 BOOTSTRAP_ACTOR: Final = "cli"
 ALREADY_BOOTSTRAPPED: Final = "The system is already bootstrapped"
 ADMIN_SCOPE: Final = "admin"
-AUTH_METHOD: Final = "client_secret_basic"
+AUTH_METHOD: Final = ClientAuthMethod.CLIENT_SECRET_BASIC
 _PENDING: Final = "pending:"
 
 
@@ -66,7 +67,7 @@ class Bootstrapper:
                     clients_pb2.CreateClientRequest(
                         metadata=clients_pb2.ClientMetadata(
                             client_name=client_name or DEFAULT_CLIENT_NAME,
-                            grant_types=["client_credentials"],
+                            grant_types=[GrantType.CLIENT_CREDENTIALS],
                             scope=ADMIN_SCOPE,
                             token_endpoint_auth_method=AUTH_METHOD,
                         ),

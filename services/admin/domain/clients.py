@@ -3,10 +3,12 @@ this adds the audit trail and what a deletion must take back with it."""
 
 from __future__ import annotations
 
-from oauth2.v1 import clients_pb2
+from contextlib import AbstractAsyncContextManager
+
+from oauth2.v1 import clients_pb2, common_pb2
 
 from common.errors import InvalidRequest, NotFound
-from services.admin.domain.audit import AuditLog
+from services.admin.domain.audit import AuditEntry, AuditLog
 from services.admin.domain.grants import GrantAdministration
 from services.admin.domain.model import (
     CLIENT_CREATED,
@@ -18,6 +20,7 @@ from services.admin.domain.model import (
 from services.admin.domain.ports import ClientRegistry
 
 CLIENT_DELETED_REASON = "client deleted"
+REGISTRATION_DELETED_REASON = "registration deleted (RFC 7592)"
 
 
 class ClientAdministration:
@@ -61,18 +64,12 @@ class ClientAdministration:
             return await self._clients.update_client(request)
 
     async def delete(self, request: clients_pb2.DeleteClientRequest) -> None:
-        """DeleteClient, then its refresh-token families and access tokens
-        (TokenService.RevokeGrants(client_id) writes the not-before), then its
-        consents. Deleted first so that it can obtain nothing new meanwhile. A
-        client that is gone already still has its grants and consents revoked,
-        so that repeating a deletion that failed half-way finishes it."""
+        """DeleteClient, then what it holds (:meth:`take_back`). Deleted first so that
+        it can obtain nothing new meanwhile. A client that is gone already still has
+        its grants and consents revoked, so that repeating a deletion that failed
+        half-way finishes it."""
         actor = request.actor
-        async with self._audit.audited(
-            CLIENT_DELETED,
-            actor.id,
-            f"client:{request.client_id}",
-            remote_addr=actor.remote_addr,
-        ) as entry:
+        async with self.audited_deletion(request.client_id, actor) as entry:
             if not request.client_id:
                 raise InvalidRequest("Missing 'client_id'")
             missing: NotFound | None = None
@@ -80,13 +77,45 @@ class ClientAdministration:
                 await self._clients.delete_client(request.client_id, actor)
             except NotFound as exc:
                 missing = exc
-            families = await self._grants.revoke_families(
-                client_id=request.client_id, reason=CLIENT_DELETED_REASON, actor=actor
-            )
-            consents = await self._grants.revoke_consents(client_id=request.client_id, actor=actor)
-            entry.details.update(families_revoked=str(families), consents_revoked=str(consents))
+            await self.take_back(request.client_id, CLIENT_DELETED_REASON, actor, entry)
             if missing is not None:
                 raise missing
+
+    async def delete_registration(self, request: clients_pb2.RegistrationAccessRequest) -> None:
+        """RFC 7592 section 2.3: the client deletes itself with its registration access
+        token, then the same cascade as :meth:`delete`.
+
+        ClientsService checks the token as it deletes, before anything is audited: a
+        caller without it is nobody this service acts for, and failed attempts at a
+        public endpoint are not audit events (as for RFC 7591 registration). Once the
+        client is gone its token is too, so there is no retrying half-way here."""
+        await self._clients.delete_registration(request)
+        actor = request.actor
+        async with self.audited_deletion(request.client_id, actor) as entry:
+            entry.details["via"] = "rfc7592"
+            await self.take_back(request.client_id, REGISTRATION_DELETED_REASON, actor, entry)
+
+    def audited_deletion(
+        self, client_id: str, actor: common_pb2.Actor
+    ) -> AbstractAsyncContextManager[AuditEntry]:
+        """The one ``client.deleted`` row of a deletion, whichever way it came."""
+        return self._audit.audited(
+            CLIENT_DELETED, actor.id, f"client:{client_id}", remote_addr=actor.remote_addr
+        )
+
+    async def take_back(
+        self, client_id: str, reason: str, actor: common_pb2.Actor, entry: AuditEntry
+    ) -> None:
+        """What a deleted client held: its refresh-token families and access tokens
+        (TokenService.RevokeGrants(client_id) writes the not-before), then its
+        consents (AuthorizeService.RevokeConsents, one call); the counts go on
+        the audit row."""
+        families = await self._grants.revoke_families(
+            client_id=client_id, reason=reason, actor=actor
+        )
+        entry.details["families_revoked"] = str(families)
+        consents = await self._grants.revoke_consents(client_id=client_id, actor=actor)
+        entry.details["consents_revoked"] = str(consents)
 
     async def rotate_secret(
         self, request: clients_pb2.RotateClientSecretRequest

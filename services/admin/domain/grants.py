@@ -7,13 +7,12 @@ the token service's not-before entry, so access tokens stop working at once
 from __future__ import annotations
 
 import builtins
-import contextlib
 from dataclasses import dataclass
 from typing import Final
 
 from oauth2.v1 import authorize_pb2, common_pb2, token_pb2
 
-from common.errors import InvalidRequest, NotFound
+from common.errors import InvalidRequest
 from common.paging import MAX_PAGE_SIZE
 from services.admin.domain.audit import AuditLog
 from services.admin.domain.model import GRANT_REVOKED
@@ -118,16 +117,6 @@ class GrantAdministration:
     async def revoke_consents(
         self, *, user_id: str = "", client_id: str = "", actor: common_pb2.Actor
     ) -> int:
-        """Revoke every consent of a user or of a client; answers how many."""
-        revoked = 0
-        while True:
-            batch = await self.consents(user_id=user_id, client_id=client_id)
-            before = revoked
-            for consent in batch:
-                # Gone already (a concurrent revocation) is what we wanted.
-                with contextlib.suppress(NotFound):
-                    await self._users.revoke_consent(consent.client_id, consent.user_id, actor)
-                    revoked += 1
-            # A full batch may hide more behind it; stop when one makes no progress.
-            if len(batch) < MAX_CONSENTS or revoked == before:
-                return revoked
+        """AuthorizeService.RevokeConsents: every consent of a user or of a client in
+        one call; answers how many."""
+        return await self._users.revoke_consents(user_id=user_id, client_id=client_id, actor=actor)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final
 
-Outcome = Literal["success", "failure", "denied"]
-OUTCOMES: Final[tuple[Outcome, ...]] = ("success", "failure", "denied")
+from common.vocabulary import AuditOutcome
+
+OUTCOMES: Final[tuple[AuditOutcome, ...]] = tuple(AuditOutcome)
 
 #: Where the admin service's own events say they come from.
 SOURCE: Final = "oauth2-admin"
@@ -47,7 +48,7 @@ class AuditRecord:
     action: str
     actor_id: str
     target: str
-    outcome: Outcome
+    outcome: AuditOutcome
     time: datetime
     source: str
     trace_id: str = ""

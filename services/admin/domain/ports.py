@@ -67,6 +67,11 @@ class ClientRegistry(Protocol):
 
     async def delete_client(self, client_id: str, actor: common_pb2.Actor) -> None: ...
 
+    async def delete_registration(self, request: clients_pb2.RegistrationAccessRequest) -> None:
+        """RFC 7592 section 2.3; InvalidToken unless the registration access token
+        is the client's."""
+        ...
+
     async def rotate_client_secret(
         self, client_id: str, actor: common_pb2.Actor
     ) -> clients_pb2.RotateClientSecretResponse: ...
@@ -97,9 +102,11 @@ class UserDirectory(Protocol):
         self, *, user_id: str, client_id: str, page: common_pb2.PageRequest
     ) -> authorize_pb2.ListConsentsResponse: ...
 
-    async def revoke_consent(
-        self, client_id: str, user_id: str, actor: common_pb2.Actor
-    ) -> None: ...
+    async def revoke_consents(
+        self, *, user_id: str, client_id: str, actor: common_pb2.Actor
+    ) -> int:
+        """Every consent of the user and/or the client; how many were revoked."""
+        ...
 
 
 class TokenAuthority(Protocol):

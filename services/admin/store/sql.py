@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.db import database_errors
 from common.errors import Conflict
 from common.timeutil import as_utc
+from common.vocabulary import AuditOutcome
 from services.admin.domain.model import AuditCursor, AuditFilter, AuditRecord, StateEntry
 from services.admin.store.tables import admin_state, audit_events
 
@@ -25,6 +26,7 @@ UNAVAILABLE = "The audit log is unavailable"
 def _from_row(row: Row[Any]) -> AuditRecord:
     values = dict(row._mapping)
     values["time"] = as_utc(values["time"])  # SQLite returns naive datetimes
+    values["outcome"] = AuditOutcome(values["outcome"])
     return AuditRecord(**values)
 
 

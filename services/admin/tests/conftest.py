@@ -1,5 +1,6 @@
-"""Fixtures of the admin service tests: the domain on in-memory fakes of the
-three services it composes, and a migrated admin schema on SQLite or PostgreSQL."""
+"""Fixtures of the admin service tests: the domain over the real domains of the
+three services it composes (on in-memory stores, see ``fakes``), and a migrated
+admin schema on SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -15,33 +16,22 @@ from services.admin.app import MIGRATIONS_DIR
 from services.admin.domain import AdminDomain, build_admin_domain
 from services.admin.settings import AdminSettings
 from services.admin.tests.fakes import (
-    FakeClientRegistry,
-    FakeTokenAuthority,
-    FakeUserDirectory,
+    Downstream,
     Journal,
     MemoryAuditStore,
     MemoryStateStore,
+    start_downstream,
 )
 
 
 @pytest.fixture
-def journal() -> Journal:
-    return []
+async def downstream() -> Downstream:
+    return await start_downstream()
 
 
 @pytest.fixture
-def clients(journal: Journal) -> FakeClientRegistry:
-    return FakeClientRegistry(journal)
-
-
-@pytest.fixture
-def users(journal: Journal) -> FakeUserDirectory:
-    return FakeUserDirectory(journal)
-
-
-@pytest.fixture
-def tokens(journal: Journal) -> FakeTokenAuthority:
-    return FakeTokenAuthority(journal)
+def journal(downstream: Downstream) -> Journal:
+    return downstream.journal
 
 
 @pytest.fixture
@@ -56,16 +46,12 @@ def state() -> MemoryStateStore:
 
 @pytest.fixture
 def domain(
-    clients: FakeClientRegistry,
-    users: FakeUserDirectory,
-    tokens: FakeTokenAuthority,
-    audit_store: MemoryAuditStore,
-    state: MemoryStateStore,
+    downstream: Downstream, audit_store: MemoryAuditStore, state: MemoryStateStore
 ) -> AdminDomain:
     return build_admin_domain(
-        clients=clients,
-        users=users,
-        tokens=tokens,
+        clients=downstream.client_registry_port(),
+        users=downstream.user_directory_port(),
+        tokens=downstream.token_authority_port(),
         audit_store=audit_store,
         state=state,
         source="oauth2-admin",

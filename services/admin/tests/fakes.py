@@ -1,294 +1,354 @@
-"""In-memory stand-ins for the admin service's ports: the three services it
-composes (recording every call in one shared journal, so that tests can check
-the order of an orchestration) and its own two stores."""
+"""The services the admin service composes, as they are: the clients, authorize and
+token services' own domains and servicers on their in-memory stores, reached
+through the admin service's real gRPC adapters (services/admin/downstream.py) over
+an in-process stand-in for the channel. Nothing here re-implements a service: an
+orchestration that works here works against the owners' rules, paging and errors.
+
+Every call that reaches a downstream servicer is written to one shared
+:class:`Journal`, in order, so that tests can check an orchestration;
+``downstream.token.failures["RevokeGrants"] = SomeError()`` makes the next such
+call fail. The admin service's own two stores are in-memory ones here too.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import dataclasses
-import uuid
-from datetime import datetime
+import itertools
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from google.protobuf import empty_pb2
-from oauth2.v1 import (
-    authorize_pb2,
-    authorize_pb2_grpc,
-    clients_pb2,
-    clients_pb2_grpc,
-    common_pb2,
-    token_pb2,
-    token_pb2_grpc,
+from google.protobuf.message import Message
+
+from common.errors import Conflict, OAuthError
+from common.kv import MemoryKeyValue
+from services.admin.domain.model import AuditCursor, AuditFilter, AuditRecord, StateEntry
+from services.admin.downstream import GrpcClientRegistry, GrpcTokenAuthority, GrpcUserDirectory
+from services.authorize.domain import (
+    Argon2PasswordHasher,
+    AuthorizationCodes,
+    AuthorizationRequestValidator,
+    ConsentRegistry,
+    LoginPolicy,
+    LoginThrottle,
+    PasswordLogin,
+    SignIn,
+    UserDirectory,
+)
+from services.authorize.domain.model import NewUser, User
+from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
+from services.authorize.store.client_directory import GrpcClientDirectory
+from services.authorize.tests.fakes import (
+    MemoryCodeStore,
+    MemoryConsentStore,
+    MemoryInteractionStore,
+    MemoryUserStore,
+)
+from services.clients.domain import (
+    ClientRegistration,
+    ClientRegistry,
+    Registration,
+    RegistrationPolicy,
+)
+from services.clients.domain.model import Client, ClientMetadata
+from services.clients.servicer import ClientsServicer
+from services.clients.tests.fakes import MemoryClientStore, MemoryInitialAccessTokenStore
+from services.token.app import build_domain as build_token_domain
+from services.token.authorize_adapter import GrpcCodeConsumer
+from services.token.authorize_adapter import GrpcUserDirectory as TokenUserDirectory
+from services.token.clients_adapter import GrpcClientAuthenticator
+from services.token.domain.denylist import RevocationList
+from services.token.domain.keys import KeyManager
+from services.token.domain.ports import GrantFamily, StoredSigningKey
+from services.token.servicer import TokenDomain, TokenServicer
+from services.token.settings import TokenSettings
+from services.token.tests.fakes import (
+    MemoryDenylistStore,
+    MemoryGrantStore,
+    MemorySigningKeyStore,
 )
 
-from common.errors import Conflict, InvalidRequest, NotFound, OAuthError
-from common.paging import decode_page_token, encode_page_token
-from common.timeutil import to_timestamp, utcnow
-from services.admin.domain.model import AuditCursor, AuditFilter, AuditRecord, StateEntry
-
-Journal = list[str]
+#: The clock of the downstream registries: 2023-11-14T22:13:20Z.
+T0 = datetime.fromtimestamp(1_700_000_000, UTC)
+ISSUER = "https://auth.example.com"
+PASSWORD = "correct horse battery staple"
 
 
-class _Fake:
-    def __init__(self, journal: Journal) -> None:
+def fixed_clock() -> datetime:
+    return T0
+
+
+# --- the journal and the in-process channel ----------------------------------------
+
+
+class Journal:
+    """Every call that reached a downstream servicer: (method, request), in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def methods(self) -> builtins.list[str]:
+        return [method for method, _ in self.calls]
+
+    def requests(self, method: str) -> builtins.list[Any]:
+        return [request for name, request in self.calls if name == method]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+class Recorded:
+    """A servicer whose every call is journalled first. ``failures[method]`` is raised
+    instead of calling the servicer, once; ``fail_always[method]`` on every call."""
+
+    def __init__(self, servicer: object, journal: Journal) -> None:
+        self.servicer = servicer
         self.journal = journal
-        #: method name -> error its next call raises
         self.failures: dict[str, BaseException] = {}
+        self.fail_always: dict[str, BaseException] = {}
 
-    async def _enter(self, entry: str) -> None:
-        await asyncio.sleep(0)  # a real call yields; concurrency tests rely on it
-        self.journal.append(entry)
-        method = entry.split()[0]
-        if method in self.failures:
-            raise self.failures.pop(method)
+    def __getattr__(self, method: str) -> Callable[[Any, Any], Awaitable[Any]]:
+        if not method[:1].isupper():
+            raise AttributeError(method)
+        handler = getattr(self.servicer, method)
+
+        async def call(request: Any, context: Any) -> Any:
+            await asyncio.sleep(0)  # a real call yields; concurrency tests rely on it
+            self.journal.calls.append((method, request))
+            if method in self.failures:
+                raise self.failures.pop(method)
+            if method in self.fail_always:
+                raise self.fail_always[method]
+            return await handler(request, context)
+
+        return call
 
 
-def _page(items: list, token: str, size: int, key) -> tuple[list, common_pb2.PageResponse]:  # type: ignore[no-untyped-def, type-arg]
-    after = decode_page_token(token)
-    rest = [item for item in items if after is None or key(item) > after]
-    size = size or 50
-    chunk = rest[:size]
-    next_token = encode_page_token(key(chunk[-1])) if len(rest) > size else ""
-    return chunk, common_pb2.PageResponse(next_page_token=next_token, total_size=len(items))
+class _InProcessCalls:
+    def __init__(self, servicer: object) -> None:
+        self._servicer = servicer
+
+    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
+        handler = getattr(self._servicer, method)
+
+        async def call(request: Message, *, timeout: float | None = None) -> Any:
+            # Copied as the wire copies them: neither side sees the other's objects.
+            answer = await handler(type(request).FromString(request.SerializeToString()), None)
+            return type(answer).FromString(answer.SerializeToString())
+
+        return call
 
 
-class FakeClientRegistry(_Fake):
-    def __init__(self, journal: Journal) -> None:
-        super().__init__(journal)
-        self.clients: dict[str, clients_pb2.Client] = {}
-        self.initial_access_tokens: list[clients_pb2.CreateInitialAccessTokenRequest] = []
+class InProcessClient:
+    """The shape of common.grpc_client.ServiceClient (``call.Method(request)``,
+    ``close()``) over a servicer in this process. Errors arrive as the
+    common.errors class the servicer raised, as ErrorInterceptor and the client's
+    decoding deliver them over a channel."""
 
-    async def create_client(
-        self, request: clients_pb2.CreateClientRequest
-    ) -> clients_pb2.CreateClientResponse:
-        await self._enter(f"CreateClient {request.client_id}")
-        client_id = request.client_id or uuid.uuid4().hex[:12]
-        if client_id in self.clients:
-            raise Conflict(f"Client {client_id!r} already exists")
-        meta = request.metadata
-        client = clients_pb2.Client(
+    def __init__(self, servicer: object) -> None:
+        self.call = _InProcessCalls(servicer)
+
+    async def close(self) -> None:
+        return None
+
+
+def in_process(servicer: object) -> Any:
+    """An InProcessClient where a ServiceClient is expected."""
+    return cast(Any, InProcessClient(servicer))
+
+
+# --- signing keys: generated once per run, copied into each system -----------------
+
+_KEK = os.urandom(32)
+_TEMPLATE_KEYS: dict[str, StoredSigningKey] = {}
+
+
+async def signing_key_store() -> MemorySigningKeyStore:
+    """A store holding one active ES256 and one RS256 key, created by T0. RSA key
+    generation is the slow part of a system, so the keys are made once and copied."""
+    if not _TEMPLATE_KEYS:
+        template = MemorySigningKeyStore()
+        await KeyManager(template, _KEK).start()
+        # Listed newest first: ES256 (the access tokens' default) at T0, then RS256.
+        for age, (kid, key) in enumerate(template.keys.items()):
+            _TEMPLATE_KEYS[kid] = replace(key, created_at=T0 - timedelta(seconds=age))
+    store = MemorySigningKeyStore()
+    store.keys = dict(_TEMPLATE_KEYS)
+    return store
+
+
+# --- the system -------------------------------------------------------------------
+
+
+@dataclass
+class Downstream:
+    """The three services, each its real domain behind its real servicer."""
+
+    journal: Journal
+    clients: Recorded
+    authorize: Recorded
+    token: Recorded
+    client_registry: ClientRegistry
+    registration: ClientRegistration
+    client_store: MemoryClientStore
+    users_domain: UserDirectory
+    hasher: Argon2PasswordHasher
+    login: PasswordLogin
+    consents: ConsentRegistry
+    user_store: MemoryUserStore
+    consent_store: MemoryConsentStore
+    token_domain: TokenDomain
+    grant_store: MemoryGrantStore
+    key_store: MemorySigningKeyStore
+
+    # The admin service's ports, as app.py wires them, over the in-process channels.
+    def client_registry_port(self) -> GrpcClientRegistry:
+        return GrpcClientRegistry(in_process(self.clients))
+
+    def user_directory_port(self) -> GrpcUserDirectory:
+        return GrpcUserDirectory(in_process(self.authorize))
+
+    def token_authority_port(self) -> GrpcTokenAuthority:
+        return GrpcTokenAuthority(in_process(self.token))
+
+    # Seeding, through each owner's domain (not journalled).
+    async def add_client(self, client_id: str, **metadata: Any) -> tuple[Client, str]:
+        fields = {"client_name": client_id, "grant_types": ("client_credentials",), **metadata}
+        return await self.client_registry.create(ClientMetadata(**fields), client_id=client_id)
+
+    async def register_client(self) -> Registration:
+        """A self-registered client (RFC 7591) and its registration access token."""
+        return await self.registration.register(
+            ClientMetadata(client_name="self-made", grant_types=("client_credentials",))
+        )
+
+    async def add_user(self, username: str, password: str = PASSWORD) -> User:
+        return await self.users_domain.create(NewUser(username, password))
+
+    async def add_consent(self, client_id: str, user_id: str, *scopes: str) -> None:
+        await self.consents.grant(client_id, user_id, scopes or ("openid",))
+
+    async def add_family(
+        self,
+        family_id: str,
+        client_id: str,
+        subject: str,
+        scope: str = "openid",
+        *,
+        created_at: datetime = T0,
+    ) -> GrantFamily:
+        family = GrantFamily(
+            family_id=family_id,
             client_id=client_id,
-            client_name=meta.client_name,
-            grant_types=meta.grant_types or ["client_credentials"],
-            scope=meta.scope,
-            token_endpoint_auth_method=meta.token_endpoint_auth_method or "client_secret_basic",
-            revision=1,
+            subject=subject,
+            scope=tuple(scope.split()),
+            created_at=created_at,
+            expires_at=datetime.now(UTC) + timedelta(days=30),
         )
-        self.clients[client_id] = client
-        return clients_pb2.CreateClientResponse(client=client, client_secret="s3cr3t-" + client_id)
+        await self.grant_store.create_family(family)
+        return family
 
-    async def get_client(self, client_id: str) -> clients_pb2.Client:
-        await self._enter(f"GetClient {client_id}")
-        if client_id not in self.clients:
-            raise NotFound(f"Client {client_id!r} not found")
-        return self.clients[client_id]
+    def revoked_families(self) -> set[str]:
+        return {f.family_id for f in self.grant_store.families.values() if f.revoked_at}
 
-    async def list_clients(
-        self, request: clients_pb2.ListClientsRequest
-    ) -> clients_pb2.ListClientsResponse:
-        await self._enter("ListClients")
-        items = sorted(self.clients.values(), key=lambda c: c.client_id)
-        chunk, page = _page(
-            items, request.page.page_token, request.page.page_size, lambda c: c.client_id
-        )
-        return clients_pb2.ListClientsResponse(clients=chunk, page=page)
-
-    async def update_client(self, request: clients_pb2.UpdateClientRequest) -> clients_pb2.Client:
-        await self._enter(f"UpdateClient {request.client_id}")
-        client = await self.get_client(request.client_id)
-        client.client_name = request.metadata.client_name
-        client.revision += 1
-        return client
-
-    async def delete_client(self, client_id: str, actor: common_pb2.Actor) -> None:
-        await self._enter(f"DeleteClient {client_id}")
-        if self.clients.pop(client_id, None) is None:
-            raise NotFound(f"Client {client_id!r} not found")
-
-    async def rotate_client_secret(
-        self, client_id: str, actor: common_pb2.Actor
-    ) -> clients_pb2.RotateClientSecretResponse:
-        await self._enter(f"RotateClientSecret {client_id}")
-        if client_id not in self.clients:
-            raise NotFound(f"Client {client_id!r} not found")
-        return clients_pb2.RotateClientSecretResponse(
-            client=self.clients[client_id], client_secret="rotated-" + client_id
-        )
-
-    async def create_initial_access_token(
-        self, request: clients_pb2.CreateInitialAccessTokenRequest
-    ) -> clients_pb2.CreateInitialAccessTokenResponse:
-        await self._enter("CreateInitialAccessToken")
-        self.initial_access_tokens.append(request)
-        return clients_pb2.CreateInitialAccessTokenResponse(
-            initial_access_token="iat-secret-value",
-            expires_at=to_timestamp(datetime(2030, 1, 1, tzinfo=utcnow().tzinfo)),
-        )
+    def consent_pairs(self) -> builtins.list[tuple[str, str]]:
+        return sorted(self.consent_store.consents)
 
 
-class FakeUserDirectory(_Fake):
-    def __init__(self, journal: Journal) -> None:
-        super().__init__(journal)
-        self.users: dict[str, authorize_pb2.User] = {}
-        #: (client_id, user_id) -> scopes
-        self.consents: dict[tuple[str, str], list[str]] = {}
-
-    def add_user(self, username: str) -> authorize_pb2.User:
-        user = authorize_pb2.User(user_id=f"u-{username}", username=username, enabled=True)
-        self.users[user.user_id] = user
-        return user
-
-    async def create_user(self, request: authorize_pb2.CreateUserRequest) -> authorize_pb2.User:
-        await self._enter(f"CreateUser {request.username}")
-        if not request.username:
-            raise InvalidRequest("'username' must be 1 to 64 characters")
-        return self.add_user(request.username)
-
-    async def get_user(self, request: authorize_pb2.GetUserRequest) -> authorize_pb2.User:
-        await self._enter(f"GetUser {request.user_id}")
-        if request.user_id not in self.users:
-            raise NotFound(f"User {request.user_id!r} not found")
-        return self.users[request.user_id]
-
-    async def list_users(
-        self, request: authorize_pb2.ListUsersRequest
-    ) -> authorize_pb2.ListUsersResponse:
-        await self._enter("ListUsers")
-        items = sorted(self.users.values(), key=lambda u: u.user_id)
-        chunk, page = _page(
-            items, request.page.page_token, request.page.page_size, lambda u: u.user_id
-        )
-        return authorize_pb2.ListUsersResponse(users=chunk, page=page)
-
-    async def update_user(self, request: authorize_pb2.UpdateUserRequest) -> authorize_pb2.User:
-        await self._enter(f"UpdateUser {request.user_id}")
-        if request.user_id not in self.users:
-            raise NotFound(f"User {request.user_id!r} not found")
-        user = self.users[request.user_id]
-        for name in request.update_mask:
-            setattr(user, name, getattr(request.user, name))
-        return user
-
-    async def set_password(self, request: authorize_pb2.SetPasswordRequest) -> None:
-        await self._enter(f"SetPassword {request.user_id}")
-        if request.user_id not in self.users:
-            raise NotFound(f"User {request.user_id!r} not found")
-
-    async def delete_user(self, user_id: str, actor: common_pb2.Actor) -> None:
-        await self._enter(f"DeleteUser {user_id}")
-        if self.users.pop(user_id, None) is None:
-            raise NotFound(f"User {user_id!r} not found")
-        for key in [key for key in self.consents if key[1] == user_id]:
-            del self.consents[key]
-
-    async def list_consents(
-        self, *, user_id: str, client_id: str, page: common_pb2.PageRequest
-    ) -> authorize_pb2.ListConsentsResponse:
-        await self._enter(f"ListConsents {user_id or '-'} {client_id or '-'}")
-        items = [
-            authorize_pb2.Consent(client_id=c, user_id=u, scopes=scopes)
-            for (c, u), scopes in sorted(self.consents.items())
-            if (not user_id or u == user_id) and (not client_id or c == client_id)
-        ]
-        chunk, response_page = _page(
-            items, page.page_token, page.page_size, lambda c: f"{c.client_id}\n{c.user_id}"
-        )
-        return authorize_pb2.ListConsentsResponse(consents=chunk, page=response_page)
-
-    async def revoke_consent(self, client_id: str, user_id: str, actor: common_pb2.Actor) -> None:
-        await self._enter(f"RevokeConsent {client_id} {user_id}")
-        if self.consents.pop((client_id, user_id), None) is None:
-            raise NotFound(f"No consent of user {user_id!r} for client {client_id!r}")
+def client_ids() -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: f"c-{next(counter)}"
 
 
-@dataclasses.dataclass
-class Family:
-    family_id: str
-    client_id: str
-    subject: str
-    revoked: bool = False
+async def start_downstream(*, issuer: str = ISSUER) -> Downstream:
+    """The clients, authorize and token services on in-memory stores, wired the way
+    their app.py modules wire them, each reaching the others in process."""
+    journal = Journal()
+
+    client_store = MemoryClientStore()
+    registry = ClientRegistry(client_store, clock=fixed_clock, client_id_factory=client_ids())
+    registration = ClientRegistration(
+        registry,
+        MemoryInitialAccessTokenStore(),
+        RegistrationPolicy.of(
+            grant_types=("authorization_code", "refresh_token", "client_credentials"),
+            scopes=("openid", "profile", "email", "offline_access"),
+            auth_methods=("client_secret_basic", "client_secret_post", "none"),
+        ),
+        mode="open",
+    )
+    clients = Recorded(ClientsServicer(registry, registration), journal)
+
+    user_store, consent_store = MemoryUserStore(), MemoryConsentStore()
+    # Argon2id at its cheapest: the tests are about what happens, not its cost.
+    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    throttle = LoginThrottle(MemoryKeyValue(), LoginPolicy())
+    users = UserDirectory(user_store, hasher, throttle=throttle, clock=fixed_clock)
+    login = PasswordLogin(user_store, hasher, throttle)
+    consents = ConsentRegistry(consent_store, user_store, clock=fixed_clock)
+    codes = AuthorizationCodes(MemoryCodeStore(), user_store)
+    sign_in = SignIn(
+        AuthorizationRequestValidator(GrpcClientDirectory(in_process(clients))),
+        MemoryInteractionStore(),
+        login,
+        consents,
+        codes,
+        issuer=issuer,
+    )
+    authorize = Recorded(
+        AuthorizeServicer(
+            AuthorizeDomain(
+                users=users, login=login, sign_in=sign_in, consents=consents, codes=codes
+            )
+        ),
+        journal,
+    )
+
+    kv = MemoryKeyValue()
+    key_store = await signing_key_store()
+    keys = KeyManager(key_store, _KEK, clock=fixed_clock)
+    await keys.start()
+    grant_store = MemoryGrantStore()
+    token_domain = build_token_domain(
+        TokenSettings(issuer=issuer),
+        authenticator=GrpcClientAuthenticator(in_process(clients)),
+        codes=GrpcCodeConsumer(in_process(authorize)),
+        users=TokenUserDirectory(in_process(authorize)),
+        grant_store=grant_store,
+        keys=keys,
+        revocations=RevocationList(MemoryDenylistStore(), kv, max_token_ttl_seconds=3600),
+        kv=kv,
+    )
+    token = Recorded(TokenServicer(token_domain), journal)
+    return Downstream(
+        journal=journal,
+        clients=clients,
+        authorize=authorize,
+        token=token,
+        client_registry=registry,
+        registration=registration,
+        client_store=client_store,
+        users_domain=users,
+        hasher=hasher,
+        login=login,
+        consents=consents,
+        user_store=user_store,
+        consent_store=consent_store,
+        token_domain=token_domain,
+        grant_store=grant_store,
+        key_store=key_store,
+    )
 
 
-class FakeTokenAuthority(_Fake):
-    def __init__(self, journal: Journal) -> None:
-        super().__init__(journal)
-        self.families: list[Family] = []
-        self.revocations: list[token_pb2.RevokeGrantsRequest] = []
-        self.keys: list[token_pb2.SigningKey] = [
-            token_pb2.SigningKey(kid="k1", alg="ES256", status="active")
-        ]
-        self.stats = token_pb2.TokenStats(
-            issued_by_grant_type={"client_credentials": 3, "authorization_code": 2},
-            active_grants=4,
-            since=to_timestamp(datetime(2025, 1, 1, tzinfo=utcnow().tzinfo)),
-        )
-
-    async def list_grants(
-        self, request: token_pb2.ListGrantsRequest
-    ) -> token_pb2.ListGrantsResponse:
-        await self._enter(f"ListGrants {request.subject or '-'} {request.client_id or '-'}")
-        items = [
-            token_pb2.Grant(family_id=f.family_id, client_id=f.client_id, subject=f.subject)
-            for f in self.families
-            if not f.revoked
-            and (not request.subject or f.subject == request.subject)
-            and (not request.client_id or f.client_id == request.client_id)
-        ]
-        chunk, page = _page(
-            items, request.page.page_token, request.page.page_size, lambda g: g.family_id
-        )
-        return token_pb2.ListGrantsResponse(grants=chunk, page=page)
-
-    async def revoke_grants(self, request: token_pb2.RevokeGrantsRequest) -> int:
-        selector = request.family_id or request.subject or request.client_id
-        await self._enter(f"RevokeGrants {selector}")
-        self.revocations.append(request)
-        revoked = 0
-        for family in self.families:
-            if family.revoked:
-                continue
-            if selector in (family.family_id, family.subject, family.client_id):
-                family.revoked = True
-                revoked += 1
-        if request.family_id and not revoked:
-            raise NotFound(f"Grant {request.family_id!r} not found")
-        return revoked
-
-    async def list_signing_keys(self) -> list[token_pb2.SigningKey]:
-        await self._enter("ListSigningKeys")
-        return list(self.keys)
-
-    async def rotate_signing_key(
-        self, request: token_pb2.RotateSigningKeyRequest
-    ) -> token_pb2.SigningKey:
-        await self._enter(f"RotateSigningKey {request.alg}")
-        for key in self.keys:
-            if key.status == "active":
-                key.status = "previous"
-        key = token_pb2.SigningKey(
-            kid=f"k{len(self.keys) + 1}", alg=request.alg or "ES256", status="active"
-        )
-        self.keys.append(key)
-        return key
-
-    async def retire_signing_key(
-        self, request: token_pb2.RetireSigningKeyRequest
-    ) -> token_pb2.SigningKey:
-        await self._enter(f"RetireSigningKey {request.kid}")
-        for key in self.keys:
-            if key.kid == request.kid:
-                if key.status == "active":
-                    raise InvalidRequest("The active signing key cannot be retired; rotate first")
-                key.status = "retired"
-                return key
-        raise NotFound(f"Signing key {request.kid!r} not found")
-
-    async def token_stats(self) -> token_pb2.TokenStats:
-        await self._enter("GetTokenStats")
-        return self.stats
+# --- the admin service's own stores ------------------------------------------------
 
 
 class MemoryAuditStore:
+    """Follows the AuditStore contract the SQL store is tested against."""
+
     def __init__(self) -> None:
         self.records: list[AuditRecord] = []
         self.failure: OAuthError | None = None
@@ -323,6 +383,8 @@ class MemoryAuditStore:
 
 
 class MemoryStateStore:
+    """Follows the AdminStateStore contract the SQL store is tested against."""
+
     def __init__(self) -> None:
         self.values: dict[str, StateEntry] = {}
 
@@ -352,63 +414,3 @@ class MemoryStateStore:
             return False
         del self.values[key]
         return True
-
-
-# --- the same fakes behind real gRPC servicers, for the servicer test --------
-
-
-class FakeClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
-    def __init__(self, fake: FakeClientRegistry) -> None:
-        self.fake = fake
-
-    async def CreateClient(self, request, context):  # type: ignore[no-untyped-def]
-        return await self.fake.create_client(request)
-
-    async def GetClient(self, request, context):  # type: ignore[no-untyped-def]
-        return await self.fake.get_client(request.client_id)
-
-    async def ListClients(self, request, context):  # type: ignore[no-untyped-def]
-        return await self.fake.list_clients(request)
-
-    async def DeleteClient(self, request, context):  # type: ignore[no-untyped-def]
-        await self.fake.delete_client(request.client_id, request.actor)
-        return empty_pb2.Empty()
-
-
-class FakeAuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
-    def __init__(self, fake: FakeUserDirectory) -> None:
-        self.fake = fake
-
-    async def ListUsers(self, request, context):  # type: ignore[no-untyped-def]
-        return await self.fake.list_users(request)
-
-    async def UpdateUser(self, request, context):  # type: ignore[no-untyped-def]
-        return await self.fake.update_user(request)
-
-    async def ListConsents(self, request, context):  # type: ignore[no-untyped-def]
-        return await self.fake.list_consents(
-            user_id=request.user_id, client_id=request.client_id, page=request.page
-        )
-
-    async def RevokeConsent(self, request, context):  # type: ignore[no-untyped-def]
-        await self.fake.revoke_consent(request.client_id, request.user_id, request.actor)
-        return empty_pb2.Empty()
-
-
-class FakeTokenServicer(token_pb2_grpc.TokenServiceServicer):
-    def __init__(self, fake: FakeTokenAuthority) -> None:
-        self.fake = fake
-
-    async def ListGrants(self, request, context):  # type: ignore[no-untyped-def]
-        return await self.fake.list_grants(request)
-
-    async def RevokeGrants(self, request, context):  # type: ignore[no-untyped-def]
-        return token_pb2.RevokeGrantsResponse(
-            families_revoked=await self.fake.revoke_grants(request)
-        )
-
-    async def RetireSigningKey(self, request, context):  # type: ignore[no-untyped-def]
-        return await self.fake.retire_signing_key(request)
-
-    async def GetTokenStats(self, request, context):  # type: ignore[no-untyped-def]
-        return await self.fake.token_stats()

@@ -1,7 +1,7 @@
 """AdminService through real gRPC, on the app's own wiring (SQLite, the gRPC
-adapters of the downstream services), with fake clients, authorize and token
-servicers on a real gRPC server behind it: errors arrive as common.errors
-classes, whichever side raised them."""
+adapters of the downstream services), with the real clients, authorize and token
+servicers (on in-memory stores) on a real gRPC server behind it: errors arrive as
+common.errors classes, whichever side raised them."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from oauth2.v1 import (
 )
 
 from common.audit import audit_event
-from common.errors import Conflict, InvalidRequest, NotFound, Unimplemented
+from common.errors import Conflict, InvalidRequest, InvalidToken, NotFound, ServerError
 from common.grpc_client import ServiceClient
 from common.grpc_server import ErrorInterceptor
 from common.migrations import upgrade
@@ -36,16 +36,7 @@ from common.services import AdminClient
 from oauth2ctl.devrun import free_port
 from services.admin.app import MIGRATIONS_DIR, SERVICE_NAME, serve
 from services.admin.settings import AdminSettings
-from services.admin.tests.fakes import (
-    FakeAuthorizeServicer,
-    FakeClientRegistry,
-    FakeClientsServicer,
-    FakeTokenAuthority,
-    FakeTokenServicer,
-    FakeUserDirectory,
-    Family,
-    Journal,
-)
+from services.admin.tests.fakes import Downstream, Journal, start_downstream
 
 Admin = AdminClient
 OPS = common_pb2.Actor(id="client:ops", remote_addr="203.0.113.9")
@@ -56,38 +47,29 @@ class System:
     admin: Admin
     target: str
     journal: Journal
-    clients: FakeClientRegistry
-    users: FakeUserDirectory
-    tokens: FakeTokenAuthority
+    downstream: Downstream
 
 
 @pytest.fixture(scope="module")
 async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    journal: Journal = []
-    clients, users, tokens = (
-        FakeClientRegistry(journal),
-        FakeUserDirectory(journal),
-        FakeTokenAuthority(journal),
-    )
-    downstream = grpc.aio.server(interceptors=[ErrorInterceptor()])
-    clients_pb2_grpc.add_ClientsServiceServicer_to_server(FakeClientsServicer(clients), downstream)
-    authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(
-        FakeAuthorizeServicer(users), downstream
-    )
-    token_pb2_grpc.add_TokenServiceServicer_to_server(FakeTokenServicer(tokens), downstream)
-    downstream_port = downstream.add_insecure_port("127.0.0.1:0")
-    await downstream.start()
+    downstream = await start_downstream()
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    clients_pb2_grpc.add_ClientsServiceServicer_to_server(downstream.clients, server)  # type: ignore[arg-type]
+    authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(downstream.authorize, server)  # type: ignore[arg-type]
+    token_pb2_grpc.add_TokenServiceServicer_to_server(downstream.token, server)  # type: ignore[arg-type]
+    downstream_port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
 
-    fakes = f"127.0.0.1:{downstream_port}"
+    services = f"127.0.0.1:{downstream_port}"
     port = free_port()
     settings = AdminSettings(
         data_dir=tmp_path_factory.mktemp("admin"),
         database_url=None,
         grpc_port=port,
         drain_seconds=0,
-        clients_target=fakes,
-        authorize_target=fakes,
-        token_target=fakes,
+        clients_target=services,
+        authorize_target=services,
+        token_target=services,
     )
     await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
     ready = asyncio.Event()
@@ -95,12 +77,12 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
     await asyncio.wait_for(ready.wait(), 5)
     target = f"127.0.0.1:{port}"
     admin: Admin = ServiceClient(admin_pb2_grpc.AdminServiceStub, target, SERVICE_NAME, deadline=5)
-    yield System(admin, target, journal, clients, users, tokens)
+    yield System(admin, target, downstream.journal, downstream)
     await admin.close()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await downstream.stop(None)
+    await server.stop(None)
 
 
 async def events(system: System, **query: Any) -> list[admin_pb2.AuditEvent]:
@@ -136,46 +118,85 @@ async def test_bootstrap_once(system: System) -> None:
 async def test_downstream_errors_arrive_as_their_classes(system: System) -> None:
     with pytest.raises(NotFound, match="'nope'"):
         await system.admin.call.GetClient(clients_pb2.GetClientRequest(client_id="nope"))
-    system.tokens.keys.append(token_pb2.SigningKey(kid="k-active", alg="ES256", status="active"))
-    with pytest.raises(InvalidRequest, match="rotate first"):
+    active = system.downstream.token_domain.keys.signing_key("ES256").kid
+    with pytest.raises(InvalidRequest, match="Rotate the key before retiring it"):
         await system.admin.call.RetireSigningKey(
-            token_pb2.RetireSigningKeyRequest(kid="k-active", actor=OPS)
+            token_pb2.RetireSigningKeyRequest(kid=active, actor=OPS)
         )
-    # The fake token service does not implement RotateSigningKey.
-    with pytest.raises(Unimplemented):
+    # A bug downstream reaches the admin service as server_error, and nothing of it
+    # reaches the caller.
+    system.downstream.token.failures["RotateSigningKey"] = RuntimeError("a secret stack trace")
+    with pytest.raises(ServerError) as caught:
         await system.admin.call.RotateSigningKey(token_pb2.RotateSigningKeyRequest(actor=OPS))
+    assert "secret" not in str(caught.value.description)
     [retired] = await events(system, action="key.retired")
     assert (retired.target, retired.outcome, retired.actor.id) == (
-        "key:k-active",
+        f"key:{active}",
         "failure",
         "client:ops",
     )
     assert retired.actor.remote_addr == "203.0.113.9"
     assert retired.details["error"] == "invalid_request"
+    [rotated] = await events(system, action="key.rotated")
+    assert rotated.outcome == "failure" and rotated.details["error"] == "server_error"
 
 
 async def test_delete_client_orchestrates_over_grpc(system: System) -> None:
-    system.clients.clients["web"] = clients_pb2.Client(client_id="web")
-    system.users.consents[("web", "u-alice")] = ["openid"]
-    system.tokens.families.append(Family("f1", "web", "u-alice"))
+    downstream = system.downstream
+    await downstream.add_client("web")
+    alice = await downstream.add_user("alice")
+    await downstream.add_consent("web", alice.user_id)
+    await downstream.add_family("f1", "web", alice.user_id)
     system.journal.clear()
     await system.admin.call.DeleteClient(
         clients_pb2.DeleteClientRequest(client_id="web", actor=OPS)
     )
-    assert system.journal == [
-        "DeleteClient web",
-        "RevokeGrants web",
-        "ListConsents - web",
-        "RevokeConsent web u-alice",
-    ]
+    assert system.journal.methods() == ["DeleteClient", "RevokeGrants", "RevokeConsents"]
+    assert "web" not in downstream.client_store.clients and "f1" in downstream.revoked_families()
     [deleted] = await events(system, action="client.deleted", actor_id="client:ops")
     assert deleted.target == "client:web" and deleted.outcome == "success"
     assert dict(deleted.details) == {"families_revoked": "1", "consents_revoked": "1"}
 
 
+async def test_delete_registration_runs_the_cascade_over_grpc(system: System) -> None:
+    downstream = system.downstream
+    registered = await downstream.register_client()
+    client_id = registered.client.client_id
+    bob = await downstream.add_user("bob")
+    await downstream.add_consent(client_id, bob.user_id)
+    system.journal.clear()
+    itself = common_pb2.Actor(id=f"client:{client_id}", remote_addr="198.51.100.7")
+    with pytest.raises(InvalidToken):
+        await system.admin.call.DeleteRegistration(
+            clients_pb2.RegistrationAccessRequest(
+                client_id=client_id, registration_access_token="x"
+            )
+        )
+    await system.admin.call.DeleteRegistration(
+        clients_pb2.RegistrationAccessRequest(
+            client_id=client_id,
+            registration_access_token=registered.registration_access_token,
+            actor=itself,
+        )
+    )
+    assert system.journal.methods() == [
+        "DeleteRegistration",
+        "DeleteRegistration",
+        "RevokeGrants",
+        "RevokeConsents",
+    ]
+    [deleted] = await events(system, action="client.deleted", actor_id=itself.id)
+    assert dict(deleted.details) == {
+        "via": "rfc7592",
+        "families_revoked": "0",
+        "consents_revoked": "1",
+    }
+
+
 async def test_disable_user_and_stats(system: System) -> None:
-    user = system.users.add_user("dave")
-    system.tokens.families.append(Family("f-dave", "cli", user.user_id))
+    downstream = system.downstream
+    user = await downstream.add_user("dave")
+    await downstream.add_family("f-dave", "cli", user.user_id)
     disabled = await system.admin.call.UpdateUser(
         authorize_pb2.UpdateUserRequest(
             user_id=user.user_id,
@@ -184,11 +205,18 @@ async def test_disable_user_and_stats(system: System) -> None:
             actor=OPS,
         )
     )
-    assert not disabled.enabled and system.tokens.families[-1].revoked
+    assert not disabled.enabled and "f-dave" in downstream.revoked_families()
     assert (await events(system, target=f"user:{user.user_id}"))[0].action == "user.disabled"
     stats = await system.admin.call.GetStats(empty_pb2.Empty())
-    assert stats.users == len(system.users.users) and stats.clients == len(system.clients.clients)
-    assert stats.active_grants == 4 and stats.tokens_issued_by_grant_type["client_credentials"] == 3
+    assert stats.users == len(downstream.user_store.users)
+    assert stats.clients == len(downstream.client_store.clients)
+    active = [f for f in downstream.grant_store.families.values() if f.revoked_at is None]
+    assert stats.active_grants == len(active)
+    assert set(stats.tokens_issued_by_grant_type) == {
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    }
     grants = await system.admin.call.ListGrants(token_pb2.ListGrantsRequest(subject=user.user_id))
     assert list(grants.families) == [] and list(grants.consents) == []
 

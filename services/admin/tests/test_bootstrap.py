@@ -15,7 +15,7 @@ from services.admin.domain import AdminDomain
 from services.admin.domain.bootstrap import BOOTSTRAP_KEY
 from services.admin.domain.model import StateEntry
 from services.admin.tests.fakes import (
-    FakeClientRegistry,
+    Downstream,
     Journal,
     MemoryAuditStore,
     MemoryStateStore,
@@ -26,7 +26,7 @@ NO_ACTOR = common_pb2.Actor()
 
 async def test_creates_the_admin_client_once(
     domain: AdminDomain,
-    clients: FakeClientRegistry,
+    downstream: Downstream,
     state: MemoryStateStore,
     audit_store: MemoryAuditStore,
 ) -> None:
@@ -42,7 +42,7 @@ async def test_creates_the_admin_client_once(
     with pytest.raises(Conflict) as caught:
         await domain.bootstrap.bootstrap("again", NO_ACTOR)
     assert caught.value.description == "The system is already bootstrapped"
-    assert len(clients.clients) == 1
+    assert len(downstream.client_store.clients) == 1
     assert audit_store.actions() == [
         ("admin.bootstrapped", f"client:{client.client_id}", "success"),
         ("admin.bootstrapped", "", "failure"),
@@ -52,7 +52,7 @@ async def test_creates_the_admin_client_once(
 
 
 async def test_two_concurrent_calls_create_one_client(
-    domain: AdminDomain, clients: FakeClientRegistry, journal: Journal
+    domain: AdminDomain, downstream: Downstream, journal: Journal
 ) -> None:
     results = await asyncio.gather(
         domain.bootstrap.bootstrap("first", common_pb2.Actor(id="cli")),
@@ -60,14 +60,14 @@ async def test_two_concurrent_calls_create_one_client(
         return_exceptions=True,
     )
     conflicts = [r for r in results if isinstance(r, Conflict)]
-    assert len(conflicts) == 1 and len(clients.clients) == 1
-    assert journal == ["CreateClient "]
+    assert len(conflicts) == 1 and len(downstream.client_store.clients) == 1
+    assert journal.methods() == ["CreateClient"]
 
 
 async def test_a_failed_creation_releases_the_claim(
-    domain: AdminDomain, clients: FakeClientRegistry, state: MemoryStateStore
+    domain: AdminDomain, downstream: Downstream, state: MemoryStateStore
 ) -> None:
-    clients.failures["CreateClient"] = TemporarilyUnavailable()
+    downstream.clients.failures["CreateClient"] = TemporarilyUnavailable()
     with pytest.raises(TemporarilyUnavailable):
         await domain.bootstrap.bootstrap("ops", NO_ACTOR)
     assert state.values == {}
@@ -76,7 +76,7 @@ async def test_a_failed_creation_releases_the_claim(
 
 
 async def test_an_abandoned_claim_is_taken_over_after_the_timeout(
-    domain: AdminDomain, clients: FakeClientRegistry, state: MemoryStateStore
+    domain: AdminDomain, downstream: Downstream, state: MemoryStateStore
 ) -> None:
     # A replica died between claiming and creating the client.
     state.values[BOOTSTRAP_KEY] = StateEntry("pending:abc", utcnow() - timedelta(seconds=5))

@@ -70,6 +70,13 @@ class ConsentRegistry:
         if not await self._store.delete(client_id, user_id):
             raise NotFound(f"No consent of user {user_id!r} for client {client_id!r}")
 
+    async def revoke_all(self, *, client_id: str = "", user_id: str = "") -> int:
+        """Every consent of a client, of a user or of the pair; how many were revoked.
+        None to revoke is not an error: a repeated cascade finds nothing left."""
+        if not client_id and not user_id:
+            raise InvalidRequest("Give 'user_id' or 'client_id'")
+        return await self._store.delete_all(client_id=client_id, user_id=user_id)
+
 
 def _require(**parameters: str) -> None:
     for name, value in parameters.items():

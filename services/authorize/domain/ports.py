@@ -69,6 +69,11 @@ class ConsentStore(Protocol):
 
     async def delete(self, client_id: str, user_id: str) -> bool: ...
 
+    async def delete_all(self, *, client_id: str, user_id: str) -> int:
+        """Delete the consents of a client and/or a user ("" matches any, but not
+        both empty) in one statement; how many went."""
+        ...
+
 
 class AuthorizationCodeStore(Protocol):
     async def create(self, code: AuthorizationCode) -> None: ...

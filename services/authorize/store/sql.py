@@ -258,6 +258,21 @@ class SqlConsentStore:
                 result = await conn.execute(statement)
         return bool(result.rowcount)
 
+    async def delete_all(self, *, client_id: str, user_id: str) -> int:
+        conditions = []
+        if client_id:
+            conditions.append(consents.c.client_id == client_id)
+        if user_id:
+            conditions.append(consents.c.user_id == user_id)
+        if not conditions:
+            # An empty selector would empty the table: never what a caller means.
+            raise ValueError("delete_all needs client_id or user_id")
+        statement = delete(consents).where(*conditions)
+        with database_errors(UNAVAILABLE):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return int(result.rowcount)
+
 
 # --- authorization codes -----------------------------------------------------
 

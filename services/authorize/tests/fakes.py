@@ -153,6 +153,18 @@ class MemoryConsentStore:
     async def delete(self, client_id: str, user_id: str) -> bool:
         return self.consents.pop((client_id, user_id), None) is not None
 
+    async def delete_all(self, *, client_id: str, user_id: str) -> int:
+        if not client_id and not user_id:
+            raise ValueError("delete_all needs client_id or user_id")
+        chosen = [
+            key
+            for key in self.consents
+            if (not client_id or key[0] == client_id) and (not user_id or key[1] == user_id)
+        ]
+        for key in chosen:
+            del self.consents[key]
+        return len(chosen)
+
 
 class MemoryCodeStore:
     def __init__(self) -> None:

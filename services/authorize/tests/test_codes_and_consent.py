@@ -155,3 +155,18 @@ async def test_consent_list_and_revoke(
     assert await consents.get("c1", user_id) is None
     with pytest.raises(NotFound):
         await consents.revoke("c1", user_id)
+
+
+async def test_consents_revoked_by_client_or_user(
+    consents: ConsentRegistry, users: UserDirectory, user_id: str
+) -> None:
+    bob = (await users.create(NewUser("bob", "correct horse battery staple"))).user_id
+    for client_id in ["c1", "c2"]:
+        await consents.grant(client_id, user_id, ["openid"])
+        await consents.grant(client_id, bob, ["openid"])
+    assert await consents.revoke_all(client_id="c1") == 2
+    assert await consents.revoke_all(user_id=bob) == 1
+    assert await consents.revoke_all(client_id="c1") == 0  # nothing left is no error
+    assert [c.client_id for c in (await consents.list(user_id=user_id)).consents] == ["c2"]
+    with pytest.raises(InvalidRequest, match="Give 'user_id' or 'client_id'"):
+        await consents.revoke_all()

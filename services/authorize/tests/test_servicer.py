@@ -298,6 +298,15 @@ async def test_user_management(authorize: Client) -> None:
     await authorize.call.RevokeConsent(
         authorize_pb2.RevokeConsentRequest(client_id="web", user_id=carol.user_id)
     )
+    await sign_in(authorize, "carol", "a new long password")  # consents again
+    revoked = await authorize.call.RevokeConsents(
+        authorize_pb2.RevokeConsentsRequest(user_id=carol.user_id)
+    )
+    assert revoked.consents_revoked == 1
+    again = await authorize.call.RevokeConsents(
+        authorize_pb2.RevokeConsentsRequest(client_id="web", user_id=carol.user_id)
+    )
+    assert again.consents_revoked == 0
     await authorize.call.DeleteUser(authorize_pb2.DeleteUserRequest(user_id=carol.user_id))
     with pytest.raises(NotFound):
         await authorize.call.GetUserClaims(

@@ -166,6 +166,23 @@ async def test_consents(engine: AsyncEngine, user_store: SqlUserStore) -> None:
     assert await store.get("web", "u2") is None
 
 
+async def test_consents_revoked_in_bulk(engine: AsyncEngine) -> None:
+    store = SqlConsentStore(engine)
+    pairs = [("web", "u1"), ("web", "u2"), ("api", "u1"), ("api", "u2"), ("zeta", "u3")]
+    for client_id, user_id in pairs:
+        await store.merge(client_id, user_id, ("openid",), T0)
+    # One statement per selector: a client's, a user's, then one pair.
+    assert await store.delete_all(client_id="web", user_id="") == 2
+    assert await store.delete_all(client_id="", user_id="u1") == 1
+    assert await store.delete_all(client_id="api", user_id="u2") == 1
+    assert await store.delete_all(client_id="web", user_id="") == 0
+    remaining, total = await store.list(user_id="", client_id="zeta", after=None, limit=10)
+    assert [(c.client_id, c.user_id) for c in remaining] == [("zeta", "u3")] and total == 1
+    with pytest.raises(ValueError, match="client_id or user_id"):
+        await store.delete_all(client_id="", user_id="")
+    assert await store.get("zeta", "u3") is not None
+
+
 async def test_concurrent_first_grants_merge(engine: AsyncEngine) -> None:
     store = SqlConsentStore(engine)
     await asyncio.gather(

@@ -20,14 +20,11 @@ from urllib.parse import urlsplit
 
 from common.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidRequest
 from common.scopes import format_scope, parse_scope
+from common.vocabulary import ClientAuthMethod, GrantType, ResponseType, SigningAlg
 from services.clients.domain.model import (
     ACCESS_TOKEN_SIGNING_ALGS,
     AUTH_METHODS,
-    AUTHORIZATION_CODE,
-    CLIENT_CREDENTIALS,
-    CLIENT_SECRET_BASIC,
     GRANT_TYPES,
-    REFRESH_TOKEN,
     RESPONSE_TYPES,
     SECRET_AUTH_METHODS,
     ClientMetadata,
@@ -69,7 +66,7 @@ def validate_imported_secret(secret: str) -> str:
 
 def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMetadata:
     """The metadata with defaults applied, or InvalidClientMetadata / InvalidRedirectUri."""
-    auth_method = metadata.token_endpoint_auth_method or CLIENT_SECRET_BASIC
+    auth_method = metadata.token_endpoint_auth_method or ClientAuthMethod.CLIENT_SECRET_BASIC
     if auth_method not in AUTH_METHODS:
         raise InvalidClientMetadata(
             f"Unsupported 'token_endpoint_auth_method' {auth_method!r}; "
@@ -80,12 +77,12 @@ def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMeta
     grant_types = _grant_types(metadata.grant_types, has_redirect_uris=bool(redirect_uris))
     response_types = _response_types(metadata.response_types, grant_types)
 
-    if AUTHORIZATION_CODE in grant_types and not redirect_uris:
+    if GrantType.AUTHORIZATION_CODE in grant_types and not redirect_uris:
         # RFC 6749 section 3.1.2.2: clients of the code flow must register them.
         raise InvalidRedirectUri(
             "'redirect_uris' is required when 'grant_types' includes authorization_code"
         )
-    if auth_method not in SECRET_AUTH_METHODS and CLIENT_CREDENTIALS in grant_types:
+    if auth_method not in SECRET_AUTH_METHODS and GrantType.CLIENT_CREDENTIALS in grant_types:
         # RFC 6749 section 4.4: only confidential clients may use client_credentials.
         raise InvalidClientMetadata(
             "'grant_types' client_credentials requires a confidential client "
@@ -94,7 +91,7 @@ def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMeta
     if metadata.access_token_signing_alg not in ACCESS_TOKEN_SIGNING_ALGS:
         raise InvalidClientMetadata(
             f"Unsupported 'access_token_signing_alg' {metadata.access_token_signing_alg!r}; "
-            "use ES256 or RS256"
+            f"use {' or '.join(SigningAlg)}"
         )
     if len(metadata.scope) > MAX_SCOPE_LENGTH:
         raise InvalidClientMetadata(f"'scope' is longer than {MAX_SCOPE_LENGTH} characters")
@@ -136,8 +133,8 @@ def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
 def _grant_types(values: tuple[str, ...], *, has_redirect_uris: bool) -> tuple[str, ...]:
     if not values:
         if has_redirect_uris:
-            return (AUTHORIZATION_CODE, REFRESH_TOKEN)
-        return (CLIENT_CREDENTIALS,)
+            return (GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN)
+        return (GrantType.CLIENT_CREDENTIALS,)
     for grant_type in values:
         if grant_type not in GRANT_TYPES:
             raise InvalidClientMetadata(f"Unsupported value {grant_type!r} in 'grant_types'")
@@ -145,9 +142,9 @@ def _grant_types(values: tuple[str, ...], *, has_redirect_uris: bool) -> tuple[s
 
 
 def _response_types(values: tuple[str, ...], grant_types: tuple[str, ...]) -> tuple[str, ...]:
-    code_flow = AUTHORIZATION_CODE in grant_types
+    code_flow = GrantType.AUTHORIZATION_CODE in grant_types
     if not values:
-        return ("code",) if code_flow else ()
+        return (ResponseType.CODE,) if code_flow else ()
     for response_type in values:
         if response_type not in RESPONSE_TYPES:
             raise InvalidClientMetadata(f"Unsupported value {response_type!r} in 'response_types'")

@@ -7,25 +7,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
+from common.vocabulary import (
+    CONFIDENTIAL_AUTH_METHODS,
+    ClientAuthMethod,
+    GrantType,
+    ResponseType,
+    SigningAlg,
+)
+
 # RFC 7591 section 2: token_endpoint_auth_method values this server supports.
-CLIENT_SECRET_BASIC: Final = "client_secret_basic"  # noqa: S105 - a method/grant name, not a secret
-CLIENT_SECRET_POST: Final = "client_secret_post"  # noqa: S105 - a method/grant name, not a secret
-NONE: Final = "none"
-AUTH_METHODS: Final = frozenset({CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, NONE})
+AUTH_METHODS: Final = frozenset(ClientAuthMethod)
 # Methods that authenticate with a client secret: the confidential clients (RFC 6749 2.1).
-SECRET_AUTH_METHODS: Final = frozenset({CLIENT_SECRET_BASIC, CLIENT_SECRET_POST})
-
-AUTHORIZATION_CODE: Final = "authorization_code"
-CLIENT_CREDENTIALS: Final = "client_credentials"
-REFRESH_TOKEN: Final = "refresh_token"  # noqa: S105 - a method/grant name, not a secret
-DEVICE_CODE: Final = "urn:ietf:params:oauth:grant-type:device_code"
-GRANT_TYPES: Final = frozenset({AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN, DEVICE_CODE})
-
-# OAuth 2.1 keeps only the authorization code flow's response type.
-RESPONSE_TYPES: Final = frozenset({"code"})
-
+SECRET_AUTH_METHODS: Final = frozenset(CONFIDENTIAL_AUTH_METHODS)
+GRANT_TYPES: Final = frozenset(GrantType)
+RESPONSE_TYPES: Final = frozenset(ResponseType)
 # Empty means the token service's default algorithm.
-ACCESS_TOKEN_SIGNING_ALGS: Final = frozenset({"", "ES256", "RS256"})
+ACCESS_TOKEN_SIGNING_ALGS: Final = frozenset({"", *SigningAlg})
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,9 @@ Steps of a registration (RFC 7591 section 3):
    registration access token (RFC 7592 section 3) stored as its SHA-256 only;
 5. a ``client.registered`` audit event.
 
+Deleting a registration (RFC 7592 section 2.3) is one step of the admin
+service's client deletion, which revokes what the client holds and audits it.
+
 The registration access token is shown once, in the registration response; the
 management calls (RFC 7592 section 2) require it and echo it back. A missing,
 wrong or unknown token, or a client that is gone, is ``invalid_token``
@@ -46,7 +49,6 @@ RegistrationMode = Literal["open", "token", "closed"]
 
 CLIENT_REGISTERED: Final = "client.registered"
 CLIENT_UPDATED: Final = "client.updated"
-CLIENT_DELETED: Final = "client.deleted"
 
 #: Bounds of CreateInitialAccessToken requests.
 MAX_INITIAL_ACCESS_TOKEN_SECONDS: Final = 365 * 86_400
@@ -168,23 +170,15 @@ class ClientRegistration:
         )
         return Registration(updated, new_secret, registration_access_token)
 
-    async def delete(
-        self, client_id: str, registration_access_token: str, *, remote_addr: str = ""
-    ) -> None:
-        """RFC 7592 section 2.3. The caller revokes the client's grants afterwards
-        (the gateway calls TokenService.RevokeGrants, docs/operators.md)."""
+    async def delete(self, client_id: str, registration_access_token: str) -> None:
+        """RFC 7592 section 2.3. What the client holds (grants, consents) and the
+        audit row are the admin service's cascade, which calls this first
+        (AdminService.DeleteRegistration, docs/operators.md "Who orchestrates")."""
         await self._authorize(client_id, registration_access_token)
         try:
             await self._registry.delete(client_id)
         except NotFound:
             raise InvalidToken(INVALID_REGISTRATION_TOKEN, detail="deleted meanwhile") from None
-        self._audit.report(
-            CLIENT_DELETED,
-            target=f"client:{client_id}",
-            actor=f"client:{client_id}",
-            remote_addr=remote_addr,
-            details={"via": "rfc7592"},
-        )
 
     async def create_initial_access_token(
         self, *, expires_in: int = 0, max_uses: int = 0

@@ -13,13 +13,14 @@ from typing import Any
 from common.errors import InvalidClient, InvalidRequest, NotFound
 from common.paging import decode_page_token, encode_page_token, page_size
 from common.timeutil import utcnow
+from common.vocabulary import ClientAuthMethod
 from services.clients.domain import client_secret
 from services.clients.domain.metadata import (
     validate_client_id,
     validate_imported_secret,
     validate_metadata,
 )
-from services.clients.domain.model import METADATA_FIELDS, NONE, Client, ClientMetadata
+from services.clients.domain.model import METADATA_FIELDS, Client, ClientMetadata
 from services.clients.domain.ports import ClientPage, ClientStore
 
 # One message for every authentication failure, so that callers learn nothing
@@ -69,7 +70,7 @@ class ClientRegistry:
         client_id = validate_client_id(client_id) if client_id else self._new_client_id()
         metadata = validate_metadata(metadata, client_id=client_id)
         secret, secret_hash = "", None
-        if metadata.token_endpoint_auth_method == NONE:
+        if metadata.token_endpoint_auth_method == ClientAuthMethod.NONE:
             if client_secret_plain:
                 raise InvalidRequest(
                     "A client with 'token_endpoint_auth_method' none has no 'client_secret'"
@@ -135,7 +136,9 @@ class ClientRegistry:
             updated_at=self._clock(),
             revision=current.revision + 1,
             client_secret_hash=(
-                None if validated.token_endpoint_auth_method == NONE else current.client_secret_hash
+                None
+                if validated.token_endpoint_auth_method == ClientAuthMethod.NONE
+                else current.client_secret_hash
             ),
         )
         await self._store.update(updated, expected_revision=current.revision)
@@ -182,7 +185,7 @@ class ClientRegistry:
                 detail=f"{client_id!r} registered {client.token_endpoint_auth_method}, "
                 f"presented {auth_method!r}",
             )
-        if auth_method == NONE:
+        if auth_method == ClientAuthMethod.NONE:
             if client_secret_plain:
                 raise InvalidClient(AUTHENTICATION_FAILED, detail="secret sent by a public client")
             return client

@@ -23,6 +23,9 @@ from services.token.domain.ports import (
     GrantStore,
     StoredRefreshToken,
 )
+from services.token.metrics import REFRESH_TOKEN_REUSE
+
+REUSE_REASON = "refresh token reused"
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,12 @@ class GrantFamilies:
         # The denylist first: it is what stops access tokens, and it works without a row.
         await self._revocations.revoke_family(family_id)
         return await self._store.revoke_family(family_id, reason, self._clock())
+
+    async def revoke_reused(self, family_id: str) -> None:
+        """A rotated refresh token came back (RFC 9700 section 4.14.2): the family dies,
+        and the reuse is counted."""
+        await self.revoke(family_id, REUSE_REASON)
+        REFRESH_TOKEN_REUSE.inc()
 
     def expired(self, stored: StoredRefreshToken, family: GrantFamily) -> bool:
         now = self._clock()

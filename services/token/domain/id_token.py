@@ -18,13 +18,14 @@ from typing import Any
 import jwt
 
 from common.errors import InvalidRequest
+from common.vocabulary import SigningAlg
 from services.token.domain.jwt_access_token import TOKEN_TYPE_HEADERS
 from services.token.domain.keys import KeyManager
 
 # Core section 3.1.3.6: the hash of the alg of the ID token's JOSE header.
 AT_HASH_DIGESTS: dict[str, Callable[[bytes], Any]] = {
-    "RS256": hashlib.sha256,
-    "ES256": hashlib.sha256,
+    SigningAlg.RS256: hashlib.sha256,
+    SigningAlg.ES256: hashlib.sha256,
 }
 
 # Claims the protocol sets; the user's profile claims never replace them.
@@ -48,7 +49,7 @@ class IdTokenPolicy:
 
     issuer: str
     ttl_seconds: int
-    alg: str = "RS256"
+    alg: str = SigningAlg.RS256
 
 
 class IdTokenIssuer:

@@ -10,10 +10,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from common.vocabulary import SigningAlg
+
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
-SUPPORTED_ALGS = ("ES256", "RS256")
+#: One active key of each is kept (KeyManager.start).
+SUPPORTED_ALGS: tuple[SigningAlg, ...] = tuple(SigningAlg)
 RSA_KEY_BITS = 2048
 
 # RFC 7638 section 3.2: the required members of each key type, nothing else.
@@ -21,9 +24,9 @@ _THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
 
 
 def generate_private_key(alg: str) -> PrivateKey:
-    if alg == "ES256":
+    if alg == SigningAlg.ES256:
         return ec.generate_private_key(ec.SECP256R1())
-    if alg == "RS256":
+    if alg == SigningAlg.RS256:
         return rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
     raise ValueError(f"unsupported signing alg {alg!r}")
 

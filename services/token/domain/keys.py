@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from common.errors import InvalidRequest, NotFound
 from common.kv import KeyValue, follow_channel
 from common.timeutil import utcnow
+from common.vocabulary import SigningAlg
 from services.token.domain.jwk import (
     SUPPORTED_ALGS,
     PrivateKey,
@@ -127,7 +128,7 @@ class KeyManager:
         kv: KeyValue | None = None,
         max_token_ttl_seconds: int = 86400,
         maintenance_interval: float = 30.0,
-        default_alg: str = "ES256",
+        default_alg: str = SigningAlg.ES256,
     ) -> None:
         self._store = store
         self._kek = kek
@@ -246,7 +247,7 @@ class KeyManager:
         key becomes ``previous`` until every token it signed has expired."""
         alg = alg or self._default_alg
         if alg not in SUPPORTED_ALGS:
-            raise InvalidRequest(f"Unsupported 'alg' '{alg}': use ES256 or RS256")
+            raise InvalidRequest(f"Unsupported 'alg' '{alg}': use {' or '.join(SUPPORTED_ALGS)}")
         now = self._clock()
         private_key = generate_private_key(alg)
         jwk = public_jwk(private_key.public_key(), alg)

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-# Token endpoint authentication methods of confidential clients (RFC 6749 section 2.3.1).
-CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-PUBLIC_AUTH_METHOD = "none"
+from common.vocabulary import CONFIDENTIAL_AUTH_METHODS
 
 
 @dataclass(frozen=True)

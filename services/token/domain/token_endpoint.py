@@ -1,20 +1,27 @@
 """The token endpoint (RFC 6749 section 3.2) as a list of small named steps.
 
 grant_type known? -> authenticate the client -> grant allowed for the client
-(its kind of authentication, then its registered grant_types) -> the grant
-validates the scope -> issue. Each step raises one specific error.
+(its kind of authentication, then its registered grant_types) -> only the
+parameters the grant declares -> the grant validates the scope -> issue. Each
+step raises one specific error.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
 from common.errors import InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from common.vocabulary import ClientAuthMethod
 from services.token.domain.grants import GRANTS, PLANNED_GRANT_TYPES, Grant
-from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
-from services.token.domain.ports import (
-    PUBLIC_AUTH_METHOD,
-    AuthenticatedClient,
-    ClientAuthenticator,
+from services.token.domain.grants.base import (
+    REQUEST_PARAMETERS,
+    GrantServices,
+    TokenRequest,
+    TokenResponse,
 )
+from services.token.domain.ports import AuthenticatedClient, ClientAuthenticator
 from services.token.domain.stats import TokenStats
 from services.token.metrics import TOKENS_ISSUED
 
@@ -33,13 +40,20 @@ class TokenEndpoint:
         self._services = services
         self._grants = GRANTS if grants is None else grants
         self._stats = stats
+        # Per grant_type, the empty values of the parameters its grant does not read.
+        self._irrelevant = {
+            grant_type: irrelevant_parameters(grant_cls)
+            for grant_type, grant_cls in self._grants.items()
+        }
 
     async def exchange(self, request: TokenRequest) -> TokenResponse:
         grant_cls = self.find_grant(request.grant_type)
         client = await self.authenticate_client(request)
         self.check_grant_allowed(client, grant_cls)
         grant = grant_cls(self._services)
-        response = await grant.create_token_response(client, request)
+        response = await grant.create_token_response(
+            client, self.only_declared(request, self._irrelevant[grant_cls.GRANT_TYPE])
+        )
         TOKENS_ISSUED.labels(grant_cls.GRANT_TYPE).inc()
         if self._stats is not None:
             self._stats.record_issued(grant_cls.GRANT_TYPE)
@@ -69,10 +83,33 @@ class TokenEndpoint:
         grant_type = grant_cls.GRANT_TYPE
         method = client.token_endpoint_auth_method
         if method not in grant_cls.TOKEN_ENDPOINT_AUTH_METHODS:
-            if method == PUBLIC_AUTH_METHOD:
+            if method == ClientAuthMethod.NONE:
                 raise UnauthorizedClient(f"Public clients may not use grant_type '{grant_type}'")
             raise UnauthorizedClient(
                 f"Clients using '{method}' may not use grant_type '{grant_type}'"
             )
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"The client is not allowed to use grant_type '{grant_type}'")
+
+    @staticmethod
+    def only_declared(request: TokenRequest, irrelevant: Mapping[str, Any]) -> TokenRequest:
+        """The request with the parameters the grant does not read emptied (RFC 6749
+        section 3.2: unrecognised parameters are ignored). A request that sent none
+        of them, the usual case, is passed on as it is: no copy on the token path."""
+        for name in irrelevant:
+            if getattr(request, name):
+                return dataclasses.replace(request, **irrelevant)
+        return request
+
+
+def irrelevant_parameters(grant_cls: type[Grant]) -> dict[str, Any]:
+    """The empty value of every request parameter ``grant_cls`` does not declare; a
+    grant that declares one the contract does not carry fails at start-up."""
+    unknown = grant_cls.PARAMETERS - REQUEST_PARAMETERS
+    if unknown:
+        raise ValueError(
+            f"grant {grant_cls.GRANT_TYPE!r} declares parameters TokenRequest does not "
+            f"carry: {', '.join(sorted(unknown))}"
+        )
+    defaults = {item.name: item.default for item in dataclasses.fields(TokenRequest)}
+    return {name: defaults[name] for name in sorted(REQUEST_PARAMETERS - grant_cls.PARAMETERS)}

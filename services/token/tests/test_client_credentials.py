@@ -3,11 +3,14 @@ tokens checked with joserfc against the published JWKS (RFC 9068 section 4)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import Any, ClassVar
 
 import pytest
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
+from oauth2.v1 import token_pb2
 
 from common.errors import (
     InvalidClient,
@@ -18,10 +21,16 @@ from common.errors import (
 )
 from services.token.domain.grants import GRANTS
 from services.token.domain.grants.authorization_code import AuthorizationCodeGrant
-from services.token.domain.grants.base import TokenRequest
+from services.token.domain.grants.base import (
+    REQUEST_PARAMETERS,
+    GrantServices,
+    TokenRequest,
+    TokenResponse,
+)
 from services.token.domain.grants.client_credentials import ClientCredentialsGrant
 from services.token.domain.grants.refresh_token import RefreshTokenGrant
 from services.token.domain.ports import ClientCredentials
+from services.token.domain.token_endpoint import TokenEndpoint
 from services.token.tests.conftest import ISSUER, Wired, wire
 
 
@@ -191,3 +200,59 @@ async def test_unsupported_client_alg(wired: Wired) -> None:
     creds = wired.clients.register("svc-h", alg="HS256")
     with pytest.raises(UnauthorizedClient, match="'HS256' is not supported"):
         await wired.domain.token_endpoint.exchange(request(creds))
+
+
+def test_each_grant_declares_the_parameters_it_reads() -> None:
+    assert {grant_type: grant.PARAMETERS for grant_type, grant in GRANTS.items()} == {
+        "authorization_code": {"code", "redirect_uri", "code_verifier"},
+        "client_credentials": {"scope"},
+        "refresh_token": {"refresh_token", "scope"},
+    }
+    # Every declared parameter is a field of the contract's TokenRequest.
+    contract = set(token_pb2.TokenRequest.DESCRIPTOR.fields_by_name)
+    assert REQUEST_PARAMETERS <= contract
+    assert contract - REQUEST_PARAMETERS == {"grant_type", "credentials"}
+
+
+class Recorder:
+    """A grant that keeps what the endpoint handed it."""
+
+    GRANT_TYPE: ClassVar[str] = "client_credentials"
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (
+        ClientCredentialsGrant.TOKEN_ENDPOINT_AUTH_METHODS
+    )
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"scope"})
+    seen: ClassVar[list[TokenRequest]] = []
+
+    def __init__(self, services: GrantServices) -> None:
+        pass
+
+    async def create_token_response(self, client: Any, request: TokenRequest) -> TokenResponse:
+        self.seen.append(request)
+        return TokenResponse(access_token="at", expires_in=60)
+
+
+async def test_a_grant_is_handed_only_the_parameters_it_declares(wired: Wired) -> None:
+    creds = wired.clients.register("svc-p", scope=("read",))
+    endpoint = TokenEndpoint(
+        wired.clients,
+        None,  # type: ignore[arg-type]  # Recorder uses none of the services
+        grants={"client_credentials": Recorder},
+    )
+    plain = request(creds, "read")
+    await endpoint.exchange(plain)
+    noisy = dataclasses.replace(
+        plain, code="c", refresh_token="r", redirect_uri="https://x", resource=("https://api",)
+    )
+    await endpoint.exchange(noisy)
+    first, second = Recorder.seen
+    assert first is plain  # nothing to strip: passed on as it is
+    assert second == plain
+
+
+def test_a_grant_declaring_a_parameter_the_contract_lacks_fails_at_start() -> None:
+    class Audience(Recorder):
+        PARAMETERS: ClassVar[frozenset[str]] = frozenset({"scope", "audience"})
+
+    with pytest.raises(ValueError, match="does not carry: audience"):
+        TokenEndpoint(None, None, grants={"client_credentials": Audience})  # type: ignore[arg-type]

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from common.vocabulary import GrantType
 from services.token.domain.grants.authorization_code import AuthorizationCodeGrant
 from services.token.domain.grants.base import Grant, GrantServices, TokenRequest, TokenResponse
 from services.token.domain.grants.client_credentials import ClientCredentialsGrant
 from services.token.domain.grants.refresh_token import RefreshTokenGrant
 
 #: grant_type -> grant class. A grant type missing here is unsupported_grant_type.
+#: Discovery lists them in this order (grant_types_supported, RFC 8414 section 2).
 GRANTS: dict[str, type[Grant]] = {
-    AuthorizationCodeGrant.GRANT_TYPE: AuthorizationCodeGrant,
-    ClientCredentialsGrant.GRANT_TYPE: ClientCredentialsGrant,
-    RefreshTokenGrant.GRANT_TYPE: RefreshTokenGrant,
+    grant.GRANT_TYPE: grant
+    for grant in (AuthorizationCodeGrant, RefreshTokenGrant, ClientCredentialsGrant)
 }
 
 #: Grant types of the product that a later release implements.
-PLANNED_GRANT_TYPES = frozenset({"urn:ietf:params:oauth:grant-type:device_code"})
+PLANNED_GRANT_TYPES = frozenset(GrantType) - frozenset(GRANTS)
 
 __all__ = [
     "GRANTS",

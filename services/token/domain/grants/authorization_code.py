@@ -16,17 +16,18 @@ from typing import Any, ClassVar
 from common import pkce
 from common.errors import InvalidGrant, InvalidRequest
 from common.secrets import sha256_hex
+from common.vocabulary import (
+    CONFIDENTIAL_AUTH_METHODS,
+    AuditOutcome,
+    ClientAuthMethod,
+    GrantType,
+)
 from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
 from services.token.domain.grants.user_tokens import (
     issue_user_tokens,
     refresh_token_allowed,
 )
-from services.token.domain.ports import (
-    CONFIDENTIAL_AUTH_METHODS,
-    PUBLIC_AUTH_METHOD,
-    AuthenticatedClient,
-    ConsumedCode,
-)
+from services.token.domain.ports import AuthenticatedClient, ConsumedCode
 
 REPLAY_REASON = "authorization code replayed"
 # docs/operators.md, Audit events.
@@ -36,11 +37,13 @@ CODE_REPLAYED = "authorization_code.replayed"
 class AuthorizationCodeGrant:
     """RFC 6749 section 4.1.3 + RFC 7636 section 4.6: a code for tokens of a person."""
 
-    GRANT_TYPE: ClassVar[str] = "authorization_code"
+    GRANT_TYPE: ClassVar[str] = GrantType.AUTHORIZATION_CODE
+    # Section 4.1.3, RFC 7636 section 4.5; the scope is the one the code was issued for.
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"code", "redirect_uri", "code_verifier"})
     # Public clients (native apps, SPAs) use this grant with PKCE (OAuth 2.1 section 2.1).
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (
         *CONFIDENTIAL_AUTH_METHODS,
-        PUBLIC_AUTH_METHOD,
+        ClientAuthMethod.NONE,
     )
 
     def __init__(self, services: GrantServices) -> None:
@@ -75,7 +78,7 @@ class AuthorizationCodeGrant:
         # names none), so each replay is reported once.
         if await self._services.families.revoke(family_id, REPLAY_REASON):
             self._services.audit.report(
-                CODE_REPLAYED, target=f"grant:{family_id}", outcome="denied"
+                CODE_REPLAYED, target=f"grant:{family_id}", outcome=AuditOutcome.DENIED
             )
 
     @staticmethod

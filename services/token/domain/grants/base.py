@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from common.audit import AuditSink, NoAudit
-from services.token.domain.grant_families import GrantFamilies
-from services.token.domain.id_token import IdTokenIssuer
-from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
 from services.token.domain.ports import (
     AuthenticatedClient,
     ClientCredentials,
@@ -16,10 +13,22 @@ from services.token.domain.ports import (
     UserDirectory,
 )
 
+if TYPE_CHECKING:
+    # Types only: the gateway reads the grants' declarations for discovery
+    # (gateway/routes/discovery.py) and has no use for keys, JWTs or metrics.
+    from services.token.domain.grant_families import GrantFamilies
+    from services.token.domain.id_token import IdTokenIssuer
+    from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
+
 
 @dataclass(frozen=True)
 class TokenRequest:
-    """A token request (RFC 6749 section 4.x.2/4.x.3), already parsed by the gateway."""
+    """A token request (RFC 6749 section 4.x.2/4.x.3), already parsed by the gateway.
+
+    Beyond ``grant_type`` and ``credentials``, each field is a request parameter of
+    the contract (oauth2.v1.TokenRequest); a grant is handed only those it declares
+    in ``PARAMETERS``, the others empty (see :class:`TokenEndpoint`).
+    """
 
     grant_type: str
     credentials: ClientCredentials
@@ -30,6 +39,12 @@ class TokenRequest:
     code_verifier: str = ""
     refresh_token: str = field(default="", repr=False)
     resource: tuple[str, ...] = ()
+
+
+#: The request parameters a TokenRequest carries, which grants declare from.
+REQUEST_PARAMETERS: frozenset[str] = frozenset(
+    item.name for item in fields(TokenRequest) if item.name not in ("grant_type", "credentials")
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,9 @@ class GrantServices:
 
 class Grant(Protocol):
     GRANT_TYPE: ClassVar[str]
+    # The request parameters the grant reads (node-oidc-provider's ``parameters``),
+    # a subset of REQUEST_PARAMETERS; the token endpoint hands it no others.
+    PARAMETERS: ClassVar[frozenset[str]]
     # token_endpoint_auth_method values a client must use for this grant; the token
     # endpoint refuses other clients with unauthorized_client before calling the grant.
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]]

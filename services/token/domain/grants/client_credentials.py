@@ -10,14 +10,17 @@ from typing import ClassVar
 
 from common.errors import InvalidScope
 from common.scopes import format_scope, parse_scope
+from common.vocabulary import CONFIDENTIAL_AUTH_METHODS, GrantType
 from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
-from services.token.domain.ports import CONFIDENTIAL_AUTH_METHODS, AuthenticatedClient
+from services.token.domain.ports import AuthenticatedClient
 
 
 class ClientCredentialsGrant:
     """RFC 6749 section 4.4: access tokens for confidential clients acting for themselves."""
 
-    GRANT_TYPE: ClassVar[str] = "client_credentials"
+    GRANT_TYPE: ClassVar[str] = GrantType.CLIENT_CREDENTIALS
+    # Section 4.4.2.
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"scope"})
     # Section 4.4: "The client credentials grant type MUST only be used by confidential
     # clients." The token endpoint checks this before calling the grant.
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = CONFIDENTIAL_AUTH_METHODS

@@ -14,18 +14,11 @@ from typing import ClassVar
 
 from common.errors import InvalidGrant, InvalidRequest, InvalidScope
 from common.scopes import parse_scope
+from common.vocabulary import CONFIDENTIAL_AUTH_METHODS, AuditOutcome, ClientAuthMethod, GrantType
 from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
 from services.token.domain.grants.user_tokens import issue_user_tokens
-from services.token.domain.ports import (
-    CONFIDENTIAL_AUTH_METHODS,
-    PUBLIC_AUTH_METHOD,
-    AuthenticatedClient,
-    GrantFamily,
-    StoredRefreshToken,
-)
-from services.token.metrics import REFRESH_TOKEN_REUSE
+from services.token.domain.ports import AuthenticatedClient, GrantFamily, StoredRefreshToken
 
-REUSE_REASON = "refresh token reused"
 # docs/operators.md, Audit events.
 REUSE_DETECTED = "refresh_token.reuse_detected"
 
@@ -33,11 +26,13 @@ REUSE_DETECTED = "refresh_token.reuse_detected"
 class RefreshTokenGrant:
     """RFC 6749 section 6: a new access token (and a new refresh token) for a refresh token."""
 
-    GRANT_TYPE: ClassVar[str] = "refresh_token"
+    GRANT_TYPE: ClassVar[str] = GrantType.REFRESH_TOKEN
+    # Section 6.
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"refresh_token", "scope"})
     # OAuth 2.1 section 4.3.1: public clients too, protected by rotation.
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (
         *CONFIDENTIAL_AUTH_METHODS,
-        PUBLIC_AUTH_METHOD,
+        ClientAuthMethod.NONE,
     )
 
     def __init__(self, services: GrantServices) -> None:
@@ -95,12 +90,11 @@ class RefreshTokenGrant:
     async def revoke_reused(self, family: GrantFamily) -> None:
         """Either the client or an attacker holds a stolen copy: the family dies and the
         operators hear of it."""
-        await self._services.families.revoke(family.family_id, REUSE_REASON)
-        REFRESH_TOKEN_REUSE.inc()
+        await self._services.families.revoke_reused(family.family_id)
         self._services.audit.report(
             REUSE_DETECTED,
             target=f"grant:{family.family_id}",
-            outcome="denied",
+            outcome=AuditOutcome.DENIED,
             details={"client_id": family.client_id},
         )
 

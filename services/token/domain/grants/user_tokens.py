@@ -12,18 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from common.scopes import format_scope
+from common.vocabulary import GrantType
 from services.token.domain.grants.base import GrantServices, TokenResponse
 from services.token.domain.ports import AuthenticatedClient, GrantFamily
 
 OPENID = "openid"
 OFFLINE_ACCESS = "offline_access"
-REFRESH_TOKEN_GRANT = "refresh_token"  # noqa: S105 - a grant type, not a secret
 
 
 def refresh_token_allowed(client: AuthenticatedClient, scope: list[str]) -> bool:
     """The client may refresh, and the user granted offline access or the client's
     registration says always (OpenID Connect Core section 11)."""
-    return REFRESH_TOKEN_GRANT in client.grant_types and (
+    return GrantType.REFRESH_TOKEN in client.grant_types and (
         OFFLINE_ACCESS in scope or client.always_issue_refresh_token
     )
 

@@ -1,0 +1,93 @@
+"""The RFC vocabulary of the system, defined once.
+
+Every process spells grant types, client authentication methods, signing
+algorithms, response types and modes, PKCE methods and audit outcomes with these
+names. The contracts carry them as strings (protos/oauth2/v1 has no enums for
+them; the comments there list the same values), so each member is a ``StrEnum``
+equal to the string on the wire: ``GrantType.REFRESH_TOKEN == "refresh_token"``.
+
+Declaration order is the order in which they are listed to the outside
+(discovery, error messages), so it is part of the behaviour.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class Term(StrEnum):
+    """A term of the vocabulary: a ``str`` in every respect, ``repr`` included, so
+    that a message quoting a value (``f"{grant_type!r}"``) reads the same whether
+    the value came from the wire or from a default."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class GrantType(Term):
+    """Grant types of the token endpoint (RFC 6749 section 4, RFC 8628 section 3.4)
+    and of a client's ``grant_types`` (RFC 7591 section 2)."""
+
+    AUTHORIZATION_CODE = "authorization_code"
+    REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant type, not a secret
+    CLIENT_CREDENTIALS = "client_credentials"
+    # Registered by clients already; the token endpoint implements it later.
+    DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class ClientAuthMethod(Term):
+    """``token_endpoint_auth_method`` values (RFC 7591 section 2) and the
+    ``ClientCredentials.auth_method`` of the contract (RFC 6749 section 2.3.1)."""
+
+    CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method name
+    CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 - a method name
+    # Public clients, which hold no secret (RFC 6749 section 2.1).
+    NONE = "none"
+
+
+#: The methods of confidential clients: they authenticate with a secret.
+CONFIDENTIAL_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = (
+    ClientAuthMethod.CLIENT_SECRET_BASIC,
+    ClientAuthMethod.CLIENT_SECRET_POST,
+)
+
+
+class SigningAlg(Term):
+    """JWS algorithms the token service keeps a signing key for (RFC 7518 section 3.1):
+    access tokens (RFC 9068) and ID tokens (OpenID Connect Core section 2)."""
+
+    ES256 = "ES256"
+    # OpenID Connect Core section 15.1: mandatory for ID tokens.
+    RS256 = "RS256"
+
+
+class ResponseType(Term):
+    """Authorization endpoint response types (RFC 6749 section 3.1.1); OAuth 2.1
+    keeps only the code flow's."""
+
+    CODE = "code"
+
+
+class ResponseMode(Term):
+    """How the authorization response travels (OAuth 2.0 Multiple Response Type
+    Encoding Practices section 2.1)."""
+
+    QUERY = "query"
+
+
+class CodeChallengeMethod(Term):
+    """PKCE ``code_challenge_method`` values (RFC 7636 section 4.2 and 6.2.2, the
+    "PKCE Code Challenge Methods" registry); checked in common/pkce.py."""
+
+    S256 = "S256"
+    # Allowed only where an operator opts in for legacy clients; never advertised.
+    PLAIN = "plain"
+
+
+class AuditOutcome(Term):
+    """``AuditEvent.outcome`` (docs/operators.md, "Audit events")."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
