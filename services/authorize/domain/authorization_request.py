@@ -32,7 +32,8 @@ from common.errors import (
     UnsupportedResponseType,
 )
 from common.scopes import parse_scope
-from services.authorize.domain.model import AUTHORIZATION_CODE, RESPONSE_TYPE_CODE, ClientInfo
+from common.vocabulary import GrantType, ResponseMode, ResponseType
+from services.authorize.domain.model import ClientInfo
 from services.authorize.domain.ports import ClientDirectory
 
 # Parameters whose repetition makes the redirect URI itself doubtful.
@@ -40,7 +41,7 @@ PAGE_PARAMETERS: Final = ("client_id", "redirect_uri")
 # OpenID Connect Core section 3.1.2.1.
 PROMPT_VALUES: Final = frozenset({"none", "login", "consent", "select_account"})
 # Only query responses: the code goes back in the redirect URI's query.
-RESPONSE_MODES: Final = frozenset({"", "query"})
+RESPONSE_MODES: Final = frozenset({"", ResponseMode.QUERY})
 # Bounds on what a query may carry, so a pending request stays small.
 MAX_PARAMETERS: Final = 64
 MAX_VALUE_LENGTH: Final = 4096
@@ -225,16 +226,16 @@ class AuthorizationRequestValidator:
         response_type = checked.request.response_type
         if not response_type:
             raise InvalidRequest("Missing 'response_type'")
-        if response_type != RESPONSE_TYPE_CODE:
+        if response_type != ResponseType.CODE:
             raise UnsupportedResponseType(
                 f"Unsupported response_type '{response_type}'; use 'code'"
             )
 
     @staticmethod
     def _check_grant_type(checked: _Checked) -> None:
-        if AUTHORIZATION_CODE not in checked.client.grant_types:
+        if GrantType.AUTHORIZATION_CODE not in checked.client.grant_types:
             raise UnauthorizedClient(
-                f"The client is not allowed to use grant_type '{AUTHORIZATION_CODE}'"
+                f"The client is not allowed to use grant_type '{GrantType.AUTHORIZATION_CODE}'"
             )
 
     @staticmethod

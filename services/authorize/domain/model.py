@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-AUTHORIZATION_CODE: Final = "authorization_code"
-RESPONSE_TYPE_CODE: Final = "code"
+from common.vocabulary import ClientAuthMethod
+
 # RFC 8176 section 2: password-based authentication.
 AMR_PASSWORD: Final = "pwd"  # noqa: S105 - a method name, not a password
 
@@ -112,7 +112,7 @@ class ClientInfo:
     @property
     def is_public(self) -> bool:
         """RFC 6749 section 2.1: a client without credentials."""
-        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
+        return self.token_endpoint_auth_method == ClientAuthMethod.NONE
 
 
 @dataclass(frozen=True, slots=True)
