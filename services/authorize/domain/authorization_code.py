@@ -22,6 +22,7 @@ from common.secrets import random_token, sha256_hex
 from common.timeutil import utcnow
 from services.authorize.domain.model import AuthorizationCode, CodeRequest, IssuedCode
 from services.authorize.domain.ports import AuthorizationCodeStore, UserStore
+from services.authorize.domain.purge import ExpiredPurge
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,6 @@ UNKNOWN_CODE: Final = "Unknown authorization code"
 USED_CODE: Final = "The authorization code was already used"
 EXPIRED_CODE: Final = "The authorization code has expired"
 OTHER_CLIENT: Final = "The authorization code was issued to another client"
-# Expired codes are kept a day (for the investigation of a replay), then purged.
-RETENTION: Final = timedelta(days=1)
-PURGE_INTERVAL: Final = timedelta(minutes=1)
 
 
 class AuthorizationCodes:
@@ -49,7 +47,7 @@ class AuthorizationCodes:
         self._ttl = timedelta(seconds=ttl_seconds)
         self._clock = clock
         self._new_code = code_factory
-        self._last_purge: datetime | None = None
+        self._purge = ExpiredPurge(store.delete_expired, "expired authorization codes", clock)
 
     async def issue(self, request: CodeRequest) -> IssuedCode:
         """A new code for a validated, consented authorization request (the sign-in
@@ -66,7 +64,7 @@ class AuthorizationCodes:
             raise AccessDenied("The user account is disabled")
 
         now = self._clock()
-        await self._purge_expired(now)
+        await self._purge()
         code = self._new_code()
         stored = AuthorizationCode(
             code_id=sha256_hex(code),
@@ -116,12 +114,3 @@ class AuthorizationCodes:
         if stored.expires_at <= now:
             raise InvalidGrant(EXPIRED_CODE)
         return stored
-
-    async def _purge_expired(self, now: datetime) -> None:
-        """At most once a minute per process: one indexed DELETE is cheap."""
-        if self._last_purge is not None and now - self._last_purge < PURGE_INTERVAL:
-            return
-        self._last_purge = now
-        removed = await self._store.delete_expired(now - RETENTION)
-        if removed:
-            log.info("purged %d expired authorization codes", removed)

@@ -50,6 +50,7 @@ from services.authorize.domain.consent import ConsentRegistry
 from services.authorize.domain.login import PasswordLogin
 from services.authorize.domain.model import ClientInfo, CodeRequest, LoginResult
 from services.authorize.domain.ports import InteractionStore
+from services.authorize.domain.purge import ExpiredPurge
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,6 @@ SCOPE_DESCRIPTIONS: Final = {
     "offline_access": "Stay signed in when you are not using the app",
 }
 
-# Finished and expired interactions are kept a day (to answer "expired" with a
-# way back to the client), then purged.
-RETENTION: Final = timedelta(days=1)
-PURGE_INTERVAL: Final = timedelta(minutes=1)
 MAX_INTERACTION_ID: Final = 128
 
 
@@ -182,7 +179,9 @@ class SignIn:
         self._ttl = timedelta(seconds=ttl_seconds)
         self._clock = clock
         self._new_id = id_factory
-        self._last_purge: datetime | None = None
+        self._purge = ExpiredPurge(
+            interactions.delete_expired, "finished or expired interactions", clock
+        )
 
     async def start(self, parameters: Iterable[tuple[str, str]], session: BrowserSession) -> Step:
         """A new authorization request. InvalidRequest when it cannot be answered
@@ -192,7 +191,7 @@ class SignIn:
         validated = await self._validator.validate(AuthorizationRequest.from_query(parameters))
         if validated.error:
             return self._error(validated, validated.error, validated.error_description)
-        await self._purge_expired()
+        await self._purge()
         now = self._clock()
         pending = Interaction(
             interaction_key="",
@@ -388,13 +387,3 @@ class SignIn:
             and constant_time_equals(found.binding_key, sha256_hex(session.binding))
         )
         return found if usable else Expired(found.validated.client)
-
-    async def _purge_expired(self) -> None:
-        """At most once a minute per process: one indexed DELETE is cheap."""
-        now = self._clock()
-        if self._last_purge is not None and now - self._last_purge < PURGE_INTERVAL:
-            return
-        self._last_purge = now
-        removed = await self._store.delete_expired(now - RETENTION)
-        if removed:
-            log.info("purged %d finished or expired interactions", removed)
