@@ -30,9 +30,8 @@ from services.token.domain.ports import (
 from services.token.servicer import TokenDomain
 from services.token.settings import TokenSettings
 from services.token.tests.fakes import (
+    AuthorizeStandIn,
     FakeClientAuthenticator,
-    FakeCodeConsumer,
-    FakeUserDirectory,
     MemoryDenylistStore,
     MemoryGrantStore,
     MemorySigningKeyStore,
@@ -49,8 +48,8 @@ class Wired:
     revocations: RevocationList
     keys: KeyManager
     denylist: DenylistStore
-    codes: FakeCodeConsumer
-    users: FakeUserDirectory
+    # The authorize service's codes and users (its real domain).
+    authorize: AuthorizeStandIn
     grants: MemoryGrantStore
     audit: RecordingAuditReporter
     kv: KeyValue
@@ -79,8 +78,8 @@ def wire(
             **settings,  # type: ignore[arg-type]
         ),
         authenticator=authenticator,
-        codes=codes or FakeCodeConsumer(),
-        users=users or FakeUserDirectory(),
+        codes=codes or AuthorizeStandIn(),
+        users=users or AuthorizeStandIn(),
         grant_store=grant_store or MemoryGrantStore(),
         keys=keys,
         revocations=revocations,
@@ -109,15 +108,15 @@ async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
     kv: KeyValue = MemoryKeyValue()
     revocations = RevocationList(denylist, kv, max_token_ttl_seconds=3600)
     await revocations.start()
-    codes, users, grants = FakeCodeConsumer(), FakeUserDirectory(), MemoryGrantStore()
+    authorize, grants = AuthorizeStandIn(), MemoryGrantStore()
     audit = RecordingAuditReporter()
     yield Wired(
         domain=wire(
             key_manager,
             clients,
             revocations,
-            codes=codes,
-            users=users,
+            codes=authorize,
+            users=authorize,
             grant_store=grants,
             kv=kv,
             audit=audit,
@@ -126,8 +125,7 @@ async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
         revocations=revocations,
         keys=key_manager,
         denylist=denylist,
-        codes=codes,
-        users=users,
+        authorize=authorize,
         grants=grants,
         audit=audit,
         kv=kv,

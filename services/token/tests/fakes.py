@@ -1,15 +1,19 @@
-"""In-memory implementations of the token domain's Protocols, for unit tests."""
+"""In-memory implementations of the token domain's Protocols, for unit tests; the
+authorize service's ports are its real domain (:class:`AuthorizeStandIn`)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from common.errors import InvalidClient, InvalidGrant
-from common.secrets import sha256_hex
+from common.errors import InvalidClient, InvalidGrant, NotFound
+from common.timeutil import utcnow
+from services.authorize.domain import Argon2PasswordHasher, AuthorizationCodes, UserDirectory
+from services.authorize.domain.model import CodeRequest, User
+from services.authorize.tests.fakes import MemoryCodeStore, MemoryUserStore
 from services.token.domain.ports import (
     AuthenticatedClient,
     ClientCredentials,
@@ -192,47 +196,55 @@ class MemoryDenylistStore:
         return len(expired) + len(families) + len(principals)
 
 
-class FakeCodeConsumer:
-    """The authorize service's codes: single use, bound to a client; a use by another
-    client burns the code too (docs/signin.md)."""
+class AuthorizeStandIn:
+    """The authorize service's own domain (its codes and users on its in-memory
+    stores) behind the token service's CodeConsumer and UserDirectory ports, the
+    way services/token/authorize_adapter.py presents the gRPC service: a second
+    implementation of code consumption would drift from the real one."""
 
     def __init__(self) -> None:
-        self.codes: dict[str, ConsumedCode] = {}
-        self.used: set[str] = set()
+        self.user_store = MemoryUserStore()
+        self.code_store = MemoryCodeStore()
+        self.codes = AuthorizationCodes(self.code_store, self.user_store)
+        self.users = UserDirectory(
+            self.user_store, Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        )
 
-    def add(self, code: str, grant: ConsumedCode) -> None:
-        self.codes[code] = replace(grant, code_id=sha256_hex(code))
+    def add_user(self, user_id: str, name: str, email: str) -> None:
+        now = utcnow()
+        self.user_store.users[user_id] = User(
+            user_id=user_id,
+            username=user_id,
+            email=email,
+            email_verified=True,
+            enabled=True,
+            given_name="",
+            family_name="",
+            name=name,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def set_enabled(self, user_id: str, enabled: bool) -> None:
+        users = self.user_store.users
+        users[user_id] = replace(users[user_id], enabled=enabled)
+
+    async def issue(self, request: CodeRequest) -> str:
+        return (await self.codes.issue(request)).code
 
     async def consume(self, code: str, client_id: str) -> ConsumedCode:
-        grant = self.codes.get(code)
-        if grant is None or code in self.used:
-            raise InvalidGrant("Invalid authorization code")
-        self.used.add(code)
-        if grant.client_id != client_id:
-            raise InvalidGrant("Invalid authorization code")
-        return grant
-
-
-class FakeUserDirectory:
-    def __init__(self) -> None:
-        self.users: dict[str, dict[str, Any]] = {}
-        self.disabled: set[str] = set()
-        self.calls: list[tuple[str, list[str]]] = []
-
-    def add(self, user_id: str, **claims: Any) -> None:
-        self.users[user_id] = claims
+        stored = await self.codes.consume(code, client_id)
+        return ConsumedCode(**{name: getattr(stored, name) for name in _CONSUMED_FIELDS})
 
     async def claims(self, user_id: str, scopes: list[str]) -> tuple[dict[str, Any], bool]:
-        self.calls.append((user_id, list(scopes)))
-        found = self.users.get(user_id)
-        if found is None:
-            return {}, False
-        claims: dict[str, Any] = {"sub": user_id}
-        if "profile" in scopes:
-            claims.update({k: v for k, v in found.items() if k != "email"})
-        if "email" in scopes and "email" in found:
-            claims.update(email=found["email"], email_verified=True)
-        return claims, user_id not in self.disabled
+        try:
+            found = await self.users.claims(user_id, scopes)
+        except NotFound:
+            return {}, False  # as the gRPC adapter answers for a deleted user
+        return dict(found.claims), found.enabled
+
+
+_CONSUMED_FIELDS = [field.name for field in fields(ConsumedCode)]
 
 
 class MemoryGrantStore:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
-from common.secrets import random_token
+from services.authorize.domain.model import CodeRequest
 from services.token.domain.grants.base import TokenRequest, TokenResponse
 from services.token.domain.introspection import IntrospectionResult
-from services.token.domain.ports import ClientCredentials, ConsumedCode
+from services.token.domain.ports import ClientCredentials
 from services.token.tests.conftest import Wired
 
 REDIRECT_URI = "https://app.example.test/callback"
@@ -40,7 +40,7 @@ def register_spa(wired: Wired, client_id: str = "spa", **kwargs: object) -> Clie
     return register_web(wired, client_id, auth_method="none", **kwargs)
 
 
-def issue_code(
+async def issue_code(
     wired: Wired,
     client_id: str,
     *,
@@ -56,13 +56,11 @@ def issue_code(
     """What the authorize service would have issued; returns the code."""
     if challenge is None:
         challenge = s256(verifier) if verifier else ""
-    if user_id not in wired.users.users:
-        wired.users.add(user_id, name="Ada Lovelace", email="ada@example.test")
-    code = random_token()
-    wired.codes.add(
-        code,
-        ConsumedCode(
-            code_id="",
+    authorize = wired.authorize
+    if user_id not in authorize.user_store.users:
+        authorize.add_user(user_id, name="Ada Lovelace", email="ada@example.test")
+    return await authorize.issue(
+        CodeRequest(
             client_id=client_id,
             user_id=user_id,
             redirect_uri=redirect_uri,
@@ -73,9 +71,8 @@ def issue_code(
             nonce=nonce,
             auth_time=AUTH_TIME,
             amr=("pwd",),
-        ),
+        )
     )
-    return code
 
 
 async def exchange_code(

@@ -36,7 +36,7 @@ def expected_at_hash(access_token: str) -> str:
 async def test_code_flow_issues_access_refresh_and_id_token(wired: Wired) -> None:
     creds = register_web(wired)
     verifier = random_token()
-    code = issue_code(wired, "web", verifier=verifier)
+    code = await issue_code(wired, "web", verifier=verifier)
     before = int(time.time())
 
     response = await exchange_code(wired, creds, code, verifier)
@@ -93,7 +93,7 @@ async def test_code_flow_issues_access_refresh_and_id_token(wired: Wired) -> Non
 async def test_public_client_with_pkce(wired: Wired) -> None:
     creds = register_spa(wired)
     verifier = random_token()
-    code = issue_code(wired, "spa", verifier=verifier, scopes=("openid",), nonce="")
+    code = await issue_code(wired, "spa", verifier=verifier, scopes=("openid",), nonce="")
     response = await exchange_code(wired, creds, code, verifier)
     claims = verify(wired, response.id_token, "RS256").claims
     assert "nonce" not in claims  # only when the authorization request had one
@@ -103,14 +103,14 @@ async def test_public_client_with_pkce(wired: Wired) -> None:
 async def test_plain_pkce_when_the_code_says_plain(wired: Wired) -> None:
     creds = register_web(wired)
     verifier = random_token()
-    code = issue_code(wired, "web", challenge=verifier, method="plain")
+    code = await issue_code(wired, "web", challenge=verifier, method="plain")
     assert (await exchange_code(wired, creds, code, verifier)).access_token
 
 
 async def test_id_token_with_rs256_access_token_too(wired: Wired) -> None:
     creds = register_web(wired, alg="RS256")
     verifier = random_token()
-    code = issue_code(wired, "web", verifier=verifier)
+    code = await issue_code(wired, "web", verifier=verifier)
     response = await exchange_code(wired, creds, code, verifier)
     assert verify(wired, response.access_token, "RS256").header["typ"] == "at+jwt"
     claims = verify(wired, response.id_token, "RS256").claims
@@ -184,7 +184,7 @@ async def test_rejections_issue_nothing(
     description: str,
 ) -> None:
     creds = register_web(wired)
-    code = issue_code(wired, "web", **code_options)  # type: ignore[arg-type]
+    code = await issue_code(wired, "web", **code_options)  # type: ignore[arg-type]
     with pytest.raises(InvalidGrant) as info:
         await exchange_code(wired, creds, code, verifier, redirect_uri)
     assert info.value.description == description
@@ -196,20 +196,20 @@ async def test_rejections_issue_nothing(
 
 async def test_rfc7636_appendix_b_vector(wired: Wired) -> None:
     creds = register_web(wired)
-    code = issue_code(wired, "web", challenge=CHALLENGE)
+    code = await issue_code(wired, "web", challenge=CHALLENGE)
     assert (await exchange_code(wired, creds, code, VERIFIER)).access_token
 
 
 async def test_redirect_uri_optional_when_the_request_had_none(wired: Wired) -> None:
     creds = register_web(wired)
-    code = issue_code(wired, "web", verifier=VERIFIER, redirect_uri_in_request=False)
+    code = await issue_code(wired, "web", verifier=VERIFIER, redirect_uri_in_request=False)
     assert (await exchange_code(wired, creds, code, VERIFIER, redirect_uri="")).access_token
 
 
 async def test_code_of_another_client(wired: Wired) -> None:
     register_web(wired, "web")
     other = register_web(wired, "other")
-    code = issue_code(wired, "web", verifier=VERIFIER)
+    code = await issue_code(wired, "web", verifier=VERIFIER)
     with pytest.raises(InvalidGrant):
         await exchange_code(wired, other, code, VERIFIER)
     assert wired.grants.families == {}
@@ -234,7 +234,7 @@ async def test_missing_code_and_grant_not_allowed(wired: Wired) -> None:
 
 async def test_replayed_code_revokes_what_its_first_use_issued(wired: Wired) -> None:
     creds = register_web(wired)
-    code = issue_code(wired, "web", verifier=VERIFIER)
+    code = await issue_code(wired, "web", verifier=VERIFIER)
     first = await exchange_code(wired, creds, code, VERIFIER)
     assert (await introspect(wired, first.access_token)).active
 
@@ -254,7 +254,7 @@ async def test_replayed_code_revokes_what_its_first_use_issued(wired: Wired) -> 
 async def test_family_revoked_before_its_row_existed(wired: Wired) -> None:
     """A replay racing the first exchange: the denylist remembers the family."""
     creds = register_web(wired)
-    code = issue_code(wired, "web", verifier=VERIFIER)
+    code = await issue_code(wired, "web", verifier=VERIFIER)
     await wired.revocations.revoke_family(sha256_hex(code))
     with pytest.raises(InvalidGrant) as info:
         await exchange_code(wired, creds, code, VERIFIER)
@@ -263,8 +263,8 @@ async def test_family_revoked_before_its_row_existed(wired: Wired) -> None:
 
 async def test_disabled_user_gets_nothing(wired: Wired) -> None:
     creds = register_web(wired)
-    code = issue_code(wired, "web", verifier=VERIFIER)
-    wired.users.disabled.add(USER)
+    code = await issue_code(wired, "web", verifier=VERIFIER)
+    wired.authorize.set_enabled(USER, False)
     with pytest.raises(InvalidGrant) as info:
         await exchange_code(wired, creds, code, VERIFIER)
     assert info.value.description == "The user account is disabled"
@@ -288,7 +288,7 @@ async def test_when_a_refresh_token_is_issued(
     expected: bool,
 ) -> None:
     creds = register_web(wired, grant_types=grant_types, always_issue_refresh_token=always)
-    code = issue_code(wired, "web", verifier=VERIFIER, scopes=scopes)
+    code = await issue_code(wired, "web", verifier=VERIFIER, scopes=scopes)
     response = await exchange_code(wired, creds, code, VERIFIER)
     assert bool(response.refresh_token) is expected
     assert len(wired.grants.refresh_tokens) == int(expected)

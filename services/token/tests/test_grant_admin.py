@@ -43,7 +43,7 @@ async def sign_in(
     wired: Wired, client_id: str = "web", user_id: str = "user-1"
 ) -> tuple[ClientCredentials, str, TokenResponse]:
     creds = register_web(wired, client_id)
-    code = issue_code(
+    code = await issue_code(
         wired, client_id, verifier=VERIFIER, scopes=("openid", "offline_access"), user_id=user_id
     )
     return creds, code, await exchange_code(wired, creds, code, VERIFIER)
@@ -269,7 +269,7 @@ async def test_code_replay_racing_the_first_exchange_is_audited(wired: Wired) ->
     """The replay revoked the family before its row existed; the first exchange finds out
     and reports it."""
     creds = register_web(wired)
-    code = issue_code(wired, "web", verifier=VERIFIER, scopes=("openid", "offline_access"))
+    code = await issue_code(wired, "web", verifier=VERIFIER, scopes=("openid", "offline_access"))
     await wired.revocations.revoke_family(sha256_hex(code))
     with pytest.raises(InvalidGrant) as info:
         await exchange_code(wired, creds, code, VERIFIER)

@@ -46,7 +46,7 @@ async def test_user_claims_never_replace_protocol_claims(wired: Wired) -> None:
 async def test_hint_of_our_id_token_even_expired(wired: Wired) -> None:
     decoder = IdTokenHintDecoder(wired.keys, ISSUER)
     creds = register_web(wired)
-    code = issue_code(wired, "web", verifier=VERIFIER)
+    code = await issue_code(wired, "web", verifier=VERIFIER)
     response = await exchange_code(wired, creds, code, VERIFIER)
     assert await decoder.decode(response.id_token) == IdTokenHint(sub="user-1", client_id="web")
 

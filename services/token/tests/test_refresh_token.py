@@ -37,7 +37,7 @@ async def signed_in(
     wired: Wired, client_id: str = "web", public: bool = False
 ) -> tuple[ClientCredentials, str, TokenResponse]:
     creds = register_spa(wired, client_id) if public else register_web(wired, client_id)
-    code = issue_code(
+    code = await issue_code(
         wired, client_id, verifier=VERIFIER, scopes=("openid", "profile", "offline_access")
     )
     return creds, code, await exchange_code(wired, creds, code, VERIFIER)
@@ -124,13 +124,13 @@ async def test_concurrent_rotations_one_wins_and_the_family_dies(wired: Wired) -
 
 async def test_disabled_user(wired: Wired) -> None:
     creds, code, first = await signed_in(wired)
-    wired.users.disabled.add(USER)
+    wired.authorize.set_enabled(USER, False)
     with pytest.raises(InvalidGrant) as info:
         await refresh(wired, creds, first.refresh_token)
     assert info.value.description == "The user account is disabled"
     assert not (await introspect(wired, first.access_token)).active
     assert wired.grants.families[sha256_hex(code)].revoke_reason == "user disabled"
-    wired.users.disabled.discard(USER)
+    wired.authorize.set_enabled(USER, True)
     with pytest.raises(InvalidGrant):
         await refresh(wired, creds, first.refresh_token)
 

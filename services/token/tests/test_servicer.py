@@ -192,7 +192,7 @@ async def test_clients_service_down_is_temporarily_unavailable(wired: Wired) -> 
 async def test_verify_access_token_for_userinfo(wired: Wired, client: TokenClient) -> None:
     """RFC 6750 section 3.1 through gRPC: invalid_token, insufficient_scope, or the claims."""
     web = register_web(wired)
-    code = issue_code(wired, "web", verifier=PKCE_VERIFIER, scopes=("openid", "profile"))
+    code = await issue_code(wired, "web", verifier=PKCE_VERIFIER, scopes=("openid", "profile"))
     tokens = await exchange_code(wired, web, code, PKCE_VERIFIER)
 
     verified = await client.call.VerifyAccessToken(
@@ -236,7 +236,7 @@ async def test_verify_access_token_for_userinfo(wired: Wired, client: TokenClien
 
 async def test_code_exchange_through_grpc(wired: Wired, client: TokenClient) -> None:
     register_spa(wired)
-    code = issue_code(wired, "spa", verifier=PKCE_VERIFIER)
+    code = await issue_code(wired, "spa", verifier=PKCE_VERIFIER)
     spa = common_pb2.ClientCredentials(client_id="spa", auth_method="none")
     response = await client.call.Exchange(
         token_pb2.TokenRequest(

@@ -70,7 +70,7 @@ async def test_verify_access_token_audience(wired: Wired, client: TokenClient) -
 
 async def test_list_and_revoke_grants(wired: Wired, client: TokenClient) -> None:
     web = register_web(wired)
-    codes = [issue_code(wired, "web", verifier=VERIFIER) for _ in range(3)]
+    codes = [await issue_code(wired, "web", verifier=VERIFIER) for _ in range(3)]
     tokens = [await exchange_code(wired, web, code, VERIFIER) for code in codes]
 
     first = await client.call.ListGrants(
