@@ -19,16 +19,25 @@ for _outcome in ("success", "failure", "locked"):
     LOGINS.labels(_outcome)  # every outcome shows from the start, at 0
 
 
+class LoginAttempt:
+    """Set ``made`` to False when no credentials were looked at after all (an
+    expired interaction): nothing is counted then."""
+
+    made = True
+
+
 @contextlib.contextmanager
-def counting_login() -> Iterator[None]:
+def counting_login() -> Iterator[LoginAttempt]:
     """Counts the sign-in attempt made inside by how it ended; other errors
     (an unreachable database) are no outcome of the attempt and are not counted."""
+    attempt = LoginAttempt()
     try:
-        yield
+        yield attempt
     except SlowDown:
         LOGINS.labels("locked").inc()
         raise
     except AccessDenied:
         LOGINS.labels("failure").inc()
         raise
-    LOGINS.labels("success").inc()
+    if attempt.made:
+        LOGINS.labels("success").inc()

@@ -256,7 +256,7 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
     async def CompleteLogin(
         self, request: authorize_pb2.CompleteLoginRequest, context: Context
     ) -> authorize_pb2.LoginOutcome:
-        with counting_login():
+        with counting_login() as attempt:
             outcome = await self._domain.sign_in.complete_login(
                 request.interaction_id,
                 session_from_proto(request.session),
@@ -264,6 +264,7 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
                 request.password,
                 request.remote_addr,
             )
+            attempt.made = outcome.signed_in is not None
         answer = authorize_pb2.LoginOutcome(next=step_to_proto(outcome.next))
         if outcome.signed_in is not None:
             answer.signed_in.CopyFrom(login_to_proto(outcome.signed_in))

@@ -22,6 +22,8 @@ def test_sign_ins_are_counted_by_outcome() -> None:
     before = {outcome: logins(outcome) for outcome in ("success", "failure", "locked")}
     with counting_login():
         pass
+    with counting_login() as attempt:
+        attempt.made = False  # an expired interaction: no credentials were checked
     with pytest.raises(AccessDenied), counting_login():
         raise AccessDenied("Invalid username or password")
     with pytest.raises(SlowDown), counting_login():
