@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
 import httpx
 import pytest
-from google.protobuf import empty_pb2
+from google.protobuf import descriptor_pool, empty_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from oauth2.v1 import (
     admin_pb2_grpc,
-    authorize_pb2,
     authorize_pb2_grpc,
     clients_pb2_grpc,
     token_pb2,
@@ -31,6 +30,7 @@ from gateway.tests import fakes
 from gateway.tests.admin_fake import AdminBackend
 from oauth2ctl.devrun import free_port
 from services.authorize.servicer import AuthorizeServicer
+from services.clients.servicer import ClientsServicer
 
 pytest.register_assert_rewrite("gateway.tests.helpers", "gateway.tests.browser")
 
@@ -99,51 +99,73 @@ class FakeTokenService(Recorder, token_pb2_grpc.TokenServiceServicer):
         return self._answer("DecodeIdTokenHint", request)
 
 
-class FakeAuthorizeService(AuthorizeServicer):
-    """The real AuthorizeServicer over the real domain on in-memory stores
-    (``fakes.AuthorizeWorld``), recording each call. ``failures[method]``
-    makes that method fail instead, like a service that is down."""
+class Recording:
+    """Mixed into a real servicer: records each call in ``requests``;
+    ``failures[method]`` makes that method fail instead, like a service that is
+    down. :func:`recorded` wraps the servicer's methods."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, Any]] = []
         self.failures: dict[str, BaseException] = {}
-        self.world = fakes.AuthorizeWorld()
-        super().__init__(self.world.domain())
 
-    def reset(self) -> None:
+    def forget(self) -> None:
         self.requests.clear()
         self.failures.clear()
-        self.world = fakes.AuthorizeWorld()
-        self._domain = self.world.domain()
 
     def methods(self) -> list[str]:
         return [method for method, _ in self.requests]
 
 
-def _recorded(name: str) -> Callable[..., Awaitable[Any]]:
-    real = getattr(AuthorizeServicer, name)
-
-    async def method(self: FakeAuthorizeService, request: Any, context: Any) -> Any:
-        self.requests.append((name, request))
-        failure = self.failures.get(name)
-        if failure is not None:
-            raise failure
-        return await real(self, request, context)
-
-    return method
+RecordingT = TypeVar("RecordingT", bound=type[Recording])
 
 
-for _name in authorize_pb2.DESCRIPTOR.services_by_name["AuthorizeService"].methods_by_name:
-    setattr(FakeAuthorizeService, _name, _recorded(_name))
+def recorded(service: str) -> Callable[[RecordingT], RecordingT]:
+    def wrap(cls: RecordingT) -> RecordingT:
+        descriptor = descriptor_pool.Default().FindServiceByName(f"oauth2.v1.{service}")
+        for method in descriptor.methods_by_name:
+            real = getattr(cls, method)
+
+            async def call(
+                self: Recording, request: Any, context: Any, _m: str = method, _real: Any = real
+            ) -> Any:
+                self.requests.append((_m, request))
+                failure = self.failures.get(_m)
+                if failure is not None:
+                    raise failure
+                return await _real(self, request, context)
+
+            setattr(cls, method, call)
+        return cls
+
+    return wrap
 
 
-class FakeClientsService(Recorder, clients_pb2_grpc.ClientsServiceServicer):
-    def reset(self) -> None:
-        self.requests.clear()
-        self.answers = {"ValidateRedirectUri": fakes.validate_redirect_uri}
+@recorded("AuthorizeService")
+class FakeAuthorizeService(Recording, AuthorizeServicer):
+    """The real AuthorizeServicer over the real domain on in-memory stores
+    (``fakes.AuthorizeWorld``)."""
 
-    async def ValidateRedirectUri(self, request: Any, context: Any) -> Any:
-        return self._answer("ValidateRedirectUri", request)
+    def __init__(self, world: fakes.AuthorizeWorld) -> None:
+        Recording.__init__(self)
+        AuthorizeServicer.__init__(self, world.domain())
+
+    def reset(self, world: fakes.AuthorizeWorld) -> None:
+        self.forget()
+        self.world = world
+        self._domain = world.domain()
+
+
+@recorded("ClientsService")
+class FakeClientsService(Recording, ClientsServicer):
+    """The real ClientsServicer over the registry of ``fakes.AuthorizeWorld``."""
+
+    def __init__(self, world: fakes.AuthorizeWorld) -> None:
+        Recording.__init__(self)
+        ClientsServicer.__init__(self, world.registry, world.registration)
+
+    def reset(self, world: fakes.AuthorizeWorld) -> None:
+        self.forget()
+        self._registry, self._registration = world.registry, world.registration
 
 
 @dataclass
@@ -154,9 +176,10 @@ class Fakes:
     admin: AdminBackend
 
     def reset(self) -> None:
+        world = fakes.AuthorizeWorld()
         self.token.reset()
-        self.authorize.reset()
-        self.clients.reset()
+        self.authorize.reset(world)
+        self.clients.reset(world)
         self.admin.reset()
 
     def calls(self) -> list[str]:
@@ -170,7 +193,10 @@ class Fakes:
 
 @pytest.fixture(scope="session")
 async def backend() -> AsyncIterator[tuple[int, Fakes]]:
-    fake = Fakes(FakeTokenService(), FakeAuthorizeService(), FakeClientsService(), AdminBackend())
+    world = fakes.AuthorizeWorld()
+    fake = Fakes(
+        FakeTokenService(), FakeAuthorizeService(world), FakeClientsService(world), AdminBackend()
+    )
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     token_pb2_grpc.add_TokenServiceServicer_to_server(fake.token, server)
     authorize_pb2_grpc.add_AuthorizeServiceServicer_to_server(fake.authorize, server)

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
-from oauth2.v1 import clients_pb2, token_pb2
+from oauth2.v1 import token_pb2
 
 from common.errors import InsufficientScope, InvalidRequest, InvalidToken
 from common.kv import MemoryKeyValue
+from services.admin.tests.fakes import in_process
 from services.authorize.domain import (
     Argon2PasswordHasher,
     AuthorizationCodes,
@@ -26,15 +27,19 @@ from services.authorize.domain import (
     SignIn,
     UserDirectory,
 )
-from services.authorize.domain.model import AuthorizationCode, ClientInfo, User
+from services.authorize.domain.model import AuthorizationCode, User
 from services.authorize.servicer import AuthorizeDomain
+from services.authorize.store.client_directory import GrpcClientDirectory
 from services.authorize.tests.fakes import (
-    FakeClientDirectory,
     MemoryCodeStore,
     MemoryConsentStore,
     MemoryInteractionStore,
     MemoryUserStore,
 )
+from services.clients.domain import ClientRegistration, ClientRegistry, RegistrationPolicy
+from services.clients.domain.model import ClientMetadata
+from services.clients.servicer import ClientsServicer
+from services.clients.tests.fakes import MemoryClientStore, MemoryInitialAccessTokenStore
 
 CLIENT_ID = "photo-book"
 # Markup in the name: the pages must escape it.
@@ -66,12 +71,13 @@ _PASSWORD_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(
 
 USERS_CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 
-PHOTO_BOOK = ClientInfo(
-    client_id=CLIENT_ID,
+PHOTO_BOOK = ClientMetadata(
     client_name=CLIENT_NAME,
     redirect_uris=(REDIRECT_URI,),
+    post_logout_redirect_uris=(POST_LOGOUT_URI,),
     grant_types=("authorization_code", "refresh_token"),
-    scope=("openid", "profile", "email", "offline_access", "calendar", "payments:read"),
+    response_types=("code",),
+    scope="openid profile email offline_access calendar payments:read",
     token_endpoint_auth_method="client_secret_basic",
     require_pkce=True,
     client_uri="https://app.example.com/",
@@ -108,15 +114,29 @@ class FailingCodeStore(MemoryCodeStore):
 
 @dataclass
 class AuthorizeWorld:
-    """The real authorize domain on in-memory stores, for the gateway's tests:
-    one client (PHOTO_BOOK), alice, a disabled user, and ``locked`` locked out;
-    codes numbered ``code-1``, ``code-2``..."""
+    """The real authorize and clients domains on in-memory stores, for the
+    gateway's tests: one client (PHOTO_BOOK, in the real registry, which the
+    authorize service asks through its real adapter), alice, a disabled user, and
+    ``locked`` locked out; codes numbered ``code-1``, ``code-2``..."""
 
     kv: MemoryKeyValue = field(default_factory=MemoryKeyValue)
     users: MemoryUserStore = field(default_factory=MemoryUserStore)
     consents: MemoryConsentStore = field(default_factory=MemoryConsentStore)
     codes: FailingCodeStore = field(default_factory=FailingCodeStore)
     interactions: MemoryInteractionStore = field(default_factory=MemoryInteractionStore)
+    client_store: MemoryClientStore = field(default_factory=MemoryClientStore)
+
+    def __post_init__(self) -> None:
+        self.registry = ClientRegistry(self.client_store)
+        self.registration = ClientRegistration(
+            self.registry,
+            MemoryInitialAccessTokenStore(),
+            RegistrationPolicy.of(
+                grant_types=("authorization_code",), scopes=("openid",), auth_methods=("none",)
+            ),
+            mode="open",
+        )
+        self.clients_servicer = ClientsServicer(self.registry, self.registration)
 
     def domain(self) -> AuthorizeDomain:
         hasher = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -131,7 +151,9 @@ class AuthorizeWorld:
             users=UserDirectory(self.users, hasher, throttle=throttle),
             login=login,
             sign_in=SignIn(
-                AuthorizationRequestValidator(FakeClientDirectory(PHOTO_BOOK)),
+                AuthorizationRequestValidator(
+                    GrpcClientDirectory(in_process(self.clients_servicer))
+                ),
                 self.interactions,
                 login,
                 consents,
@@ -143,6 +165,7 @@ class AuthorizeWorld:
         )
 
     async def populate(self) -> None:
+        await self.registry.create(PHOTO_BOOK, client_id=CLIENT_ID)
         self.users.users[USER_ID] = _user(USER_ID, USERNAME)
         self.users.users["u-disabled"] = _user("u-disabled", "dinah", enabled=False)
         self.users.users["u-locked"] = _user("u-locked", LOCKED_USERNAME)
@@ -176,17 +199,3 @@ def decode_id_token_hint(request: token_pb2.DecodeIdTokenHintRequest) -> token_p
     if request.id_token_hint != ID_TOKEN_HINT:
         raise InvalidRequest("id_token_hint is not a token of this server")
     return token_pb2.IdTokenHint(sub=USER_ID, client_id=CLIENT_ID)
-
-
-def validate_redirect_uri(
-    request: clients_pb2.ValidateRedirectUriRequest,
-) -> clients_pb2.ValidateRedirectUriResponse:
-    valid = (request.client_id, request.redirect_uri, request.kind) == (
-        CLIENT_ID,
-        POST_LOGOUT_URI,
-        "post_logout",
-    )
-    return clients_pb2.ValidateRedirectUriResponse(
-        valid=valid,
-        client=clients_pb2.Client(client_id=CLIENT_ID, client_name=CLIENT_NAME) if valid else None,
-    )

@@ -116,7 +116,7 @@ async def test_bad_logout_requests_are_pages(
 async def test_logout_while_clients_service_is_down(
     browser: httpx.AsyncClient, fakes_reset: Fakes
 ) -> None:
-    fakes_reset.clients.answers["ValidateRedirectUri"] = TemporarilyUnavailable()
+    fakes_reset.clients.failures["ValidateRedirectUri"] = TemporarilyUnavailable()
     url = logout_url(client_id=CLIENT_ID, post_logout_redirect_uri=POST_LOGOUT_URI)
     response = await browser.get(url)
     assert response.status_code == 503 and "location" not in response.headers
