@@ -91,3 +91,43 @@ class AuditOutcome(Term):
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
+
+
+class StandardScope(Term):
+    """The scopes OpenID Connect Core defines (section 3.1.2.1, 5.4, 11)."""
+
+    OPENID = "openid"
+    PROFILE = "profile"
+    EMAIL = "email"
+    # Section 11: a refresh token, for access while the person is away.
+    OFFLINE_ACCESS = "offline_access"
+
+
+#: OpenID Connect Core section 5.4: the claims each scope releases (in the order
+#: they are listed in discovery). The authorize service releases exactly these.
+CLAIMS_BY_SCOPE: Final[dict[StandardScope, tuple[str, ...]]] = {
+    StandardScope.OPENID: ("sub",),
+    StandardScope.PROFILE: (
+        "name",
+        "given_name",
+        "family_name",
+        "preferred_username",
+        "updated_at",
+    ),
+    StandardScope.EMAIL: ("email", "email_verified"),
+    StandardScope.OFFLINE_ACCESS: (),
+}
+
+#: OpenID Connect Core section 2: the claims of an ID token besides the person's.
+ID_TOKEN_CLAIMS: Final = (
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "amr",
+    "azp",
+    "at_hash",
+)

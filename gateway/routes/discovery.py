@@ -15,12 +15,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common.vocabulary import (
+    CLAIMS_BY_SCOPE,
     CONFIDENTIAL_AUTH_METHODS,
+    ID_TOKEN_CLAIMS,
     ClientAuthMethod,
     CodeChallengeMethod,
     ResponseMode,
     ResponseType,
     SigningAlg,
+    StandardScope,
 )
 from gateway.client_auth import SUPPORTED_AUTH_METHODS
 from gateway.models import Resource
@@ -36,26 +39,12 @@ from services.token.domain.grants import GRANTS, Grant
 
 CACHE_CONTROL = "public, max-age=300"
 
-#: OpenID Connect Core section 2 (ID token) and 5.1 (profile and email claims).
-CLAIMS_SUPPORTED = [
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "amr",
-    "azp",
-    "at_hash",
-    "name",
-    "given_name",
-    "family_name",
-    "preferred_username",
-    "updated_at",
-    "email",
-    "email_verified",
-]
+#: OpenID Connect Core section 2 (ID token) and 5.4 (the claims of each scope).
+CLAIMS_SUPPORTED = list(
+    dict.fromkeys(
+        [*ID_TOKEN_CLAIMS, *(claim for claims in CLAIMS_BY_SCOPE.values() for claim in claims)]
+    )
+)
 
 
 class ServerMetadata(Resource):
@@ -118,7 +107,7 @@ def server_metadata(
         # OpenID Connect RP-Initiated Logout 1.0 section 2.1.
         end_session_endpoint=f"{issuer}/logout",
         registration_endpoint=f"{issuer}/oauth/register",
-        scopes_supported=["openid", "profile", "email", "offline_access"],
+        scopes_supported=list(StandardScope),
         response_types_supported=list(ResponseType),
         response_modes_supported=list(ResponseMode),
         grant_types_supported=list(grants),

@@ -40,6 +40,7 @@ from common.errors import (
 from common.secrets import constant_time_equals, random_token, sha256_hex
 from common.timeutil import utcnow
 from common.urls import with_query
+from common.vocabulary import StandardScope
 from services.authorize.domain.authorization_code import AuthorizationCodes
 from services.authorize.domain.authorization_request import (
     AuthorizationRequest,
@@ -75,11 +76,11 @@ AUTHORIZATION_ERRORS: Final = frozenset(
 )
 
 #: What each scope lets the client see or do, in the words of the person asked.
-SCOPE_DESCRIPTIONS: Final = {
-    "openid": "Confirm your identity",
-    "profile": "Your name and username",
-    "email": "Your email address",
-    "offline_access": "Stay signed in when you are not using the app",
+SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {
+    StandardScope.OPENID: "Confirm your identity",
+    StandardScope.PROFILE: "Your name and username",
+    StandardScope.EMAIL: "Your email address",
+    StandardScope.OFFLINE_ACCESS: "Stay signed in when you are not using the app",
 }
 
 MAX_INTERACTION_ID: Final = 128

@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Final
 
 from common.errors import InvalidRequest, NotFound
 from common.paging import decode_page_token, encode_page_token, page_size
 from common.timeutil import utcnow
+from common.vocabulary import CLAIMS_BY_SCOPE, StandardScope
 from services.authorize.domain.login import LoginThrottle
 from services.authorize.domain.model import (
     UPDATABLE_USER_FIELDS,
@@ -29,10 +29,6 @@ from services.authorize.domain.user_rules import (
     validate_name,
     validate_username,
 )
-
-# OpenID Connect Core section 5.4: the claims each scope asks for.
-PROFILE_SCOPE: Final = "profile"
-EMAIL_SCOPE: Final = "email"
 
 
 def new_user_id() -> str:
@@ -159,18 +155,23 @@ class UserDirectory:
             raise NotFound(f"User {user_id!r} not found")
 
     async def claims(self, user_id: str, scopes: Iterable[str]) -> UserClaims:
-        """OpenID Connect Core section 5.4: ``sub`` always; ``profile`` and
-        ``email`` add their claims. Empty values are left out (section 5.3.2)."""
+        """OpenID Connect Core section 5.4: ``sub`` always, and the claims of each
+        granted scope (common.vocabulary.CLAIMS_BY_SCOPE, which discovery lists).
+        Empty values are left out (section 5.3.2)."""
         user = await self.get(user_id)
-        granted = set(scopes)
-        claims: dict[str, object] = {"sub": user.user_id}
-        if PROFILE_SCOPE in granted:
-            claims["preferred_username"] = user.username
-            for name in ("name", "given_name", "family_name"):
-                if getattr(user, name):
-                    claims[name] = getattr(user, name)
-            claims["updated_at"] = int(user.updated_at.timestamp())
-        if EMAIL_SCOPE in granted and user.email:
-            claims["email"] = user.email
-            claims["email_verified"] = user.email_verified
+        values: dict[str, object] = {
+            "sub": user.user_id,
+            "name": user.name,
+            "given_name": user.given_name,
+            "family_name": user.family_name,
+            "preferred_username": user.username,
+            "updated_at": int(user.updated_at.timestamp()),
+            "email": user.email,
+            "email_verified": user.email_verified if user.email else None,
+        }
+        granted = {StandardScope.OPENID, *scopes}
+        claims: dict[str, object] = {}
+        for scope, names in CLAIMS_BY_SCOPE.items():
+            if scope in granted:
+                claims.update({n: values[n] for n in names if values[n] not in ("", None)})
         return UserClaims(sub=user.user_id, claims=claims, enabled=user.enabled)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from common.errors import Conflict, InvalidRequest, NotFound
+from common.vocabulary import CLAIMS_BY_SCOPE, StandardScope
 from services.authorize.domain import UserDirectory
 from services.authorize.domain.model import NewUser, UserChanges
 from services.authorize.tests.fakes import Clock, CountingHasher, MemoryUserStore
@@ -182,3 +183,17 @@ async def test_claims_by_scope(users: UserDirectory, clock: Clock) -> None:
     assert not (await users.claims(user.user_id, [])).enabled
     with pytest.raises(NotFound):
         await users.claims("missing", ["openid"])
+
+
+async def test_the_claims_released_are_those_discovery_lists(users: UserDirectory) -> None:
+    """Every claim a scope releases is in common.vocabulary.CLAIMS_BY_SCOPE, which
+    the discovery document's claims_supported is built from, and no other."""
+    user = await users.create(
+        NewUser("bob", PASSWORD, email="bob@example.com", given_name="Bob", family_name="Builder")
+    )
+    for scope, names in CLAIMS_BY_SCOPE.items():
+        released = await users.claims(user.user_id, [scope])
+        assert set(released.claims) == {"sub", *names}, scope
+    everything = await users.claims(user.user_id, list(StandardScope))
+    listed = {claim for names in CLAIMS_BY_SCOPE.values() for claim in names}
+    assert set(everything.claims) == listed

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from common.scopes import format_scope
-from common.vocabulary import GrantType
+from common.vocabulary import GrantType, StandardScope
 from services.token.domain.grants.base import GrantServices, TokenResponse
 from services.token.domain.ports import AuthenticatedClient, GrantFamily
 
 OPENID = "openid"
-OFFLINE_ACCESS = "offline_access"
+OFFLINE_ACCESS = StandardScope.OFFLINE_ACCESS
 
 
 def refresh_token_allowed(client: AuthenticatedClient, scope: list[str]) -> bool:
