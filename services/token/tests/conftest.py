@@ -31,7 +31,7 @@ from services.token.servicer import TokenDomain
 from services.token.settings import TokenSettings
 from services.token.tests.fakes import (
     AuthorizeStandIn,
-    FakeClientAuthenticator,
+    ClientsStandIn,
     MemoryDenylistStore,
     MemoryGrantStore,
     MemorySigningKeyStore,
@@ -44,7 +44,7 @@ ISSUER = "https://as.example.test"
 @dataclass
 class Wired:
     domain: TokenDomain
-    clients: FakeClientAuthenticator
+    clients: ClientsStandIn
     revocations: RevocationList
     keys: KeyManager
     denylist: DenylistStore
@@ -103,7 +103,7 @@ async def key_manager(kek: bytes) -> KeyManager:
 
 @pytest.fixture
 async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
-    clients = FakeClientAuthenticator()
+    clients = ClientsStandIn()
     denylist = MemoryDenylistStore()
     kv: KeyValue = MemoryKeyValue()
     revocations = RevocationList(denylist, kv, max_token_ttl_seconds=3600)

@@ -1,5 +1,6 @@
 """In-memory implementations of the token domain's Protocols, for unit tests; the
-authorize service's ports are its real domain (:class:`AuthorizeStandIn`)."""
+authorize and clients services' ports are their real domains
+(:class:`AuthorizeStandIn`, :class:`ClientsStandIn`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from common.timeutil import utcnow
 from services.authorize.domain import Argon2PasswordHasher, AuthorizationCodes, UserDirectory
 from services.authorize.domain.model import CodeRequest, User
 from services.authorize.tests.fakes import MemoryCodeStore, MemoryUserStore
+from services.clients.domain import ClientRegistry
+from services.clients.domain.client_secret import generate_secret
+from services.clients.domain.model import Client, ClientMetadata
+from services.clients.servicer import client_to_proto
+from services.clients.tests.fakes import MemoryClientStore
+from services.token.clients_adapter import to_authenticated_client
 from services.token.domain.ports import (
     AuthenticatedClient,
     ClientCredentials,
@@ -27,46 +34,108 @@ from services.token.domain.ports import (
     StoredSigningKey,
 )
 
+#: The redirect URI the tests' code-flow clients register.
+REDIRECT_URI = "https://app.example.test/callback"
 
-class FakeClientAuthenticator:
-    """Registered clients and their secrets; "none" clients need no secret."""
+
+class ClientsStandIn:
+    """The clients service's own domain (its registry on its in-memory store)
+    behind the token service's ClientAuthenticator port, the way
+    services/token/clients_adapter.py presents the gRPC service: a second
+    implementation of client authentication would drift from the real one."""
 
     def __init__(self) -> None:
-        self.clients: dict[str, tuple[AuthenticatedClient, str]] = {}
+        self.store = MemoryClientStore()
+        self.registry = ClientRegistry(self.store)
+        self.registered: dict[str, ClientCredentials] = {}
         self.calls = 0
 
-    def register(
+    async def register(
         self,
         client_id: str,
         *,
-        secret: str = "s3cret",  # noqa: S107 - a test fixture value
         auth_method: str = "client_secret_basic",
         grant_types: tuple[str, ...] = ("client_credentials",),
         scope: tuple[str, ...] = ("read", "write"),
         alg: str = "",
         always_issue_refresh_token: bool = False,
     ) -> ClientCredentials:
-        client = AuthenticatedClient(
+        """Registers through the real registry, which validates the metadata and
+        generates the secret of a confidential client; code-flow clients get the
+        tests' REDIRECT_URI."""
+        code_flow = "authorization_code" in grant_types
+        client, secret = await self.registry.create(
+            ClientMetadata(
+                redirect_uris=(REDIRECT_URI,) if code_flow else (),
+                grant_types=grant_types,
+                scope=" ".join(scope),
+                token_endpoint_auth_method=auth_method,
+                access_token_signing_alg=alg,
+                always_issue_refresh_token=always_issue_refresh_token,
+            ),
             client_id=client_id,
-            token_endpoint_auth_method=auth_method,
+        )
+        credentials = ClientCredentials(
+            client_id=client.client_id, client_secret=secret, auth_method=auth_method
+        )
+        self.registered[client_id] = credentials
+        return credentials
+
+    async def register_once(self, client_id: str, **options: Any) -> ClientCredentials:
+        """The credentials of ``client_id``, registering it first if it is new
+        (the registry refuses a second client of the same id)."""
+        known = self.registered.get(client_id)
+        if known is not None:
+            return known
+        return await self.register(client_id, **options)
+
+    def plant(
+        self,
+        client_id: str,
+        *,
+        auth_method: str = "client_secret_basic",
+        grant_types: tuple[str, ...] = ("client_credentials",),
+        alg: str = "",
+    ) -> ClientCredentials:
+        """A stored client the registry's validation never saw (a row written by
+        an older release or by hand), for the token service's own checks of
+        registrations the registry refuses today."""
+        secret, secret_hash = generate_secret() if auth_method != "none" else ("", None)
+        now = utcnow()
+        self.store.clients[client_id] = Client(
+            client_id=client_id,
+            client_name=client_id,
+            redirect_uris=(),
             grant_types=grant_types,
-            scope=scope,
+            response_types=(),
+            scope="read write",
+            token_endpoint_auth_method=auth_method,
+            require_pkce=True,
+            post_logout_redirect_uris=(),
             access_token_signing_alg=alg,
-            always_issue_refresh_token=always_issue_refresh_token,
+            always_issue_refresh_token=False,
+            contacts=(),
+            client_uri="",
+            logo_uri="",
+            created_at=now,
+            updated_at=now,
+            client_secret_hash=secret_hash,
         )
-        self.clients[client_id] = (client, secret if auth_method != "none" else "")
-        return ClientCredentials(
-            client_id=client_id,
-            client_secret=secret if auth_method != "none" else "",
-            auth_method=auth_method,
-        )
+        credentials = ClientCredentials(client_id, secret, auth_method)
+        self.registered[client_id] = credentials
+        return credentials
 
     async def authenticate(self, credentials: ClientCredentials) -> AuthenticatedClient:
         self.calls += 1
-        found = self.clients.get(credentials.client_id)
-        if found is None or found[1] != credentials.client_secret:
-            raise InvalidClient("Client authentication failed")
-        return found[0]
+        try:
+            client = await self.registry.authenticate(
+                credentials.client_id, credentials.client_secret, credentials.auth_method
+            )
+        except (InvalidClient, NotFound):
+            # One answer for every failure, as the gRPC adapter hands it on.
+            raise InvalidClient("Client authentication failed") from None
+        # Through the contract's Client, exactly as GrpcClientAuthenticator sees it.
+        return to_authenticated_client(client_to_proto(client))
 
 
 class MemorySigningKeyStore:

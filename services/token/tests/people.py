@@ -14,8 +14,8 @@ from services.token.domain.grants.base import TokenRequest, TokenResponse
 from services.token.domain.introspection import IntrospectionResult
 from services.token.domain.ports import ClientCredentials
 from services.token.tests.conftest import Wired
+from services.token.tests.fakes import REDIRECT_URI as REDIRECT_URI  # the tests import it here
 
-REDIRECT_URI = "https://app.example.test/callback"
 USER = "user-1"
 AUTH_TIME = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 PEOPLE_SCOPE = ("openid", "profile", "email", "offline_access", "read")
@@ -27,17 +27,17 @@ def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def register_web(wired: Wired, client_id: str = "web", **kwargs: object) -> ClientCredentials:
+async def register_web(wired: Wired, client_id: str = "web", **kwargs: object) -> ClientCredentials:
     options: dict[str, object] = {
         "grant_types": ("authorization_code", "refresh_token"),
         "scope": PEOPLE_SCOPE,
     }
     options.update(kwargs)
-    return wired.clients.register(client_id, **options)  # type: ignore[arg-type]
+    return await wired.clients.register(client_id, **options)  # type: ignore[arg-type]
 
 
-def register_spa(wired: Wired, client_id: str = "spa", **kwargs: object) -> ClientCredentials:
-    return register_web(wired, client_id, auth_method="none", **kwargs)
+async def register_spa(wired: Wired, client_id: str = "spa", **kwargs: object) -> ClientCredentials:
+    return await register_web(wired, client_id, auth_method="none", **kwargs)
 
 
 async def issue_code(
@@ -107,7 +107,7 @@ async def refresh(
 
 
 async def introspect(wired: Wired, token: str) -> IntrospectionResult:
-    rs = wired.clients.register("resource-server", grant_types=(), scope=())
+    rs = await wired.clients.register_once("resource-server", grant_types=(), scope=())
     return await wired.domain.introspection.introspect(token, "", rs)
 
 

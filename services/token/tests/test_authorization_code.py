@@ -34,7 +34,7 @@ def expected_at_hash(access_token: str) -> str:
 
 
 async def test_code_flow_issues_access_refresh_and_id_token(wired: Wired) -> None:
-    creds = register_web(wired)
+    creds = await register_web(wired)
     verifier = random_token()
     code = await issue_code(wired, "web", verifier=verifier)
     before = int(time.time())
@@ -91,7 +91,7 @@ async def test_code_flow_issues_access_refresh_and_id_token(wired: Wired) -> Non
 
 
 async def test_public_client_with_pkce(wired: Wired) -> None:
-    creds = register_spa(wired)
+    creds = await register_spa(wired)
     verifier = random_token()
     code = await issue_code(wired, "spa", verifier=verifier, scopes=("openid",), nonce="")
     response = await exchange_code(wired, creds, code, verifier)
@@ -101,14 +101,14 @@ async def test_public_client_with_pkce(wired: Wired) -> None:
 
 
 async def test_plain_pkce_when_the_code_says_plain(wired: Wired) -> None:
-    creds = register_web(wired)
+    creds = await register_web(wired)
     verifier = random_token()
     code = await issue_code(wired, "web", challenge=verifier, method="plain")
     assert (await exchange_code(wired, creds, code, verifier)).access_token
 
 
 async def test_id_token_with_rs256_access_token_too(wired: Wired) -> None:
-    creds = register_web(wired, alg="RS256")
+    creds = await register_web(wired, alg="RS256")
     verifier = random_token()
     code = await issue_code(wired, "web", verifier=verifier)
     response = await exchange_code(wired, creds, code, verifier)
@@ -183,7 +183,7 @@ async def test_rejections_issue_nothing(
     redirect_uri: str,
     description: str,
 ) -> None:
-    creds = register_web(wired)
+    creds = await register_web(wired)
     code = await issue_code(wired, "web", **code_options)  # type: ignore[arg-type]
     with pytest.raises(InvalidGrant) as info:
         await exchange_code(wired, creds, code, verifier, redirect_uri)
@@ -195,20 +195,20 @@ async def test_rejections_issue_nothing(
 
 
 async def test_rfc7636_appendix_b_vector(wired: Wired) -> None:
-    creds = register_web(wired)
+    creds = await register_web(wired)
     code = await issue_code(wired, "web", challenge=CHALLENGE)
     assert (await exchange_code(wired, creds, code, VERIFIER)).access_token
 
 
 async def test_redirect_uri_optional_when_the_request_had_none(wired: Wired) -> None:
-    creds = register_web(wired)
+    creds = await register_web(wired)
     code = await issue_code(wired, "web", verifier=VERIFIER, redirect_uri_in_request=False)
     assert (await exchange_code(wired, creds, code, VERIFIER, redirect_uri="")).access_token
 
 
 async def test_code_of_another_client(wired: Wired) -> None:
-    register_web(wired, "web")
-    other = register_web(wired, "other")
+    await register_web(wired, "web")
+    other = await register_web(wired, "other")
     code = await issue_code(wired, "web", verifier=VERIFIER)
     with pytest.raises(InvalidGrant):
         await exchange_code(wired, other, code, VERIFIER)
@@ -216,12 +216,12 @@ async def test_code_of_another_client(wired: Wired) -> None:
 
 
 async def test_missing_code_and_grant_not_allowed(wired: Wired) -> None:
-    creds = register_web(wired)
+    creds = await register_web(wired)
     with pytest.raises(InvalidRequest) as info:
         await exchange_code(wired, creds, "", VERIFIER)
     assert info.value.description == "Missing 'code'"
 
-    svc = wired.clients.register("svc")  # client_credentials only
+    svc = await wired.clients.register("svc")  # client_credentials only
     with pytest.raises(UnauthorizedClient) as denied:
         await exchange_code(wired, svc, "whatever", VERIFIER)
     assert (
@@ -233,7 +233,7 @@ async def test_missing_code_and_grant_not_allowed(wired: Wired) -> None:
 
 
 async def test_replayed_code_revokes_what_its_first_use_issued(wired: Wired) -> None:
-    creds = register_web(wired)
+    creds = await register_web(wired)
     code = await issue_code(wired, "web", verifier=VERIFIER)
     first = await exchange_code(wired, creds, code, VERIFIER)
     assert (await introspect(wired, first.access_token)).active
@@ -253,7 +253,7 @@ async def test_replayed_code_revokes_what_its_first_use_issued(wired: Wired) -> 
 
 async def test_family_revoked_before_its_row_existed(wired: Wired) -> None:
     """A replay racing the first exchange: the denylist remembers the family."""
-    creds = register_web(wired)
+    creds = await register_web(wired)
     code = await issue_code(wired, "web", verifier=VERIFIER)
     await wired.revocations.revoke_family(sha256_hex(code))
     with pytest.raises(InvalidGrant) as info:
@@ -262,7 +262,7 @@ async def test_family_revoked_before_its_row_existed(wired: Wired) -> None:
 
 
 async def test_disabled_user_gets_nothing(wired: Wired) -> None:
-    creds = register_web(wired)
+    creds = await register_web(wired)
     code = await issue_code(wired, "web", verifier=VERIFIER)
     wired.authorize.set_enabled(USER, False)
     with pytest.raises(InvalidGrant) as info:
@@ -287,7 +287,7 @@ async def test_when_a_refresh_token_is_issued(
     always: bool,
     expected: bool,
 ) -> None:
-    creds = register_web(wired, grant_types=grant_types, always_issue_refresh_token=always)
+    creds = await register_web(wired, grant_types=grant_types, always_issue_refresh_token=always)
     code = await issue_code(wired, "web", verifier=VERIFIER, scopes=scopes)
     response = await exchange_code(wired, creds, code, VERIFIER)
     assert bool(response.refresh_token) is expected

@@ -42,7 +42,8 @@ def family(family_id: str, created_at: datetime, **changes: object) -> GrantFami
 async def sign_in(
     wired: Wired, client_id: str = "web", user_id: str = "user-1"
 ) -> tuple[ClientCredentials, str, TokenResponse]:
-    creds = register_web(wired, client_id)
+    # A second sign-in of the same client reuses its registration.
+    creds = wired.clients.registered.get(client_id) or await register_web(wired, client_id)
     code = await issue_code(
         wired, client_id, verifier=VERIFIER, scopes=("openid", "offline_access"), user_id=user_id
     )
@@ -50,7 +51,7 @@ async def sign_in(
 
 
 async def client_credentials_token(wired: Wired, client_id: str = "svc") -> str:
-    creds = wired.clients.register(client_id)
+    creds = await wired.clients.register_once(client_id)
     request = TokenRequest(grant_type="client_credentials", credentials=creds)
     return (await wired.domain.token_endpoint.exchange(request)).access_token
 
@@ -268,7 +269,7 @@ async def test_code_replay_is_audited_once_and_unknown_codes_not(wired: Wired) -
 async def test_code_replay_racing_the_first_exchange_is_audited(wired: Wired) -> None:
     """The replay revoked the family before its row existed; the first exchange finds out
     and reports it."""
-    creds = register_web(wired)
+    creds = await register_web(wired)
     code = await issue_code(wired, "web", verifier=VERIFIER, scopes=("openid", "offline_access"))
     await wired.revocations.revoke_family(sha256_hex(code))
     with pytest.raises(InvalidGrant) as info:

@@ -45,7 +45,7 @@ async def test_user_claims_never_replace_protocol_claims(wired: Wired) -> None:
 
 async def test_hint_of_our_id_token_even_expired(wired: Wired) -> None:
     decoder = IdTokenHintDecoder(wired.keys, ISSUER)
-    creds = register_web(wired)
+    creds = await register_web(wired)
     code = await issue_code(wired, "web", verifier=VERIFIER)
     response = await exchange_code(wired, creds, code, VERIFIER)
     assert await decoder.decode(response.id_token) == IdTokenHint(sub="user-1", client_id="web")
@@ -71,7 +71,7 @@ async def test_bad_hints(wired: Wired) -> None:
         algorithm="HS256",
         headers={"kid": rs256.kid},
     )
-    creds = wired.clients.register("svc")
+    creds = await wired.clients.register("svc")
     access_token = (
         await wired.domain.token_endpoint.exchange(
             TokenRequest(grant_type="client_credentials", credentials=creds)

@@ -16,19 +16,19 @@ from services.token.tests.conftest import ISSUER, Wired
 
 
 async def issue(wired: Wired, client_id: str = "svc", scope: str = "read") -> str:
-    creds = wired.clients.register(client_id, scope=("read", "write"))
+    creds = await wired.clients.register_once(client_id, scope=("read", "write"))
     response = await wired.domain.token_endpoint.exchange(
         TokenRequest(grant_type="client_credentials", credentials=creds, scope=scope)
     )
     return response.access_token
 
 
-def resource_server(wired: Wired) -> ClientCredentials:
-    return wired.clients.register("rs", grant_types=(), scope=())
+async def resource_server(wired: Wired) -> ClientCredentials:
+    return await wired.clients.register_once("rs", grant_types=(), scope=())
 
 
 async def introspect(wired: Wired, token: str, hint: str = "") -> IntrospectionResult:
-    return await wired.domain.introspection.introspect(token, hint, resource_server(wired))
+    return await wired.domain.introspection.introspect(token, hint, await resource_server(wired))
 
 
 def forge(wired: Wired, **overrides: object) -> str:
@@ -126,7 +126,9 @@ async def test_alg_must_match_the_key(wired: Wired) -> None:
 
 async def test_public_caller_is_invalid_client(wired: Wired) -> None:
     token = await issue(wired)
-    spa = wired.clients.register("spa", auth_method="none")
+    spa = await wired.clients.register(
+        "spa", auth_method="none", grant_types=("authorization_code",)
+    )
     with pytest.raises(InvalidClient):
         await wired.domain.introspection.introspect(token, "", spa)
 
@@ -139,7 +141,7 @@ async def test_unauthenticated_caller_is_invalid_client(wired: Wired) -> None:
 
 async def test_revoke_then_inactive(wired: Wired) -> None:
     token = await issue(wired)
-    creds = ClientCredentials("svc", "s3cret", "client_secret_basic")
+    creds = wired.clients.registered["svc"]
     await wired.domain.revocation.revoke(token, "access_token", creds)
     assert await introspect(wired, token) == IntrospectionResult(active=False)
     # Idempotent (RFC 7009 section 2.2).
@@ -149,7 +151,7 @@ async def test_revoke_then_inactive(wired: Wired) -> None:
 
 async def test_revoking_another_clients_token_is_refused(wired: Wired) -> None:
     token = await issue(wired, "svc")
-    other = wired.clients.register("other")
+    other = await wired.clients.register("other")
     with pytest.raises(UnauthorizedClient):
         await wired.domain.revocation.revoke(token, "", other)
     assert (await introspect(wired, token)).active
@@ -158,13 +160,13 @@ async def test_revoking_another_clients_token_is_refused(wired: Wired) -> None:
 
 @pytest.mark.parametrize("token", ["", "garbage", "a.b.c"])
 async def test_revoking_garbage_is_a_no_op(wired: Wired, token: str) -> None:
-    creds = wired.clients.register("svc")
+    creds = await wired.clients.register("svc")
     await wired.domain.revocation.revoke(token, "refresh_token", creds)
     assert wired.denylist.entries == {}  # type: ignore[attr-defined]
 
 
 async def test_revoking_an_expired_token_is_a_no_op(wired: Wired) -> None:
-    creds = wired.clients.register("svc")
+    creds = await wired.clients.register("svc")
     token = forge(wired, exp=int(time.time()) - 1, iat=int(time.time()) - 100)
     await wired.domain.revocation.revoke(token, "", creds)
     assert wired.denylist.entries == {}  # type: ignore[attr-defined]
@@ -179,7 +181,9 @@ async def test_revocation_requires_authentication(wired: Wired) -> None:
 
 async def test_public_client_revokes_its_own_token(wired: Wired) -> None:
     # No client_credentials tokens for public clients; forge one as if another grant issued it.
-    spa = wired.clients.register("spa", auth_method="none")
+    spa = await wired.clients.register(
+        "spa", auth_method="none", grant_types=("authorization_code",)
+    )
     token = forge(wired, client_id="spa", sub="user-1", jti="spa-jti")
     await wired.domain.revocation.revoke(token, "", spa)
     assert not (await introspect(wired, token)).active

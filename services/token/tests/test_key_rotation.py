@@ -21,7 +21,7 @@ from services.token.domain.keys import KeyManager
 from services.token.servicer import TokenDomain
 from services.token.tests.conftest import wire
 from services.token.tests.fakes import (
-    FakeClientAuthenticator,
+    ClientsStandIn,
     MemoryDenylistStore,
     MemorySigningKeyStore,
 )
@@ -44,15 +44,15 @@ class Rig:
     store: MemorySigningKeyStore
     clock: Clock
     domain: TokenDomain
-    clients: FakeClientAuthenticator
+    clients: ClientsStandIn
 
     async def issue(self, client_id: str = "svc") -> str:
-        creds = self.clients.register(client_id)
+        creds = await self.clients.register_once(client_id)
         request = TokenRequest(grant_type="client_credentials", credentials=creds)
         return (await self.domain.token_endpoint.exchange(request)).access_token
 
     async def active(self, token: str) -> bool:
-        rs = self.clients.register("rs", grant_types=())
+        rs = await self.clients.register_once("rs", grant_types=())
         return (await self.domain.introspection.introspect(token, "", rs)).active
 
     def kids(self) -> set[str]:
@@ -68,7 +68,7 @@ async def rig(kek: bytes) -> AsyncIterator[Rig]:
         MemoryDenylistStore(), MemoryKeyValue(), max_token_ttl_seconds=3600
     )
     await revocations.start()
-    clients = FakeClientAuthenticator()
+    clients = ClientsStandIn()
     yield Rig(keys, store, clock, wire(keys, clients, revocations), clients)
     await revocations.close()
 

@@ -23,7 +23,7 @@ def reuses() -> float:
 
 async def test_issued_tokens_and_reuse_are_counted(wired: Wired) -> None:
     codes, refreshes, reused = issued("authorization_code"), issued("refresh_token"), reuses()
-    creds = register_web(wired, "web")
+    creds = await register_web(wired, "web")
     code = await issue_code(wired, "web", verifier=VERIFIER, scopes=("openid", "offline_access"))
     first = await exchange_code(wired, creds, code, VERIFIER)
     await refresh(wired, creds, first.refresh_token)

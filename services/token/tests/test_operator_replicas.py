@@ -20,7 +20,7 @@ from services.token.servicer import TokenDomain
 from services.token.store.grants import SqlGrantStore
 from services.token.store.sql import SqlDenylistStore, SqlSigningKeyStore
 from services.token.tests.conftest import wire
-from services.token.tests.fakes import FakeClientAuthenticator
+from services.token.tests.fakes import ClientsStandIn
 from services.token.tests.test_revocation_spread import wait_for_subscribers
 
 
@@ -29,8 +29,7 @@ class Replica:
 
     def __init__(self, engine: AsyncEngine, kv: KeyValue, kek: bytes) -> None:
         self.kv = kv
-        self.clients = FakeClientAuthenticator()
-        self.rs = self.clients.register("rs", grant_types=(), scope=())
+        self.clients = ClientsStandIn()
         self.keys = KeyManager(SqlSigningKeyStore(engine), kek, kv=kv)
         self.revocations = RevocationList(SqlDenylistStore(engine), kv, max_token_ttl_seconds=3600)
         self.domain: TokenDomain = wire(
@@ -38,6 +37,7 @@ class Replica:
         )
 
     async def start(self) -> Replica:
+        self.rs = await self.clients.register("rs", grant_types=(), scope=())
         await self.keys.start()
         await self.keys.watch()
         await self.revocations.start()
@@ -50,7 +50,7 @@ class Replica:
         await self.kv.close()
 
     async def issue(self, client_id: str = "svc") -> str:
-        creds = self.clients.register(client_id)
+        creds = await self.clients.register_once(client_id)
         request = TokenRequest(grant_type="client_credentials", credentials=creds)
         return (await self.domain.token_endpoint.exchange(request)).access_token
 

@@ -36,7 +36,7 @@ VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 async def signed_in(
     wired: Wired, client_id: str = "web", public: bool = False
 ) -> tuple[ClientCredentials, str, TokenResponse]:
-    creds = register_spa(wired, client_id) if public else register_web(wired, client_id)
+    creds = await register_spa(wired, client_id) if public else await register_web(wired, client_id)
     code = await issue_code(
         wired, client_id, verifier=VERIFIER, scopes=("openid", "profile", "offline_access")
     )
@@ -137,7 +137,7 @@ async def test_disabled_user(wired: Wired) -> None:
 
 async def test_other_client_unknown_missing_expired(wired: Wired) -> None:
     creds, _, first = await signed_in(wired)
-    other = register_web(wired, "other")
+    other = await register_web(wired, "other")
     with pytest.raises(InvalidGrant) as info:
         await refresh(wired, other, first.refresh_token)
     assert info.value.description == "The refresh token was not issued to this client"
@@ -192,7 +192,7 @@ async def test_refresh_token_at_introspection(wired: Wired) -> None:
 
 async def test_revoking_a_refresh_token_revokes_the_family(wired: Wired) -> None:
     creds, code, first = await signed_in(wired)
-    other = register_web(wired, "other")
+    other = await register_web(wired, "other")
     with pytest.raises(UnauthorizedClient) as info:
         await wired.domain.revocation.revoke(first.refresh_token, "refresh_token", other)
     assert info.value.description == "The token was not issued to this client"

@@ -16,20 +16,20 @@ from services.token.domain.keys import KeyManager
 from services.token.servicer import TokenDomain
 from services.token.store.sql import SqlDenylistStore, SqlSigningKeyStore
 from services.token.tests.conftest import wire
-from services.token.tests.fakes import FakeClientAuthenticator
+from services.token.tests.fakes import ClientsStandIn
 
 
 class Replica:
     def __init__(self, engine: AsyncEngine, kv: KeyValue, kek: bytes) -> None:
         self.kv = kv
-        self.clients = FakeClientAuthenticator()
-        self.clients.register("svc")
-        self.rs = self.clients.register("rs", grant_types=(), scope=())
+        self.clients = ClientsStandIn()
         self.keys = KeyManager(SqlSigningKeyStore(engine), kek)
         self.revocations = RevocationList(SqlDenylistStore(engine), kv, max_token_ttl_seconds=3600)
         self.domain: TokenDomain = wire(self.keys, self.clients, self.revocations)
 
     async def start(self) -> Replica:
+        self.svc = await self.clients.register("svc")
+        self.rs = await self.clients.register("rs", grant_types=(), scope=())
         await self.keys.start()
         await self.revocations.start()
         return self
@@ -39,7 +39,7 @@ class Replica:
         await self.kv.close()
 
     async def issue(self) -> str:
-        creds = self.clients.register("svc")
+        creds = self.svc
         request = TokenRequest(grant_type="client_credentials", credentials=creds)
         return (await self.domain.token_endpoint.exchange(request)).access_token
 
@@ -47,7 +47,7 @@ class Replica:
         return (await self.domain.introspection.introspect(token, "", self.rs)).active
 
     async def revoke(self, token: str) -> None:
-        await self.domain.revocation.revoke(token, "", self.clients.register("svc"))
+        await self.domain.revocation.revoke(token, "", self.svc)
 
 
 async def wait_for_subscribers(redis_url: str, channel: str, count: int) -> None:

@@ -61,18 +61,22 @@ async def client(wired: Wired) -> AsyncIterator[TokenClient]:
     await server.stop(None)
 
 
-def creds(client_id: str, secret: str = "s3cret") -> common_pb2.ClientCredentials:  # noqa: S107
+def creds(wired: Wired, client_id: str, secret: str | None = None) -> common_pb2.ClientCredentials:
+    """The client's credentials as the contract carries them; by default its
+    secret as the registry generated it."""
+    if secret is None:
+        secret = wired.clients.registered[client_id].client_secret
     return common_pb2.ClientCredentials(
         client_id=client_id, client_secret=secret, auth_method="client_secret_basic"
     )
 
 
 async def test_exchange_introspect_revoke(wired: Wired, client: TokenClient) -> None:
-    wired.clients.register("svc")
-    wired.clients.register("rs", grant_types=())
+    await wired.clients.register("svc")
+    await wired.clients.register("rs", grant_types=())
     response = await client.call.Exchange(
         token_pb2.TokenRequest(
-            grant_type="client_credentials", credentials=creds("svc"), scope="read"
+            grant_type="client_credentials", credentials=creds(wired, "svc"), scope="read"
         )
     )
     assert response.token_type == "Bearer"
@@ -82,7 +86,7 @@ async def test_exchange_introspect_revoke(wired: Wired, client: TokenClient) -> 
     claims = jwt.decode(response.access_token, options={"verify_signature": False})
 
     active = await client.call.Introspect(
-        token_pb2.IntrospectRequest(token=response.access_token, credentials=creds("rs"))
+        token_pb2.IntrospectRequest(token=response.access_token, credentials=creds(wired, "rs"))
     )
     assert active == token_pb2.IntrospectResponse(
         active=True,
@@ -98,24 +102,26 @@ async def test_exchange_introspect_revoke(wired: Wired, client: TokenClient) -> 
     )
 
     await client.call.Revoke(
-        token_pb2.RevokeRequest(token=response.access_token, credentials=creds("svc"))
+        token_pb2.RevokeRequest(token=response.access_token, credentials=creds(wired, "svc"))
     )
     inactive = await client.call.Introspect(
-        token_pb2.IntrospectRequest(token=response.access_token, credentials=creds("rs"))
+        token_pb2.IntrospectRequest(token=response.access_token, credentials=creds(wired, "rs"))
     )
     assert inactive == token_pb2.IntrospectResponse(active=False)
 
 
 async def test_errors_arrive_as_their_classes(wired: Wired, client: TokenClient) -> None:
-    wired.clients.register("svc", scope=("read",))
-    wired.clients.register("spa", auth_method="none")
+    await wired.clients.register("svc", scope=("read",))
+    await wired.clients.register("spa", auth_method="none", grant_types=("authorization_code",))
     cases = [
         (
-            token_pb2.TokenRequest(grant_type="password", credentials=creds("svc")),
+            token_pb2.TokenRequest(grant_type="password", credentials=creds(wired, "svc")),
             UnsupportedGrantType,
         ),
         (
-            token_pb2.TokenRequest(grant_type="client_credentials", credentials=creds("svc", "x")),
+            token_pb2.TokenRequest(
+                grant_type="client_credentials", credentials=creds(wired, "svc", "x")
+            ),
             InvalidClient,
         ),
         (
@@ -127,7 +133,7 @@ async def test_errors_arrive_as_their_classes(wired: Wired, client: TokenClient)
         ),
         (
             token_pb2.TokenRequest(
-                grant_type="client_credentials", credentials=creds("svc"), scope="admin"
+                grant_type="client_credentials", credentials=creds(wired, "svc"), scope="admin"
             ),
             InvalidScope,
         ),
@@ -147,7 +153,9 @@ async def test_errors_arrive_as_their_classes(wired: Wired, client: TokenClient)
             )
         )
     # Garbage at revocation: success (RFC 7009 section 2.2).
-    await client.call.Revoke(token_pb2.RevokeRequest(token="garbage", credentials=creds("svc")))
+    await client.call.Revoke(
+        token_pb2.RevokeRequest(token="garbage", credentials=creds(wired, "svc"))
+    )
     with pytest.raises(InvalidRequest) as no_selector:
         await client.call.ListGrants(token_pb2.ListGrantsRequest())
     assert no_selector.value.description == "Give 'subject' or 'client_id'"
@@ -182,7 +190,9 @@ async def test_clients_service_down_is_temporarily_unavailable(wired: Wired) -> 
     try:
         with pytest.raises(TemporarilyUnavailable):
             await token_client.call.Exchange(
-                token_pb2.TokenRequest(grant_type="client_credentials", credentials=creds("svc"))
+                token_pb2.TokenRequest(
+                    grant_type="client_credentials", credentials=creds(wired, "svc", "any")
+                )
             )
     finally:
         await token_client.close()
@@ -191,7 +201,7 @@ async def test_clients_service_down_is_temporarily_unavailable(wired: Wired) -> 
 
 async def test_verify_access_token_for_userinfo(wired: Wired, client: TokenClient) -> None:
     """RFC 6750 section 3.1 through gRPC: invalid_token, insufficient_scope, or the claims."""
-    web = register_web(wired)
+    web = await register_web(wired)
     code = await issue_code(wired, "web", verifier=PKCE_VERIFIER, scopes=("openid", "profile"))
     tokens = await exchange_code(wired, web, code, PKCE_VERIFIER)
 
@@ -235,7 +245,7 @@ async def test_verify_access_token_for_userinfo(wired: Wired, client: TokenClien
 
 
 async def test_code_exchange_through_grpc(wired: Wired, client: TokenClient) -> None:
-    register_spa(wired)
+    await register_spa(wired)
     code = await issue_code(wired, "spa", verifier=PKCE_VERIFIER)
     spa = common_pb2.ClientCredentials(client_id="spa", auth_method="none")
     response = await client.call.Exchange(

@@ -18,7 +18,7 @@ from services.token.domain.keys import KeyManager
 from services.token.servicer import TokenServicer
 from services.token.tests.conftest import ISSUER, Wired, wire
 from services.token.tests.fakes import (
-    FakeClientAuthenticator,
+    ClientsStandIn,
     MemoryDenylistStore,
     MemorySigningKeyStore,
 )
@@ -51,10 +51,10 @@ def test_every_rpc_is_implemented() -> None:
 
 
 async def test_verify_access_token_audience(wired: Wired, client: TokenClient) -> None:
-    wired.clients.register("svc")
+    await wired.clients.register("svc")
     token = (
         await client.call.Exchange(
-            token_pb2.TokenRequest(grant_type="client_credentials", credentials=creds("svc"))
+            token_pb2.TokenRequest(grant_type="client_credentials", credentials=creds(wired, "svc"))
         )
     ).access_token
     verified = await client.call.VerifyAccessToken(
@@ -69,7 +69,7 @@ async def test_verify_access_token_audience(wired: Wired, client: TokenClient) -
 
 
 async def test_list_and_revoke_grants(wired: Wired, client: TokenClient) -> None:
-    web = register_web(wired)
+    web = await register_web(wired)
     codes = [await issue_code(wired, "web", verifier=VERIFIER) for _ in range(3)]
     tokens = [await exchange_code(wired, web, code, VERIFIER) for code in codes]
 
@@ -135,7 +135,7 @@ async def test_signing_keys_through_grpc(kek: bytes) -> None:
     revocations = RevocationList(
         MemoryDenylistStore(), MemoryKeyValue(), max_token_ttl_seconds=3600
     )
-    domain = wire(keys, FakeClientAuthenticator(), revocations)
+    domain = wire(keys, ClientsStandIn(), revocations)
     async for client in connect(TokenServicer(domain)):
         old_kid = keys.signing_key("ES256").kid
         rotated = await client.call.RotateSigningKey(token_pb2.RotateSigningKeyRequest())
