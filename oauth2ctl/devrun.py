@@ -11,6 +11,7 @@ time to drain.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -36,11 +37,28 @@ DEFAULT_PORTS = {
 }
 
 
+def _ephemeral_range_start() -> int:
+    """Where the kernel starts picking ports for outgoing connections."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on loopback that nothing listens on right now, chosen below the
+    ephemeral range: a port the kernel hands out (bind to 0) can be taken by an
+    outgoing connection before the process that was given it binds it."""
+    high = _ephemeral_range_start()
+    for _ in range(200):
+        port = random.randrange(10_000, high) if high > 10_100 else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free TCP port on 127.0.0.1")
 
 
 def module_for(name: str) -> str:

@@ -84,8 +84,26 @@ def basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
+#: What a process logs when the port it was given was taken before it bound it.
+_PORT_TAKEN = ("Failed to bind to address", "address already in use")
+
+
 def _start(
     env: dict[str, str], log_dir: Path, *, token_replicas: int = 1, metrics: bool = False
+) -> System:
+    """The five processes on free ports; started again on other ports (twice at
+    most) when one of them lost its port to another process in the meantime."""
+    for attempt in range(3):
+        try:
+            return _start_once(env, log_dir, token_replicas=token_replicas, metrics=metrics)
+        except RuntimeError as exc:
+            if attempt == 2 or not any(m in str(exc).lower() for m in map(str.lower, _PORT_TAKEN)):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(
+    env: dict[str, str], log_dir: Path, *, token_replicas: int, metrics: bool
 ) -> System:
     ports = {name: free_port() for name in PROCESSES}
     system = System(env=env, ports=ports, log_dir=log_dir, metrics=metrics)
