@@ -12,7 +12,7 @@ class (:func:`from_rpc_error`) and renders it with the class's HTTP status.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import grpc
 
@@ -28,6 +28,18 @@ def safe_description(description: str) -> str:
     return _NOT_DESCRIPTION_CHARS.sub("", description)
 
 
+#: The longest error_description: one quoting a 9,000-character input must stay a
+#: 400 (gRPC metadata, which carries it, has a limit of a few KiB) and no error
+#: body grows past 1 KiB.
+MAX_DESCRIPTION: Final = 512
+#: The longest detail kept for the logs.
+MAX_DETAIL: Final = 2048
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class OAuthError(Exception):
     """Base class; ``error`` is the RFC error code."""
 
@@ -40,10 +52,10 @@ class OAuthError(Exception):
     default_description: ClassVar[str] = ""
 
     def __init__(self, description: str = "", *, detail: str = "") -> None:
-        description = description or self.default_description
+        description = _bounded(description or self.default_description, MAX_DESCRIPTION)
         super().__init__(description or self.error)
         self.description = description
-        self.detail = detail
+        self.detail = _bounded(detail, MAX_DETAIL)
 
     @property
     def public_description(self) -> str:

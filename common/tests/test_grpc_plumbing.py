@@ -169,3 +169,12 @@ async def test_a_replica_that_turns_not_serving_leaves_the_rotation() -> None:
         await c.close()
         for *_, srv, _ in replicas:
             await srv.stop(0)
+
+
+def test_descriptions_and_details_are_bounded() -> None:
+    long = errors.InvalidScope(f"Scope '{'s' * 9000}' is not allowed", detail="d" * 9000)
+    assert len(long.description) == errors.MAX_DESCRIPTION
+    assert long.description.startswith("Scope 'sss") and long.description.endswith("...")
+    assert len(long.detail) == errors.MAX_DETAIL
+    short = errors.InvalidScope("Scope 'x' is not allowed")
+    assert short.description == "Scope 'x' is not allowed"

@@ -297,3 +297,24 @@ def test_wrong_method_and_unknown_path_are_not_5xx(system: RunningSystem) -> Non
         assert resp.status_code == 405
         resp = http.get("/no/such/path")
         assert resp.status_code == 404
+
+
+def test_an_over_long_input_is_a_400_with_a_short_description(system: RunningSystem) -> None:
+    """A description that quotes a 9,000-character value stays under gRPC's metadata
+    limit (it was a 503 once) and the error body under 1 KiB."""
+    client = system.create_client(
+        "--name", "long-input", "--grant-type", "client_credentials", "--scope", "api"
+    )
+    auth = {"Authorization": basic(client["client_id"], client["client_secret"])}
+    with system.http() as http:
+        resp = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "s" * 9000},
+            headers=auth,
+        )
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error"] == "invalid_scope"
+        assert len(resp.content) <= 1024
+        assert resp.json()["error_description"].endswith("...")
+        page = http.get("/oauth/authorize", params={"client_id": "c" * 9000})
+        assert page.status_code == 400
