@@ -16,14 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from common.errors import InvalidRequest, OAuthError
-from gateway.pages import error_page, gateway_url, redirect, render
+from gateway.pages import UNAVAILABLE, error_page, gateway_url, redirect, render
 from gateway.sessions import Session
 
 #: The query parameter (and hidden form field) naming the interaction.
 INTERACTION = "interaction"
 
 EXPIRED = "This sign-in has expired or was already completed. Start again from the application."
-UNAVAILABLE = "The service is temporarily unavailable. Try again in a moment."
 
 
 def query_parameters(query_string: bytes) -> list[authorize_pb2.QueryParameter]:

@@ -36,6 +36,8 @@ _env = Environment(
 )
 
 CSRF_FAILED = "The form expired or was not sent by this site. Go back and try again."
+#: A page's answer when a service it needs does not answer.
+UNAVAILABLE = "The service is temporarily unavailable. Try again in a moment."
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 _HOST_PORT = re.compile(r"(?:[a-z0-9.\-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
@@ -97,10 +99,10 @@ def render(
     )
 
 
-def redirect(location: str, *, form_targets: Iterable[str] = ()) -> RedirectResponse:
+def redirect(location: str) -> RedirectResponse:
     """303 See Other (RFC 9110 section 15.4.4): the browser follows with a GET,
     also after a POST, so credentials are never re-posted."""
-    return RedirectResponse(location, status_code=303, headers=page_headers(form_targets))
+    return RedirectResponse(location, status_code=303, headers=page_headers())
 
 
 def error_page(

@@ -29,13 +29,12 @@ from starlette.responses import Response
 
 from common.errors import OAuthError
 from common.urls import with_query
-from gateway.pages import csrf_failed_page, error_page, gateway_url, redirect, render
+from gateway.pages import UNAVAILABLE, csrf_failed_page, error_page, gateway_url, redirect, render
 from gateway.routes.login import form_of
 from gateway.state import downstream_of, sessions_of
 
 LOGOUT_PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state")
 NOT_REGISTERED = "The post_logout_redirect_uri is not registered for this client."
-UNAVAILABLE = "The service is temporarily unavailable. Try again in a moment."
 
 
 @dataclass(frozen=True)
