@@ -5,6 +5,7 @@ from __future__ import annotations
 from oauth2.v1 import common_pb2
 from starlette.requests import Request
 
+from common.audit import AuditSink
 from gateway.downstream import Downstream
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
@@ -26,6 +27,12 @@ def actor_of(request: Request, client_id: str) -> common_pb2.Actor:
         id=f"client:{client_id}" if client_id else "",
         remote_addr=request.client.host if request.client else "",
     )
+
+
+def audit_of(request: Request) -> AuditSink:
+    """Where the gateway reports security events (common.audit)."""
+    audit: AuditSink = request.app.state.audit
+    return audit
 
 
 def sessions_of(request: Request) -> SessionStore:
