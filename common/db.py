@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from common.errors import OAuthError, ServerError, TemporarilyUnavailable
+from common.files import private_file
 from common.metrics import watch_engine_pool
 from common.settings import CommonSettings
 from common.telemetry import instrument_engine
@@ -34,7 +35,7 @@ def create_engine(settings: CommonSettings, *, url: str | None = None) -> AsyncE
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database))
         # hide_parameters: a driver error's text (logs, span events) shows no values.
         engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

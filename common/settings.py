@@ -121,7 +121,8 @@ class CommonSettings(BaseSettings):
     issuer: str = "http://127.0.0.1:8080"
     # DEBUG | INFO | WARNING | ERROR
     log_level: LogLevel = "INFO"
-    # "json" lines for machines, "text" for a terminal.
+    # "json" lines for machines, "text" for a terminal (control characters escaped,
+    # so no logged input can forge a line).
     log_format: Literal["json", "text"] = "json"
     # Where the embedded default keeps its SQLite files and generated secrets.
     data_dir: Path = Path("var")

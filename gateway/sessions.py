@@ -13,7 +13,15 @@ authorization requests themselves live in the authorize service.
 
 Routes load and save explicitly (no middleware): a page that needs the
 session calls :meth:`SessionStore.load` and, when it changed anything or wants
-the TTL to slide, :meth:`SessionStore.save` on its response. Two tabs saving at
+the TTL to slide, :meth:`SessionStore.save` on its response.
+
+Nothing is stored for a browser that has nothing worth keeping (issue 9): a
+session is written only once someone signed in on it or an interaction waits
+on it, and one that has neither any more is deleted. An error page or a bare
+login form stores nothing; the bare form's CSRF token is a double-submit
+cookie instead (:meth:`SessionStore.form_token`). A session nobody signed in
+on lives ``pending_session_ttl_seconds`` (its interactions' lifetime), not the
+full ``session_ttl_seconds``. Two tabs saving at
 once can lose one tab's page (last write wins); that tab's sign-in then says
 the request expired and the application starts again.
 """
@@ -103,10 +111,17 @@ class Session:
     interactions: dict[str, InteractionView] = field(default_factory=dict)
     # The id the session was stored under before a rotation, deleted on save.
     replaced_id: str = ""
+    # Whether the KeyValue holds it (loaded from there, or saved).
+    stored: bool = False
 
     @property
     def signed_in(self) -> bool:
         return bool(self.user_id)
+
+    @property
+    def worth_keeping(self) -> bool:
+        """Someone signed in, or an interaction waits on it: otherwise it is not stored."""
+        return self.signed_in or bool(self.interactions)
 
     def csrf_valid(self, presented: str) -> bool:
         return bool(presented) and constant_time_equals(presented, self.csrf_token)
@@ -188,6 +203,7 @@ class Session:
                 key: InteractionView.from_json(value)
                 for key, value in data.get("interactions", {}).items()
             },
+            stored=True,
         )
 
 
@@ -197,7 +213,9 @@ class SessionStore:
     def __init__(self, kv: KeyValue, settings: GatewaySettings) -> None:
         self._kv = kv
         self._ttl = settings.session_ttl_seconds
+        self._pending_ttl = min(settings.pending_session_ttl_seconds, self._ttl)
         self._cookie = settings.session_cookie_name
+        self._form_cookie = settings.session_cookie_name + "_form"
         self._secure = settings.secure_cookies
 
     @staticmethod
@@ -220,27 +238,72 @@ class SessionStore:
             return None
 
     async def load_or_create(self, request: Request) -> Session:
+        """The cookie's session, or a new one that is stored only if
+        :meth:`save` finds it worth keeping."""
         session = await self.load(request)
         if session is None:
-            session = Session(session_id=random_token(), csrf_token=random_token())
+            session = self.new()
         return session
 
+    @staticmethod
+    def new() -> Session:
+        return Session(session_id=random_token(), csrf_token=random_token())
+
     async def save(self, session: Session, response: Response) -> None:
-        """Stores the session for another full TTL and (re)sends the cookie."""
+        """Stores the session for another TTL and (re)sends the cookie, when it
+        is worth keeping; otherwise makes sure nothing of it is stored."""
         session.drop_expired()
         if session.replaced_id:
             await self._kv.delete(self._key(session.replaced_id))
             session.replaced_id = ""
-        await self._kv.set(self._key(session.session_id), session.to_json(), ttl=self._ttl)
+        if not session.worth_keeping:
+            if session.stored:
+                await self.end(session, response)
+                session.stored = False
+            return
+        ttl = self._ttl if session.signed_in else self._pending_ttl
+        await self._kv.set(self._key(session.session_id), session.to_json(), ttl=ttl)
+        session.stored = True
         # Re-sent every time so the browser's expiry slides with the server's.
         response.set_cookie(
             self._cookie,
             session.session_id,
-            max_age=self._ttl,
+            max_age=ttl,
             path="/",
             secure=self._secure,
             httponly=True,
             samesite="lax",
+        )
+
+    def form_token(self, request: Request) -> str:
+        """The CSRF token of a form shown without a session (the bare login
+        form): the double-submit cookie's value, or a new one. Send it with
+        :meth:`set_form_token`."""
+        token = request.cookies.get(self._form_cookie, "")
+        return token if 32 <= len(token) <= 128 else random_token()
+
+    def set_form_token(self, response: Response, token: str) -> None:
+        response.set_cookie(
+            self._form_cookie,
+            token,
+            max_age=self._pending_ttl,
+            path="/",
+            secure=self._secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+    def form_token_valid(self, request: Request, presented: str) -> bool:
+        """The form's token matches the double-submit cookie (OWASP CSRF cheat
+        sheet): a cross-site page can make the browser send the cookie but can
+        neither read it nor set it (HttpOnly; SameSite=Lax keeps it off
+        cross-site POSTs)."""
+        cookie = request.cookies.get(self._form_cookie, "")
+        return bool(presented) and len(cookie) >= 32 and constant_time_equals(presented, cookie)
+
+    def clear_form_token(self, response: Response) -> None:
+        response.delete_cookie(
+            self._form_cookie, path="/", secure=self._secure, httponly=True, samesite="lax"
         )
 
     async def end(self, session: Session | None, response: Response) -> None:

@@ -37,6 +37,10 @@ class GatewaySettings(CommonSettings):
     # Lifetime of a browser session held server-side, in seconds; sliding: every
     # page the session is used on starts the period again (8 hours).
     session_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    # Lifetime of a session nobody has signed in on yet, which only holds the
+    # pages of waiting sign-ins (30 minutes, the authorize service's
+    # interaction_ttl_seconds); sessions are stored only once they hold either.
+    pending_session_ttl_seconds: int = Field(default=1800, ge=60, le=86400)
     # Name of the session cookie (HttpOnly, SameSite=Lax, Path=/, Secure when the
     # issuer is https).
     session_cookie_name: str = Field(

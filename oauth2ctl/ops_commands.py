@@ -18,6 +18,7 @@ from typing import Any
 from oauth2.v1 import admin_pb2, common_pb2
 
 from common.errors import InvalidRequest
+from common.files import private_directory
 from common.services import admin_client
 from oauth2ctl.api import AdminApi
 from oauth2ctl.commands import emit, segment
@@ -124,7 +125,7 @@ async def create_registration_token(
 
 def write_credentials(path: Path, credentials: dict[str, str]) -> None:
     """Mode 0600 from the first byte: the file holds a secret."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(credentials, out, indent=2)

@@ -2,7 +2,8 @@
 
 - ``GET /login?interaction=``: the form of a waiting interaction (the client's
   name, the username prefilled from ``login_hint``); without one, a plain
-  sign-in form, or "You are signed in".
+  sign-in form, or "You are signed in". The plain form stores nothing: its
+  CSRF token is a double-submit cookie until the sign-in creates the session.
 - ``POST /login``: CSRF first (403, nothing else happens); then
   ``AuthorizeService.CompleteLogin`` for an interaction (or ``Login`` for the
   plain form), with its backoff: one message whatever was wrong (401 "Invalid
@@ -36,7 +37,7 @@ _SECONDS = re.compile(r"(\d+) seconds?")
 
 def login_page(
     request: Request,
-    session: Session,
+    csrf_token: str,
     interaction_id: str,
     page: authorize_pb2.LoginPage | None,
     *,
@@ -52,7 +53,7 @@ def login_page(
             # The page as the authorize service sent it: the template reads what it shows.
             "page": page,
             "client_name": (page.client.client_name or page.client.client_id) if page else "",
-            "csrf_token": session.csrf_token,
+            "csrf_token": csrf_token,
             "interaction": interaction_id if page is not None else "",
             "username": username,
             "error": error,
@@ -74,8 +75,8 @@ async def form_of(request: Request) -> Form | None:
         return None
 
 
-def _login_page_of(session: Session, interaction_id: str) -> authorize_pb2.LoginPage | None:
-    view = session.view(interaction_id)
+def _login_page_of(session: Session | None, interaction_id: str) -> authorize_pb2.LoginPage | None:
+    view = session.view(interaction_id) if session is not None else None
     if view is None or not isinstance(view.page, authorize_pb2.LoginPage):
         return None
     return view.page
@@ -83,33 +84,42 @@ def _login_page_of(session: Session, interaction_id: str) -> authorize_pb2.Login
 
 async def show_login(request: Request) -> Response:
     store = sessions_of(request)
-    session = await store.load_or_create(request)
+    session = await store.load(request)
     interaction_id = request.query_params.get(INTERACTION, "")
     page = _login_page_of(session, interaction_id)
     if interaction_id and page is None:
         return expired_page(request)
     response: Response
+    if session is None:
+        # The plain form, to nobody we know: nothing is stored for it.
+        token = store.form_token(request)
+        response = login_page(request, token, interaction_id, page)
+        store.set_form_token(response, token)
+        return response
     if page is None and session.signed_in:
         response = render(request, "signed_in.html", {"username": session.username})
     else:
-        response = login_page(request, session, interaction_id, page)
+        response = login_page(request, session.csrf_token, interaction_id, page)
     await store.save(session, response)
     return response
 
 
 async def submit_login(request: Request) -> Response:
     store = sessions_of(request)
-    session = await store.load(request)
+    loaded = await store.load(request)
     form = await form_of(request)
-    if form is None or session is None or not session.csrf_valid(form.get("csrf_token")):
+    if form is None or not _csrf_valid(request, loaded, form):
         return csrf_failed_page(request)
+    # Without a session only the plain form can have been posted (_csrf_valid).
+    session = loaded or store.new()
     interaction_id = form.get(INTERACTION)
     page = _login_page_of(session, interaction_id)
     username, password = form.get("username"), form.get("password")
 
     def again(error: str, status_code: int, headers: dict[str, str] | None = None) -> Response:
+        csrf_token = session.csrf_token if loaded is not None else form.get("csrf_token")
         return login_page(
-            request, session, interaction_id, page, username=username, error=error,
+            request, csrf_token, interaction_id, page, username=username, error=error,
             status_code=status_code, headers=headers,
         )  # fmt: skip
 
@@ -162,5 +172,16 @@ async def submit_login(request: Request) -> Response:
         response = follow(request, session, outcome.next, interaction_id)
     else:
         response = redirect(gateway_url(request, "/login"))
+    if loaded is None:
+        store.clear_form_token(response)
     await store.save(session, response)
     return response
+
+
+def _csrf_valid(request: Request, session: Session | None, form: Form) -> bool:
+    """The session's token; without a session, the plain form's double-submit
+    cookie (an interaction's form always has a session behind it)."""
+    presented = form.get("csrf_token")
+    if session is not None:
+        return session.csrf_valid(presented)
+    return not form.get(INTERACTION) and sessions_of(request).form_token_valid(request, presented)

@@ -189,20 +189,92 @@ async def test_csrf_on_consent(browser: httpx.AsyncClient, fakes_reset: Fakes, c
 
 async def test_session_cookie_flags(make_client: Factory) -> None:
     https = await make_client(issuer="https://auth.example.com")
-    response = await https.get("/login")
+    response = await https.get(authorize_url())
     header = response.headers["set-cookie"]
     assert header.startswith(f"{COOKIE}=")
     attributes = {part.strip().lower() for part in header.split(";")[1:]}
-    assert {"httponly", "path=/", "samesite=lax", "secure", "max-age=28800"} <= attributes
+    # Nobody signed in yet: the session lives as long as its sign-in.
+    assert {"httponly", "path=/", "samesite=lax", "secure", "max-age=1800"} <= attributes
     assert len(session_cookie(response)[COOKIE].value) >= 43  # 256 bits, base64url
 
     plain = await make_client(
         issuer="http://127.0.0.1:8080", session_cookie_name="sid", session_ttl_seconds=600
     )
-    header = (await plain.get("/login")).headers["set-cookie"]
+    header = (await plain.get(authorize_url())).headers["set-cookie"]
     attributes = {part.strip().lower() for part in header.split(";")[1:]}
     assert "secure" not in attributes and "max-age=600" in attributes
     assert header.startswith("sid=")
+
+
+async def test_a_signed_in_session_lives_the_full_ttl(browser: httpx.AsyncClient) -> None:
+    login = page_of(await go(browser, authorize_url()))
+    posted = await submit(browser, login, CREDENTIALS, follow_redirects=False)
+    assert isinstance(posted, httpx.Response)
+    header = next(h for h in posted.headers.get_list("set-cookie") if h.startswith(COOKIE))
+    assert "max-age=28800" in header.lower()
+
+
+async def test_the_bare_login_form_stores_no_session(browser: httpx.AsyncClient) -> None:
+    response = await browser.get("/login")
+    assert response.status_code == 200
+    cookies = session_cookie(response)
+    assert COOKIE not in cookies
+    form_cookie = cookies[f"{COOKIE}_form"]
+    assert form_cookie["httponly"] and form_cookie["samesite"].lower() == "lax"
+    # The form's token is the cookie's: a double submit.
+    assert parse_page(response.text).forms[0].inputs["csrf_token"] == form_cookie.value
+    assert len(_sessions_in(browser)) == 0
+
+
+async def test_the_bare_login_form_signs_in_by_double_submit(
+    browser: httpx.AsyncClient, fakes_reset: Fakes
+) -> None:
+    form = page_of(await go(browser, "/login"))
+    wrong = await submit(browser, form, {"username": USERNAME, "password": "nope"})
+    wrong_page = page_of(wrong)
+    assert wrong_page.status_code == 401
+    assert len(_sessions_in(browser)) == 0
+    done = page_of(await submit(browser, wrong_page, CREDENTIALS))
+    assert done.status_code == 200 and USERNAME in parse_page(done.text).text
+    assert len(_sessions_in(browser)) == 1
+    assert f"{COOKIE}_form" not in browser.cookies
+
+
+@pytest.mark.parametrize("token", ["", "forged", "x" * 43])
+async def test_the_bare_form_without_its_cookie_is_refused(
+    browser: httpx.AsyncClient, fakes_reset: Fakes, token: str
+) -> None:
+    page = await browser.get("/login")
+    real = parse_page(page.text).forms[0].inputs["csrf_token"]
+    browser.cookies.clear()
+    if token == "forged":
+        browser.cookies.set(f"{COOKIE}_form", real)  # the cookie, but a different form token
+        token = "y" * 43
+    refused = await browser.post("/login", data={"csrf_token": token or real, **CREDENTIALS})
+    assert refused.status_code == 403
+    assert "Login" not in fakes_reset.calls()
+    # And an interaction's form never passes on the double-submit cookie alone.
+    browser.cookies.set(f"{COOKIE}_form", real)
+    refused = await browser.post(
+        "/login", data={"csrf_token": real, "interaction": "abc", **CREDENTIALS}
+    )
+    assert refused.status_code == 403
+
+
+async def test_error_pages_store_no_session(browser: httpx.AsyncClient) -> None:
+    for url in (authorize_url(client_id="nope"), authorize_url(scope="openid bogus")):
+        response = await browser.get(url)
+        assert response.status_code in (400, 303)
+        assert COOKIE not in session_cookie(response)
+    assert len(_sessions_in(browser)) == 0
+
+
+def _sessions_in(client: httpx.AsyncClient) -> list[str]:
+    """The session keys the app's KeyValue holds (its in-process stand-in here)."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    kv = transport.app.state.sessions._kv  # type: ignore[attr-defined]
+    return [key for key in kv._data if key.startswith("session:")]
 
 
 async def test_session_id_is_replaced_on_login(browser: httpx.AsyncClient) -> None:

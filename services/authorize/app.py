@@ -89,6 +89,7 @@ def build_domain(
         codes,
         issuer=settings.issuer,
         ttl_seconds=settings.interaction_ttl_seconds,
+        max_per_session=settings.max_interactions_per_session,
     )
     return AuthorizeDomain(
         users=UserDirectory(users, hasher, throttle=throttle),

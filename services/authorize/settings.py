@@ -26,6 +26,10 @@ class AuthorizeSettings(ServiceSettings):
     # (ORY Hydra's login/consent request lifespan); then the person starts again
     # at the application.
     interaction_ttl_seconds: int = Field(default=1800, ge=60, le=86_400)
+    # How many authorization requests one browser session may keep waiting; a
+    # new one beyond them ends the oldest (it then answers "expired"). The
+    # gateway keeps the pages of as many (gateway.sessions.MAX_PENDING).
+    max_interactions_per_session: int = Field(default=10, ge=1, le=100)
     # Accept code_challenge_method=plain (RFC 7636 section 4.2). Unsafe: a leaked
     # authorization request then leaks the verifier too. Only S256 by default.
     allow_plain_pkce: bool = False

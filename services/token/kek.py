@@ -14,6 +14,7 @@ import os
 import secrets
 
 from common.db import is_sqlite
+from common.files import private_directory
 from common.settings import ENV_PREFIX, ConfigError
 from services.token.settings import KEK_BYTES, TokenSettings, decode_key_encryption_key
 
@@ -40,7 +41,7 @@ def _invalid(reason: str) -> str:
 
 def _development_kek(settings: TokenSettings) -> bytes:
     path = settings.data_dir / DEV_KEK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     encoded = base64.urlsafe_b64encode(secrets.token_bytes(KEK_BYTES)).decode("ascii")
     try:
         # O_EXCL: two processes starting at once agree on whichever file came first.

@@ -45,6 +45,8 @@ RESPONSE_MODES: Final = frozenset({"", ResponseMode.QUERY})
 # Bounds on what a query may carry, so a pending request stays small.
 MAX_PARAMETERS: Final = 64
 MAX_VALUE_LENGTH: Final = 4096
+# What the parameters kept (the ones this server reads) may add up to.
+MAX_REQUEST_LENGTH: Final = 16 * 1024
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _INT64_MAX: Final = 2**63 - 1
 
@@ -85,6 +87,7 @@ class AuthorizationRequest:
         """Unknown parameters are ignored (RFC 6749 section 3.1)."""
         values: dict[str, str] = {}
         duplicated: list[str] = []
+        kept = 0
         for count, (name, value) in enumerate(parameters, start=1):
             if count > MAX_PARAMETERS or len(value) > MAX_VALUE_LENGTH:
                 raise InvalidRequest(TOO_LARGE)
@@ -94,6 +97,9 @@ class AuthorizationRequest:
                 if name not in duplicated:
                     duplicated.append(name)
                 continue
+            kept += len(value)
+            if kept > MAX_REQUEST_LENGTH:
+                raise InvalidRequest(TOO_LARGE)
             values[name] = value
         return cls(**values, duplicated_parameters=tuple(duplicated))
 

@@ -94,7 +94,11 @@ class InteractionStore(Protocol):
     """Authorization requests waiting for the login or consent page, keyed by
     the SHA-256 of their id (services.authorize.domain.sign_in)."""
 
-    async def create(self, interaction: Interaction) -> None: ...
+    async def create(self, interaction: Interaction, keep_per_binding: int) -> None:
+        """Store it, and finish (as if expired) the oldest unfinished interactions
+        of the same binding beyond the newest ``keep_per_binding``, in one
+        transaction: one browser session cannot pile up waiting requests."""
+        ...
 
     async def get(self, interaction_key: str) -> Interaction | None: ...
 

@@ -168,6 +168,7 @@ class SignIn:
         *,
         issuer: str,
         ttl_seconds: int = 1800,
+        max_per_session: int = 10,
         clock: Callable[[], datetime] = utcnow,
         id_factory: Callable[[], str] = random_token,
     ) -> None:
@@ -178,6 +179,7 @@ class SignIn:
         self._codes = codes
         self._issuer = issuer
         self._ttl = timedelta(seconds=ttl_seconds)
+        self._max_per_session = max_per_session
         self._clock = clock
         self._new_id = id_factory
         self._purge = ExpiredPurge(
@@ -311,7 +313,9 @@ class SignIn:
         if interaction_id:
             return interaction_id
         new_id = self._new_id()
-        await self._store.create(replace(interaction, interaction_key=sha256_hex(new_id)))
+        await self._store.create(
+            replace(interaction, interaction_key=sha256_hex(new_id)), self._max_per_session
+        )
         return new_id
 
     async def _issue(self, interaction: Interaction, interaction_id: str, *, grant: bool) -> Step:

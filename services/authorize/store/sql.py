@@ -357,7 +357,7 @@ class SqlInteractionStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, interaction: Interaction) -> None:
+    async def create(self, interaction: Interaction, keep_per_binding: int) -> None:
         row = {
             field.name: getattr(interaction, field.name)
             for field in dataclasses.fields(Interaction)
@@ -365,9 +365,25 @@ class SqlInteractionStore:
         }
         row["client_id"] = interaction.validated.client.client_id
         row["request"] = _validated_to_json(interaction.validated)
+        same_binding = (
+            interactions.c.binding_key == interaction.binding_key,
+            interactions.c.finished_at.is_(None),
+        )
+        newest = (
+            select(interactions.c.interaction_key)
+            .where(*same_binding)
+            .order_by(interactions.c.created_at.desc(), interactions.c.interaction_key.desc())
+            .limit(keep_per_binding)
+        )
+        beyond = (
+            update(interactions)
+            .where(*same_binding, interactions.c.interaction_key.not_in(newest.scalar_subquery()))
+            .values(finished_at=interaction.created_at)
+        )
         with database_errors(UNAVAILABLE):
             async with self._engine.begin() as conn:
                 await conn.execute(insert(interactions).values(row))
+                await conn.execute(beyond)
 
     async def get(self, interaction_key: str) -> Interaction | None:
         query = select(interactions).where(interactions.c.interaction_key == interaction_key)

@@ -197,8 +197,19 @@ class MemoryInteractionStore:
     def __init__(self) -> None:
         self.interactions: dict[str, Interaction] = {}
 
-    async def create(self, interaction: Interaction) -> None:
+    async def create(self, interaction: Interaction, keep_per_binding: int) -> None:
         self.interactions[interaction.interaction_key] = interaction
+        waiting = sorted(
+            (
+                i
+                for i in self.interactions.values()
+                if i.binding_key == interaction.binding_key and i.finished_at is None
+            ),
+            key=lambda i: (i.created_at, i.interaction_key),
+            reverse=True,
+        )
+        for old in waiting[keep_per_binding:]:
+            self._update(old.interaction_key, finished_at=interaction.created_at)
 
     async def get(self, interaction_key: str) -> Interaction | None:
         return self.interactions.get(interaction_key)

@@ -291,6 +291,8 @@ def test_parameters_are_read_from_the_query_as_it_came() -> None:
     [
         [("state", "x" * 4097)],
         [(f"p{i}", "v") for i in range(65)],
+        # Each value within bounds, but what would be kept adds up to more than 16 KiB.
+        [(name, "x" * 4096) for name in ("state", "nonce", "login_hint", "scope", "prompt")],
     ],
 )
 def test_an_oversized_query_fails_before_anything_else(query: list[tuple[str, str]]) -> None:

@@ -188,6 +188,27 @@ async def test_interactions_expire(sign_in: SignIn, alice: str, clock: Clock) ->
     assert isinstance(outcome.next, Expired) and outcome.next.client is not None
 
 
+async def test_a_session_keeps_at_most_ten_requests_waiting(
+    sign_in: SignIn, alice: str, clock: Clock
+) -> None:
+    started = []
+    for _ in range(11):
+        step = await sign_in.start(query(), BROWSER)
+        assert isinstance(step, ShowLogin)
+        started.append(step.interaction_id)
+        clock.advance(1)
+    # The eleventh ended the first; the other ten still go on.
+    oldest = await sign_in.complete_login(started[0], BROWSER, "alice", PASSWORD)
+    assert oldest.signed_in is None and isinstance(oldest.next, Expired)
+    newest = await sign_in.complete_login(started[-1], BROWSER, "alice", PASSWORD)
+    assert newest.signed_in is not None
+    # Another browser's requests do not count against this one's.
+    other = await sign_in.start(query(), BrowserSession(binding="another-browser"))
+    assert isinstance(other, ShowLogin)
+    second = await sign_in.complete_login(started[1], BROWSER, "alice", PASSWORD)
+    assert second.signed_in is not None
+
+
 async def test_expired_interactions_are_purged_a_day_later(
     sign_in: SignIn, alice: str, clock: Clock, interaction_store: MemoryInteractionStore
 ) -> None:

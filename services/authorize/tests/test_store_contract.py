@@ -283,16 +283,19 @@ def make_interaction(key: str, **changes: object) -> Interaction:
     return dataclasses.replace(interaction, **changes)  # type: ignore[arg-type]
 
 
+KEEP = 10
+
+
 async def test_interactions_round_trip(engine: AsyncEngine) -> None:
     store = SqlInteractionStore(engine)
     pending = make_interaction(sha256_hex("i-1"))
-    await store.create(pending)
+    await store.create(pending, KEEP)
     assert await store.get(sha256_hex("i-1")) == pending
     assert await store.get(sha256_hex("other")) is None
     signed_in = make_interaction(
         sha256_hex("i-2"), subject="u1", auth_time=T0 - timedelta(hours=1), amr=("pwd",)
     )
-    await store.create(signed_in)
+    await store.create(signed_in, KEEP)
     assert await store.get(sha256_hex("i-2")) == signed_in
     # Only the hashes are stored, never the id or the binding.
     async with engine.connect() as conn:
@@ -304,7 +307,7 @@ async def test_interactions_round_trip(engine: AsyncEngine) -> None:
 async def test_interactions_record_the_login_until_finished(engine: AsyncEngine) -> None:
     store = SqlInteractionStore(engine)
     key = sha256_hex("i-3")
-    await store.create(make_interaction(key))
+    await store.create(make_interaction(key), KEEP)
     assert await store.record_login(key, "u7", T0, ("pwd", "otp"))
     loaded = await store.get(key)
     assert loaded is not None
@@ -325,7 +328,7 @@ async def test_interactions_record_the_login_until_finished(engine: AsyncEngine)
 async def test_an_interaction_finishes_once_even_concurrently(engine: AsyncEngine) -> None:
     store = SqlInteractionStore(engine)
     key = sha256_hex("i-4")
-    await store.create(make_interaction(key))
+    await store.create(make_interaction(key), KEEP)
     results = await asyncio.gather(*(store.finish(key, T0) for _ in range(8)))
     assert sorted(results) == [False] * 7 + [True]
     assert not await store.finish(sha256_hex("missing"), T0)
@@ -333,8 +336,29 @@ async def test_an_interaction_finishes_once_even_concurrently(engine: AsyncEngin
 
 async def test_expired_interactions_are_deleted(engine: AsyncEngine) -> None:
     store = SqlInteractionStore(engine)
-    await store.create(make_interaction(sha256_hex("old"), expires_at=T0 - timedelta(days=2)))
-    await store.create(make_interaction(sha256_hex("new")))
+    await store.create(make_interaction(sha256_hex("old"), expires_at=T0 - timedelta(days=2)), KEEP)
+    await store.create(make_interaction(sha256_hex("new")), KEEP)
     assert await store.delete_expired(T0 - timedelta(days=1)) == 1
     assert await store.get(sha256_hex("old")) is None
     assert await store.get(sha256_hex("new")) is not None
+
+
+async def test_one_binding_keeps_only_its_newest_interactions_waiting(engine: AsyncEngine) -> None:
+    store = SqlInteractionStore(engine)
+    other = make_interaction(sha256_hex("other-session"), binding_key=sha256_hex("b-2"))
+    await store.create(other, 3)
+    keys = [sha256_hex(f"b1-{n}") for n in range(5)]
+    for n, key in enumerate(keys):
+        created = T0 + timedelta(seconds=n)
+        await store.create(
+            make_interaction(key, binding_key=sha256_hex("b-1"), created_at=created), 3
+        )
+    loaded = [await store.get(key) for key in keys]
+    assert [i is not None and i.finished_at is None for i in loaded] == [
+        False, False, True, True, True
+    ]  # fmt: skip
+    # Ended when the request beyond them came; still there to answer "expired".
+    first = loaded[0]
+    assert first is not None and first.finished_at == T0 + timedelta(seconds=3)
+    kept = await store.get(other.interaction_key)
+    assert kept is not None and kept.finished_at is None
