@@ -104,12 +104,27 @@ class database_errors:
             raise TemporarilyUnavailable(self._description, detail=_detail(exc)) from exc
 
 
+#: SQLSTATE classes of a database that is away or cannot take the work now
+#: (PostgreSQL Appendix A): 08 connection exception, 53 insufficient resources
+#: (too many connections, out of memory or disk), 57 operator intervention
+#: (57P01 admin shutdown, 57P02 crash shutdown, 57P03 starting up / cannot
+#: connect now, 57014 statement timeout), 58 system error.
+_OUTAGE_CLASSES = frozenset({"08", "53", "57", "58"})
+#: A primary that became a standby (failover, recovery): writes are refused
+#: until the clients reach the new primary. 40001/40P01 (serialization failure,
+#: deadlock) are retryable too.
+_OUTAGE_STATES = frozenset({"25006", "40001", "40P01"})
+
+
 def _unreachable(exc: sa_exc.DBAPIError) -> bool:
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
     return (
         exc.connection_invalidated
         or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
         or isinstance(exc.orig, OSError)
         or "connect" in type(exc.orig).__name__.lower()
+        or sqlstate[:2] in _OUTAGE_CLASSES
+        or sqlstate in _OUTAGE_STATES
     )
 
 

@@ -43,3 +43,46 @@ def test_domain_and_integrity_errors_pass_through() -> None:
 
 def test_escape_like() -> None:
     assert escape_like("50%_off\\") == "50\\%\\_off\\\\"
+
+
+class _SqlStateError(Exception):
+    """What SQLAlchemy's asyncpg adapter raises: the server's SQLSTATE on ``sqlstate``."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"server said {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "expected"),
+    [
+        ("57P01", TemporarilyUnavailable),  # admin shutdown: the server is stopping
+        ("57P02", TemporarilyUnavailable),  # crash shutdown
+        ("57P03", TemporarilyUnavailable),  # the database system is starting up
+        ("53300", TemporarilyUnavailable),  # too many connections
+        ("08006", TemporarilyUnavailable),  # connection failure
+        ("25006", TemporarilyUnavailable),  # read-only: a primary turned standby
+        ("40001", TemporarilyUnavailable),  # serialization failure: retry
+        ("42601", ServerError),  # syntax error: our bug, not an outage
+        ("22001", ServerError),  # value too long
+    ],
+)
+def test_outages_are_recognised_by_sqlstate(sqlstate: str, expected: type[Exception]) -> None:
+    with pytest.raises(expected), database_errors("The store is unavailable"):
+        raise dbapi(sa_exc.DBAPIError, _SqlStateError(sqlstate))
+
+
+async def test_a_database_in_read_only_mode_is_an_outage_not_a_server_error(pg_url: str) -> None:
+    """A real PostgreSQL refusing a write as a standby does (SQLSTATE 25006)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(pg_url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SET default_transaction_read_only = on"))
+            await conn.commit()
+            with pytest.raises(TemporarilyUnavailable), database_errors("unavailable"):
+                await conn.execute(text("CREATE TABLE refused (a int)"))
+    finally:
+        await engine.dispose()
