@@ -139,11 +139,16 @@ class UserDirectory:
         return updated
 
     async def set_password(self, user_id: str, password: str) -> None:
-        """A new password; also lifts a sign-in lockout of the account."""
+        """A new password; also lifts a sign-in lockout of the account, permanent
+        or not, and records ``password_changed_at``: browser sessions signed in
+        before it no longer count (SignIn shows the login page again). The
+        user's grants are revoked by the admin service, which orchestrates."""
         validate_password(password)
         user = await self.get(user_id)
         password_hash = await self._hasher.hash(password)
-        if not await self._store.set_password_hash(user_id, password_hash, self._clock()):
+        if not await self._store.set_password_hash(
+            user_id, password_hash, self._clock(), changed=True
+        ):
             raise NotFound(f"User {user_id!r} not found")
         if self._throttle is not None:
             await self._throttle.reset_user(user.username)
