@@ -20,7 +20,7 @@ from services.admin.domain.ports import UserDirectory
 
 USER_DISABLED_REASON = "user disabled"
 USER_DELETED_REASON = "user deleted"
-PASSWORD_SET_REASON = "password changed"
+PASSWORD_SET_REASON = "password changed"  # noqa: S105 - a revocation reason
 
 
 def update_action(request: authorize_pb2.UpdateUserRequest) -> str:
