@@ -173,6 +173,23 @@ async def test_permanent_lockout_until_an_administrator_sets_a_password(
     assert await outcome(login.login("alice", "a brand new password")) == "signed in"
 
 
+async def test_enabling_the_account_is_an_explicit_unlock(
+    user_store: MemoryUserStore, hasher: CountingHasher, kv: MemoryKeyValue, clock: Clock
+) -> None:
+    throttle = LoginThrottle(kv, LoginPolicy(permanent_lockout_after=1), clock=clock)
+    login = PasswordLogin(user_store, hasher, throttle, clock=clock)
+    users = UserDirectory(user_store, hasher, throttle=throttle, clock=clock)
+    alice = await users.create(NewUser("alice", PASSWORD))
+    for _ in range(5):
+        await outcome(login.login("alice", WRONG))
+    with pytest.raises(SlowDown, match="until an administrator unlocks it"):
+        await login.login("alice", PASSWORD)
+    await users.update(alice.user_id, UserChanges(email="a@example.com"), ["email"])
+    assert await outcome(login.login("alice", PASSWORD)) == "locked"  # other changes: no
+    await users.update(alice.user_id, UserChanges(enabled=True), ["enabled"])
+    assert await outcome(login.login("alice", PASSWORD)) == "signed in"
+
+
 async def answers(login: PasswordLogin, username: str, clock: Clock) -> list[tuple[object, ...]]:
     """What a guesser sees for ``username``: each answer's class, description and
     Retry-After, and how many hashes it cost, through two lockouts."""
