@@ -356,3 +356,47 @@ async def test_over_grpc_a_full_queue_is_resource_exhausted_with_retry_info(
         await channel.close()
         await server.stop(None)
         await engine.dispose()
+
+
+async def test_over_grpc_parallel_logins_cannot_pass_a_lockout(
+    tmp_path: Path, hasher: CountingHasher
+) -> None:
+    """20 concurrent Login calls for one user, against the real servicer and
+    SQLite: 5 PERMISSION_DENIED at most, every other one RESOURCE_EXHAUSTED
+    (slow_down), and no more than 5 hashes."""
+    settings = AuthorizeSettings(data_dir=tmp_path, database_url=None, **CHEAP_ARGON2)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    engine = create_engine(settings)
+    domain = build_domain(
+        settings, engine, MemoryKeyValue(), FakeClientDirectory(make_client_info("web")),
+        hasher=hasher,
+    )  # fmt: skip
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    servicer_adder(AuthorizeServicer(domain))(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stub = authorize_pb2_grpc.AuthorizeServiceStub(channel)
+
+    async def login(password: str) -> str:
+        try:
+            await stub.Login(
+                authorize_pb2.LoginRequest(username="alice", password=password), timeout=10
+            )
+        except grpc.aio.AioRpcError as exc:
+            return from_rpc_error(exc).error
+        return "signed in"
+
+    try:
+        await stub.CreateUser(authorize_pb2.CreateUserRequest(username="alice", password=PASSWORD))
+        hasher.calls.clear()
+        results = await asyncio.gather(*(login(WRONG) for _ in range(20)))
+        assert hasher.verifications <= 5
+        assert results.count("access_denied") <= 5
+        assert set(results) == {"access_denied", "slow_down"}, results
+        assert await login(PASSWORD) == "slow_down"
+        assert hasher.verifications <= 5
+    finally:
+        await channel.close()
+        await server.stop(None)
+        await engine.dispose()
