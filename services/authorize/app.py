@@ -132,9 +132,13 @@ async def serve(settings: AuthorizeSettings, *, ready: asyncio.Event | None = No
     kv = create_kv(settings)
     clients = GrpcClientDirectory.from_settings(settings)
     audit = AuditReporter(settings)
-    servicer = AuthorizeServicer(build_domain(settings, engine, kv, clients, events=audit))
+    hasher = password_hasher(settings)
+    servicer = AuthorizeServicer(
+        build_domain(settings, engine, kv, clients, hasher=hasher, events=audit)
+    )
 
     async def on_stop() -> None:
+        hasher.close()
         await clients.close()
         await audit.close()
         await kv.close()
