@@ -51,11 +51,16 @@ class OAuthError(Exception):
     # Shown when the raiser gave no description.
     default_description: ClassVar[str] = ""
 
-    def __init__(self, description: str = "", *, detail: str = "") -> None:
+    def __init__(
+        self, description: str = "", *, detail: str = "", retry_after: int | None = None
+    ) -> None:
         description = _bounded(description or self.default_description, MAX_DESCRIPTION)
         super().__init__(description or self.error)
         self.description = description
         self.detail = _bounded(detail, MAX_DETAIL)
+        # Seconds after which the same request may succeed (429/503 ``Retry-After``);
+        # carried across gRPC as a google.rpc.RetryInfo.
+        self.retry_after = retry_after
 
     @property
     def public_description(self) -> str:
@@ -201,6 +206,15 @@ class TemporarilyUnavailable(OAuthError):
     status_code = 503
     grpc_code = grpc.StatusCode.UNAVAILABLE
     default_description = "A service this request needs is unavailable; retry later"
+
+
+class Overloaded(TemporarilyUnavailable):
+    """Refused at once because a bounded resource is full (the Argon2 queue):
+    RESOURCE_EXHAUSTED over gRPC, ``temporarily_unavailable`` (503) over HTTP,
+    with ``retry_after``. Nothing was done, so the request may simply be retried."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_description = "The server is busy; retry later"
 
 
 class Unimplemented(OAuthError):

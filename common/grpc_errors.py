@@ -31,10 +31,15 @@ def to_status(error: OAuthError) -> grpc.Status:
     )
     detail = any_pb2.Any()
     detail.Pack(info)
+    details = [detail]
+    if error.retry_after is not None:
+        retry = any_pb2.Any()
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay={"seconds": error.retry_after}))
+        details.append(retry)
     status = status_pb2.Status(
         code=getattr(code_pb2, error.grpc_code.name, code_pb2.UNKNOWN),
         message=error.public_description or error.error,
-        details=[detail],
+        details=details,
     )
     converted: grpc.Status = rpc_status.to_status(status)
     return converted
@@ -48,13 +53,25 @@ def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> OAuthError:
     except ValueError:
         status = None  # the status and trailers disagree: treat as a bare code
     if status is not None:
+        retry_after = _retry_after(status)
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
                 if info.domain == ERROR_DOMAIN:
                     cls = ERRORS_BY_CODE.get(info.reason, ServerError)
-                    return cls(info.metadata.get("description", ""))
+                    return cls(info.metadata.get("description", ""), retry_after=retry_after)
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     cls = ERRORS_BY_GRPC_CODE.get(code, ServerError)
     return cls("", detail=f"gRPC {code.name}: {exc.details() if hasattr(exc, 'details') else ''}")
+
+
+def _retry_after(status: status_pb2.Status) -> int | None:
+    """The whole seconds of a google.rpc.RetryInfo detail, at least 1."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            delay = retry.retry_delay
+            return max(1, int(delay.seconds) + (1 if delay.nanos else 0))
+    return None

@@ -194,7 +194,9 @@ def add_user_commands(groups: Any) -> None:
         action.set_defaults(command=command)
 
     set_password = actions.add_parser(
-        "set-password", help="replace a user's password (also lifts a sign-in lockout)"
+        "set-password",
+        help="replace a user's password (also lifts a sign-in lockout, ends the user's "
+        "sessions and revokes their grants)",
     )
     set_password.add_argument("user", metavar="ID_OR_USERNAME")
     add_password_options(set_password)

@@ -77,6 +77,29 @@ async def test_oauth_errors_round_trip(
     await c.close()
 
 
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (errors.SlowDown("Too many", retry_after=42), errors.SlowDown),
+        # Overloaded is RESOURCE_EXHAUSTED on the wire and temporarily_unavailable (503) after.
+        (errors.Overloaded(retry_after=1), errors.TemporarilyUnavailable),
+        (errors.InvalidScope("no hint"), errors.InvalidScope),
+    ],
+)
+async def test_retry_after_travels_as_retry_info(
+    server: tuple[FlakyToken, str], exc: errors.OAuthError, expected: type[errors.OAuthError]
+) -> None:
+    servicer, target = server
+    servicer.raise_ = exc
+    c = client(target)
+    started = time.monotonic()
+    with pytest.raises(expected) as caught:
+        await c.call.GetJwks(empty_pb2.Empty())
+    assert caught.value.retry_after == exc.retry_after
+    assert time.monotonic() - started < 1  # answered, not retried until the deadline
+    await c.close()
+
+
 async def test_unexpected_exception_is_server_error_without_detail(
     server: tuple[FlakyToken, str],
 ) -> None:

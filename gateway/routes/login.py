@@ -7,8 +7,10 @@
 - ``POST /login``: CSRF first (403, nothing else happens); then
   ``AuthorizeService.CompleteLogin`` for an interaction (or ``Login`` for the
   plain form), with its backoff: one message whatever was wrong (401 "Invalid
-  username or password."), a lockout is 429 with ``Retry-After``. Success
-  replaces the session id and answers 303 to what the interaction says next.
+  username or password."), a lockout is 429 with ``Retry-After``, a service
+  too busy to check the password (the Argon2 queue is full) 503 with
+  ``Retry-After``, at once. Success replaces the session id and answers 303 to
+  what the interaction says next.
 """
 
 from __future__ import annotations
@@ -147,11 +149,13 @@ async def submit_login(request: Request) -> Response:
             )
     except SlowDown as exc:
         found = _SECONDS.search(exc.description)
-        retry_after = found.group(1) if found else str(DEFAULT_RETRY_AFTER)
-        return again(exc.description or LOCKED, 429, {"Retry-After": retry_after})
+        retry_after = exc.retry_after or (int(found.group(1)) if found else DEFAULT_RETRY_AFTER)
+        return again(exc.description or LOCKED, 429, {"Retry-After": str(retry_after)})
     except OAuthError as exc:
         if exc.status_code >= 500:
-            return again(UNAVAILABLE, exc.status_code)
+            # Overloaded carries how soon to retry; nothing was counted against the user.
+            retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+            return again(UNAVAILABLE, exc.status_code, retry)
         # access_denied, or anything else the service refused: one message.
         return again(INVALID_CREDENTIALS, 401)
 

@@ -27,6 +27,7 @@ from services.authorize.domain import (
     SignIn,
     UserDirectory,
 )
+from services.authorize.domain.login import lock_key
 from services.authorize.domain.model import AuthorizationCode, User
 from services.authorize.servicer import AuthorizeDomain
 from services.authorize.store.client_directory import GrpcClientDirectory
@@ -169,9 +170,7 @@ class AuthorizeWorld:
         self.users.users[USER_ID] = _user(USER_ID, USERNAME)
         self.users.users["u-disabled"] = _user("u-disabled", "dinah", enabled=False)
         self.users.users["u-locked"] = _user("u-locked", LOCKED_USERNAME)
-        await self.kv.set(
-            f"login_lock:user:{LOCKED_USERNAME}", repr(time.time() + LOCKOUT_SECONDS), ttl=600
-        )
+        await self.kv.set(lock_key(LOCKED_USERNAME), repr(time.time() + LOCKOUT_SECONDS), ttl=600)
 
 
 def verify_access_token(

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from common.errors import TemporarilyUnavailable
+from common.errors import Overloaded, TemporarilyUnavailable
 from gateway.tests.browser import (
     arrival_of,
     authorize_url,
@@ -139,6 +139,19 @@ async def test_login_while_the_service_is_down(
     fakes_reset.authorize.failures["CompleteLogin"] = TemporarilyUnavailable()
     failed = page_of(await submit(browser, login, CREDENTIALS))
     assert failed.status_code == 503
+    assert "Sign-in is unavailable right now" in parse_page(failed.text).text
+
+
+async def test_login_while_password_hashing_is_saturated(
+    browser: httpx.AsyncClient, fakes_reset: Fakes
+) -> None:
+    """The authorize service refuses at once when its Argon2 queue is full
+    (RESOURCE_EXHAUSTED with a RetryInfo): a 503 page with Retry-After."""
+    login = page_of(await go(browser, authorize_url()))
+    fakes_reset.authorize.failures["CompleteLogin"] = Overloaded(retry_after=2)
+    failed = page_of(await submit(browser, login, CREDENTIALS))
+    assert failed.status_code == 503
+    assert failed.headers["retry-after"] == "2"
     assert "Sign-in is unavailable right now" in parse_page(failed.text).text
 
 

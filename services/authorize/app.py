@@ -27,6 +27,7 @@ from services.authorize.domain import (
     UserDirectory,
 )
 from services.authorize.domain.ports import ClientDirectory, PasswordHashing
+from services.authorize.metrics import PASSWORD_HASHING_REFUSED
 from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
 from services.authorize.settings import AuthorizeSettings
 from services.authorize.store.client_directory import GrpcClientDirectory
@@ -50,6 +51,9 @@ def password_hasher(settings: AuthorizeSettings) -> Argon2PasswordHasher:
         time_cost=settings.argon2_time_cost,
         memory_cost=settings.argon2_memory_cost,
         parallelism=settings.argon2_parallelism,
+        workers=settings.argon2_workers,
+        queue=settings.argon2_queue,
+        on_refused=PASSWORD_HASHING_REFUSED.inc,
     )
 
 
@@ -68,9 +72,10 @@ def build_domain(
         kv,
         LoginPolicy(
             max_failures_per_user=settings.login_max_failures_per_user,
-            max_failures_per_address=settings.login_max_failures_per_address,
             failure_window_seconds=settings.login_failure_window_seconds,
             backoff_seconds=settings.login_backoff_seconds,
+            max_backoff_seconds=settings.login_max_backoff_seconds,
+            permanent_lockout_after=settings.login_permanent_lockout_after,
         ),
         events=events,
     )
@@ -90,6 +95,7 @@ def build_domain(
         issuer=settings.issuer,
         ttl_seconds=settings.interaction_ttl_seconds,
         max_per_session=settings.max_interactions_per_session,
+        users=users,
     )
     return AuthorizeDomain(
         users=UserDirectory(users, hasher, throttle=throttle),
@@ -127,9 +133,13 @@ async def serve(settings: AuthorizeSettings, *, ready: asyncio.Event | None = No
     kv = create_kv(settings)
     clients = GrpcClientDirectory.from_settings(settings)
     audit = AuditReporter(settings)
-    servicer = AuthorizeServicer(build_domain(settings, engine, kv, clients, events=audit))
+    hasher = password_hasher(settings)
+    servicer = AuthorizeServicer(
+        build_domain(settings, engine, kv, clients, hasher=hasher, events=audit)
+    )
 
     async def on_stop() -> None:
+        hasher.close()
         await clients.close()
         await audit.close()
         await kv.close()

@@ -7,15 +7,16 @@ from collections.abc import Iterator
 
 from prometheus_client import Counter
 
-from common.errors import AccessDenied, SlowDown
+from common.errors import AccessDenied, Overloaded, SlowDown
 
 LOGINS = Counter(
     "oauth2_logins_total",
-    "Password sign-ins by outcome: success, failure (wrong or unknown credentials) "
-    "or locked (refused by the failed-attempt throttle without checking).",
+    "Password sign-ins by outcome: success, failure (wrong or unknown credentials), "
+    "locked (refused by the failed-attempt throttle without checking) or overloaded "
+    "(refused at once because the Argon2 queue was full; not counted as a failure).",
     ["outcome"],
 )
-for _outcome in ("success", "failure", "locked"):
+for _outcome in ("success", "failure", "locked", "overloaded"):
     LOGINS.labels(_outcome)  # every outcome shows from the start, at 0
 
 
@@ -36,8 +37,18 @@ def counting_login() -> Iterator[LoginAttempt]:
     except SlowDown:
         LOGINS.labels("locked").inc()
         raise
+    except Overloaded:
+        LOGINS.labels("overloaded").inc()
+        raise
     except AccessDenied:
         LOGINS.labels("failure").inc()
         raise
     if attempt.made:
         LOGINS.labels("success").inc()
+
+
+PASSWORD_HASHING_REFUSED = Counter(
+    "oauth2_password_hashing_refused_total",
+    "Argon2id hashes and verifications refused at once because every worker was "
+    "busy and the queue full (argon2_workers, argon2_queue).",
+)

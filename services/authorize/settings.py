@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field, ValidationInfo, field_validator
 
 from common.settings import ServiceSettings
+from services.authorize.domain.passwords import default_workers
 
 
 class AuthorizeSettings(ServiceSettings):
@@ -35,14 +36,18 @@ class AuthorizeSettings(ServiceSettings):
     allow_plain_pkce: bool = False
 
     # Failed sign-ins for one username within the window before it is locked.
+    # Lockouts are per username only: an address is slowed by the gateway's
+    # per-address rate limit, never locked out (docs/signin.md, "Login backoff").
     login_max_failures_per_user: int = Field(default=5, ge=1, le=1000)
-    # Failed sign-ins from one remote address within the window before it is locked
-    # (higher: many people may share one NAT).
-    login_max_failures_per_address: int = Field(default=50, ge=1, le=100_000)
     # Failures are counted in a window this long, starting at the first failure.
     login_failure_window_seconds: int = Field(default=900, ge=1, le=86_400)
-    # First lockout; each further failure doubles it, up to 900 seconds.
-    login_backoff_seconds: int = Field(default=30, ge=1, le=900)
+    # First lockout; each further failure doubles it, up to login_max_backoff_seconds.
+    login_backoff_seconds: int = Field(default=30, ge=1, le=86_400)
+    # The longest lockout the doubling reaches.
+    login_max_backoff_seconds: int = Field(default=900, ge=1, le=86_400)
+    # After this many lockouts in a row the username stays locked until an
+    # administrator sets a new password (Keycloak's permanent lockout); 0: never.
+    login_permanent_lockout_after: int = Field(default=0, ge=0, le=1000)
 
     # Argon2id cost of user password hashes (RFC 9106 section 4; argon2-cffi's
     # defaults: 3 passes over 64 MiB with 4 lanes). Raising them rehashes each
@@ -52,6 +57,13 @@ class AuthorizeSettings(ServiceSettings):
     argon2_parallelism: int = Field(default=4, ge=1, le=64)
     # Memory in KiB; at least 8 per lane.
     argon2_memory_cost: int = Field(default=65_536, ge=8, le=4_194_304)
+
+    # Threads that compute Argon2id hashes; default: one per CPU of the machine.
+    argon2_workers: int = Field(default_factory=default_workers, ge=1, le=1024)
+    # Hashes that may wait for a worker; when workers and queue are full a sign-in
+    # is refused at once (503 with Retry-After) instead of waiting for its
+    # deadline. Default (unset): four per worker.
+    argon2_queue: int | None = Field(default=None, ge=0, le=100_000)
 
     @field_validator("argon2_memory_cost")
     @classmethod

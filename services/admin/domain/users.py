@@ -20,6 +20,7 @@ from services.admin.domain.ports import UserDirectory
 
 USER_DISABLED_REASON = "user disabled"
 USER_DELETED_REASON = "user deleted"
+PASSWORD_SET_REASON = "password changed"  # noqa: S105 - a revocation reason
 
 
 def update_action(request: authorize_pb2.UpdateUserRequest) -> str:
@@ -74,13 +75,22 @@ class UserAdministration:
             return user
 
     async def set_password(self, request: authorize_pb2.SetPasswordRequest) -> None:
+        """SetPassword (which also ends the user's browser sessions: AuthorizeService
+        records when), then TokenService.RevokeGrants (subject): a reset password
+        takes back every refresh token and access token the old one led to. When
+        the revocation fails the call fails, and repeating it is safe."""
+        actor = request.actor
         async with self._audit.audited(
             USER_PASSWORD_SET,
-            request.actor.id,
+            actor.id,
             f"user:{request.user_id}",
-            remote_addr=request.actor.remote_addr,
-        ):
+            remote_addr=actor.remote_addr,
+        ) as entry:
             await self._users.set_password(request)
+            revoked = await self._grants.revoke_families(
+                subject=request.user_id, reason=PASSWORD_SET_REASON, actor=actor
+            )
+            entry.details["families_revoked"] = str(revoked)
 
     async def delete(self, request: authorize_pb2.DeleteUserRequest) -> None:
         """Revoke the user's grants first (so a failure leaves the account in place

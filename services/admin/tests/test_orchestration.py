@@ -210,6 +210,33 @@ async def test_delete_user_revokes_grants_first(
     assert audit_store.actions()[-1] == ("user.deleted", f"user:{people.alice}", "failure")
 
 
+async def test_setting_a_password_revokes_the_users_grants(
+    domain: AdminDomain, downstream: Downstream, journal: Journal, audit_store: MemoryAuditStore
+) -> None:
+    """A reset password takes back what the old one led to: the refresh-token
+    families and (through the not-before) the access tokens of the user."""
+    people = await seed(downstream)
+    await domain.users.set_password(
+        authorize_pb2.SetPasswordRequest(user_id=people.alice, password="n" * 12, actor=ADMIN)
+    )
+    assert journal.methods() == ["SetPassword", "RevokeGrants"]
+    [revocation] = journal.requests("RevokeGrants")
+    assert (revocation.subject, revocation.reason) == (people.alice, "password changed")
+    assert revocation.actor == ADMIN
+    assert downstream.revoked_families() == {"f1", "f3"}  # bob's f2 stays
+    assert audit_store.actions() == [("user.password_set", f"user:{people.alice}", "success")]
+    assert audit_store.records[0].details == {"families_revoked": "2"}
+
+    journal.clear()
+    downstream.token.failures["RevokeGrants"] = TemporarilyUnavailable()
+    with pytest.raises(TemporarilyUnavailable):
+        await domain.users.set_password(
+            authorize_pb2.SetPasswordRequest(user_id=people.bob, password="m" * 12, actor=ADMIN)
+        )
+    # Reported as failed, so the administrator repeats it.
+    assert audit_store.actions()[-1] == ("user.password_set", f"user:{people.bob}", "failure")
+
+
 async def test_user_calls_are_audited(domain: AdminDomain, audit_store: MemoryAuditStore) -> None:
     password = "x" * 12
     user = await domain.users.create(

@@ -37,6 +37,9 @@ class User:
     provider: str = ""
     provider_user_id: str = ""
     password_hash: str | None = field(default=None, repr=False)
+    # When the password was last set by SetPassword (None: never since the account
+    # was created). A browser session signed in before then no longer counts.
+    password_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

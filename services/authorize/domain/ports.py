@@ -42,8 +42,11 @@ class UserStore(Protocol):
         ...
 
     async def set_password_hash(
-        self, user_id: str, password_hash: str, updated_at: datetime
-    ) -> bool: ...
+        self, user_id: str, password_hash: str, updated_at: datetime, *, changed: bool = False
+    ) -> bool:
+        """Store a new hash; ``changed``: a new password (not a rehash of the same
+        one), which also sets ``password_changed_at`` to ``updated_at``."""
+        ...
 
     async def delete(self, user_id: str) -> bool:
         """Deletes the user with their consents and authorization codes."""

@@ -50,7 +50,7 @@ from services.authorize.domain.authorization_request import (
 from services.authorize.domain.consent import ConsentRegistry
 from services.authorize.domain.login import PasswordLogin
 from services.authorize.domain.model import ClientInfo, CodeRequest, LoginResult
-from services.authorize.domain.ports import InteractionStore
+from services.authorize.domain.ports import InteractionStore, UserStore
 from services.authorize.domain.purge import ExpiredPurge
 
 log = logging.getLogger(__name__)
@@ -171,8 +171,10 @@ class SignIn:
         max_per_session: int = 10,
         clock: Callable[[], datetime] = utcnow,
         id_factory: Callable[[], str] = random_token,
+        users: UserStore | None = None,
     ) -> None:
         self._validator = validator
+        self._users = users
         self._store = interactions
         self._login = login
         self._consents = consents
@@ -195,6 +197,8 @@ class SignIn:
         if validated.error:
             return self._error(validated, validated.error, validated.error_description)
         await self._purge()
+        if session.subject and not await self._still_signed_in(session.subject, session.auth_time):
+            session = BrowserSession(binding=session.binding)
         now = self._clock()
         pending = Interaction(
             interaction_key="",
@@ -249,9 +253,14 @@ class SignIn:
         if isinstance(found, Expired):
             return found
         validated = found.validated
-        if not found.subject or found.subject != session.subject or self._login_needed(found):
-            # Signed out or someone else signed in since, or a forced login is
-            # still owed: the consent page cannot stand in for it.
+        if (
+            not found.subject
+            or found.subject != session.subject
+            or self._login_needed(found)
+            or not await self._still_signed_in(found.subject, found.auth_time)
+        ):
+            # Signed out or someone else signed in since, a forced login is still
+            # owed, or the password changed: the consent page cannot stand in for it.
             return ShowLogin(interaction_id, validated)
         if not approve:
             if not await self._store.finish(found.interaction_key, self._clock()):
@@ -286,6 +295,18 @@ class SignIn:
                 tuple((scope, describe_scope(scope)) for scope in validated.scopes),
             )
         return await self._issue(interaction, interaction_id, grant=False)
+
+    async def _still_signed_in(self, subject: str, auth_time: datetime | None) -> bool:
+        """False for a sign-in made before the user's password was last set: a
+        password change or reset ends every session the old password opened.
+        Sessions carry whole seconds, so the change is compared at that precision."""
+        if self._users is None:
+            return True
+        user = await self._users.get(subject)
+        changed = user.password_changed_at if user is not None else None
+        if changed is None:
+            return True
+        return auth_time is not None and auth_time >= changed.replace(microsecond=0)
 
     def _login_needed(self, interaction: Interaction) -> bool:
         """Nobody signed in, or ``prompt=login`` / ``max_age`` ask for a sign-in

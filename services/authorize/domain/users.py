@@ -111,7 +111,8 @@ class UserDirectory:
     async def update(self, user_id: str, changes: UserChanges, update_mask: Iterable[str]) -> User:
         """Change the fields named in ``update_mask`` (required: proto3 cannot tell
         an unset ``enabled`` from false). A new email is unverified unless the
-        mask sets ``email_verified`` too."""
+        mask sets ``email_verified`` too. Enabling the account (an administrator's
+        explicit unlock, as in Keycloak) also lifts its sign-in lockout."""
         mask = set(update_mask)
         if not mask:
             raise InvalidRequest(
@@ -136,14 +137,21 @@ class UserDirectory:
         updated = await self._store.update(user_id, values, self._clock())
         if updated is None:
             raise NotFound(f"User {user_id!r} not found")
+        if values.get("enabled") is True and self._throttle is not None:
+            await self._throttle.reset_user(updated.username)
         return updated
 
     async def set_password(self, user_id: str, password: str) -> None:
-        """A new password; also lifts a sign-in lockout of the account."""
+        """A new password; also lifts a sign-in lockout of the account, permanent
+        or not, and records ``password_changed_at``: browser sessions signed in
+        before it no longer count (SignIn shows the login page again). The
+        user's grants are revoked by the admin service, which orchestrates."""
         validate_password(password)
         user = await self.get(user_id)
         password_hash = await self._hasher.hash(password)
-        if not await self._store.set_password_hash(user_id, password_hash, self._clock()):
+        if not await self._store.set_password_hash(
+            user_id, password_hash, self._clock(), changed=True
+        ):
             raise NotFound(f"User {user_id!r} not found")
         if self._throttle is not None:
             await self._throttle.reset_user(user.username)

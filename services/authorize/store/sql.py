@@ -60,7 +60,7 @@ def _user_from_row(row: Row[Any]) -> User:
     values = {name: row._mapping[name] for name in _USER_FIELDS}
     for name in ("email", "provider", "provider_user_id"):
         values[name] = values[name] or ""
-    return User(**_utc(values, "created_at", "updated_at"))
+    return User(**_utc(values, "created_at", "updated_at", "password_changed_at"))
 
 
 class SqlUserStore:
@@ -143,13 +143,12 @@ class SqlUserStore:
         return _user_from_row(row)
 
     async def set_password_hash(
-        self, user_id: str, password_hash: str, updated_at: datetime
+        self, user_id: str, password_hash: str, updated_at: datetime, *, changed: bool = False
     ) -> bool:
-        statement = (
-            update(users)
-            .where(users.c.user_id == user_id)
-            .values(password_hash=password_hash, updated_at=updated_at)
-        )
+        values: dict[str, Any] = {"password_hash": password_hash, "updated_at": updated_at}
+        if changed:
+            values["password_changed_at"] = updated_at
+        statement = update(users).where(users.c.user_id == user_id).values(values)
         with database_errors(UNAVAILABLE):
             async with self._engine.begin() as conn:
                 result = await conn.execute(statement)

@@ -41,6 +41,8 @@ users = Table(
     Column("provider_user_id", String(255), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Set by SetPassword: sessions signed in before it no longer count (0003).
+    Column("password_changed_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("username_key", name="uq_users_username_key"),
     UniqueConstraint("email_key", name="uq_users_email_key"),
     UniqueConstraint("provider", "provider_user_id", name="uq_users_provider_subject"),

@@ -106,13 +106,16 @@ class MemoryUserStore:
         return updated
 
     async def set_password_hash(
-        self, user_id: str, password_hash: str, updated_at: datetime
+        self, user_id: str, password_hash: str, updated_at: datetime, *, changed: bool = False
     ) -> bool:
         current = self.users.get(user_id)
         if current is None:
             return False
         self.users[user_id] = dataclasses.replace(
-            current, password_hash=password_hash, updated_at=updated_at
+            current,
+            password_hash=password_hash,
+            updated_at=updated_at,
+            password_changed_at=updated_at if changed else current.password_changed_at,
         )
         return True
 

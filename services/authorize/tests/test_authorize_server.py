@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -69,11 +70,10 @@ def test_settings_defaults() -> None:
     assert settings.db_schema == "authorize"
     assert settings.authorization_code_ttl_seconds == 60
     assert settings.allow_plain_pkce is False
-    assert (settings.login_max_failures_per_user, settings.login_max_failures_per_address) == (
-        5,
-        50,
-    )
+    assert settings.login_max_failures_per_user == 5
     assert (settings.login_failure_window_seconds, settings.login_backoff_seconds) == (900, 30)
+    assert (settings.login_max_backoff_seconds, settings.login_permanent_lockout_after) == (900, 0)
+    assert settings.argon2_workers == (os.cpu_count() or 1) and settings.argon2_queue is None
     assert (
         settings.argon2_time_cost,
         settings.argon2_memory_cost,

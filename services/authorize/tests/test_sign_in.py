@@ -35,6 +35,7 @@ from services.authorize.tests.fakes import (
     FakeClientDirectory,
     MemoryCodeStore,
     MemoryInteractionStore,
+    MemoryUserStore,
     make_client_info,
 )
 
@@ -56,6 +57,7 @@ def sign_in(
     login: PasswordLogin,
     consents: ConsentRegistry,
     codes: AuthorizationCodes,
+    user_store: MemoryUserStore,
     clock: Clock,
 ) -> SignIn:
     clients = FakeClientDirectory(make_client_info("web"))
@@ -68,6 +70,7 @@ def sign_in(
         issuer=ISSUER,
         ttl_seconds=600,
         clock=clock,
+        users=user_store,
     )
 
 
@@ -320,3 +323,34 @@ async def test_a_failed_issuance_is_told_to_the_client(
         interaction_id, replace(BROWSER, subject=alice), approve=True
     )
     assert response_params(step)["error"] == "access_denied"
+
+
+async def test_a_new_password_ends_the_sessions_signed_in_before_it(
+    sign_in: SignIn, users: UserDirectory, alice: str, clock: Clock
+) -> None:
+    """SetPassword (a reset by an administrator, or a change) ends every browser
+    session the old password opened: the next authorization shows the login
+    page, and a consent page already shown cannot stand in for it."""
+    _, consent = await first_sign_in(sign_in, alice)
+    assert isinstance(consent, ShowConsent)
+    session = signed_in(alice, clock)
+    pending = await sign_in.start(query(state="before"), session)
+    assert isinstance(pending, ShowConsent)  # signed in: straight to consent
+
+    clock.advance(5)
+    await users.set_password(alice, "a brand new password")
+    again = await sign_in.start(query(), session)
+    assert isinstance(again, ShowLogin)
+    done = await sign_in.complete_consent(pending.interaction_id, session, approve=True)
+    assert isinstance(done, ShowLogin)
+    # prompt=none cannot ride on the old session either.
+    assert response_params(await sign_in.start(query(prompt="none"), session))["error"] == (
+        "login_required"
+    )
+
+    # Signing in with the new password makes a session that counts.
+    outcome = await sign_in.complete_login(
+        again.interaction_id, BROWSER, "alice", "a brand new password"
+    )
+    assert isinstance(outcome.next, ShowConsent)
+    assert isinstance(await sign_in.start(query(), signed_in(alice, clock)), ShowConsent)

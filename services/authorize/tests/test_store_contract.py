@@ -132,6 +132,12 @@ async def test_users_update_password_delete(user_store: SqlUserStore) -> None:
     assert await user_store.set_password_hash("u1", "$argon2id$new", later)
     reloaded = await user_store.get("u1")
     assert reloaded is not None and reloaded.password_hash == "$argon2id$new"
+    assert reloaded.password_changed_at is None  # a rehash of the same password
+    changed_at = later + timedelta(seconds=1, microseconds=250)
+    assert await user_store.set_password_hash("u1", "$argon2id$newer", changed_at, changed=True)
+    reloaded = await user_store.get("u1")
+    assert reloaded is not None and reloaded.password_changed_at == changed_at
+    assert reloaded.password_changed_at.tzinfo is not None
     assert not await user_store.set_password_hash("missing", "$argon2id$x", later)
     assert await user_store.delete("u1")
     assert not await user_store.delete("u1")
