@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
