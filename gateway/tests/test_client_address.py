@@ -67,7 +67,7 @@ def test_a_malformed_hop_falls_back_to_the_peer() -> None:
 
 def _scope(peer: str, headers: list[tuple[bytes, bytes]], **settings: Any) -> dict[str, Any]:
     class App:
-        class state:  # noqa: N801 - mirrors app.state
+        class state:
             pass
 
     App.state.settings = GatewaySettings(**settings)  # type: ignore[attr-defined]
