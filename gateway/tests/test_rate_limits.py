@@ -116,19 +116,21 @@ async def test_login_per_address_and_per_user(make_client: Factory, fakes_reset:
     )
     login = page_of(await go(browser, authorize_url()))
     for _ in range(2):
-        failed = await submit(browser, login, {"username": USERNAME, "password": "nope"})
+        failed = page_of(await submit(browser, login, {"username": USERNAME, "password": "nope"}))
         assert failed.status_code == 401
     # The third guess for this user never reaches the service; the form says "locked".
-    locked = await submit(browser, login, {"username": USERNAME.upper(), "password": PASSWORD})
+    locked = page_of(
+        await submit(browser, login, {"username": USERNAME.upper(), "password": PASSWORD})
+    )
     assert locked.status_code == 429
     assert 1 <= int(locked.headers["retry-after"]) <= 60
     assert "Too many failed sign-in attempts" in parse_page(locked.text).text
     assert fakes_reset.authorize.methods().count("CompleteLogin") == 2
     # Another user from the same address: the fourth POST is still within the
     # address's burst, the fifth is not (and is refused before the form is read).
-    other = await submit(browser, login, {"username": "someone", "password": "x"})
+    other = page_of(await submit(browser, login, {"username": "someone", "password": "x"}))
     assert other.status_code == 401
-    refused = await submit(browser, login, {"username": "third", "password": "x"})
+    refused = page_of(await submit(browser, login, {"username": "third", "password": "x"}))
     assert refused.status_code == 429
     assert "Too many requests. Try again in" in parse_page(refused.text).text
     assert fakes_reset.authorize.methods().count("CompleteLogin") == 3
