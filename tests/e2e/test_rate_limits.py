@@ -176,6 +176,11 @@ def test_wrong_client_secrets_are_refused_before_the_token_service(limited: Limi
             statuses.append(resp.status_code)
             if resp.status_code == 429:
                 last_refusal = resp
+        # The right secret waits for the same bucket: the limit is per client.
+        right = {"Authorization": basic(victim["client_id"], victim["client_secret"])}
+        refused_right = http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, headers=right
+        )
     elapsed = time.monotonic() - started
     admitted, refused = statuses.count(401), statuses.count(429)
     assert admitted + refused == 300, sorted(set(statuses))
@@ -183,9 +188,10 @@ def test_wrong_client_secrets_are_refused_before_the_token_service(limited: Limi
     assert 30 <= admitted <= 30 + 2 * elapsed + 2, (admitted, elapsed)
     assert statuses.index(429) <= 31
     assert_json_429(last_refusal)
+    assert_json_429(refused_right)
     # Only the admitted guesses reached the token service.
     assert exchanges_served(running) - before_exchanges == admitted
-    assert rate_limited(running.base_url, "token_per_client") - before_metric == refused
+    assert rate_limited(running.base_url, "token_per_client") - before_metric == refused + 1
     # 270 refusals are one audit event (one per key and window), with the address.
     events = audited(running, f"client:{victim['client_id']}", lambda items: len(items) >= 1)
     assert len(events) == 1, events
@@ -194,12 +200,6 @@ def test_wrong_client_secrets_are_refused_before_the_token_service(limited: Limi
     assert event["actor"] == f"client:{victim['client_id']}"
     assert event["remote_addr"] == "127.0.0.1"
     assert event["details"]["limit"] == "token_per_client"
-    # The right secret waits for the same bucket: the limit is per client.
-    right = {"Authorization": basic(victim["client_id"], victim["client_secret"])}
-    with running.http() as http:
-        assert_json_429(
-            http.post("/oauth/token", data={"grant_type": "client_credentials"}, headers=right)
-        )
 
 
 def test_introspection_revocation_and_anonymous_clients(limited: Limited) -> None:
