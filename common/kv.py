@@ -143,6 +143,7 @@ class MemoryKeyValue:
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
+        self._gcra_calls = 0
 
     def _live(self, key: str) -> bytes | None:
         item = self._data.get(key)
@@ -192,6 +193,9 @@ class MemoryKeyValue:
     ) -> tuple[bool, float]:
         # The same arithmetic as _GCRA_LUA, on the monotonic clock; no await between
         # reading and writing, so it is atomic within the event loop.
+        self._gcra_calls += 1
+        if self._gcra_calls % _SWEEP_EVERY == 0:
+            self._sweep()
         now = int(time.monotonic() * 1_000_000)
         interval = _interval_us(rate_per_second)
         stored = self._live(key)
@@ -202,6 +206,13 @@ class MemoryKeyValue:
             return False, (allow_at - now) / 1_000_000
         self._data[key] = (str(new_tat).encode(), time.monotonic() + (new_tat - now) / 1e6)
         return True, 0.0
+
+    def _sweep(self) -> None:
+        """Drop expired keys: rate-limit keys are many (one per address or username)
+        and most are never read again, so expiring on read alone would keep them."""
+        now = time.monotonic()
+        for key in [k for k, (_, expires) in self._data.items() if expires and expires <= now]:
+            del self._data[key]
 
     async def publish(self, channel: str, message: str) -> None:
         for queue in list(self._subscribers.get(channel, ())):
@@ -246,6 +257,10 @@ async def follow_channel(
         await asyncio.sleep(resubscribe_delay)
         with contextlib.suppress(Exception):
             await on_gap()
+
+
+#: Calls of MemoryKeyValue.gcra between two sweeps of expired keys.
+_SWEEP_EVERY = 1024
 
 
 def _interval_us(rate_per_second: float) -> int:

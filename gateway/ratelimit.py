@@ -16,7 +16,8 @@ Two places apply them, both before any downstream call, Argon2 or signing:
   is read: per client on the token, introspection and revocation endpoints (the
   client_id from Basic or the form, *not* verified: the point is to stop secret
   guessing before the token service works; requests naming no client count per
-  address), and per username on ``POST /login``.
+  address, and a generous per-address limit over all of them stops made-up
+  client_ids from buying unlimited calls), and per username on ``POST /login``.
 
 Over a limit: 429 with ``Retry-After`` (whole seconds, rounded up); the OAuth
 endpoints answer RFC 6749 section 5.2 JSON ``{"error": "slow_down"}`` (the code
@@ -84,6 +85,7 @@ TOKEN_PER_CLIENT = Limit("token_per_client", "client", "rate_limit_token_per_cli
 INTROSPECT_PER_CLIENT = Limit("introspect_per_client", "client", "rate_limit_introspect_per_client")
 REVOKE_PER_CLIENT = Limit("revoke_per_client", "client", "rate_limit_revoke_per_client")
 CLIENT_PER_ADDRESS = Limit("client_per_address", "address", "rate_limit_client_per_address")
+OAUTH_PER_ADDRESS = Limit("oauth_per_address", "address", "rate_limit_oauth_per_address")
 REGISTRATION_PER_CLIENT = Limit(
     "registration_per_client", "client", "rate_limit_registration_per_client"
 )
@@ -207,11 +209,16 @@ def client_id_hint(request: Request, form: Form) -> str:
 
 
 async def limit_client(request: Request, limit: Limit, form: Form) -> Response | None:
-    """Per client_id, or per address (``client_per_address``) when none is named."""
+    """Per address (``oauth_per_address``), then per client_id, or per address
+    (``client_per_address``) when none is named."""
+    address = client_address(request.scope)
+    refused = await check(request, OAUTH_PER_ADDRESS, address, page=False)
+    if refused is not None:
+        return refused
     client_id = client_id_hint(request, form)
     if client_id:
         return await check(request, limit, client_id, page=False)
-    return await check(request, CLIENT_PER_ADDRESS, client_address(request.scope), page=False)
+    return await check(request, CLIENT_PER_ADDRESS, address, page=False)
 
 
 async def limit_user(request: Request, username: str) -> Response | None:

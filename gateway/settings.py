@@ -137,6 +137,10 @@ class GatewaySettings(CommonSettings):
     rate_limit_revoke_per_client: RateSetting = Rate(10, "s", 50)
     # Token, introspection and revocation requests that name no client, per address.
     rate_limit_client_per_address: RateSetting = Rate(5, "s", 30)
+    # Every token, introspection and revocation request, per address, whatever client
+    # it names: a client_id is unverified here, so rotating made-up ones must not buy
+    # unlimited calls. Generous: several backends behind one NAT address share it.
+    rate_limit_oauth_per_address: RateSetting = Rate(200, "s", 1000)
     # GET|PUT|DELETE /oauth/register/{client_id} (RFC 7592), per client_id.
     rate_limit_registration_per_client: RateSetting = Rate(1, "s", 10)
     # POST /oauth/register (RFC 7591 self-registration), per address.

@@ -174,3 +174,13 @@ async def test_gcra_on_redis_applies_the_prefix(redis_url: str, redis_prefix: st
     finally:
         await raw.aclose()
         await store.close()
+
+
+async def test_the_stand_in_sweeps_expired_rate_limit_keys() -> None:
+    store = MemoryKeyValue()
+    for n in range(1100):
+        await store.gcra(f"gcra:{n}", 1000, 1)  # each expires after 1 ms
+        if n == 10:
+            await asyncio.sleep(0.01)
+    # The keys that had expired by the sweep at call 1024 are gone without being read.
+    assert not any(key in store._data for key in ("gcra:0", "gcra:5", "gcra:10"))

@@ -202,3 +202,16 @@ async def test_two_authorization_headers_are_a_400(
         "error_description": "Send one Authorization header",
     }
     assert fakes_reset.calls() == []
+
+
+async def test_made_up_client_ids_share_the_address_limit(
+    make_client: Factory, fake_token: FakeTokenService
+) -> None:
+    client = await make_client(rate_limit_oauth_per_address="1/min burst 3")
+    answers = [
+        await client.post("/oauth/token", data=CC, headers=basic(f"made-up-{n}", "x"))
+        for n in range(4)
+    ]
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+    assert_json_429(answers[3])
+    assert fake_token.methods() == ["Exchange"] * 3
