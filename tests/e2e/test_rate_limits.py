@@ -289,9 +289,14 @@ def test_login_limits_per_user_and_per_address_are_pages(limited: Limited) -> No
         browser.http.headers["X-Forwarded-For"] = "198.51.100.77"
         login = browser.go("/login")
         assert isinstance(login, httpx.Response) and login.status_code == 200
+        typo = browser.submit(login, {"username": second, "password": "typo"})
+        assert isinstance(typo, httpx.Response) and typo.status_code == 401
         signed_in = browser.submit(login, {"username": second, "password": PASSWORD})
         assert isinstance(signed_in, httpx.Response) and signed_in.status_code == 200
         assert "signed in" in page_text(signed_in).lower()
+    # The login backoff was told the forwarded address, not the proxy's.
+    authorize_log = (limited.running.system.log_dir or Path()) / "authorize.log"
+    assert "198.51.100.77" in authorize_log.read_text(errors="replace")
 
 
 def test_two_gateways_share_the_counters(limited: Limited) -> None:
