@@ -35,6 +35,7 @@ bounds the wait.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -144,6 +145,18 @@ class RateLimiter:
             return False
 
 
+def address_key(address: str, ipv6_prefix: int) -> str:
+    """What a per-address limit counts: the address, or for IPv6 its network of
+    ``ipv6_prefix`` bits (``2001:db8::/64``), which one host can rotate through."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address) and ipv6_prefix < 128:
+        return str(ipaddress.IPv6Network((parsed, ipv6_prefix), strict=False))
+    return str(parsed)
+
+
 def _key(limit: Limit, identity: str) -> str:
     digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"ratelimit:{limit.name}:{digest}"
@@ -160,6 +173,8 @@ async def check(request: Request, limit: Limit, identity: str, *, page: bool) ->
     limiter = limiter_of(request)
     if not limiter.enabled:
         return None
+    if limit.keyed_by == "address":
+        identity = address_key(identity, settings_of(request).rate_limit_ipv6_prefix)
     retry_after = await limiter.retry_after(limit, identity)
     if retry_after is None:
         return None

@@ -155,6 +155,9 @@ class GatewaySettings(CommonSettings):
     rate_limit_pages_per_address: RateSetting = Rate(10, "s", 200)
     # Discovery, JWKS and userinfo, per address: cheap, and fetched often.
     rate_limit_public_per_address: RateSetting = Rate(50, "s", 500)
+    # IPv6 addresses count per network of this prefix length for the per-address
+    # limits: one host usually holds a whole /64 and could rotate through it.
+    rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
 
     @property
     def secure_cookies(self) -> bool:

@@ -215,3 +215,32 @@ async def test_made_up_client_ids_share_the_address_limit(
     assert [a.status_code for a in answers[:3]] == [200, 200, 200]
     assert_json_429(answers[3])
     assert fake_token.methods() == ["Exchange"] * 3
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_address_has_its_own_bucket(
+    make_client: Factory,
+) -> None:
+    client = await make_client(
+        trusted_proxies=["127.0.0.1/32"], rate_limit_public_per_address="1/min burst 1"
+    )
+
+    async def jwks(forwarded: str) -> int:
+        response = await client.get("/oauth/jwks", headers={"X-Forwarded-For": forwarded})
+        return response.status_code
+
+    assert await jwks("198.51.100.1") == 200
+    assert await jwks("198.51.100.1") == 429
+    assert await jwks("198.51.100.2") == 200
+    # IPv6 counts per /64: another address of the same network shares the bucket.
+    assert await jwks("2001:db8::1") == 200
+    assert await jwks("2001:db8::ffff:2") == 429
+    assert await jwks("2001:db8:0:1::1") == 200
+
+
+async def test_without_trusted_proxies_forwarded_addresses_are_ignored(
+    make_client: Factory,
+) -> None:
+    client = await make_client(rate_limit_public_per_address="1/min burst 1")
+    first = await client.get("/oauth/jwks", headers={"X-Forwarded-For": "198.51.100.1"})
+    second = await client.get("/oauth/jwks", headers={"X-Forwarded-For": "198.51.100.2"})
+    assert (first.status_code, second.status_code) == (200, 429)
