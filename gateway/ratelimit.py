@@ -62,6 +62,8 @@ from gateway.state import audit_of, settings_of
 log = logging.getLogger(__name__)
 
 AUDIT_ACTION: Final = "rate_limit.exceeded"
+#: The actor of a refused request: nobody was authenticated before the limit applied.
+ANONYMOUS: Final = "anonymous"
 #: Seconds between two "limiter unavailable" warnings.
 WARN_EVERY_SECONDS: Final = 10.0
 #: The longest identity quoted in an audit event.
@@ -185,11 +187,15 @@ async def check(request: Request, limit: Limit, identity: str, *, page: bool) ->
             AUDIT_ACTION,
             target=f"{limit.keyed_by}:{identity[:MAX_AUDITED_IDENTITY]}",
             outcome=AuditOutcome.DENIED,
-            actor=f"client:{identity[:MAX_AUDITED_IDENTITY]}"
-            if limit.keyed_by == "client"
-            else "anonymous",
+            # Nothing was verified yet: the client_id is only what the request named,
+            # so it is the target, never the actor.
+            actor=ANONYMOUS,
             remote_addr=client_address(request.scope),
-            details={"limit": limit.name, "path": request.url.path, "rate": str(rate)},
+            details={
+                "limit": limit.name,
+                "path": request.url.path[:MAX_AUDITED_IDENTITY],
+                "rate": str(rate),
+            },
         )
     return too_many_requests(request, retry_after, page=page)
 

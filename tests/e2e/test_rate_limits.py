@@ -197,7 +197,8 @@ def test_wrong_client_secrets_are_refused_before_the_token_service(limited: Limi
     assert len(events) == 1, events
     (event,) = events
     assert event["outcome"] == "denied" and event["source"] == "oauth2-gateway"
-    assert event["actor"] == f"client:{victim['client_id']}"
+    # The client_id was not verified before the refusal: the target, never the actor.
+    assert event["actor"] == "anonymous"
     assert event["remote_addr"] == "127.0.0.1"
     assert event["details"]["limit"] == "token_per_client"
 
