@@ -108,3 +108,30 @@ def test_client_address_reads_only_the_configured_header_and_caches() -> None:
     assert client_address(rfc) == "192.0.2.1"
     # Without trusted proxies nothing forwarded is read.
     assert client_address(_scope("127.0.0.1", headers)) == "127.0.0.1"
+
+
+class _NoTelemetry:
+    def shutdown(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_uvicorn_never_rewrites_the_client_from_proxy_headers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, workers: str
+) -> None:
+    """gateway/client_address.py is the one place that reads forwarding headers:
+    uvicorn's own (on by default for 127.0.0.1) would decide before it."""
+    import gateway.__main__ as entry
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: seen.update(kwargs))
+    # What main() sets up for a real process stays out of the test process.
+    monkeypatch.setattr("gateway.__main__.configure_logging", lambda settings: None)
+    monkeypatch.setattr("gateway.__main__.setup_telemetry", lambda settings: _NoTelemetry())
+    monkeypatch.setenv("OAUTH2_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("OAUTH2_WORKERS", workers)
+    if workers != "1":
+        monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    entry.main([])
+    assert seen["proxy_headers"] is False
