@@ -330,3 +330,15 @@ def test_two_authorization_headers_are_a_400(limited: Limited) -> None:
         "error": "invalid_request",
         "error_description": "Send one Authorization header",
     }
+
+
+def test_the_sign_in_pages_answer_an_html_page(limited: Limited) -> None:
+    # Behind the trusted proxy, from an address of its own, so other tests keep theirs.
+    with httpx.Client(base_url=limited.trusted_url, timeout=10) as http:
+        http.headers["X-Forwarded-For"] = "198.51.100.50"
+        answers = [http.get("/oauth/authorize", params={"client_id": "x"}) for _ in range(9)]
+    # An unknown client is an error page (never a redirect); the ninth is refused.
+    assert {a.status_code for a in answers[:8]} == {400}
+    assert "Too many requests. Try again in" in assert_html_429(answers[8])
+    events = audited(limited.running, "address:198.51.100.50", lambda items: len(items) >= 1)
+    assert [e["details"]["limit"] for e in events] == ["pages_per_address"]
