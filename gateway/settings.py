@@ -63,7 +63,7 @@ class Rate:
             raise ValueError("must look like '10/s burst 20' (units: s, min, h)")
         count, burst = float(found["count"]), int(found["burst"])
         if count <= 0 or burst < 1:
-            raise ValueError("the rate and the burst must be at least 1")
+            raise ValueError("the rate must be positive and the burst at least 1")
         unit = found["unit"].lower()
         unit = {"sec": "s", "second": "s", "minute": "min", "hour": "h"}.get(unit, unit)
         return cls(count, unit, burst)

@@ -135,3 +135,47 @@ def test_uvicorn_never_rewrites_the_client_from_proxy_headers(
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     entry.main([])
     assert seen["proxy_headers"] is False
+
+
+def test_the_settings_read_cidrs_and_rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from common.settings import load_settings
+    from gateway.settings import Rate
+
+    monkeypatch.setenv("OAUTH2_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")
+    monkeypatch.setenv("OAUTH2_RATE_LIMIT_LOGIN_PER_USER", "5/min burst 3")
+    settings = load_settings(GatewaySettings)
+    assert settings.trusted_proxies == [
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("fd00::/8"),
+    ]
+    assert settings.rate_limit_login_per_user == Rate(5, "min", 3)
+    assert settings.rate_limit_login_per_user.per_second == pytest.approx(5 / 60)
+    assert str(GatewaySettings().rate_limit_login_per_address) == "1/s burst 60"
+    assert GatewaySettings.model_validate(
+        {"trusted_proxies": '["192.0.2.0/24"]'}
+    ).trusted_proxies == [ipaddress.ip_network("192.0.2.0/24")]
+    assert GatewaySettings.model_validate({"trusted_proxies": ""}).trusted_proxies == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OAUTH2_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("OAUTH2_TRUSTED_PROXIES", "not-a-network"),
+        ("OAUTH2_RATE_LIMIT_TOKEN_PER_CLIENT", "100 per second"),
+        ("OAUTH2_RATE_LIMIT_TOKEN_PER_CLIENT", "0/s burst 10"),
+        ("OAUTH2_RATE_LIMIT_TOKEN_PER_CLIENT", "10/s burst 0"),
+        ("OAUTH2_RATE_LIMIT_TOKEN_PER_CLIENT", "10/day burst 1"),
+        ("OAUTH2_TRUSTED_PROXY_HEADER", "x-real-ip"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    from common.settings import load_settings
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        load_settings(GatewaySettings)
+    assert stopped.value.code == 2
+    assert name.removeprefix("OAUTH2_").lower() in capsys.readouterr().err
