@@ -170,8 +170,14 @@ def limiter_of(request: Request) -> RateLimiter:
 
 
 async def check(request: Request, limit: Limit, identity: str, *, page: bool) -> Response | None:
-    """None when the request may go on; else the 429 to send (and the refusal is
-    counted and, the first time in a window, audited)."""
+    """None when the request may go on; else the 429 to send."""
+    retry_after = await refusal(request, limit, identity)
+    return None if retry_after is None else too_many_requests(request, retry_after, page=page)
+
+
+async def refusal(request: Request, limit: Limit, identity: str) -> int | None:
+    """None when the request may go on; else the seconds to wait, and the refusal
+    is counted and, the first time in a window, audited."""
     limiter = limiter_of(request)
     if not limiter.enabled:
         return None
@@ -197,7 +203,7 @@ async def check(request: Request, limit: Limit, identity: str, *, page: bool) ->
                 "rate": str(rate),
             },
         )
-    return too_many_requests(request, retry_after, page=page)
+    return retry_after
 
 
 def too_many_requests(request: Request, retry_after: int, *, page: bool) -> Response:
@@ -242,9 +248,10 @@ async def limit_client(request: Request, limit: Limit, form: Form) -> Response |
     return await check(request, CLIENT_PER_ADDRESS, address, page=False)
 
 
-async def limit_user(request: Request, username: str) -> Response | None:
-    """``login_per_user``; the caller renders its own page (the login form)."""
-    return await check(request, LOGIN_PER_USER, username.casefold(), page=False)
+async def limit_user(request: Request, username: str) -> int | None:
+    """``login_per_user``: None, or the seconds to wait; the caller renders its own
+    page (the login form)."""
+    return await refusal(request, LOGIN_PER_USER, username.casefold())
 
 
 def address_limit(method: str, path: str) -> Limit | None:

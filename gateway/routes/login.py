@@ -116,9 +116,9 @@ async def submit_login(request: Request) -> Response:
 
     if not username or not password:
         return again(INVALID_CREDENTIALS, 401)
-    if (refused := await limit_user(request, username)) is not None:
+    if (wait := await limit_user(request, username)) is not None:
         # The same form and message as the authorize service's lockout.
-        return again(LOCKED, 429, {"Retry-After": refused.headers["Retry-After"]})
+        return again(LOCKED, 429, {"Retry-After": str(wait)})
     authorize = downstream_of(request).authorize.call
     outcome: authorize_pb2.LoginOutcome | None = None
     try:
