@@ -18,7 +18,7 @@ from oauth2.v1 import admin_pb2, common_pb2
 from opentelemetry import trace
 
 from common.errors import OAuthError
-from common.services import admin_client
+from common.services import AdminClient, admin_client
 from common.settings import CommonSettings
 from common.timeutil import utcnow
 from common.vocabulary import AuditOutcome
@@ -90,11 +90,14 @@ class NoAudit:
 
 
 class AuditReporter:
-    """Fire-and-forget RecordEvent calls to the admin service."""
+    """Fire-and-forget RecordEvent calls to the admin service. The channel opens on
+    the first report: a grpc.aio channel belongs to the event loop it was made in, and
+    the gateway builds its app (and this reporter) before uvicorn starts its loop."""
 
     def __init__(self, settings: CommonSettings) -> None:
         self._source = settings.service_name
-        self._client = admin_client(settings.admin_target, settings.grpc_deadline_seconds)
+        self._settings = settings
+        self._client: AdminClient | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
     def report(
@@ -122,6 +125,10 @@ class AuditReporter:
         task.add_done_callback(self._pending.discard)
 
     async def _send(self, event: admin_pb2.AuditEvent) -> None:
+        if self._client is None:
+            self._client = admin_client(
+                self._settings.admin_target, self._settings.grpc_deadline_seconds
+            )
         try:
             await self._client.call.RecordEvent(event)
         except OAuthError as exc:
@@ -131,4 +138,5 @@ class AuditReporter:
         """Wait briefly for reports in flight, then close the channel."""
         if self._pending:
             await asyncio.wait(self._pending, timeout=2)
-        await self._client.close()
+        if self._client is not None:
+            await self._client.close()

@@ -22,6 +22,28 @@ from common.telemetry import instrument_redis
 
 log = logging.getLogger(__name__)
 
+#: GCRA (the generic cell rate algorithm) in one atomic step, on the server's clock so
+#: that every replica agrees: KEYS[1] holds the theoretical arrival time (TAT) in
+#: microseconds; ARGV: emission interval (us per request), burst, cost. A request is
+#: admitted when TAT + cost*interval - burst*interval <= now; the key expires when the
+#: bucket is full again. Returns {admitted (0/1), microseconds until admitted}.
+_GCRA_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + cost * interval
+local allow_at = new_tat - burst * interval
+if allow_at > now then
+  return {0, allow_at - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+return {1, 0}
+"""
+
 
 class KeyValue(Protocol):
     async def get(self, key: str) -> bytes | None: ...
@@ -32,6 +54,9 @@ class KeyValue(Protocol):
     async def delete(self, *keys: str) -> int: ...
     async def exists(self, key: str) -> bool: ...
     async def incr(self, key: str, ttl: float | None = None, amount: int = 1) -> int: ...
+    async def gcra(
+        self, key: str, rate_per_second: float, burst: int, cost: int = 1
+    ) -> tuple[bool, float]: ...
     async def publish(self, channel: str, message: str) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[str]: ...
     async def ping(self) -> bool: ...
@@ -47,6 +72,7 @@ class RedisKeyValue:
         )
         instrument_redis(self._redis)
         self._prefix = prefix
+        self._gcra = self._redis.register_script(_GCRA_LUA)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -76,6 +102,15 @@ class RedisKeyValue:
                 pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
             results = await pipe.execute()
         return int(results[0])
+
+    async def gcra(
+        self, key: str, rate_per_second: float, burst: int, cost: int = 1
+    ) -> tuple[bool, float]:
+        """(admitted, seconds until it would be) for ``cost`` requests against a limit
+        of ``rate_per_second`` sustained with bursts of ``burst``; atomic (EVALSHA)."""
+        interval = _interval_us(rate_per_second)
+        admitted, wait_us = await self._gcra(keys=[self._k(key)], args=[interval, burst, cost])
+        return bool(admitted), int(wait_us) / 1_000_000
 
     async def publish(self, channel: str, message: str) -> None:
         await self._redis.publish(self._k(channel), message)
@@ -108,6 +143,7 @@ class MemoryKeyValue:
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._subscribers: dict[str, set[asyncio.Queue[str]]] = {}
+        self._gcra_calls = 0
 
     def _live(self, key: str) -> bytes | None:
         item = self._data.get(key)
@@ -152,6 +188,32 @@ class MemoryKeyValue:
         self._data[key] = (str(count).encode(), expires)
         return count
 
+    async def gcra(
+        self, key: str, rate_per_second: float, burst: int, cost: int = 1
+    ) -> tuple[bool, float]:
+        # The same arithmetic as _GCRA_LUA, on the monotonic clock; no await between
+        # reading and writing, so it is atomic within the event loop.
+        self._gcra_calls += 1
+        if self._gcra_calls % _SWEEP_EVERY == 0:
+            self._sweep()
+        now = int(time.monotonic() * 1_000_000)
+        interval = _interval_us(rate_per_second)
+        stored = self._live(key)
+        tat = max(int(stored) if stored is not None else now, now)
+        new_tat = tat + cost * interval
+        allow_at = new_tat - burst * interval
+        if allow_at > now:
+            return False, (allow_at - now) / 1_000_000
+        self._data[key] = (str(new_tat).encode(), time.monotonic() + (new_tat - now) / 1e6)
+        return True, 0.0
+
+    def _sweep(self) -> None:
+        """Drop expired keys: rate-limit keys are many (one per address or username)
+        and most are never read again, so expiring on read alone would keep them."""
+        now = time.monotonic()
+        for key in [k for k, (_, expires) in self._data.items() if expires and expires <= now]:
+            del self._data[key]
+
     async def publish(self, channel: str, message: str) -> None:
         for queue in list(self._subscribers.get(channel, ())):
             queue.put_nowait(message)
@@ -195,6 +257,16 @@ async def follow_channel(
         await asyncio.sleep(resubscribe_delay)
         with contextlib.suppress(Exception):
             await on_gap()
+
+
+#: Calls of MemoryKeyValue.gcra between two sweeps of expired keys.
+_SWEEP_EVERY = 1024
+
+
+def _interval_us(rate_per_second: float) -> int:
+    if rate_per_second <= 0:
+        raise ValueError("rate_per_second must be positive")
+    return max(1, round(1_000_000 / rate_per_second))
 
 
 def _ms(ttl: float | None) -> int | None:

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
             log_config=None,  # keep common.logs' JSON handler
             access_log=False,  # GatewayMiddleware writes the access log
             server_header=False,
+            # gateway/client_address.py alone decides the client address (trusted_proxies).
+            proxy_headers=False,
             timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
             lifespan="on",
         )
@@ -60,6 +62,8 @@ def run_workers(settings: GatewaySettings, config: Path | None) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        # gateway/client_address.py alone decides the client address (trusted_proxies).
+        proxy_headers=False,
         timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
         lifespan="on",
     )

@@ -19,6 +19,7 @@ from gateway.errors import http_error_handler, oauth_error_handler
 from gateway.middleware import GatewayMiddleware
 from gateway.observability import METRICS_ROUTE, HttpTelemetryMiddleware
 from gateway.pages import STATIC
+from gateway.ratelimit import RateLimiter, RateLimitMiddleware
 from gateway.routes import ROUTES
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
@@ -63,7 +64,11 @@ def create_app(
             METRICS_ROUTE,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        middleware=[Middleware(HttpTelemetryMiddleware), Middleware(GatewayMiddleware)],
+        middleware=[
+            Middleware(HttpTelemetryMiddleware),
+            Middleware(GatewayMiddleware),
+            Middleware(RateLimitMiddleware),
+        ],
         exception_handlers={
             OAuthError: oauth_error_handler,
             HTTPException: http_error_handler,
@@ -74,4 +79,5 @@ def create_app(
     app.state.downstream = downstream
     app.state.sessions = SessionStore(session_kv, settings)
     app.state.audit = audit_sink
+    app.state.rate_limiter = RateLimiter(session_kv, settings)
     return app

@@ -11,6 +11,8 @@ import re
 
 from starlette.requests import Request
 
+from gateway.client_auth import single_authorization
+
 # RFC 6750 section 2.1: b64token.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
@@ -18,8 +20,9 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 def authorization_bearer(request: Request) -> str | None:
     """The credential of an ``Authorization: Bearer`` header, stripped; None when the
     request has no Authorization header or one of another scheme. It may be empty or
-    malformed: see :func:`is_b64token`."""
-    header = request.headers.get("authorization")
+    malformed: see :func:`is_b64token`. Two Authorization headers are
+    ``invalid_request`` (:func:`gateway.client_auth.single_authorization`)."""
+    header = single_authorization(request)
     if header is None:
         return None
     scheme, _, value = header.strip().partition(" ")

@@ -9,7 +9,8 @@ token service. Methods:
 - ``client_secret_post``: ``client_id`` and ``client_secret`` in the body;
 - ``none``: only ``client_id`` in the body (public clients, RFC 6749 section 2.1).
 
-A client must use exactly one method (RFC 6749 section 2.3).
+A client must use exactly one method (RFC 6749 section 2.3), and a request with
+more than one ``Authorization`` header is malformed (:func:`single_authorization`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ from gateway.forms import Form
 
 #: The methods this chain tells apart, for discovery (RFC 8414 section 2).
 SUPPORTED_AUTH_METHODS = tuple(ClientAuthMethod)
+
+
+def single_authorization(request: Request) -> str | None:
+    """The request's one ``Authorization`` header, or None. Two of them are a 400
+    ``invalid_request``: RFC 9110 section 11.6.2 defines a single credential, and
+    which one a proxy or a parser picks must not decide who the caller is
+    (RFC 6749 section 3.2.1, RFC 6750 section 3.1)."""
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        raise InvalidRequest("Send one Authorization header")
+    return values[0] if values else None
 
 
 def parse_basic_authorization(header: str) -> tuple[str, str]:
@@ -54,7 +66,7 @@ def parse_basic_authorization(header: str) -> tuple[str, str]:
 
 def extract_client_credentials(request: Request, form: Form) -> common_pb2.ClientCredentials:
     """The credentials the client presented; invalid_client when there are none."""
-    header = request.headers.get("authorization")
+    header = single_authorization(request)
     body_id = form.get("client_id")
     body_secret = form.get("client_secret")
     if header is not None:

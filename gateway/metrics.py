@@ -21,3 +21,14 @@ HTTP_REQUEST_DURATION = Histogram(
     "Time the gateway took to answer an HTTP request, by route template, method and status.",
     HTTP_LABELS,
 )
+
+RATE_LIMITED = Counter(
+    "oauth2_rate_limited_total",
+    "Requests refused with 429 by a gateway rate limit, by limit (gateway/ratelimit.py).",
+    ("limit",),
+)
+RATE_LIMIT_ERRORS = Counter(
+    "oauth2_rate_limit_errors_total",
+    "Requests admitted without a rate limit because Redis did not answer, by limit.",
+    ("limit",),
+)

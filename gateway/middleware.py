@@ -1,7 +1,8 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it buffers and breaks streaming).
 
 :class:`GatewayMiddleware` sets the headers every response carries, writes the
-access log line that uvicorn's own access log (disabled) would, and is the last
+access log line that uvicorn's own access log (disabled) would (with the client
+address of gateway/client_address.py), and is the last
 line of defence: an exception nothing else handled becomes a logged 500
 ``server_error`` with nothing leaked.
 """
@@ -15,6 +16,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.errors import ServerError
+from gateway.client_address import client_address
 from gateway.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,8 @@ class GatewayMiddleware:
             await error_response(ServerError())(scope, receive, send_with_headers)
         finally:
             access_log.info(
-                "%s %s %d %.1fms",
+                "%s %s %s %d %.1fms",
+                client_address(scope),
                 scope["method"],
                 scope["path"],
                 status,

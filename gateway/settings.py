@@ -2,12 +2,84 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Final
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    IPvAnyNetwork,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import NoDecode
 
 from common.settings import CommonSettings
+from gateway.client_address import ProxyHeader
+
+_RATE = re.compile(
+    r"\s*(?P<count>\d+(?:\.\d+)?)\s*/\s*(?P<unit>s|sec|second|min|minute|h|hour)"
+    r"\s+burst\s+(?P<burst>\d+)\s*",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS: Final = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate limit as GCRA sees it (gateway/ratelimit.py): ``count`` requests per
+    ``unit`` sustained, with up to ``burst`` at once. Written ``"10/min burst 20"``."""
+
+    count: float
+    unit: str
+    burst: int
+
+    @property
+    def per_second(self) -> float:
+        return self.count / _UNIT_SECONDS[self.unit]
+
+    def __str__(self) -> str:
+        count = f"{self.count:g}"
+        return f"{count}/{self.unit} burst {self.burst}"
+
+    @classmethod
+    def parse(cls, value: Any) -> Rate:
+        if isinstance(value, Rate):
+            return value
+        found = _RATE.fullmatch(value) if isinstance(value, str) else None
+        if found is None:
+            raise ValueError("must look like '10/s burst 20' (units: s, min, h)")
+        count, burst = float(found["count"]), int(found["burst"])
+        if count <= 0 or burst < 1:
+            raise ValueError("the rate must be positive and the burst at least 1")
+        unit = found["unit"].lower()
+        unit = {"sec": "s", "second": "s", "minute": "min", "hour": "h"}.get(unit, unit)
+        return cls(count, unit, burst)
+
+
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(Rate.parse), PlainSerializer(str)]
+
+
+def _networks(value: Any) -> Any:
+    """A list of CIDRs, or one string of them separated by commas (the environment)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
 
 
 class GatewaySettings(CommonSettings):
@@ -46,6 +118,50 @@ class GatewaySettings(CommonSettings):
     session_cookie_name: str = Field(
         default="oauth2_session", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$"
     )
+
+    # Proxies whose X-Forwarded-For / Forwarded the gateway believes (gateway/client_address.py):
+    # CIDRs, a list in TOML or one comma-separated string in OAUTH2_TRUSTED_PROXIES.
+    # Empty: the TCP peer is the client, and forwarding headers from anyone are ignored.
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode, BeforeValidator(_networks)] = []
+    # The one header those proxies append the client's address to: "x-forwarded-for"
+    # (nginx, most ingresses) or "forwarded" (RFC 7239 for=). The other is ignored.
+    trusted_proxy_header: ProxyHeader = "x-forwarded-for"
+
+    # Rate limits (docs/operators.md, "Rate limits"): GCRA counted in Redis (in process
+    # on the embedded default), so every replica shares them. Each is written
+    # "<requests>/<s|min|h> burst <n>"; over a limit the answer is 429 with Retry-After.
+    # false turns every limit off.
+    rate_limits_enabled: bool = True
+    # POST /oauth/token, per client_id (read from Basic or the form, before the secret
+    # is checked): what stops secret guessing and spares the token service.
+    rate_limit_token_per_client: RateSetting = Rate(20, "s", 100)
+    # POST /oauth/introspect, per client_id: resource servers introspect often.
+    rate_limit_introspect_per_client: RateSetting = Rate(100, "s", 200)
+    # POST /oauth/revoke, per client_id.
+    rate_limit_revoke_per_client: RateSetting = Rate(10, "s", 50)
+    # Token, introspection and revocation requests that name no client, per address.
+    rate_limit_client_per_address: RateSetting = Rate(5, "s", 30)
+    # Every token, introspection and revocation request, per address, whatever client
+    # it names: a client_id is unverified here, so rotating made-up ones must not buy
+    # unlimited calls. Generous: several backends behind one NAT address share it.
+    rate_limit_oauth_per_address: RateSetting = Rate(200, "s", 1000)
+    # GET|PUT|DELETE /oauth/register/{client_id} (RFC 7592), per client_id.
+    rate_limit_registration_per_client: RateSetting = Rate(1, "s", 10)
+    # POST /oauth/register (RFC 7591 self-registration), per address.
+    rate_limit_register_per_address: RateSetting = Rate(10, "min", 20)
+    # POST /login, per address: bounds password spraying (1 a second sustained), while
+    # the burst lets a person behind a busy address (or after many typos) through.
+    rate_limit_login_per_address: RateSetting = Rate(1, "s", 60)
+    # POST /login, per username: the authorize service's lockout is the real control;
+    # this only keeps a flood for one account away from the password hashing.
+    rate_limit_login_per_user: RateSetting = Rate(10, "min", 10)
+    # The sign-in pages per address: /oauth/authorize, GET /login, /consent, /logout.
+    rate_limit_pages_per_address: RateSetting = Rate(10, "s", 200)
+    # Discovery, JWKS and userinfo, per address: cheap, and fetched often.
+    rate_limit_public_per_address: RateSetting = Rate(50, "s", 500)
+    # IPv6 addresses count per network of this prefix length for the per-address
+    # limits: one host usually holds a whole /64 and could rotate through it.
+    rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
 
     @property
     def secure_cookies(self) -> bool:

@@ -6,6 +6,7 @@ from oauth2.v1 import common_pb2
 from starlette.requests import Request
 
 from common.audit import AuditSink
+from gateway.client_address import client_address
 from gateway.downstream import Downstream
 from gateway.sessions import SessionStore
 from gateway.settings import GatewaySettings
@@ -25,7 +26,7 @@ def actor_of(request: Request, client_id: str) -> common_pb2.Actor:
     """Who is calling, for the audit trail."""
     return common_pb2.Actor(
         id=f"client:{client_id}" if client_id else "",
-        remote_addr=request.client.host if request.client else "",
+        remote_addr=client_address(request.scope),
     )
 
 
@@ -41,7 +42,6 @@ def sessions_of(request: Request) -> SessionStore:
 
 
 def remote_addr_of(request: Request) -> str:
-    """The browser's address for login backoff: the ASGI client, which is the
-    nearest proxy once the gateway runs behind one (uvicorn's --proxy-headers /
-    forwarded_allow_ips then make it the real client)."""
-    return request.client.host if request.client else ""
+    """The browser's address for login backoff: the one the trusted proxy chain
+    gives (gateway/client_address.py), not merely the nearest proxy."""
+    return client_address(request.scope)

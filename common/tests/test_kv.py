@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -110,3 +111,76 @@ async def test_follow_channel_resubscribes_and_reports_the_gap() -> None:
         await task
     assert gaps == [1] and kv.subscriptions == 2
     assert seen and seen[0] == "hello"
+
+
+async def test_gcra_admits_the_burst_then_refuses_with_the_wait(kv: KeyValue) -> None:
+    key = f"gcra:{uuid.uuid4().hex}"
+    # 10 per second sustained (one every 0.1 s), bursts of 5.
+    for _ in range(5):
+        assert await kv.gcra(key, 10, 5) == (True, 0.0)
+    admitted, retry_after = await kv.gcra(key, 10, 5)
+    assert not admitted
+    # The next one is due one emission interval after the burst began.
+    assert 0.05 < retry_after <= 0.1
+    # A refusal costs nothing: asking again says the same.
+    again, second_wait = await kv.gcra(key, 10, 5)
+    assert not again and second_wait <= retry_after
+    await asyncio.sleep(retry_after + 0.02)
+    assert (await kv.gcra(key, 10, 5))[0]
+    assert not (await kv.gcra(key, 10, 5))[0]
+
+
+async def test_gcra_recovers_the_whole_burst_and_expires(kv: KeyValue) -> None:
+    key = f"gcra:{uuid.uuid4().hex}"
+    for _ in range(3):
+        assert (await kv.gcra(key, 20, 3))[0]
+    assert not (await kv.gcra(key, 20, 3))[0]
+    # After burst / rate seconds the bucket is full again and the key is gone.
+    await asyncio.sleep(3 / 20 + 0.05)
+    assert not await kv.exists(key)
+    for _ in range(3):
+        assert (await kv.gcra(key, 20, 3))[0]
+    assert not (await kv.gcra(key, 20, 3))[0]
+
+
+async def test_gcra_cost_and_keys_apart(kv: KeyValue) -> None:
+    key = f"gcra:{uuid.uuid4().hex}"
+    assert (await kv.gcra(key, 1, 10, cost=10))[0]
+    admitted, retry_after = await kv.gcra(key, 1, 10, cost=2)
+    assert not admitted and 1.5 < retry_after <= 2.0
+    # Another key has a bucket of its own.
+    assert (await kv.gcra(key + ":other", 1, 10))[0]
+
+
+async def test_gcra_is_atomic_under_concurrency(kv: KeyValue) -> None:
+    key = f"gcra:{uuid.uuid4().hex}"
+    # A slow rate, so nothing refills while the 50 calls race.
+    results = await asyncio.gather(*(kv.gcra(key, 0.01, 10) for _ in range(50)))
+    assert sum(admitted for admitted, _ in results) == 10
+    assert all(retry_after > 0 for admitted, retry_after in results if not admitted)
+
+
+async def test_gcra_on_redis_applies_the_prefix(redis_url: str, redis_prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    prefix = redis_prefix + "gcra:"
+    store = RedisKeyValue(url=redis_url, prefix=prefix)
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        assert (await store.gcra("limit:a", 1, 2))[0]
+        assert await raw.exists(prefix + "limit:a")
+        ttl_ms = await raw.pttl(prefix + "limit:a")
+        assert 0 < ttl_ms <= 1000
+    finally:
+        await raw.aclose()
+        await store.close()
+
+
+async def test_the_stand_in_sweeps_expired_rate_limit_keys() -> None:
+    store = MemoryKeyValue()
+    for n in range(1100):
+        await store.gcra(f"gcra:{n}", 1000, 1)  # each expires after 1 ms
+        if n == 10:
+            await asyncio.sleep(0.01)
+    # The keys that had expired by the sweep at call 1024 are gone without being read.
+    assert not any(key in store._data for key in ("gcra:0", "gcra:5", "gcra:10"))

@@ -28,7 +28,7 @@ from common.vocabulary import (
 from gateway.client_auth import SUPPORTED_AUTH_METHODS
 from gateway.models import Resource
 from gateway.openapi.prose import DISCOVERY
-from gateway.openapi.responses import ok
+from gateway.openapi.responses import errors, ok
 from gateway.openapi.spec import operation
 from gateway.settings import GatewaySettings
 from gateway.state import settings_of
@@ -137,7 +137,7 @@ def metadata_response(request: Request) -> Response:
     "authorizationServerMetadata",
     "Authorization server metadata (RFC 8414)",
     tags=DISCOVERY,
-    responses={200: ok(ServerMetadata)},
+    responses={200: ok(ServerMetadata), **errors(429)},
 )
 async def authorization_server_metadata(request: Request) -> Response:
     return metadata_response(request)
@@ -147,7 +147,7 @@ async def authorization_server_metadata(request: Request) -> Response:
     "openidConfiguration",
     "OpenID Connect Discovery 1.0",
     tags=DISCOVERY,
-    responses={200: ok(ServerMetadata)},
+    responses={200: ok(ServerMetadata), **errors(429)},
 )
 async def openid_configuration(request: Request) -> Response:
     return metadata_response(request)

@@ -16,6 +16,7 @@ from gateway.models import FormModel, Omitted, Resource
 from gateway.openapi.prose import CLIENT_AUTH, OAUTH
 from gateway.openapi.responses import error, errors, ok
 from gateway.openapi.spec import FORM, Body, operation
+from gateway.ratelimit import INTROSPECT_PER_CLIENT, limit_client
 from gateway.state import downstream_of, settings_of
 
 #: What the endpoints that authenticate a client and take a token may answer.
@@ -89,6 +90,8 @@ def render_introspection(response: token_pb2.IntrospectResponse) -> dict[str, An
 )
 async def introspection_endpoint(request: Request) -> Response:
     form = await read_form(request, settings_of(request).max_body_bytes)
+    if (refused := await limit_client(request, INTROSPECT_PER_CLIENT, form)) is not None:
+        return refused
     credentials = extract_client_credentials(request, form)
     introspect = token_pb2.IntrospectRequest(
         token=form.require("token"),

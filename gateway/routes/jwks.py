@@ -55,7 +55,7 @@ def render_jwks(jwks: token_pb2.Jwks) -> dict[str, Any]:
     "jwks",
     "The token signing keys (RFC 7517 JWK Set)",
     tags=OAUTH,
-    responses={200: ok(JWKS), **errors(500, 503)},
+    responses={200: ok(JWKS), **errors(429, 500, 503)},
 )
 async def jwks_endpoint(request: Request) -> Response:
     jwks = await downstream_of(request).token.call.GetJwks(empty_pb2.Empty())

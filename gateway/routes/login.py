@@ -26,6 +26,7 @@ from common.errors import OAuthError, SlowDown
 from gateway.authorization import INTERACTION, expired_page, follow
 from gateway.forms import Form, read_form
 from gateway.pages import csrf_failed_page, gateway_url, redirect, render
+from gateway.ratelimit import limit_user
 from gateway.sessions import Session
 from gateway.state import downstream_of, remote_addr_of, sessions_of, settings_of
 
@@ -127,6 +128,9 @@ async def submit_login(request: Request) -> Response:
 
     if not username or not password:
         return again(INVALID_CREDENTIALS, 401)
+    if (wait := await limit_user(request, username)) is not None:
+        # The same form and message as the authorize service's lockout.
+        return again(LOCKED, 429, {"Retry-After": str(wait)})
     authorize = downstream_of(request).authorize.call
     outcome: authorize_pb2.LoginOutcome | None = None
     try:

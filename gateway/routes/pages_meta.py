@@ -61,7 +61,7 @@ LOGOUT_PARAMETERS: Final = (
 )
 
 #: What showing a page may answer, and what submitting its form may.
-SHOWN: Final[dict[int, Answer]] = {200: html(), 303: redirect(), **page_errors(400, 500, 503)}
+SHOWN: Final[dict[int, Answer]] = {200: html(), 303: redirect(), **page_errors(400, 429, 500, 503)}
 SUBMITTED: Final[dict[int, Answer]] = {
     200: html(),
     303: redirect(),

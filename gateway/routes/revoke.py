@@ -12,6 +12,7 @@ from gateway.errors import NO_STORE
 from gateway.forms import read_form
 from gateway.openapi.prose import CLIENT_AUTH, OAUTH
 from gateway.openapi.spec import FORM, Answer, Body, operation
+from gateway.ratelimit import REVOKE_PER_CLIENT, limit_client
 from gateway.routes.introspect import CLIENT_ERRORS, IntrospectionRequest
 from gateway.state import actor_of, downstream_of, settings_of
 
@@ -30,6 +31,8 @@ class RevocationRequest(IntrospectionRequest):
 )
 async def revocation_endpoint(request: Request) -> Response:
     form = await read_form(request, settings_of(request).max_body_bytes)
+    if (refused := await limit_client(request, REVOKE_PER_CLIENT, form)) is not None:
+        return refused
     credentials = extract_client_credentials(request, form)
     revoke = token_pb2.RevokeRequest(
         token=form.require("token"),

@@ -21,6 +21,7 @@ from gateway.models import FormModel, Omitted, Resource
 from gateway.openapi.prose import CLIENT_AUTH, OAUTH
 from gateway.openapi.responses import error, errors, ok
 from gateway.openapi.spec import FORM, Body, operation
+from gateway.ratelimit import TOKEN_PER_CLIENT, limit_client
 from gateway.state import downstream_of, settings_of
 from services.token.domain.grants import GRANTS
 
@@ -97,6 +98,8 @@ def render_token(response: token_pb2.TokenResponse) -> dict[str, Any]:
 )
 async def token_endpoint(request: Request) -> Response:
     form = await read_form(request, settings_of(request).max_body_bytes)
+    if (refused := await limit_client(request, TOKEN_PER_CLIENT, form)) is not None:
+        return refused
     exchange = token_request(form, request)
     response = await downstream_of(request).token.call.Exchange(exchange)
     return JSONResponse(render_token(response), headers=NO_STORE)

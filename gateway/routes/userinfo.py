@@ -67,7 +67,7 @@ def _userinfo_operation(method: str) -> Callable[[Endpoint], Endpoint]:
         body=Body(UserInfoForm, FORM, required=False) if method == "POST" else None,
         responses={
             200: ok(UserInfo),
-            **errors(400, 403, 413, 500, 503),
+            **errors(400, 403, 413, 429, 500, 503),
             401: error(
                 401,
                 "invalid_token; without any token the challenge names no error "
