@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from common.audit import AuditReporter, AuditSink, NoAudit
 from common.errors import OAuthError
 from common.kv import KeyValue, create_kv
+from gateway.cors import CorsMiddleware, CorsPolicy
 from gateway.downstream import Downstream
 from gateway.errors import http_error_handler, oauth_error_handler
 from gateway.middleware import GatewayMiddleware
@@ -63,7 +64,11 @@ def create_app(
             METRICS_ROUTE,
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        middleware=[Middleware(HttpTelemetryMiddleware), Middleware(GatewayMiddleware)],
+        middleware=[
+            Middleware(HttpTelemetryMiddleware),
+            Middleware(GatewayMiddleware),
+            Middleware(CorsMiddleware, policy=CorsPolicy(settings)),
+        ],
         exception_handlers={
             OAuthError: oauth_error_handler,
             HTTPException: http_error_handler,
