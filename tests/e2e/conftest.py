@@ -133,6 +133,8 @@ def base_env(data_dir: Path) -> dict[str, str]:
     env["OAUTH2_LOG_LEVEL"] = "INFO"
     # Short enough for the expired-code test to wait it out, long enough for any exchange.
     env["OAUTH2_AUTHORIZATION_CODE_TTL_SECONDS"] = str(CODE_TTL_SECONDS)
+    # A client created by a test is allowed for CORS a second later (test_cors_browser).
+    env["OAUTH2_CORS_CACHE_SECONDS"] = "1"
     return env
 
 
