@@ -59,7 +59,7 @@ def app_server(tmp_path: Path) -> Iterator[int]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, directory=str(tmp_path), **kwargs)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return None
 
     port = free_port()
