@@ -20,6 +20,12 @@ ADMIN = {"Authorization": f"Bearer {fakes.ADMIN_TOKEN}"}
 ACTOR = f"client:{fakes.ADMIN_CLIENT_ID}"
 
 
+@pytest.fixture
+async def client(admin_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The admin API is served on the admin listener only."""
+    return admin_client
+
+
 async def call(
     client: httpx.AsyncClient, method: str, path: str, status: int = 200, **kwargs: Any
 ) -> Any:
@@ -512,7 +518,7 @@ async def test_downstream_errors_map_to_documented_statuses(
 async def test_admin_service_unreachable_is_503(make_client: Any) -> None:
     from gateway.tests.conftest import dead_target
 
-    client = await make_client(admin_target=dead_target())
+    client = await make_client(admin_target=dead_target(), admin_listener=True)
     response = await client.get("/admin/api/stats", headers=ADMIN)
     assert response.status_code == 503
     assert response.json()["error"] == "temporarily_unavailable"
@@ -527,3 +533,29 @@ async def test_wrong_method_is_405_naming_the_allowed_ones(client: httpx.AsyncCl
         "PATCH",
         "DELETE",
     }
+
+
+# --- the listeners ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/admin/api/clients"),
+        ("POST", "/admin/api/clients"),
+        ("GET", "/admin/api/users/u-1"),
+        ("POST", "/admin/api/keys/rotate"),
+        ("GET", "/admin/api/audit"),
+        ("GET", "/metrics"),
+    ],
+)
+async def test_the_public_listener_does_not_serve_the_admin_surface(
+    make_client: Any, fake_admin: AdminBackend, method: str, path: str
+) -> None:
+    public = await make_client()
+    response = await public.request(method, path, headers=ADMIN, json={})
+    assert (response.status_code, response.json()) == (404, {"error": "not_found"})
+    assert fake_admin.requests == []
+    admin = await make_client(admin_listener=True)
+    assert (await admin.get("/admin/api/clients", headers=ADMIN)).status_code == 200
+    assert (await admin.get("/metrics")).status_code == 200
