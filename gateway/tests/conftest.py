@@ -22,6 +22,7 @@ from oauth2.v1 import (
     token_pb2_grpc,
 )
 
+from common.audit import AuditSink
 from common.grpc_server import ErrorInterceptor
 from gateway.app import create_admin_app, create_app
 from gateway.downstream import Downstream
@@ -248,12 +249,16 @@ async def make_client(backend: tuple[int, Fakes], fakes_reset: Fakes) -> AsyncIt
     whose four downstream targets are the fake server unless overridden.
     ``base_url`` (default: the issuer's origin) is where the client sends its requests;
     ``admin_listener``: the admin listener's app (admin API, /metrics) instead of the
-    public one's."""
+    public one's; ``audit``: where the app reports security events."""
     target = f"127.0.0.1:{backend[0]}"
     opened: list[tuple[httpx.AsyncClient, Downstream]] = []
 
     async def factory(
-        base_url: str | None = None, *, admin_listener: bool = False, **overrides: Any
+        base_url: str | None = None,
+        *,
+        admin_listener: bool = False,
+        audit: AuditSink | None = None,
+        **overrides: Any,
     ) -> httpx.AsyncClient:
         values: dict[str, Any] = {
             "issuer": "https://auth.example.com",
@@ -268,7 +273,9 @@ async def make_client(backend: tuple[int, Fakes], fakes_reset: Fakes) -> AsyncIt
         }
         settings = GatewaySettings(**values)
         downstream = Downstream.connect(settings)
-        app = (create_admin_app if admin_listener else create_app)(settings, downstream)
+        app = (create_admin_app if admin_listener else create_app)(
+            settings, downstream, audit=audit
+        )
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url=base_url or _origin(settings.issuer),

@@ -559,3 +559,66 @@ async def test_the_public_listener_does_not_serve_the_admin_surface(
     admin = await make_client(admin_listener=True)
     assert (await admin.get("/admin/api/clients", headers=ADMIN)).status_code == 200
     assert (await admin.get("/metrics")).status_code == 200
+
+
+# --- denied calls are audited -----------------------------------------------------------
+
+
+class RecordedAudit:
+    """An AuditSink that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def report(self, action: str, **fields: Any) -> None:
+        self.events.append({"action": action, **fields})
+
+
+async def test_denied_calls_are_audited_once_per_address_and_minute(
+    make_client: Any, fake_token: FakeTokenService, fake_admin: AdminBackend
+) -> None:
+    audit = RecordedAudit()
+    client = await make_client(admin_listener=True, audit=audit)
+    response = await client.get("/admin/api/clients")
+    assert response.status_code == 401
+    assert audit.events == [
+        {
+            "action": "admin.denied",
+            "actor": "anonymous",
+            "target": "admin_api",
+            "outcome": "denied",
+            "remote_addr": "127.0.0.1",
+            "details": {
+                "path": "/admin/api/clients",
+                "method": "GET",
+                "status": "401",
+                "reason": "no_token",
+            },
+        }
+    ]
+    # A flood from the same address: still refused, not reported again.
+    for token in ("not-a-token", "good-token", "bad"):
+        refused = await client.get("/admin/api/users", headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code in (401, 403)
+    assert len(audit.events) == 1
+    assert (await client.get("/admin/api/clients", headers=ADMIN)).status_code == 200
+    assert len(audit.events) == 1  # allowed calls are the admin service's to audit
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "reason"),
+    [("not-a-token", 401, "invalid_token"), ("good-token", 403, "insufficient_scope")],
+)
+async def test_the_reason_of_a_denial(
+    make_client: Any, fake_token: FakeTokenService, token: str, status: int, reason: str
+) -> None:
+    audit = RecordedAudit()
+    client = await make_client(admin_listener=True, audit=audit)
+    response = await client.post(
+        "/admin/api/keys/rotate", headers={"Authorization": f"Bearer {token}"}, json={}
+    )
+    assert response.status_code == status
+    [event] = audit.events
+    assert event["details"]["reason"] == reason
+    assert event["details"]["status"] == str(status)
+    assert event["details"]["path"] == "/admin/api/keys/rotate"
