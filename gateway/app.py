@@ -73,13 +73,16 @@ def _gateway_app(
 ) -> Starlette:
     own_kv = kv is None
     session_kv = create_kv(settings) if kv is None else kv
-    reporter = AuditReporter(settings) if audit is None and downstream is None else None
-    audit_sink: AuditSink = reporter or audit or NoAudit()
+    own_audit = audit is None and downstream is None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # gRPC channels belong to the event loop they are made in: this one.
         if downstream is None:
             app.state.downstream = Downstream.connect(settings)
+        reporter = AuditReporter(settings) if own_audit else None
+        if reporter is not None:
+            app.state.audit = reporter
         try:
             yield
         finally:
@@ -108,6 +111,6 @@ def _gateway_app(
     app.state.downstream = downstream
     app.state.sessions = SessionStore(session_kv, settings)
     app.state.kv = session_kv
-    app.state.audit = audit_sink
+    app.state.audit = audit or NoAudit()  # the lifespan's AuditReporter when own_audit
     app.state.admin_listener = admin_listener
     return app

@@ -4,6 +4,8 @@ the public listener, the one an ingress exposes, answers 404 for them."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -62,3 +64,23 @@ def test_oauth2ctl_uses_the_admin_port(system: RunningSystem) -> None:
     wrong = system.ctl("--url", system.base_url, "client", "list", check=False)
     assert wrong.returncode == 1
     assert "not_found" in wrong.stderr
+
+
+def test_a_denied_admin_call_is_audited(system: RunningSystem) -> None:
+    with httpx.Client(base_url=system.admin_url, timeout=10) as admin:
+        refused = admin.get("/admin/api/users", headers={"Authorization": "Bearer forged"})
+        assert refused.status_code == 401
+        bearer = {"Authorization": f"Bearer {admin_token(system)}"}
+        events: list[dict[str, object]] = []
+        for _ in range(50):  # reported in the background: a moment later
+            found = admin.get("/admin/api/audit", headers=bearer, params={"action": "admin.denied"})
+            assert found.status_code == 200, found.text
+            events = found.json()["items"]
+            if events:
+                break
+            time.sleep(0.1)
+    assert events, "no admin.denied event was recorded"
+    event = events[0]
+    assert event["outcome"] == "denied"
+    assert event["details"]["reason"] in ("invalid_token", "no_token")  # type: ignore[index]
+    assert event["details"]["path"].startswith("/admin/api/")  # type: ignore[index]
