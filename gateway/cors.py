@@ -202,7 +202,8 @@ class CrossOrigin:
     """A cross-origin request to a CORS endpoint, kept in its ASGI scope so the
     endpoint can name the client it is about (:func:`require_allowed_origin`)."""
 
-    origin: str
+    origin: str  # "" when the Origin header is no serialised origin
+    header: str
     policy: CorsPolicy
     allowed: bool | None = None  # None: no endpoint decided
 
@@ -215,7 +216,9 @@ async def require_allowed_origin(request: Request, downstream: Downstream, clien
         return
     cross.allowed = await cross.policy.allows_client(downstream, client_id, cross.origin)
     if not cross.allowed:
-        raise InvalidRequest(f"The origin {cross.origin} is not allowed for this client")
+        # An Origin that is no origin ("null" from a sandboxed frame) is quoted as sent.
+        named = cross.origin or cross.header[:100]
+        raise InvalidRequest(f"The origin {named} is not allowed for this client")
 
 
 def _add_vary_origin(headers: MutableHeaders) -> None:
@@ -250,7 +253,7 @@ class CorsMiddleware:
         if scope["method"] == "OPTIONS" and requested is not None:
             await self._preflight(scope, receive, send, route, origin, requested, downstream)
             return
-        cross = CrossOrigin(origin, self.policy)
+        cross = CrossOrigin(origin, header, self.policy)
         scope[_SCOPE_KEY] = cross
 
         async def send_with_cors(message: Message) -> None:

@@ -285,3 +285,13 @@ def test_origin_of(url: str, origin: str | None) -> None:
 def test_global_origins_must_be_origins(value: str) -> None:
     with pytest.raises(ValidationError, match="cors_allowed_origins"):
         GatewaySettings(cors_allowed_origins=[value])
+
+
+async def test_a_null_origin_gets_nothing(
+    client: httpx.AsyncClient, fake_token: FakeTokenService
+) -> None:
+    """A sandboxed frame or a file: page sends ``Origin: null``: never allowed."""
+    response = await client.post("/oauth/token", **token_request("null"))  # type: ignore[arg-type]
+    assert_error(response, 400, "invalid_request", "The origin null is not allowed for this client")
+    assert_no_cors(response)
+    assert fake_token.requests == []
