@@ -96,8 +96,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /app
 USER 10001:10001
 
-# 8080 gateway HTTP; 50051-50054 authorize, token, clients, admin gRPC; 9100 metrics.
-EXPOSE 8080 50051 50052 50053 50054 9100
+# 8080 gateway HTTP, 8081 its admin listener; 50051-50054 authorize, token, clients, admin gRPC;
+# 9100 metrics.
+EXPOSE 8080 8081 50051 50052 50053 50054 9100
 
 # No HEALTHCHECK: the same image runs an HTTP process and four gRPC processes, so the
 # check belongs to whoever picks the process (compose healthcheck, Kubernetes probes).

@@ -1,8 +1,18 @@
-"""``python -m gateway [--config FILE]``: the HTTP gateway on uvicorn."""
+"""``python -m gateway [--config FILE]``: the HTTP gateway on uvicorn.
+
+Two listeners: the public one (``host:port``) and the admin one
+(``admin_host:admin_port``, the admin API and /metrics; off when the port is
+0). In one process both are uvicorn servers on one event loop: the admin server
+starts with the public app and stops when it drains (SIGTERM reaches the
+public server, which owns the signal handlers). With several workers the
+workers serve the public listener and one more process, started beside them,
+the admin listener.
+"""
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +23,8 @@ from starlette.types import ASGIApp
 from common.logs import configure_logging
 from common.settings import CONFIG_ENV, load_settings
 from common.telemetry import setup_telemetry
-from gateway.app import create_app
+from gateway.app import create_admin_app, create_app
+from gateway.listeners import CompanionServer, serve_admin, uvicorn_config, with_companion
 from gateway.observability import shutting_down_telemetry
 from gateway.settings import GatewaySettings
 
@@ -29,12 +40,42 @@ def main(argv: list[str] | None = None) -> None:
         return
     telemetry = setup_telemetry(settings)
     try:
+        app = shutting_down_telemetry(create_app(settings), telemetry)
+        if settings.admin_port:
+            admin = CompanionServer(
+                uvicorn_config(create_admin_app(settings), settings, admin=True)
+            )
+            app = with_companion(app, admin)
+        server = uvicorn.Server(uvicorn_config(app, settings, admin=False))
+        server.run()
+    finally:
+        telemetry.shutdown()
+
+
+def run_workers(settings: GatewaySettings, config: Path | None) -> None:
+    """Several uvicorn workers: each builds its app in :func:`worker_app`. Workers are
+    spawned processes, so what they need travels in the environment they inherit.
+    The admin listener is one more spawned process (:func:`serve_admin`)."""
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config)
+    if not settings.prometheus_multiproc_dir:
+        # Every worker writes its samples here; GET /metrics adds them up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="oauth2-metrics-")
+    admin = None
+    if settings.admin_port:
+        admin = multiprocessing.get_context("spawn").Process(
+            target=serve_admin, name="oauth2-gateway-admin"
+        )
+        admin.start()
+    try:
         uvicorn.run(
-            shutting_down_telemetry(create_app(settings), telemetry),
+            "gateway.__main__:worker_app",
+            factory=True,
+            workers=settings.workers,
             host=settings.host,
             port=settings.port,
-            log_config=None,  # keep common.logs' JSON handler
-            access_log=False,  # GatewayMiddleware writes the access log
+            log_config=None,
+            access_log=False,
             server_header=False,
             # gateway/client_address.py alone decides the client address (trusted_proxies).
             proxy_headers=False,
@@ -42,31 +83,11 @@ def main(argv: list[str] | None = None) -> None:
             lifespan="on",
         )
     finally:
-        telemetry.shutdown()
-
-
-def run_workers(settings: GatewaySettings, config: Path | None) -> None:
-    """Several uvicorn workers: each builds its app in :func:`worker_app`. Workers are
-    spawned processes, so what they need travels in the environment they inherit."""
-    if config is not None:
-        os.environ[CONFIG_ENV] = str(config)
-    if not settings.prometheus_multiproc_dir:
-        # Every worker writes its samples here; GET /metrics adds them up.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="oauth2-metrics-")
-    uvicorn.run(
-        "gateway.__main__:worker_app",
-        factory=True,
-        workers=settings.workers,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        # gateway/client_address.py alone decides the client address (trusted_proxies).
-        proxy_headers=False,
-        timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
-        lifespan="on",
-    )
+        if admin is not None:
+            admin.terminate()  # SIGTERM: it drains like the workers did
+            admin.join(timeout=max(2.0, settings.drain_seconds + 1))
+            if admin.is_alive():
+                admin.kill()
 
 
 def worker_app() -> ASGIApp:

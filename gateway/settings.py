@@ -20,6 +20,7 @@ from pydantic_settings import NoDecode
 
 from common.settings import CommonSettings
 from gateway.client_address import ProxyHeader
+from gateway.origins import is_origin
 
 _RATE = re.compile(
     r"\s*(?P<count>\d+(?:\.\d+)?)\s*/\s*(?P<unit>s|sec|second|min|minute|h|hour)"
@@ -118,6 +119,36 @@ class GatewaySettings(CommonSettings):
     session_cookie_name: str = Field(
         default="oauth2_session", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$"
     )
+    # Origins (scheme://host[:port]) whose browser apps may call the token,
+    # revocation, userinfo, JWKS and discovery endpoints (CORS, docs/operators.md),
+    # for every client; each client's own origins (those of its redirect URIs and
+    # its allowed_cors_origins) are allowed for that client without listing them
+    # here. Empty: only the clients' own. "*" is refused: list the origins.
+    cors_allowed_origins: list[str] = Field(default_factory=list, max_length=1000)
+    # Seconds the gateway keeps what it learnt of the clients' CORS origins; a
+    # client's new redirect URI is allowed for CORS at most this much later.
+    cors_cache_seconds: float = Field(default=60.0, ge=0.1, le=3600)
+    # Access-Control-Max-Age of a preflight answer: seconds a browser may reuse it
+    # (Chromium caps it at 7200).
+    cors_max_age_seconds: int = Field(default=600, ge=0, le=86400)
+    # Address of the admin listener: the admin API (/admin/api), /metrics and the
+    # admin API's OpenAPI document, which the public listener (host/port) does not
+    # serve (like Hydra's 4445 and Keycloak's management port). Keep it on loopback
+    # or a cluster-internal address, never behind the public ingress.
+    admin_host: str = "127.0.0.1"
+    # Port of the admin listener; 0 turns it off (the admin API is then unreachable).
+    admin_port: int = Field(default=8081, ge=0, le=65535)
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not is_origin(origin):
+                raise ValueError(
+                    f"{origin[:100]!r} is not an origin: scheme://host[:port], lower case,"
+                    " no path and no default port ('*' is not allowed: list the origins)"
+                )
+        return value
 
     # Proxies whose X-Forwarded-For / Forwarded the gateway believes (gateway/client_address.py):
     # CIDRs, a list in TOML or one comma-separated string in OAUTH2_TRUSTED_PROXIES.

@@ -91,7 +91,8 @@ class AdminApi:
             return await self.http.send(request)
         except httpx.HTTPError:
             raise TemporarilyUnavailable(
-                f"the gateway at {self.url} did not answer; is the system running (make run)?"
+                f"the gateway at {request.url.scheme}://{request.url.netloc.decode()} did not"
+                " answer; is the system running (make run)?"
             ) from None
 
     # --- tokens ----------------------------------------------------------------------
@@ -122,7 +123,7 @@ class AdminApi:
         else:
             headers["Authorization"] = basic_authorization(client_id, client_secret)
         response = await self.send(
-            self.http.build_request("POST", "/oauth/token", data=form, headers=headers)
+            self.http.build_request("POST", self.settings.token_url, data=form, headers=headers)
         )
         if response.status_code != 200:
             raise error_from(response)

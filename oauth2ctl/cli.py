@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="oauth2ctl", description="Manage the OAuth 2.1 authorization server."
     )
     parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
-    parser.add_argument("--url", help="the gateway's base URL (default: ctl_url, else the issuer)")
+    parser.add_argument(
+        "--url",
+        help="the base URL of the gateway's admin listener"
+        " (default: ctl_url, else http://admin_host:admin_port)",
+    )
     parser.add_argument("--token", help="a bearer access token with the admin scope")
     groups = parser.add_subparsers(
         dest="group",

@@ -34,6 +34,8 @@ DEFAULT_PORTS = {
     "clients": 50053,
     "admin": 50054,
     "gateway": 8080,
+    # The gateway's admin listener (admin API, /metrics): OAUTH2_ADMIN_PORT.
+    "gateway_admin": 8081,
 }
 
 
@@ -85,6 +87,12 @@ class System:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
+    @property
+    def admin_url(self) -> str:
+        """The gateway's admin listener (the admin API, /metrics)."""
+        port = self.ports.get("gateway_admin", DEFAULT_PORTS["gateway_admin"])
+        return f"http://127.0.0.1:{port}"
+
     def target(self, name: str) -> str:
         ports = self.replica_ports.get(name) or [self.ports[name]]
         return ",".join(f"127.0.0.1:{port}" for port in ports)
@@ -92,6 +100,8 @@ class System:
     def common_env(self) -> dict[str, str]:
         env = dict(self.env)
         env.setdefault("OAUTH2_ISSUER", self.base_url)
+        # The gateway listens there for its admin API, oauth2ctl calls it there.
+        env["OAUTH2_ADMIN_PORT"] = self.admin_url.rpartition(":")[2]
         for name in SERVICES:
             env[f"OAUTH2_{name.upper()}_TARGET"] = self.target(name)
         return env
@@ -235,7 +245,8 @@ BANNER = """
   OAuth 2.1 server running ({mode})
   issuer:    {issuer}
   discovery: {issuer}/.well-known/openid-configuration
-  admin API: {issuer}/admin/api (oauth2ctl uses it; see `oauth2ctl --help`)
+  admin API: {admin_url}/admin/api (oauth2ctl uses it; see `oauth2ctl --help`)
+  metrics:   {admin_url}/metrics
 {bootstrapped}
   Create a client and get a token (one command):
     .venv/bin/oauth2ctl client create --name demo --grant-type client_credentials \\
@@ -294,6 +305,7 @@ def main() -> int:
             BANNER.format(
                 mode=mode,
                 issuer=system.common_env()["OAUTH2_ISSUER"],
+                admin_url=system.admin_url,
                 bootstrapped=bootstrapped,
             ),
             flush=True,

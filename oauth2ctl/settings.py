@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
+
 from common.settings import CommonSettings
 
 CREDENTIALS_FILE = "oauth2ctl-credentials.json"
@@ -22,7 +24,8 @@ class CtlSettings(CommonSettings):
 
     PROCESS: ClassVar[str] = "ctl"
 
-    # Base URL of the gateway whose admin API oauth2ctl uses; unset means the issuer.
+    # Base URL of the gateway's admin listener, whose admin API oauth2ctl uses;
+    # unset means http://<admin_host>:<admin_port> (below).
     ctl_url: str | None = None
     # A bearer access token with the admin scope (OAUTH2_CTL_TOKEN).
     ctl_token: str | None = None
@@ -31,10 +34,29 @@ class CtlSettings(CommonSettings):
     ctl_client_secret: str | None = None
     # Seconds an HTTP request to the gateway may take.
     ctl_timeout_seconds: float = 15.0
+    # Base URL of the gateway's public listener, where oauth2ctl gets its tokens
+    # (POST /oauth/token); unset means the issuer.
+    ctl_public_url: str | None = None
+    # The gateway's admin listener: the same keys (and defaults) as the gateway's,
+    # so that one OAUTH2_ADMIN_PORT (or top-level admin_port) sets both.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=8081, ge=0, le=65535)
 
     @property
     def api_url(self) -> str:
-        return (self.ctl_url or self.issuer).rstrip("/")
+        """The admin listener: ctl_url, else admin_host:admin_port (a wildcard
+        address the gateway listens on is reached on loopback)."""
+        if self.ctl_url:
+            return self.ctl_url.rstrip("/")
+        host = "127.0.0.1" if self.admin_host in ("", "0.0.0.0", "::") else self.admin_host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.admin_port}"
+
+    @property
+    def token_url(self) -> str:
+        """The public token endpoint: ctl_public_url, else the issuer's."""
+        return (self.ctl_public_url or self.issuer).rstrip("/") + "/oauth/token"
 
     @property
     def credentials_file(self) -> Path:

@@ -25,6 +25,7 @@ from common.errors import InvalidRequest, OAuthError, ServerError
 from gateway import forms
 from gateway.admin.auth import Unauthorized, admin_client_id
 from gateway.admin.bodies import MESSAGES, string_fault
+from gateway.admin.denied import audit_denied
 from gateway.downstream import Downstream
 from gateway.errors import NO_STORE, error_body
 from gateway.forms import JSON_MEDIA_TYPE, UnsupportedMediaType, parse_json_object, read_body
@@ -184,6 +185,7 @@ def admin_endpoint(
                         call, parse_body(body, data, context=request.path_params)
                     )
             except Unauthorized as exc:
+                await audit_denied(request, exc.response)
                 return exc.response
             except OAuthError as exc:
                 return admin_error(request, exc)

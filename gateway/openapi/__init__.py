@@ -3,6 +3,6 @@ handlers (:mod:`gateway.openapi.spec`); see :mod:`gateway.openapi.document`."""
 
 from __future__ import annotations
 
-from gateway.openapi.document import document, openapi_endpoint
+from gateway.openapi.document import admin_document, document, openapi_endpoint
 
-__all__ = ["document", "openapi_endpoint"]
+__all__ = ["admin_document", "document", "openapi_endpoint"]

@@ -147,19 +147,23 @@ def build(routes: Sequence[BaseRoute]) -> dict[str, Any]:
 
 
 @functools.cache
-def _gateway_template() -> dict[str, Any]:
-    # Late: the routing table holds openapi_endpoint, so it imports this module.
-    from gateway.observability import METRICS_ROUTE
-    from gateway.routes import ROUTES
+def _template(listener: Literal["public", "admin"]) -> dict[str, Any]:
+    # Late: the routing tables hold openapi_endpoint, so they import this module.
+    from gateway.routes import ADMIN_ROUTES, ROUTES
 
-    return build([*ROUTES, METRICS_ROUTE])
+    return build(ROUTES if listener == "public" else ADMIN_ROUTES)
 
 
 def document(server_url: str, routes: Sequence[BaseRoute] | None = None) -> dict[str, Any]:
-    """The document of ``routes`` (by default the gateway's), with the issuer as
-    the one server."""
-    template = _gateway_template() if routes is None else build(routes)
+    """The document of ``routes`` (by default the public listener's), with
+    ``server_url`` as the one server."""
+    template = _template("public") if routes is None else build(routes)
     return {**template, "servers": [{"url": server_url}]}
+
+
+def admin_document(server_url: str) -> dict[str, Any]:
+    """The document of the admin listener: the admin API and /metrics."""
+    return {**_template("admin"), "servers": [{"url": server_url}]}
 
 
 @operation(
@@ -174,7 +178,10 @@ async def openapi_endpoint(request: Request) -> Response:
     template = getattr(state, "openapi_template", None)
     if template is None:
         template = state.openapi_template = build(request.app.routes)
+    # The public document's server is the issuer; the admin listener's is where
+    # it was asked for (it has no public name).
+    server = str(request.base_url).rstrip("/") if state.admin_listener else None
     return JSONResponse(
-        {**template, "servers": [{"url": settings_of(request).issuer}]},
+        {**template, "servers": [{"url": server or settings_of(request).issuer}]},
         headers={"Cache-Control": "public, max-age=300"},
     )

@@ -13,7 +13,9 @@ INFO: Final[dict[str, Any]] = {
     "description": (
         "The gateway's HTTP surface: the public OAuth 2.1 and OpenID Connect "
         "endpoints, the sign-in pages, dynamic client registration (RFC 7591/7592) "
-        "and the admin API (bearer token with the 'admin' scope). Errors are "
+        "and the admin API (bearer token with the 'admin' scope). Each listener "
+        "documents its own part: the public one the protocol endpoints and pages, "
+        "the admin one (admin_port) the admin API and /metrics. Errors are "
         "RFC 6749 section 5.2 JSON."
     ),
     "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},

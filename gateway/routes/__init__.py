@@ -1,5 +1,7 @@
-"""One module per endpoint; :data:`ROUTES` is the gateway's routing table, which
-``GET /openapi.json`` walks (each endpoint carries its operations)."""
+"""One module per endpoint; :data:`ROUTES` is the routing table of the public
+listener and :data:`ADMIN_ROUTES` that of the admin listener (the admin API,
+``/metrics``); ``GET /openapi.json`` on each walks its own table (each endpoint
+carries its operations)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Mapping
 from starlette.routing import BaseRoute, Route
 
 from gateway import admin, openapi
+from gateway.observability import METRICS_ROUTE
 from gateway.openapi.spec import Endpoint, Operation, by_method, documented
 from gateway.routes import (
     authorize,
@@ -76,5 +79,12 @@ ROUTES: list[BaseRoute] = [
     Route("/health", health.liveness, methods=["GET"]),
     Route("/ready", health.readiness, methods=["GET"]),
     Route("/openapi.json", openapi.openapi_endpoint, methods=["GET"]),
+]
+
+#: The admin listener (admin_host:admin_port, docs/operators.md): never public.
+ADMIN_ROUTES: list[BaseRoute] = [
     *admin.ROUTES,
+    METRICS_ROUTE,
+    Route("/health", health.liveness, methods=["GET"]),
+    Route("/openapi.json", openapi.openapi_endpoint, methods=["GET"]),
 ]

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.client_auth import extract_client_credentials
+from gateway.cors import require_allowed_origin
 from gateway.errors import NO_STORE
 from gateway.forms import read_form
 from gateway.openapi.prose import CLIENT_AUTH, OAUTH
@@ -40,5 +41,7 @@ async def revocation_endpoint(request: Request) -> Response:
         credentials=credentials,
         actor=actor_of(request, credentials.client_id),
     )
-    await downstream_of(request).token.call.Revoke(revoke)
+    downstream = downstream_of(request)
+    await require_allowed_origin(request, downstream, credentials.client_id)
+    await downstream.token.call.Revoke(revoke)
     return Response(status_code=200, headers=NO_STORE)

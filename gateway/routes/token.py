@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.client_auth import extract_client_credentials
+from gateway.cors import require_allowed_origin
 from gateway.errors import NO_STORE
 from gateway.forms import Form, read_form
 from gateway.models import FormModel, Omitted, Resource
@@ -101,5 +102,7 @@ async def token_endpoint(request: Request) -> Response:
     if (refused := await limit_client(request, TOKEN_PER_CLIENT, form)) is not None:
         return refused
     exchange = token_request(form, request)
-    response = await downstream_of(request).token.call.Exchange(exchange)
+    downstream = downstream_of(request)
+    await require_allowed_origin(request, downstream, exchange.credentials.client_id)
+    response = await downstream.token.call.Exchange(exchange)
     return JSONResponse(render_token(response), headers=NO_STORE)

@@ -31,6 +31,7 @@ from common.errors import (
     OAuthError,
 )
 from gateway.bearer import authorization_bearer, is_b64token
+from gateway.cors import require_allowed_origin
 from gateway.errors import NO_STORE, bearer_challenge, error_response
 from gateway.forms import FORM_MEDIA_TYPE, read_form
 from gateway.models import FormModel, Omitted, Resource
@@ -134,6 +135,7 @@ async def user_claims(request: Request, token: str) -> dict[str, Any]:
     )
     if not verified.active or not verified.sub:
         raise InvalidToken("The access token is not active")
+    await require_allowed_origin(request, downstream, verified.client_id)
     try:
         found = await downstream.authorize.call.GetUserClaims(
             authorize_pb2.GetUserClaimsRequest(user_id=verified.sub, scopes=verified.scope.split())

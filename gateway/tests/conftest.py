@@ -22,8 +22,9 @@ from oauth2.v1 import (
     token_pb2_grpc,
 )
 
+from common.audit import AuditSink
 from common.grpc_server import ErrorInterceptor
-from gateway.app import create_app
+from gateway.app import create_admin_app, create_app
 from gateway.downstream import Downstream
 from gateway.settings import GatewaySettings
 from gateway.tests import fakes
@@ -246,11 +247,19 @@ Factory = Callable[..., Awaitable[httpx.AsyncClient]]
 async def make_client(backend: tuple[int, Fakes], fakes_reset: Fakes) -> AsyncIterator[Factory]:
     """``await make_client(**setting_overrides)``: an HTTP client for a fresh app
     whose four downstream targets are the fake server unless overridden.
-    ``base_url`` (default: the issuer's origin) is where the client sends its requests."""
+    ``base_url`` (default: the issuer's origin) is where the client sends its requests;
+    ``admin_listener``: the admin listener's app (admin API, /metrics) instead of the
+    public one's; ``audit``: where the app reports security events."""
     target = f"127.0.0.1:{backend[0]}"
     opened: list[tuple[httpx.AsyncClient, Downstream]] = []
 
-    async def factory(base_url: str | None = None, **overrides: Any) -> httpx.AsyncClient:
+    async def factory(
+        base_url: str | None = None,
+        *,
+        admin_listener: bool = False,
+        audit: AuditSink | None = None,
+        **overrides: Any,
+    ) -> httpx.AsyncClient:
         values: dict[str, Any] = {
             "issuer": "https://auth.example.com",
             "authorize_target": target,
@@ -264,7 +273,9 @@ async def make_client(backend: tuple[int, Fakes], fakes_reset: Fakes) -> AsyncIt
         }
         settings = GatewaySettings(**values)
         downstream = Downstream.connect(settings)
-        app = create_app(settings, downstream)
+        app = (create_admin_app if admin_listener else create_app)(
+            settings, downstream, audit=audit
+        )
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url=base_url or _origin(settings.issuer),
@@ -282,6 +293,12 @@ async def make_client(backend: tuple[int, Fakes], fakes_reset: Fakes) -> AsyncIt
 @pytest.fixture
 async def client(make_client: Factory) -> httpx.AsyncClient:
     return await make_client()
+
+
+@pytest.fixture
+async def admin_client(make_client: Factory) -> httpx.AsyncClient:
+    """The admin listener (gateway.app.create_admin_app)."""
+    return await make_client(admin_listener=True)
 
 
 @pytest.fixture

@@ -20,6 +20,12 @@ ADMIN = {"Authorization": f"Bearer {fakes.ADMIN_TOKEN}"}
 ACTOR = f"client:{fakes.ADMIN_CLIENT_ID}"
 
 
+@pytest.fixture
+async def client(admin_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The admin API is served on the admin listener only."""
+    return admin_client
+
+
 async def call(
     client: httpx.AsyncClient, method: str, path: str, status: int = 200, **kwargs: Any
 ) -> Any:
@@ -512,7 +518,7 @@ async def test_downstream_errors_map_to_documented_statuses(
 async def test_admin_service_unreachable_is_503(make_client: Any) -> None:
     from gateway.tests.conftest import dead_target
 
-    client = await make_client(admin_target=dead_target())
+    client = await make_client(admin_target=dead_target(), admin_listener=True)
     response = await client.get("/admin/api/stats", headers=ADMIN)
     assert response.status_code == 503
     assert response.json()["error"] == "temporarily_unavailable"
@@ -527,3 +533,92 @@ async def test_wrong_method_is_405_naming_the_allowed_ones(client: httpx.AsyncCl
         "PATCH",
         "DELETE",
     }
+
+
+# --- the listeners ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/admin/api/clients"),
+        ("POST", "/admin/api/clients"),
+        ("GET", "/admin/api/users/u-1"),
+        ("POST", "/admin/api/keys/rotate"),
+        ("GET", "/admin/api/audit"),
+        ("GET", "/metrics"),
+    ],
+)
+async def test_the_public_listener_does_not_serve_the_admin_surface(
+    make_client: Any, fake_admin: AdminBackend, method: str, path: str
+) -> None:
+    public = await make_client()
+    response = await public.request(method, path, headers=ADMIN, json={})
+    assert (response.status_code, response.json()) == (404, {"error": "not_found"})
+    assert fake_admin.requests == []
+    admin = await make_client(admin_listener=True)
+    assert (await admin.get("/admin/api/clients", headers=ADMIN)).status_code == 200
+    assert (await admin.get("/metrics")).status_code == 200
+
+
+# --- denied calls are audited -----------------------------------------------------------
+
+
+class RecordedAudit:
+    """An AuditSink that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def report(self, action: str, **fields: Any) -> None:
+        self.events.append({"action": action, **fields})
+
+
+async def test_denied_calls_are_audited_once_per_address_and_minute(
+    make_client: Any, fake_token: FakeTokenService, fake_admin: AdminBackend
+) -> None:
+    audit = RecordedAudit()
+    client = await make_client(admin_listener=True, audit=audit)
+    response = await client.get("/admin/api/clients")
+    assert response.status_code == 401
+    assert audit.events == [
+        {
+            "action": "admin.denied",
+            "actor": "anonymous",
+            "target": "admin_api",
+            "outcome": "denied",
+            "remote_addr": "127.0.0.1",
+            "details": {
+                "path": "/admin/api/clients",
+                "method": "GET",
+                "status": "401",
+                "reason": "no_token",
+            },
+        }
+    ]
+    # A flood from the same address: still refused, not reported again.
+    for token in ("not-a-token", "good-token", "bad"):
+        refused = await client.get("/admin/api/users", headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code in (401, 403)
+    assert len(audit.events) == 1
+    assert (await client.get("/admin/api/clients", headers=ADMIN)).status_code == 200
+    assert len(audit.events) == 1  # allowed calls are the admin service's to audit
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "reason"),
+    [("not-a-token", 401, "invalid_token"), ("good-token", 403, "insufficient_scope")],
+)
+async def test_the_reason_of_a_denial(
+    make_client: Any, fake_token: FakeTokenService, token: str, status: int, reason: str
+) -> None:
+    audit = RecordedAudit()
+    client = await make_client(admin_listener=True, audit=audit)
+    response = await client.post(
+        "/admin/api/keys/rotate", headers={"Authorization": f"Bearer {token}"}, json={}
+    )
+    assert response.status_code == status
+    [event] = audit.events
+    assert event["details"]["reason"] == reason
+    assert event["details"]["status"] == str(status)
+    assert event["details"]["path"] == "/admin/api/keys/rotate"

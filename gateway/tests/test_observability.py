@@ -50,7 +50,9 @@ async def test_metrics_count_requests_by_route_template_method_and_status(
     make_client: Factory, fake_token: FakeTokenService
 ) -> None:
     client = await make_client()
-    before = samples((await client.get("/metrics")).text)
+    admin = await make_client(admin_listener=True)  # /metrics is on the admin listener
+    assert (await client.get("/metrics")).status_code == 404
+    before = samples((await admin.get("/metrics")).text)
     assert (await client.get("/health")).status_code == 200
     assert (await client.get("/health")).status_code == 200
     token = await client.post(
@@ -61,7 +63,7 @@ async def test_metrics_count_requests_by_route_template_method_and_status(
     assert token.status_code == 200
     assert (await client.get("/no/such/page/4711")).status_code == 404
     assert (await client.get("/oauth/token")).status_code == 405
-    scraped = await client.get("/metrics")
+    scraped = await admin.get("/metrics")
     assert scraped.status_code == 200
     assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
     after = samples(scraped.text)
@@ -171,7 +173,7 @@ async def test_metrics_route_reads_the_multiprocess_directory(
     make_client: Factory, tmp_path: Path
 ) -> None:
     count_in_another_worker(tmp_path, "/x", 1)
-    client = await make_client(prometheus_multiproc_dir=str(tmp_path))
+    client = await make_client(prometheus_multiproc_dir=str(tmp_path), admin_listener=True)
     found = samples((await client.get("/metrics")).text)
     assert value(found, "oauth2_http_requests_total", route="/x", method="POST", status="200") == 1
 

@@ -1,6 +1,7 @@
-"""GET /openapi.json: a valid OpenAPI 3.1 document that lists exactly the app's
-routes, whose request-body schemas are the validating models' own, and whose
-schemas the gateway's actual answers satisfy."""
+"""GET /openapi.json: on each listener (public, admin) a valid OpenAPI 3.1
+document that lists exactly that app's routes, whose request-body schemas are
+the validating models' own, and whose schemas the gateway's actual answers
+satisfy."""
 
 from __future__ import annotations
 
@@ -13,19 +14,20 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel
 from starlette.routing import Mount, Route
 
-from gateway.app import create_app
+from gateway.app import create_admin_app, create_app
 from gateway.models import BodyModel
-from gateway.openapi import document
+from gateway.openapi import admin_document, document
 from gateway.openapi.spec import operation_for
 from gateway.settings import GatewaySettings
 from gateway.tests import fakes
+from gateway.tests.conftest import Factory
 
 ADMIN = {"Authorization": f"Bearer {fakes.ADMIN_TOKEN}"}
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 
-def app_operations() -> set[tuple[str, str]]:
-    app = create_app(GatewaySettings(), downstream=None)
+def app_operations(admin_listener: bool = False) -> set[tuple[str, str]]:
+    app = (create_admin_app if admin_listener else create_app)(GatewaySettings(), downstream=None)
     found = set()
     for route in app.routes:
         if isinstance(route, Mount):
@@ -38,16 +40,24 @@ def app_operations() -> set[tuple[str, str]]:
 
 
 def request_bodies() -> list[tuple[str, str, type[BaseModel]]]:
-    """(method, path, model) of every operation the app's routes say takes a body."""
-    app = create_app(GatewaySettings(), downstream=None)
+    """(method, path, model) of every operation the apps' routes say takes a body."""
+    settings = GatewaySettings()
+    routes = [*create_app(settings).routes, *create_admin_app(settings).routes]
     found = []
-    for route in app.routes:
+    for route in routes:
         if isinstance(route, Route):
             for method in sorted(route.methods or ()):
                 declared = operation_for(route.endpoint, method)
                 if declared is not None and declared.body is not None:
                     found.append((method, route.path, declared.body.model))
     return found
+
+
+def both_documents() -> dict[str, Any]:
+    """The paths and component schemas of both listeners' documents in one."""
+    public, admin = document("https://x"), admin_document("https://x")
+    schemas = {**public["components"]["schemas"], **admin["components"]["schemas"]}
+    return {"paths": {**public["paths"], **admin["paths"]}, "components": {"schemas": schemas}}
 
 
 def documented_operations(doc: dict[str, Any]) -> set[tuple[str, str]]:
@@ -59,18 +69,27 @@ def documented_operations(doc: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def test_the_document_is_valid_openapi_3_1() -> None:
-    doc = document("https://auth.example.com")
-    validate(doc)
-    assert doc["openapi"].startswith("3.1")
+def test_the_documents_are_valid_openapi_3_1() -> None:
+    for doc in (document("https://auth.example.com"), admin_document("http://127.0.0.1:8081")):
+        validate(doc)
+        assert doc["openapi"].startswith("3.1")
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:
     assert documented_operations(document("https://x")) == app_operations()
+    assert documented_operations(admin_document("https://x")) == app_operations(True)
+
+
+def test_the_admin_api_is_documented_only_on_the_admin_listener() -> None:
+    public = {path for _, path in app_operations()}
+    admin = {path for _, path in app_operations(True)}
+    assert not any(path.startswith("/admin") for path in public)
+    assert "/metrics" not in public
+    assert "/metrics" in admin and "/admin/api/clients" in admin
 
 
 def test_every_operation_documents_its_errors() -> None:
-    doc = document("https://x")
+    doc = both_documents()
     for path, item in doc["paths"].items():
         for method, operation in item.items():
             if method not in METHODS:
@@ -87,7 +106,7 @@ def test_every_operation_documents_its_errors() -> None:
 
 
 def test_request_body_schemas_are_the_models_schemas() -> None:
-    doc = document("https://x")
+    doc = both_documents()
     found = request_bodies()
     assert {path for _, path, _ in found} >= {"/admin/api/clients", "/oauth/register"}
     for method, path, model in found:
@@ -101,7 +120,7 @@ def test_request_body_schemas_are_the_models_schemas() -> None:
 def test_json_bodies_are_closed_unless_rfc_7591_says_otherwise() -> None:
     """The admin API refuses unknown fields; registration ignores them (RFC 7591
     section 2), and its schemas leave additionalProperties open to say so."""
-    schemas = document("https://x")["components"]["schemas"]
+    schemas = both_documents()["components"]["schemas"]
     for _, path, model in request_bodies():
         if issubclass(model, BodyModel):
             closed = schemas[model.__name__].get("additionalProperties") is False
@@ -109,7 +128,7 @@ def test_json_bodies_are_closed_unless_rfc_7591_says_otherwise() -> None:
 
 
 async def test_an_unknown_field_is_refused_with_the_documented_error(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, admin_client: httpx.AsyncClient
 ) -> None:
     checker = Checker()
     refusing = [
@@ -120,7 +139,8 @@ async def test_an_unknown_field_is_refused_with_the_documented_error(
     assert len(refusing) == 7
     for method, path, model in refusing:
         url = re.sub(r"\{[^}]+\}", "x", path)
-        response = await client.request(method, url, headers=ADMIN, json={"colour": "red"})
+        listener = admin_client if path.startswith("/admin/") else client
+        response = await listener.request(method, url, headers=ADMIN, json={"colour": "red"})
         checker.check(response)
         assert response.status_code == 400, (method, path)
         assert response.json() == {
@@ -137,11 +157,20 @@ async def test_served_as_json(client: httpx.AsyncClient) -> None:
     assert response.json()["paths"].keys() == document("x")["paths"].keys()
 
 
+async def test_the_admin_listener_serves_its_own(make_client: Factory) -> None:
+    admin_client = await make_client("http://127.0.0.1:8081", admin_listener=True)
+    response = await admin_client.get("/openapi.json")
+    assert response.status_code == 200
+    # Not the issuer: the admin listener has no public name, only where it was asked.
+    assert response.json()["servers"] == [{"url": "http://127.0.0.1:8081"}]
+    assert response.json()["paths"].keys() == admin_document("x")["paths"].keys()
+
+
 class Checker:
     """Each answer's status, content type and body must be what the document says."""
 
     def __init__(self) -> None:
-        self.doc = document("https://auth.example.com")
+        self.doc = both_documents()
         self.templates = [
             (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
             for path in self.doc["paths"]
@@ -163,8 +192,11 @@ class Checker:
             jsonschema.validate(response.json(), schema, format_checker=jsonschema.FormatChecker())
 
 
-async def test_answers_match_the_document(client: httpx.AsyncClient) -> None:
+async def test_answers_match_the_document(
+    admin_client: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
     checker = Checker()
+    public_client, client = client, admin_client
     created = await client.post(
         "/admin/api/clients", headers=ADMIN, json={"client_name": "doc", "client_id": "doc"}
     )
@@ -203,7 +235,12 @@ async def test_answers_match_the_document(client: httpx.AsyncClient) -> None:
         await client.get("/admin/api/clients/nope", headers=ADMIN),
         await client.post("/admin/api/clients", headers=ADMIN, content=b"x"),
         await client.post("/admin/api/users", headers=ADMIN, json={}),
-        # The public side.
+        await client.get("/metrics"),
+        await client.get("/health"),
+        await client.get("/openapi.json"),
+    ]
+    client = public_client
+    answers += [
         await client.get("/health"),
         await client.get("/ready"),
         await client.get("/oauth/jwks"),

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from oauth2ctl.devrun import free_port
@@ -23,12 +24,13 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
-    port = free_port()
+    port, admin_port = free_port(), free_port()
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     env = _env(
         tmp_path,
         OAUTH2_PORT=str(port),
+        OAUTH2_ADMIN_PORT=str(admin_port),
         OAUTH2_WORKERS="2",
         REDIS_URL=redis_url,
         OAUTH2_REDIS_KEY_PREFIX=redis_prefix + "workers:",
@@ -55,10 +57,25 @@ def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str, redis_pre
         requests = 40
         for _ in range(requests):  # a new connection each: either worker may take it
             assert httpx.get(base + "/health", timeout=5).status_code == 200
-        text = httpx.get(base + "/metrics", timeout=5).text
+        # /metrics is on the admin listener, a process beside the workers.
+        assert httpx.get(base + "/metrics", timeout=5).status_code == 404
+        admin = f"http://127.0.0.1:{admin_port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                scraped = httpx.get(admin + "/metrics", timeout=5)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the admin listener did not start"
+                time.sleep(0.2)
+        assert scraped.status_code == 200
+        text = scraped.text
     finally:
         proc.terminate()
         proc.wait(20)
+    # Stopping the gateway stops its admin listener too.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{admin_port}/health", timeout=2)
     health = sum(
         sample.value
         for family in text_string_to_metric_families(text)

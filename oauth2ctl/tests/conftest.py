@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from common.kv import KeyValue, create_kv
-from gateway.app import create_app
+from gateway.app import create_admin_app, create_app
 from gateway.downstream import Downstream
 from gateway.settings import GatewaySettings
 from gateway.tests.admin_fake import (
@@ -27,27 +27,36 @@ from gateway.tests.admin_fake import (
 from oauth2ctl.cli import main
 
 GATEWAY = "http://gateway.test"
+#: The gateway's admin listener, where oauth2ctl's admin API calls go.
+GATEWAY_ADMIN = "http://gateway-admin.test:8081"
 
 
 class GatewayTransport(httpx.AsyncBaseTransport):
-    """The gateway app, built on first use inside the event loop of ``main()``
-    (gRPC channels belong to the loop that made them)."""
+    """The gateway's two apps, built on first use inside the event loop of
+    ``main()`` (gRPC channels belong to the loop that made them): requests to
+    :data:`GATEWAY_ADMIN` reach the admin listener's, the others the public one's."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.requests: list[httpx.Request] = []
-        self._inner: httpx.ASGITransport | None = None
+        self._public: httpx.ASGITransport | None = None
+        self._admin: httpx.ASGITransport | None = None
         self._downstream: Downstream | None = None
         self._kv: KeyValue | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._inner is None:
+        if self._public is None or self._admin is None:
             self._downstream = Downstream.connect(self.settings)
             self._kv = create_kv(self.settings)
-            app = create_app(self.settings, self._downstream, self._kv)
-            self._inner = httpx.ASGITransport(app=app)
+            self._public = httpx.ASGITransport(
+                app=create_app(self.settings, self._downstream, self._kv)
+            )
+            self._admin = httpx.ASGITransport(
+                app=create_admin_app(self.settings, self._downstream, self._kv)
+            )
         self.requests.append(request)
-        return await self._inner.handle_async_request(request)
+        admin = str(request.url).startswith(GATEWAY_ADMIN)
+        return await (self._admin if admin else self._public).handle_async_request(request)
 
     async def aclose(self) -> None:
         if self._downstream is not None:
@@ -98,9 +107,10 @@ def ctl(
     token.exchanges.clear()
     target = f"127.0.0.1:{server.port}"
     monkeypatch.delenv("OAUTH2_CONFIG", raising=False)
-    for name in ("CTL_TOKEN", "CTL_URL", "CTL_CLIENT_ID", "CTL_CLIENT_SECRET"):
+    for name in ("CTL_TOKEN", "CTL_PUBLIC_URL", "CTL_CLIENT_ID", "CTL_CLIENT_SECRET"):
         monkeypatch.delenv(f"OAUTH2_{name}", raising=False)
     monkeypatch.setenv("OAUTH2_ISSUER", GATEWAY)
+    monkeypatch.setenv("OAUTH2_CTL_URL", GATEWAY_ADMIN)
     monkeypatch.setenv("OAUTH2_ADMIN_TARGET", target)
     monkeypatch.setenv("OAUTH2_DATA_DIR", str(tmp_path))
     settings = GatewaySettings(

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.tests import fakes
 from oauth2ctl.cli import main
-from oauth2ctl.tests.conftest import Ctl
+from oauth2ctl.tests.conftest import GATEWAY_ADMIN, Ctl
 from services.clients.domain.model import ClientMetadata
 
 ACTOR = f"client:{fakes.ADMIN_CLIENT_ID}"
@@ -52,7 +52,7 @@ def test_bootstrap_json(ctl: Ctl, tmp_path: Path) -> None:
     assert body == {
         "client_id": body["client_id"],
         "client_secret": body["client_secret"],
-        "url": "http://gateway.test",
+        "url": GATEWAY_ADMIN,
         "credentials_file": str(tmp_path / "oauth2ctl-credentials.json"),
     }
     saved = saved_credentials(tmp_path)
@@ -210,11 +210,14 @@ def test_no_credentials_hints_at_bootstrap(ctl: Ctl, tmp_path: Path) -> None:
 def test_nothing_running(ctl: Ctl, capsys: pytest.CaptureFixture[str]) -> None:
     from oauth2ctl.devrun import free_port
 
-    code = main(["--url", f"http://127.0.0.1:{free_port()}", "client", "list"])
+    port = free_port()
+    code = main(["--url", f"http://127.0.0.1:{port}", "--token", "t", "client", "list"])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("oauth2ctl: temporarily_unavailable: the gateway at http://127.0.0.1:")
-    assert err.endswith("did not answer; is the system running (make run)?\n")
+    assert err == (
+        f"oauth2ctl: temporarily_unavailable: the gateway at http://127.0.0.1:{port}"
+        " did not answer; is the system running (make run)?\n"
+    )
 
 
 def test_bootstrap_with_nothing_running(
@@ -247,3 +250,14 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_admin_calls_go_to_the_admin_listener_and_tokens_to_the_public_one(ctl: Ctl) -> None:
+    code, _, err = ctl("client", "list")
+    assert code == 0, err
+    assert ctl.last is not None
+    sent = [(r.method, str(r.url).split("?")[0]) for r in ctl.last.requests]
+    assert sent == [
+        ("POST", "http://gateway.test/oauth/token"),
+        ("GET", f"{GATEWAY_ADMIN}/admin/api/clients"),
+    ]

@@ -177,6 +177,9 @@ def test_every_env_var_is_a_setting_of_the_process_and_validates(name: str) -> N
     else:
         assert isinstance(settings, GatewaySettings)
         assert settings.host == ALL_INTERFACES
+        assert settings.admin_host == ALL_INTERFACES
+        # The admin listener is published on the host's loopback only.
+        assert f"127.0.0.1:{settings.admin_port}:{settings.admin_port}" in service["ports"]
 
 
 def test_token_key_encryption_key_is_required_not_committed() -> None:
@@ -191,7 +194,8 @@ def test_prometheus_scrapes_every_process() -> None:
         for sd in job["dns_sd_configs"]:
             for host in sd["names"]:
                 scraped[host] = (sd["port"], job.get("metrics_path", "/metrics"))
-    expected = {"gateway": (8080, "/metrics")}
+    gateway_admin = int(environment(services()["gateway"])["OAUTH2_ADMIN_PORT"])
+    expected = {"gateway": (gateway_admin, "/metrics")}
     for name in GRPC_SERVICES:
         port = int(environment(services()[name])["OAUTH2_METRICS_PORT"])
         expected[name] = (port, "/metrics")

@@ -140,7 +140,8 @@ def test_one_deployment_service_account_and_config_map_per_process(overlay: str)
     accounts = of_kind(docs, "ServiceAccount")
     configmaps = of_kind(docs, "ConfigMap")
     assert set(deployments) == set(PROCESSES)
-    assert set(of_kind(docs, "Service")) == set(PROCESSES)
+    # One Service per process, and the gateway's admin listener apart (never in the Ingress).
+    assert set(of_kind(docs, "Service")) == {*PROCESSES, "gateway-admin"}
     assert set(of_kind(docs, "PodDisruptionBudget")) == set(PROCESSES)
     assert set(PROCESSES) <= set(accounts)
     for account in accounts.values():
@@ -210,7 +211,8 @@ def test_services_headless_for_grpc_and_selecting_their_pods(overlay: str) -> No
         else:
             assert spec.get("clusterIP") != "None"
             assert spec.get("type", "ClusterIP") == "ClusterIP"
-        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        app = "gateway" if name == "gateway-admin" else name
+        labels = deployments[app]["spec"]["template"]["metadata"]["labels"]
         assert spec["selector"].items() <= labels.items(), name
     for name, pdb in of_kind(docs, "PodDisruptionBudget").items():
         labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
@@ -288,6 +290,8 @@ def test_every_env_var_is_a_setting_of_the_process_and_validates(target: str) ->
             if isinstance(settings, GatewaySettings):
                 assert settings.host == ALL_INTERFACES, name
                 assert settings.port == port_of(container, "http"), name
+                assert settings.admin_host == ALL_INTERFACES, name
+                assert settings.admin_port == port_of(container, "admin"), name
             else:
                 assert isinstance(settings, ServiceSettings), name
                 assert settings.database_url, f"{name}: no DATABASE_URL"
@@ -365,6 +369,9 @@ def test_prod_network_policies_follow_the_call_graph() -> None:
     # The gateway is the one process reachable from outside: from the ingress controller.
     assert "ingress-nginx" in from_namespaces[("gateway", 8080)]
     assert ("gateway", 8080) not in from_pods
+    # Its admin listener only from Prometheus (operators port-forward), never the ingress.
+    assert from_namespaces[("gateway", 8081)] == {"monitoring"}
+    assert ("gateway", 8081) not in from_pods
 
     # Egress mirrors ingress, so that default deny on both sides lets the calls through.
     egress: dict[str, set[tuple[str, int]]] = {}
@@ -394,3 +401,25 @@ def test_prod_network_policies_follow_the_call_graph() -> None:
     assert database
     for spec in database:
         assert _selected_apps(spec["podSelector"], deployments) == set(GRPC_SERVICES)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_ingress_exposes_only_the_public_port(target: str) -> None:
+    docs = render(target)
+    services = of_kind(docs, "Service")
+    (deployment,) = [d for n, d in of_kind(docs, "Deployment").items() if n == "gateway"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    public = {p["name"]: p for p in services["gateway"]["spec"]["ports"]}
+    assert set(public) == {"http"} and public["http"]["targetPort"] == "http"
+    admin = services["gateway-admin"]["spec"]
+    assert [p["targetPort"] for p in admin["ports"]] == ["admin"]
+    assert admin.get("type", "ClusterIP") == "ClusterIP"
+    backends = [
+        path["backend"]["service"]
+        for ingress in of_kind(docs, "Ingress").values()
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends and all(b == {"name": "gateway", "port": {"name": "http"}} for b in backends)
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == port_of(container, "admin")

@@ -41,7 +41,7 @@ class AdminApi:
 
     def __init__(self, system: RunningSystem, token: str | None = None) -> None:
         self.http = httpx.Client(
-            base_url=system.base_url + "/admin/api",
+            base_url=system.admin_url + "/admin/api",
             headers={"Authorization": f"Bearer {token or admin_token(system)}"},
             timeout=15,
         )

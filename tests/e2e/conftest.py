@@ -42,6 +42,11 @@ class RunningSystem:
     def base_url(self) -> str:
         return self.system.base_url
 
+    @property
+    def admin_url(self) -> str:
+        """The gateway's admin listener: the admin API and /metrics."""
+        return self.system.admin_url
+
     def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the installed oauth2ctl with the same settings as the services."""
         result = subprocess.run(
@@ -106,6 +111,7 @@ def _start_once(
     env: dict[str, str], log_dir: Path, *, token_replicas: int, metrics: bool
 ) -> System:
     ports = {name: free_port() for name in PROCESSES}
+    ports["gateway_admin"] = free_port()  # the gateway's admin listener
     system = System(env=env, ports=ports, log_dir=log_dir, metrics=metrics)
     if token_replicas > 1:
         system.replica_ports["token"] = [ports["token"]] + [
@@ -133,6 +139,8 @@ def base_env(data_dir: Path) -> dict[str, str]:
     env["OAUTH2_LOG_LEVEL"] = "INFO"
     # Short enough for the expired-code test to wait it out, long enough for any exchange.
     env["OAUTH2_AUTHORIZATION_CODE_TTL_SECONDS"] = str(CODE_TTL_SECONDS)
+    # A client created by a test is allowed for CORS a second later (test_cors_browser).
+    env["OAUTH2_CORS_CACHE_SECONDS"] = "1"
     return env
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import httpx
 import pytest
 
 from tests.e2e.admin_support import AdminApi, admin_credentials, client_token
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_admin_api_requires_an_admin_token(system: RunningSystem) -> None:
-    with system.http() as http:
+    with httpx.Client(base_url=system.admin_url, timeout=10) as http:
         resp = http.get("/admin/api/clients")
         assert resp.status_code == 401
         assert resp.headers["www-authenticate"].startswith("Bearer")

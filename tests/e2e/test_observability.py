@@ -210,7 +210,7 @@ def test_every_process_serves_metrics_after_traffic(observed: RunningSystem) -> 
         result = {
             name: scrape(f"http://127.0.0.1:{port}/metrics") for name, port in service_ports.items()
         }
-        result["gateway"] = scrape(observed.base_url + "/metrics")
+        result["gateway"] = scrape(observed.admin_url + "/metrics")
         return result
 
     client = observed.create_client(

@@ -41,15 +41,18 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSys
     running.system.stop_all()
 
 
+@pytest.mark.parametrize("listener", ["public", "admin"])
 def test_schemathesis_finds_no_server_errors_and_no_schema_violations(
-    fuzz_target: RunningSystem,
+    fuzz_target: RunningSystem, listener: str
 ) -> None:
+    """Each listener's document against that listener (the admin API is on the admin one)."""
     token = admin_token(fuzz_target)
+    base_url = fuzz_target.base_url if listener == "public" else fuzz_target.admin_url
     result = subprocess.run(
         [
             SCHEMATHESIS,
             "run",
-            f"{fuzz_target.base_url}/openapi.json",
+            f"{base_url}/openapi.json",
             "--checks",
             CHECKS,
             "--header",
