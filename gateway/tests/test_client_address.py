@@ -115,26 +115,30 @@ class _NoTelemetry:
         return None
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
 def test_uvicorn_never_rewrites_the_client_from_proxy_headers(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, workers: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     """gateway/client_address.py is the one place that reads forwarding headers:
     uvicorn's own (on by default for 127.0.0.1) would decide before it."""
     import gateway.__main__ as entry
+    from gateway.listeners import uvicorn_config
 
+    # One worker: the public and the admin server are made from uvicorn_config.
+    for admin in (False, True):
+        assert uvicorn_config(object(), GatewaySettings(), admin=admin).proxy_headers is False
+    # Several workers: uvicorn.run.
     seen: dict[str, Any] = {}
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: seen.update(kwargs))
     # What main() sets up for a real process stays out of the test process.
     monkeypatch.setattr("gateway.__main__.configure_logging", lambda settings: None)
     monkeypatch.setattr("gateway.__main__.setup_telemetry", lambda settings: _NoTelemetry())
     monkeypatch.setenv("OAUTH2_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("OAUTH2_WORKERS", workers)
-    if workers != "1":
-        monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
-        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("OAUTH2_WORKERS", "2")
+    monkeypatch.setenv("OAUTH2_ADMIN_PORT", "0")  # no admin listener process
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     entry.main([])
-    assert seen["proxy_headers"] is False
+    assert seen["workers"] == 2 and seen["proxy_headers"] is False
 
 
 def test_the_settings_read_cidrs_and_rates(monkeypatch: pytest.MonkeyPatch) -> None:
