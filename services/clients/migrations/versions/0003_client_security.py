@@ -5,6 +5,7 @@ Revises: 0002
 Create Date: 2026-12-01 00:00:00
 
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa
