@@ -124,4 +124,3 @@ def test_revocation_by_another_client_revokes_nothing(system: RunningSystem) -> 
         )
     assert resp.status_code == 200
     assert active(system, owner, token) == {"active": False}
-
