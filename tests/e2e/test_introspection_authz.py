@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from tests.e2e.admin_support import AdminApi, client_token
+from tests.e2e.browser import pkce_pair
 from tests.e2e.conftest import RunningSystem, basic
 from tests.e2e.test_sign_in import exchange, new_client, unique
 from tests.e2e.test_sign_in_rejections import code_for, person  # noqa: F401 - a fixture
-from tests.e2e.browser import pkce_pair
 
 pytestmark = pytest.mark.e2e
 
