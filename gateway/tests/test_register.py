@@ -596,6 +596,19 @@ async def test_update_a_registration(http: httpx.AsyncClient, calls: Calls) -> N
     )
 
 
+async def test_update_that_drops_a_scope_revokes_the_clients_tokens(
+    http: httpx.AsyncClient, calls: Calls
+) -> None:
+    """Through AdminService.UpdateRegistration, as an operator's UpdateClient."""
+    body = {"client_id": "dyn-1", **WEB_METADATA, "scope": "openid"}
+    response = await http.put("/oauth/register/dyn-1", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "openid"
+    assert calls.methods() == ["GetRegistration", "UpdateRegistration", "RevokeGrants"]
+    revoke = calls.request("RevokeGrants")
+    assert (revoke.client_id, revoke.reason) == ("dyn-1", "scope removed: profile")
+
+
 async def test_update_that_issues_a_new_secret(http: httpx.AsyncClient, calls: Calls) -> None:
     calls.answers["UpdateRegistration"] = lambda r: registered_as(r.client_id, r.metadata, "new")
     response = await http.put(

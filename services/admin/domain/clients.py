@@ -15,6 +15,7 @@ from services.admin.domain.model import (
     CLIENT_DELETED,
     CLIENT_SECRET_ROTATED,
     CLIENT_UPDATED,
+    GRANT_REVOKED,
     REGISTRATION_TOKEN_CREATED,
 )
 from services.admin.domain.ports import ClientRegistry
@@ -129,6 +130,34 @@ class ClientAdministration:
         async with self.audited_deletion(request.client_id, actor) as entry:
             entry.details["via"] = "rfc7592"
             await self.take_back(request.client_id, REGISTRATION_DELETED_REASON, actor, entry)
+
+    async def update_registration(
+        self, request: clients_pb2.UpdateRegistrationRequest
+    ) -> clients_pb2.RegisterClientResponse:
+        """RFC 7592 section 2.2, then the same revocation as an operator's update
+        when a scope was dropped. ClientsService checks the registration access
+        token on both calls and audits the update itself (``client.updated``, via
+        rfc7592); a wrong token stops everything and is not audited here, as for
+        a deletion. The revocation is a ``grant.revoked`` row."""
+        before = await self._clients.get_registration(
+            clients_pb2.RegistrationAccessRequest(
+                client_id=request.client_id,
+                registration_access_token=request.registration_access_token,
+            )
+        )
+        answer = await self._clients.update_registration(request)
+        reason = revocation_reason(before.client, answer.client)
+        if reason:
+            actor = request.actor
+            async with self._audit.audited(
+                GRANT_REVOKED,
+                actor.id,
+                f"client:{request.client_id}",
+                remote_addr=actor.remote_addr,
+            ) as entry:
+                entry.details["via"] = "rfc7592"
+                await self.revoke_tokens(request.client_id, reason, actor, entry)
+        return answer
 
     def audited_deletion(
         self, client_id: str, actor: common_pb2.Actor

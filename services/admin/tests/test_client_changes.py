@@ -139,3 +139,75 @@ async def test_enabling_a_disabled_client_revokes_nothing_more(
     updated = await domain.clients.update(update("web", ["enabled"], enabled=True))
     assert updated.enabled
     assert journal.methods() == ["GetClient", "UpdateClient"]
+
+
+async def test_an_rfc7592_update_that_drops_a_scope_revokes(
+    domain: AdminDomain, downstream: Downstream, journal: Journal, audit_store: MemoryAuditStore
+) -> None:
+    registration = await downstream.register_client()
+    client_id = registration.client.client_id
+    assert "email" in registration.client.scope.split()
+    await downstream.add_family("f9", client_id, "u1")
+    journal.clear()
+    answer = await domain.clients.update_registration(
+        clients_pb2.UpdateRegistrationRequest(
+            client_id=client_id,
+            registration_access_token=registration.registration_access_token,
+            metadata=clients_pb2.ClientMetadata(
+                client_name="self-made",
+                grant_types=["client_credentials"],
+                scope="openid profile",
+            ),
+            actor=common_pb2.Actor(id=f"client:{client_id}", remote_addr="198.51.100.7"),
+        )
+    )
+    assert answer.client.scope == "openid profile"
+    assert journal.methods() == ["GetRegistration", "UpdateRegistration", "RevokeGrants"]
+    assert journal.requests("RevokeGrants")[0].reason == "scope removed: email offline_access"
+    assert downstream.revoked_families() == {"f9"}
+    [record] = audit_store.records
+    assert (record.action, record.target, record.outcome) == (
+        "grant.revoked",
+        f"client:{client_id}",
+        "success",
+    )
+    assert record.details == {
+        "via": "rfc7592",
+        "tokens_revoked": "scope removed: email offline_access",
+        "families_revoked": "1",
+    }
+
+
+async def test_an_rfc7592_update_with_a_wrong_token_revokes_nothing(
+    domain: AdminDomain, downstream: Downstream, journal: Journal, audit_store: MemoryAuditStore
+) -> None:
+    registration = await downstream.register_client()
+    client_id = registration.client.client_id
+    journal.clear()
+    with pytest.raises(InvalidToken):
+        await domain.clients.update_registration(
+            clients_pb2.UpdateRegistrationRequest(
+                client_id=client_id,
+                registration_access_token="wrong",
+                metadata=clients_pb2.ClientMetadata(scope="openid"),
+            )
+        )
+    assert journal.methods() == ["GetRegistration"]
+    assert audit_store.records == []
+
+
+async def test_an_rfc7592_update_keeping_its_scopes_revokes_nothing(
+    domain: AdminDomain, downstream: Downstream, journal: Journal
+) -> None:
+    registration = await downstream.register_client()
+    journal.clear()
+    await domain.clients.update_registration(
+        clients_pb2.UpdateRegistrationRequest(
+            client_id=registration.client.client_id,
+            registration_access_token=registration.registration_access_token,
+            metadata=clients_pb2.ClientMetadata(
+                client_name="renamed", grant_types=["client_credentials"]
+            ),
+        )
+    )
+    assert journal.methods() == ["GetRegistration", "UpdateRegistration"]
