@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.admin_support import AdminApi, client_token
 from tests.e2e.browser import pkce_pair
 from tests.e2e.conftest import RunningSystem, basic
+from tests.e2e.test_registration import register
 from tests.e2e.test_sign_in import exchange, introspect, new_client, token_request
 from tests.e2e.test_sign_in_rejections import code_for, person  # noqa: F401 - a fixture
 
@@ -143,3 +144,37 @@ def test_admin_api_applies_the_same_policy(
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"] == error
     assert len(resp.content) < 1024
+
+
+def test_an_rfc7592_update_that_drops_a_scope_revokes(system: RunningSystem) -> None:
+    """The registrant's own update (RFC 7592 section 2.2), through the admin service;
+    allowed_cors_origins is registration metadata (an extension, as Hydra's)."""
+    metadata = {
+        "client_name": "Self-made",
+        "grant_types": ["client_credentials"],
+        "scope": "openid profile",
+        "allowed_cors_origins": ["HTTPS://SPA.example:443"],
+    }
+    resp = register(system, metadata)
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["allowed_cors_origins"] == ["https://spa.example"]
+    client_id, secret = body["client_id"], body["client_secret"]
+    token = client_token(system, client_id, secret)
+    auth = {"Authorization": f"Bearer {body['registration_access_token']}"}
+    with system.http() as http:
+        kept = http.put(
+            f"/oauth/register/{client_id}",
+            json={**metadata, "client_id": client_id, "client_name": "Renamed"},
+            headers=auth,
+        )
+        assert kept.status_code == 200, kept.text
+        assert introspect(system, token)["active"] is True
+        dropped = http.put(
+            f"/oauth/register/{client_id}",
+            json={**metadata, "client_id": client_id, "scope": "openid"},
+            headers=auth,
+        )
+        assert dropped.status_code == 200, dropped.text
+    assert dropped.json()["scope"] == "openid"
+    assert introspect(system, token) == {"active": False}
