@@ -5,18 +5,17 @@ PostgreSQL; downgrading removes the columns again."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from common.db import create_engine
 from common.migrations import downgrade, upgrade
 from services.clients.app import MIGRATIONS_DIR
 from services.clients.settings import ClientsSettings
 from services.clients.store.sql import SqlClientStore
+from services.clients.tests.conftest import settings_for
 
 INSERT_0002 = """
 INSERT INTO clients (client_id, client_name, redirect_uris, grant_types, response_types,
@@ -48,36 +47,18 @@ async def _load(settings: ClientsSettings) -> tuple[bool, tuple[str, ...], bool]
     return client.introspection, client.allowed_cors_origins, client.enabled
 
 
-async def _drop_schema(url: str, schema: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
-# Synchronous on purpose: Alembic and the pg_url fixture run event loops of their own.
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_0003_keeps_existing_clients_working(
-    backend: str, tmp_data_dir: Path, request: pytest.FixtureRequest
+async def test_0003_keeps_existing_clients_working(
+    pg_url: str, database_url: tuple[str, str]
 ) -> None:
-    if backend == "sqlite":
-        settings = ClientsSettings(data_dir=tmp_data_dir, database_url=None)
-    else:
-        pg_url: str = request.getfixturevalue("pg_url")
-        settings = ClientsSettings(
-            database_url=pg_url, database_schema=f"s_{uuid.uuid4().hex[:10]}"
-        )
-    try:
-        upgrade(settings, MIGRATIONS_DIR, "0002")
-        asyncio.run(_execute(settings, INSERT_0002))
-        upgrade(settings, MIGRATIONS_DIR)
-        assert asyncio.run(_load(settings)) == (False, (), True)
-        downgrade(settings, MIGRATIONS_DIR, "0002")
-        with pytest.raises(Exception, match="introspection"):
-            asyncio.run(_execute(settings, "SELECT introspection FROM clients"))
-        upgrade(settings, MIGRATIONS_DIR)
-        assert asyncio.run(_load(settings)) == (False, (), True)
-    finally:
-        if backend == "postgresql":
-            asyncio.run(_drop_schema(pg_url, settings.db_schema))
+    """``pg_url`` first, as in conftest's ``engine``; Alembic runs in a thread (it
+    runs an event loop of its own), so no test here ends the current loop."""
+    settings = settings_for(*database_url)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR, "0002")
+    await _execute(settings, INSERT_0002)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load(settings) == (False, (), True)
+    await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0002")
+    with pytest.raises(DBAPIError, match="introspection"):
+        await _execute(settings, "SELECT introspection FROM clients")
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load(settings) == (False, (), True)
