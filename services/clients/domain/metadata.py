@@ -122,6 +122,12 @@ def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMeta
             "'grant_types' client_credentials requires a confidential client "
             "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
         )
+    if metadata.introspection and auth_method not in SECRET_AUTH_METHODS:
+        # RFC 7662 section 2.1: the caller of introspection authenticates.
+        raise InvalidClientMetadata(
+            "'introspection' requires a confidential client "
+            "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
+        )
     if metadata.access_token_signing_alg not in ACCESS_TOKEN_SIGNING_ALGS:
         raise InvalidClientMetadata(
             f"Unsupported 'access_token_signing_alg' {metadata.access_token_signing_alg!r}; "

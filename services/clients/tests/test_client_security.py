@@ -216,6 +216,15 @@ async def test_introspection_permission_round_trips(registry: ClientRegistry) ->
     assert updated.scope == client.scope
 
 
+async def test_introspection_is_for_confidential_clients(registry: ClientRegistry) -> None:
+    with pytest.raises(InvalidClientMetadata, match="'introspection' requires a confidential"):
+        await registry.create(
+            ClientMetadata(
+                redirect_uris=(APP,), token_endpoint_auth_method="none", introspection=True
+            )
+        )
+
+
 async def test_disabled_client_cannot_authenticate_or_redirect(registry: ClientRegistry) -> None:
     client, secret = await registry.create(ClientMetadata(redirect_uris=(APP,)))
     assert client.enabled is True
