@@ -89,6 +89,11 @@ class ClientRegistrationRequest(BodyModel):
     response_types: Texts = None
     contacts: Texts = None
     post_logout_redirect_uris: Texts = None
+    allowed_cors_origins: Texts = Field(
+        default=None,
+        description="Extension (as ORY Hydra's): browser origins scheme://host[:port] "
+        "allowed to call the token, revocation and userinfo endpoints",
+    )
 
     def metadata(self) -> clients_pb2.ClientMetadata:
         return clients_pb2.ClientMetadata(
@@ -102,6 +107,7 @@ class ClientRegistrationRequest(BodyModel):
             response_types=self.response_types or [],
             contacts=self.contacts or [],
             post_logout_redirect_uris=self.post_logout_redirect_uris or [],
+            allowed_cors_origins=self.allowed_cors_origins or [],
         )
 
 
@@ -147,6 +153,7 @@ class ClientRegistrationResponse(Resource):
     response_types: list[str] | Omitted = None
     contacts: list[str] | Omitted = None
     post_logout_redirect_uris: list[str] | Omitted = None
+    allowed_cors_origins: list[str] | Omitted = None
 
 
 def client_information(
@@ -172,4 +179,5 @@ def client_information(
         response_types=list(client.response_types) or None,
         contacts=list(client.contacts) or None,
         post_logout_redirect_uris=list(client.post_logout_redirect_uris) or None,
+        allowed_cors_origins=list(client.allowed_cors_origins) or None,
     )

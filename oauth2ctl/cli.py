@@ -93,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="issue refresh tokens even without the offline_access scope",
     )
     create.add_argument(
+        "--introspection",
+        action="store_true",
+        help="let this client introspect tokens issued to other clients (RFC 7662)",
+    )
+    create.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        metavar="ORIGIN",
+        help="a browser origin scheme://host[:port] allowed for CORS (repeatable)",
+    )
+    create.add_argument(
         "--get-token",
         action="store_true",
         help="then get an access token with client_credentials through the gateway",
@@ -141,8 +153,36 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help="issue refresh tokens even without offline_access",
     )
+    update.add_argument(
+        "--introspection",
+        action=argparse.BooleanOptionalAction,
+        help="may introspect tokens issued to other clients",
+    )
+    add_list_option(
+        update,
+        "--cors-origin",
+        "cors_origins",
+        "ORIGIN",
+        "a CORS origin scheme://host[:port] (replaces the list)",
+    )
+    update.add_argument(
+        "--no-cors-origins",
+        dest="clear_cors_origins",
+        action="store_true",
+        help="remove every CORS origin",
+    )
     update.add_argument("--json", action="store_true", help="print JSON")
     update.set_defaults(command=commands.update)
+
+    disable = actions.add_parser(
+        "disable", help="stop a client from authenticating; revokes its tokens"
+    )
+    disable.add_argument("client_id")
+    disable.set_defaults(command=commands.disable)
+
+    enable = actions.add_parser("enable", help="let a disabled client authenticate again")
+    enable.add_argument("client_id")
+    enable.set_defaults(command=commands.enable)
 
     add_user_commands(groups)
     add_operator_commands(groups)

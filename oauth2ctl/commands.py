@@ -34,6 +34,8 @@ def metadata_from(args: argparse.Namespace) -> dict[str, Any]:
         body["scope"] = args.scope
     if getattr(args, "auth_method", None):
         body["token_endpoint_auth_method"] = args.auth_method
+    if getattr(args, "cors_origins", None):
+        body["allowed_cors_origins"] = args.cors_origins
     return body
 
 
@@ -43,6 +45,8 @@ async def create(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["require_pkce"] = False
     if args.always_issue_refresh_token:
         body["always_issue_refresh_token"] = True
+    if args.introspection:
+        body["introspection"] = True
     created = await api.post("/clients", body)
     text = client_summary(created)
     if args.get_token:
@@ -73,10 +77,27 @@ async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["require_pkce"] = args.require_pkce
     if args.always_issue_refresh_token is not None:
         body["always_issue_refresh_token"] = args.always_issue_refresh_token
+    if args.introspection is not None:
+        body["introspection"] = args.introspection
+    if args.clear_cors_origins:
+        if args.cors_origins:
+            raise InvalidRequest("Give --cors-origin or --no-cors-origins, not both")
+        body["allowed_cors_origins"] = []
     if not body:
         raise InvalidRequest("Nothing to update: give at least one option")
     client = await api.patch(f"/clients/{segment(args.client_id)}", body)
     emit(client, args.json, client_summary(client))
+
+
+async def disable(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
+    """The admin service revokes the client's tokens as it disables it."""
+    await api.patch(f"/clients/{segment(args.client_id)}", {"enabled": False})
+    print(f"disabled client {args.client_id}; its tokens are revoked")
+
+
+async def enable(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
+    await api.patch(f"/clients/{segment(args.client_id)}", {"enabled": True})
+    print(f"enabled client {args.client_id}")
 
 
 async def delete(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:

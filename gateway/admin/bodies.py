@@ -138,6 +138,18 @@ class ClientMetadata(BodyModel):
     contacts: Strings = []
     require_pkce: bool = False
     always_issue_refresh_token: bool = False
+    allowed_cors_origins: Strings = Field(
+        default=[], description="Browser origins scheme://host[:port] allowed for CORS"
+    )
+    introspection: bool = Field(
+        default=False,
+        description="May introspect tokens issued to other clients (RFC 7662 section 2.1)",
+    )
+    enabled: bool = Field(
+        default=True,
+        description="false: the client can no longer authenticate or start an authorization, "
+        "and its tokens are revoked",
+    )
 
     def metadata_set(self) -> list[str]:
         """The metadata fields the body names, in the order declared: an update mask."""

@@ -75,6 +75,9 @@ def client_of(client: clients_pb2.Client, client_secret: str = "") -> resources.
         logo_uri=client.logo_uri,
         dynamically_registered=client.dynamically_registered,
         revision=client.revision,
+        allowed_cors_origins=list(client.allowed_cors_origins),
+        introspection=client.introspection,
+        enabled=client.enabled,
         client_secret_expires_at=int(expires.timestamp()) if expires else 0,
         created_at=_time(client, "created_at"),
         updated_at=_time(client, "updated_at"),
@@ -180,6 +183,9 @@ def client_metadata(body: bodies.ClientMetadata) -> tuple[clients_pb2.ClientMeta
         contacts=body.contacts,
         require_pkce=body.require_pkce if "require_pkce" in paths else None,
         always_issue_refresh_token=body.always_issue_refresh_token,
+        allowed_cors_origins=body.allowed_cors_origins,
+        introspection=body.introspection,
+        enabled=body.enabled if "enabled" in paths else None,
     )
     return metadata, paths
 

@@ -50,6 +50,9 @@ class Client(Resource):
     logo_uri: str
     dynamically_registered: bool
     revision: int
+    allowed_cors_origins: list[str]
+    introspection: bool = Field(description="May introspect tokens of other clients")
+    enabled: bool
     client_secret_expires_at: int = Field(
         description="RFC 7591 section 3.2.1: seconds since the epoch, 0 for never"
     )

@@ -23,8 +23,10 @@
 endpoint) need the registration access token as a Bearer token; without one, or
 with a wrong one, 401 ``invalid_token``. PUT replaces the metadata as a whole
 (section 2.2: the body names the same ``client_id`` and none of the fields the
-server sets). DELETE is ``AdminService.DeleteRegistration``: the same cascade as an
-operator's deletion (grants, consents, audit; docs/operators.md), and answers 204.
+server sets); it is ``AdminService.UpdateRegistration``, which revokes the
+client's tokens when the update drops a scope. DELETE is
+``AdminService.DeleteRegistration``: the same cascade as an operator's deletion
+(grants, consents, audit; docs/operators.md), and answers 204.
 
 Every answer carries ``Cache-Control: no-store`` and ``Pragma: no-cache``.
 """
@@ -148,7 +150,8 @@ async def update_registration(request: Request, client_id: str, token: str) -> R
     update = parse_body(
         ClientRegistrationUpdate, await read_json_object(request), context={"client_id": client_id}
     )
-    answer = await downstream_of(request).clients.call.UpdateRegistration(
+    # Through the admin service: a scope the update drops revokes the client's tokens.
+    answer = await downstream_of(request).admin.call.UpdateRegistration(
         clients_pb2.UpdateRegistrationRequest(
             client_id=client_id,
             registration_access_token=token,

@@ -5,8 +5,9 @@ tokens, in steps:
    the form body's ``access_token`` (section 2.2), never both and never the
    query string (OAuth 2.1 drops section 2.3) -> 400 ``invalid_request``;
    none at all -> 401 with a bare ``Bearer realm`` challenge (section 3.1);
-2. ``TokenService.VerifyAccessToken(required_scopes=["openid"])``: signature,
-   expiry, audience, revocation -> 401 ``invalid_token`` or 403
+2. ``TokenService.VerifyAccessToken(required_scopes=["openid"], require_user)``:
+   signature, expiry, audience, revocation, and a user behind it (a
+   client_credentials token has none) -> 401 ``invalid_token`` or 403
    ``insufficient_scope``;
 3. ``AuthorizeService.GetUserClaims(sub, scopes)``: the claims the granted scopes
    allow; an unknown or disabled person -> 401 ``invalid_token``.
@@ -131,7 +132,10 @@ async def userinfo_endpoint(request: Request) -> Response:
 async def user_claims(request: Request, token: str) -> dict[str, Any]:
     downstream = downstream_of(request)
     verified = await downstream.token.call.VerifyAccessToken(
-        token_pb2.VerifyAccessTokenRequest(token=token, required_scopes=REQUIRED_SCOPES)
+        # A client_credentials token names no user (its sub is the client's own id).
+        token_pb2.VerifyAccessTokenRequest(
+            token=token, required_scopes=REQUIRED_SCOPES, require_user=True
+        )
     )
     if not verified.active or not verified.sub:
         raise InvalidToken("The access token is not active")

@@ -141,6 +141,9 @@ async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBack
         "logo_uri": "",
         "dynamically_registered": False,
         "revision": 1,
+        "allowed_cors_origins": [],
+        "introspection": False,
+        "enabled": True,
         "client_secret_expires_at": 0,
         "created_at": "2023-11-14T22:13:20Z",
         "updated_at": "2023-11-14T22:13:20Z",
@@ -176,7 +179,7 @@ async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBack
 
 
 async def test_import_a_client_and_conflict(client: httpx.AsyncClient) -> None:
-    body = {"client_id": "imported", "client_secret": "a-long-imported-secret"}
+    body = {"client_id": "imported", "client_secret": "a-long-imported-secret-of-32-chars"}
     created = await call(client, "POST", "/clients", 201, json=body)
     # The operator has the imported secret already: it is stored hashed, never echoed.
     assert "client_secret" not in created
@@ -223,6 +226,18 @@ async def test_client_list_pages_with_a_cursor(
         ({"colour": "red"}, "invalid_client_metadata", "Unknown field 'colour'"),
         ({"client_name": "a\x00b"}, "invalid_client_metadata", None),
         ({"redirect_uris": ["javascript:alert(1)"]}, "invalid_redirect_uri", None),
+        # The same redirect URI policy as dynamic registration (issue 9).
+        ({"redirect_uris": ["http://app.example/cb"]}, "invalid_redirect_uri", None),
+        ({"redirect_uris": ["view-source:https://a.example/"]}, "invalid_redirect_uri", None),
+        ({"redirect_uris": ["https://a.example@evil.example/"]}, "invalid_redirect_uri", None),
+        ({"client_secret": "0123456789"}, "invalid_request", "Invalid 'client_secret': 32 to"),
+        (
+            {"allowed_cors_origins": ["https://*.example"]},
+            "invalid_client_metadata",
+            "Invalid origin",
+        ),
+        ({"introspection": "yes"}, "invalid_client_metadata", "'introspection' must be true"),
+        ({"client_id": "0b7c3f3e-8d5d-4e59-9c36-6c1f6d1c7a10"}, "invalid_request", None),
     ],
 )
 async def test_bad_client_metadata_is_400(
@@ -233,6 +248,29 @@ async def test_bad_client_metadata_is_400(
     assert response.json()["error"] == error
     if description:
         assert response.json()["error_description"].startswith(description)
+
+
+async def test_security_fields_of_a_client(
+    client: httpx.AsyncClient, fake_admin: AdminBackend
+) -> None:
+    created = await call(
+        client,
+        "POST",
+        "/clients",
+        201,
+        json={"introspection": True, "allowed_cors_origins": ["HTTPS://SPA.example:443"]},
+    )
+    assert created["introspection"] is True and created["enabled"] is True
+    assert created["allowed_cors_origins"] == ["https://spa.example"]
+    request = fake_admin.requests[-1][1]
+    assert request.metadata.introspection and not request.metadata.HasField("enabled")
+    updated = await call(
+        client, "PATCH", f"/clients/{created['client_id']}", json={"enabled": False}
+    )
+    assert updated["enabled"] is False
+    request = fake_admin.requests[-1][1]
+    assert list(request.update_mask) == ["enabled"]
+    assert request.metadata.HasField("enabled") and not request.metadata.enabled
 
 
 async def test_patch_needs_a_field_and_a_matching_id(

@@ -108,6 +108,7 @@ def client_message(
         client_uri=m.client_uri,
         logo_uri=m.logo_uri,
         post_logout_redirect_uris=m.post_logout_redirect_uris,
+        allowed_cors_origins=m.allowed_cors_origins,
         created_at=Timestamp(seconds=ISSUED_AT),
         updated_at=Timestamp(seconds=ISSUED_AT),
         dynamically_registered=True,
@@ -264,6 +265,27 @@ async def test_register_a_confidential_client(http: httpx.AsyncClient, calls: Ca
     assert sent.initial_access_token == ""
     assert sent.actor.remote_addr == "127.0.0.1"
     assert calls.methods() == ["RegisterClient"]
+
+
+async def test_register_with_allowed_cors_origins(http: httpx.AsyncClient, calls: Calls) -> None:
+    """An extension of RFC 7591 metadata, as ORY Hydra's; the registry validates it."""
+    origins = ["https://app.example.com", "http://localhost:3000"]
+    response = await http.post(
+        "/oauth/register", json={**WEB_METADATA, "allowed_cors_origins": origins}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["allowed_cors_origins"] == origins
+    assert list(calls.request("RegisterClient").metadata.allowed_cors_origins) == origins
+    calls.reset()
+    response = await http.post(
+        "/oauth/register", json={**WEB_METADATA, "allowed_cors_origins": "x"}
+    )
+    assert_error(
+        response,
+        400,
+        "invalid_client_metadata",
+        "'allowed_cors_origins' must be an array of strings",
+    )
 
 
 async def test_register_a_native_public_client(http: httpx.AsyncClient, calls: Calls) -> None:
@@ -572,6 +594,19 @@ async def test_update_a_registration(http: httpx.AsyncClient, calls: Calls) -> N
         redirect_uris=["https://app.example.com/new"],
         grant_types=["authorization_code"],
     )
+
+
+async def test_update_that_drops_a_scope_revokes_the_clients_tokens(
+    http: httpx.AsyncClient, calls: Calls
+) -> None:
+    """Through AdminService.UpdateRegistration, as an operator's UpdateClient."""
+    body = {"client_id": "dyn-1", **WEB_METADATA, "scope": "openid"}
+    response = await http.put("/oauth/register/dyn-1", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "openid"
+    assert calls.methods() == ["GetRegistration", "UpdateRegistration", "RevokeGrants"]
+    revoke = calls.request("RevokeGrants")
+    assert (revoke.client_id, revoke.reason) == ("dyn-1", "scope removed: profile")
 
 
 async def test_update_that_issues_a_new_secret(http: httpx.AsyncClient, calls: Calls) -> None:

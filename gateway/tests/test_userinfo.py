@@ -46,6 +46,8 @@ async def test_get_with_authorization_header(client: httpx.AsyncClient, fakes_re
     assert response.headers["content-type"] == "application/json"
     verify = fakes_reset.token.requests[-1][1]
     assert (verify.token, list(verify.required_scopes)) == (GOOD_TOKEN, ["openid"])
+    # A token without a user behind it (client_credentials) is the token service's to refuse.
+    assert verify.require_user is True
     claims = fakes_reset.authorize.requests[-1][1]
     assert (claims.user_id, list(claims.scopes)) == (USER_ID, ["openid", "profile", "email"])
 

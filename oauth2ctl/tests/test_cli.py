@@ -261,3 +261,39 @@ def test_admin_calls_go_to_the_admin_listener_and_tokens_to_the_public_one(ctl: 
         ("POST", "http://gateway.test/oauth/token"),
         ("GET", f"{GATEWAY_ADMIN}/admin/api/clients"),
     ]
+
+
+def test_introspection_cors_origins_enable_disable(ctl: Ctl) -> None:
+    code, out, err = ctl(
+        "client", "create", "--name", "rs", "--introspection",
+        "--cors-origin", "https://spa.example.com", "--cors-origin", "http://localhost:3000",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    created = json.loads(out)
+    assert created["introspection"] is True
+    assert created["allowed_cors_origins"] == ["https://spa.example.com", "http://localhost:3000"]
+    assert created["enabled"] is True
+    request = ctl.admin.requests[-1][1]
+    assert request.metadata.introspection is True
+    client_id = created["client_id"]
+    code, out, _ = ctl(
+        "client", "update", client_id, "--no-introspection", "--no-cors-origins", "--json"
+    )
+    updated = json.loads(out)
+    assert (updated["introspection"], updated["allowed_cors_origins"]) == (False, [])
+    assert list(ctl.admin.requests[-1][1].update_mask) == ["allowed_cors_origins", "introspection"]
+    code, out, _ = ctl("client", "disable", client_id)
+    assert (code, out) == (0, f"disabled client {client_id}; its tokens are revoked\n")
+    assert json.loads(ctl("client", "show", client_id, "--json")[1])["enabled"] is False
+    code, out, _ = ctl("client", "enable", client_id)
+    assert (code, out) == (0, f"enabled client {client_id}\n")
+    assert json.loads(ctl("client", "show", client_id, "--json")[1])["enabled"] is True
+    code, _, err = ctl("client", "create", "--name", "bad", "--cors-origin", "https://*.example")
+    assert code == 1 and "invalid_client_metadata" in err and "allowed_cors_origins" in err
+
+
+def test_plain_clients_cannot_introspect_by_default(ctl: Ctl) -> None:
+    created = json.loads(ctl("client", "create", "--name", "svc", "--json")[1])
+    assert created["introspection"] is False
+    assert created["allowed_cors_origins"] == []

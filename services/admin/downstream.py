@@ -62,6 +62,22 @@ class GrpcClientRegistry:
     async def delete_registration(self, request: clients_pb2.RegistrationAccessRequest) -> None:
         await self._client.call.DeleteRegistration(request)
 
+    async def get_registration(
+        self, request: clients_pb2.RegistrationAccessRequest
+    ) -> clients_pb2.RegisterClientResponse:
+        answer: clients_pb2.RegisterClientResponse = await self._client.call.GetRegistration(
+            request
+        )
+        return answer
+
+    async def update_registration(
+        self, request: clients_pb2.UpdateRegistrationRequest
+    ) -> clients_pb2.RegisterClientResponse:
+        answer: clients_pb2.RegisterClientResponse = await self._client.call.UpdateRegistration(
+            request
+        )
+        return answer
+
     async def rotate_client_secret(
         self, client_id: str, actor: common_pb2.Actor
     ) -> clients_pb2.RotateClientSecretResponse:

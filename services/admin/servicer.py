@@ -80,6 +80,11 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         await self._domain.clients.delete_registration(request)
         return empty_pb2.Empty()
 
+    async def UpdateRegistration(
+        self, request: clients_pb2.UpdateRegistrationRequest, context: Context
+    ) -> clients_pb2.RegisterClientResponse:
+        return await self._domain.clients.update_registration(request)
+
     async def RotateClientSecret(
         self, request: clients_pb2.RotateClientSecretRequest, context: Context
     ) -> clients_pb2.RotateClientSecretResponse:

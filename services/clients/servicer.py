@@ -31,6 +31,9 @@ def metadata_from_proto(message: clients_pb2.ClientMetadata) -> ClientMetadata:
         contacts=tuple(message.contacts),
         client_uri=message.client_uri,
         logo_uri=message.logo_uri,
+        introspection=message.introspection,
+        allowed_cors_origins=tuple(message.allowed_cors_origins),
+        enabled=message.enabled if message.HasField("enabled") else None,
     )
 
 
@@ -56,6 +59,9 @@ def client_to_proto(client: Client) -> clients_pb2.Client:
         client_secret_expires_at=to_timestamp(client.client_secret_expires_at),
         dynamically_registered=client.dynamically_registered,
         revision=client.revision,
+        introspection=client.introspection,
+        allowed_cors_origins=client.allowed_cors_origins,
+        enabled=client.enabled,
     )
 
 

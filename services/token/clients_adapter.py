@@ -24,6 +24,7 @@ def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
         scope=tuple(dict.fromkeys(token for token in client.scope.split(" ") if token)),
         access_token_signing_alg=client.access_token_signing_alg,
         always_issue_refresh_token=client.always_issue_refresh_token,
+        introspection=client.introspection,
     )
 
 

@@ -136,7 +136,10 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
         self, request: token_pb2.VerifyAccessTokenRequest, context: Context
     ) -> token_pb2.IntrospectResponse:
         result = await self._domain.introspection.verify_bearer(
-            request.token, tuple(request.required_scopes), request.audience
+            request.token,
+            tuple(request.required_scopes),
+            request.audience,
+            require_user=request.require_user,
         )
         return introspection_to_proto(result)
 

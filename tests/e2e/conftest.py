@@ -71,10 +71,11 @@ class RunningSystem:
         return json.loads(self.ctl(*args).stdout)  # type: ignore[no-any-return]
 
     def resource_server(self) -> dict[str, Any]:
-        """A confidential client that resource servers use to introspect."""
+        """A confidential client that resource servers use to introspect: it holds
+        the introspection permission, so it sees every client's tokens."""
         if self._resource_server is None:
             self._resource_server = self.create_client(
-                "--name", "resource-server", "--grant-type", "client_credentials"
+                "--name", "resource-server", "--grant-type", "client_credentials", "--introspection"
             )
         return self._resource_server
 

@@ -5,6 +5,7 @@ client or disabling a user revokes what it holds, across services."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import httpx
@@ -87,7 +88,11 @@ def test_clients_through_the_api(system: RunningSystem) -> None:
                 headers={"Authorization": basic(first["client_id"], first["client_secret"])},
             )
         assert old.status_code == 401
-        client_token(system, first["client_id"], rotated["client_secret"])
+        # Rotating the secret revokes what the old one obtained (the client's not-before).
+        assert introspect(system, token) == {"active": False}
+        # iat has whole seconds: a token of the rotation's second dies with the old ones.
+        time.sleep(int(time.time()) + 1.05 - time.time())
+        token = client_token(system, first["client_id"], rotated["client_secret"])
 
         # Deleting the client kills the access token it already holds.
         assert introspect(system, token)["active"] is True

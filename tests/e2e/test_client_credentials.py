@@ -56,7 +56,13 @@ def test_token_introspect_revoke(system: RunningSystem, auth_method: str) -> Non
     assert client["token_endpoint_auth_method"] == auth_method
     client_id, secret = client["client_id"], client["client_secret"]
     resource_server = system.create_client(
-        "--name", "resource-server", "--grant-type", "client_credentials", "--scope", "introspect"
+        "--name",
+        "resource-server",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "introspect",
+        "--introspection",
     )
     rs_auth = {
         "Authorization": basic(resource_server["client_id"], resource_server["client_secret"])

@@ -68,6 +68,11 @@ class AdminServiceStub:
                 request_serializer=oauth2_dot_v1_dot_clients__pb2.RegistrationAccessRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.UpdateRegistration = channel.unary_unary(
+                '/oauth2.v1.AdminService/UpdateRegistration',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.UpdateRegistrationRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.RegisterClientResponse.FromString,
+                _registered_method=True)
         self.RotateClientSecret = channel.unary_unary(
                 '/oauth2.v1.AdminService/RotateClientSecret',
                 request_serializer=oauth2_dot_v1_dot_clients__pb2.RotateClientSecretRequest.SerializeToString,
@@ -193,6 +198,16 @@ class AdminServiceServicer:
         """RFC 7592 section 2.3: ClientsService.DeleteRegistration checks the
         registration access token and deletes; then the same cascade as
         DeleteClient (grants, consents, audit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRegistration(self, request, context):
+        """RFC 7592 section 2.2: ClientsService.GetRegistration and UpdateRegistration
+        check the registration access token and replace the metadata; a scope the
+        update drops revokes the client's tokens (TokenService.RevokeGrants), as an
+        operator's UpdateClient does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -339,6 +354,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.DeleteRegistration,
                     request_deserializer=oauth2_dot_v1_dot_clients__pb2.RegistrationAccessRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'UpdateRegistration': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRegistration,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.UpdateRegistrationRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.RegisterClientResponse.SerializeToString,
             ),
             'RotateClientSecret': grpc.unary_unary_rpc_method_handler(
                     servicer.RotateClientSecret,
@@ -588,6 +608,33 @@ class AdminService:
             '/oauth2.v1.AdminService/DeleteRegistration',
             oauth2_dot_v1_dot_clients__pb2.RegistrationAccessRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRegistration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AdminService/UpdateRegistration',
+            oauth2_dot_v1_dot_clients__pb2.UpdateRegistrationRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.RegisterClientResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,12 @@ class AdminServiceStub:
     registration access token and deletes; then the same cascade as
     DeleteClient (grants, consents, audit).
     """
+    UpdateRegistration: _grpc.UnaryUnaryMultiCallable[_clients_pb2.UpdateRegistrationRequest, _clients_pb2.RegisterClientResponse]
+    """RFC 7592 section 2.2: ClientsService.GetRegistration and UpdateRegistration
+    check the registration access token and replace the metadata; a scope the
+    update drops revokes the client's tokens (TokenService.RevokeGrants), as an
+    operator's UpdateClient does.
+    """
     RotateClientSecret: _grpc.UnaryUnaryMultiCallable[_clients_pb2.RotateClientSecretRequest, _clients_pb2.RotateClientSecretResponse]
     CreateUser: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.CreateUserRequest, _authorize_pb2.User]
     """Users (delegated to AuthorizeService)."""
@@ -86,6 +92,12 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """RFC 7592 section 2.3: ClientsService.DeleteRegistration checks the
     registration access token and deletes; then the same cascade as
     DeleteClient (grants, consents, audit).
+    """
+    UpdateRegistration: _aio.UnaryUnaryMultiCallable[_clients_pb2.UpdateRegistrationRequest, _clients_pb2.RegisterClientResponse]  # type: ignore[assignment]
+    """RFC 7592 section 2.2: ClientsService.GetRegistration and UpdateRegistration
+    check the registration access token and replace the metadata; a scope the
+    update drops revokes the client's tokens (TokenService.RevokeGrants), as an
+    operator's UpdateClient does.
     """
     RotateClientSecret: _aio.UnaryUnaryMultiCallable[_clients_pb2.RotateClientSecretRequest, _clients_pb2.RotateClientSecretResponse]  # type: ignore[assignment]
     CreateUser: _aio.UnaryUnaryMultiCallable[_authorize_pb2.CreateUserRequest, _authorize_pb2.User]  # type: ignore[assignment]
@@ -158,6 +170,18 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """RFC 7592 section 2.3: ClientsService.DeleteRegistration checks the
         registration access token and deletes; then the same cascade as
         DeleteClient (grants, consents, audit).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRegistration(
+        self,
+        request: _clients_pb2.UpdateRegistrationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clients_pb2.RegisterClientResponse, _abc.Awaitable[_clients_pb2.RegisterClientResponse]]:
+        """RFC 7592 section 2.2: ClientsService.GetRegistration and UpdateRegistration
+        check the registration access token and replace the metadata; a scope the
+        update drops revokes the client's tokens (TokenService.RevokeGrants), as an
+        operator's UpdateClient does.
         """
 
     @_abc_1.abstractmethod

@@ -45,6 +45,9 @@ class Client(_message.Message):
     CLIENT_SECRET_EXPIRES_AT_FIELD_NUMBER: _builtins.int
     DYNAMICALLY_REGISTERED_FIELD_NUMBER: _builtins.int
     REVISION_FIELD_NUMBER: _builtins.int
+    INTROSPECTION_FIELD_NUMBER: _builtins.int
+    ALLOWED_CORS_ORIGINS_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     client_name: _builtins.str
     scope: _builtins.str
@@ -63,6 +66,14 @@ class Client(_message.Message):
     """True for clients created through RFC 7591 registration."""
     revision: _builtins.int
     """Bumped on every change; lets caches compare."""
+    introspection: _builtins.bool
+    """May introspect any token (RFC 7662 section 2.1), not only its own and those
+    whose aud names it. Set by operators only.
+    """
+    enabled: _builtins.bool
+    """A disabled client cannot authenticate or start an authorization; disabling
+    revokes its outstanding tokens (the admin service orchestrates).
+    """
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -79,6 +90,12 @@ class Client(_message.Message):
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def client_secret_expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def allowed_cors_origins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Browser origins (scheme://host[:port]) allowed to call the token, revocation,
+        userinfo, JWKS and discovery endpoints with CORS (the gateway reads them).
+        """
+
     def __init__(
         self,
         *,
@@ -101,10 +118,13 @@ class Client(_message.Message):
         client_secret_expires_at: _timestamp_pb2.Timestamp | None = ...,
         dynamically_registered: _builtins.bool = ...,
         revision: _builtins.int = ...,
+        introspection: _builtins.bool = ...,
+        allowed_cors_origins: _abc.Iterable[_builtins.str] | None = ...,
+        enabled: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["client_secret_expires_at", b"client_secret_expires_at", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "always_issue_refresh_token", b"always_issue_refresh_token", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dynamically_registered", b"dynamically_registered", "grant_types", b"grant_types", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dynamically_registered", b"dynamically_registered", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -129,6 +149,9 @@ class ClientMetadata(_message.Message):
     CONTACTS_FIELD_NUMBER: _builtins.int
     CLIENT_URI_FIELD_NUMBER: _builtins.int
     LOGO_URI_FIELD_NUMBER: _builtins.int
+    INTROSPECTION_FIELD_NUMBER: _builtins.int
+    ALLOWED_CORS_ORIGINS_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
     client_name: _builtins.str
     scope: _builtins.str
     token_endpoint_auth_method: _builtins.str
@@ -138,6 +161,10 @@ class ClientMetadata(_message.Message):
     always_issue_refresh_token: _builtins.bool
     client_uri: _builtins.str
     logo_uri: _builtins.str
+    introspection: _builtins.bool
+    """Operators only: may introspect tokens of other clients."""
+    enabled: _builtins.bool
+    """Unset means enabled. Operators only."""
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -148,6 +175,8 @@ class ClientMetadata(_message.Message):
     def post_logout_redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def contacts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def allowed_cors_origins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -164,13 +193,21 @@ class ClientMetadata(_message.Message):
         contacts: _abc.Iterable[_builtins.str] | None = ...,
         client_uri: _builtins.str = ...,
         logo_uri: _builtins.str = ...,
+        introspection: _builtins.bool = ...,
+        allowed_cors_origins: _abc.Iterable[_builtins.str] | None = ...,
+        enabled: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_require_pkce", b"_require_pkce", "require_pkce", b"require_pkce"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "enabled", b"enabled", "require_pkce", b"require_pkce"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "always_issue_refresh_token", b"always_issue_refresh_token", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "grant_types", b"grant_types", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "response_types", b"response_types", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "response_types", b"response_types", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
+    _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
     _WhichOneofReturnType__require_pkce: _TypeAlias = _typing.Literal["require_pkce"]  # noqa: Y015
     _WhichOneofArgType__require_pkce: _TypeAlias = _typing.Literal["_require_pkce", b"_require_pkce"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__enabled) -> _WhichOneofReturnType__enabled | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__require_pkce) -> _WhichOneofReturnType__require_pkce | None: ...
 
 Global___ClientMetadata: _TypeAlias = ClientMetadata  # noqa: Y015

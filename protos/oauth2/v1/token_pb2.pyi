@@ -231,9 +231,14 @@ class VerifyAccessTokenRequest(_message.Message):
     TOKEN_FIELD_NUMBER: _builtins.int
     REQUIRED_SCOPES_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
+    REQUIRE_USER_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     audience: _builtins.str
     """When set, the token's aud must contain it (RFC 9068 section 4)."""
+    require_user: _builtins.bool
+    """When set, a token that carries no user (client_credentials: sub is the
+    client_id) is invalid_token, as the userinfo endpoint requires.
+    """
     @_builtins.property
     def required_scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """When set, the token must carry every one of these scopes."""
@@ -244,10 +249,11 @@ class VerifyAccessTokenRequest(_message.Message):
         token: _builtins.str = ...,
         required_scopes: _abc.Iterable[_builtins.str] | None = ...,
         audience: _builtins.str = ...,
+        require_user: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "required_scopes", b"required_scopes", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "require_user", b"require_user", "required_scopes", b"required_scopes", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

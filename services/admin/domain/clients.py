@@ -15,12 +15,28 @@ from services.admin.domain.model import (
     CLIENT_DELETED,
     CLIENT_SECRET_ROTATED,
     CLIENT_UPDATED,
+    GRANT_REVOKED,
     REGISTRATION_TOKEN_CREATED,
 )
 from services.admin.domain.ports import ClientRegistry
 
 CLIENT_DELETED_REASON = "client deleted"
 REGISTRATION_DELETED_REASON = "registration deleted (RFC 7592)"
+SECRET_ROTATED_REASON = "client secret rotated"  # noqa: S105 - a reason, not a secret
+CLIENT_DISABLED_REASON = "client disabled"
+
+
+def revocation_reason(before: clients_pb2.Client, after: clients_pb2.Client) -> str:
+    """Why an update takes back what the client holds, or "" when it does not:
+    a scope it no longer may ask for, or being disabled. Tokens carrying a removed
+    scope must not outlive the operator's decision (Keycloak's and Hydra's
+    not-before)."""
+    if before.enabled and not after.enabled:
+        return CLIENT_DISABLED_REASON
+    removed = sorted(set(before.scope.split()) - set(after.scope.split()))
+    if removed:
+        return "scope removed: " + " ".join(removed)
+    return ""
 
 
 class ClientAdministration:
@@ -54,6 +70,10 @@ class ClientAdministration:
         return await self._clients.list_clients(request)
 
     async def update(self, request: clients_pb2.UpdateClientRequest) -> clients_pb2.Client:
+        """UpdateClient; then, when a scope was removed or the client disabled,
+        TokenService.RevokeGrants(client_id): its refresh-token families and a
+        not-before that kills every access token issued until now. After the
+        update, so that nothing issued meanwhile carries the old scope."""
         async with self._audit.audited(
             CLIENT_UPDATED,
             request.actor.id,
@@ -61,7 +81,23 @@ class ClientAdministration:
             remote_addr=request.actor.remote_addr,
         ) as entry:
             entry.details["fields"] = ",".join(request.update_mask) or "*"
-            return await self._clients.update_client(request)
+            before = await self._clients.get_client(request.client_id)
+            updated = await self._clients.update_client(request)
+            reason = revocation_reason(before, updated)
+            if reason:
+                await self.revoke_tokens(request.client_id, reason, request.actor, entry)
+            return updated
+
+    async def revoke_tokens(
+        self, client_id: str, reason: str, actor: common_pb2.Actor, entry: AuditEntry
+    ) -> None:
+        """The client's not-before and refresh-token families (TokenService.RevokeGrants);
+        its consents stay, so that its users need not consent again."""
+        families = await self._grants.revoke_families(
+            client_id=client_id, reason=reason, actor=actor
+        )
+        entry.details["tokens_revoked"] = reason
+        entry.details["families_revoked"] = str(families)
 
     async def delete(self, request: clients_pb2.DeleteClientRequest) -> None:
         """DeleteClient, then what it holds (:meth:`take_back`). Deleted first so that
@@ -95,6 +131,34 @@ class ClientAdministration:
             entry.details["via"] = "rfc7592"
             await self.take_back(request.client_id, REGISTRATION_DELETED_REASON, actor, entry)
 
+    async def update_registration(
+        self, request: clients_pb2.UpdateRegistrationRequest
+    ) -> clients_pb2.RegisterClientResponse:
+        """RFC 7592 section 2.2, then the same revocation as an operator's update
+        when a scope was dropped. ClientsService checks the registration access
+        token on both calls and audits the update itself (``client.updated``, via
+        rfc7592); a wrong token stops everything and is not audited here, as for
+        a deletion. The revocation is a ``grant.revoked`` row."""
+        before = await self._clients.get_registration(
+            clients_pb2.RegistrationAccessRequest(
+                client_id=request.client_id,
+                registration_access_token=request.registration_access_token,
+            )
+        )
+        answer = await self._clients.update_registration(request)
+        reason = revocation_reason(before.client, answer.client)
+        if reason:
+            actor = request.actor
+            async with self._audit.audited(
+                GRANT_REVOKED,
+                actor.id,
+                f"client:{request.client_id}",
+                remote_addr=actor.remote_addr,
+            ) as entry:
+                entry.details["via"] = "rfc7592"
+                await self.revoke_tokens(request.client_id, reason, actor, entry)
+        return answer
+
     def audited_deletion(
         self, client_id: str, actor: common_pb2.Actor
     ) -> AbstractAsyncContextManager[AuditEntry]:
@@ -120,13 +184,17 @@ class ClientAdministration:
     async def rotate_secret(
         self, request: clients_pb2.RotateClientSecretRequest
     ) -> clients_pb2.RotateClientSecretResponse:
+        """The new secret; then what was obtained with the old one is revoked (a
+        rotation is what an operator does when a secret may have leaked)."""
         async with self._audit.audited(
             CLIENT_SECRET_ROTATED,
             request.actor.id,
             f"client:{request.client_id}",
             remote_addr=request.actor.remote_addr,
-        ):
-            return await self._clients.rotate_client_secret(request.client_id, request.actor)
+        ) as entry:
+            rotated = await self._clients.rotate_client_secret(request.client_id, request.actor)
+            await self.revoke_tokens(request.client_id, SECRET_ROTATED_REASON, request.actor, entry)
+            return rotated
 
     async def create_initial_access_token(
         self, request: clients_pb2.CreateInitialAccessTokenRequest

@@ -72,6 +72,18 @@ class ClientRegistry(Protocol):
         is the client's."""
         ...
 
+    async def get_registration(
+        self, request: clients_pb2.RegistrationAccessRequest
+    ) -> clients_pb2.RegisterClientResponse:
+        """RFC 7592 section 2.1; InvalidToken unless the token is the client's."""
+        ...
+
+    async def update_registration(
+        self, request: clients_pb2.UpdateRegistrationRequest
+    ) -> clients_pb2.RegisterClientResponse:
+        """RFC 7592 section 2.2; InvalidToken unless the token is the client's."""
+        ...
+
     async def rotate_client_secret(
         self, client_id: str, actor: common_pb2.Actor
     ) -> clients_pb2.RotateClientSecretResponse: ...

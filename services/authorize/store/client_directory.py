@@ -40,7 +40,8 @@ class GrpcClientDirectory:
             )
         except NotFound:
             return None
-        return client_info(client)
+        # A disabled client may start no authorization: to the pipeline it is unknown.
+        return client_info(client) if client.enabled else None
 
     async def close(self) -> None:
         await self._clients.close()

@@ -16,6 +16,7 @@ Defaults, chosen so that the common cases need no flags:
 from __future__ import annotations
 
 import re
+import uuid
 from urllib.parse import urlsplit
 
 from common.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidRequest
@@ -29,37 +30,70 @@ from services.clients.domain.model import (
     SECRET_AUTH_METHODS,
     ClientMetadata,
 )
+from services.clients.domain.redirect_uris import (
+    LOOPBACK_HOSTS,
+    MAX_URI_LENGTH,
+    check_redirect_uri,
+)
 
 MAX_CLIENT_ID_LENGTH = 128
 MAX_NAME_LENGTH = 200
-MAX_URI_LENGTH = 2000
 MAX_URIS = 50
 MAX_CONTACTS = 20
 MAX_SCOPE_LENGTH = 4000
 MAX_SECRET_LENGTH = 512
+#: An imported secret is guessable when it is short; generated ones hold 256 bits.
+MIN_IMPORTED_SECRET_LENGTH = 32
+MAX_CORS_ORIGINS = 50
 
 # RFC 6749 Appendix A.1: client-id = *VSCHAR, VSCHAR = %x20-7E.
 _VSCHAR = re.compile(r"[\x20-\x7e]+")
-# Schemes a browser would run or read locally rather than navigate to
-# (OAuth 2.0 Security BCP section 4.1, RFC 6819 section 5.2.3.5).
-_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "about", "blob"})
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_client_id(client_id: str) -> str:
-    """An operator-chosen client_id: 1..128 VSCHAR (RFC 6749 Appendix A.1)."""
+    """An operator-chosen client_id: 1..128 VSCHAR (RFC 6749 Appendix A.1), and
+    never a UUID.
+
+    A client_credentials token's ``sub`` is its client_id, a user's ``sub`` is
+    their user_id, which is always a UUID (services/authorize/domain/users.py).
+    Refusing client_ids that parse as a UUID (in any of its spellings) keeps
+    the two sets of subjects disjoint by construction, so that no client can
+    act as a user at the userinfo endpoint or a resource server. Generated
+    client_ids (22 URL-safe characters) never parse as one.
+    """
     if len(client_id) > MAX_CLIENT_ID_LENGTH or not _VSCHAR.fullmatch(client_id):
         raise InvalidRequest(
             f"Invalid 'client_id': 1 to {MAX_CLIENT_ID_LENGTH} printable ASCII characters"
         )
+    if looks_like_user_subject(client_id):
+        raise InvalidRequest(
+            "Invalid 'client_id': a UUID is reserved for user subjects; choose another id"
+        )
     return client_id
 
 
+def looks_like_user_subject(value: str) -> bool:
+    """True for any string Python's UUID parser accepts (user ids are UUIDs)."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def validate_imported_secret(secret: str) -> str:
-    if len(secret) > MAX_SECRET_LENGTH or not _VSCHAR.fullmatch(secret):
+    """An operator-imported secret: at least 32 and at most 512 printable ASCII
+    characters (a short secret can be guessed at the token endpoint)."""
+    if (
+        len(secret) < MIN_IMPORTED_SECRET_LENGTH
+        or len(secret) > MAX_SECRET_LENGTH
+        or not _VSCHAR.fullmatch(secret)
+    ):
         raise InvalidRequest(
-            f"Invalid 'client_secret': 1 to {MAX_SECRET_LENGTH} printable ASCII characters"
+            f"Invalid 'client_secret': {MIN_IMPORTED_SECRET_LENGTH} to {MAX_SECRET_LENGTH} "
+            "printable ASCII characters"
         )
     return secret
 
@@ -88,6 +122,12 @@ def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMeta
             "'grant_types' client_credentials requires a confidential client "
             "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
         )
+    if metadata.introspection and auth_method not in SECRET_AUTH_METHODS:
+        # RFC 7662 section 2.1: the caller of introspection authenticates.
+        raise InvalidClientMetadata(
+            "'introspection' requires a confidential client "
+            "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
+        )
     if metadata.access_token_signing_alg not in ACCESS_TOKEN_SIGNING_ALGS:
         raise InvalidClientMetadata(
             f"Unsupported 'access_token_signing_alg' {metadata.access_token_signing_alg!r}; "
@@ -114,6 +154,9 @@ def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMeta
         contacts=_contacts(metadata.contacts),
         client_uri=_web_uri(metadata.client_uri, "client_uri"),
         logo_uri=_web_uri(metadata.logo_uri, "logo_uri"),
+        introspection=metadata.introspection,
+        allowed_cors_origins=_cors_origins(metadata.allowed_cors_origins),
+        enabled=True if metadata.enabled is None else metadata.enabled,
     )
 
 
@@ -160,27 +203,8 @@ def _redirect_uris(values: tuple[str, ...], field: str) -> tuple[str, ...]:
     if len(values) > MAX_URIS:
         raise InvalidRedirectUri(f"Too many '{field}' (at most {MAX_URIS})")
     for uri in values:
-        _check_redirect_uri(uri, field)
+        check_redirect_uri(uri, field)
     return _unique(values)
-
-
-def _check_redirect_uri(uri: str, field: str) -> None:
-    """RFC 6749 section 3.1.2: absolute, no fragment; stored verbatim because
-    requests are compared by exact string match (OAuth 2.1 section 2.3.1)."""
-    if not uri or len(uri) > MAX_URI_LENGTH or _CONTROL_OR_SPACE.search(uri):
-        raise InvalidRedirectUri(f"Invalid URI {uri[:100]!r} in '{field}'")
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        raise InvalidRedirectUri(f"Invalid URI {uri[:100]!r} in '{field}'") from None
-    if not parts.scheme:
-        raise InvalidRedirectUri(f"URI {uri[:100]!r} in '{field}' is not absolute")
-    if "#" in uri:
-        raise InvalidRedirectUri(f"URI {uri[:100]!r} in '{field}' has a fragment")
-    if parts.scheme.lower() in _FORBIDDEN_SCHEMES:
-        raise InvalidRedirectUri(f"URI scheme {parts.scheme!r} is not allowed in '{field}'")
-    if parts.scheme.lower() in {"http", "https"} and not parts.hostname:
-        raise InvalidRedirectUri(f"URI {uri[:100]!r} in '{field}' has no host")
 
 
 def _web_uri(uri: str, field: str) -> str:
@@ -209,3 +233,45 @@ def _contacts(values: tuple[str, ...]) -> tuple[str, ...]:
         if not contact or len(contact) > 320 or _CONTROL_OR_SPACE.search(contact):
             raise InvalidClientMetadata(f"Invalid value {contact[:100]!r} in 'contacts'")
     return _unique(contacts)
+
+
+def _cors_origins(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``allowed_cors_origins``: each an origin (RFC 6454 section 6.1)
+    ``scheme://host[:port]``, https or http on a loopback host, no path, query,
+    fragment, userinfo or wildcard; kept in its ASCII serialisation (lower-case
+    scheme and host, no default port), as a browser sends it in ``Origin``."""
+    if len(values) > MAX_CORS_ORIGINS:
+        raise InvalidClientMetadata(f"Too many 'allowed_cors_origins' (at most {MAX_CORS_ORIGINS})")
+    return _unique(tuple(_cors_origin(value) for value in values))
+
+
+def _cors_origin(value: str) -> str:
+    refused = InvalidClientMetadata(
+        f"Invalid origin {value[:100]!r} in 'allowed_cors_origins': use scheme://host[:port] "
+        "with https (or http on a loopback host), no path and no wildcard"
+    )
+    if not value or len(value) > MAX_URI_LENGTH or _CONTROL_OR_SPACE.search(value):
+        raise refused
+    if "*" in value or "@" in value or not value.isascii():
+        raise refused
+    try:
+        parts = urlsplit(value)
+        hostname, port = parts.hostname, parts.port
+    except ValueError:
+        raise refused from None
+    scheme = parts.scheme.lower()
+    if (
+        not hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or "#" in value
+        or "?" in value
+        or value.endswith("/")
+        or scheme not in {"http", "https"}
+        or (scheme == "http" and hostname not in LOOPBACK_HOSTS)
+    ):
+        raise refused
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    default_port = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default_port else "")

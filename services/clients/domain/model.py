@@ -45,6 +45,12 @@ class ClientMetadata:
     contacts: tuple[str, ...] = ()
     client_uri: str = ""
     logo_uri: str = ""
+    #: Operators only: may introspect tokens issued to other clients (RFC 7662 2.1).
+    introspection: bool = False
+    #: Browser origins allowed to call the CORS endpoints (Hydra's allowed_cors_origins).
+    allowed_cors_origins: tuple[str, ...] = ()
+    #: Operators only; None when unset, so that the default (enabled) applies.
+    enabled: bool | None = None
 
 
 #: Field names an UpdateClient ``update_mask`` may name.
@@ -82,6 +88,10 @@ class Client:
     #: SHA-256 hex of the RFC 7592 registration access token; None unless
     #: ``dynamically_registered``.
     registration_access_token_hash: str | None = field(default=None, repr=False)
+    introspection: bool = False
+    allowed_cors_origins: tuple[str, ...] = ()
+    #: A disabled client cannot authenticate nor start an authorization.
+    enabled: bool = True
 
     @property
     def is_confidential(self) -> bool:

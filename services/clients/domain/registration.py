@@ -23,6 +23,7 @@ wrong or unknown token, or a client that is gone, is ``invalid_token``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -153,7 +154,12 @@ class ClientRegistration:
         ):
             # The client may echo its secret back but never choose one.
             raise InvalidClientMetadata("'client_secret' does not match the issued secret")
-        validated = self._validate(metadata, client_id)
+        validated = dataclasses.replace(
+            self._validate(metadata, client_id),
+            # What only an operator sets survives the client's replacement of the rest.
+            introspection=current.introspection,
+            enabled=current.enabled,
+        )
         try:
             updated = await self._registry.update(client_id, validated)
             new_secret = ""

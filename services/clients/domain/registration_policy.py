@@ -4,38 +4,33 @@ Dynamic registration lets anyone (or anyone holding an initial access token)
 create a client, so the operator's policy bounds it more tightly than the
 admin API's :func:`~services.clients.domain.metadata.validate_metadata`:
 
-* redirect URIs (RFC 8252 section 7 and 8.3): ``https`` with a host (web apps
-  and claimed "https" URIs, section 7.2); ``http`` only on a loopback host
-  (``127.0.0.1``, ``[::1]``, ``localhost``, section 7.3); or a private-use
-  scheme that is a reverse domain name, i.e. holds a period (section 7.1,
-  ``com.example.app:/cb``); never a fragment -> ``invalid_redirect_uri``;
+* redirect URIs follow the registry's one policy, the same as the admin API's
+  (:mod:`services.clients.domain.redirect_uris`, RFC 8252 section 7):
+  ``invalid_redirect_uri``;
 * ``grant_types``, ``scope`` and ``token_endpoint_auth_method`` within the
   configured lists, and never the ``admin`` scope -> ``invalid_client_metadata``
   naming the field;
 * the server-specific fields an operator sets (``require_pkce`` false,
-  ``always_issue_refresh_token``) are not for registrants.
+  ``always_issue_refresh_token``, ``introspection``, ``enabled``) are not for
+  registrants; ``allowed_cors_origins`` is (as Hydra's is).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
 
-from common.errors import InvalidClientMetadata, InvalidRedirectUri
+from common.errors import InvalidClientMetadata
 from common.scopes import format_scope, parse_scope
 from services.clients.domain.model import ClientMetadata
+from services.clients.domain.redirect_uris import check_redirect_uri
 
 #: Scopes no self-registered client may ever hold, whatever the configuration says.
 FORBIDDEN_SCOPES: Final = frozenset({"admin"})
-#: RFC 8252 section 7.3 (and 8.3, which tolerates ``localhost``).
-LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
-
-# RFC 3986 section 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
+#: The redirect URI rules are the registry's one policy, re-exported here.
+check_native_or_web_redirect_uri = check_redirect_uri
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +58,16 @@ class RegistrationPolicy:
     def prepare(self, metadata: ClientMetadata) -> ClientMetadata:
         """Checks on the request as sent, before validation fills in defaults:
         redirect URIs, operator-only fields, and the default scope."""
-        for field, uris in (
-            ("redirect_uris", metadata.redirect_uris),
-            ("post_logout_redirect_uris", metadata.post_logout_redirect_uris),
-        ):
-            for uri in uris:
-                check_native_or_web_redirect_uri(uri, field)
+        # Redirect URIs: validate_metadata applies the one policy of every path
+        # (services/clients/domain/redirect_uris.py), admin API and registration alike.
         if metadata.require_pkce is False:
             raise InvalidClientMetadata("'require_pkce' cannot be turned off by registration")
         if metadata.always_issue_refresh_token:
             raise InvalidClientMetadata("'always_issue_refresh_token' is set by operators only")
+        if metadata.introspection:
+            raise InvalidClientMetadata("'introspection' is set by operators only")
+        if metadata.enabled is not None:
+            raise InvalidClientMetadata("'enabled' is set by operators only")
         if not metadata.scope.strip():
             # RFC 7591 section 2: the server may register a default set of scopes.
             metadata = dataclasses.replace(metadata, scope=format_scope(self.allowed_scopes))
@@ -99,34 +94,3 @@ class RegistrationPolicy:
                     f"'scope' {scope!r} is not allowed for registered clients"
                 )
         return metadata
-
-
-def check_native_or_web_redirect_uri(uri: str, field: str = "redirect_uris") -> None:
-    """RFC 8252 section 7: the three redirect URI forms a registrant may use."""
-    shown = uri[:100]
-    if "#" in uri:
-        raise InvalidRedirectUri(f"URI {shown!r} in '{field}' has a fragment")
-    try:
-        parts = urlsplit(uri)
-        hostname = parts.hostname
-    except ValueError:
-        raise InvalidRedirectUri(f"Invalid URI {shown!r} in '{field}'") from None
-    scheme = parts.scheme.lower()
-    if scheme == "https":
-        if not hostname:
-            raise InvalidRedirectUri(f"URI {shown!r} in '{field}' has no host")
-        return
-    if scheme == "http":
-        if hostname not in LOOPBACK_HOSTS:
-            raise InvalidRedirectUri(
-                f"URI {shown!r} in '{field}': http is only allowed on a loopback host "
-                "(127.0.0.1, [::1], localhost); use https"
-            )
-        return
-    if scheme and _SCHEME.fullmatch(scheme) and "." in scheme:
-        # A private-use scheme: the registrant's reverse domain name (section 7.1).
-        return
-    raise InvalidRedirectUri(
-        f"URI {shown!r} in '{field}' must be https, http on a loopback host, or a "
-        "private-use scheme that is a reverse domain name (e.g. com.example.app:/cb)"
-    )

@@ -188,6 +188,8 @@ class ClientRegistry:
         if auth_method == ClientAuthMethod.NONE:
             if client_secret_plain:
                 raise InvalidClient(AUTHENTICATION_FAILED, detail="secret sent by a public client")
+            if not client.enabled:
+                raise InvalidClient(AUTHENTICATION_FAILED, detail=f"{client_id!r} is disabled")
             return client
         if not client_secret_plain or not await client_secret.verify_secret(
             client_secret_plain, client.client_secret_hash
@@ -196,6 +198,8 @@ class ClientRegistry:
         expires_at = client.client_secret_expires_at
         if expires_at is not None and expires_at <= self._clock():
             raise InvalidClient(AUTHENTICATION_FAILED, detail=f"secret of {client_id!r} expired")
+        if not client.enabled:
+            raise InvalidClient(AUTHENTICATION_FAILED, detail=f"{client_id!r} is disabled")
         return client
 
     async def validate_redirect_uri(
@@ -206,6 +210,9 @@ class ClientRegistry:
         if kind not in {"", REDIRECT, POST_LOGOUT}:
             raise InvalidRequest(f"Unknown 'kind' {kind!r}; use redirect or post_logout")
         client = await self.get(client_id)
+        if not client.enabled:
+            # A disabled client is, to the protocol endpoints, no client at all.
+            raise NotFound(f"Client {client_id!r} not found")
         registered = (
             client.post_logout_redirect_uris if kind == POST_LOGOUT else client.redirect_uris
         )
@@ -221,4 +228,5 @@ def _required_client_id(client_id: str) -> str:
 def _metadata_fields(metadata: ClientMetadata) -> dict[str, Any]:
     fields = {name: getattr(metadata, name) for name in METADATA_FIELDS}
     fields["require_pkce"] = bool(metadata.require_pkce)
+    fields["enabled"] = metadata.enabled is not False
     return fields

@@ -29,7 +29,7 @@ from services.clients.metrics import CLIENT_CACHE_HITS, CLIENT_CACHE_MISSES
 log = logging.getLogger(__name__)
 
 # Bump the version when the encoding changes so that old entries are ignored.
-KEY_PREFIX = "clients:v1:"
+KEY_PREFIX = "clients:v2:"
 _TUPLE_FIELDS = frozenset(
     f.name for f in dataclasses.fields(Client) if str(f.type).startswith("tuple")
 )

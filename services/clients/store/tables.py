@@ -13,6 +13,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    true,
 )
 
 from common.sqltypes import JsonStringList
@@ -45,6 +47,11 @@ clients = Table(
     Column("revision", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # May introspect tokens of other clients (RFC 7662 section 2.1); operators only.
+    Column("introspection", Boolean, nullable=False, server_default=false()),
+    # Origins (scheme://host[:port]) the gateway allows for CORS.
+    Column("allowed_cors_origins", JsonStringList, nullable=False, server_default="[]"),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
 )
 
 # RFC 7591 section 3: tokens that allow registering, by the SHA-256 hex of the token.

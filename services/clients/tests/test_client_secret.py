@@ -65,12 +65,14 @@ async def test_imported_secret_through_the_registry() -> None:
     registry = ClientRegistry(MemoryClientStore())
     client, shown = await registry.create(
         ClientMetadata(token_endpoint_auth_method="client_secret_post"),
-        client_secret_plain="imported-secret-1",
+        client_secret_plain="imported-secret-of-at-least-32-characters",
     )
     assert shown == ""  # the operator already has it
     assert client.client_secret_hash is not None
     assert client.client_secret_hash.startswith("$argon2id$")
-    await registry.authenticate(client.client_id, "imported-secret-1", "client_secret_post")
+    await registry.authenticate(
+        client.client_id, "imported-secret-of-at-least-32-characters", "client_secret_post"
+    )
 
 
 @pytest.mark.parametrize("stored", [None, "", "plain-text", "bcrypt$x", "$argon2id$garbage"])

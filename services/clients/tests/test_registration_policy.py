@@ -49,7 +49,14 @@ def test_allowed_redirect_uris(uri: str) -> None:
     [
         ("http://app.example.com/cb", "loopback"),  # plain http on a real host
         ("http://127.0.0.1.evil.example/cb", "loopback"),
-        ("http://localhost@evil.example/cb", "loopback"),
+        ("http://localhost@evil.example/cb", "userinfo"),
+        ("https://app.example.com@evil.example/cb", "userinfo"),
+        ("https://user:pw@app.example.com/cb", "userinfo"),
+        ("chrome://settings/cb", "not allowed"),
+        ("view-source:https://app.example.com/cb", "not allowed"),
+        ("jar:file:/tmp/x.jar!/cb", "not allowed"),
+        ("javascript:alert(1)", "not allowed"),
+        ("data:text/html,hi", "not allowed"),
         ("http://10.0.0.1/cb", "loopback"),
         ("https:///cb", "no host"),
         ("https://app.example.com/cb#frag", "fragment"),
@@ -57,8 +64,8 @@ def test_allowed_redirect_uris(uri: str) -> None:
         ("com.example.app:/cb#x", "fragment"),
         ("myapp:/cb", "reverse domain"),  # private-use scheme without a period
         ("ftp://files.example.com/cb", "reverse domain"),
-        ("/relative/cb", "reverse domain"),
-        ("", "reverse domain"),
+        ("/relative/cb", "not absolute"),
+        ("", "Invalid URI"),
         ("https://[::1/cb", "Invalid URI"),
     ],
 )

@@ -5,6 +5,14 @@ authorisation; section 4 warns against token scanning). Whatever is wrong with
 the token itself, the answer is ``{"active": false}`` and nothing else
 (section 2.2): no error tells a caller why.
 
+And a caller learns only about tokens that concern it (section 4: "the
+authorization server MAY respond ... to protect against token scanning"): a
+token issued to it, an access token whose ``aud`` names its client_id (it is
+that token's resource server), or any token when an operator gave it the
+``introspection`` permission (``oauth2ctl client create --introspection``).
+Any other token, valid or not, is ``{"active": false}`` too, so that
+introspection never tells one client that another client's token exists.
+
 A JWT is looked up as an access token: signature, expiry, neither its
 ``jti`` nor its ``grant_id`` (the grant family) revoked, and issued after the
 not-before of its ``sub`` and of its ``client_id`` (docs/operators.md). Anything else is
@@ -24,7 +32,11 @@ from common.errors import InsufficientScope, InvalidClient, InvalidToken
 from services.token.domain.denylist import RevocationList
 from services.token.domain.grant_families import GrantFamilies
 from services.token.domain.jwt_access_token import JwtAccessTokenVerifier
-from services.token.domain.ports import ClientAuthenticator, ClientCredentials
+from services.token.domain.ports import (
+    AuthenticatedClient,
+    ClientAuthenticator,
+    ClientCredentials,
+)
 
 ACCESS_TOKEN_TYPE = "Bearer"  # noqa: S105 - a token type, not a secret
 REFRESH_TOKEN_TYPE = "refresh_token"  # noqa: S105 - a token type, not a secret
@@ -50,6 +62,13 @@ class IntrospectionResult:
     def scopes(self) -> list[str]:
         return [token for token in self.scope.split(" ") if token]
 
+    @property
+    def carries_user(self) -> bool:
+        """A client_credentials token's ``sub`` is its client_id (RFC 6749 4.4, and
+        RFC 9068 section 2.2); a user's ``sub`` is a UUID, which the registry never
+        accepts as a client_id, so the two never meet."""
+        return bool(self.sub) and self.sub != self.client_id
+
 
 INACTIVE = IntrospectionResult(active=False)
 
@@ -61,14 +80,26 @@ def looks_like_jwt(token: str) -> bool:
 
 async def authenticate_confidential_caller(
     authenticator: ClientAuthenticator, credentials: ClientCredentials
-) -> str:
-    """The client_id of an authenticated confidential client, else invalid_client."""
+) -> AuthenticatedClient:
+    """An authenticated confidential client, else invalid_client."""
     if not credentials.client_id:
         raise InvalidClient("Client authentication failed")
     client = await authenticator.authenticate(credentials)
     if not client.is_confidential:
         raise InvalidClient("Introspection requires a confidential client")
-    return client.client_id
+    return client
+
+
+def may_introspect(caller: AuthenticatedClient, result: IntrospectionResult) -> bool:
+    """RFC 7662 section 2.1/4: the token was issued to the caller, names the caller
+    in its ``aud``, or the caller holds the operator's introspection permission."""
+    if not result.active:
+        return True  # inactive tells nothing either way
+    return (
+        caller.introspection
+        or result.client_id == caller.client_id
+        or caller.client_id in result.aud
+    )
 
 
 class Introspection:
@@ -91,13 +122,15 @@ class Introspection:
     async def introspect(
         self, token: str, token_type_hint: str, credentials: ClientCredentials
     ) -> IntrospectionResult:
-        await authenticate_confidential_caller(self._authenticator, credentials)
+        caller = await authenticate_confidential_caller(self._authenticator, credentials)
         # token_type_hint is only a hint (section 2.1), and the shape of a token already
         # tells which kind it is.
         del token_type_hint
         if looks_like_jwt(token):
-            return await self.access_token(token)
-        return await self.refresh_token(token)
+            result = await self.access_token(token)
+        else:
+            result = await self.refresh_token(token)
+        return result if may_introspect(caller, result) else INACTIVE
 
     async def access_token(self, token: str) -> IntrospectionResult:
         claims = await self._verifier.verify(token)
@@ -128,15 +161,20 @@ class Introspection:
         token: str,
         required_scopes: list[str] | tuple[str, ...] = (),
         audience: str = "",
+        *,
+        require_user: bool = False,
     ) -> IntrospectionResult:
         """RFC 6750 section 3.1: the active access token, or invalid_token /
         insufficient_scope. With ``audience``, the token's aud must contain it
-        (RFC 9068 section 4)."""
+        (RFC 9068 section 4). With ``require_user``, a token that carries no user
+        (client_credentials) is invalid_token, as at the userinfo endpoint."""
         result = await self.access_token(token) if looks_like_jwt(token) else INACTIVE
         if not result.active:
             raise InvalidToken("The access token is invalid or expired")
         if audience and audience not in result.aud:
             raise InvalidToken("The access token is not meant for this audience")
+        if require_user and not result.carries_user:
+            raise InvalidToken("The access token carries no user")
         granted = result.scopes
         for scope in required_scopes:
             if scope not in granted:

@@ -37,6 +37,8 @@ class AuthenticatedClient:
     access_token_signing_alg: str = ""
     # Refresh tokens even without the offline_access scope (docs/signin.md).
     always_issue_refresh_token: bool = False
+    # May introspect tokens issued to other clients (RFC 7662 section 2.1).
+    introspection: bool = False
 
     @property
     def is_confidential(self) -> bool:

@@ -59,6 +59,7 @@ class ClientsStandIn:
         scope: tuple[str, ...] = ("read", "write"),
         alg: str = "",
         always_issue_refresh_token: bool = False,
+        introspection: bool = False,
     ) -> ClientCredentials:
         """Registers through the real registry, which validates the metadata and
         generates the secret of a confidential client; code-flow clients get the
@@ -72,6 +73,7 @@ class ClientsStandIn:
                 token_endpoint_auth_method=auth_method,
                 access_token_signing_alg=alg,
                 always_issue_refresh_token=always_issue_refresh_token,
+                introspection=introspection,
             ),
             client_id=client_id,
         )

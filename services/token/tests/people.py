@@ -107,7 +107,9 @@ async def refresh(
 
 
 async def introspect(wired: Wired, token: str) -> IntrospectionResult:
-    rs = await wired.clients.register_once("resource-server", grant_types=(), scope=())
+    rs = await wired.clients.register_once(
+        "resource-server", grant_types=(), scope=(), introspection=True
+    )
     return await wired.domain.introspection.introspect(token, "", rs)
 
 

@@ -24,7 +24,7 @@ async def issue(wired: Wired, client_id: str = "svc", scope: str = "read") -> st
 
 
 async def resource_server(wired: Wired) -> ClientCredentials:
-    return await wired.clients.register_once("rs", grant_types=(), scope=())
+    return await wired.clients.register_once("rs", grant_types=(), scope=(), introspection=True)
 
 
 async def introspect(wired: Wired, token: str, hint: str = "") -> IntrospectionResult:

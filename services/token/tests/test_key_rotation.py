@@ -52,7 +52,7 @@ class Rig:
         return (await self.domain.token_endpoint.exchange(request)).access_token
 
     async def active(self, token: str) -> bool:
-        rs = await self.clients.register_once("rs", grant_types=())
+        rs = await self.clients.register_once("rs", grant_types=(), introspection=True)
         return (await self.domain.introspection.introspect(token, "", rs)).active
 
     def kids(self) -> set[str]:

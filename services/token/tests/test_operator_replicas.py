@@ -37,7 +37,7 @@ class Replica:
         )
 
     async def start(self) -> Replica:
-        self.rs = await self.clients.register("rs", grant_types=(), scope=())
+        self.rs = await self.clients.register("rs", grant_types=(), scope=(), introspection=True)
         await self.keys.start()
         await self.keys.watch()
         await self.revocations.start()

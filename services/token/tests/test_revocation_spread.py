@@ -29,7 +29,7 @@ class Replica:
 
     async def start(self) -> Replica:
         self.svc = await self.clients.register("svc")
-        self.rs = await self.clients.register("rs", grant_types=(), scope=())
+        self.rs = await self.clients.register("rs", grant_types=(), scope=(), introspection=True)
         await self.keys.start()
         await self.revocations.start()
         return self

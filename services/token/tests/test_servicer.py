@@ -73,7 +73,7 @@ def creds(wired: Wired, client_id: str, secret: str | None = None) -> common_pb2
 
 async def test_exchange_introspect_revoke(wired: Wired, client: TokenClient) -> None:
     await wired.clients.register("svc")
-    await wired.clients.register("rs", grant_types=())
+    await wired.clients.register("rs", grant_types=(), introspection=True)
     response = await client.call.Exchange(
         token_pb2.TokenRequest(
             grant_type="client_credentials", credentials=creds(wired, "svc"), scope="read"

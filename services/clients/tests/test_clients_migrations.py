@@ -1,0 +1,64 @@
+"""Migration 0003 adds introspection, allowed_cors_origins and enabled to clients
+that already exist, with the defaults that keep them working, on SQLite and
+PostgreSQL; downgrading removes the columns again."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from common.db import create_engine
+from common.migrations import downgrade, upgrade
+from services.clients.app import MIGRATIONS_DIR
+from services.clients.settings import ClientsSettings
+from services.clients.store.sql import SqlClientStore
+from services.clients.tests.conftest import settings_for
+
+INSERT_0002 = """
+INSERT INTO clients (client_id, client_name, redirect_uris, grant_types, response_types,
+  scope, token_endpoint_auth_method, require_pkce, post_logout_redirect_uris,
+  access_token_signing_alg, always_issue_refresh_token, contacts, client_uri, logo_uri,
+  client_secret_hash, dynamically_registered, revision, created_at, updated_at)
+VALUES ('old', 'old', '[]', '["client_credentials"]', '[]', 'api', 'client_secret_basic',
+  true, '[]', '', false, '[]', '', '', NULL, false, 1,
+  '2025-01-01 00:00:00+00:00', '2025-01-01 00:00:00+00:00')
+"""
+
+
+async def _execute(settings: ClientsSettings, sql: str) -> None:
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def _load(settings: ClientsSettings) -> tuple[bool, tuple[str, ...], bool]:
+    engine = create_engine(settings)
+    try:
+        client = await SqlClientStore(engine).get("old")
+    finally:
+        await engine.dispose()
+    assert client is not None
+    return client.introspection, client.allowed_cors_origins, client.enabled
+
+
+async def test_0003_keeps_existing_clients_working(
+    pg_url: str, database_url: tuple[str, str]
+) -> None:
+    """``pg_url`` first, as in conftest's ``engine``; Alembic runs in a thread (it
+    runs an event loop of its own), so no test here ends the current loop."""
+    settings = settings_for(*database_url)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR, "0002")
+    await _execute(settings, INSERT_0002)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load(settings) == (False, (), True)
+    await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0002")
+    with pytest.raises(DBAPIError, match="introspection"):
+        await _execute(settings, "SELECT introspection FROM clients")
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load(settings) == (False, (), True)
