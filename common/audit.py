@@ -18,6 +18,7 @@ from oauth2.v1 import admin_pb2, common_pb2
 from opentelemetry import trace
 
 from common.errors import OAuthError
+from common.grpc_client import ChannelSecurity
 from common.services import admin_client
 from common.settings import CommonSettings
 from common.timeutil import utcnow
@@ -94,7 +95,11 @@ class AuditReporter:
 
     def __init__(self, settings: CommonSettings) -> None:
         self._source = settings.service_name
-        self._client = admin_client(settings.admin_target, settings.grpc_deadline_seconds)
+        self._client = admin_client(
+            settings.admin_target,
+            settings.grpc_deadline_seconds,
+            ChannelSecurity.from_settings(settings),
+        )
         self._pending: set[asyncio.Task[None]] = set()
 
     def report(
