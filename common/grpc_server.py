@@ -19,6 +19,7 @@ import inspect
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -101,6 +102,9 @@ def server_keepalive_options(keepalive_seconds: float) -> list[tuple[str, Any]]:
     interval_ms = int(keepalive_seconds * 1000)
     return [
         ("grpc.keepalive_permit_without_calls", 1),
+        # The ping-abuse policy of current gRPC cores reads this name on a server
+        # (checked by common/tests/test_grpc_mtls.py); older ones the next.
+        ("grpc.http2.min_ping_interval_without_data_ms", interval_ms // 2),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", interval_ms // 2),
         ("grpc.http2.max_ping_strikes", 2),
     ]
@@ -122,16 +126,26 @@ def _health_only_server(
     return server
 
 
-async def serve(
+@dataclass
+class BuiltServer:
+    """A server with its port bound, not started yet (:func:`build_server`)."""
+
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+    tls: bool
+    #: The plaintext health-only server on grpc_health_port, if any.
+    health_server: grpc.aio.Server | None
+
+
+def build_server(
     settings: ServiceSettings,
     add_servicers: AddServicers,
     service_names: Sequence[str],
-    *,
-    on_stop: Callable[[], Awaitable[None]] | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-    ready: asyncio.Event | None = None,
-) -> None:
-    """Serve until SIGTERM/SIGINT, then drain and return."""
+) -> BuiltServer:
+    """The server every service runs: interceptors, options, health, reflection,
+    its port bound (mutual TLS when configured)."""
     tls = TlsFiles.from_settings(settings)
     # With mTLS the caller's certificate says who it is: each service then accepts only
     # the callers common.grpc_callers names (no identity, no allow-list, without it).
@@ -168,18 +182,43 @@ async def serve(
         port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    health_server = _health_only_server(settings, health_servicer)
-    await server.start()
-    if health_server is not None:
-        await health_server.start()
+    return BuiltServer(
+        server,
+        health_servicer,
+        port,
+        tls is not None,
+        _health_only_server(settings, health_servicer),
+    )
+
+
+async def start_server(built: BuiltServer, service_names: Sequence[str]) -> None:
+    """Start it and report every service SERVING."""
+    await built.server.start()
+    if built.health_server is not None:
+        await built.health_server.start()
     for name in ["", *service_names]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await built.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+async def serve(
+    settings: ServiceSettings,
+    add_servicers: AddServicers,
+    service_names: Sequence[str],
+    *,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then drain and return."""
+    built = build_server(settings, add_servicers, service_names, interceptors)
+    server, health_servicer, health_server = built.server, built.health, built.health_server
+    await start_server(built, service_names)
     log.info(
         "%s listening on %s:%d (%s)",
         settings.service_name,
         settings.grpc_host,
-        port,
-        "mutual TLS" if tls is not None else "plaintext",
+        built.port,
+        "mutual TLS" if built.tls else "plaintext",
     )
     metrics = None
     if settings.metrics_port:
