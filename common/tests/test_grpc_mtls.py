@@ -5,7 +5,7 @@ through a real grpc.aio server built as every service builds it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -68,9 +68,6 @@ def settings_for(name: str, certs: dict[str, CertFiles] | None, **extra: object)
         grpc_tls_key_file=files.key if files else None,
         **extra,  # type: ignore[arg-type]
     )
-
-
-Started = Callable[..., "asyncio.Future[tuple[str, Token]]"]
 
 
 @pytest.fixture
