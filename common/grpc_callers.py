@@ -4,7 +4,8 @@ The table follows the call graph (docs/DESIGN.md): each service accepts only the
 processes that call it, and its operator-only methods only from the admin service
 (which audits them) — so a compromised gateway cannot rotate a signing key or set a
 password behind the audit trail's back. ``RecordEvent`` is the one admin method every
-service calls (their security events); ``Bootstrap`` is oauth2ctl's (``ctl``).
+service calls (their security events); ``Bootstrap`` is oauth2ctl's (``ctl``, or the
+admin service's certificate when oauth2ctl runs inside its container).
 
 The caller is the CN of its verified client certificate (:func:`common.grpc_tls.caller_of`).
 No certificate: UNAUTHENTICATED; a caller not in the table: PERMISSION_DENIED. The gRPC
@@ -108,7 +109,8 @@ CALLERS: Final[Mapping[str, ServicePolicy]] = {
         callers=_only(GATEWAY),
         methods={
             "RecordEvent": _only(GATEWAY, AUTHORIZE, TOKEN, CLIENTS),
-            "Bootstrap": _only(CTL),
+            # oauth2ctl, also run inside the admin container (with its certificate).
+            "Bootstrap": _only(CTL, ADMIN),
         },
     ),
 }

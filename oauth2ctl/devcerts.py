@@ -10,6 +10,7 @@ them. Development only: production certificates come from the operator's PKI
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import ipaddress
 import os
@@ -192,3 +193,28 @@ def ensure_certificates(directory: Path, names: Iterable[str]) -> dict[str, Cert
         authority.write(directory, name)
     _write_private(directory / f"{CA_NAME}.crt", authority.cert_pem())
     return files
+
+
+#: Every process that gets a certificate: the four services, the gateway, oauth2ctl.
+ALL_NAMES = ("gateway", "authorize", "token", "clients", "admin", "ctl")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m oauth2ctl.devcerts DIR [--owner UID:GID]``: docker compose's
+    one-shot certificate maker (its volume is shared by every process)."""
+    parser = argparse.ArgumentParser(prog="python -m oauth2ctl.devcerts")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--owner", help="UID:GID to give the files (the processes' user)")
+    args = parser.parse_args(argv)
+    files = ensure_certificates(args.directory, ALL_NAMES)
+    if args.owner:
+        uid, _, gid = args.owner.partition(":")
+        paths = [args.directory, *{p for f in files.values() for p in (f.ca, f.cert, f.key)}]
+        for path in paths:
+            os.chown(path, int(uid), int(gid or uid))
+    print(f"certificates for {', '.join(ALL_NAMES)} in {args.directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
