@@ -147,6 +147,15 @@ def build_server(
     """The server every service runs: interceptors, options, health, reflection,
     its port bound (mutual TLS when configured)."""
     tls = TlsFiles.from_settings(settings)
+    if tls is not None and tls.common_name() != settings.PROCESS:
+        # The others know this process by its certificate's CN: another name means
+        # their allow-lists refuse its calls, and its events are recorded under it.
+        log.warning(
+            "%s: the gRPC certificate's CN is %r, not %r",
+            settings.service_name,
+            tls.common_name(),
+            settings.PROCESS,
+        )
     # With mTLS the caller's certificate says who it is: each service then accepts only
     # the callers common.grpc_callers names (no identity, no allow-list, without it).
     allow_list = [CallerAllowListInterceptor()] if tls is not None else []

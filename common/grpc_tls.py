@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from common.settings import CommonSettings
 
@@ -52,6 +54,15 @@ class TlsFiles:
             raise SystemExit(
                 f"{settings.PROCESS}: cannot read a gRPC TLS file: {exc.filename}: {exc.strerror}"
             ) from None
+
+    def common_name(self) -> str | None:
+        """The subject CN of this process's certificate (its identity to the others)."""
+        try:
+            cert = x509.load_pem_x509_certificate(self.cert)
+        except ValueError:
+            return None
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(names[0].value) if names else None
 
     def server_credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials(

@@ -256,6 +256,11 @@ def test_the_table_names_only_known_processes_and_every_service() -> None:
     assert no_cert is not None and no_cert[0] == grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_a_certificate_names_its_process(certs: dict[str, CertFiles]) -> None:
+    assert tls(certs["token"]).common_name() == "token"
+    assert tls(certs["ctl"]).common_name() == "ctl"
+
+
 def test_the_tls_settings_go_together(certs: dict[str, CertFiles]) -> None:
     with pytest.raises(ValueError, match="go together"):
         ServiceSettings(grpc_tls_ca_file=certs["token"].ca)
