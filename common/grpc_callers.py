@@ -156,6 +156,10 @@ class CallerAllowListInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
+        if split_method(handler_call_details.method)[0] in OPEN_SERVICES:
+            # The TLS handshake has checked the certificate already; nothing to add
+            # to the health watch streams that every channel keeps open.
+            return handler
         # The peer's certificate is on the call's context only, so each kind of
         # handler is wrapped to check it before the servicer runs.
         method = handler_call_details.method
