@@ -102,8 +102,9 @@ def server_keepalive_options(keepalive_seconds: float) -> list[tuple[str, Any]]:
     interval_ms = int(keepalive_seconds * 1000)
     return [
         ("grpc.keepalive_permit_without_calls", 1),
-        # The ping-abuse policy of current gRPC cores reads this name on a server
-        # (checked by common/tests/test_grpc_mtls.py); older ones the next.
+        # With the gRPC core installed here a server's ping-abuse policy follows this
+        # name, not only the documented min_recv one below (without it an idle channel
+        # still gets GOAWAY: common/tests/test_grpc_mtls.py); both are set.
         ("grpc.http2.min_ping_interval_without_data_ms", interval_ms // 2),
         ("grpc.http2.min_recv_ping_interval_without_data_ms", interval_ms // 2),
         ("grpc.http2.max_ping_strikes", 2),
