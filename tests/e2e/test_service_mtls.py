@@ -12,7 +12,7 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from oauth2.v1 import admin_pb2, admin_pb2_grpc, common_pb2, token_pb2_grpc
+from oauth2.v1 import admin_pb2, admin_pb2_grpc, clients_pb2, common_pb2, token_pb2_grpc
 
 from common.services import TOKEN_SERVICE
 from tests.e2e.admin_support import AdminApi
@@ -69,6 +69,7 @@ def test_the_token_service_refuses_callers_without_a_certificate(system: Running
 
 def test_a_forged_audit_source_is_recorded_with_the_real_caller(system: RunningSystem) -> None:
     action = f"test.forged.{uuid.uuid4().hex[:8]}"
+    forged_actor = f"client:forged-{uuid.uuid4().hex[:8]}"
 
     async def report() -> None:
         # The token service's certificate, claiming to be the admin service's root.
@@ -90,6 +91,19 @@ def test_a_forged_audit_source_is_recorded_with_the_real_caller(system: RunningS
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.ListEvents(admin_pb2.ListEventsRequest(), timeout=5)
             assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            # Nor act as an operator: an admin RPC with a forged principal is refused
+            # before anything runs, so that actor never reaches the trail.
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.CreateClient(
+                    clients_pb2.CreateClientRequest(
+                        metadata=clients_pb2.ClientMetadata(
+                            client_name=f"forged-{action}", grant_types=["client_credentials"]
+                        ),
+                        actor=common_pb2.Actor(id=forged_actor),
+                    ),
+                    timeout=5,
+                )
+            assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
     asyncio.run(report())
     with AdminApi(system) as api:
@@ -99,6 +113,9 @@ def test_a_forged_audit_source_is_recorded_with_the_real_caller(system: RunningS
         assert event["source"] == "oauth2-token"
         assert event["details"]["claimed_source"] == "oauth2-admin"
         assert event["actor"] == "admin:root"  # as reported, vouched for by oauth2-token only
+        assert api.ok("GET", "/audit", params={"actor": forged_actor})["items"] == []
+        clients = api.ok("GET", "/clients", params={"search": f"forged-{action}"})["items"]
+        assert clients == []
 
         # The admin service's own events name the process that asked for them.
         created = api.ok(
