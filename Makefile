@@ -1,4 +1,5 @@
-# make run   - the whole system on the embedded default (SQLite + in-process stand-ins)
+# make run   - the whole system on the embedded default (SQLite + in-process stand-ins),
+#              gRPC on mutual TLS; make run RUN_ARGS=--plaintext without
 # make test  - every test, against real PostgreSQL and Redis
 # make up    - the whole system in Docker (docker-compose.yml); make down stops it
 SHELL := /bin/bash
@@ -38,7 +39,7 @@ proto-check: $(STAMP)
 	done; rm -rf $$tmp; echo "generated code matches protos/"
 
 run: $(STAMP) proto
-	$(PY) -m oauth2ctl.devrun
+	$(PY) -m oauth2ctl.devrun $(RUN_ARGS)
 
 migrate: $(STAMP)
 	for s in clients token authorize admin; do $(PY) -m services.$$s migrate || exit 1; done

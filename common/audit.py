@@ -18,6 +18,7 @@ from oauth2.v1 import admin_pb2, common_pb2
 from opentelemetry import trace
 
 from common.errors import OAuthError
+from common.grpc_client import ChannelSecurity
 from common.services import AdminClient, admin_client
 from common.settings import CommonSettings
 from common.timeutil import utcnow
@@ -127,7 +128,9 @@ class AuditReporter:
     async def _send(self, event: admin_pb2.AuditEvent) -> None:
         if self._client is None:
             self._client = admin_client(
-                self._settings.admin_target, self._settings.grpc_deadline_seconds
+                self._settings.admin_target,
+                self._settings.grpc_deadline_seconds,
+                ChannelSecurity.from_settings(self._settings),
             )
         try:
             await self._client.call.RecordEvent(event)

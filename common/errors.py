@@ -264,4 +264,8 @@ ERRORS_BY_GRPC_CODE: dict[grpc.StatusCode, type[OAuthError]] = {
     grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidRequest,
+    # A bare refusal comes only from the caller allow-list (common.grpc_callers): this
+    # deployment's certificates do not match its call graph, nothing the user can mend.
+    grpc.StatusCode.PERMISSION_DENIED: TemporarilyUnavailable,
+    grpc.StatusCode.UNAUTHENTICATED: TemporarilyUnavailable,
 }

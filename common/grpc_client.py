@@ -1,6 +1,7 @@
 """Outgoing gRPC calls: one channel per target, a deadline on every call,
 round_robin over every address, retries only for idempotent reads, and errors
-decoded back into OAuthError subclasses.
+decoded back into OAuthError subclasses; mutual TLS with the process's
+certificate when the grpc_tls_* settings are set (:class:`ChannelSecurity`).
 """
 
 from __future__ import annotations
@@ -8,12 +9,15 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 import grpc
 
 from common.grpc_errors import from_rpc_error
+from common.grpc_tls import TlsFiles, target_name_override
 from common.metrics import ClientMetricsInterceptor
+from common.settings import CommonSettings
 from common.telemetry import grpc_client_interceptors
 
 StubT = TypeVar("StubT")
@@ -25,10 +29,24 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.dns_min_time_between_resolutions_ms", 1_000),
 ]
+
+#: The default of the grpc_keepalive_seconds setting.
+DEFAULT_KEEPALIVE_SECONDS = 30.0
+
+
+def keepalive_options(keepalive_seconds: float) -> list[tuple[str, Any]]:
+    """Ping every ``keepalive_seconds`` even with no call in flight (the health watch
+    of client-side health checking is a call that never sends data), and keep pinging
+    however long the channel stays idle: a dead peer is found within a ping timeout.
+    The servers accept exactly this (common.grpc_server.server_keepalive_options)."""
+    return [
+        ("grpc.keepalive_time_ms", int(keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
 
 
 def normalize_target(target: str) -> str:
@@ -77,19 +95,43 @@ def service_config(service: str, idempotent_methods: Iterable[str]) -> str:
     return json.dumps(config)
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelSecurity:
+    """How a process's channels connect: mutual TLS with its certificate (``tls``;
+    None is plaintext) and its keepalive interval. ``from_settings`` in each process."""
+
+    tls: TlsFiles | None = None
+    keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> ChannelSecurity:
+        return cls(TlsFiles.from_settings(settings), settings.grpc_keepalive_seconds)
+
+
+PLAINTEXT = ChannelSecurity()
+
+
 def make_channel(
     target: str,
     service: str,
     idempotent_methods: Iterable[str] = (),
     interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+    security: ChannelSecurity = PLAINTEXT,
 ) -> grpc.aio.Channel:
+    target = normalize_target(target)
     options = [
         *_CHANNEL_OPTIONS,
+        *keepalive_options(security.keepalive_seconds),
         ("grpc.service_config", service_config(service, idempotent_methods)),
     ]
     # The span interceptors inject traceparent; the metrics see each call as made.
     chain = [*grpc_client_interceptors(), ClientMetricsInterceptor(), *interceptors]
-    return grpc.aio.insecure_channel(normalize_target(target), options=options, interceptors=chain)
+    if security.tls is None:
+        return grpc.aio.insecure_channel(target, options=options, interceptors=chain)
+    options += target_name_override(target)
+    return grpc.aio.secure_channel(
+        target, security.tls.channel_credentials(), options=options, interceptors=chain
+    )
 
 
 class _Method:
@@ -123,10 +165,11 @@ class ServiceClient(Generic[StubT]):
         deadline: float,
         idempotent_methods: Iterable[str] = (),
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+        security: ChannelSecurity = PLAINTEXT,
     ) -> None:
         self.target = target
         self.service = service
-        self.channel = make_channel(target, service, idempotent_methods, interceptors)
+        self.channel = make_channel(target, service, idempotent_methods, interceptors, security)
         self.stub: StubT = stub_cls(self.channel)
         self.deadline = deadline
         # Each method of the stub, with the deadline and the error decoding: the

@@ -6,6 +6,10 @@ anything else -> server_error with nothing leaked), the standard health service
 graceful drain on SIGTERM/SIGINT: health flips to NOT_SERVING so balancers stop
 sending (clients watch it: common.grpc_client), and after ``drain_delay_seconds``
 in-flight calls get ``drain_seconds`` to finish.
+
+With the ``grpc_tls_*`` settings the port requires a client certificate from the CA
+and each call is checked against the caller allow-list (common.grpc_callers);
+``grpc_health_port`` adds a plaintext port with the health service alone, for probes.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import inspect
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -22,7 +27,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.errors import OAuthError, ServerError, Unimplemented
+from common.grpc_callers import CallerAllowListInterceptor
 from common.grpc_errors import to_status
+from common.grpc_tls import TlsFiles
 from common.grpc_types import Req, Resp
 from common.metrics import ServerMetricsInterceptor, start_metrics_server
 from common.settings import ServiceSettings
@@ -87,21 +94,78 @@ def _is_abort(exc: BaseException) -> bool:
 AddServicers = Callable[[grpc.aio.Server], None]
 
 
-async def serve(
+def server_keepalive_options(keepalive_seconds: float) -> list[tuple[str, Any]]:
+    """What a server accepts from clients that ping every ``keepalive_seconds``
+    (common.grpc_client.keepalive_options): pings on idle connections, as often as
+    half that interval (timers drift), so an idle channel is never sent GOAWAY
+    too_many_pings; a client pinging faster still earns strikes."""
+    interval_ms = int(keepalive_seconds * 1000)
+    return [
+        ("grpc.keepalive_permit_without_calls", 1),
+        # With the gRPC core installed here a server's ping-abuse policy follows this
+        # name, not only the documented min_recv one below (without it an idle channel
+        # still gets GOAWAY: common/tests/test_grpc_mtls.py); both are set.
+        ("grpc.http2.min_ping_interval_without_data_ms", interval_ms // 2),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", interval_ms // 2),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]
+
+
+def _health_only_server(
+    settings: ServiceSettings, health_servicer: health.aio.HealthServicer
+) -> grpc.aio.Server | None:
+    """grpc.health.v1 alone on a plaintext port, for probes without a client
+    certificate (Kubernetes' native gRPC probes); the same servicer, so it turns
+    NOT_SERVING with the main port on SIGTERM."""
+    if not settings.grpc_health_port:
+        return None
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"{settings.grpc_host}:{settings.grpc_health_port}"
+    if server.add_insecure_port(address) == 0:
+        raise OSError(f"cannot listen on {address}")
+    return server
+
+
+@dataclass
+class BuiltServer:
+    """A server with its port bound, not started yet (:func:`build_server`)."""
+
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+    tls: bool
+    #: The plaintext health-only server on grpc_health_port, if any.
+    health_server: grpc.aio.Server | None
+
+
+def build_server(
     settings: ServiceSettings,
     add_servicers: AddServicers,
     service_names: Sequence[str],
-    *,
-    on_stop: Callable[[], Awaitable[None]] | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-    ready: asyncio.Event | None = None,
-) -> None:
-    """Serve until SIGTERM/SIGINT, then drain and return."""
+) -> BuiltServer:
+    """The server every service runs: interceptors, options, health, reflection,
+    its port bound (mutual TLS when configured)."""
+    tls = TlsFiles.from_settings(settings)
+    if tls is not None and tls.common_name() != settings.PROCESS:
+        # The others know this process by its certificate's CN: another name means
+        # their allow-lists refuse its calls, and its events are recorded under it.
+        log.warning(
+            "%s: the gRPC certificate's CN is %r, not %r",
+            settings.service_name,
+            tls.common_name(),
+            settings.PROCESS,
+        )
+    # With mTLS the caller's certificate says who it is: each service then accepts only
+    # the callers common.grpc_callers names (no identity, no allow-list, without it).
+    allow_list = [CallerAllowListInterceptor()] if tls is not None else []
     server = grpc.aio.server(
         # Outermost first: the span, then the metrics (which see the final status code).
         interceptors=[
             *grpc_server_interceptors(),
             ServerMetricsInterceptor(),
+            *allow_list,
             *interceptors,
             ErrorInterceptor(),
         ],
@@ -112,6 +176,7 @@ async def serve(
             # each one after a few minutes lets new replicas (an HPA scale-up) get traffic.
             ("grpc.max_connection_age_ms", 300_000),
             ("grpc.max_connection_age_grace_ms", 30_000),
+            *server_keepalive_options(settings.grpc_keepalive_seconds),
         ],
     )
     add_servicers(server)
@@ -121,13 +186,50 @@ async def serve(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
     address = f"{settings.grpc_host}:{settings.grpc_port}"
-    port = server.add_insecure_port(address)
+    if tls is not None:
+        port = server.add_secure_port(address, tls.server_credentials())
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    await server.start()
+    return BuiltServer(
+        server,
+        health_servicer,
+        port,
+        tls is not None,
+        _health_only_server(settings, health_servicer),
+    )
+
+
+async def start_server(built: BuiltServer, service_names: Sequence[str]) -> None:
+    """Start it and report every service SERVING."""
+    await built.server.start()
+    if built.health_server is not None:
+        await built.health_server.start()
     for name in ["", *service_names]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("%s listening on %s:%d", settings.service_name, settings.grpc_host, port)
+        await built.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+async def serve(
+    settings: ServiceSettings,
+    add_servicers: AddServicers,
+    service_names: Sequence[str],
+    *,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then drain and return."""
+    built = build_server(settings, add_servicers, service_names, interceptors)
+    server, health_servicer, health_server = built.server, built.health, built.health_server
+    await start_server(built, service_names)
+    log.info(
+        "%s listening on %s:%d (%s)",
+        settings.service_name,
+        settings.grpc_host,
+        built.port,
+        "mutual TLS" if built.tls else "plaintext",
+    )
     metrics = None
     if settings.metrics_port:
         metrics = start_metrics_server(settings.grpc_host, settings.metrics_port)
@@ -150,6 +252,8 @@ async def serve(
         # the clients, which watch health, stop sending here.
         await asyncio.sleep(settings.drain_delay_seconds)
         await server.stop(settings.drain_seconds)
+        if health_server is not None:
+            await health_server.stop(0)
         if on_stop is not None:
             await on_stop()
         log.info("%s stopped", settings.service_name)

@@ -55,7 +55,15 @@ async def _run_online(settings: CommonSettings, metadata: MetaData) -> None:
                 # Replicas of one service may migrate at once: serialise on the schema.
                 lock_id = zlib.crc32(f"oauth2-migrate:{settings.db_schema}".encode())
                 await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"'))
+                # Only when missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the
+                # database even when the schema exists, which a service's own role
+                # (deploy/postgres/roles.sql: it owns its schema, nothing more) lacks.
+                exists = await conn.scalar(
+                    text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"),
+                    {"schema": settings.db_schema},
+                )
+                if not exists:
+                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"'))
                 await conn.commit()
             await conn.run_sync(_do_run, metadata, None if is_sqlite(url) else settings.db_schema)
             await conn.commit()

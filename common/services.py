@@ -1,7 +1,8 @@
 """One way to reach each service: its stub, its gRPC service name and which of its
 methods are safe to retry on UNAVAILABLE (reads, and checks that change nothing).
 
-Every process builds its clients here, so the knowledge of a contract lives in one
+Every process builds its clients here (with ``ChannelSecurity.from_settings``: its
+certificate when mTLS is on), so the knowledge of a contract lives in one
 place beside common.grpc_client rather than once per caller.
 """
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from oauth2.v1 import admin_pb2_grpc, authorize_pb2_grpc, clients_pb2_grpc, token_pb2_grpc
 
-from common.grpc_client import ServiceClient
+from common.grpc_client import PLAINTEXT, ChannelSecurity, ServiceClient
 
 if TYPE_CHECKING:
     # The async stubs exist in the typed stubs (mypy-protobuf) only.
@@ -67,41 +68,53 @@ TokenClient: TypeAlias = "ServiceClient[TokenServiceAsyncStub]"
 AdminClient: TypeAlias = "ServiceClient[AdminServiceAsyncStub]"
 
 
-def clients_client(target: str, deadline: float) -> ClientsClient:
+def clients_client(
+    target: str, deadline: float, security: ChannelSecurity = PLAINTEXT
+) -> ClientsClient:
     return ServiceClient(
         clients_pb2_grpc.ClientsServiceStub,
         target,
         CLIENTS_SERVICE,
         deadline=deadline,
+        security=security,
         idempotent_methods=_CLIENTS_RETRYABLE,
     )
 
 
-def authorize_client(target: str, deadline: float) -> AuthorizeClient:
+def authorize_client(
+    target: str, deadline: float, security: ChannelSecurity = PLAINTEXT
+) -> AuthorizeClient:
     return ServiceClient(
         authorize_pb2_grpc.AuthorizeServiceStub,
         target,
         AUTHORIZE_SERVICE,
         deadline=deadline,
+        security=security,
         idempotent_methods=_AUTHORIZE_RETRYABLE,
     )
 
 
-def token_client(target: str, deadline: float) -> TokenClient:
+def token_client(
+    target: str, deadline: float, security: ChannelSecurity = PLAINTEXT
+) -> TokenClient:
     return ServiceClient(
         token_pb2_grpc.TokenServiceStub,
         target,
         TOKEN_SERVICE,
         deadline=deadline,
+        security=security,
         idempotent_methods=_TOKEN_RETRYABLE,
     )
 
 
-def admin_client(target: str, deadline: float) -> AdminClient:
+def admin_client(
+    target: str, deadline: float, security: ChannelSecurity = PLAINTEXT
+) -> AdminClient:
     return ServiceClient(
         admin_pb2_grpc.AdminServiceStub,
         target,
         ADMIN_SERVICE,
         deadline=deadline,
+        security=security,
         idempotent_methods=_ADMIN_RETRYABLE,
     )

@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -148,6 +148,19 @@ class CommonSettings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = None
     # Fraction of traces sampled at the root (parent-based below it).
     otel_sampling_ratio: float = Field(default=1.0, ge=0, le=1)
+    # Mutual TLS on every gRPC channel (docs/operators.md, "Service-to-service TLS"):
+    # PEM files of the CA that signs every process's certificate, of this process's
+    # certificate (subject CN = the process name: gateway, authorize, token, clients,
+    # admin, ctl) and of its private key. All three or none; none (the default) means
+    # plaintext gRPC and no caller allow-list. `make run` sets them to throwaway
+    # certificates under <data_dir>/certs.
+    grpc_tls_ca_file: Path | None = None
+    grpc_tls_cert_file: Path | None = None
+    grpc_tls_key_file: Path | None = None
+    # Seconds between keepalive pings on an idle gRPC connection. Clients ping this
+    # often and servers accept pings this often (so an idle channel is never sent
+    # GOAWAY too_many_pings): give every process the same value.
+    grpc_keepalive_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     @field_validator("issuer")
     @classmethod
@@ -175,6 +188,17 @@ class CommonSettings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value or None
+
+    @field_validator("grpc_tls_key_file")
+    @classmethod
+    def _grpc_tls_all_or_none(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # Declared last of the three, so the other two are in info.data already.
+        files = (info.data.get("grpc_tls_ca_file"), info.data.get("grpc_tls_cert_file"), value)
+        if any(files) and not all(files):
+            raise ValueError(
+                "grpc_tls_ca_file, grpc_tls_cert_file and grpc_tls_key_file go together"
+            )
+        return value
 
     @property
     def embedded(self) -> bool:
@@ -228,6 +252,10 @@ class ServiceSettings(CommonSettings):
     drain_delay_seconds: float = Field(default=0.5, ge=0, le=60)
     # Apply this service's migrations at start-up (the embedded default does).
     migrate_on_start: bool = False
+    # A second, plaintext port serving only grpc.health.v1, for probes that cannot
+    # present a client certificate (Kubernetes' native gRPC probes) when mTLS is on;
+    # 0 (the default) serves none.
+    grpc_health_port: int = Field(default=0, ge=0, le=65535)
 
 
 S = TypeVar("S", bound=CommonSettings)

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from common.grpc_client import ServiceClient
+from common.grpc_client import ChannelSecurity, ServiceClient
 from common.services import (
     AdminClient,
     AuthorizeClient,
@@ -35,11 +35,12 @@ class Downstream:
     @classmethod
     def connect(cls, settings: CommonSettings) -> Downstream:
         deadline = settings.grpc_deadline_seconds
+        security = ChannelSecurity.from_settings(settings)
         return cls(
-            authorize=authorize_client(settings.authorize_target, deadline),
-            token=token_client(settings.token_target, deadline),
-            clients=clients_client(settings.clients_target, deadline),
-            admin=admin_client(settings.admin_target, deadline),
+            authorize=authorize_client(settings.authorize_target, deadline, security),
+            token=token_client(settings.token_target, deadline, security),
+            clients=clients_client(settings.clients_target, deadline, security),
+            admin=admin_client(settings.admin_target, deadline, security),
         )
 
     def by_name(self) -> dict[str, ServiceClient[Any]]:

@@ -4,12 +4,15 @@ Five processes (clients, token, authorize, admin, gateway), each started with
 ``python -m ...`` exactly as a container would run it, after each service's
 migrations have been applied. Without DATABASE_URL/REDIS_URL every process
 uses its own SQLite file under ``var/`` and in-process stand-ins for Redis.
+The processes talk mutual TLS with throwaway certificates generated once under
+``var/certs`` (``--plaintext``: without).
 Ctrl-C (or SIGTERM) stops the gateway first, then the services, each given
 time to drain.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import signal
@@ -24,9 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from oauth2ctl.devcerts import CertFiles, ensure_certificates
+
 SERVICES = ("clients", "token", "authorize", "admin")
 #: Start order: what others call comes first; stop order is the reverse.
 PROCESSES = (*SERVICES, "gateway")
+
+#: The certificate name (CN) of oauth2ctl: its settings' PROCESS.
+CTL_CERT_NAME = "ctl"
 
 DEFAULT_PORTS = {
     "authorize": 50051,
@@ -82,6 +90,26 @@ class System:
     metrics: bool = False
     #: The metrics port of each running service process, by its pid.
     metrics_ports: dict[int, int] = field(default_factory=dict)
+    #: Mutual TLS between the processes, with throwaway certificates under
+    #: <data dir>/certs (oauth2ctl.devcerts), unless the environment names its own
+    #: (OAUTH2_GRPC_TLS_*). False: plaintext gRPC.
+    tls: bool = True
+    _certificates: dict[str, CertFiles] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.env.get("OAUTH2_DATA_DIR") or "var")
+
+    def certificates(self) -> dict[str, CertFiles] | None:
+        """Each process's certificate files (and the CLI's, ``ctl``), made once;
+        None with tls off or when the environment brings certificates of its own."""
+        if not self.tls or self.env.get("OAUTH2_GRPC_TLS_CA_FILE"):
+            return None
+        if self._certificates is None:
+            self._certificates = ensure_certificates(
+                self.data_dir / "certs", [*PROCESSES, CTL_CERT_NAME]
+            )
+        return self._certificates
 
     @property
     def base_url(self) -> str:
@@ -98,18 +126,25 @@ class System:
         return ",".join(f"127.0.0.1:{port}" for port in ports)
 
     def common_env(self) -> dict[str, str]:
+        """What every process gets, and oauth2ctl (with the CLI's certificate)."""
         env = dict(self.env)
         env.setdefault("OAUTH2_ISSUER", self.base_url)
         # The gateway listens there for its admin API, oauth2ctl calls it there.
         env["OAUTH2_ADMIN_PORT"] = self.admin_url.rpartition(":")[2]
         for name in SERVICES:
             env[f"OAUTH2_{name.upper()}_TARGET"] = self.target(name)
+        certificates = self.certificates()
+        if certificates is not None:
+            env.update(certificates[CTL_CERT_NAME].env())
         return env
 
     def process_env(
         self, name: str, port: int | None = None, metrics_port: int = 0
     ) -> dict[str, str]:
         env = self.common_env()
+        certificates = self.certificates()
+        if certificates is not None:
+            env.update(certificates[name].env())
         if name == "gateway":
             env["OAUTH2_PORT"] = str(port or self.ports["gateway"])
         else:
@@ -268,10 +303,17 @@ BANNER = """
 """
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m oauth2ctl.devrun")
+    parser.add_argument(
+        "--plaintext",
+        action="store_true",
+        help="plaintext gRPC between the processes instead of mutual TLS",
+    )
+    args = parser.parse_args(argv)
     env = dict(os.environ)
     env.setdefault("OAUTH2_LOG_FORMAT", "text")
-    system = System(env=env)
+    system = System(env=env, tls=not args.plaintext)
     embedded = not (env.get("DATABASE_URL") or env.get("REDIS_URL"))
     if not embedded and not env.get("OAUTH2_KEY_ENCRYPTION_KEY"):
         # A development convenience only; the token service warns loudly about it.
@@ -281,6 +323,7 @@ def main() -> int:
         if embedded
         else ("PostgreSQL and Redis from DATABASE_URL / REDIS_URL")
     )
+    mode += ", gRPC on mutual TLS" if system.tls else ", gRPC in plaintext"
     stop = False
 
     def request_stop(_signum: int, _frame: object) -> None:

@@ -19,6 +19,7 @@ from oauth2.v1 import admin_pb2, common_pb2
 
 from common.errors import InvalidRequest
 from common.files import private_directory
+from common.grpc_client import ChannelSecurity
 from common.services import admin_client
 from oauth2ctl.api import AdminApi
 from oauth2ctl.commands import emit, segment
@@ -139,7 +140,11 @@ async def bootstrap(args: argparse.Namespace, settings: CtlSettings) -> None:
         if not args.json:
             print(f"already bootstrapped: {path} exists")
         return
-    admin = admin_client(settings.admin_target, settings.grpc_deadline_seconds)
+    admin = admin_client(
+        settings.admin_target,
+        settings.grpc_deadline_seconds,
+        ChannelSecurity.from_settings(settings),
+    )
     try:
         created = await admin.call.Bootstrap(
             admin_pb2.BootstrapRequest(

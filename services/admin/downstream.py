@@ -13,6 +13,7 @@ from oauth2.v1 import (
     token_pb2,
 )
 
+from common.grpc_client import ChannelSecurity
 from common.services import (
     AuthorizeClient,
     ClientsClient,
@@ -30,7 +31,13 @@ class GrpcClientRegistry:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> GrpcClientRegistry:
-        return cls(clients_client(settings.clients_target, settings.grpc_deadline_seconds))
+        return cls(
+            clients_client(
+                settings.clients_target,
+                settings.grpc_deadline_seconds,
+                ChannelSecurity.from_settings(settings),
+            )
+        )
 
     async def create_client(
         self, request: clients_pb2.CreateClientRequest
@@ -106,7 +113,13 @@ class GrpcUserDirectory:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> GrpcUserDirectory:
-        return cls(authorize_client(settings.authorize_target, settings.grpc_deadline_seconds))
+        return cls(
+            authorize_client(
+                settings.authorize_target,
+                settings.grpc_deadline_seconds,
+                ChannelSecurity.from_settings(settings),
+            )
+        )
 
     async def create_user(self, request: authorize_pb2.CreateUserRequest) -> authorize_pb2.User:
         user: authorize_pb2.User = await self._client.call.CreateUser(request)
@@ -160,7 +173,13 @@ class GrpcTokenAuthority:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> GrpcTokenAuthority:
-        return cls(token_client(settings.token_target, settings.grpc_deadline_seconds))
+        return cls(
+            token_client(
+                settings.token_target,
+                settings.grpc_deadline_seconds,
+                ChannelSecurity.from_settings(settings),
+            )
+        )
 
     async def list_grants(
         self, request: token_pb2.ListGrantsRequest

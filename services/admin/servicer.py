@@ -5,6 +5,7 @@ from __future__ import annotations
 from google.protobuf import empty_pb2
 from oauth2.v1 import admin_pb2, admin_pb2_grpc, authorize_pb2, clients_pb2, common_pb2, token_pb2
 
+from common.grpc_tls import caller_of
 from common.grpc_types import Context
 from common.timeutil import from_timestamp, to_timestamp, utcnow
 from services.admin.domain import AdminDomain
@@ -179,7 +180,8 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     # --- audit trail ---
 
     async def RecordEvent(self, request: admin_pb2.AuditEvent, context: Context) -> empty_pb2.Empty:
-        await self._domain.audit.record(event_from_proto(request))
+        # The source is the caller's certificate, never the field it filled in.
+        await self._domain.audit.record(event_from_proto(request), reporter=caller_of(context))
         return empty_pb2.Empty()
 
     async def ListEvents(

@@ -12,6 +12,7 @@ from oauth2.v1 import token_pb2_grpc
 from common.audit import AuditReporter, AuditSink, NoAudit
 from common.db import create_engine
 from common.errors import OAuthError
+from common.grpc_client import ChannelSecurity
 from common.grpc_server import serve as serve_grpc
 from common.kv import KeyValue, MemoryKeyValue, create_kv
 from common.services import authorize_client, clients_client
@@ -134,8 +135,11 @@ async def serve(settings: TokenSettings) -> None:
 
     engine = create_engine(settings)
     kv = create_kv(settings)
-    clients = clients_client(settings.clients_target, settings.grpc_deadline_seconds)
-    authorize = authorize_client(settings.authorize_target, settings.grpc_deadline_seconds)
+    security = ChannelSecurity.from_settings(settings)
+    clients = clients_client(settings.clients_target, settings.grpc_deadline_seconds, security)
+    authorize = authorize_client(
+        settings.authorize_target, settings.grpc_deadline_seconds, security
+    )
     revocations = RevocationList(
         SqlDenylistStore(engine), kv, max_token_ttl_seconds=settings.access_token_ttl_seconds
     )

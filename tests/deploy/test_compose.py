@@ -60,9 +60,17 @@ def services() -> dict[str, dict[str, Any]]:
     return result
 
 
+#: One-shot tools of the image that are not one of the processes (no settings class).
+TOOLS = {"grpc-certs"}
+
+
 def ours() -> dict[str, dict[str, Any]]:
-    """The services that run this project's image (built here)."""
-    return {name: service for name, service in services().items() if "build" in service}
+    """The services that run this project's processes from its image (built here)."""
+    return {
+        name: service
+        for name, service in services().items()
+        if "build" in service and name not in TOOLS
+    }
 
 
 def interpolate(value: str) -> str:
@@ -202,3 +210,22 @@ def test_prometheus_scrapes_every_process() -> None:
     assert scraped == expected
     volumes = services()["prometheus"]["volumes"]
     assert any(v.startswith("./deploy/prometheus/prometheus.yml:") for v in volumes)
+
+
+def test_every_process_talks_mutual_tls_with_the_generated_certificates() -> None:
+    certs = services()["grpc-certs"]
+    assert certs["command"][:3] == ["python", "-m", "oauth2ctl.devcerts"]
+    assert "grpc-certs:/certs" in certs["volumes"]
+    for name in PROCESSES:
+        service = services()[name]
+        env = environment(service)
+        assert env["OAUTH2_GRPC_TLS_CA_FILE"] == "/certs/ca.crt", name
+        # Each process presents its own certificate: its CN is its identity.
+        assert env["OAUTH2_GRPC_TLS_CERT_FILE"] == f"/certs/{name}.crt", name
+        assert env["OAUTH2_GRPC_TLS_KEY_FILE"] == f"/certs/{name}.key", name
+        assert "grpc-certs:/certs:ro" in service["volumes"], name
+        condition = service["depends_on"]["grpc-certs"]["condition"]
+        assert condition == "service_completed_successfully", name
+        if name in GRPC_SERVICES:
+            health_port = env["OAUTH2_GRPC_HEALTH_PORT"]
+            assert f"127.0.0.1:{health_port}" in " ".join(service["healthcheck"]["test"]), name

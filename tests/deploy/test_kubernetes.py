@@ -191,8 +191,12 @@ def test_deployments_have_probes_grpc_services_native_grpc_ones(overlay: str) ->
         if name in GRPC_SERVICES:
             grpc_port = port_of(container, "grpc")
             assert grpc_port == GRPC_SERVICES[name]
+            # The mTLS port wants a client certificate, which the kubelet has not:
+            # the probes use the plaintext health-only port.
+            health_port = port_of(container, "grpc-health")
+            assert health_port != grpc_port
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                assert container[probe]["grpc"]["port"] == grpc_port, f"{name} {probe}"
+                assert container[probe]["grpc"]["port"] == health_port, f"{name} {probe}"
             assert port_of(container, "metrics") == METRICS_PORT
         else:
             assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
@@ -301,6 +305,9 @@ def test_every_env_var_is_a_setting_of_the_process_and_validates(target: str) ->
                 )
                 assert settings.metrics_port == port_of(container, "metrics"), (
                     f"{name}: OAUTH2_METRICS_PORT is not the metrics containerPort"
+                )
+                assert settings.grpc_health_port == port_of(container, "grpc-health"), (
+                    f"{name}: OAUTH2_GRPC_HEALTH_PORT is not the grpc-health containerPort"
                 )
             if isinstance(settings, TokenSettings):
                 assert settings.key_encryption_key is not None, name
@@ -423,3 +430,29 @@ def test_the_ingress_exposes_only_the_public_port(target: str) -> None:
     assert backends and all(b == {"name": "gateway", "port": {"name": "http"}} for b in backends)
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert int(annotations["prometheus.io/port"]) == port_of(container, "admin")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_presents_its_own_certificate_from_its_secret(overlay: str) -> None:
+    docs = render(f"overlays/{overlay}")
+    configmaps = of_kind(docs, "ConfigMap")
+    secrets = example_secrets()
+    for name, deployment in of_kind(docs, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        volumes = {volume["name"]: volume for volume in pod["volumes"]}
+        secret = volumes["grpc-tls"]["secret"]
+        # Its own Secret: the certificate's CN is the identity the allow-list checks.
+        assert secret["secretName"] == f"oauth2-grpc-tls-{name}", name
+        assert secret["secretName"] in secrets, f"{name}: not in secret.example.yaml"
+        assert {"tls.crt", "tls.key", "ca.crt"} <= secrets[secret["secretName"]]
+        assert secret["defaultMode"] & 0o007 == 0, f"{name}: key readable by others"
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "grpc-tls"]
+        assert mount["readOnly"] is True
+        settings = load_with_env(
+            settings_class(container["command"]), container_env(container, configmaps)
+        )
+        base = mount["mountPath"]
+        assert str(settings.grpc_tls_ca_file) == f"{base}/ca.crt", name
+        assert str(settings.grpc_tls_cert_file) == f"{base}/tls.crt", name
+        assert str(settings.grpc_tls_key_file) == f"{base}/tls.key", name

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Final
 
 from common.audit import current_trace_id
+from common.caller import authenticated_caller
 from common.errors import AccessDenied, Conflict, InvalidRequest, OAuthError, ServerError
 from common.paging import decode_page_token, encode_page_token, page_size
 from common.timeutil import utcnow
@@ -121,6 +122,10 @@ class AuditLog:
         """Store one of the service's own events. The operation it describes has
         happened already, so a failure to store is logged (with the whole event)
         rather than turned into a failure of the operation."""
+        caller = authenticated_caller()
+        if caller is not None:
+            # Who asked (its certificate): the actor is the principal it vouches for.
+            details = {**details, "caller": caller}
         record = AuditRecord(
             event_id=str(uuid.uuid4()),
             action=action,
@@ -138,10 +143,18 @@ class AuditLog:
         except OAuthError as exc:
             log.error("audit event not recorded (%s %s): %s", exc.error, exc.detail, record)
 
-    async def record(self, event: AuditRecord) -> None:
+    async def record(self, event: AuditRecord, *, reporter: str | None = None) -> None:
         """Store an event another service reported. A repeated event_id (a retried
-        report) is accepted once and then ignored."""
+        report) is accepted once and then ignored.
+
+        ``reporter`` is the process that sent it, as its client certificate proves
+        (None without mTLS): then the recorded ``source`` is that process whatever
+        the event says, and a different claimed source is kept beside it in
+        ``details["claimed_source"]``. The actor stays as reported: the source says
+        who vouches for it (the gateway for the principals it verified)."""
         event = self.validate(event)
+        if reporter is not None:
+            event = attribute(event, reporter)
         try:
             await self._store.append(event)
         except Conflict:
@@ -192,6 +205,22 @@ class AuditLog:
                 last.time.isoformat() + _CURSOR_SEPARATOR + last.event_id
             )
         return AuditPage(events=events[:limit], next_page_token=next_token)
+
+
+def source_of(process: str) -> str:
+    """The ``source`` of a process's events: its service name ("oauth2-token")."""
+    return f"oauth2-{process}"
+
+
+def attribute(event: AuditRecord, reporter: str) -> AuditRecord:
+    """``event`` with the authenticated reporter as its source."""
+    source = source_of(reporter)[:MAX_SOURCE_LENGTH]
+    if event.source == source:
+        return event
+    details = dict(event.details)
+    if event.source and event.source != "unknown":
+        details["claimed_source"] = event.source
+    return replace(event, source=source, details=details)
 
 
 def _decode_cursor(page_token: str) -> AuditCursor | None:

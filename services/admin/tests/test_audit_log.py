@@ -100,3 +100,26 @@ async def test_refuses_bad_filters(audit: AuditLog) -> None:
         await audit.list(AuditFilter(outcome="maybe"))
     with pytest.raises(InvalidRequest, match="'until' must be later than 'since'"):
         await audit.list(AuditFilter(since=T0, until=T0))
+
+
+async def test_the_authenticated_reporter_is_the_source_whatever_the_event_claims(
+    audit: AuditLog, audit_store: MemoryAuditStore
+) -> None:
+    await audit.record(
+        reported(event_id="forged", source="oauth2-admin", actor_id="admin:root"), reporter="token"
+    )
+    await audit.record(reported(event_id="honest"), reporter="token")
+    await audit.record(reported(event_id="blank", source=""), reporter="clients")
+    forged, honest, blank = audit_store.records
+    assert forged.source == "oauth2-token"
+    assert forged.details == {"client_id": "web", "claimed_source": "oauth2-admin"}
+    assert forged.actor_id == "admin:root"  # as reported; the source vouches for it
+    assert honest == reported(event_id="honest")
+    assert (blank.source, blank.details) == ("oauth2-clients", {"client_id": "web"})
+
+
+async def test_without_mtls_the_reported_source_stands(
+    audit: AuditLog, audit_store: MemoryAuditStore
+) -> None:
+    await audit.record(reported(source="oauth2-gateway"))
+    assert audit_store.records[0].source == "oauth2-gateway"

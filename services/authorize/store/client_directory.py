@@ -6,6 +6,7 @@ from __future__ import annotations
 from oauth2.v1 import clients_pb2
 
 from common.errors import NotFound
+from common.grpc_client import ChannelSecurity
 from common.services import ClientsClient, clients_client
 from common.settings import CommonSettings
 from services.authorize.domain.model import ClientInfo
@@ -31,7 +32,13 @@ class GrpcClientDirectory:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> GrpcClientDirectory:
-        return cls(clients_client(settings.clients_target, settings.grpc_deadline_seconds))
+        return cls(
+            clients_client(
+                settings.clients_target,
+                settings.grpc_deadline_seconds,
+                ChannelSecurity.from_settings(settings),
+            )
+        )
 
     async def get_client(self, client_id: str) -> ClientInfo | None:
         try:
