@@ -189,13 +189,17 @@ TWO_BEARERS = [("Authorization", "Bearer a"), ("Authorization", "Bearer b")]
 )
 async def test_two_authorization_headers_are_a_400(
     client: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
     fakes_reset: Fakes,
     method: str,
     path: str,
     headers: list[tuple[str, str]],
     body: bytes,
 ) -> None:
-    response = await client.request(method, path, content=body, headers=[*FORM.items(), *headers])
+    listener = admin_client if path.startswith("/admin/") else client
+    response = await listener.request(
+        method, path, content=body, headers=[*FORM.items(), *headers]
+    )
     assert response.status_code == 400, response.text
     assert response.json() == {
         "error": "invalid_request",

@@ -132,6 +132,16 @@ def _start_once(
     return system
 
 
+#: Every e2e request comes from 127.0.0.1, as if the whole suite were one office
+#: behind one NAT address: the per-address limits of the shared systems are opened
+#: wide (tests/e2e/test_rate_limits.py runs systems of its own with tight ones, and
+#: test_login_attacks.py one with the defaults).
+SHARED_ADDRESS_LIMITS = {
+    f"OAUTH2_RATE_LIMIT_{name}_PER_ADDRESS": "1000/s burst 10000"
+    for name in ("CLIENT", "OAUTH", "REGISTER", "LOGIN", "PAGES", "PUBLIC")
+}
+
+
 def base_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OAUTH2_")}
     for key in ("DATABASE_URL", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"):
@@ -142,6 +152,7 @@ def base_env(data_dir: Path) -> dict[str, str]:
     env["OAUTH2_AUTHORIZATION_CODE_TTL_SECONDS"] = str(CODE_TTL_SECONDS)
     # A client created by a test is allowed for CORS a second later (test_cors_browser).
     env["OAUTH2_CORS_CACHE_SECONDS"] = "1"
+    env.update(SHARED_ADDRESS_LIMITS)
     return env
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.admin_support import AdminApi
 from tests.e2e.browser import Arrival, Browser, pkce_pair
-from tests.e2e.conftest import RunningSystem, base_env, start_system
+from tests.e2e.conftest import SHARED_ADDRESS_LIMITS, RunningSystem, base_env, start_system
 from tests.e2e.test_sign_in import (
     PASSWORD,
     exchange,
@@ -85,9 +85,34 @@ def test_parallel_logins_cannot_pass_a_lockout(
     assert "Too many failed sign-in attempts" in locked.text
 
 
+@pytest.fixture(scope="module")
+def default_limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+    """An embedded system with the gateway's default per-address rate limits."""
+    data_dir = tmp_path_factory.mktemp("default-limits")
+    env = {
+        key: value for key, value in base_env(data_dir).items() if key not in SHARED_ADDRESS_LIMITS
+    }
+    running = start_system(env, data_dir, "embedded")
+    yield running
+    running.system.stop_all()
+
+
 def test_spraying_from_one_address_does_not_lock_out_its_users(system: RunningSystem) -> None:
     """50 failures with random usernames from one address (every test request
     comes from 127.0.0.1), then a real user there signs in with their password."""
+    spray_then_sign_in(system)
+
+
+def test_the_default_address_limits_let_the_user_through_after_spraying(
+    default_limits: RunningSystem,
+) -> None:
+    """The same with the gateway's default per-address limits: they slow the
+    spraying (one guess a second once the burst is used) but the burst of 60
+    still lets the person at that address sign in."""
+    spray_then_sign_in(default_limits)
+
+
+def spray_then_sign_in(system: RunningSystem) -> None:
     username = unique("erin")
     system.create_user(username, PASSWORD)
     client = new_client(system, "none")
@@ -118,6 +143,8 @@ def saturable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSyste
     env["OAUTH2_ARGON2_WORKERS"] = "1"
     env["OAUTH2_ARGON2_QUEUE"] = "1"
     env["OAUTH2_LOGIN_MAX_FAILURES_PER_USER"] = "10"
+    # 16 at once for one user: past the gateway's per-user brake, which is not under test.
+    env["OAUTH2_RATE_LIMIT_LOGIN_PER_USER"] = "100/s burst 100"
     running = start_system(env, data_dir, "embedded")
     yield running
     running.system.stop_all()

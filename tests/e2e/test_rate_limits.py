@@ -87,8 +87,10 @@ def limited(
 def second_gateway(running: RunningSystem, log_dir: Path, **extra: str) -> System:
     """Another gateway process for the same services, issuer and Redis."""
     first = running.system
-    env = {**first.common_env(), **extra}
-    system = System(env=env, ports={**first.ports, "gateway": free_port()}, log_dir=log_dir)
+    # The first gateway's environment, its certificate included (mutual TLS).
+    env = {**first.process_env("gateway"), **extra}
+    ports = {**first.ports, "gateway": free_port(), "gateway_admin": free_port()}
+    system = System(env=env, ports=ports, log_dir=log_dir)
     system.start("gateway")
     try:
         system.wait_ready(timeout=30)
@@ -165,7 +167,7 @@ def test_wrong_client_secrets_are_refused_before_the_token_service(limited: Limi
     victim = running.create_client("--name", "victim", "--grant-type", "client_credentials")
     wrong = {"Authorization": basic(victim["client_id"], "not-the-secret")}
     before_exchanges = exchanges_served(running)
-    before_metric = rate_limited(running.base_url, "token_per_client")
+    before_metric = rate_limited(running.admin_url, "token_per_client")
     statuses: list[int] = []
     started = time.monotonic()
     with running.http() as http:
@@ -191,7 +193,7 @@ def test_wrong_client_secrets_are_refused_before_the_token_service(limited: Limi
     assert_json_429(refused_right)
     # Only the admitted guesses reached the token service.
     assert exchanges_served(running) - before_exchanges == admitted
-    assert rate_limited(running.base_url, "token_per_client") - before_metric == refused + 1
+    assert rate_limited(running.admin_url, "token_per_client") - before_metric == refused + 1
     # 270 refusals are one audit event (one per key and window), with the address.
     events = audited(running, f"client:{victim['client_id']}", lambda items: len(items) >= 1)
     assert len(events) == 1, events
@@ -216,9 +218,9 @@ def test_introspection_revocation_and_anonymous_clients(limited: Limited) -> Non
         for _ in range(2):
             assert http.post("/oauth/introspect", data={"token": "x"}).status_code == 401
         assert_json_429(http.post("/oauth/token", data={"grant_type": "client_credentials"}))
-    assert rate_limited(running.base_url, "introspect_per_client") >= 1
-    assert rate_limited(running.base_url, "revoke_per_client") >= 1
-    assert rate_limited(running.base_url, "client_per_address") >= 1
+    assert rate_limited(running.admin_url, "introspect_per_client") >= 1
+    assert rate_limited(running.admin_url, "revoke_per_client") >= 1
+    assert rate_limited(running.admin_url, "client_per_address") >= 1
 
 
 def test_self_registration_per_address(limited: Limited) -> None:
@@ -280,8 +282,8 @@ def test_login_limits_per_user_and_per_address_are_pages(limited: Limited) -> No
         flooded = browser.submit(login, {"username": "nobody2", "password": "x"})
         assert isinstance(flooded, httpx.Response)
         assert "Too many requests. Try again in" in assert_html_429(flooded)
-    assert rate_limited(limited.running.base_url, "login_per_user") >= 1
-    assert rate_limited(limited.running.base_url, "login_per_address") >= 1
+    assert rate_limited(limited.running.admin_url, "login_per_user") >= 1
+    assert rate_limited(limited.running.admin_url, "login_per_address") >= 1
     # Behind the trusted proxy, another address signs in from a counter of its own
     # (a new username too: the per-user bucket above is still empty).
     second = f"lim2-{limited.mode}"
@@ -300,9 +302,9 @@ def test_login_limits_per_user_and_per_address_are_pages(limited: Limited) -> No
     assert "198.51.100.77" in authorize_log.read_text(errors="replace")
 
 
+# Redis only: the embedded default is one process of each, its counters its own.
+@pytest.mark.parametrize("limited", ["postgres"], indirect=True)
 def test_two_gateways_share_the_counters(limited: Limited) -> None:
-    if limited.mode != "postgres":
-        pytest.skip("the embedded default is one process: its counters are its own")
     running = limited.running
     client = running.create_client("--name", "shared", "--grant-type", "client_credentials")
     form = {"grant_type": "client_credentials"}
