@@ -197,9 +197,7 @@ async def test_two_authorization_headers_are_a_400(
     body: bytes,
 ) -> None:
     listener = admin_client if path.startswith("/admin/") else client
-    response = await listener.request(
-        method, path, content=body, headers=[*FORM.items(), *headers]
-    )
+    response = await listener.request(method, path, content=body, headers=[*FORM.items(), *headers])
     assert response.status_code == 400, response.text
     assert response.json() == {
         "error": "invalid_request",
