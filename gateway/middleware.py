@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +36,9 @@ class GatewayMiddleware:
             return
         started = time.perf_counter()
         status = 0
+        # The request's span (HttpTelemetryMiddleware, outside) took the TCP peer:
+        # name the client the trusted proxy chain gives instead.
+        trace.get_current_span().set_attribute("client.address", client_address(scope))
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status

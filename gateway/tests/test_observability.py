@@ -196,3 +196,21 @@ async def test_queued_spans_are_exported_when_the_app_shuts_down() -> None:
     await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, send)
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert [span.name for span in exporter.get_finished_spans()] == ["queued"]
+
+
+async def test_the_span_names_the_client_the_trusted_proxy_chain_gives(
+    make_client: Factory,
+) -> None:
+    with recorded_spans(GatewaySettings()) as exporter:
+        # httpx's ASGI transport connects from 127.0.0.1: trust it as the proxy.
+        proxied = await make_client(trusted_proxies="127.0.0.1/32")
+        await proxied.get(
+            "/.well-known/openid-configuration", headers={"X-Forwarded-For": "203.0.113.9"}
+        )
+        direct = await make_client()
+        await direct.get("/oauth/jwks", headers={"X-Forwarded-For": "203.0.113.9"})
+        spans = list(exporter.get_finished_spans())
+    discovery = server_span(spans, "GET /.well-known/openid-configuration")
+    assert (discovery.attributes or {})["client.address"] == "203.0.113.9"
+    jwks = server_span(spans, "GET /oauth/jwks")
+    assert (jwks.attributes or {})["client.address"] == "127.0.0.1"  # the header ignored
