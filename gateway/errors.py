@@ -25,8 +25,12 @@ from common.errors import (
     OAuthError,
     safe_description,
 )
+from gateway.pages import PAGE_PATHS, UNAVAILABLE, error_page
 
 log = logging.getLogger(__name__)
+
+#: Retry-After of a 503 that does not say how long (a dependency away for a moment).
+DEFAULT_RETRY_AFTER_SECONDS = 2
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 BASIC_CHALLENGE = 'Basic realm="oauth2", charset="UTF-8"'
@@ -65,6 +69,11 @@ def error_response(
     ``WWW-Authenticate`` value of a resource (:func:`bearer_challenge`); without
     it ``invalid_client`` gets the Basic challenge and token errors a bare one."""
     all_headers = {**NO_STORE, **(headers or {})}
+    if error.retry_after:
+        all_headers.setdefault("Retry-After", str(error.retry_after))
+    elif error.status_code == 503:
+        # Nothing was done: the request may be retried (RFC 9110 section 10.2.3).
+        all_headers.setdefault("Retry-After", str(DEFAULT_RETRY_AFTER_SECONDS))
     if challenge:
         all_headers["WWW-Authenticate"] = challenge
     elif isinstance(error, InvalidClient):
@@ -85,6 +94,18 @@ async def oauth_error_handler(request: Request, exc: Exception) -> Response:
             exc.error,
             exc.detail or exc.description,
         )
+    if request.scope["path"] in PAGE_PATHS:
+        # A person's page (the session store unreachable, say): a page, not JSON.
+        retry = str(exc.retry_after or DEFAULT_RETRY_AFTER_SECONDS)
+        if exc.status_code >= 500:
+            return error_page(
+                request,
+                UNAVAILABLE,
+                status_code=exc.status_code,
+                title="Temporarily unavailable",
+                headers={**NO_STORE, "Retry-After": retry},
+            )
+        return error_page(request, exc.public_description or "The request is not valid.")
     return error_response(exc)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -38,6 +38,8 @@ _env = Environment(
 CSRF_FAILED = "The form expired or was not sent by this site. Go back and try again."
 #: A page's answer when a service it needs does not answer.
 UNAVAILABLE = "The service is temporarily unavailable. Try again in a moment."
+#: The paths a person's browser shows (HTML, never JSON), under the issuer's path.
+PAGE_PATHS: Final = frozenset({"/oauth/authorize", "/login", "/consent", "/logout"})
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 _HOST_PORT = re.compile(r"(?:[a-z0-9.\-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")

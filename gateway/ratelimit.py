@@ -55,7 +55,7 @@ from gateway.client_auth import parse_basic_authorization
 from gateway.errors import error_response
 from gateway.forms import Form
 from gateway.metrics import RATE_LIMIT_ERRORS, RATE_LIMITED
-from gateway.pages import error_page
+from gateway.pages import PAGE_PATHS, error_page
 from gateway.settings import GatewaySettings, Rate
 from gateway.state import audit_of, settings_of
 
@@ -99,7 +99,7 @@ PAGES_PER_ADDRESS = Limit("pages_per_address", "address", "rate_limit_pages_per_
 PUBLIC_PER_ADDRESS = Limit("public_per_address", "address", "rate_limit_public_per_address")
 
 #: The pages: over a limit they answer HTML, everything else JSON.
-PAGES: Final = frozenset({"/oauth/authorize", "/login", "/consent", "/logout"})
+PAGES: Final = PAGE_PATHS
 #: Cheap public documents and userinfo, limited per address.
 PUBLIC: Final = frozenset(
     {

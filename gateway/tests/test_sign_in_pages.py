@@ -18,7 +18,7 @@ from gateway.tests.browser import (
     parse_page,
     submit,
 )
-from gateway.tests.conftest import Factory, Fakes
+from gateway.tests.conftest import BROWSER_ISSUER, Factory, Fakes
 from gateway.tests.fakes import CLIENT_NAME, LOCKED_USERNAME, LOCKOUT, PASSWORD, USERNAME
 from gateway.tests.test_sign_in_flow import CREDENTIALS, sign_in
 
@@ -342,3 +342,28 @@ async def test_pages_under_an_issuer_path(make_client: Factory) -> None:
     page = parse_page(login.text)
     assert page.stylesheets == ["/tenant/static/style.css"]
     assert page.forms[0].action == "/tenant/login"
+
+
+async def test_an_unreachable_session_store_is_a_503_page_never_a_500(
+    make_client: Factory,
+) -> None:
+    """Redis down (nothing listens on port 1): the pages that need the session
+    answer the friendly 503 page with Retry-After; the OAuth endpoints keep
+    working without it (the rate limiter fails open)."""
+    down = await make_client(issuer=BROWSER_ISSUER, redis_url="redis://127.0.0.1:1/0")
+    down.cookies.set(COOKIE, "x" * 43)  # a session to look up
+    for response in (
+        await down.get(authorize_url()),
+        await down.get("/login"),
+        await down.get("/consent?interaction=abc"),
+        await down.get("/logout"),
+    ):
+        assert response.status_code == 503, (response.request.url, response.text)
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert int(response.headers["retry-after"]) >= 1
+        assert "temporarily unavailable" in parse_page(response.text).text.lower()
+    # Without a cookie the bare form needs no store at all.
+    down.cookies.clear()
+    assert (await down.get("/login")).status_code == 200
+    discovery = await down.get("/.well-known/openid-configuration")
+    assert discovery.status_code == 200
