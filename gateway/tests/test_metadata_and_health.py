@@ -3,6 +3,13 @@ for unknown routes, wrong methods and unexpected failures."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
 from typing import ClassVar
 
 import grpc
@@ -196,3 +203,64 @@ async def test_ready_again_as_soon_as_the_service_is_back(make_client: Factory) 
         assert response.status_code == 200, response.json()
     finally:
         await server.stop(0)
+
+
+async def test_ready_tells_whether_the_gateways_redis_answers(
+    make_client: Factory, redis_url: str, redis_prefix: str
+) -> None:
+    up = await make_client(redis_url=redis_url, redis_key_prefix=redis_prefix)
+    response = await up.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["services"]["redis"] == "SERVING"
+    # Nothing listens on port 1: Redis is down, the gateway is not ready, yet alive.
+    down = await make_client(redis_url="redis://127.0.0.1:1/0", ready_timeout_seconds=0.5)
+    response = await down.get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["services"]["redis"] == "UNAVAILABLE"
+    assert body["services"]["token"] == "SERVING"
+    assert (await down.get("/health")).status_code == 200
+
+
+async def test_a_hung_redis_makes_ready_answer_503_within_its_timeout(
+    make_client: Factory, tmp_path: Path
+) -> None:
+    """A private Redis (never the machine's), stopped with SIGSTOP: it accepts
+    connections but answers nothing. /ready says so within its own timeout."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is needed (apt-get install redis-server)"
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = await make_client(
+            redis_url=f"redis://127.0.0.1:{port}/0", ready_timeout_seconds=0.5
+        )
+        for _ in range(50):
+            if (await client.get("/ready")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the private Redis never became ready")
+        os.kill(server.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        response = await client.get("/ready")
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503
+        assert response.json()["services"]["redis"] == "DEADLINE_EXCEEDED"
+        assert elapsed < 1.5, elapsed
+        os.kill(server.pid, signal.SIGCONT)
+        for _ in range(50):  # back without a restart of anything
+            if (await client.get("/ready")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("not ready again after Redis came back")
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+        server.terminate()
+        server.wait(timeout=10)
