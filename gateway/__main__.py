@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import shutil
 import os
 import tempfile
 from pathlib import Path
@@ -58,9 +59,12 @@ def run_workers(settings: GatewaySettings, config: Path | None) -> None:
     The admin listener is one more spawned process (:func:`serve_admin`)."""
     if config is not None:
         os.environ[CONFIG_ENV] = str(config)
+    made_dir = None
     if not settings.prometheus_multiproc_dir:
-        # Every worker writes its samples here; GET /metrics adds them up.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="oauth2-metrics-")
+        # Every worker writes its samples here; GET /metrics adds them up. Ours,
+        # so removed on stop (one given in the settings is the operator's).
+        made_dir = tempfile.mkdtemp(prefix="oauth2-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made_dir
     admin = None
     if settings.admin_port:
         admin = multiprocessing.get_context("spawn").Process(
@@ -88,6 +92,8 @@ def run_workers(settings: GatewaySettings, config: Path | None) -> None:
             admin.join(timeout=max(2.0, settings.drain_seconds + 1))
             if admin.is_alive():
                 admin.kill()
+        if made_dir is not None:
+            shutil.rmtree(made_dir, ignore_errors=True)
 
 
 def worker_app() -> ASGIApp:

@@ -101,3 +101,45 @@ def test_several_workers_without_redis_is_a_config_error(tmp_path: Path) -> None
         "gateway: invalid setting 'workers' [OAUTH2_WORKERS]: Value error, more than 1 needs "
         "redis_url: workers must share sessions (got '2')"
     ]
+
+
+def test_the_metrics_directory_it_made_is_removed_on_stop(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR the gateway makes one (under TMPDIR) and
+    removes it when it stops, so restarts leave no stale samples behind."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port = free_port()
+    env = _env(
+        tmp_path,
+        TMPDIR=str(temp),
+        OAUTH2_PORT=str(port),
+        OAUTH2_ADMIN_PORT="0",
+        OAUTH2_WORKERS="2",
+        REDIS_URL=redis_url,
+        OAUTH2_REDIS_KEY_PREFIX=redis_prefix + "workers2:",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the gateway did not start"
+            time.sleep(0.2)
+        made = list(temp.glob("oauth2-metrics-*"))
+        assert len(made) == 1 and list(made[0].glob("*.db")), "the workers wrote no samples"
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert not list(temp.glob("oauth2-metrics-*"))
