@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import shutil
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
