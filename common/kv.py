@@ -17,6 +17,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from common.errors import TemporarilyUnavailable
 from common.settings import CommonSettings
 from common.telemetry import instrument_redis
 
@@ -61,6 +62,27 @@ class KeyValue(Protocol):
     def subscribe(self, channel: str) -> AsyncIterator[str]: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
+
+
+class unavailable_as:
+    """Redis down or not answering in time, as ``TemporarilyUnavailable(description)``:
+    a 503 with Retry-After for whoever needed it, never a 500. For callers that
+    cannot do without the KeyValue (sessions, the login throttle: failing open
+    there would let guesses past a lockout); the rate limiter fails open instead."""
+
+    def __init__(self, description: str) -> None:
+        self._description = description
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if isinstance(exc, aioredis.RedisError | OSError | TimeoutError):
+            raise TemporarilyUnavailable(
+                self._description, detail=f"key-value store: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 class RedisKeyValue:

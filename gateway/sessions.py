@@ -38,12 +38,10 @@ from typing import Any, Final, TypeAlias
 
 from google.protobuf.message import DecodeError
 from oauth2.v1 import authorize_pb2
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from common.errors import TemporarilyUnavailable
-from common.kv import KeyValue
+from common.kv import KeyValue, unavailable_as
 from common.secrets import constant_time_equals, random_token, sha256_hex
 from gateway.settings import GatewaySettings
 
@@ -212,22 +210,6 @@ class Session:
 SESSIONS_UNAVAILABLE: Final = "Sign-in is unavailable right now"
 
 
-class _store_errors:
-    """Redis down or not answering in time: TemporarilyUnavailable (a 503 page
-    with Retry-After), never a 500 (issue 10)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
-    ) -> None:
-        if isinstance(exc, RedisError | OSError | TimeoutError):
-            raise TemporarilyUnavailable(
-                SESSIONS_UNAVAILABLE, detail=f"session store: {type(exc).__name__}: {exc}"
-            ) from exc
-
-
 class SessionStore:
     """Loads, saves and ends sessions in the KeyValue, and sets their cookie."""
 
@@ -248,7 +230,7 @@ class SessionStore:
         session_id = request.cookies.get(self._cookie, "")
         if not session_id or len(session_id) > 128:
             return None
-        with _store_errors():
+        with unavailable_as(SESSIONS_UNAVAILABLE):
             raw = await self._kv.get(self._key(session_id))
         if raw is None:
             return None
@@ -276,7 +258,7 @@ class SessionStore:
         is worth keeping; otherwise makes sure nothing of it is stored."""
         session.drop_expired()
         if session.replaced_id:
-            with _store_errors():
+            with unavailable_as(SESSIONS_UNAVAILABLE):
                 await self._kv.delete(self._key(session.replaced_id))
             session.replaced_id = ""
         if not session.worth_keeping:
@@ -285,7 +267,7 @@ class SessionStore:
                 session.stored = False
             return
         ttl = self._ttl if session.signed_in else self._pending_ttl
-        with _store_errors():
+        with unavailable_as(SESSIONS_UNAVAILABLE):
             await self._kv.set(self._key(session.session_id), session.to_json(), ttl=ttl)
         session.stored = True
         # Re-sent every time so the browser's expiry slides with the server's.
@@ -333,7 +315,7 @@ class SessionStore:
     async def end(self, session: Session | None, response: Response) -> None:
         """Deletes the session server-side and expires the cookie."""
         if session is not None:
-            with _store_errors():
+            with unavailable_as(SESSIONS_UNAVAILABLE):
                 await self._kv.delete(self._key(session.session_id))
         response.delete_cookie(
             self._cookie,

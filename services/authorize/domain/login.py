@@ -33,7 +33,7 @@ from typing import Final, NoReturn
 
 from common.audit import AuditSink, NoAudit
 from common.errors import AccessDenied, SlowDown
-from common.kv import KeyValue
+from common.kv import KeyValue, unavailable_as
 from common.secrets import sha256_hex
 from common.timeutil import utcnow
 from services.authorize.domain.model import AMR_PASSWORD, LoginResult, User
@@ -237,6 +237,9 @@ def lock_key(username: str) -> str:
     return f"login:lock:{_user_part(username)}"
 
 
+SIGN_IN_UNAVAILABLE: Final = "Sign-in is unavailable right now"
+
+
 class PasswordLogin:
     """Checks a username and password (the ``pwd`` method of RFC 8176)."""
 
@@ -256,17 +259,24 @@ class PasswordLogin:
     async def login(self, username: str, password: str, remote_addr: str = "") -> LoginResult:
         if not username or not password:
             raise AccessDenied(INVALID_CREDENTIALS, detail="username or password missing")
-        attempt = await self._throttle.admit(username, remote_addr)
+        # Without the counters no attempt is judged: failing open would let
+        # guesses past a lockout (the gateway shows "unavailable", 503).
+        with unavailable_as(SIGN_IN_UNAVAILABLE):
+            attempt = await self._throttle.admit(username, remote_addr)
         try:
             user, why = await self._check(username, password)
         except BaseException:
             # Overloaded (the hashing queue is full), the database down, a
             # cancelled call: the password was not judged, so nothing is counted.
-            await self._throttle.withdraw(attempt)
+            with unavailable_as(SIGN_IN_UNAVAILABLE):
+                await self._throttle.withdraw(attempt)
             raise
         if user is None:
+            with unavailable_as(SIGN_IN_UNAVAILABLE):
+                await self._throttle.failed(attempt)
             await self._fail(attempt, why)
-        await self._throttle.succeeded(attempt)
+        with unavailable_as(SIGN_IN_UNAVAILABLE):
+            await self._throttle.succeeded(attempt)
         password_hash = user.password_hash
         if password_hash is not None and self._hasher.needs_rehash(password_hash):
             # The cost settings were raised: upgrade the hash while the password is at hand.
@@ -293,6 +303,5 @@ class PasswordLogin:
         return user, ""
 
     async def _fail(self, attempt: Attempt, why: str) -> NoReturn:
-        await self._throttle.failed(attempt)
         log.info("sign-in failed from %s: %s", attempt.remote_addr or "-", why)
         raise AccessDenied(INVALID_CREDENTIALS, detail=why)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from common.errors import AccessDenied, SlowDown
+from common.errors import AccessDenied, SlowDown, TemporarilyUnavailable
 from common.kv import KeyValue, MemoryKeyValue, RedisKeyValue
 from services.authorize.domain import (
     Argon2PasswordHasher,
@@ -180,6 +180,26 @@ async def test_lockout_on_redis(
         await fail(replica, "carol")
     with pytest.raises(SlowDown, match=r"try again in 30 seconds"):
         await replica_b.login("carol", PASSWORD)
+
+
+async def test_without_its_counters_sign_in_is_unavailable_not_open(
+    user_store: MemoryUserStore, hasher: CountingHasher, clock: Clock
+) -> None:
+    """Redis down (nothing listens on port 1): no attempt is judged, so no guess
+    gets past a lockout it cannot see; a 503, never a 500 and never a sign-in."""
+    users = UserDirectory(user_store, hasher, clock=clock)
+    await users.create(NewUser("dora", PASSWORD))
+    down = RedisKeyValue("redis://127.0.0.1:1/0", "down:")
+    try:
+        login = PasswordLogin(
+            user_store, hasher, LoginThrottle(down, LoginPolicy(), clock=clock), clock=clock
+        )
+        before = hasher.verifications
+        with pytest.raises(TemporarilyUnavailable, match="Sign-in is unavailable"):
+            await login.login("dora", PASSWORD)
+        assert hasher.verifications == before  # refused before any hashing
+    finally:
+        await down.close()
 
 
 class RecordingEvents:
