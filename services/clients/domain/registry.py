@@ -32,8 +32,13 @@ POST_LOGOUT = "post_logout"
 
 
 def new_client_id() -> str:
-    """128 random bits, URL-safe: unguessable and safe in Basic auth and URLs."""
-    return secrets.token_urlsafe(16)
+    """128 random bits, URL-safe: unguessable and safe in Basic auth and URLs. It
+    starts with a letter or digit, so that no command line takes it for an
+    option (``oauth2ctl client show -abc`` would); drawing again keeps it uniform."""
+    while True:
+        client_id = secrets.token_urlsafe(16)
+        if client_id[0].isalnum():
+            return client_id
 
 
 class ClientRegistry:

@@ -295,3 +295,15 @@ async def test_memory_store_is_the_same(memory_store: MemoryClientStore) -> None
     registry = ClientRegistry(memory_store)
     client, _ = await registry.create(ClientMetadata(introspection=True))
     assert (await registry.get(client.client_id)).introspection is True
+
+
+def test_generated_client_ids_never_look_like_an_option() -> None:
+    """``oauth2ctl client disable -Su4T…`` was read as an option: a generated id
+    starts with a letter or digit (2 in 64 of token_urlsafe's do not)."""
+    import re
+
+    from services.clients.domain.registry import new_client_id
+
+    ids = [new_client_id() for _ in range(3000)]
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{21}", client_id) for client_id in ids)
+    assert len(set(ids)) == len(ids)
