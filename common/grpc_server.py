@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from common.dependencies import Dependency, DependencyWatch
 from common.errors import OAuthError, ServerError, Unimplemented
 from common.grpc_callers import CallerAllowListInterceptor
 from common.grpc_errors import to_status
@@ -218,11 +219,24 @@ async def serve(
     on_stop: Callable[[], Awaitable[None]] | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ready: asyncio.Event | None = None,
+    dependencies: Sequence[Dependency] = (),
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then drain and return."""
+    """Serve until SIGTERM/SIGINT, then drain and return. While one of
+    ``dependencies`` does not answer, the services are NOT_SERVING
+    (common/dependencies.py)."""
     built = build_server(settings, add_servicers, service_names, interceptors)
     server, health_servicer, health_server = built.server, built.health, built.health_server
     await start_server(built, service_names)
+    watch_task = None
+    if dependencies:
+        watch = DependencyWatch(
+            health_servicer,
+            service_names,
+            dependencies,
+            interval=settings.dependency_check_seconds,
+            timeout=min(1.0, settings.dependency_check_seconds),
+        )
+        watch_task = asyncio.create_task(watch.run(), name="dependency-watch")
     log.info(
         "%s listening on %s:%d (%s)",
         settings.service_name,
@@ -244,6 +258,8 @@ async def serve(
     try:
         await stop.wait()
     finally:
+        if watch_task is not None:
+            watch_task.cancel()
         if metrics is not None:
             metrics.stop_in_background()
         log.info("%s draining for up to %.1fs", settings.service_name, settings.drain_seconds)

@@ -256,6 +256,10 @@ class ServiceSettings(CommonSettings):
     # present a client certificate (Kubernetes' native gRPC probes) when mTLS is on;
     # 0 (the default) serves none.
     grpc_health_port: int = Field(default=0, ge=0, le=65535)
+    # Seconds between checks of the database (and Redis where the service needs it);
+    # two failed checks in a row turn the service's gRPC health NOT_SERVING until
+    # the next good one (common/dependencies.py). Each check has a second at most.
+    dependency_check_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
 S = TypeVar("S", bound=CommonSettings)

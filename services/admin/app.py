@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server
 from common.db import create_engine
+from common.dependencies import database
 from services.admin.domain import AdminDomain, build_admin_domain
 from services.admin.domain.ports import ClientRegistry, TokenAuthority, UserDirectory
 from services.admin.downstream import GrpcClientRegistry, GrpcTokenAuthority, GrpcUserDirectory
@@ -65,5 +66,10 @@ async def serve(settings: AdminSettings, *, ready: asyncio.Event | None = None) 
         await engine.dispose()
 
     await grpc_server.serve(
-        settings, servicer_adder(servicer), [SERVICE_NAME], on_stop=on_stop, ready=ready
+        settings,
+        servicer_adder(servicer),
+        [SERVICE_NAME],
+        on_stop=on_stop,
+        ready=ready,
+        dependencies=[database(engine)],
     )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common import grpc_server
 from common.audit import AuditReporter, AuditSink
 from common.db import create_engine
+from common.dependencies import database, key_value
 from common.kv import KeyValue, create_kv
 from services.authorize.domain import (
     Argon2PasswordHasher,
@@ -146,5 +147,11 @@ async def serve(settings: AuthorizeSettings, *, ready: asyncio.Event | None = No
         await engine.dispose()
 
     await grpc_server.serve(
-        settings, servicer_adder(servicer), [SERVICE_NAME], on_stop=on_stop, ready=ready
+        settings,
+        servicer_adder(servicer),
+        [SERVICE_NAME],
+        on_stop=on_stop,
+        ready=ready,
+        # The login throttle cannot work without its counters (it refuses, 503).
+        dependencies=[database(engine), key_value(kv)],
     )

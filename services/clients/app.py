@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common import grpc_server
 from common.audit import AuditReporter, AuditSink
 from common.db import create_engine
+from common.dependencies import database
 from common.kv import KeyValue, create_kv
 from services.clients.domain import ClientRegistration, ClientRegistry, RegistrationPolicy
 from services.clients.servicer import ClientsServicer
@@ -69,4 +70,11 @@ async def serve(settings: ClientsSettings) -> None:
         await kv.close()
         await engine.dispose()
 
-    await grpc_server.serve(settings, servicer_adder(servicer), [SERVICE_NAME], on_stop=on_stop)
+    # Redis is only a cache here: without it the registry reads the database.
+    await grpc_server.serve(
+        settings,
+        servicer_adder(servicer),
+        [SERVICE_NAME],
+        on_stop=on_stop,
+        dependencies=[database(engine)],
+    )

@@ -11,6 +11,7 @@ from oauth2.v1 import token_pb2_grpc
 
 from common.audit import AuditReporter, AuditSink, NoAudit
 from common.db import create_engine
+from common.dependencies import database
 from common.errors import OAuthError
 from common.grpc_client import ChannelSecurity
 from common.grpc_server import serve as serve_grpc
@@ -204,7 +205,15 @@ async def serve(settings: TokenSettings) -> None:
             token_pb2_grpc.add_TokenServiceServicer_to_server(servicer, server)
 
         log.info("signing keys loaded: %s", ", ".join(f"{k.alg}:{k.kid}" for k in keys.keys()))
-        await serve_grpc(settings, add_servicers, [SERVICE_NAME], on_stop=close)
+        # Issuance and refresh keep working without Redis (revocation fails closed):
+        # only the database takes the service out of rotation.
+        await serve_grpc(
+            settings,
+            add_servicers,
+            [SERVICE_NAME],
+            on_stop=close,
+            dependencies=[database(engine)],
+        )
     finally:
         # serve_grpc closes on a normal stop; this covers failures before it listens.
         await close()
