@@ -26,7 +26,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 async def status(servicer: health.aio.HealthServicer, name: str) -> int:
     request = health_pb2.HealthCheckRequest(service=name)
-    answer = await servicer.Check(request, None)  # type: ignore[arg-type]
+    answer = await servicer.Check(request, None)
     return int(answer.status)
 
 
