@@ -10,10 +10,12 @@ Each run works in its own database and Redis key prefix, removed afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -153,30 +155,49 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
+def start_redis(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """A Redis server of the test run's own, from the installed binary, on a free
+    port, keeping nothing on disk; answers once it is up."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.exit("Redis is needed for the tests: apt-get install redis-server", returncode=3)
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        if _redis_answers(url):
+            break
+        time.sleep(0.05)
+    return url, proc
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS)
     proc = None
     if not _redis_answers(url):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.exit("Redis is needed for the tests: apt-get install redis-server", returncode=3)
-        port = free_port()
-        print(f"\nno Redis at {url}: starting a throwaway server on port {port}")
-        tmp = tmp_path_factory.mktemp("redis")
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp)],
-            stdout=subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        for _ in range(100):
-            if _redis_answers(url):
-                break
-            time.sleep(0.05)
+        print(f"\nno Redis at {url}: starting a throwaway server")
+        url, proc = start_redis(tmp_path_factory.mktemp("redis"))
     yield url
     if proc is not None:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """(url, process) of a Redis for one fault test to stop, hang (SIGSTOP) and
+    resume: never the machine's shared one. Resumed and stopped afterwards."""
+    url, proc = start_redis(tmp_path)
+    yield url, proc
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGCONT)
+    proc.terminate()
+    proc.wait(10)
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 from typing import ClassVar
 
 import grpc
@@ -224,43 +222,29 @@ async def test_ready_tells_whether_the_gateways_redis_answers(
 
 
 async def test_a_hung_redis_makes_ready_answer_503_within_its_timeout(
-    make_client: Factory, tmp_path: Path
+    make_client: Factory, private_redis: tuple[str, subprocess.Popen[bytes]]
 ) -> None:
     """A private Redis (never the machine's), stopped with SIGSTOP: it accepts
     connections but answers nothing. /ready says so within its own timeout."""
-    binary = shutil.which("redis-server")
-    assert binary is not None, "redis-server is needed (apt-get install redis-server)"
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        client = await make_client(
-            redis_url=f"redis://127.0.0.1:{port}/0", ready_timeout_seconds=0.5
-        )
-        for _ in range(50):
-            if (await client.get("/ready")).status_code == 200:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the private Redis never became ready")
-        os.kill(server.pid, signal.SIGSTOP)
-        started = time.monotonic()
-        response = await client.get("/ready")
-        elapsed = time.monotonic() - started
-        assert response.status_code == 503
-        assert response.json()["services"]["redis"] == "DEADLINE_EXCEEDED"
-        assert elapsed < 1.5, elapsed
-        os.kill(server.pid, signal.SIGCONT)
-        for _ in range(50):  # back without a restart of anything
-            if (await client.get("/ready")).status_code == 200:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("not ready again after Redis came back")
-    finally:
-        os.kill(server.pid, signal.SIGCONT)
-        server.terminate()
-        server.wait(timeout=10)
+    url, server = private_redis
+    client = await make_client(redis_url=url, ready_timeout_seconds=0.5)
+    for _ in range(50):
+        if (await client.get("/ready")).status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the private Redis never became ready")
+    os.kill(server.pid, signal.SIGSTOP)
+    started = time.monotonic()
+    response = await client.get("/ready")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["services"]["redis"] == "DEADLINE_EXCEEDED"
+    assert elapsed < 1.5, elapsed
+    os.kill(server.pid, signal.SIGCONT)
+    for _ in range(50):  # back without a restart of anything
+        if (await client.get("/ready")).status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("not ready again after Redis came back")
