@@ -274,19 +274,23 @@ class RateLimitMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            refused = await self.refusal(Request(scope, receive))
+        found = path_limit(scope) if scope["type"] == "http" else None
+        if found is not None:
+            limit, identity = found
+            page = scope["path"] in PAGES
+            refused = await check(Request(scope, receive), limit, identity, page=page)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    async def refusal(self, request: Request) -> Response | None:
-        path, method = request.scope["path"], request.scope["method"]
-        if path.startswith(REGISTRATION_PREFIX) and len(path) > len(REGISTRATION_PREFIX):
-            client_id = path[len(REGISTRATION_PREFIX) :]
-            return await check(request, REGISTRATION_PER_CLIENT, client_id, page=False)
-        limit = address_limit(method, path)
-        if limit is None:
-            return None
-        return await check(request, limit, client_address(request.scope), page=path in PAGES)
+
+def path_limit(scope: Scope) -> tuple[Limit, str] | None:
+    """The limit the path and the address decide, and what it counts; None for
+    the paths whose limits need the form (token, introspection, revocation: the
+    routes apply those), so they cost nothing here."""
+    path, method = scope["path"], scope["method"]
+    if path.startswith(REGISTRATION_PREFIX) and len(path) > len(REGISTRATION_PREFIX):
+        return REGISTRATION_PER_CLIENT, path[len(REGISTRATION_PREFIX) :]
+    limit = address_limit(method, path)
+    return None if limit is None else (limit, client_address(scope))
