@@ -1,7 +1,20 @@
-"""Outgoing gRPC calls: one channel per target, a deadline on every call,
-round_robin over every address, retries only for idempotent reads, and errors
-decoded back into OAuthError subclasses; mutual TLS with the process's
-certificate when the grpc_tls_* settings are set (:class:`ChannelSecurity`).
+"""Outgoing gRPC calls: one channel per target, round_robin over every address,
+replicas judged by how they behave, one deadline budget per request, retries only
+for idempotent reads, and errors decoded back into OAuthError subclasses; mutual
+TLS with the process's certificate when the grpc_tls_* settings are set
+(:class:`ChannelSecurity`).
+
+A replica leaves a channel's pick list three ways, fastest first:
+
+* it drains (SIGTERM): its health turns NOT_SERVING and client-side health
+  checking (the ``healthCheckConfig``) stops picking it before it goes;
+* it stops answering at all (SIGSTOP, a partitioned pod, a dead node): an HTTP/2
+  ping every ``grpc_keepalive_seconds`` must be answered within
+  ``grpc_ping_timeout_seconds`` or the connection is closed, the calls on it fail
+  UNAVAILABLE (and the idempotent ones are retried elsewhere), and a reconnection
+  stays CONNECTING until the replica sends its HTTP/2 settings again;
+* it still answers pings but not calls (a stuck event loop): outlier detection
+  ejects a replica whose calls nearly all fail while the others' do not.
 """
 
 from __future__ import annotations
@@ -14,6 +27,8 @@ from typing import Any, Generic, TypeVar, cast
 
 import grpc
 
+from common.deadline import remaining
+from common.errors import TemporarilyUnavailable
 from common.grpc_errors import from_rpc_error
 from common.grpc_tls import TlsFiles, target_name_override
 from common.metrics import ClientMetricsInterceptor
@@ -32,18 +47,32 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.dns_min_time_between_resolutions_ms", 1_000),
 ]
 
-#: The default of the grpc_keepalive_seconds setting.
-DEFAULT_KEEPALIVE_SECONDS = 30.0
+#: The defaults of the grpc_keepalive_seconds and grpc_ping_timeout_seconds settings.
+DEFAULT_KEEPALIVE_SECONDS = 2.0
+DEFAULT_PING_TIMEOUT_SECONDS = 2.0
+
+#: Below this much budget a call is not even started: it could not finish.
+MIN_CALL_SECONDS = 0.005
+#: An idempotent call is split into two attempts only when each gets at least this.
+MIN_ATTEMPT_SECONDS = 0.25
 
 
-def keepalive_options(keepalive_seconds: float) -> list[tuple[str, Any]]:
+def keepalive_options(
+    keepalive_seconds: float, ping_timeout_seconds: float = DEFAULT_PING_TIMEOUT_SECONDS
+) -> list[tuple[str, Any]]:
     """Ping every ``keepalive_seconds`` even with no call in flight (the health watch
-    of client-side health checking is a call that never sends data), and keep pinging
-    however long the channel stays idle: a dead peer is found within a ping timeout.
+    of client-side health checking is a call that never sends data), keep pinging
+    however long the channel stays idle, and close the connection when a ping is
+    not answered within ``ping_timeout_seconds``: a frozen or unreachable replica
+    leaves the rotation within the sum of the two. (The gRPC core installed here
+    takes the ping's timeout from ``grpc.http2.ping_timeout_ms``, default a minute;
+    keepalive_timeout_ms alone does not close the connection: measured.)
     The servers accept exactly this (common.grpc_server.server_keepalive_options)."""
+    ping_timeout_ms = int(ping_timeout_seconds * 1000)
     return [
         ("grpc.keepalive_time_ms", int(keepalive_seconds * 1000)),
-        ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.keepalive_timeout_ms", ping_timeout_ms),
+        ("grpc.http2.ping_timeout_ms", ping_timeout_ms),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
     ]
@@ -70,10 +99,33 @@ def normalize_target(target: str) -> str:
     return "ipv4:" + ",".join(parts)
 
 
+#: gRFC A50 outlier detection around round_robin: every second, a replica (of two
+#: or more) at which 95% or more of at least 5 calls failed is ejected for 5 s,
+#: longer each time it is ejected again (up to 30 s), never more than a third of
+#: the replicas at once. Every non-OK status counts as a failure, the refusals of
+#: bad requests too: hence the high threshold (a replica that takes no calls at
+#: all fails 100%) and the cap, so a flood of bad credentials spread evenly over
+#: the replicas can eject one of three at most.
+_OUTLIER_DETECTION: dict[str, Any] = {
+    "interval": "1s",
+    "baseEjectionTime": "5s",
+    "maxEjectionTime": "30s",
+    "maxEjectionPercent": 33,
+    "failurePercentageEjection": {
+        "threshold": 95,
+        "enforcementPercentage": 100,
+        "minimumHosts": 2,
+        "requestVolume": 5,
+    },
+    "childPolicy": [{"round_robin": {}}],
+}
+
+
 def service_config(service: str, idempotent_methods: Iterable[str]) -> str:
     methods = [{"service": service, "method": name} for name in idempotent_methods]
     config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}]}
     if not service.startswith("grpc."):
+        config["loadBalancingConfig"] = [{"outlier_detection_experimental": _OUTLIER_DETECTION}]
         # Client-side health checking (gRFC A17): each subchannel watches the
         # replica's health for our service; a draining replica turns NOT_SERVING
         # and leaves the rotation before it stops, so no call lands on it as it
@@ -102,10 +154,15 @@ class ChannelSecurity:
 
     tls: TlsFiles | None = None
     keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
+    ping_timeout_seconds: float = DEFAULT_PING_TIMEOUT_SECONDS
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> ChannelSecurity:
-        return cls(TlsFiles.from_settings(settings), settings.grpc_keepalive_seconds)
+        return cls(
+            TlsFiles.from_settings(settings),
+            settings.grpc_keepalive_seconds,
+            settings.grpc_ping_timeout_seconds,
+        )
 
 
 PLAINTEXT = ChannelSecurity()
@@ -121,7 +178,7 @@ def make_channel(
     target = normalize_target(target)
     options = [
         *_CHANNEL_OPTIONS,
-        *keepalive_options(security.keepalive_seconds),
+        *keepalive_options(security.keepalive_seconds, security.ping_timeout_seconds),
         ("grpc.service_config", service_config(service, idempotent_methods)),
     ]
     # The span interceptors inject traceparent; the metrics see each call as made.
@@ -135,17 +192,40 @@ def make_channel(
 
 
 class _Method:
-    __slots__ = ("_deadline", "_multicallable")
+    """One method of a stub: its timeout is what is left of the request's budget
+    (common.deadline), at most the client's deadline. An idempotent method gets
+    two attempts: the first has half of what is left, and when it times out (a
+    replica that stopped answering, not yet ejected) the second, sent to the next
+    replica round_robin picks, has the rest."""
 
-    def __init__(self, multicallable: Any, deadline: float) -> None:
+    __slots__ = ("_deadline", "_multicallable", "_retry_once")
+
+    def __init__(self, multicallable: Any, deadline: float, retry_once: bool) -> None:
         self._multicallable = multicallable
         self._deadline = deadline
+        self._retry_once = retry_once
 
     async def __call__(self, request: Any, *, timeout: float | None = None) -> Any:
+        limit = timeout or self._deadline
+        left = _left(limit)
         try:
-            return await self._multicallable(request, timeout=timeout or self._deadline)
+            if self._retry_once and left >= 2 * MIN_ATTEMPT_SECONDS:
+                try:
+                    return await self._multicallable(request, timeout=left / 2)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                        raise
+                left = _left(limit)
+            return await self._multicallable(request, timeout=left)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
+
+
+def _left(limit: float) -> float:
+    left = remaining(limit)
+    if left < MIN_CALL_SECONDS:
+        raise TemporarilyUnavailable(detail="the request's deadline has passed")
+    return left
 
 
 class ServiceClient(Generic[StubT]):
@@ -167,6 +247,7 @@ class ServiceClient(Generic[StubT]):
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
         security: ChannelSecurity = PLAINTEXT,
     ) -> None:
+        idempotent_methods = tuple(idempotent_methods)
         self.target = target
         self.service = service
         self.channel = make_channel(target, service, idempotent_methods, interceptors, security)
@@ -174,18 +255,19 @@ class ServiceClient(Generic[StubT]):
         self.deadline = deadline
         # Each method of the stub, with the deadline and the error decoding: the
         # same signature, awaited the same way.
-        self.call: StubT = cast(StubT, _Calls(self.stub, deadline))
+        self.call: StubT = cast(StubT, _Calls(self.stub, deadline, frozenset(idempotent_methods)))
 
     async def close(self) -> None:
         await self.channel.close()
 
 
 class _Calls:
-    def __init__(self, stub: Any, deadline: float) -> None:
+    def __init__(self, stub: Any, deadline: float, idempotent: frozenset[str]) -> None:
         self._stub = stub
         self._deadline = deadline
+        self._idempotent = idempotent
 
     def __getattr__(self, name: str) -> _Method:
-        method = _Method(getattr(self._stub, name), self._deadline)
+        method = _Method(getattr(self._stub, name), self._deadline, name in self._idempotent)
         setattr(self, name, method)
         return method

@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from common.deadline import budget
 from common.dependencies import Dependency, DependencyWatch
 from common.errors import OAuthError, ServerError, Unimplemented
 from common.grpc_callers import CallerAllowListInterceptor
@@ -58,9 +59,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Req, Resp]) -> Any:
             try:
-                result = inner(request, context)
-                if inspect.isawaitable(result):
-                    result = await result
+                # The caller's deadline is this call's budget (common.deadline): the
+                # calls and Redis commands it makes end when the caller stops waiting.
+                with budget(context.time_remaining()):
+                    result = inner(request, context)
+                    if inspect.isawaitable(result):
+                        result = await result
                 return result
             except asyncio.CancelledError:
                 raise

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis.asyncio as aioredis
 
+from common.deadline import remaining
 from common.errors import TemporarilyUnavailable
 from common.settings import CommonSettings
 from common.telemetry import instrument_redis
@@ -85,39 +87,85 @@ class unavailable_as:
             ) from exc
 
 
-class RedisKeyValue:
-    """redis-py asyncio client behind the KeyValue interface."""
+#: A Redis command's timeout when the request's budget (common.deadline) leaves
+#: more: Redis answers in well under a millisecond, so this only bounds a hang.
+DEFAULT_REDIS_TIMEOUT_SECONDS = 0.5
+#: After a command finds Redis away (refused, reset, timed out), the next ones
+#: fail at once for this long instead of each waiting out its own timeout; a
+#: successful ping (the dependency watch, /ready) ends the pause early.
+UNREACHABLE_PAUSE_SECONDS = 1.0
 
-    def __init__(self, url: str, prefix: str) -> None:
+_T = TypeVar("_T")
+
+
+class RedisKeyValue:
+    """redis-py asyncio client behind the KeyValue interface.
+
+    Each command has at most ``timeout`` seconds, less when the request's budget
+    has less left. When Redis is away the first command to find out pays one
+    timeout and the next ones, for :data:`UNREACHABLE_PAUSE_SECONDS`, fail at once
+    with ``ConnectionError``: a hung Redis costs a request one short timeout, not
+    one per command (the callers decide what a failure means: a 503, failing open
+    for the rate limiter, the cache's source of truth)."""
+
+    def __init__(
+        self, url: str, prefix: str, *, timeout: float = DEFAULT_REDIS_TIMEOUT_SECONDS
+    ) -> None:
+        # The socket timeouts are a backstop; asyncio.timeout below is the bound.
         self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+            url,
+            socket_timeout=max(2.0, timeout),
+            socket_connect_timeout=max(2.0, timeout),
+            health_check_interval=30,
         )
         instrument_redis(self._redis)
         self._prefix = prefix
+        self._timeout = timeout
+        self._unreachable_until = 0.0
         self._gcra = self._redis.register_script(_GCRA_LUA)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
 
+    async def _run(self, command: Awaitable[_T]) -> _T:
+        if time.monotonic() < self._unreachable_until:
+            _close(command)
+            raise aioredis.ConnectionError("Redis did not answer a moment ago")
+        timeout = remaining(self._timeout)
+        if timeout <= 0:
+            _close(command)
+            raise TimeoutError("the request's deadline has passed")
+        try:
+            async with asyncio.timeout(timeout):
+                return await command
+        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError, TimeoutError):
+            # A timeout cut short by the request's own budget says little about Redis.
+            if timeout >= min(self._timeout, _MEANINGFUL_TIMEOUT_SECONDS):
+                self._unreachable_until = time.monotonic() + UNREACHABLE_PAUSE_SECONDS
+            raise
+
     async def get(self, key: str) -> bytes | None:
-        value = await self._redis.get(self._k(key))
+        value = await self._run(self._redis.get(self._k(key)))
         return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
-        await self._redis.set(self._k(key), value, px=_ms(ttl))
+        await self._run(self._redis.set(self._k(key), value, px=_ms(ttl)))
 
     async def set_if_absent(self, key: str, value: bytes | str, ttl: float | None = None) -> bool:
-        return bool(await self._redis.set(self._k(key), value, px=_ms(ttl), nx=True))
+        return bool(await self._run(self._redis.set(self._k(key), value, px=_ms(ttl), nx=True)))
 
     async def delete(self, *keys: str) -> int:
         if not keys:
             return 0
-        return int(await self._redis.delete(*(self._k(k) for k in keys)))
+        return int(await self._run(self._redis.delete(*(self._k(k) for k in keys))))
 
     async def exists(self, key: str) -> bool:
-        return bool(await self._redis.exists(self._k(key)))
+        return bool(await self._run(self._redis.exists(self._k(key))))
 
     async def incr(self, key: str, ttl: float | None = None, amount: int = 1) -> int:
+        return await self._run(self._incr(key, ttl, amount))
+
+    async def _incr(self, key: str, ttl: float | None, amount: int) -> int:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incrby(self._k(key), amount)
             if ttl:
@@ -131,11 +179,13 @@ class RedisKeyValue:
         """(admitted, seconds until it would be) for ``cost`` requests against a limit
         of ``rate_per_second`` sustained with bursts of ``burst``; atomic (EVALSHA)."""
         interval = _interval_us(rate_per_second)
-        admitted, wait_us = await self._gcra(keys=[self._k(key)], args=[interval, burst, cost])
+        admitted, wait_us = await self._run(
+            self._gcra(keys=[self._k(key)], args=[interval, burst, cost])
+        )
         return bool(admitted), int(wait_us) / 1_000_000
 
     async def publish(self, channel: str, message: str) -> None:
-        await self._redis.publish(self._k(channel), message)
+        await self._run(self._redis.publish(self._k(channel), message))
 
     async def subscribe(self, channel: str) -> AsyncIterator[str]:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
@@ -150,13 +200,28 @@ class RedisKeyValue:
                 await pubsub.aclose()
 
     async def ping(self) -> bool:
+        """Whether Redis answers now, past any pause; an answer ends the pause."""
         try:
-            return bool(await self._redis.ping())
-        except (aioredis.RedisError, OSError):
+            async with asyncio.timeout(remaining(self._timeout)):
+                answered = bool(await self._redis.ping())
+        except (aioredis.RedisError, OSError, TimeoutError):
             return False
+        if answered:
+            self._unreachable_until = 0.0
+        return answered
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+#: Below this, a timeout is the request's budget running out, not Redis hanging.
+_MEANINGFUL_TIMEOUT_SECONDS = 0.1
+
+
+def _close(command: Awaitable[object]) -> None:
+    """A command coroutine that will not be awaited: closed, so no warning says so."""
+    if inspect.iscoroutine(command):
+        command.close()
 
 
 class MemoryKeyValue:
@@ -297,5 +362,7 @@ def _ms(ttl: float | None) -> int | None:
 
 def create_kv(settings: CommonSettings) -> KeyValue:
     if settings.redis_url:
-        return RedisKeyValue(settings.redis_url, settings.redis_key_prefix)
+        return RedisKeyValue(
+            settings.redis_url, settings.redis_key_prefix, timeout=settings.redis_timeout_seconds
+        )
     return MemoryKeyValue()

@@ -136,13 +136,19 @@ class CommonSettings(BaseSettings):
     redis_url: str | None = None
     # Prefix of every Redis key and channel, so that deployments can share a server.
     redis_key_prefix: str = "oauth2:"
+    # Longest wait for one Redis command, in seconds (less when the request's budget
+    # has less left); after one finds Redis away the next fail at once for a second.
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
     # gRPC targets of the services: "host:port", several "host:port" separated by
     # commas (balanced round_robin), or any gRPC name such as dns:///token:50051.
     authorize_target: str = "127.0.0.1:50051"
     token_target: str = "127.0.0.1:50052"  # noqa: S105 - an address, not a secret
     clients_target: str = "127.0.0.1:50053"
     admin_target: str = "127.0.0.1:50054"
-    # Deadline of every outgoing gRPC call, in seconds.
+    # The budget of one request, in seconds: at the gateway, of everything one HTTP
+    # request does through every hop (gRPC propagates the deadline; Redis commands
+    # and calls take their timeouts from what is left: common/deadline.py); in a
+    # service, of each call it makes outside a request (background work).
     grpc_deadline_seconds: float = Field(default=5.0, gt=0, le=120)
     # OTLP/gRPC collector endpoint; unset disables trace export.
     otel_exporter_otlp_endpoint: str | None = None
@@ -157,10 +163,13 @@ class CommonSettings(BaseSettings):
     grpc_tls_ca_file: Path | None = None
     grpc_tls_cert_file: Path | None = None
     grpc_tls_key_file: Path | None = None
-    # Seconds between keepalive pings on an idle gRPC connection. Clients ping this
-    # often and servers accept pings this often (so an idle channel is never sent
-    # GOAWAY too_many_pings): give every process the same value.
-    grpc_keepalive_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # Seconds between keepalive pings on a gRPC connection. Clients ping this often
+    # and servers accept pings this often (so an idle channel is never sent GOAWAY
+    # too_many_pings): give every process the same value.
+    grpc_keepalive_seconds: float = Field(default=2.0, ge=1, le=3600)
+    # A ping not answered within this many seconds closes the connection: a frozen
+    # or unreachable replica leaves the rotation within keepalive + this.
+    grpc_ping_timeout_seconds: float = Field(default=2.0, ge=0.5, le=60)
 
     @field_validator("issuer")
     @classmethod

@@ -103,7 +103,7 @@ def _gateway_app(
         routes=list(routes),
         middleware=[
             Middleware(HttpTelemetryMiddleware),
-            Middleware(GatewayMiddleware),
+            Middleware(GatewayMiddleware, budget_seconds=settings.grpc_deadline_seconds),
             *middleware,
         ],
         exception_handlers={

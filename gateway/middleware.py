@@ -4,7 +4,9 @@
 access log line that uvicorn's own access log (disabled) would (with the client
 address of gateway/client_address.py), and is the last
 line of defence: an exception nothing else handled becomes a logged 500
-``server_error`` with nothing leaked.
+``server_error`` with nothing leaked. It opens the request's deadline budget
+(common.deadline): every call and Redis command the request makes takes its
+timeout from what is left.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.deadline import budget
 from common.errors import ServerError
 from gateway.client_address import client_address
 from gateway.errors import error_response
@@ -27,8 +30,9 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, budget_seconds: float | None = None) -> None:
         self.app = app
+        self.budget_seconds = budget_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +54,8 @@ class GatewayMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            with budget(self.budget_seconds):
+                await self.app(scope, receive, send_with_headers)
         except Exception:
             log.exception("%s %s failed with an unexpected error", scope["method"], scope["path"])
             if status:

@@ -146,7 +146,13 @@ def test_targets() -> None:
     with pytest.raises(ValueError, match="IPv4"):
         normalize_target("a:1,b:2")
     config = json.loads(service_config("oauth2.v1.TokenService", ["GetJwks"]))
-    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    [policy] = config["loadBalancingConfig"]
+    outliers = policy["outlier_detection_experimental"]
+    assert outliers["childPolicy"] == [{"round_robin": {}}]
+    assert outliers["maxEjectionPercent"] < 34  # one replica of three at most
+    assert json.loads(service_config("grpc.health.v1.Health", []))["loadBalancingConfig"] == [
+        {"round_robin": {}}
+    ]
     assert config["healthCheckConfig"] == {"serviceName": "oauth2.v1.TokenService"}
     assert config["methodConfig"][0]["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
 

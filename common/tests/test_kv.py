@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as redis
 
-from common.kv import KeyValue, MemoryKeyValue, RedisKeyValue
+from common.deadline import budget
+from common.kv import UNREACHABLE_PAUSE_SECONDS, KeyValue, MemoryKeyValue, RedisKeyValue
+from oauth2ctl.devrun import free_port
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -184,3 +191,51 @@ async def test_the_stand_in_sweeps_expired_rate_limit_keys() -> None:
             await asyncio.sleep(0.01)
     # The keys that had expired by the sweep at call 1024 are gone without being read.
     assert not any(key in store._data for key in ("gcra:0", "gcra:5", "gcra:10"))
+
+
+async def test_a_hung_redis_costs_one_short_timeout_then_fails_fast(
+    private_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    """SIGSTOP: the first command waits out its timeout; the ones after it, for the
+    pause, fail at once; a command under a smaller budget waits only what is left;
+    once Redis answers a ping again, commands work at once."""
+    url, proc = private_redis
+    store = RedisKeyValue(url, "hang:", timeout=0.3)
+    try:
+        await store.set("k", "v")
+        os.kill(proc.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await store.get("k")
+        assert 0.25 < time.monotonic() - started < 0.6
+        started = time.monotonic()
+        for _ in range(20):
+            with pytest.raises(redis.ConnectionError):
+                await store.gcra("limit", 10, 5)
+        assert time.monotonic() - started < 0.05  # twenty refusals, no waiting
+        assert not await store.ping()
+
+        await asyncio.sleep(UNREACHABLE_PAUSE_SECONDS)
+        with budget(0.1):
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await store.get("k")
+            assert time.monotonic() - started < 0.2
+
+        os.kill(proc.pid, signal.SIGCONT)
+        assert await store.ping()
+        assert await store.get("k") == b"v"  # the ping ended the pause
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)
+        await store.close()
+
+
+async def test_a_stopped_redis_is_refused_quickly() -> None:
+    store = RedisKeyValue(f"redis://127.0.0.1:{free_port()}/0", "down:")
+    started = time.monotonic()
+    for _ in range(10):
+        with pytest.raises((redis.ConnectionError, OSError)):
+            await store.incr("n")
+    assert time.monotonic() - started < 1.0
+    await store.close()

@@ -138,7 +138,11 @@ def test_the_metrics_directory_it_made_is_removed_on_stop(
             assert time.monotonic() < deadline, "the gateway did not start"
             time.sleep(0.2)
         made = list(temp.glob("oauth2-metrics-*"))
-        assert len(made) == 1 and list(made[0].glob("*.db")), "the workers wrote no samples"
+        assert len(made) == 1
+        # A request's samples are written once its response has gone: wait for them.
+        while not list(made[0].glob("*.db")):
+            assert time.monotonic() < deadline, "the workers wrote no samples"
+            time.sleep(0.1)
     finally:
         proc.terminate()
         proc.wait(20)
