@@ -82,9 +82,9 @@ class SlowClientProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        # The parser's callbacks below moved self._owed; what arrived in one read
-        # leaves it where it was (None, between requests) and arms nothing.
-        if self._owed != self._timed:
+        # The parser's callbacks below moved self._owed; a request that arrived in
+        # one read leaves it where it was (None, between requests) and arms nothing.
+        if self._due() != self._timed:
             self._follow()
 
     # httptools' parser callbacks, each running inside super().data_received().
@@ -102,19 +102,32 @@ class SlowClientProtocol(HttpToolsProtocol):
         self._request_begun = False
         self._owed = None
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # A pipelined request may have started: its clock runs from now.
+        if self._due() != self._timed:
+            self._follow()
+
     def handle_websocket_upgrade(self) -> None:
         # The connection belongs to a WebSocket protocol from here on.
         self._owed = None
         self._request_begun = False
         super().handle_websocket_upgrade()
 
+    def _due(self) -> Phase | None:
+        """The phase whose clock should run. None while a pipelined request waits for
+        its turn: uvicorn stops reading then (until the running request reads its
+        body), so the client need not be the slow one; its clock starts with its turn."""
+        return None if self.pipeline else self._owed
+
     def _follow(self) -> None:
         """Point the clock at what the client owes now: stop it, or start it afresh."""
         self._stop_clock()
-        if self._owed is None or self.transport.is_closing():
+        due = self._due()
+        if due is None or self.transport.is_closing():
             return
-        seconds = self._header_timeout if self._owed == HEADERS else self._body_timeout
-        self._timed = self._owed
+        seconds = self._header_timeout if due == HEADERS else self._body_timeout
+        self._timed = due
         self._timer = self.loop.call_later(seconds, self._expired)
 
     def _stop_clock(self) -> None:
@@ -131,15 +144,18 @@ class SlowClientProtocol(HttpToolsProtocol):
         SLOW_CLIENT_DROPS.labels(phase).inc()
         peer = f"{self.client[0]}:{self.client[1]}" if self.client else "an unknown peer"
         log.info("dropped slow client %s: request %s incomplete after %gs", peer, phase, seconds)
-        cycle = self.cycle if phase == BODY else None
-        if cycle is not None:
-            # The request task sees a disconnect from now on, and what it sends is dropped.
+        cycle = self.cycle
+        if phase == BODY:
+            # This request's task sees a disconnect from now on, and what it sends is
+            # dropped; a 408 only if its own response has not begun.
             answer = not cycle.response_started
             if not cycle.response_complete:
                 cycle.disconnected = True
                 cycle.message_event.set()
         else:
-            answer = self._request_begun
+            # self.cycle is the previous request's: answering while its response is
+            # still to come would pass the 408 off as that response.
+            answer = self._request_begun and (cycle is None or cycle.response_complete)
         if answer:
             self.transport.write(self._timeout_response(phase, seconds))
         self.transport.close()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.downstream import Downstream
@@ -42,11 +45,12 @@ Serve = Callable[..., Awaitable[int]]
 @pytest.fixture
 async def serve(backend: tuple[int, Fakes], fakes_reset: Fakes) -> AsyncIterator[Serve]:
     """``await serve(**setting_overrides)``: the public listener of a gateway whose
-    services are the fakes, served by uvicorn as gateway/__main__.py serves it; the port."""
+    services are the fakes, served by uvicorn as gateway/__main__.py serves it (or
+    ``app`` served so); the port."""
     target = f"127.0.0.1:{backend[0]}"
     running: list[tuple[CompanionServer, asyncio.Task[None], Downstream]] = []
 
-    async def start(**overrides: Any) -> int:
+    async def start(app: ASGIApp | None = None, **overrides: Any) -> int:
         values: dict[str, Any] = {
             "issuer": "https://auth.example.com",
             "authorize_target": target,
@@ -61,9 +65,8 @@ async def serve(backend: tuple[int, Fakes], fakes_reset: Fakes) -> AsyncIterator
         }
         settings = GatewaySettings(**values)
         downstream = Downstream.connect(settings)
-        server = CompanionServer(
-            uvicorn_config(create_app(settings, downstream), settings, admin=False)
-        )
+        app = app or create_app(settings, downstream)
+        server = CompanionServer(uvicorn_config(app, settings, admin=False))
         serving = asyncio.create_task(server.serve())
         running.append((server, serving, downstream))
         listening = asyncio.create_task(server.listening.wait())
@@ -82,6 +85,18 @@ async def serve(backend: tuple[int, Fakes], fakes_reset: Fakes) -> AsyncIterator
 def drops(phase: str) -> float:
     value = REGISTRY.get_sample_value("oauth2_http_slow_client_drops_total", {"phase": phase})
     return value or 0.0
+
+
+def token_requests(status: int) -> float:
+    labels = {"route": "/oauth/token", "method": "POST", "status": str(status)}
+    return REGISTRY.get_sample_value("oauth2_http_requests_total", labels) or 0.0
+
+
+async def until(condition: Callable[[], bool], bound: float = MARGIN) -> None:
+    deadline = time.monotonic() + bound
+    while not condition():
+        assert time.monotonic() < deadline, "not within the bound"
+        await asyncio.sleep(0.01)
 
 
 async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -107,6 +122,12 @@ async def dribble(writer: asyncio.StreamWriter, data: bytes, every: float) -> No
         except ConnectionError:
             return
         await asyncio.sleep(every)
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
+    """One response with a Content-Length, off a kept-alive connection."""
+    status, headers, _ = split_response(await reader.readuntil(b"\r\n\r\n"))
+    return status, headers, await reader.readexactly(int(headers["content-length"]))
 
 
 def split_response(raw: bytes) -> tuple[str, dict[str, str], bytes]:
@@ -171,9 +192,12 @@ async def test_headers_sent_a_byte_at_a_time_do_not_restart_the_clock(serve: Ser
     writer.close()
 
 
-async def test_a_body_that_dribbles_in_gets_408_and_others_are_not_hurt(serve: Serve) -> None:
+async def test_a_body_that_dribbles_in_gets_408_and_others_are_not_hurt(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
     port = await serve()
-    before = drops("body")
+    before = drops("body"), token_requests(499), token_requests(500)
+    caplog.set_level(logging.INFO)
     slow = [await connect(port) for _ in range(20)]
     sending = []
     for _, writer in slow:
@@ -193,7 +217,20 @@ async def test_a_body_that_dribbles_in_gets_408_and_others_are_not_hurt(serve: S
     answers = await asyncio.gather(*(until_closed(reader, 0.5 + MARGIN) for reader, _ in slow))
     for received, _ in answers:
         assert_timeout_answer(received, "body")
-    assert drops("body") == before + len(slow)
+    assert drops("body") == before[0] + len(slow)
+    # The request handlers saw the client go: no 500 and no error logged, one line
+    # per drop; the request metrics count them as 499 (nginx's "client closed").
+    await until(lambda: token_requests(499) == before[1] + len(slow))
+    assert token_requests(500) == before[2]
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    dropped = [r.getMessage() for r in caplog.records if r.name == "gateway.http_timeouts"]
+    assert len(dropped) == len(slow)
+    assert all(
+        re.fullmatch(
+            r"dropped slow client 127\.0\.0\.1:\d+: request body incomplete after 0\.5s", m
+        )
+        for m in dropped
+    ), dropped
     for task in sending:
         task.cancel()
     for _, writer in slow:
@@ -209,42 +246,47 @@ async def test_a_body_still_arriving_after_the_response_closes_the_connection(
     port = await serve()
     before = drops("body")
     reader, writer = await connect(port)
-    writer.write(b"POST /nowhere HTTP/1.1\r\nHost: auth.example.com\r\nContent-Length: 100\r\n\r\nab")
+    writer.write(
+        b"POST /nowhere HTTP/1.1\r\nHost: auth.example.com\r\nContent-Length: 100\r\n\r\nab"
+    )
     received, after = await until_closed(reader, 0.5 + MARGIN)
     status, _, _ = split_response(received)
     assert status == "HTTP/1.1 404 Not Found"
-    assert b"408" not in received
+    assert b"408" not in received and 0.4 <= after
     assert drops("body") == before + 1
     writer.close()
 
 
-async def test_bodies_within_the_limit_are_unaffected(serve: Serve) -> None:
-    port = await serve()
+async def test_bodies_and_headers_within_the_limits_are_unaffected(serve: Serve) -> None:
+    port = await serve(request_header_timeout_seconds=1.5, request_body_timeout_seconds=1.5)
     before = drops("headers"), drops("body")
 
     async def in_pieces() -> AsyncIterator[bytes]:
-        """A streamed (chunked) body in three pieces, 0.3 s in all: within 0.5 s."""
-        for piece in (b"grant_type=client_", b"credentials&sc", b"ope=read"):
+        """A streamed (chunked) body in three pieces, 0.6 s in all: within 1.5 s."""
+        for index, piece in enumerate((b"grant_type=client_", b"credentials&sc", b"ope=read")):
+            if index:
+                await asyncio.sleep(0.3)
             yield piece
-            await asyncio.sleep(0.15)
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-        # On one kept-alive connection, each request its own deadline.
+        # On one kept-alive connection, longer in all than 1.5 s: each request has
+        # a deadline of its own.
         for _ in range(3):
             response = await client.post(
                 "/oauth/token", content=in_pieces(), headers={**FORM, **basic("c1", "s1")}
             )
             assert response.status_code == 200, response.text
             assert response.json()["access_token"] == "at-1"
-    # Headers that take their time but finish within 0.5 s.
+    # Headers that take their time (0.6 s) but finish within 1.5 s.
     reader, writer = await connect(port)
     head = TOKEN_HEAD + b"Content-Length: %d\r\n\r\n" % len(TOKEN_BODY)
-    for piece in (head[:10], head[10:40], head[40:]):
+    for index, piece in enumerate((head[:10], head[10:40], head[40:])):
+        if index:
+            await asyncio.sleep(0.3)
         writer.write(piece)
-        await asyncio.sleep(0.1)
     writer.write(TOKEN_BODY)
-    status_line = await asyncio.wait_for(reader.readline(), MARGIN)
-    assert status_line == b"HTTP/1.1 200 OK\r\n"
+    status, _, body = await asyncio.wait_for(read_response(reader), MARGIN)
+    assert status == "HTTP/1.1 200 OK" and json.loads(body)["access_token"] == "at-1"
     writer.close()
     assert (drops("headers"), drops("body")) == before
 
@@ -272,11 +314,53 @@ async def test_an_idle_kept_alive_connection_closes_after_the_keep_alive_timeout
     writer.close()
 
 
+async def echo_after_a_while(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers with the request's body; /slow after a second of work before it reads
+    the body (uvicorn reads on when a request's app reads its body)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(1.0)
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body, more = body + message.get("body", b""), message.get("more_body", False)
+    start = {"type": "http.response.start", "status": 200}
+    await send({**start, "headers": [(b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def test_a_pipelined_request_is_timed_from_its_turn(serve: Serve) -> None:
+    """uvicorn stops reading when a request is pipelined behind one still running
+    (until that one reads its body): the waiting one's body may be unable to arrive,
+    so its clock starts when its turn comes."""
+    port = await serve(app=echo_after_a_while)
+    before = drops("body")
+    reader, writer = await connect(port)
+    writer.write(
+        b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\none"
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\ntw"
+    )
+    await writer.drain()
+    await asyncio.sleep(0.1)  # the rest in a read of its own, after uvicorn paused reading
+    writer.write(b"o..!")
+    for body in (b"one", b"two..!"):
+        status, _, received = await asyncio.wait_for(read_response(reader), 2.0)
+        assert (status, received) == ("HTTP/1.1 200 OK", body)
+    assert drops("body") == before
+    writer.close()
+
+
 def test_both_listeners_and_the_workers_use_the_timeouts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     settings = GatewaySettings(
-        request_header_timeout_seconds=3, request_body_timeout_seconds=4, keep_alive_timeout_seconds=7
+        request_header_timeout_seconds=3,
+        request_body_timeout_seconds=4,
+        keep_alive_timeout_seconds=7,
     )
     for admin in (False, True):
         config = uvicorn_config(object(), settings, admin=admin)
@@ -311,7 +395,9 @@ def test_both_listeners_and_the_workers_use_the_timeouts(
         gateway.http_timeouts._settings_timeouts.cache_clear()
 
 
-def test_spawned_workers_drop_slow_clients(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
+def test_spawned_workers_drop_slow_clients(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
     """With several workers the protocol is imported by name in each worker."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OAUTH2_", "PROMETHEUS"))}
@@ -326,7 +412,10 @@ def test_spawned_workers_drop_slow_clients(tmp_path: Path, redis_url: str, redis
         OAUTH2_REQUEST_HEADER_TIMEOUT_SECONDS="0.5",
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "gateway"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30
