@@ -291,6 +291,30 @@ async def test_bodies_and_headers_within_the_limits_are_unaffected(serve: Serve)
     assert (drops("headers"), drops("body")) == before
 
 
+async def test_requests_that_arrive_in_one_read_arm_no_clock(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token endpoint's hot path: one timer per connection (its first request's
+    headers, armed when it opens), none per request."""
+    port = await serve()
+    loop = asyncio.get_running_loop()
+    armed: list[str] = []
+    call_later = loop.call_later
+
+    def counting(delay: float, callback: Callable[..., object], *args: Any) -> asyncio.TimerHandle:
+        armed.append(getattr(callback, "__name__", ""))
+        return call_later(delay, callback, *args)
+
+    monkeypatch.setattr(loop, "call_later", counting)
+    reader, writer = await connect(port)
+    for _ in range(20):
+        writer.write(TOKEN_HEAD + b"Content-Length: %d\r\n\r\n" % len(TOKEN_BODY) + TOKEN_BODY)
+        status, _, _ = await asyncio.wait_for(read_response(reader), MARGIN)
+        assert status == "HTTP/1.1 200 OK"
+    writer.close()
+    assert armed.count("_expired") == 1
+
+
 async def test_an_idle_kept_alive_connection_closes_after_the_keep_alive_timeout(
     serve: Serve,
 ) -> None:
