@@ -24,8 +24,12 @@ part of a request: one that never sent a byte, such as a browser's preconnected
 socket, is closed without a word), counts the drop in
 ``oauth2_http_slow_client_drops_total`` and logs one line.
 
-The clocks are the event loop's timers, armed only while the client owes bytes: a
-request that arrives in one read, as nearly every token request does, arms none.
+The clocks are the event loop's timers (no task, no ``wait_for``), armed only while
+the client owes bytes: one per connection, for its first request's headers, and
+none for a request that arrives in one read, as nearly every token request does.
+A pipelined request is timed from its turn. The body's clock does not stop while
+uvicorn holds reading back because the app has not taken 64 KiB it was sent; with
+the default ``max_body_bytes`` (64 KiB) that cannot happen.
 """
 
 from __future__ import annotations
