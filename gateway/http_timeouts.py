@@ -28,8 +28,9 @@ The clocks are the event loop's timers (no task, no ``wait_for``), armed only wh
 the client owes bytes: one per connection, for its first request's headers, and
 none for a request that arrives in one read, as nearly every token request does.
 A pipelined request is timed from its turn. The body's clock does not stop while
-uvicorn holds reading back because the app has not taken 64 KiB it was sent; with
-the default ``max_body_bytes`` (64 KiB) that cannot happen.
+uvicorn holds reading back because the app has not yet taken what was sent (over
+64 KiB): the gateway's routes read bodies as they come, so only a handler busy
+elsewhere in the middle of a large body would make its client pay for it.
 """
 
 from __future__ import annotations
@@ -111,12 +112,6 @@ class SlowClientProtocol(HttpToolsProtocol):
         # A pipelined request may have started: its clock runs from now.
         if self._due() != self._timed:
             self._follow()
-
-    def handle_websocket_upgrade(self) -> None:
-        # The connection belongs to a WebSocket protocol from here on.
-        self._owed = None
-        self._request_begun = False
-        super().handle_websocket_upgrade()
 
     def _due(self) -> Phase | None:
         """The phase whose clock should run. None while a pipelined request waits for

@@ -378,6 +378,38 @@ async def test_a_pipelined_request_is_timed_from_its_turn(serve: Serve) -> None:
     writer.close()
 
 
+async def quiet_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    """Accepts a WebSocket and says something only after a second."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    await asyncio.sleep(1.0)
+    await send({"type": "websocket.send", "text": "still here"})
+    await send({"type": "websocket.close"})
+
+
+async def test_an_upgraded_connection_is_no_longer_timed(serve: Serve) -> None:
+    """httptools reports an upgrade once the request is complete, so the clock has
+    stopped before the WebSocket protocol takes the connection over."""
+    port = await serve(app=quiet_websocket)
+    before = drops("headers"), drops("body")
+    reader, writer = await connect(port)
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert await asyncio.wait_for(reader.readline(), MARGIN) == (
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+    )
+    await asyncio.wait_for(reader.readuntil(b"still here"), 1.0 + MARGIN)
+    assert (drops("headers"), drops("body")) == before
+    writer.close()
+
+
 def test_both_listeners_and_the_workers_use_the_timeouts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
