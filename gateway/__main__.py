@@ -78,6 +78,9 @@ def run_workers(settings: GatewaySettings, config: Path | None) -> None:
             workers=settings.workers,
             host=settings.host,
             port=settings.port,
+            # The class travels to the spawned workers by name (gateway/http_timeouts.py).
+            http="gateway.http_timeouts:WorkerSlowClientProtocol",
+            timeout_keep_alive=settings.keep_alive_timeout_seconds,
             log_config=None,
             access_log=False,
             server_header=False,

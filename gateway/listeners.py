@@ -17,6 +17,7 @@ from common.logs import configure_logging
 from common.settings import load_settings
 from common.telemetry import setup_telemetry
 from gateway.app import create_admin_app
+from gateway.http_timeouts import slow_client_protocol
 from gateway.observability import shutting_down_telemetry
 from gateway.settings import GatewaySettings
 
@@ -28,6 +29,10 @@ def uvicorn_config(
         app,
         host=settings.admin_host if admin else settings.host,
         port=settings.admin_port if admin else settings.port,
+        # httptools, named rather than uvicorn's "auto": the slow-client deadlines
+        # live in its protocol, and "auto" would fall back to h11 without them.
+        http=slow_client_protocol(settings),
+        timeout_keep_alive=settings.keep_alive_timeout_seconds,
         log_config=None,  # keep common.logs' JSON handler
         access_log=False,  # GatewayMiddleware writes the access log
         server_header=False,

@@ -32,3 +32,13 @@ RATE_LIMIT_ERRORS = Counter(
     "Requests admitted without a rate limit because Redis did not answer, by limit.",
     ("limit",),
 )
+
+SLOW_CLIENT_DROPS = Counter(
+    "oauth2_http_slow_client_drops_total",
+    "Connections the gateway closed because the client took longer than"
+    " request_header_timeout_seconds over a request's headers or"
+    " request_body_timeout_seconds over its body (gateway/http_timeouts.py), by phase.",
+    ("phase",),
+)
+for _phase in ("headers", "body"):
+    SLOW_CLIENT_DROPS.labels(_phase)  # both series exist from the start, at 0

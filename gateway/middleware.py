@@ -16,6 +16,7 @@ import time
 
 from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.deadline import budget
@@ -56,6 +57,15 @@ class GatewayMiddleware:
         try:
             with budget(self.budget_seconds):
                 await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client hung up, or gateway/http_timeouts.py dropped it, before its
+            # request was read: nobody is left to answer and nothing failed here, so
+            # no 500. The access log and the request metrics say 499, as nginx does
+            # (uvicorn drops the start of a response to a closed connection).
+            if not status:
+                await send_with_headers(
+                    {"type": "http.response.start", "status": 499, "headers": []}
+                )
         except Exception:
             log.exception("%s %s failed with an unexpected error", scope["method"], scope["path"])
             if status:

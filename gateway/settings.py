@@ -194,6 +194,26 @@ class GatewaySettings(CommonSettings):
     # limits: one host usually holds a whole /64 and could rotate through it.
     rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
 
+    # Slow clients (gateway/http_timeouts.py), on both listeners, as nginx's
+    # client_header_timeout, client_body_timeout and keepalive_timeout. Seconds a
+    # client may take over a request's headers: from the moment its connection is
+    # open (the first request) or from the first byte of the next request on a
+    # kept-alive connection, until the headers are complete. Then the connection is
+    # closed (after a 408 if part of a request arrived) and counted in
+    # oauth2_http_slow_client_drops_total{phase="headers"}.
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Seconds a client may take over a request's whole body, from the end of its
+    # headers: slower, and it gets 408 invalid_request with Connection: close (or
+    # the connection is closed, if the response has begun);
+    # oauth2_http_slow_client_drops_total{phase="body"}.
+    request_body_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Seconds a kept-alive connection may idle between the end of a response and the
+    # next request's first byte before the gateway closes it (uvicorn's
+    # timeout_keep_alive: whole seconds). Behind a load balancer that pools
+    # connections, make it longer than the balancer's idle timeout (AWS ALB: 60 s),
+    # so that the balancer never sends a request on a connection being closed.
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
+
     @property
     def secure_cookies(self) -> bool:
         """Cookies are Secure exactly when the public base URL is https."""
