@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,6 +65,17 @@ RESPREAD_SECONDS = 1.0
 # A family entry outlives the longest access token by this much: a token whose
 # issuance was already past every check when the family was revoked is covered too.
 FAMILY_ENTRY_MARGIN = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """A KeyValue key's value until ``expires`` (epoch seconds), and the message
+    that tells the other replicas ("" for none)."""
+
+    value: str
+    expires: float
+    message: str = ""
+    keep_newer: bool = False
 
 
 def revoked_key(jti: str) -> str:
@@ -104,9 +116,8 @@ class RevocationList:
         # not_before_key -> (not-before, expiry), epoch seconds.
         self._not_before: dict[str, tuple[float, float]] = {}
         self._last_sync: datetime | None = None
-        # KeyValue key -> (value, expiry in epoch seconds, message or ""): what could
-        # not be written yet; the latest value of a key wins.
-        self._unspread: dict[str, tuple[str, float, str]] = {}
+        # KeyValue key -> what could not be written yet (the latest value wins).
+        self._unspread: dict[str, _Write] = {}
         self._respreading = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -166,7 +177,7 @@ class RevocationList:
         key = not_before_key(kind, principal_id)
         nb, exp = stored.not_before.timestamp(), stored.expires_at.timestamp()
         self._remember_not_before(key, nb, exp)
-        await self._spread(key, repr(nb), exp, f"{kind}:{principal_id}")
+        await self._spread(key, _Write(repr(nb), exp, f"{kind}:{principal_id}", keep_newer=True))
         return stored.not_before
 
     def _remember_not_before(self, key: str, nb: float, exp: float) -> None:
@@ -177,37 +188,47 @@ class RevocationList:
 
     async def _spread_entry(self, key: str, message: str, exp: float) -> None:
         self._local[key] = exp
-        await self._spread(key, str(int(exp) + 1), exp, message)
+        await self._spread(key, _Write(str(int(exp) + 1), exp, message))
 
-    async def _spread(self, key: str, value: str, exp: float, message: str) -> None:
+    async def _spread(self, key: str, write: _Write) -> None:
         """The key for replicas that check the KeyValue, the message for their local
         sets; what fails is written again until it is (:meth:`_respread`)."""
         try:
-            await self._write(key, value, exp, message)
+            await self._write(key, write)
         except Exception:
             log.warning("revocation %s not published yet; writing it again shortly", key)
-            self._unspread[key] = (value, exp, message)
+            self._unspread[key] = write
 
-    async def _write(self, key: str, value: str, exp: float, message: str) -> None:
-        ttl = exp - self._clock().timestamp()
+    async def _write(self, key: str, write: _Write) -> None:
+        ttl = write.expires - self._clock().timestamp()
         if ttl <= 0:
             return  # every token it kills has expired
-        await self._kv.set(key, value, ttl=ttl)
-        if message:
-            await self._kv.publish(CHANNEL, message)
+        if write.keep_newer:
+            # A not-before only moves forward: never put back an older one than
+            # another replica wrote meanwhile.
+            raw = await self._kv.get(key)
+            if raw is not None and float(raw) >= float(write.value):
+                ttl = 0
+        if ttl > 0:
+            await self._kv.set(key, write.value, ttl=ttl)
+        if write.message:
+            await self._kv.publish(CHANNEL, write.message)
 
     async def _respread(self) -> None:
         """Write what failed, in order, until the first failure (the KeyValue is
         still away: one failed call per round, not one per entry)."""
         async with self._respreading:
+            written = 0
             for key, entry in list(self._unspread.items()):
                 try:
-                    await self._write(key, *entry)
+                    await self._write(key, entry)
                 except Exception:
-                    return
+                    break
+                written += 1
                 if self._unspread.get(key) == entry:
                     del self._unspread[key]
-            log.info("revocations written to the KeyValue again")
+            if written:
+                log.info("%d revocation entries written to the KeyValue", written)
 
     async def _respreader(self) -> None:
         while True:
@@ -303,25 +324,26 @@ class RevocationList:
             (revoked_family_key(entry.family_id), entry.expires_at)
             for entry in await self._store.list_unexpired_families(now, revoked_since=since)
         ]
+        first = self._last_sync is None
         for key, expires_at in loaded:
             exp = expires_at.timestamp()
             self._local[key] = exp
-            if self._last_sync is None:
+            if first:
                 # At start the KeyValue may be empty (Redis flushed, or the in-process
                 # stand-in restarted): put back what the database knows.
-                with contextlib.suppress(Exception):
-                    await self._kv.set(key, str(int(exp) + 1), ttl=exp - now.timestamp())
+                self._unspread.setdefault(key, _Write(str(int(exp) + 1), exp))
         for entry in await self._store.list_unexpired_principals(now, revoked_since=since):
             key = not_before_key(entry.kind, entry.principal_id)
             nb, exp = entry.not_before.timestamp(), entry.expires_at.timestamp()
             self._remember_not_before(key, nb, exp)
-            if self._last_sync is None:
-                with contextlib.suppress(Exception):
-                    raw = await self._kv.get(key)
-                    if raw is None or float(raw) < nb:
-                        await self._kv.set(key, repr(nb), ttl=exp - now.timestamp())
+            if first:
+                self._unspread.setdefault(key, _Write(repr(nb), exp, keep_newer=True))
         self._last_sync = now
         self._prune(now.timestamp())
+        if first and self._unspread:
+            # Without Redis this costs one failed call, not one per entry; the rest
+            # is written by the background task once it answers.
+            await self._respread()
 
     def _prune(self, now: float) -> None:
         for key in [key for key, exp in self._local.items() if exp <= now]:

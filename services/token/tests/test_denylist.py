@@ -215,3 +215,66 @@ async def test_what_redis_missed_is_written_once_it_answers() -> None:
     finally:
         await writer.close()
         await listener.close()
+
+
+class CountingPausedKeyValue(PausedKeyValue):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+
+    async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
+        self.sets += 1
+        await super().set(key, value, ttl)
+
+
+async def test_a_start_without_redis_costs_one_call_not_one_per_entry() -> None:
+    """Putting the database's entries back into the KeyValue at start: with Redis
+    hung, one failed call (a timeout each would keep the replica from starting);
+    the rest follows once it answers."""
+    store = MemoryDenylistStore()
+    writer = RevocationList(store, MemoryKeyValue(), max_token_ttl_seconds=600)
+    for n in range(5):
+        await writer.revoke(f"jti-{n}", "svc", utcnow() + timedelta(minutes=5))
+    await writer.revoke_principal("client", "svc")
+    kv = CountingPausedKeyValue()
+    kv.away = True
+    replica = RevocationList(store, kv, max_token_ttl_seconds=600, respread_interval=0.01)
+    await replica.start()
+    try:
+        assert kv.sets == 1
+        assert replica.unspread() == 6
+        assert await replica.is_revoked("jti-3")  # its local set, from the database
+        kv.away = False
+        for _ in range(200):
+            if replica.unspread() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert replica.unspread() == 0
+        assert all([await kv.exists(revoked_key(f"jti-{n}")) for n in range(5)])
+        assert await kv.exists(not_before_key("client", "svc"))
+    finally:
+        await replica.close()
+
+
+async def test_a_not_before_written_again_never_replaces_a_newer_one() -> None:
+    kv = PausedKeyValue()
+    clock = Clock()
+    a = RevocationList(
+        MemoryDenylistStore(), kv, max_token_ttl_seconds=600, respread_interval=0.01, clock=clock
+    )
+    await a.start()
+    try:
+        kv.away = True
+        await a.revoke_principal("subject", "user-1")
+        kv.away = False
+        # Meanwhile another replica revoked the subject again, later.
+        newer = repr((clock.now + timedelta(seconds=30)).timestamp())
+        await kv.set(not_before_key("subject", "user-1"), newer, ttl=600)
+        for _ in range(200):
+            if a.unspread() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert a.unspread() == 0
+        assert await kv.get(not_before_key("subject", "user-1")) == newer.encode()
+    finally:
+        await a.close()
