@@ -207,8 +207,9 @@ class RevocationList:
             # A not-before only moves forward: never put back an older one than
             # another replica wrote meanwhile.
             raw = await self._kv.get(key)
-            if raw is not None and float(raw) >= float(write.value):
-                ttl = 0
+            with contextlib.suppress(ValueError):  # garbage there: replace it
+                if raw is not None and float(raw) >= float(write.value):
+                    ttl = 0
         if ttl > 0:
             await self._kv.set(key, write.value, ttl=ttl)
         if write.message:
