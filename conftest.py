@@ -155,13 +155,14 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-def start_redis(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def start_redis(directory: Path, port: int | None = None) -> tuple[str, subprocess.Popen[bytes]]:
     """A Redis server of the test run's own, from the installed binary, on a free
-    port, keeping nothing on disk; answers once it is up."""
+    port (or ``port``: the same one again, as after a restart), keeping nothing
+    on disk; answers once it is up."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.exit("Redis is needed for the tests: apt-get install redis-server", returncode=3)
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(directory)],

@@ -38,6 +38,8 @@ _env = Environment(
 CSRF_FAILED = "The form expired or was not sent by this site. Go back and try again."
 #: A page's answer when a service it needs does not answer.
 UNAVAILABLE = "The service is temporarily unavailable. Try again in a moment."
+#: Retry-After of a 503 that does not say how long (a dependency away for a moment).
+DEFAULT_RETRY_AFTER_SECONDS: Final = 2
 #: The paths a person's browser shows (HTML, never JSON), under the issuer's path.
 PAGE_PATHS: Final = frozenset({"/oauth/authorize", "/login", "/consent", "/logout"})
 
@@ -94,10 +96,15 @@ def render(
     html = _env.get_template(template).render(
         root=settings.root_path, issuer=settings.issuer, **(context or {})
     )
+    all_headers = {**page_headers(form_targets), **(headers or {})}
+    if status_code == 503 and not any(name.lower() == "retry-after" for name in all_headers):
+        # Whatever page says "unavailable" (the sign-in service, the session store,
+        # a downstream deadline) says when to try again (RFC 9110 section 10.2.3).
+        all_headers["Retry-After"] = str(DEFAULT_RETRY_AFTER_SECONDS)
     return HTMLResponse(
         html,
         status_code=status_code,
-        headers={**page_headers(form_targets), **(headers or {})},
+        headers=all_headers,
     )
 
 

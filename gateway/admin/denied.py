@@ -5,11 +5,17 @@ token, or with a bad one, knocked. Each is reported to the audit log with the
 caller's address, the path and the reason, but at most once per address and
 :data:`THROTTLE_SECONDS` (a ``set_if_absent`` in the gateway's KeyValue, shared
 by every replica), so that a flood of bad tokens cannot flood the audit log.
+Without Redis the process throttles on its own (:class:`LocalThrottle`): a knock
+on the admin API during an outage is still reported, once per address and
+window in each gateway process, rather than not at all.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Final
 
 from redis.exceptions import RedisError
@@ -26,6 +32,35 @@ log = logging.getLogger(__name__)
 ACTION: Final = "admin.denied"
 #: One event per address in this many seconds.
 THROTTLE_SECONDS: Final = 60.0
+#: Addresses the local throttle remembers at most; the oldest are forgotten first.
+LOCAL_ADDRESSES: Final = 10_000
+
+
+class LocalThrottle:
+    """``set_if_absent`` with a TTL in this process's memory, for when the KeyValue
+    does not answer: bounded, so a flood of addresses cannot grow it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until: OrderedDict[str, float] = OrderedDict()
+
+    def first(self, key: str, ttl: float) -> bool:
+        now = self._clock()
+        until = self._until.get(key)
+        if until is not None and until > now:
+            return False
+        self._until[key] = now + ttl
+        self._until.move_to_end(key)
+        while len(self._until) > LOCAL_ADDRESSES:
+            self._until.popitem(last=False)
+        return True
+
+
+def _local_throttle(request: Request) -> LocalThrottle:
+    throttle: LocalThrottle | None = getattr(request.app.state, "denied_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.denied_throttle = LocalThrottle()
+    return throttle
 
 
 def denial_reason(response: Response) -> str:
@@ -42,13 +77,12 @@ async def audit_denied(request: Request, response: Response) -> None:
     Never raises: the audit trail must not change the answer."""
     address = remote_addr_of(request)
     kv: KeyValue = request.app.state.kv
+    key = f"admin_denied:{sha256_hex(address)}"
     try:
-        first = await kv.set_if_absent(
-            f"admin_denied:{sha256_hex(address)}", "1", ttl=THROTTLE_SECONDS
-        )
+        first = await kv.set_if_absent(key, "1", ttl=THROTTLE_SECONDS)
     except (RedisError, OSError) as exc:
-        log.warning("admin.denied not throttled, so not reported: %s", exc)
-        return
+        log.warning("admin.denied throttled by this process alone: %s", exc)
+        first = _local_throttle(request).first(key, THROTTLE_SECONDS)
     if not first:
         return
     audit_of(request).report(

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from common.errors import Conflict, ServerError, TemporarilyUnavailable
+from gateway.admin.denied import LocalThrottle
 from gateway.tests import fakes
 from gateway.tests.admin_fake import FAMILIES, GRANT_USER, AdminBackend
 from gateway.tests.conftest import FakeTokenService
@@ -641,6 +642,29 @@ async def test_denied_calls_are_audited_once_per_address_and_minute(
     assert len(audit.events) == 1
     assert (await client.get("/admin/api/clients", headers=ADMIN)).status_code == 200
     assert len(audit.events) == 1  # allowed calls are the admin service's to audit
+
+
+async def test_denied_calls_are_audited_without_redis(
+    make_client: Any, fake_token: FakeTokenService
+) -> None:
+    """Redis down (nothing listens on port 1): the shared throttle cannot answer,
+    so the process throttles alone; the knock is still reported, once."""
+    audit = RecordedAudit()
+    client = await make_client(admin_listener=True, audit=audit, redis_url="redis://127.0.0.1:1/0")
+    for token in ("not-a-token", "bad", "worse"):
+        refused = await client.get("/admin/api/users", headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 401
+    assert [event["details"]["reason"] for event in audit.events] == ["invalid_token"]
+
+
+def test_the_local_throttle_forgets_after_its_window() -> None:
+    now = [0.0]
+    throttle = LocalThrottle(clock=lambda: now[0])
+    assert throttle.first("a", 60)
+    assert not throttle.first("a", 60)
+    assert throttle.first("b", 60)
+    now[0] = 61.0
+    assert throttle.first("a", 60)
 
 
 @pytest.mark.parametrize(

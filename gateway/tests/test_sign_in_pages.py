@@ -139,7 +139,21 @@ async def test_login_while_the_service_is_down(
     fakes_reset.authorize.failures["CompleteLogin"] = TemporarilyUnavailable()
     failed = page_of(await submit(browser, login, CREDENTIALS))
     assert failed.status_code == 503
+    assert int(failed.headers["retry-after"]) >= 1
     assert "Sign-in is unavailable right now" in parse_page(failed.text).text
+
+
+async def test_authorization_while_the_service_is_down(
+    browser: httpx.AsyncClient, fakes_reset: Fakes
+) -> None:
+    """The authorize service unavailable (its database away, say): the
+    authorization request is answered with the 503 page and when to retry."""
+    fakes_reset.authorize.failures["StartAuthorization"] = TemporarilyUnavailable()
+    failed = await browser.get(authorize_url())
+    assert failed.status_code == 503
+    assert_page_headers(failed)
+    assert int(failed.headers["retry-after"]) >= 1
+    assert "temporarily unavailable" in parse_page(failed.text).text.lower()
 
 
 async def test_login_while_password_hashing_is_saturated(

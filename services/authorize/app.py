@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common import grpc_server
 from common.audit import AuditReporter, AuditSink
 from common.db import create_engine
-from common.dependencies import database, key_value
+from common.dependencies import database
 from common.kv import KeyValue, create_kv
 from services.authorize.domain import (
     Argon2PasswordHasher,
@@ -152,6 +152,9 @@ async def serve(settings: AuthorizeSettings, *, ready: asyncio.Event | None = No
         [SERVICE_NAME],
         on_stop=on_stop,
         ready=ready,
-        # The login throttle cannot work without its counters (it refuses, 503).
-        dependencies=[database(engine), key_value(kv)],
+        # Not Redis: only the login throttle needs it, and it refuses on its own (503).
+        # NOT_SERVING would take the whole service out of every caller's pick list, and
+        # with it what works without Redis: code exchange, refresh and userinfo (user
+        # claims), consent (issue 10).
+        dependencies=[database(engine)],
     )

@@ -9,6 +9,14 @@ A read that races a write may put the old record back; the TTL bounds how long
 that can last. Misses are not cached, so a new client is visible at once.
 The cached record holds the secret *hash* only (a hash of a 256-bit value, or
 an Argon2id string), never a secret.
+
+Without Redis (issue 10) reads go to the database (a lookup waits for one failed
+cache call, not two: nothing is written back to a cache that just failed), but a
+change is refused, ``temporarily_unavailable``, unless the old entry could be
+deleted first: a change written while the cache cannot be cleared would leave a
+disabled client, a rotated secret or a deleted client working on every replica
+for the TTL once Redis answers again (it kept its data through a partition, a
+pause or a restart from disk). Fail closed, as the revocation list does.
 """
 
 from __future__ import annotations
@@ -21,12 +29,16 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from common.errors import TemporarilyUnavailable
 from common.kv import KeyValue
 from services.clients.domain.model import Client
 from services.clients.domain.ports import ClientStore
 from services.clients.metrics import CLIENT_CACHE_HITS, CLIENT_CACHE_MISSES
 
 log = logging.getLogger(__name__)
+
+#: The answer to a change while the cache cannot be cleared.
+CACHE_UNAVAILABLE = "The client registry cannot be changed right now; retry later"
 
 # Bump the version when the encoding changes so that old entries are ignored.
 KEY_PREFIX = "clients:v2:"
@@ -71,13 +83,13 @@ class CachedClientStore:
         return KEY_PREFIX + client_id
 
     async def get(self, client_id: str) -> Client | None:
-        cached = await self._read(client_id)
+        cached, reachable = await self._read(client_id)
         if cached is not None:
             CLIENT_CACHE_HITS.inc()
             return cached
         CLIENT_CACHE_MISSES.inc()
         client = await self._inner.get(client_id)
-        if client is not None:
+        if client is not None and reachable:
             try:
                 await self._kv.set(self.key(client_id), encode_client(client), self._ttl)
             except (RedisError, OSError) as exc:
@@ -91,33 +103,45 @@ class CachedClientStore:
         return await self._inner.list(after=after, limit=limit, search=search)
 
     async def update(self, client: Client, *, expected_revision: int) -> None:
+        await self._clear_before_change(client.client_id)
         try:
             await self._inner.update(client, expected_revision=expected_revision)
         finally:
             # Also after a failed write: a Conflict means the cached copy is stale.
+            # And after a good one: a read racing the write may have put it back.
             await self._invalidate(client.client_id)
 
     async def delete(self, client_id: str) -> bool:
+        await self._clear_before_change(client_id)
         try:
             return await self._inner.delete(client_id)
         finally:
             await self._invalidate(client_id)
 
-    async def _read(self, client_id: str) -> Client | None:
+    async def _read(self, client_id: str) -> tuple[Client | None, bool]:
+        """The cached client, if any, and whether the cache answered at all."""
         # A cache that is down or holds garbage must not fail authentication:
         # fall through to the database instead.
         try:
             raw = await self._kv.get(self.key(client_id))
         except (RedisError, OSError) as exc:
             log.warning("client cache read failed: %s", exc)
-            return None
+            return None, False
         if raw is None:
-            return None
+            return None, True
         try:
-            return decode_client(raw)
+            return decode_client(raw), True
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring an undecodable cache entry for client %r", client_id)
-            return None
+            return None, True
+
+    async def _clear_before_change(self, client_id: str) -> None:
+        try:
+            await self._kv.delete(self.key(client_id))
+        except (RedisError, OSError) as exc:
+            raise TemporarilyUnavailable(
+                CACHE_UNAVAILABLE, detail=f"client cache: {type(exc).__name__}: {exc}"
+            ) from exc
 
     async def _invalidate(self, client_id: str) -> None:
         try:

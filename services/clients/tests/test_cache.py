@@ -105,23 +105,50 @@ async def test_misses_are_not_cached() -> None:
 
 
 class BrokenKeyValue(MemoryKeyValue):
+    """Redis down: every call fails, and is counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
     async def get(self, key: str) -> bytes | None:
+        self.calls.append("get")
         raise ConnectionError("redis is down")
 
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
+        self.calls.append("set")
         raise ConnectionError("redis is down")
 
     async def delete(self, *keys: str) -> int:
+        self.calls.append("delete")
         raise ConnectionError("redis is down")
 
 
 async def test_a_broken_cache_falls_back_to_the_store() -> None:
     inner = CountingStore(MemoryClientStore())
-    registry = ClientRegistry(CachedClientStore(inner, BrokenKeyValue(), ttl=60))
+    kv = BrokenKeyValue()
+    registry = ClientRegistry(CachedClientStore(inner, kv, ttl=60))
     client, secret = await registry.create(BACKEND)
     assert await registry.authenticate(client.client_id, secret, "client_secret_basic")
-    await registry.update(client.client_id, ClientMetadata(client_name="x"), ["client_name"])
-    assert inner.calls["get"] == 2
+    assert inner.calls["get"] == 1
+    # One failed cache call per lookup: nothing is written back to a cache that failed.
+    assert kv.calls == ["get"]
+
+
+async def test_no_change_while_the_cache_cannot_be_cleared() -> None:
+    """A change the cache would hide (a new secret, a disabled or deleted client)
+    is refused, and nothing is written: the client is as it was."""
+    inner = MemoryClientStore()
+    registry = ClientRegistry(CachedClientStore(inner, BrokenKeyValue(), ttl=60))
+    client, secret = await registry.create(BACKEND)
+    with pytest.raises(TemporarilyUnavailable):
+        await registry.update(client.client_id, ClientMetadata(client_name="x"), ["client_name"])
+    with pytest.raises(TemporarilyUnavailable):
+        await registry.rotate_secret(client.client_id)
+    with pytest.raises(TemporarilyUnavailable):
+        await registry.delete(client.client_id)
+    assert await inner.get(client.client_id) == client
+    assert await registry.authenticate(client.client_id, secret, "client_secret_basic")
 
 
 async def test_garbage_in_the_cache_is_a_miss() -> None:

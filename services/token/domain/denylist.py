@@ -17,6 +17,13 @@ once and survives a restart or a Redis flush:
 
 On start, and then every ``sync_interval`` seconds, unexpired rows are loaded
 from the database into the local set, which repairs any lost message or key.
+
+Fail closed without Redis (issue 10): a check that cannot ask the KeyValue asks
+the database. A key or message that could not be written (Redis down, hung, or
+its circuit open) is written again every ``respread_interval`` seconds until it
+is: a replica that has not heard of the revocation trusts the KeyValue's "no such
+key" once Redis answers again, so the key must not stay missing until the next
+sync.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,9 +60,22 @@ PRINCIPAL_KINDS: tuple[PrincipalKind, ...] = ("subject", "client")
 # clock skew between replicas and transactions that committed late.
 SYNC_OVERLAP = timedelta(seconds=30)
 RESUBSCRIBE_DELAY_SECONDS = 1.0
+#: Seconds between two attempts to write the keys and messages that failed.
+RESPREAD_SECONDS = 1.0
 # A family entry outlives the longest access token by this much: a token whose
 # issuance was already past every check when the family was revoked is covered too.
 FAMILY_ENTRY_MARGIN = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """A KeyValue key's value until ``expires`` (epoch seconds), and the message
+    that tells the other replicas ("" for none)."""
+
+    value: str
+    expires: float
+    message: str = ""
+    keep_newer: bool = False
 
 
 def revoked_key(jti: str) -> str:
@@ -80,12 +101,14 @@ class RevocationList:
         *,
         max_token_ttl_seconds: int,
         sync_interval: float = 30.0,
+        respread_interval: float = RESPREAD_SECONDS,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._kv = kv
         self._max_ttl = max_token_ttl_seconds
         self._sync_interval = sync_interval
+        self._respread_interval = respread_interval
         self._clock = clock
         # KeyValue key (revoked:<jti> / revoked_family:<id>) -> expiry (epoch seconds);
         # pruned as the tokens it kills expire.
@@ -93,6 +116,9 @@ class RevocationList:
         # not_before_key -> (not-before, expiry), epoch seconds.
         self._not_before: dict[str, tuple[float, float]] = {}
         self._last_sync: datetime | None = None
+        # KeyValue key -> what could not be written yet (the latest value wins).
+        self._unspread: dict[str, _Write] = {}
+        self._respreading = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- life cycle ---------------------------------------------------------------------
@@ -102,6 +128,7 @@ class RevocationList:
         self._tasks = [
             asyncio.create_task(self._subscriber(), name="revocations-subscriber"),
             asyncio.create_task(self._maintenance(), name="revocations-maintenance"),
+            asyncio.create_task(self._respreader(), name="revocations-respread"),
         ]
 
     async def close(self) -> None:
@@ -121,7 +148,7 @@ class RevocationList:
         await self._store.add(
             RevokedToken(jti=jti, client_id=client_id, expires_at=expires_at, revoked_at=now)
         )
-        await self._spread(revoked_key(jti), jti, expires_at.timestamp(), now)
+        await self._spread_entry(revoked_key(jti), jti, expires_at.timestamp())
 
     async def revoke_family(self, family_id: str) -> None:
         """Kill every access token carrying ``grant_id`` = ``family_id``. The entry lives
@@ -131,11 +158,8 @@ class RevocationList:
         await self._store.add_family(
             RevokedFamily(family_id=family_id, expires_at=expires_at, revoked_at=now)
         )
-        await self._spread(
-            revoked_family_key(family_id),
-            FAMILY_MESSAGE_PREFIX + family_id,
-            expires_at.timestamp(),
-            now,
+        await self._spread_entry(
+            revoked_family_key(family_id), FAMILY_MESSAGE_PREFIX + family_id, expires_at.timestamp()
         )
 
     async def revoke_principal(self, kind: PrincipalKind, principal_id: str) -> datetime:
@@ -153,11 +177,7 @@ class RevocationList:
         key = not_before_key(kind, principal_id)
         nb, exp = stored.not_before.timestamp(), stored.expires_at.timestamp()
         self._remember_not_before(key, nb, exp)
-        try:
-            await self._kv.set(key, repr(nb), ttl=exp - now.timestamp())
-            await self._kv.publish(CHANNEL, f"{kind}:{principal_id}")
-        except Exception:
-            log.warning("revocation %s not published; replicas see it at their next sync", key)
+        await self._spread(key, _Write(repr(nb), exp, f"{kind}:{principal_id}", keep_newer=True))
         return stored.not_before
 
     def _remember_not_before(self, key: str, nb: float, exp: float) -> None:
@@ -166,13 +186,60 @@ class RevocationList:
             nb, exp = max(nb, known[0]), max(exp, known[1])
         self._not_before[key] = (nb, exp)
 
-    async def _spread(self, key: str, message: str, exp: float, now: datetime) -> None:
+    async def _spread_entry(self, key: str, message: str, exp: float) -> None:
         self._local[key] = exp
+        await self._spread(key, _Write(str(int(exp) + 1), exp, message))
+
+    async def _spread(self, key: str, write: _Write) -> None:
+        """The key for replicas that check the KeyValue, the message for their local
+        sets; what fails is written again until it is (:meth:`_respread`)."""
         try:
-            await self._kv.set(key, str(int(exp) + 1), ttl=exp - now.timestamp())
-            await self._kv.publish(CHANNEL, message)
+            await self._write(key, write)
         except Exception:
-            log.warning("revocation %s not published; replicas see it at their next sync", key)
+            log.warning("revocation %s not published yet; writing it again shortly", key)
+            self._unspread[key] = write
+
+    async def _write(self, key: str, write: _Write) -> None:
+        ttl = write.expires - self._clock().timestamp()
+        if ttl <= 0:
+            return  # every token it kills has expired
+        if write.keep_newer:
+            # A not-before only moves forward: never put back an older one than
+            # another replica wrote meanwhile.
+            raw = await self._kv.get(key)
+            with contextlib.suppress(ValueError):  # garbage there: replace it
+                if raw is not None and float(raw) >= float(write.value):
+                    ttl = 0
+        if ttl > 0:
+            await self._kv.set(key, write.value, ttl=ttl)
+        if write.message:
+            await self._kv.publish(CHANNEL, write.message)
+
+    async def _respread(self) -> None:
+        """Write what failed, in order, until the first failure (the KeyValue is
+        still away: one failed call per round, not one per entry)."""
+        async with self._respreading:
+            written = 0
+            for key, entry in list(self._unspread.items()):
+                try:
+                    await self._write(key, entry)
+                except Exception:
+                    break
+                written += 1
+                if self._unspread.get(key) == entry:
+                    del self._unspread[key]
+            if written:
+                log.info("%d revocation entries written to the KeyValue", written)
+
+    async def _respreader(self) -> None:
+        while True:
+            await asyncio.sleep(self._respread_interval)
+            if self._unspread:
+                await self._respread()
+
+    def unspread(self) -> int:
+        """How many keys wait to be written to the KeyValue again."""
+        return len(self._unspread)
 
     async def is_revoked(self, jti: str) -> bool:
         return await self._check(revoked_key(jti), self._store.is_revoked, jti)
@@ -258,25 +325,26 @@ class RevocationList:
             (revoked_family_key(entry.family_id), entry.expires_at)
             for entry in await self._store.list_unexpired_families(now, revoked_since=since)
         ]
+        first = self._last_sync is None
         for key, expires_at in loaded:
             exp = expires_at.timestamp()
             self._local[key] = exp
-            if self._last_sync is None:
+            if first:
                 # At start the KeyValue may be empty (Redis flushed, or the in-process
                 # stand-in restarted): put back what the database knows.
-                with contextlib.suppress(Exception):
-                    await self._kv.set(key, str(int(exp) + 1), ttl=exp - now.timestamp())
+                self._unspread.setdefault(key, _Write(str(int(exp) + 1), exp))
         for entry in await self._store.list_unexpired_principals(now, revoked_since=since):
             key = not_before_key(entry.kind, entry.principal_id)
             nb, exp = entry.not_before.timestamp(), entry.expires_at.timestamp()
             self._remember_not_before(key, nb, exp)
-            if self._last_sync is None:
-                with contextlib.suppress(Exception):
-                    raw = await self._kv.get(key)
-                    if raw is None or float(raw) < nb:
-                        await self._kv.set(key, repr(nb), ttl=exp - now.timestamp())
+            if first:
+                self._unspread.setdefault(key, _Write(repr(nb), exp, keep_newer=True))
         self._last_sync = now
         self._prune(now.timestamp())
+        if first and self._unspread:
+            # Without Redis this costs one failed call, not one per entry; the rest
+            # is written by the background task once it answers.
+            await self._respread()
 
     def _prune(self, now: float) -> None:
         for key in [key for key, exp in self._local.items() if exp <= now]:

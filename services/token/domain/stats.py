@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 ISSUED_KEY_PREFIX = "stats:issued:"
 SINCE_KEY = "stats:since"
+STATS_UNAVAILABLE = "The token statistics are unavailable"
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,22 @@ class TokenStats:
     def record_issued(self, grant_type: str) -> None:
         self._pending[grant_type] += 1
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Add the local counts to the KeyValue; False when it failed. The first
+        failure keeps every count not added yet: a KeyValue that does not answer
+        costs one timeout per flush, not one per grant type."""
         pending, self._pending = self._pending, Counter()
-        for grant_type, count in pending.items():
+        items = list(pending.items())
+        for done, (grant_type, count) in enumerate(items):
             try:
                 await self._kv.incr(ISSUED_KEY_PREFIX + grant_type, amount=count)
             except Exception:
-                log.warning("token statistics: %d %s not counted yet", count, grant_type)
-                self._pending[grant_type] += count
+                log.warning("token statistics: %d tokens not counted yet", sum(pending.values()))
+                for kept, kept_count in items[done:]:
+                    self._pending[kept] += kept_count
+                return False
+            del pending[grant_type]
+        return True
 
     async def _flush_forever(self) -> None:
         while True:
@@ -87,12 +96,14 @@ class TokenStats:
             await self.flush()
 
     async def read(self) -> TokenStatistics:
-        await self.flush()
+        if not await self.flush():
+            # The KeyValue just failed: reading it now would fail again, later.
+            raise TemporarilyUnavailable(STATS_UNAVAILABLE, detail="the flush failed")
         try:
             issued, raw_since = await self._read_counts()
         except Exception as exc:
             raise TemporarilyUnavailable(
-                "The token statistics are unavailable", detail=f"{type(exc).__name__}: {exc}"
+                STATS_UNAVAILABLE, detail=f"{type(exc).__name__}: {exc}"
             ) from exc
         since = self._clock()
         if raw_since is not None:

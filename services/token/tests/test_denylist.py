@@ -8,7 +8,13 @@ from datetime import datetime, timedelta
 
 from common.kv import MemoryKeyValue
 from common.timeutil import utcnow
-from services.token.domain.denylist import RevocationList, revoked_family_key, revoked_key
+from services.token.domain.denylist import (
+    CHANNEL,
+    RevocationList,
+    not_before_key,
+    revoked_family_key,
+    revoked_key,
+)
 from services.token.tests.fakes import MemoryDenylistStore
 
 
@@ -134,3 +140,141 @@ async def test_families_survive_a_redis_flush_and_fall_back_to_the_database() ->
     await fresh.sync()
     assert fresh.family_known_locally("f")
     assert await kv.exists(revoked_family_key("f"))
+
+
+class PausedKeyValue(MemoryKeyValue):
+    """Redis hung, or its circuit open: calls fail while ``away``; a subscription
+    already open stays open and hears nothing meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.away = False
+
+    def _check(self) -> None:
+        if self.away:
+            raise TimeoutError("redis does not answer")
+
+    async def get(self, key: str) -> bytes | None:
+        self._check()
+        return await super().get(key)
+
+    async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
+        self._check()
+        await super().set(key, value, ttl)
+
+    async def exists(self, key: str) -> bool:
+        self._check()
+        return await super().exists(key)
+
+    async def publish(self, channel: str, message: str) -> None:
+        self._check()
+        await super().publish(channel, message)
+
+
+async def test_what_redis_missed_is_written_once_it_answers() -> None:
+    """A revocation made while Redis did not answer reaches the KeyValue (key and
+    message) as soon as it answers again, not at the next sync: a replica that has
+    not heard of it would otherwise take the missing key for "not revoked"."""
+    kv = PausedKeyValue()
+    writer = RevocationList(
+        MemoryDenylistStore(), kv, max_token_ttl_seconds=600, respread_interval=0.01
+    )
+    listener = RevocationList(MemoryDenylistStore(), kv, max_token_ttl_seconds=600)
+    await writer.start()
+    await listener.start()
+    try:
+        for _ in range(100):  # the listener's subscription is open
+            if kv._subscribers.get(CHANNEL):
+                break
+            await asyncio.sleep(0.01)
+        kv.away = True
+        exp = utcnow() + timedelta(minutes=5)
+        await writer.revoke("jti-1", "svc", exp)
+        await writer.revoke_family("fam-1")
+        await writer.revoke_principal("subject", "user-1")
+        assert await writer.is_revoked("jti-1")  # its own local set
+        assert writer.unspread() == 3
+        await asyncio.sleep(0.05)
+        assert writer.unspread() == 3  # still away: kept, tried again
+        kv.away = False
+        for _ in range(200):
+            if writer.unspread() == 0 and listener.known_locally("jti-1"):
+                break
+            await asyncio.sleep(0.01)
+        assert writer.unspread() == 0
+        assert await kv.get(revoked_key("jti-1")) == str(int(exp.timestamp()) + 1).encode()
+        assert await kv.exists(revoked_family_key("fam-1"))
+        assert await kv.exists(not_before_key("subject", "user-1"))
+        # A replica with nothing of its own (another database here) learns it from
+        # the KeyValue; one that listens has it locally.
+        fresh = RevocationList(MemoryDenylistStore(), kv, max_token_ttl_seconds=600)
+        assert await fresh.is_revoked("jti-1")
+        assert await fresh.is_family_revoked("fam-1")
+        assert listener.known_locally("jti-1") and listener.family_known_locally("fam-1")
+        assert listener.not_before_known_locally("subject", "user-1") is not None
+    finally:
+        await writer.close()
+        await listener.close()
+
+
+class CountingPausedKeyValue(PausedKeyValue):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+
+    async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
+        self.sets += 1
+        await super().set(key, value, ttl)
+
+
+async def test_a_start_without_redis_costs_one_call_not_one_per_entry() -> None:
+    """Putting the database's entries back into the KeyValue at start: with Redis
+    hung, one failed call (a timeout each would keep the replica from starting);
+    the rest follows once it answers."""
+    store = MemoryDenylistStore()
+    writer = RevocationList(store, MemoryKeyValue(), max_token_ttl_seconds=600)
+    for n in range(5):
+        await writer.revoke(f"jti-{n}", "svc", utcnow() + timedelta(minutes=5))
+    await writer.revoke_principal("client", "svc")
+    kv = CountingPausedKeyValue()
+    kv.away = True
+    replica = RevocationList(store, kv, max_token_ttl_seconds=600, respread_interval=0.01)
+    await replica.start()
+    try:
+        assert kv.sets == 1
+        assert replica.unspread() == 6
+        assert await replica.is_revoked("jti-3")  # its local set, from the database
+        kv.away = False
+        for _ in range(200):
+            if replica.unspread() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert replica.unspread() == 0
+        assert all([await kv.exists(revoked_key(f"jti-{n}")) for n in range(5)])
+        assert await kv.exists(not_before_key("client", "svc"))
+    finally:
+        await replica.close()
+
+
+async def test_a_not_before_written_again_never_replaces_a_newer_one() -> None:
+    kv = PausedKeyValue()
+    clock = Clock()
+    a = RevocationList(
+        MemoryDenylistStore(), kv, max_token_ttl_seconds=600, respread_interval=0.01, clock=clock
+    )
+    await a.start()
+    try:
+        kv.away = True
+        await a.revoke_principal("subject", "user-1")
+        kv.away = False
+        # Meanwhile another replica revoked the subject again, later.
+        newer = repr((clock.now + timedelta(seconds=30)).timestamp())
+        await kv.set(not_before_key("subject", "user-1"), newer, ttl=600)
+        for _ in range(200):
+            if a.unspread() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert a.unspread() == 0
+        assert await kv.get(not_before_key("subject", "user-1")) == newer.encode()
+    finally:
+        await a.close()
