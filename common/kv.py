@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from common.deadline import remaining
 from common.errors import TemporarilyUnavailable
@@ -111,12 +113,16 @@ class RedisKeyValue:
     def __init__(
         self, url: str, prefix: str, *, timeout: float = DEFAULT_REDIS_TIMEOUT_SECONDS
     ) -> None:
-        # The socket timeouts are a backstop; asyncio.timeout below is the bound.
+        # The socket timeouts are a backstop; asyncio.timeout below is the bound. A
+        # command that finds its pooled connection closed (Redis restarted, a failover)
+        # is sent again at once on a new one: once, with no backoff, and never after a
+        # timeout (a hung Redis is not waited for twice).
         self._redis = aioredis.Redis.from_url(
             url,
             socket_timeout=max(2.0, timeout),
             socket_connect_timeout=max(2.0, timeout),
             health_check_interval=30,
+            retry=Retry(NoBackoff(), 1, supported_errors=(aioredis.ConnectionError,)),
         )
         instrument_redis(self._redis)
         self._prefix = prefix

@@ -10,12 +10,14 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
 
 from common.deadline import budget
 from common.kv import UNREACHABLE_PAUSE_SECONDS, KeyValue, MemoryKeyValue, RedisKeyValue
+from conftest import start_redis
 from oauth2ctl.devrun import free_port
 
 
@@ -239,3 +241,24 @@ async def test_a_stopped_redis_is_refused_quickly() -> None:
             await store.incr("n")
     assert time.monotonic() - started < 1.0
     await store.close()
+
+
+async def test_a_restarted_redis_is_used_at_once(tmp_path: Path) -> None:
+    """Every pooled connection is dead after a restart: the first command on each
+    reconnects and is sent again at once, instead of failing (and pausing)."""
+    url, proc = start_redis(tmp_path)
+    store = RedisKeyValue(url, "restart:")
+    try:
+        # Several connections in the pool, each used once.
+        await asyncio.gather(*(store.set(f"k{i}", "v") for i in range(5)))
+        proc.terminate()
+        proc.wait(10)
+        url, proc = start_redis(tmp_path, port=int(url.rsplit(":", 1)[1].split("/")[0]))
+        results = await asyncio.gather(*(store.get(f"k{i}") for i in range(5)))
+        assert results == [None] * 5  # a new, empty Redis, and no error
+        await store.set("after", "1")
+        assert await store.get("after") == b"1"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        await store.close()
