@@ -25,12 +25,9 @@ from common.errors import (
     OAuthError,
     safe_description,
 )
-from gateway.pages import PAGE_PATHS, UNAVAILABLE, error_page
+from gateway.pages import DEFAULT_RETRY_AFTER_SECONDS, PAGE_PATHS, UNAVAILABLE, error_page
 
 log = logging.getLogger(__name__)
-
-#: Retry-After of a 503 that does not say how long (a dependency away for a moment).
-DEFAULT_RETRY_AFTER_SECONDS = 2
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 BASIC_CHALLENGE = 'Basic realm="oauth2", charset="UTF-8"'

@@ -81,6 +81,10 @@ def page_headers(form_targets: Iterable[str] = ()) -> dict[str, str]:
     }
 
 
+#: Retry-After of a 503 that does not say how long (a dependency away for a moment).
+DEFAULT_RETRY_AFTER_SECONDS = 2
+
+
 def render(
     request: Request,
     template: str,
@@ -94,10 +98,15 @@ def render(
     html = _env.get_template(template).render(
         root=settings.root_path, issuer=settings.issuer, **(context or {})
     )
+    all_headers = {**page_headers(form_targets), **(headers or {})}
+    if status_code == 503:
+        # Every page a dependency outage leads to says when to try again (RFC 9110
+        # section 10.2.3), whichever route rendered it.
+        all_headers.setdefault("Retry-After", str(DEFAULT_RETRY_AFTER_SECONDS))
     return HTMLResponse(
         html,
         status_code=status_code,
-        headers={**page_headers(form_targets), **(headers or {})},
+        headers=all_headers,
     )
 
 
