@@ -118,7 +118,7 @@ class FaultSystem:
 
 
 #: Starts a FaultSystem: ``token_replicas`` token processes, ``env`` on top of the
-#: e2e environment.
+#: e2e environment, ``metrics``: a Prometheus port for every service process.
 StartFaultSystem = Callable[..., FaultSystem]
 
 
@@ -129,7 +129,9 @@ def fault_system(tmp_path: Path) -> Iterator[StartFaultSystem]:
     first if a test left something frozen."""
     made: list[FaultSystem] = []
 
-    def start(*, token_replicas: int = 1, env: dict[str, str] | None = None) -> FaultSystem:
+    def start(
+        *, token_replicas: int = 1, env: dict[str, str] | None = None, metrics: bool = False
+    ) -> FaultSystem:
         try:
             postgres = PrivatePostgres()
             postgres.start()
@@ -156,7 +158,12 @@ def fault_system(tmp_path: Path) -> Iterator[StartFaultSystem]:
         system_env.update(env or {})
         try:
             running = start_system(
-                system_env, data_dir, "postgres", database_url, token_replicas=token_replicas
+                system_env,
+                data_dir,
+                "postgres",
+                database_url,
+                token_replicas=token_replicas,
+                metrics=metrics,
             )
         except BaseException:
             redis_proc.terminate()

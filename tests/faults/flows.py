@@ -95,13 +95,23 @@ def _submit(
 
 
 def sign_in(
-    rec: Recorder, base_url: str, client_id: str, username: str, password: str
+    rec: Recorder,
+    base_url: str,
+    client_id: str,
+    username: str,
+    password: str,
+    *,
+    fresh: bool = True,
 ) -> tuple[str, str] | None:
-    """A fresh browser from the authorization request to the redirect URI:
-    (code, code_verifier), or None when a page answered something else (recorded)."""
-    rec.http.cookies.clear()
+    """A browser (a fresh one, or the recorder's with its session) from the
+    authorization request to the redirect URI: (code, code_verifier), or None when
+    a page answered something else (recorded)."""
+    if fresh:
+        rec.http.cookies.clear()
     verifier, challenge = pkce_pair()
     page = _follow(rec, rec.get(authorize_url(client_id, challenge)), base_url)
+    if isinstance(page, dict) and "code" in page:
+        return page["code"], verifier  # signed in already, consent remembered
     if not isinstance(page, httpx.Response) or page.status_code != 200:
         return None
     assert 'name="password"' in page.text, f"no login form at {page.url}"
@@ -151,6 +161,19 @@ def code_flow_step(
         return
     code, verifier = signed_in
     ledger.add("codes", code)
+    exchange_step(rec, ledger, client, code, verifier, rotations)
+
+
+def exchange_step(
+    rec: Recorder,
+    ledger: Ledger,
+    client: dict[str, Any],
+    code: str,
+    verifier: str,
+    rotations: int,
+) -> None:
+    """Exchange ``code`` (again after a 503, with the same code), then rotate the
+    refresh token ``rotations`` times."""
     form = {
         "grant_type": "authorization_code",
         "code": code,

@@ -25,7 +25,15 @@ from common.secrets import sha256_hex
 from tests.e2e.conftest import basic
 from tests.e2e.test_sign_in import PASSWORD, new_client
 from tests.faults.conftest import FaultSystem, StartFaultSystem
-from tests.faults.flows import RETRY_PAUSE_SECONDS, Family, Ledger, code_flow_step, rotate
+from tests.faults.flows import (
+    RETRY_PAUSE_SECONDS,
+    Family,
+    Ledger,
+    code_flow_step,
+    exchange_step,
+    rotate,
+    sign_in,
+)
 from tests.faults.load import Load, Record, Recorder, Summary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
@@ -37,11 +45,15 @@ AFTER_SECONDS = 12.0
 #: From the database's return, every request sent this much later succeeds.
 RECOVERY_BOUND_SECONDS = 8.0
 #: Workers by what they repeat: sign in and exchange the code (then rotate once);
-#: rotate refresh tokens of grants made beforehand (every one crosses the outage);
-#: issue, introspect and revoke client_credentials tokens.
-ROLES = ("sign_in", "sign_in", "rotate", "rotate", "client", "client")
+#: exchange codes obtained beforehand (then rotate once; sign in when none is left),
+#: so that exchanges cross the outage; rotate refresh tokens of grants made
+#: beforehand (every one crosses the outage); issue, introspect and revoke
+#: client_credentials tokens.
+ROLES = ("sign_in", "exchange", "exchange", "rotate", "rotate", "client", "client")
 #: Grants each rotating worker holds, rotated in turn.
 GRANTS_PER_ROTATOR = 4
+#: Codes each exchanging worker is given before the load.
+CODES_PER_EXCHANGER = 25
 
 #: Endpoints answering JSON (RFC 6749 section 5.2 errors); the others are pages.
 API_PATHS = ("/oauth/token", "/oauth/introspect", "/oauth/revoke")
@@ -111,6 +123,7 @@ def test_postgres_stopped_then_started(fault_system: StartFaultSystem, mode: str
         running.create_user(username, PASSWORD)
     ledger = Ledger()
     held: dict[int, list[Family]] = {}
+    stock: dict[int, list[tuple[str, str]]] = {}
     with running.http() as http:
         setup = Recorder(http, [], threading.Lock())
         for index, role in enumerate(ROLES):
@@ -118,6 +131,16 @@ def test_postgres_stopped_then_started(fault_system: StartFaultSystem, mode: str
                 for _ in range(GRANTS_PER_ROTATOR):
                     code_flow_step(setup, ledger, running.base_url, web, users[index], PASSWORD, 0)
                 held[index] = ledger.families[-GRANTS_PER_ROTATOR:]
+            elif role == "exchange":
+                stock[index] = []
+                for n in range(CODES_PER_EXCHANGER):
+                    got = sign_in(
+                        setup, running.base_url, web["client_id"], users[index], PASSWORD,
+                        fresh=n == 0,
+                    )  # fmt: skip
+                    assert got is not None, "no code before the outage"
+                    stock[index].append(got)
+                    ledger.add("codes", got[0])
     assert len(ledger.families) == GRANTS_PER_ROTATOR * len(held), ledger.lost
     pids = fault.pids()
     before = _counts(fault)
@@ -135,8 +158,11 @@ def test_postgres_stopped_then_started(fault_system: StartFaultSystem, mode: str
                 local.index = next(worker_ids)
                 local.turn = 0
         role = ROLES[local.index]
-        if role == "sign_in":
+        if role == "sign_in" or (role == "exchange" and not stock[local.index]):
             code_flow_step(rec, ledger, running.base_url, web, users[local.index], PASSWORD, 1)
+        elif role == "exchange" and stock[local.index]:
+            code, verifier = stock[local.index].pop(0)
+            exchange_step(rec, ledger, web, code, verifier, 1)
         elif role == "rotate":
             grants = held[local.index]
             family = grants[local.turn % len(grants)]
@@ -184,6 +210,7 @@ def test_postgres_stopped_then_started(fault_system: StartFaultSystem, mode: str
             f"{sum(f.rotations for f in ledger.families)}, exchanges answered 503 "
             f"{ledger.unavailable_exchanges}, rotations answered 503 "
             f"{sum(f.unavailable_rotations for f in ledger.families)}",
+            f"  lost: {ledger.lost[:5]}",
             f"  rows before {before}",
             f"  rows after  {after}",
         ]
