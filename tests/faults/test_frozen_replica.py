@@ -27,6 +27,10 @@ AFTER_SECONDS = 6.0
 #: After this long frozen, not one request may fail.
 EJECTED_WITHIN_SECONDS = 5.0
 MAX_FAILED_SHARE = 0.01
+#: Two replicas of three still serve: the rate while one is frozen stays at least
+#: this share of the rate before (a frozen replica that stays in rotation stalls
+#: every caller it is given for a whole deadline).
+MIN_RATE_SHARE = 0.5
 
 
 def test_a_frozen_token_replica_costs_at_most_a_few_requests(
@@ -57,6 +61,8 @@ def test_a_frozen_token_replica_costs_at_most_a_few_requests(
         summary = load.stop()
 
     frozen = summary.between(frozen_at, thawed_at)
+    rate_before = len(summary.between(summary.started, frozen_at)) / BEFORE_SECONDS
+    rate_frozen = len(frozen) / FROZEN_SECONDS
     late = summary.between(frozen_at + EJECTED_WITHIN_SECONDS, float("inf"))
     failed_late = [r for r in late if not r.ok]
     share = len(summary.failures) / max(summary.sent, 1)
@@ -66,6 +72,7 @@ def test_a_frozen_token_replica_costs_at_most_a_few_requests(
             summary.report(f"token replica 1 of {REPLICAS} frozen for {FROZEN_SECONDS:.0f}s"),
             f"  while frozen: {len(frozen)} requests, "
             f"failures {dict(summary.failures_by_status(frozen))}, slowest {slow}",
+            f"  requests per second before {rate_before:.0f}, while frozen {rate_frozen:.0f}",
             f"  failed share {share:.2%}; failures sent more than "
             f"{EJECTED_WITHIN_SECONDS:.0f}s into the freeze: {len(failed_late)}",
         ]
@@ -90,3 +97,4 @@ def test_a_frozen_token_replica_costs_at_most_a_few_requests(
     assert not summary.step_errors, report
     assert share <= MAX_FAILED_SHARE, report
     assert not failed_late, report
+    assert rate_frozen >= MIN_RATE_SHARE * rate_before, report
