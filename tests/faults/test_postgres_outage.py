@@ -52,8 +52,10 @@ RECOVERY_BOUND_SECONDS = 8.0
 ROLES = ("sign_in", "exchange", "exchange", "rotate", "rotate", "client", "client")
 #: Grants each rotating worker holds, rotated in turn.
 GRANTS_PER_ROTATOR = 4
-#: Codes each exchanging worker is given before the load.
-CODES_PER_EXCHANGER = 25
+#: Codes each exchanging worker is given before the load, and its pause between
+#: two exchanges: the stock lasts into the outage.
+CODES_PER_EXCHANGER = 30
+EXCHANGE_PAUSE_SECONDS = 0.15
 
 #: Endpoints answering JSON (RFC 6749 section 5.2 errors); the others are pages.
 API_PATHS = ("/oauth/token", "/oauth/introspect", "/oauth/revoke")
@@ -163,6 +165,7 @@ def test_postgres_stopped_then_started(fault_system: StartFaultSystem, mode: str
         elif role == "exchange" and stock[local.index]:
             code, verifier = stock[local.index].pop(0)
             exchange_step(rec, ledger, web, code, verifier, 1)
+            time.sleep(EXCHANGE_PAUSE_SECONDS)
         elif role == "rotate":
             grants = held[local.index]
             family = grants[local.turn % len(grants)]
@@ -217,7 +220,7 @@ def test_postgres_stopped_then_started(fault_system: StartFaultSystem, mode: str
     )
     print("\n" + report)
 
-    assert not summary.step_errors, report
+    assert not summary.step_errors, f"flows broke\n{report}"
     outcomes = Counter(r.outcome for r in summary.records)
     assert outcomes["503"] > 0, f"the outage was not seen at all\n{report}"
     unclean = [r for r in summary.failures if not _clean_503(r)]
@@ -227,7 +230,9 @@ def test_postgres_stopped_then_started(fault_system: StartFaultSystem, mode: str
     )
     assert all(r.ok for r in early), f"failures before the outage\n{report}"
     assert not [r for r in late if not r.ok], f"failures after recovery\n{report}"
-    assert all(t is not None and t < RECOVERY_BOUND_SECONDS for t in recovery.values()), report
+    assert all(t is not None and t < RECOVERY_BOUND_SECONDS for t in recovery.values()), (
+        f"no recovery within {RECOVERY_BOUND_SECONDS:.0f}s\n{report}"
+    )
     assert fault.pids() == pids and not running.system.exited(), "a process was restarted"
     assert not ledger.lost, f"grants or refresh tokens lost: {ledger.lost[:5]}\n{report}"
 
@@ -236,13 +241,23 @@ def test_postgres_stopped_then_started(fault_system: StartFaultSystem, mode: str
     assert len(codes) == len(ledger.codes)
     made_codes = len(codes) - codes_before
     made_grants = len(ledger.families) - grants_before
-    assert after["authorization_codes"] - before["authorization_codes"] == made_codes, report
-    assert after["used_codes"] - before["used_codes"] == made_grants, report
-    assert after["grant_families"] - before["grant_families"] == made_grants, report
+    assert after["authorization_codes"] - before["authorization_codes"] == made_codes, (
+        f"authorization codes in the database differ from those the clients got\n{report}"
+    )
+    assert after["used_codes"] - before["used_codes"] == made_grants, (
+        f"codes used in the database differ from the exchanges that succeeded\n{report}"
+    )
+    assert after["grant_families"] - before["grant_families"] == made_grants, (
+        f"grants in the database differ from the exchanges that succeeded\n{report}"
+    )
     # Before the load each grant held one refresh token; each rotation since added one.
     issued_refresh = made_grants + sum(f.rotations for f in ledger.families)
-    assert after["refresh_tokens"] - before["refresh_tokens"] == issued_refresh, report
-    assert after["unused_refresh_tokens"] - before["unused_refresh_tokens"] == made_grants, report
+    assert after["refresh_tokens"] - before["refresh_tokens"] == issued_refresh, (
+        f"refresh tokens in the database differ from those the clients got\n{report}"
+    )
+    assert after["unused_refresh_tokens"] - before["unused_refresh_tokens"] == made_grants, (
+        f"not one usable refresh token per grant\n{report}"
+    )
     for family in ledger.families:
         unused = fault.rows(
             "SELECT token_hash FROM token.refresh_tokens WHERE family_id = $1 AND used_at IS NULL",
