@@ -83,7 +83,11 @@ class PrivatePostgres:
                 ) from None
             os.chown(self.directory, account.pw_uid, account.pw_gid)
             self._run_as = ["runuser", "-u", "postgres", "--"]
-        self._pg_ctl("-D", str(self.datadir), "-A", "trust", "-U", "postgres", tool="initdb")
+        try:
+            self._pg_ctl("-D", str(self.datadir), "-A", "trust", "-U", "postgres", tool="initdb")
+        except (RuntimeError, subprocess.TimeoutExpired):
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
 
     @property
     def url(self) -> str:
