@@ -1,6 +1,7 @@
 # make run   - the whole system on the embedded default (SQLite + in-process stand-ins),
 #              gRPC on mutual TLS; make run RUN_ARGS=--plaintext without
-# make test  - every test, against real PostgreSQL and Redis
+# make test  - every test, against real PostgreSQL and Redis (the slow fault tests aside)
+# make faults - every fault-injection test (tests/faults), the slow ones too, with figures
 # make up    - the whole system in Docker (docker-compose.yml); make down stops it
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
 
-.PHONY: run test proto proto-check lint lint-ruff bench clean migrate venv chromium up down
+.PHONY: run test faults proto proto-check lint lint-ruff bench clean migrate venv chromium up down
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +54,11 @@ chromium:
 
 test: $(STAMP) proto-check chromium
 	$(PY) -m pytest -q
+
+# Private PostgreSQL and Redis servers stopped, hung and restarted under load; -m
+# replaces the default "not slow" selection, -s shows each fault's measured figures.
+faults: $(STAMP)
+	$(PY) -m pytest -q -s -m faults tests/faults
 
 # Throughput and latency of the token path under wrk (targets inside the script).
 bench: $(STAMP)

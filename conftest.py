@@ -55,64 +55,125 @@ def _pg_answers(url: str) -> bool:
     return run_blocking(probe())
 
 
-def _start_throwaway_pg() -> tuple[str, Callable[[], None]]:
-    """initdb + pg_ctl start in a temporary directory; returns the URL and a stop function."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [
-        p for p in [shutil.which("initdb")] if p
-    ]
-    if not found:
-        pytest.exit("PostgreSQL is needed for the tests: apt-get install postgresql", returncode=3)
-    bindir = Path(found[-1]).parent
-    tmp = Path(tempfile.mkdtemp(prefix="oauth2-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        # PostgreSQL refuses to run as root: use the account its package created.
+class PrivatePostgres:
+    """A PostgreSQL server of the tests' own, from the installed binaries, in a
+    temporary directory, on a port fixed for its lifetime: a fault test stops,
+    starts again and hangs (SIGSTOP) this one, never the machine's shared server.
+    As root it runs as the ``postgres`` account (PostgreSQL refuses root).
+    Raises RuntimeError when it cannot be made."""
+
+    def __init__(self, port: int | None = None) -> None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [
+            p for p in [shutil.which("initdb")] if p
+        ]
+        if not found:
+            raise RuntimeError("PostgreSQL is needed for the tests: apt-get install postgresql")
+        self.bindir = Path(found[-1]).parent
+        self.port = port or free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="oauth2-pg-"))
+        self.datadir = self.directory / "data"
+        self._run_as: list[str] = []
+        if os.geteuid() == 0:
+            try:
+                account = pwd.getpwnam("postgres")
+            except KeyError:
+                shutil.rmtree(self.directory, ignore_errors=True)
+                raise RuntimeError(
+                    "PostgreSQL cannot run as root and there is no 'postgres' user to run it as"
+                ) from None
+            os.chown(self.directory, account.pw_uid, account.pw_gid)
+            self._run_as = ["runuser", "-u", "postgres", "--"]
         try:
-            account = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.exit(
-                "no PostgreSQL answers and there is no 'postgres' user to run one as", returncode=3
-            )
-        os.chown(tmp, account.pw_uid, account.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    datadir = tmp / "data"
-    port = free_port()
-    subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {tmp} -h 127.0.0.1"
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(datadir),
-            "-o",
-            options,
-            "-l",
-            str(tmp / "log"),
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+            self._pg_ctl("-D", str(self.datadir), "-A", "trust", "-U", "postgres", tool="initdb")
+        except (RuntimeError, subprocess.TimeoutExpired):
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise
 
-    def stop() -> None:
-        subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"],
-            check=False,
+    @property
+    def url(self) -> str:
+        """The ``postgres`` database (postgresql:// URL, asyncpg's spelling)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _pg_ctl(self, *args: str, tool: str = "pg_ctl", check: bool = True) -> None:
+        result = subprocess.run(
+            [*self._run_as, str(self.bindir / tool), *args],
             capture_output=True,
+            text=True,
+            timeout=120,
         )
-        shutil.rmtree(tmp, ignore_errors=True)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{tool} {' '.join(args)} failed: {result.stderr.strip()[-500:]}")
 
-    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    if not _pg_answers(url):
-        stop()
+    def start(self) -> None:
+        """Start (again) on the same port and data; returns once it accepts connections."""
+        options = f"-p {self.port} -k {self.directory} -h 127.0.0.1"
+        self._pg_ctl(
+            "-D", str(self.datadir), "-o", options, "-l", str(self.directory / "log"), "-w",
+            "start",
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m fast`` (sessions ended, clean shutdown) or ``immediate``
+        (every process killed: a crash, recovery at the next start)."""
+        if mode not in ("smart", "fast", "immediate"):
+            raise ValueError(f"unknown shutdown mode {mode!r}")
+        self.resume()
+        self._pg_ctl("-D", str(self.datadir), "-m", mode, "-w", "stop")
+
+    def _processes(self) -> list[int]:
+        """The postmaster and its children (the backends and auxiliary processes)."""
+        try:
+            postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return []
+        children = []
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # The fields after the parenthesised command: state, then ppid.
+                fields = Path(stat).read_text().rpartition(")")[2].split()
+                if int(fields[1]) == postmaster:
+                    children.append(int(Path(stat).parent.name))
+        return [postmaster, *children]
+
+    def pause(self) -> None:
+        """A hung server: every process stopped (SIGSTOP), connections left open."""
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def remove(self) -> None:
+        """Stop it for good and delete its files."""
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def log(self) -> str:
+        try:
+            return (self.directory / "log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def _start_throwaway_pg() -> tuple[str, Callable[[], None]]:
+    """A PrivatePostgres for the whole run; returns the URL and a stop function."""
+    try:
+        server = PrivatePostgres()
+    except RuntimeError as exc:
+        pytest.exit(str(exc), returncode=3)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.remove()
+        pytest.exit(str(exc), returncode=3)
+    if not _pg_answers(server.url):
+        server.remove()
         pytest.exit("the throwaway PostgreSQL did not start", returncode=3)
-    return url, stop
+    return server.url, server.remove
 
 
 @pytest.fixture(scope="session")

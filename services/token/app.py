@@ -46,6 +46,7 @@ from services.token.domain.ports import (
 from services.token.domain.revocation import Revocation
 from services.token.domain.stats import TokenStats
 from services.token.domain.token_endpoint import TokenEndpoint
+from services.token.domain.unfinished_exchanges import UnfinishedExchanges
 from services.token.kek import resolve_key_encryption_key
 from services.token.servicer import TokenDomain, TokenServicer
 from services.token.settings import TokenSettings
@@ -107,6 +108,7 @@ def build_domain(
         users=users,
         families=families,
         audit=audit or NoAudit(),
+        unfinished=UnfinishedExchanges(kv if kv is not None else MemoryKeyValue()),
     )
     verifier = JwtAccessTokenVerifier(keys, settings.issuer)
     stats = TokenStats(kv if kv is not None else MemoryKeyValue(), grant_store, GRANTS)

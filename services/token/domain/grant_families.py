@@ -56,8 +56,10 @@ class GrantFamilies:
 
     async def start(
         self, grant: ConsumedCode, scope: list[str], *, with_refresh_token: bool
-    ) -> GrantFamily:
-        """Record the family of a code just consumed; raises InvalidGrant if it exists."""
+    ) -> tuple[GrantFamily, str]:
+        """Record the family of a code just consumed, with its first refresh token when
+        ``with_refresh_token`` (both in one write); the family and that token ("" when
+        none). Raises InvalidGrant if the family exists."""
         now = self._clock()
         lifetime = (
             self._policy.family_max_age_seconds
@@ -74,14 +76,12 @@ class GrantFamilies:
             auth_time=grant.auth_time,
             amr=grant.amr,
         )
-        await self._store.create_family(family)
-        return family
-
-    async def issue_refresh_token(self, family: GrantFamily) -> str:
-        """The family's first refresh token (at the code exchange)."""
+        if not with_refresh_token:
+            await self._store.create_family(family)
+            return family, ""
         token, stored = self._new_refresh_token(family)
-        await self._store.add_refresh_token(stored)
-        return token
+        await self._store.create_family(family, stored)
+        return family, token
 
     async def rotate(self, used: StoredRefreshToken, family: GrantFamily) -> str | None:
         """Mark ``used`` used and store its successor, atomically. None when another

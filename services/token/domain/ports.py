@@ -251,7 +251,12 @@ class StoredRefreshToken:
 
 
 class GrantStore(Protocol):
-    async def create_family(self, family: GrantFamily) -> None: ...
+    async def create_family(
+        self, family: GrantFamily, refresh_token: StoredRefreshToken | None = None
+    ) -> None:
+        """Record the family and its first refresh token together (both or neither);
+        InvalidGrant when the family exists."""
+        ...
 
     async def get_family(self, family_id: str) -> GrantFamily | None: ...
 

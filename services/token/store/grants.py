@@ -76,11 +76,19 @@ class SqlGrantStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create_family(self, family: GrantFamily) -> None:
+    async def create_family(
+        self, family: GrantFamily, refresh_token: StoredRefreshToken | None = None
+    ) -> None:
         with store_boundary("create_family"):
             try:
+                # One transaction: a family is never left without its first refresh
+                # token by a database that went away between two writes.
                 async with self._engine.begin() as conn:
                     await self._insert_family(conn, family)
+                    if refresh_token is not None:
+                        await conn.execute(
+                            insert(refresh_tokens).values(**_refresh_token_row(refresh_token))
+                        )
             except IntegrityError:
                 # The family id is the code's hash: a second family means a second use.
                 raise InvalidGrant("The authorization code was used already") from None

@@ -324,10 +324,14 @@ class MemoryGrantStore:
         self.refresh_tokens: dict[str, StoredRefreshToken] = {}
         self._lock = asyncio.Lock()
 
-    async def create_family(self, family: GrantFamily) -> None:
+    async def create_family(
+        self, family: GrantFamily, refresh_token: StoredRefreshToken | None = None
+    ) -> None:
         if family.family_id in self.families:
             raise InvalidGrant("The authorization code was used already")
         self.families[family.family_id] = family
+        if refresh_token is not None:
+            self.refresh_tokens[refresh_token.token_hash] = refresh_token
 
     async def get_family(self, family_id: str) -> GrantFamily | None:
         return self.families.get(family_id)

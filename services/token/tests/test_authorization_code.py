@@ -6,11 +6,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from typing import Any
 
 import pytest
 from joserfc import jwt as jose_jwt
 
-from common.errors import InvalidClient, InvalidGrant, InvalidRequest, UnauthorizedClient
+from common.errors import (
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    TemporarilyUnavailable,
+    UnauthorizedClient,
+)
 from common.secrets import random_token, sha256_hex
 from services.token.domain.ports import ClientCredentials
 from services.token.tests.conftest import ISSUER, Wired
@@ -292,3 +299,54 @@ async def test_when_a_refresh_token_is_issued(
     response = await exchange_code(wired, creds, code, VERIFIER)
     assert bool(response.refresh_token) is expected
     assert len(wired.grants.refresh_tokens) == int(expected)
+
+
+async def _exchange_during_outage(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch, creds: ClientCredentials, code: str
+) -> None:
+    """The code consumed, then the user directory away: the exchange answers 503."""
+    claims = wired.authorize.claims
+
+    async def unavailable(user_id: str, scopes: list[str]) -> Any:
+        raise TemporarilyUnavailable("The user directory is unavailable")
+
+    monkeypatch.setattr(wired.authorize, "claims", unavailable)
+    with pytest.raises(TemporarilyUnavailable):
+        await exchange_code(wired, creds, code, VERIFIER)
+    monkeypatch.setattr(wired.authorize, "claims", claims)
+
+
+async def test_an_exchange_cut_short_by_an_outage_is_finished_by_its_retry(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's retry with the same code gets the tokens (not a replay); any
+    later use is a replay again."""
+    creds = await register_web(wired)
+    code = await issue_code(wired, "web", verifier=VERIFIER)
+    await _exchange_during_outage(wired, monkeypatch, creds, code)
+
+    response = await exchange_code(wired, creds, code, VERIFIER)
+    assert response.refresh_token and response.access_token
+    assert (await introspect(wired, response.access_token)).active
+    assert wired.grants.families[sha256_hex(code)].revoked_at is None
+
+    with pytest.raises(InvalidGrant):
+        await exchange_code(wired, creds, code, VERIFIER)
+    assert wired.grants.families[sha256_hex(code)].revoke_reason == "authorization code replayed"
+    assert not (await introspect(wired, response.access_token)).active
+
+
+async def test_a_kept_code_is_no_use_to_another_client(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another client presenting the code is a replay: refused, and the code's own
+    client then gets nothing either (a leaked code is worth nothing)."""
+    creds = await register_web(wired)
+    other = await register_web(wired, "other")
+    code = await issue_code(wired, "web", verifier=VERIFIER)
+    await _exchange_during_outage(wired, monkeypatch, creds, code)
+
+    with pytest.raises(InvalidGrant):
+        await exchange_code(wired, other, code, VERIFIER)
+    with pytest.raises(InvalidGrant):
+        await exchange_code(wired, creds, code, VERIFIER)

@@ -151,3 +151,17 @@ async def test_revoked_families_contract(engine: AsyncEngine) -> None:
     assert await store.delete_expired(now) == 1
     assert await store.delete_expired(now) == 0
     assert await store.is_family_revoked("fam-live", now)
+
+
+async def test_a_family_and_its_first_refresh_token_are_written_together(
+    engine: AsyncEngine,
+) -> None:
+    """Both or neither: a second family for the same code stores no refresh token."""
+    store = SqlGrantStore(engine)
+    _, first = refresh_token()
+    await store.create_family(family(), first)
+    assert await store.get_refresh_token(first.token_hash) == first
+    _, second = refresh_token()
+    with pytest.raises(InvalidGrant):
+        await store.create_family(family(), second)
+    assert await store.get_refresh_token(second.token_hash) is None

@@ -3,7 +3,9 @@
 
 Steps, each raising one error: ``code`` present -> consume it through the
 authorize service (any failure revokes the family the code would have named:
-a replayed code kills what its first use issued) -> issued to this client ->
+a replayed code kills what its first use issued; but a code this client's
+earlier exchange consumed and then answered 503 for is taken back from
+``unfinished_exchanges``) -> issued to this client ->
 ``redirect_uri`` as in the authorization request -> PKCE -> the user still
 enabled -> record the family -> issue the access token, a refresh token when
 allowed and an ID token when ``openid`` was granted.
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from common import pkce
-from common.errors import InvalidGrant, InvalidRequest
+from common.errors import InvalidGrant, InvalidRequest, TemporarilyUnavailable
 from common.secrets import sha256_hex
 from common.vocabulary import (
     CONFIDENTIAL_AUTH_METHODS,
@@ -55,6 +57,18 @@ class AuthorizationCodeGrant:
         if not request.code:
             raise InvalidRequest("Missing 'code'")
         grant = await self.consume_code(client, request.code)
+        try:
+            return await self.exchange(client, grant, request)
+        except TemporarilyUnavailable:
+            # The code is used at the authorize service but no grant may have been
+            # recorded here: the retry this 503 invites may finish the exchange.
+            if self._services.unfinished is not None:
+                await self._services.unfinished.keep(grant)
+            raise
+
+    async def exchange(
+        self, client: AuthenticatedClient, grant: ConsumedCode, request: TokenRequest
+    ) -> TokenResponse:
         self.check_client(client, grant)
         self.check_redirect_uri(grant, request.redirect_uri)
         pkce.verify(grant.code_challenge, grant.code_challenge_method, request.code_verifier)
@@ -68,6 +82,13 @@ class AuthorizationCodeGrant:
         try:
             return await self._services.codes.consume(code, client.client_id)
         except InvalidGrant:
+            unfinished = self._services.unfinished
+            resumed = (
+                await unfinished.take(sha256_hex(code), client.client_id) if unfinished else None
+            )
+            if resumed is not None:
+                # Used by this client's exchange that answered 503 (unfinished_exchanges).
+                return resumed
             # Unknown, expired, used or another client's: if it was used, what its first
             # use issued dies now (RFC 6749 section 4.1.2, RFC 9700 section 4.5).
             await self.revoke_replayed(sha256_hex(code))
@@ -106,8 +127,9 @@ class AuthorizationCodeGrant:
     ) -> TokenResponse:
         families = self._services.families
         with_refresh_token = refresh_token_allowed(client, scope)
-        family = await families.start(grant, scope, with_refresh_token=with_refresh_token)
-        refresh_token = await families.issue_refresh_token(family) if with_refresh_token else ""
+        family, refresh_token = await families.start(
+            grant, scope, with_refresh_token=with_refresh_token
+        )
         # A replay of this code may have revoked the family between the consume call and
         # now, before its row existed: the denylist remembers it.
         if await families.is_revoked_id(family.family_id):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from services.token.domain.grant_families import GrantFamilies
     from services.token.domain.id_token import IdTokenIssuer
     from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
+    from services.token.domain.unfinished_exchanges import UnfinishedExchanges
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class GrantServices:
     families: GrantFamilies
     # Security events for the admin service's audit log (docs/operators.md).
     audit: AuditSink = field(default_factory=NoAudit)
+    # Codes consumed by an exchange that then answered 503, for the client's retry.
+    unfinished: UnfinishedExchanges | None = None
 
 
 class Grant(Protocol):
