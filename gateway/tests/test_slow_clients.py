@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -28,6 +25,7 @@ from gateway.listeners import CompanionServer, uvicorn_config
 from gateway.settings import GatewaySettings
 from gateway.tests.conftest import Fakes
 from gateway.tests.helpers import FORM, basic
+from gateway.tests.processes import gateway_env, gateway_process
 from oauth2ctl.devrun import free_port
 
 # Generous beside the 0.5 s timeouts: the machine is shared and has two cores.
@@ -456,10 +454,8 @@ def test_spawned_workers_drop_slow_clients(
 ) -> None:
     """With several workers the protocol is imported by name in each worker."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OAUTH2_", "PROMETHEUS"))}
-    env.update(
-        OAUTH2_DATA_DIR=str(tmp_path),
-        OAUTH2_LOG_LEVEL="WARNING",
+    env = gateway_env(
+        tmp_path,
         OAUTH2_PORT=str(port),
         OAUTH2_ADMIN_PORT="0",
         OAUTH2_WORKERS="2",
@@ -467,23 +463,7 @@ def test_spawned_workers_drop_slow_clients(
         OAUTH2_REDIS_KEY_PREFIX=redis_prefix + "slow:",
         OAUTH2_REQUEST_HEADER_TIMEOUT_SECONDS="0.5",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.2)
+    with gateway_process(env, port):
 
         async def half_a_request() -> tuple[bytes, float]:
             reader, writer = await connect(port)
@@ -497,9 +477,6 @@ def test_spawned_workers_drop_slow_clients(
         for received, after in asyncio.run(_gather(half_a_request, 4)):
             assert 0.4 <= after
             assert_timeout_answer(received, "headers")
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 async def _gather(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -13,21 +12,15 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.tests.processes import gateway_env, gateway_process
 from oauth2ctl.devrun import free_port
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OAUTH2_", "PROMETHEUS"))}
-    env.pop("REDIS_URL", None)
-    env.update({"OAUTH2_DATA_DIR": str(tmp_path), "OAUTH2_LOG_LEVEL": "WARNING", **extra})
-    return env
 
 
 def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
     port, admin_port = free_port(), free_port()
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    env = _env(
+    env = gateway_env(
         tmp_path,
         OAUTH2_PORT=str(port),
         OAUTH2_ADMIN_PORT=str(admin_port),
@@ -36,24 +29,8 @@ def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str, redis_pre
         OAUTH2_REDIS_KEY_PREFIX=redis_prefix + "workers:",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with gateway_process(env, port):
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.2)
         requests = 40
         for _ in range(requests):  # a new connection each: either worker may take it
             assert httpx.get(base + "/health", timeout=5).status_code == 200
@@ -70,9 +47,6 @@ def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str, redis_pre
                 time.sleep(0.2)
         assert scraped.status_code == 200
         text = scraped.text
-    finally:
-        proc.terminate()
-        proc.wait(20)
     # Stopping the gateway stops its admin listener too.
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{admin_port}/health", timeout=2)
@@ -90,7 +64,7 @@ def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str, redis_pre
 def test_several_workers_without_redis_is_a_config_error(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gateway"],
-        env=_env(tmp_path, OAUTH2_WORKERS="2"),
+        env=gateway_env(tmp_path, OAUTH2_WORKERS="2"),
         capture_output=True,
         text=True,
         timeout=30,
@@ -111,7 +85,7 @@ def test_the_metrics_directory_it_made_is_removed_on_stop(
     temp = tmp_path / "tmp"
     temp.mkdir()
     port = free_port()
-    env = _env(
+    env = gateway_env(
         tmp_path,
         TMPDIR=str(temp),
         OAUTH2_PORT=str(port),
@@ -120,30 +94,12 @@ def test_the_metrics_directory_it_made_is_removed_on_stop(
         REDIS_URL=redis_url,
         OAUTH2_REDIS_KEY_PREFIX=redis_prefix + "workers2:",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with gateway_process(env, port):
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.2)
         made = list(temp.glob("oauth2-metrics-*"))
         assert len(made) == 1
         # A request's samples are written once its response has gone: wait for them.
         while not list(made[0].glob("*.db")):
             assert time.monotonic() < deadline, "the workers wrote no samples"
             time.sleep(0.1)
-    finally:
-        proc.terminate()
-        proc.wait(20)
     assert not list(temp.glob("oauth2-metrics-*"))
