@@ -61,6 +61,8 @@ faults: $(STAMP)
 	$(PY) -m pytest -q -s -m faults tests/faults
 
 # Throughput and latency of the token path under wrk (targets inside the script).
+# Side by side with node-oidc-provider on PostgreSQL + Redis (bench/README.md);
+# BENCH_MODE=embedded for the embedded default. Exit 1: a target missed; 2: could not run.
 bench: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 	$(PY) bench/token_endpoint.py
