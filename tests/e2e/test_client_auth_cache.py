@@ -2,7 +2,7 @@
 change: with two token replicas, each serving the client from its cache, a rotated
 secret, a narrowed grant or scope, a disabled and a deleted client are refused at
 the token endpoint on the very next request, through either replica, whichever
-way the operator made the change (admin API or oauth2ctl). PostgreSQL and Redis,
+way the change was made (admin API, oauth2ctl, RFC 7592). PostgreSQL and Redis,
 the only configuration with the cache."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.admin_support import AdminApi
 from tests.e2e.conftest import RunningSystem, base_env, postgres_env, start_system
+from tests.e2e.test_registration import register
 
 pytestmark = pytest.mark.e2e
 
@@ -174,3 +175,29 @@ def test_a_wrong_secret_is_never_served_from_the_cache(cached: RunningSystem) ->
     backend.warm()
     assert backend.answers(backend.secret[:-1] + "x") == REFUSED
     backend.warm()
+
+
+def test_rfc7592_changes_are_refused_at_once(cached: RunningSystem) -> None:
+    """A client that manages its own registration (RFC 7592): narrowing its scope
+    and deleting itself take effect on the very next token request too."""
+    metadata = {
+        "client_name": "self-managed",
+        "grant_types": ["client_credentials"],
+        "scope": "openid profile",
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
+    resp = register(cached, metadata)
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    backend = Backend(cached, body)
+    backend.warm()
+    assert backend.answers(scope="profile") == [(200, "")] * REQUESTS
+    auth = {"Authorization": f"Bearer {body['registration_access_token']}"}
+    with cached.http() as http:
+        update = {**metadata, "client_id": backend.client_id, "scope": "openid"}
+        resp = http.put(f"/oauth/register/{backend.client_id}", json=update, headers=auth)
+        assert resp.status_code == 200, resp.text
+        assert backend.answers(scope="profile") == [(400, "invalid_scope")] * REQUESTS
+        backend.warm()
+        assert http.delete(f"/oauth/register/{backend.client_id}", headers=auth).status_code == 204
+    assert backend.answers() == REFUSED

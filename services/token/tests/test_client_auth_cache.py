@@ -260,3 +260,22 @@ def test_no_cache_on_the_embedded_default_or_when_disabled() -> None:
     assert isinstance(build_authenticator(with_redis, registry, kv), CachingClientAuthenticator)
     disabled = TokenSettings(redis_url="redis://127.0.0.1:6379/0", client_auth_cache_seconds=0)
     assert build_authenticator(disabled, registry, kv) is registry
+
+
+async def test_an_authentication_racing_a_change_is_not_served_after_it(kv: KeyValue) -> None:
+    """The clients service answered from the record before a change while the change
+    was being written: the entry carries the generation read *before* the call, so
+    the change's second write of the generation (after its commit) makes it stale."""
+    registry = Registry()
+
+    class Racing:
+        async def authenticate(self, credentials: ClientCredentials) -> AuthenticatedClient:
+            answer = await registry.authenticate(credentials)  # the old record
+            await kv.set(generation_key(credentials.client_id), new_generation())
+            registry.secrets["svc"] = "rotated"
+            return answer
+
+    authenticator = CachingClientAuthenticator(Racing(), kv, ttl=30, max_entries=10)
+    await authenticator.authenticate(SVC)
+    with pytest.raises(InvalidClient):
+        await authenticator.authenticate(SVC)
