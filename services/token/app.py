@@ -23,6 +23,7 @@ from services.token.authorize_adapter import (
     GrpcCodeConsumer,
     GrpcUserDirectory,
 )
+from services.token.client_auth_cache import CachingClientAuthenticator
 from services.token.clients_adapter import GrpcClientAuthenticator
 from services.token.domain.denylist import RevocationList
 from services.token.domain.grant_admin import GrantAdministration
@@ -125,6 +126,23 @@ def build_domain(
     )
 
 
+def build_authenticator(
+    settings: TokenSettings, inner: ClientAuthenticator, kv: KeyValue
+) -> ClientAuthenticator | CachingClientAuthenticator:
+    """The clients service, behind this process's cache of authentications when the
+    cache can be invalidated strictly: only with Redis, which the clients service
+    writes each client's generation to. The embedded default's KeyValue is private
+    to each process, so there every authentication goes to the clients service."""
+    if settings.redis_url is None or settings.client_auth_cache_seconds <= 0:
+        return inner
+    return CachingClientAuthenticator(
+        inner,
+        kv,
+        ttl=settings.client_auth_cache_seconds,
+        max_entries=settings.client_auth_cache_entries,
+    )
+
+
 def max_token_ttl_seconds(settings: TokenSettings) -> int:
     """The longest lifetime of a token our keys sign: a previous key verifies this long."""
     return max(settings.access_token_ttl_seconds, settings.id_token_ttl_seconds)
@@ -155,6 +173,7 @@ async def serve(settings: TokenSettings) -> None:
         default_alg=settings.access_token_signing_alg,
     )
 
+    authenticator = build_authenticator(settings, GrpcClientAuthenticator(clients), kv)
     closed = False
     domain: TokenDomain | None = None
 
@@ -165,6 +184,8 @@ async def serve(settings: TokenSettings) -> None:
         closed = True
         if domain is not None:
             await domain.stats.close()
+        if isinstance(authenticator, CachingClientAuthenticator):
+            await authenticator.close()
         await keys.close()
         await revocations.close()
         await audit.close()
@@ -191,7 +212,7 @@ async def serve(settings: TokenSettings) -> None:
             ) from None
         domain = build_domain(
             settings,
-            authenticator=GrpcClientAuthenticator(clients),
+            authenticator=authenticator,
             codes=GrpcCodeConsumer(authorize),
             users=GrpcUserDirectory(authorize),
             grant_store=SqlGrantStore(engine),
@@ -201,6 +222,8 @@ async def serve(settings: TokenSettings) -> None:
             audit=audit,
         )
         await domain.stats.start()
+        if isinstance(authenticator, CachingClientAuthenticator):
+            authenticator.start()
         servicer = TokenServicer(domain)
 
         def add_servicers(server: grpc.aio.Server) -> None:

@@ -8,6 +8,8 @@ service is a 503 at the gateway, never a 500.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from oauth2.v1 import clients_pb2, common_pb2
 
 from common.errors import InvalidClient, NotFound
@@ -25,6 +27,11 @@ def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
         access_token_signing_alg=client.access_token_signing_alg,
         always_issue_refresh_token=client.always_issue_refresh_token,
         introspection=client.introspection,
+        credentials_expire_at=(
+            client.client_secret_expires_at.ToDatetime(tzinfo=UTC)
+            if client.HasField("client_secret_expires_at")
+            else None
+        ),
     )
 
 

@@ -14,3 +14,19 @@ REFRESH_TOKEN_REUSE = Counter(
     "Refresh tokens presented again after rotation; each revokes its grant family "
     "(RFC 9700 section 4.14.2).",
 )
+CLIENT_AUTH_CACHE_LOOKUPS = Counter(
+    "oauth2_token_client_auth_cache_lookups_total",
+    "Client authentications looked up in the token service's own cache, by result: "
+    "hit (no call to the clients service), miss, or bypass (Redis did not answer, "
+    "so the generation could not be checked and the clients service was asked).",
+    ["result"],
+)
+CLIENT_AUTH_CACHE_HITS = CLIENT_AUTH_CACHE_LOOKUPS.labels("hit")
+CLIENT_AUTH_CACHE_MISSES = CLIENT_AUTH_CACHE_LOOKUPS.labels("miss")
+CLIENT_AUTH_CACHE_BYPASSES = CLIENT_AUTH_CACHE_LOOKUPS.labels("bypass")
+CLIENT_AUTH_CACHE_INVALIDATIONS = Counter(
+    "oauth2_token_client_auth_cache_invalidations_total",
+    "Cached client authentications dropped, by reason: generation (the client changed), "
+    "published (a change announced on the channel), expired (the TTL backstop).",
+    ["reason"],
+)

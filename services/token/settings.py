@@ -54,6 +54,13 @@ class TokenSettings(ServiceSettings):
     # `aud` of access tokens (RFC 9068 section 3); empty means the issuer itself.
     # In the environment a JSON list: OAUTH2_ACCESS_TOKEN_AUDIENCE='["https://api.example"]'.
     access_token_audience: list[str] = []
+    # Seconds a successful client authentication is kept in this process and served
+    # without asking the clients service; 0 disables. Only with Redis shared with the
+    # clients service (the same redis_url and redis_key_prefix): every change of a
+    # client is checked on each lookup (docs/operators.md), this is only a backstop.
+    client_auth_cache_seconds: float = Field(default=30, ge=0, le=3600)
+    # How many (client, credential) pairs the cache keeps, least recently used out first.
+    client_auth_cache_entries: int = Field(default=10_000, ge=1, le=1_000_000)
 
     @field_validator("key_encryption_key")
     @classmethod

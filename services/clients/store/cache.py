@@ -17,6 +17,16 @@ deleted first: a change written while the cache cannot be cleared would leave a
 disabled client, a rotated secret or a deleted client working on every replica
 for the TTL once Redis answers again (it kept its data through a partition, a
 pause or a restart from disk). Fail closed, as the revocation list does.
+
+The same two steps write a new generation of the client (common.client_generation)
+for the token service's in-memory cache of client authentications: before the
+change, so that a change is refused when the token replicas could not learn of it,
+and again after the write, so that an authentication that raced the write (read
+the old record after the first bump) is not served on the generation it saw. Every
+change of a client (admin API, oauth2ctl, RFC 7592, a secret rotated, a client
+enabled or disabled) is an ``update`` or a ``delete`` of this store, so no path is
+missed. After the write the client_id is also published so that replicas drop
+their entries at once rather than on their next lookup.
 """
 
 from __future__ import annotations
@@ -29,6 +39,12 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from common.client_generation import (
+    CHANGES_CHANNEL,
+    GENERATION_TTL_SECONDS,
+    generation_key,
+    new_generation,
+)
 from common.errors import TemporarilyUnavailable
 from common.kv import KeyValue
 from services.clients.domain.model import Client
@@ -135,9 +151,13 @@ class CachedClientStore:
             log.warning("ignoring an undecodable cache entry for client %r", client_id)
             return None, True
 
+    async def _bump_generation(self, client_id: str) -> None:
+        await self._kv.set(generation_key(client_id), new_generation(), GENERATION_TTL_SECONDS)
+
     async def _clear_before_change(self, client_id: str) -> None:
         try:
             await self._kv.delete(self.key(client_id))
+            await self._bump_generation(client_id)
         except (RedisError, OSError) as exc:
             raise TemporarilyUnavailable(
                 CACHE_UNAVAILABLE, detail=f"client cache: {type(exc).__name__}: {exc}"
@@ -146,6 +166,15 @@ class CachedClientStore:
     async def _invalidate(self, client_id: str) -> None:
         try:
             await self._kv.delete(self.key(client_id))
+            await self._bump_generation(client_id)
         except (RedisError, OSError) as exc:
-            # The write is committed; the stale entry expires with its TTL.
+            # The write is committed and the first bump already made every cached
+            # authentication stale; what is left is an authentication that raced the
+            # write, which expires with its TTL.
             log.error("client cache invalidation failed for %r: %s", client_id, exc)
+            return
+        try:
+            await self._kv.publish(CHANGES_CHANNEL, client_id)
+        except (RedisError, OSError) as exc:
+            # Only an early drop is lost: the generation is what makes lookups strict.
+            log.warning("client change of %r not published: %s", client_id, exc)

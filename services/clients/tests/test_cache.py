@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
 
+from common.client_generation import CHANGES_CHANNEL, generation_key
 from common.db import create_engine
 from common.errors import InvalidClient, TemporarilyUnavailable
 from common.kv import KeyValue, MemoryKeyValue, RedisKeyValue
@@ -178,3 +179,37 @@ async def test_unreachable_database_is_temporarily_unavailable() -> None:
             await SqlClientStore(engine).get("anything")
     finally:
         await engine.dispose()
+
+
+async def test_every_change_writes_a_new_generation_and_announces_it(kv: KeyValue) -> None:
+    """The token service's cache of authentications is strict only if every change of
+    a client leaves a generation it has never seen (common.client_generation)."""
+    registry = ClientRegistry(CachedClientStore(MemoryClientStore(), kv, ttl=60))
+    client, _ = await registry.create(BACKEND)
+    cid = client.client_id
+    key = generation_key(cid)
+    seen = {await kv.get(key)}
+    messages = kv.subscribe(CHANGES_CHANNEL)
+    first = asyncio.ensure_future(anext(messages))
+    # Let the subscription start; Redis has it long before the last of the changes'
+    # dozen round trips, and each change announces the same client_id.
+    await asyncio.sleep(0)
+
+    async def assert_new_generation() -> None:
+        generation = await kv.get(key)
+        assert generation is not None and generation not in seen
+        seen.add(generation)
+
+    await registry.update(cid, ClientMetadata(scope="read write"), ["scope"])
+    await assert_new_generation()
+    await registry.update(cid, ClientMetadata(enabled=False), ["enabled"])
+    await assert_new_generation()
+    await registry.update(cid, ClientMetadata(enabled=True), ["enabled"])
+    await assert_new_generation()
+    await registry.rotate_secret(cid)
+    await assert_new_generation()
+    await registry.delete(cid)
+    await assert_new_generation()
+    assert await asyncio.wait_for(first, 5) == cid
+    assert isinstance(messages, AsyncGenerator)
+    await messages.aclose()

@@ -39,6 +39,9 @@ class AuthenticatedClient:
     always_issue_refresh_token: bool = False
     # May introspect tokens issued to other clients (RFC 7662 section 2.1).
     introspection: bool = False
+    # When the presented secret expires (RFC 7591 client_secret_expires_at), if it
+    # does: a cache of authentications keeps this one no longer.
+    credentials_expire_at: datetime | None = None
 
     @property
     def is_confidential(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -13,7 +14,8 @@ from common.errors import InvalidClient, NotFound, TemporarilyUnavailable
 from common.grpc_server import ErrorInterceptor
 from common.grpc_types import Context
 from common.services import clients_client
-from services.token.clients_adapter import GrpcClientAuthenticator
+from common.timeutil import to_timestamp
+from services.token.clients_adapter import GrpcClientAuthenticator, to_authenticated_client
 from services.token.domain.ports import AuthenticatedClient, ClientCredentials
 
 
@@ -86,3 +88,12 @@ async def test_stopped_clients_service_is_temporarily_unavailable() -> None:
             )
     finally:
         await clients.close()
+
+
+def test_the_secrets_expiry_travels_so_a_cache_keeps_it_no_longer() -> None:
+    expires = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    proto = clients_pb2.Client(client_id="svc", client_secret_expires_at=to_timestamp(expires))
+    assert to_authenticated_client(proto).credentials_expire_at == expires
+    assert (
+        to_authenticated_client(clients_pb2.Client(client_id="svc")).credentials_expire_at is None
+    )
