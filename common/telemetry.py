@@ -156,8 +156,11 @@ def _version() -> str:
 # --- instrumentation -------------------------------------------------------------
 
 
-def spans_may_record() -> bool:
-    """False when the installed provider samples nothing (no exporter: ALWAYS_OFF).
+def spans_may_record(parent: trace.SpanContext | None = None) -> bool:
+    """False when no span started under ``parent`` can be recorded: the provider
+    samples nothing (no exporter: ALWAYS_OFF), or it follows its parent's decision
+    (ParentBased with its default delegates, as :func:`build_tracer_provider` makes
+    it) and ``parent`` was not sampled. None or an invalid ``parent``: a new trace.
 
     Then every span is a NonRecordingSpan whatever its attributes, so the hot path
     skips the instrumentation libraries, which build attributes, wrap sends and
@@ -165,7 +168,14 @@ def spans_may_record() -> bool:
     the trace context (ids for logs and the audit trail, ``traceparent`` downstream).
     Read per request, not at build time: tests install a provider of their own."""
     provider = trace.get_tracer_provider()
-    return not (isinstance(provider, TracerProvider) and provider.sampler is ALWAYS_OFF)
+    if not isinstance(provider, TracerProvider):
+        return True
+    sampler = provider.sampler
+    if sampler is ALWAYS_OFF:
+        return False
+    if parent is not None and parent.is_valid and isinstance(sampler, ParentBased):
+        return parent.trace_flags.sampled
+    return True
 
 
 _TRACEPARENT = TraceContextTextMapPropagator()
@@ -178,15 +188,20 @@ def context_from_traceparent(traceparent: str | None) -> Context | None:
     return _TRACEPARENT.extract({"traceparent": traceparent})
 
 
+def parent_span_context(context: Context | None) -> trace.SpanContext | None:
+    return None if context is None else trace.get_current_span(context).get_span_context()
+
+
 def traceparent_of(span_context: trace.SpanContext) -> str:
     ids = f"{span_context.trace_id:032x}-{span_context.span_id:016x}"
     return f"00-{ids}-{span_context.trace_flags:02x}"
 
 
 class _UnrecordedSpanServerInterceptor(grpc.aio.ServerInterceptor):
-    """The instrumentation's SERVER spans while spans may be recorded; otherwise one
-    unrecorded span per RPC, continuing the caller's ``traceparent``, so that log
-    lines carry the request's trace id, at a fraction of the cost."""
+    """The instrumentation's SERVER spans when the span may be recorded (decided
+    once, from the caller's ``traceparent``); otherwise one unrecorded span per RPC
+    that continues it, so that log lines carry the request's trace id, at a
+    fraction of the cost."""
 
     def __init__(self) -> None:
         self._recording = aio_server_interceptor(filter_=_UNTRACED_RPCS)
@@ -197,19 +212,19 @@ class _UnrecordedSpanServerInterceptor(grpc.aio.ServerInterceptor):
         continuation: Any,
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        if spans_may_record():
-            return await self._recording.intercept_service(continuation, handler_call_details)
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        if not _UNTRACED_RPCS(handler_call_details):
-            return handler
         traceparent = None
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "traceparent":
                 traceparent = value.decode("latin-1") if isinstance(value, bytes) else value
                 break
         parent = context_from_traceparent(traceparent)
+        if spans_may_record(parent_span_context(parent)):
+            return await self._recording.intercept_service(continuation, handler_call_details)
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        if not _UNTRACED_RPCS(handler_call_details):
+            return handler
         name: str = handler_call_details.method
         inner: Any = handler.unary_unary
         tracer = self._tracer
@@ -231,9 +246,9 @@ class _UnrecordedSpanServerInterceptor(grpc.aio.ServerInterceptor):
 
 
 class _UnrecordedSpanClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
-    """The instrumentation's CLIENT spans while spans may be recorded; otherwise no
-    client span at all (it would be dropped unseen), only the current span's
-    ``traceparent`` added to the call's metadata."""
+    """The instrumentation's CLIENT spans when the span may be recorded (the current
+    span decides); otherwise no client span at all (it would be dropped unseen),
+    only the current span's ``traceparent`` added to the call's metadata."""
 
     def __init__(self, recording: grpc.aio.UnaryUnaryClientInterceptor) -> None:
         self._recording = recording
@@ -244,11 +259,11 @@ class _UnrecordedSpanClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        if spans_may_record():
+        span_context = trace.get_current_span().get_span_context()
+        if spans_may_record(span_context):
             return await self._recording.intercept_unary_unary(
                 continuation, client_call_details, request
             )
-        span_context = trace.get_current_span().get_span_context()
         if not span_context.is_valid or not _UNTRACED_RPCS(client_call_details):
             return await continuation(client_call_details, request)
         metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))

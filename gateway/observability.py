@@ -16,6 +16,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.http import ExcludeList
@@ -25,7 +26,12 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.metrics import LabelledChildren, render_latest
-from common.telemetry import Telemetry, context_from_traceparent, spans_may_record
+from common.telemetry import (
+    Telemetry,
+    context_from_traceparent,
+    parent_span_context,
+    spans_may_record,
+)
 from gateway.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from gateway.openapi.prose import OPERATIONS
 from gateway.openapi.spec import STRING, TEXT, Answer, operation
@@ -83,10 +89,11 @@ def _traceparent(scope: Scope) -> str | None:
 
 
 class HttpTelemetryMiddleware:
-    """Whether spans may be recorded is decided once per request: when the provider
-    samples nothing, the ASGI instrumentation (which builds the span's attributes,
-    parses the URL and wraps every message before it learns that nothing is kept)
-    is skipped for one unrecorded span that continues the caller's ``traceparent``."""
+    """Whether the request's span may be recorded is decided once, from the caller's
+    ``traceparent`` and the sampler: when it cannot be, the ASGI instrumentation
+    (which builds the span's attributes, parses the URL and wraps every message
+    before it learns that nothing is kept) is skipped for one unrecorded span that
+    continues the caller's ``traceparent``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -115,18 +122,20 @@ class HttpTelemetryMiddleware:
                 status = int(message["status"])
             await send(message)
 
+        parent = context_from_traceparent(_traceparent(scope))
         try:
-            if spans_may_record():
+            if spans_may_record(parent_span_context(parent)):
                 await self.traced(scope, receive, send_recording_status)
             else:
-                await self._unrecorded(scope, receive, send_recording_status)
+                await self._unrecorded(parent, scope, receive, send_recording_status)
         finally:
             requests, duration = self._children.get(route or UNMATCHED, _method(scope), str(status))
             requests.inc()
             duration.observe(time.perf_counter() - started)
 
-    async def _unrecorded(self, scope: Scope, receive: Receive, send: Send) -> None:
-        parent = context_from_traceparent(_traceparent(scope))
+    async def _unrecorded(
+        self, parent: Context | None, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         span = self._tracer.start_span("HTTP", context=parent, kind=SpanKind.SERVER)
         token = otel_context.attach(trace.set_span_in_context(span))
         try:

@@ -245,3 +245,21 @@ async def test_without_an_exporter_a_request_continues_the_callers_trace(
     assert continued["trace_id"] == trace_id
     assert continued["span_id"] not in ("", parent)
     assert fresh["trace_id"] not in ("", trace_id)
+
+
+async def test_a_request_whose_caller_did_not_sample_records_no_span(
+    make_client: Factory,
+) -> None:
+    """Exporting, ``traceparent`` flags 00: the sampler follows the caller, so the
+    ASGI instrumentation is skipped and nothing is exported; flags 01 is recorded."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with recorded_spans(GatewaySettings()) as exporter:
+        client = await make_client()
+        for flags in ("00", "01"):
+            await client.get(
+                "/oauth/jwks", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-{flags}"}
+            )
+        spans = list(exporter.get_finished_spans())
+    jwks = server_span(spans, "GET /oauth/jwks")
+    assert f"{jwks.context.trace_id:032x}" == trace_id
+    assert jwks.parent is not None and jwks.parent.trace_flags.sampled
