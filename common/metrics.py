@@ -61,6 +61,27 @@ GRPC_CLIENT_DURATION = Histogram(
 )
 
 
+class LabelledChildren:
+    """A counter's and a histogram's children for one label tuple, looked up once.
+
+    ``labels()`` validates, stringifies and takes the metric's lock on every call,
+    a measurable share of a request; the label sets here are few and bounded
+    (methods or route templates, times status codes), so each pair is kept."""
+
+    def __init__(self, counter: Counter, histogram: Histogram) -> None:
+        self._counter = counter
+        self._histogram = histogram
+        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+
+    def get(self, *labels: str) -> tuple[Any, Any]:
+        children = self._children.get(labels)
+        if children is None:
+            # A race only builds the same pair twice: labels() returns one child.
+            children = (self._counter.labels(*labels), self._histogram.labels(*labels))
+            self._children[labels] = children
+        return children
+
+
 def split_method(full_method: str | bytes) -> tuple[str, str]:
     """``/oauth2.v1.TokenService/Exchange`` -> (``oauth2.v1.TokenService``, ``Exchange``)."""
     if isinstance(full_method, bytes):
@@ -76,6 +97,10 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):
     """Counts and times every unary request. It runs outside common.grpc_server's
     ErrorInterceptor, so the code it reads is the one the caller receives."""
 
+    def __init__(self) -> None:
+        self._children = LabelledChildren(GRPC_SERVER_REQUESTS, GRPC_SERVER_DURATION)
+        self._methods: dict[str, tuple[str, str]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[
@@ -88,7 +113,13 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):
             return handler
         # A grpc.aio servicer method: called with the aio context, maybe a coroutine.
         inner: Callable[..., Any] = handler.unary_unary
-        service, method = split_method(handler_call_details.method)
+        full_method: str = handler_call_details.method
+        names = self._methods.get(full_method)
+        if names is None:
+            # Only registered methods get here (continuation found a handler).
+            names = self._methods[full_method] = split_method(full_method)
+        service, method = names
+        children = self._children
 
         async def measured(request: Any, context: grpc.aio.ServicerContext[Req, Resp]) -> Any:
             started = time.perf_counter()
@@ -105,9 +136,9 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 code = code or context.code() or grpc.StatusCode.OK
                 record_rpc_code(code)
-                labels = (service, method, code.name)
-                GRPC_SERVER_REQUESTS.labels(*labels).inc()
-                GRPC_SERVER_DURATION.labels(*labels).observe(time.perf_counter() - started)
+                requests, duration = children.get(service, method, code.name)
+                requests.inc()
+                duration.observe(time.perf_counter() - started)
 
         return grpc.unary_unary_rpc_method_handler(
             measured,
@@ -119,13 +150,22 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):
 class ClientMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     """Counts and times every unary call this process makes."""
 
+    def __init__(self) -> None:
+        self._children = LabelledChildren(GRPC_CLIENT_CALLS, GRPC_CLIENT_DURATION)
+        self._methods: dict[str | bytes, tuple[str, str]] = {}
+
     async def intercept_unary_unary(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        service, method = split_method(client_call_details.method)
+        full_method = client_call_details.method
+        names = self._methods.get(full_method)
+        if names is None:
+            # The methods of this process's stubs: a fixed set.
+            names = self._methods[full_method] = split_method(full_method)
+        service, method = names
         started = time.perf_counter()
         code = grpc.StatusCode.UNKNOWN
         try:
@@ -139,9 +179,9 @@ class ClientMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
             code = grpc.StatusCode.CANCELLED
             raise
         finally:
-            labels = (service, method, code.name)
-            GRPC_CLIENT_CALLS.labels(*labels).inc()
-            GRPC_CLIENT_DURATION.labels(*labels).observe(time.perf_counter() - started)
+            calls, duration = self._children.get(service, method, code.name)
+            calls.inc()
+            duration.observe(time.perf_counter() - started)
 
 
 # --- database pools ---------------------------------------------------------------

@@ -18,6 +18,7 @@ front of every exporter and rewrites each finished span (see :func:`sanitize`).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import uuid
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import grpc
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
@@ -40,7 +42,7 @@ from opentelemetry.sdk.resources import (
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
@@ -154,17 +156,144 @@ def _version() -> str:
 # --- instrumentation -------------------------------------------------------------
 
 
+def spans_may_record(parent: trace.SpanContext | None = None) -> bool:
+    """False when no span started under ``parent`` can be recorded: the provider
+    samples nothing (no exporter: ALWAYS_OFF), or it follows its parent's decision
+    (ParentBased with its default delegates, as :func:`build_tracer_provider` makes
+    it) and ``parent`` was not sampled. None or an invalid ``parent``: a new trace.
+
+    Then every span is a NonRecordingSpan whatever its attributes, so the hot path
+    skips the instrumentation libraries, which build attributes, wrap sends and
+    start client spans before they learn that nothing is kept, and only carries
+    the trace context (ids for logs and the audit trail, ``traceparent`` downstream).
+    Read per request, not at build time: tests install a provider of their own."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        return True
+    sampler = provider.sampler
+    if sampler is ALWAYS_OFF:
+        return False
+    if parent is not None and parent.is_valid and isinstance(sampler, ParentBased):
+        return parent.trace_flags.sampled
+    return True
+
+
+_TRACEPARENT = TraceContextTextMapPropagator()
+
+
+def context_from_traceparent(traceparent: str | None) -> Context | None:
+    """The remote parent a W3C ``traceparent`` names, or None (a new trace)."""
+    if not traceparent:
+        return None
+    return _TRACEPARENT.extract({"traceparent": traceparent})
+
+
+def parent_span_context(context: Context | None) -> trace.SpanContext | None:
+    return None if context is None else trace.get_current_span(context).get_span_context()
+
+
+def traceparent_of(span_context: trace.SpanContext) -> str:
+    ids = f"{span_context.trace_id:032x}-{span_context.span_id:016x}"
+    return f"00-{ids}-{span_context.trace_flags:02x}"
+
+
+class _UnrecordedSpanServerInterceptor(grpc.aio.ServerInterceptor):
+    """The instrumentation's SERVER spans when the span may be recorded (decided
+    once, from the caller's ``traceparent``); otherwise one unrecorded span per RPC
+    that continues it, so that log lines carry the request's trace id, at a
+    fraction of the cost."""
+
+    def __init__(self) -> None:
+        self._recording = aio_server_interceptor(filter_=_UNTRACED_RPCS)
+        self._tracer = trace.get_tracer(__name__)
+
+    async def intercept_service(
+        self,
+        continuation: Any,
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        traceparent = None
+        for key, value in handler_call_details.invocation_metadata or ():
+            if key == "traceparent":
+                traceparent = value.decode("latin-1") if isinstance(value, bytes) else value
+                break
+        parent = context_from_traceparent(traceparent)
+        if spans_may_record(parent_span_context(parent)):
+            return await self._recording.intercept_service(continuation, handler_call_details)
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        if not _UNTRACED_RPCS(handler_call_details):
+            return handler
+        name: str = handler_call_details.method
+        inner: Any = handler.unary_unary
+        tracer = self._tracer
+
+        async def unrecorded(request: Any, context: Any) -> Any:
+            span = tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                result = inner(request, context)
+                return await result if inspect.isawaitable(result) else result
+            finally:
+                otel_context.detach(token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unrecorded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class _UnrecordedSpanClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """The instrumentation's CLIENT spans when the span may be recorded (the current
+    span decides); otherwise no client span at all (it would be dropped unseen),
+    only the current span's ``traceparent`` added to the call's metadata."""
+
+    def __init__(self, recording: grpc.aio.UnaryUnaryClientInterceptor) -> None:
+        self._recording = recording
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Any,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        span_context = trace.get_current_span().get_span_context()
+        if spans_may_record(span_context):
+            return await self._recording.intercept_unary_unary(
+                continuation, client_call_details, request
+            )
+        if not span_context.is_valid or not _UNTRACED_RPCS(client_call_details):
+            return await continuation(client_call_details, request)
+        metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
+        metadata["traceparent"] = traceparent_of(span_context)
+        details = grpc.aio.ClientCallDetails(
+            client_call_details.method,
+            client_call_details.timeout,
+            metadata,
+            client_call_details.credentials,
+            client_call_details.wait_for_ready,
+        )
+        return await continuation(details, request)
+
+
 def grpc_server_interceptors() -> list[grpc.aio.ServerInterceptor]:
     """SERVER spans named ``package.Service/Method`` (OTel RPC semantic conventions),
     continuing the caller's trace from its ``traceparent`` metadata."""
-    return [aio_server_interceptor(filter_=_UNTRACED_RPCS)]
+    return [_UnrecordedSpanServerInterceptor()]
 
 
 def grpc_client_interceptors() -> list[grpc.aio.ClientInterceptor]:
     """CLIENT spans around every outgoing call, which also inject ``traceparent``.
 
     No request or response hooks: messages hold passwords, codes and tokens."""
-    return list(aio_client_interceptors(filter_=_UNTRACED_RPCS))
+    interceptors: list[grpc.aio.ClientInterceptor] = []
+    for interceptor in aio_client_interceptors(filter_=_UNTRACED_RPCS):
+        if isinstance(interceptor, grpc.aio.UnaryUnaryClientInterceptor):
+            interceptor = _UnrecordedSpanClientInterceptor(interceptor)
+        interceptors.append(interceptor)
+    return interceptors
 
 
 # RPC semantic conventions: on a SERVER span only these codes are the server's fault.
@@ -203,6 +332,8 @@ def instrument_engine(engine: Any) -> None:
     from opentelemetry.instrumentation.sqlalchemy.version import __version__
     from opentelemetry.metrics import get_meter
 
+    if not spans_may_record():
+        return  # its spans could only be dropped, and SQL carries no trace context
     sync_engine = getattr(engine, "sync_engine", engine)
     tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
     # The instrumentation's connection-usage counter goes to the no-op meter;
@@ -218,6 +349,8 @@ def instrument_redis(client: Any) -> None:
     only the command name in any case)."""
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
+    if not spans_may_record():
+        return  # its spans could only be dropped, and Redis carries no trace context
     RedisInstrumentor.instrument_client(client)
 
 

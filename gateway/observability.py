@@ -14,15 +14,24 @@ import asyncio
 import time
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.trace import SpanKind
 from opentelemetry.util.http import ExcludeList
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.metrics import render_latest
-from common.telemetry import Telemetry
+from common.metrics import LabelledChildren, render_latest
+from common.telemetry import (
+    Telemetry,
+    context_from_traceparent,
+    parent_span_context,
+    spans_may_record,
+)
 from gateway.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from gateway.openapi.prose import OPERATIONS
 from gateway.openapi.spec import STRING, TEXT, Answer, operation
@@ -72,9 +81,24 @@ def _span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
     return f"{name} {route}", {"http.route": route}
 
 
+def _traceparent(scope: Scope) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"traceparent":
+            return bytes(value).decode("latin-1")
+    return None
+
+
 class HttpTelemetryMiddleware:
+    """Whether the request's span may be recorded is decided once, from the caller's
+    ``traceparent`` and the sampler: when it cannot be, the ASGI instrumentation
+    (which builds the span's attributes, parses the URL and wraps every message
+    before it learns that nothing is kept) is skipped for one unrecorded span that
+    continues the caller's ``traceparent``."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._tracer = trace.get_tracer(__name__)
+        self._children = LabelledChildren(HTTP_REQUESTS, HTTP_REQUEST_DURATION)
         self.traced = OpenTelemetryMiddleware(
             app,
             excluded_urls=_UNTRACED,
@@ -98,12 +122,26 @@ class HttpTelemetryMiddleware:
                 status = int(message["status"])
             await send(message)
 
+        parent = context_from_traceparent(_traceparent(scope))
         try:
-            await self.traced(scope, receive, send_recording_status)
+            if spans_may_record(parent_span_context(parent)):
+                await self.traced(scope, receive, send_recording_status)
+            else:
+                await self._unrecorded(parent, scope, receive, send_recording_status)
         finally:
-            labels = (route or UNMATCHED, _method(scope), str(status))
-            HTTP_REQUESTS.labels(*labels).inc()
-            HTTP_REQUEST_DURATION.labels(*labels).observe(time.perf_counter() - started)
+            requests, duration = self._children.get(route or UNMATCHED, _method(scope), str(status))
+            requests.inc()
+            duration.observe(time.perf_counter() - started)
+
+    async def _unrecorded(
+        self, parent: Context | None, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        span = self._tracer.start_span("HTTP", context=parent, kind=SpanKind.SERVER)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
 
 
 def shutting_down_telemetry(app: ASGIApp, telemetry: Telemetry) -> ASGIApp:

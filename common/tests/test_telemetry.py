@@ -179,6 +179,68 @@ async def test_client_span_is_the_parent_of_the_server_span_and_logs_carry_its_i
     assert line["span_id"] == f"{server_span.context.span_id:016x}"
 
 
+async def test_without_an_exporter_the_trace_still_crosses_the_call() -> None:
+    """Nothing is recorded and the instrumentation is skipped, yet the server's log
+    line carries the caller's trace id, under a span id of the server's own."""
+    probe = settings(grpc_port=free_port(), drain_seconds=0)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(probe.service_name))
+    request_log.addHandler(handler)
+    request_log.setLevel(logging.INFO)
+    try:
+        with installed_telemetry(probe) as telemetry:
+            assert telemetry.provider.sampler.get_description() == "AlwaysOffSampler"
+            async with running_service(probe) as target:
+                client = token_client(target)
+                try:
+                    with trace.get_tracer("test").start_as_current_span("caller") as caller:
+                        assert not caller.is_recording()
+                        await client.call.GetJwks(empty_pb2.Empty())
+                    await client.call.GetJwks(empty_pb2.Empty())  # outside any span
+                finally:
+                    await client.close()
+    finally:
+        request_log.removeHandler(handler)
+    within, outside = (json.loads(line) for line in stream.getvalue().splitlines()[:2])
+    assert within["trace_id"] == f"{caller.get_span_context().trace_id:032x}"
+    assert within["span_id"] not in ("", f"{caller.get_span_context().span_id:016x}")
+    assert outside["trace_id"] and outside["trace_id"] != within["trace_id"]
+
+
+async def test_a_caller_that_did_not_sample_gets_no_spans_but_keeps_its_trace() -> None:
+    """Exporting, under a parent that was not sampled (ParentBased): neither the
+    client nor the server span is recorded, and the server still logs the trace id."""
+    probe = settings(grpc_port=free_port(), drain_seconds=0)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(probe.service_name))
+    request_log.addHandler(handler)
+    request_log.setLevel(logging.INFO)
+    remote = trace.SpanContext(
+        0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, is_remote=True
+    )
+    unsampled = trace.set_span_in_context(trace.NonRecordingSpan(remote))
+    try:
+        with recorded_spans(probe) as exporter:
+            async with running_service(probe) as target:
+                client = token_client(target)
+                try:
+                    with trace.get_tracer("test").start_as_current_span("u", context=unsampled):
+                        await client.call.GetJwks(empty_pb2.Empty())
+                    with trace.get_tracer("test").start_as_current_span("sampled"):
+                        await client.call.GetJwks(empty_pb2.Empty())
+                finally:
+                    await client.close()
+            spans = list(exporter.get_finished_spans())
+    finally:
+        request_log.removeHandler(handler)
+    assert [s.kind for s in spans if s.name == f"{SERVICE}/GetJwks"].count(SpanKind.SERVER) == 1
+    unrecorded = json.loads(stream.getvalue().splitlines()[0])
+    assert unrecorded["trace_id"] == f"{remote.trace_id:032x}"
+    assert all(s.context.trace_id != remote.trace_id for s in spans)
+
+
 def metric_samples(text_format: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     samples = {}
     for family in text_string_to_metric_families(text_format):

@@ -5,6 +5,9 @@ workers' samples added up in multiprocess mode)."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import subprocess
 import sys
 from collections.abc import MutableMapping
@@ -17,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.logs import JsonFormatter
 from common.metrics import render_latest
 from common.telemetry import Telemetry
 from gateway.app import create_app
@@ -24,7 +28,7 @@ from gateway.observability import shutting_down_telemetry
 from gateway.settings import GatewaySettings
 from gateway.tests.conftest import Factory, FakeTokenService
 from gateway.tests.helpers import FORM, basic
-from tests.telemetry_support import assert_no_secret, recorded_spans
+from tests.telemetry_support import assert_no_secret, installed_telemetry, recorded_spans
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = "st4te-Secret-Value"
@@ -214,3 +218,48 @@ async def test_the_span_names_the_client_the_trusted_proxy_chain_gives(
     assert (discovery.attributes or {})["client.address"] == "203.0.113.9"
     jwks = server_span(spans, "GET /oauth/jwks")
     assert (jwks.attributes or {})["client.address"] == "127.0.0.1"  # the header ignored
+
+
+async def test_without_an_exporter_a_request_continues_the_callers_trace(
+    make_client: Factory,
+) -> None:
+    """The unrecorded path (no ASGI instrumentation) still continues ``traceparent``:
+    the access log line carries the caller's trace id under a span of its own."""
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("oauth2-gateway"))
+    access = logging.getLogger("gateway.access")
+    level = access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        with installed_telemetry(GatewaySettings()):
+            client = await make_client()
+            await client.get("/oauth/jwks", headers={"traceparent": f"00-{trace_id}-{parent}-01"})
+            await client.get("/oauth/jwks")
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    continued, fresh = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert continued["trace_id"] == trace_id
+    assert continued["span_id"] not in ("", parent)
+    assert fresh["trace_id"] not in ("", trace_id)
+
+
+async def test_a_request_whose_caller_did_not_sample_records_no_span(
+    make_client: Factory,
+) -> None:
+    """Exporting, ``traceparent`` flags 00: the sampler follows the caller, so the
+    ASGI instrumentation is skipped and nothing is exported; flags 01 is recorded."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with recorded_spans(GatewaySettings()) as exporter:
+        client = await make_client()
+        for flags in ("00", "01"):
+            await client.get(
+                "/oauth/jwks", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-{flags}"}
+            )
+        spans = list(exporter.get_finished_spans())
+    jwks = server_span(spans, "GET /oauth/jwks")
+    assert f"{jwks.context.trace_id:032x}" == trace_id
+    assert jwks.parent is not None and jwks.parent.trace_flags.sampled
