@@ -21,9 +21,11 @@ from the database into the local set, which repairs any lost message or key.
 Fail closed without Redis (issue 10): a check that cannot ask the KeyValue asks
 the database. A key or message that could not be written (Redis down, hung, or
 its circuit open) is written again every ``respread_interval`` seconds until it
-is: a replica that has not heard of the revocation trusts the KeyValue's "no such
-key" once Redis answers again, so the key must not stay missing until the next
-sync.
+is; until then the key is missing, so for DISTRUST_AFTER_OUTAGE_SECONDS after a
+replica last found the KeyValue away, a missing key sends its check to the
+database as well (a replica that saw no failure at all, having had no traffic
+during the outage, trusts the KeyValue at once: the rewrite follows within a
+second).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -62,6 +65,11 @@ SYNC_OVERLAP = timedelta(seconds=30)
 RESUBSCRIBE_DELAY_SECONDS = 1.0
 #: Seconds between two attempts to write the keys and messages that failed.
 RESPREAD_SECONDS = 1.0
+#: For this long after this replica last found the KeyValue away, its "no such key"
+#: is not trusted alone: the database is asked as well. A revocation made during the
+#: outage (on any replica) reaches the KeyValue only when its replica writes it again
+#: (every RESPREAD_SECONDS) once the KeyValue is back; until then the key is missing.
+DISTRUST_AFTER_OUTAGE_SECONDS = 10.0
 # A family entry outlives the longest access token by this much: a token whose
 # issuance was already past every check when the family was revoked is covered too.
 FAMILY_ENTRY_MARGIN = timedelta(seconds=60)
@@ -120,6 +128,8 @@ class RevocationList:
         self._unspread: dict[str, _Write] = {}
         self._respreading = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        # time.monotonic() of the last KeyValue failure this replica saw.
+        self._kv_failed_at = -DISTRUST_AFTER_OUTAGE_SECONDS
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -196,6 +206,7 @@ class RevocationList:
         try:
             await self._write(key, write)
         except Exception:
+            self._kv_failed()
             log.warning("revocation %s not published yet; writing it again shortly", key)
             self._unspread[key] = write
 
@@ -224,6 +235,7 @@ class RevocationList:
                 try:
                     await self._write(key, entry)
                 except Exception:
+                    self._kv_failed()
                     break
                 written += 1
                 if self._unspread.get(key) == entry:
@@ -281,10 +293,13 @@ class RevocationList:
         try:
             raw = await self._kv.get(key)
         except Exception:
-            log.warning("revocation check fell back to the database")
-            stored = await self._store.principal_not_before(kind, principal_id, self._clock())
-            return stored is not None and iat <= stored.timestamp()
+            self._kv_failed()
+            raw = None
         if raw is None:
+            if not self._kv_trusted():
+                log.warning("revocation check fell back to the database")
+                stored = await self._store.principal_not_before(kind, principal_id, self._clock())
+                return stored is not None and iat <= stored.timestamp()
             return False
         nb = float(raw)
         self._remember_not_before(key, nb, self._not_before_expiry(nb))
@@ -297,10 +312,23 @@ class RevocationList:
         if exp is not None:
             return exp > self._clock().timestamp()
         try:
-            return await self._kv.exists(key)
+            if await self._kv.exists(key):
+                return True
         except Exception:
-            log.warning("revocation check fell back to the database")
-            return await durable(name, self._clock())
+            self._kv_failed()
+        if self._kv_trusted():
+            return False
+        log.warning("revocation check fell back to the database")
+        return await durable(name, self._clock())
+
+    def _kv_failed(self) -> None:
+        self._kv_failed_at = time.monotonic()
+
+    def _kv_trusted(self) -> bool:
+        """Whether the KeyValue's "no such key" can be believed: not while it is
+        away, nor for a while after (DISTRUST_AFTER_OUTAGE_SECONDS), since entries
+        written to the database meanwhile are still on their way to it."""
+        return time.monotonic() - self._kv_failed_at >= DISTRUST_AFTER_OUTAGE_SECONDS
 
     def known_locally(self, jti: str) -> bool:
         return revoked_key(jti) in self._local

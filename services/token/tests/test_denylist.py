@@ -278,3 +278,28 @@ async def test_a_not_before_written_again_never_replaces_a_newer_one() -> None:
         assert await kv.get(not_before_key("subject", "user-1")) == newer.encode()
     finally:
         await a.close()
+
+
+async def test_after_an_outage_a_missing_key_is_checked_in_the_database() -> None:
+    """A revocation made while Redis did not answer is in the database at once but
+    reaches Redis only when its replica writes it again: a replica that found Redis
+    away does not take the missing key for "not revoked" meanwhile."""
+    store = MemoryDenylistStore()  # shared: one database
+    kv = PausedKeyValue()
+    # The writer never gets to write it again here (a long interval): the gap.
+    writer = RevocationList(store, kv, max_token_ttl_seconds=600, respread_interval=3600)
+    reader = RevocationList(store, kv, max_token_ttl_seconds=600)
+    kv.away = True
+    await writer.revoke("jti-1", "svc", utcnow() + timedelta(minutes=5))
+    await writer.revoke_principal("subject", "user-1")
+    assert writer.unspread() == 2
+    assert await reader.is_revoked("jti-1")  # Redis away: the database says so
+    kv.away = False  # back, but the key is not written yet
+    assert not await kv.exists(revoked_key("jti-1"))
+    assert await reader.is_revoked("jti-1")
+    claims = {"jti": "other", "sub": "user-1", "iat": int(utcnow().timestamp()) - 5}
+    assert await reader.is_token_revoked(claims)
+    assert not await reader.is_revoked("jti-2")
+    # A replica that never found Redis away trusts it (and its rewrite follows).
+    trusting = RevocationList(store, kv, max_token_ttl_seconds=600)
+    assert not await trusting.is_revoked("jti-1")
