@@ -189,6 +189,28 @@ def start_system(
     return RunningSystem(system=system, mode=mode, data_dir=data_dir, database_url=database_url)
 
 
+def start_replicated(
+    request: pytest.FixtureRequest,
+    name: str,
+    replicas: int,
+    extra_env: dict[str, str] | None = None,
+) -> RunningSystem:
+    """A system of its own on a new PostgreSQL database and Redis (key prefix
+    ``name``) with ``replicas`` token replicas and metrics ports, its token and
+    OAuth per-address limits opened wide (a load is one client on one address)."""
+    data_dir = request.getfixturevalue("tmp_path_factory").mktemp(name)
+    env = base_env(data_dir)
+    database_url = request.getfixturevalue("new_database")()
+    prefix = request.getfixturevalue("redis_prefix") + f"{name}:"
+    postgres_env(env, database_url, request.getfixturevalue("redis_url"), prefix)
+    env["OAUTH2_RATE_LIMIT_TOKEN_PER_CLIENT"] = "10000/s burst 10000"
+    env["OAUTH2_RATE_LIMIT_OAUTH_PER_ADDRESS"] = "10000/s burst 10000"
+    env.update(extra_env or {})
+    return start_system(
+        env, data_dir, "postgres", database_url, token_replicas=replicas, metrics=True
+    )
+
+
 @pytest.fixture(scope="session")
 def new_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
     """Make more fresh PostgreSQL databases (a system of their own each); dropped at the end."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.admin_support import AdminApi
-from tests.e2e.conftest import RunningSystem, base_env, postgres_env, start_system
+from tests.e2e.conftest import RunningSystem, start_replicated
 from tests.e2e.test_registration import register
 
 pytestmark = pytest.mark.e2e
@@ -29,22 +29,10 @@ FORM = {"grant_type": "client_credentials"}
 
 
 @pytest.fixture(scope="module")
-def cached(
-    new_database: Callable[[], str],
-    redis_url: str,
-    redis_prefix: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[RunningSystem]:
-    data_dir = tmp_path_factory.mktemp("authcache")
-    env = base_env(data_dir)
-    database_url = new_database()
-    postgres_env(env, database_url, redis_url, redis_prefix + "authcache:")
-    env["OAUTH2_RATE_LIMIT_TOKEN_PER_CLIENT"] = "10000/s burst 10000"
-    env["OAUTH2_RATE_LIMIT_OAUTH_PER_ADDRESS"] = "10000/s burst 10000"
+def cached(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
     # A long backstop, so that only the generation can explain a refusal.
-    env["OAUTH2_CLIENT_AUTH_CACHE_SECONDS"] = "600"
-    running = start_system(
-        env, data_dir, "postgres", database_url, token_replicas=REPLICAS, metrics=True
+    running = start_replicated(
+        request, "authcache", REPLICAS, {"OAUTH2_CLIENT_AUTH_CACHE_SECONDS": "600"}
     )
     yield running
     running.system.stop_all()

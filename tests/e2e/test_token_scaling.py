@@ -8,13 +8,13 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import RunningSystem, base_env, postgres_env, start_system
+from tests.e2e.conftest import RunningSystem, start_replicated
 from tests.e2e.test_sign_in import introspect
 
 pytestmark = pytest.mark.e2e
@@ -25,23 +25,10 @@ WORKERS = 4
 
 
 @pytest.fixture(scope="module")
-def scaled(
-    new_database: Callable[[], str],
-    redis_url: str,
-    redis_prefix: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[RunningSystem]:
-    data_dir = tmp_path_factory.mktemp("scaled")
-    env = base_env(data_dir)
-    database_url = new_database()
-    postgres_env(env, database_url, redis_url, redis_prefix + "scaled:")
+def scaled(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
     # The load is one client asking as fast as it can: far over the default per-client
     # limit, which is not what this test is about.
-    env["OAUTH2_RATE_LIMIT_TOKEN_PER_CLIENT"] = "10000/s burst 10000"
-    env["OAUTH2_RATE_LIMIT_OAUTH_PER_ADDRESS"] = "10000/s burst 10000"
-    running = start_system(
-        env, data_dir, "postgres", database_url, token_replicas=REPLICAS, metrics=True
-    )
+    running = start_replicated(request, "scaled", REPLICAS)
     yield running
     running.system.stop_all()
 
