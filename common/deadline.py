@@ -45,7 +45,3 @@ def remaining(default: float) -> float:
     if deadline is None:
         return default
     return min(default, deadline - time.monotonic())
-
-
-def is_open() -> bool:
-    return _deadline.get() is not None
