@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, TypeVar
 
 from common.logs import configure_logging
 from common.migrations import upgrade
+from common.runtime import run, settle_heap
 from common.settings import ServiceSettings, load_settings
 from common.telemetry import setup_telemetry
 
@@ -38,8 +38,9 @@ def run_service(
         if args.command == "migrate":
             return
     telemetry = setup_telemetry(settings)
+    settle_heap()
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except KeyboardInterrupt:
         pass
     finally:

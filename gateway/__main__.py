@@ -22,6 +22,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from common.logs import configure_logging
+from common.runtime import settle_heap
 from common.settings import CONFIG_ENV, load_settings
 from common.telemetry import setup_telemetry
 from gateway.app import create_admin_app, create_app
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             app = with_companion(app, admin)
         server = uvicorn.Server(uvicorn_config(app, settings, admin=False))
+        settle_heap()
         server.run()
     finally:
         telemetry.shutdown()
@@ -103,7 +105,9 @@ def worker_app() -> ASGIApp:
     """The app of one worker process (uvicorn calls it after spawning the worker)."""
     settings = load_settings(GatewaySettings)
     configure_logging(settings)
-    return shutting_down_telemetry(create_app(settings), setup_telemetry(settings))
+    app = shutting_down_telemetry(create_app(settings), setup_telemetry(settings))
+    settle_heap()
+    return app
 
 
 if __name__ == "__main__":
