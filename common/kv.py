@@ -13,7 +13,8 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import redis.asyncio as aioredis
@@ -28,30 +29,48 @@ from common.telemetry import instrument_redis
 log = logging.getLogger(__name__)
 
 #: GCRA (the generic cell rate algorithm) in one atomic step, on the server's clock so
-#: that every replica agrees: KEYS[1] holds the theoretical arrival time (TAT) in
-#: microseconds; ARGV: emission interval (us per request), burst, cost. A request is
-#: admitted when TAT + cost*interval - burst*interval <= now; the key expires when the
-#: bucket is full again. Returns {admitted (0/1), microseconds until admitted}.
+#: that every replica agrees, for one or several limits applied in order (one round
+#: trip for all the limits of a request). KEYS[i] holds limit i's theoretical arrival
+#: time (TAT) in microseconds; ARGV[3i-2..3i]: its emission interval (us per request),
+#: burst and cost. A request is admitted by a limit when TAT + cost*interval -
+#: burst*interval <= now; the key expires when the bucket is full again. The first
+#: limit that refuses ends the step, and the limits after it are not counted (as if
+#: they had been asked one by one and the caller had stopped there). Returns {0, 0}
+#: when every limit admitted, else {i, microseconds until limit i would admit}.
 _GCRA_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + cost * interval
-local allow_at = new_tat - burst * interval
-if allow_at > now then
-  return {0, allow_at - now}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[3 * i - 2])
+  local burst = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + cost * interval
+  local allow_at = new_tat - burst * interval
+  if allow_at > now then
+    return {i, allow_at - now}
+  end
+  redis.call('SET', KEYS[i], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
-return {1, 0}
+return {0, 0}
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One GCRA limit to apply: its key, sustained rate and burst, and the cost of
+    this request (:meth:`KeyValue.gcra_all`)."""
+
+    key: str
+    rate_per_second: float
+    burst: int
+    cost: int = 1
 
 
 class KeyValue(Protocol):
     async def get(self, key: str) -> bytes | None: ...
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None: ...
     async def set_if_absent(
         self, key: str, value: bytes | str, ttl: float | None = None
@@ -62,6 +81,7 @@ class KeyValue(Protocol):
     async def gcra(
         self, key: str, rate_per_second: float, burst: int, cost: int = 1
     ) -> tuple[bool, float]: ...
+    async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]: ...
     async def publish(self, channel: str, message: str) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[str]: ...
     async def ping(self) -> bool: ...
@@ -154,6 +174,13 @@ class RedisKeyValue:
         value = await self._run(self._redis.get(self._k(key)))
         return value.encode() if isinstance(value, str) else value
 
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of ``keys`` in one round trip (MGET), None where absent."""
+        if not keys:
+            return []
+        values = await self._run(self._redis.mget([self._k(key) for key in keys]))
+        return [value.encode() if isinstance(value, str) else value for value in values]
+
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
         await self._run(self._redis.set(self._k(key), value, px=_ms(ttl)))
 
@@ -184,11 +211,20 @@ class RedisKeyValue:
     ) -> tuple[bool, float]:
         """(admitted, seconds until it would be) for ``cost`` requests against a limit
         of ``rate_per_second`` sustained with bursts of ``burst``; atomic (EVALSHA)."""
-        interval = _interval_us(rate_per_second)
-        admitted, wait_us = await self._run(
-            self._gcra(keys=[self._k(key)], args=[interval, burst, cost])
+        refused, wait = await self.gcra_all((Cell(key, rate_per_second, burst, cost),))
+        return refused is None, wait
+
+    async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]:
+        """Each limit in order, atomically and in one round trip (EVALSHA): (None, 0)
+        when every one admitted the request, else (the index of the first that
+        refused, seconds until it would admit); the limits after it are not counted."""
+        args: list[int] = []
+        for cell in cells:
+            args += (_interval_us(cell.rate_per_second), cell.burst, cell.cost)
+        refused, wait_us = await self._run(
+            self._gcra(keys=[self._k(cell.key) for cell in cells], args=args)
         )
-        return bool(admitted), int(wait_us) / 1_000_000
+        return (None, 0.0) if not refused else (int(refused) - 1, int(wait_us) / 1_000_000)
 
     async def publish(self, channel: str, message: str) -> None:
         await self._run(self._redis.publish(self._k(channel), message))
@@ -251,6 +287,9 @@ class MemoryKeyValue:
     async def get(self, key: str) -> bytes | None:
         return self._live(key)
 
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [await self.get(key) for key in keys]
+
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
         raw = value.encode() if isinstance(value, str) else value
         self._data[key] = (raw, time.monotonic() + ttl if ttl else None)
@@ -284,21 +323,27 @@ class MemoryKeyValue:
     async def gcra(
         self, key: str, rate_per_second: float, burst: int, cost: int = 1
     ) -> tuple[bool, float]:
+        refused, wait = await self.gcra_all((Cell(key, rate_per_second, burst, cost),))
+        return refused is None, wait
+
+    async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]:
         # The same arithmetic as _GCRA_LUA, on the monotonic clock; no await between
         # reading and writing, so it is atomic within the event loop.
         self._gcra_calls += 1
         if self._gcra_calls % _SWEEP_EVERY == 0:
             self._sweep()
         now = int(time.monotonic() * 1_000_000)
-        interval = _interval_us(rate_per_second)
-        stored = self._live(key)
-        tat = max(int(stored) if stored is not None else now, now)
-        new_tat = tat + cost * interval
-        allow_at = new_tat - burst * interval
-        if allow_at > now:
-            return False, (allow_at - now) / 1_000_000
-        self._data[key] = (str(new_tat).encode(), time.monotonic() + (new_tat - now) / 1e6)
-        return True, 0.0
+        for index, cell in enumerate(cells):
+            interval = _interval_us(cell.rate_per_second)
+            stored = self._live(cell.key)
+            tat = max(int(stored) if stored is not None else now, now)
+            new_tat = tat + cell.cost * interval
+            allow_at = new_tat - cell.burst * interval
+            if allow_at > now:
+                return index, (allow_at - now) / 1_000_000
+            expires = time.monotonic() + (new_tat - now) / 1e6
+            self._data[cell.key] = (str(new_tat).encode(), expires)
+        return None, 0.0
 
     def _sweep(self) -> None:
         """Drop expired keys: rate-limit keys are many (one per address or username)

@@ -39,6 +39,7 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -48,7 +49,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.errors import OAuthError, SlowDown
-from common.kv import KeyValue
+from common.kv import Cell, KeyValue
 from common.vocabulary import AuditOutcome
 from gateway.client_address import client_address
 from gateway.client_auth import parse_basic_authorization
@@ -126,17 +127,29 @@ class RateLimiter:
 
     async def retry_after(self, limit: Limit, identity: str) -> int | None:
         """None when the request is admitted, else the whole seconds to wait."""
-        rate = limit.rate(self._settings)
+        refused = await self.first_refused(((limit, identity),))
+        return None if refused is None else refused[1]
+
+    async def first_refused(self, checks: Sequence[tuple[Limit, str]]) -> tuple[int, int] | None:
+        """The limits in order, in one round trip to Redis: None when every one
+        admits the request, else (the index of the first that refused, the whole
+        seconds to wait); the limits after a refusal are not counted."""
+        settings = self._settings
+        cells = []
+        for limit, identity in checks:
+            rate = limit.rate(settings)
+            cells.append(Cell(_key(limit, identity), rate.per_second, rate.burst))
         try:
-            admitted, wait = await self._kv.gcra(_key(limit, identity), rate.per_second, rate.burst)
+            index, wait = await self._kv.gcra_all(cells)
         except (RedisError, OSError, TimeoutError):
-            RATE_LIMIT_ERRORS.labels(limit.name).inc()
+            for limit, _ in checks:
+                RATE_LIMIT_ERRORS.labels(limit.name).inc()
             now = time.monotonic()
             if now - self._warned_at >= WARN_EVERY_SECONDS:
                 self._warned_at = now
                 log.warning("rate limiter unavailable (Redis); admitting requests unlimited")
             return None
-        return None if admitted else max(1, math.ceil(wait))
+        return None if index is None else (index, max(1, math.ceil(wait)))
 
     async def first_refusal(self, limit: Limit, identity: str, window: float) -> bool:
         """True once per key and window: the refusal worth an audit event."""
@@ -178,14 +191,28 @@ async def check(request: Request, limit: Limit, identity: str, *, page: bool) ->
 async def refusal(request: Request, limit: Limit, identity: str) -> int | None:
     """None when the request may go on; else the seconds to wait, and the refusal
     is counted and, the first time in a window, audited."""
+    refused = await first_refusal(request, ((limit, identity),))
+    return None if refused is None else refused[1]
+
+
+async def first_refusal(
+    request: Request, checks: Sequence[tuple[Limit, str]]
+) -> tuple[Limit, int] | None:
+    """:func:`refusal` for several limits applied in order in one round trip: None
+    when the request may go on, else the limit that refused and the seconds to wait."""
     limiter = limiter_of(request)
     if not limiter.enabled:
         return None
-    if limit.keyed_by == "address":
-        identity = address_key(identity, settings_of(request).rate_limit_ipv6_prefix)
-    retry_after = await limiter.retry_after(limit, identity)
-    if retry_after is None:
+    ipv6_prefix = settings_of(request).rate_limit_ipv6_prefix
+    keyed = [
+        (limit, address_key(identity, ipv6_prefix) if limit.keyed_by == "address" else identity)
+        for limit, identity in checks
+    ]
+    refused = await limiter.first_refused(keyed)
+    if refused is None:
         return None
+    index, retry_after = refused
+    limit, identity = keyed[index]
     RATE_LIMITED.labels(limit.name).inc()
     rate = limit.rate(settings_of(request))
     if await limiter.first_refusal(limit, identity, rate.burst / rate.per_second):
@@ -203,7 +230,7 @@ async def refusal(request: Request, limit: Limit, identity: str) -> int | None:
                 "rate": str(rate),
             },
         )
-    return retry_after
+    return limit, retry_after
 
 
 def too_many_requests(request: Request, retry_after: int, *, page: bool) -> Response:
@@ -237,15 +264,13 @@ def client_id_hint(request: Request, form: Form) -> str:
 
 async def limit_client(request: Request, limit: Limit, form: Form) -> Response | None:
     """Per address (``oauth_per_address``), then per client_id, or per address
-    (``client_per_address``) when none is named."""
+    (``client_per_address``) when none is named: both in one round trip, and the
+    second is not counted when the first refuses."""
     address = client_address(request.scope)
-    refused = await check(request, OAUTH_PER_ADDRESS, address, page=False)
-    if refused is not None:
-        return refused
     client_id = client_id_hint(request, form)
-    if client_id:
-        return await check(request, limit, client_id, page=False)
-    return await check(request, CLIENT_PER_ADDRESS, address, page=False)
+    second = (limit, client_id) if client_id else (CLIENT_PER_ADDRESS, address)
+    refused = await first_refusal(request, ((OAUTH_PER_ADDRESS, address), second))
+    return None if refused is None else too_many_requests(request, refused[1], page=False)
 
 
 async def limit_user(request: Request, username: str) -> int | None:

@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as redis
 
 from common.deadline import budget
-from common.kv import UNREACHABLE_PAUSE_SECONDS, KeyValue, MemoryKeyValue, RedisKeyValue
+from common.kv import UNREACHABLE_PAUSE_SECONDS, Cell, KeyValue, MemoryKeyValue, RedisKeyValue
 from conftest import start_redis
 from oauth2ctl.devrun import free_port
 
@@ -161,6 +161,29 @@ async def test_gcra_cost_and_keys_apart(kv: KeyValue) -> None:
     assert (await kv.gcra(key + ":other", 1, 10))[0]
 
 
+async def test_gcra_all_applies_the_limits_in_order_and_stops_at_the_first_refusal(
+    kv: KeyValue,
+) -> None:
+    wide, narrow = f"gcra:{uuid.uuid4().hex}:wide", f"gcra:{uuid.uuid4().hex}:narrow"
+    cells = [Cell(wide, 1, 3), Cell(narrow, 1, 2)]
+    assert await kv.gcra_all(cells) == (None, 0.0)
+    assert await kv.gcra_all(cells) == (None, 0.0)
+    # The narrow limit refuses the third request; the wide one counted it.
+    refused, wait = await kv.gcra_all(cells)
+    assert refused == 1 and 0.5 < wait <= 1.0
+    # Now the wide one is full too and refuses first: the narrow one is not counted,
+    # so alone it refuses with the same wait as before, not a longer one.
+    refused, _ = await kv.gcra_all(cells)
+    assert refused == 0
+    admitted, narrow_wait = await kv.gcra(narrow, 1, 2)
+    assert not admitted and narrow_wait <= wait
+    # A refused limit never counts the request either: a limit listed after it
+    # whose bucket is empty is untouched.
+    fresh = f"gcra:{uuid.uuid4().hex}:fresh"
+    assert (await kv.gcra_all([Cell(wide, 1, 3), Cell(fresh, 1, 1)]))[0] == 0
+    assert await kv.gcra(fresh, 1, 1) == (True, 0.0)
+
+
 async def test_gcra_is_atomic_under_concurrency(kv: KeyValue) -> None:
     key = f"gcra:{uuid.uuid4().hex}"
     # A slow rate, so nothing refills while the 50 calls race.
@@ -262,3 +285,11 @@ async def test_a_restarted_redis_is_used_at_once(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(10)
         await store.close()
+
+
+async def test_get_many_reads_several_keys_at_once(kv: KeyValue) -> None:
+    prefix = f"many:{uuid.uuid4().hex}:"
+    await kv.set(prefix + "a", "1")
+    await kv.set(prefix + "c", b"3")
+    assert await kv.get_many([prefix + "a", prefix + "b", prefix + "c"]) == [b"1", None, b"3"]
+    assert await kv.get_many([]) == []

@@ -4,6 +4,7 @@ downstream call; two Authorization headers are a 400 everywhere they are read.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from common.kv import MemoryKeyValue
+from common.kv import Cell, MemoryKeyValue
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.tests.browser import authorize_url, go, page_of, parse_page, submit
@@ -150,9 +151,7 @@ async def test_registration_per_address_and_per_client(make_client: Factory) -> 
 
 
 class DownKeyValue(MemoryKeyValue):
-    async def gcra(
-        self, key: str, rate_per_second: float, burst: int, cost: int = 1
-    ) -> tuple[bool, float]:
+    async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]:
         raise RedisConnectionError("Redis is down")
 
 
