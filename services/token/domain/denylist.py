@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -263,11 +264,27 @@ class RevocationList:
 
     async def is_token_revoked(self, claims: dict[str, Any]) -> bool:
         """An access token is dead when its jti or its grant family is revoked, or it was
-        issued at or before the not-before of its subject or its client."""
-        checks = [self.is_revoked(str(claims["jti"]))]
+        issued at or before the not-before of its subject or its client.
+
+        What this replica knows decides first; the rest is one round trip to the
+        KeyValue (MGET), however many checks, then judged as each check alone would."""
+        now = self._clock().timestamp()
+        pending: list[tuple[str, Callable[[bytes | None], Awaitable[bool]]]] = []
+        jti = str(claims["jti"])
+        revocations: list[tuple[str, Callable[[str, datetime], Awaitable[bool]], str]] = [
+            (revoked_key(jti), self._store.is_revoked, jti)
+        ]
         grant_id = claims.get("grant_id")
         if isinstance(grant_id, str) and grant_id:
-            checks.append(self.is_family_revoked(grant_id))
+            revocations.append(
+                (revoked_family_key(grant_id), self._store.is_family_revoked, grant_id)
+            )
+        for key, durable, name in revocations:
+            exp = self._local.get(key)
+            if exp is None:
+                pending.append((key, functools.partial(self._judge_revoked, durable, name)))
+            elif exp > now:
+                return True
         iat = claims.get("iat")
         if isinstance(iat, int | float):
             principals: tuple[tuple[PrincipalKind, str], ...] = (
@@ -276,25 +293,44 @@ class RevocationList:
             )
             for kind, claim in principals:
                 principal = claims.get(claim)
-                if isinstance(principal, str) and principal:
-                    checks.append(self.issued_before_not_before(kind, principal, iat))
-        # Concurrently: one round trip to the KeyValue, however many checks.
-        return any(await asyncio.gather(*checks))
+                if not isinstance(principal, str) or not principal:
+                    continue
+                key = not_before_key(kind, principal)
+                if self._known_not_before(key, iat, now):
+                    return True
+                pending.append(
+                    (key, functools.partial(self._judge_not_before, key, kind, principal, iat))
+                )
+        if not pending:
+            return False
+        try:
+            values = await self._kv.get_many([key for key, _ in pending])
+        except Exception:
+            self._kv_failed()
+            values = [None] * len(pending)
+        for (_, judge), raw in zip(pending, values, strict=True):
+            if await judge(raw):
+                return True
+        return False
 
     async def issued_before_not_before(
         self, kind: PrincipalKind, principal_id: str, iat: float
     ) -> bool:
         key = not_before_key(kind, principal_id)
-        known = self._not_before.get(key)
-        if known is not None and iat <= known[0] and known[1] > self._clock().timestamp():
+        if self._known_not_before(key, iat, self._clock().timestamp()):
             return True
-        # Unknown here, or known with an older time: a newer revocation may not have
-        # reached this replica yet, and the KeyValue holds the latest.
-        try:
-            raw = await self._kv.get(key)
-        except Exception:
-            self._kv_failed()
-            raw = None
+        return await self._judge_not_before(key, kind, principal_id, iat, await self._read(key))
+
+    def _known_not_before(self, key: str, iat: float, now: float) -> bool:
+        """Whether a not-before this replica holds already refuses ``iat``. Unknown
+        here, or known with an older time, is no answer: a newer revocation may not
+        have reached this replica yet, and the KeyValue holds the latest."""
+        known = self._not_before.get(key)
+        return known is not None and iat <= known[0] and known[1] > now
+
+    async def _judge_not_before(
+        self, key: str, kind: PrincipalKind, principal_id: str, iat: float, raw: bytes | None
+    ) -> bool:
         if raw is None:
             if not self._kv_trusted():
                 log.warning("revocation check fell back to the database")
@@ -311,15 +347,26 @@ class RevocationList:
         exp = self._local.get(key)
         if exp is not None:
             return exp > self._clock().timestamp()
-        try:
-            if await self._kv.exists(key):
-                return True
-        except Exception:
-            self._kv_failed()
+        return await self._judge_revoked(durable, name, await self._read(key))
+
+    async def _judge_revoked(
+        self, durable: Callable[[str, datetime], Awaitable[bool]], name: str, raw: bytes | None
+    ) -> bool:
+        if raw is not None:
+            return True
         if self._kv_trusted():
             return False
         log.warning("revocation check fell back to the database")
         return await durable(name, self._clock())
+
+    async def _read(self, key: str) -> bytes | None:
+        """The KeyValue's value of ``key``; None also when it does not answer (then
+        its "no such key" is not trusted for a while: :meth:`_kv_trusted`)."""
+        try:
+            return await self._kv.get(key)
+        except Exception:
+            self._kv_failed()
+            return None
 
     def _kv_failed(self) -> None:
         self._kv_failed_at = time.monotonic()

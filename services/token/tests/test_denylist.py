@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 
 from common.kv import MemoryKeyValue
@@ -20,6 +20,9 @@ from services.token.tests.fakes import MemoryDenylistStore
 
 class BrokenKeyValue(MemoryKeyValue):
     """Redis is down: every call fails."""
+
+    async def get(self, key: str) -> bytes | None:
+        raise ConnectionError("redis down")
 
     async def exists(self, key: str) -> bool:
         raise ConnectionError("redis down")
@@ -303,3 +306,53 @@ async def test_after_an_outage_a_missing_key_is_checked_in_the_database() -> Non
     # A replica that never found Redis away trusts it (and its rewrite follows).
     trusting = RevocationList(store, kv, max_token_ttl_seconds=600)
     assert not await trusting.is_revoked("jti-1")
+
+
+class RoundTripCountingKeyValue(MemoryKeyValue):
+    """Counts the calls that would each be a round trip to Redis."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.round_trips: list[str] = []
+
+    async def get(self, key: str) -> bytes | None:
+        self.round_trips.append("get")
+        return await super().get(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        self.round_trips.append("get_many")
+        return [await MemoryKeyValue.get(self, key) for key in keys]
+
+    async def exists(self, key: str) -> bool:
+        self.round_trips.append("exists")
+        return await super().exists(key)
+
+
+async def test_one_token_is_checked_in_one_round_trip_and_each_check_still_counts() -> None:
+    kv = RoundTripCountingKeyValue()
+    store = MemoryDenylistStore()
+    writer = RevocationList(store, kv, max_token_ttl_seconds=600)
+    reader = RevocationList(store, kv, max_token_ttl_seconds=600)  # never heard a thing
+    iat = int(utcnow().timestamp()) - 5
+    base = {"jti": "j1", "grant_id": "fam", "sub": "user-1", "client_id": "svc", "iat": iat}
+    kv.round_trips.clear()
+    assert not await reader.is_token_revoked(base)
+    assert kv.round_trips == ["get_many"]
+    # Each of the four checks alone makes the token dead, read in that one round trip.
+    await writer.revoke("j2", "svc", utcnow() + timedelta(minutes=5))
+    await writer.revoke_family("fam-2")
+    await writer.revoke_principal("subject", "user-2")
+    await writer.revoke_principal("client", "svc-2")
+    for changed in (
+        {"jti": "j2"},
+        {"grant_id": "fam-2"},
+        {"sub": "user-2"},
+        {"client_id": "svc-2"},
+    ):
+        fresh = RevocationList(store, kv, max_token_ttl_seconds=600)
+        kv.round_trips.clear()
+        assert await fresh.is_token_revoked(base | changed), changed
+        assert kv.round_trips == ["get_many"], changed
+    # A token issued after the not-before lives.
+    later = base | {"sub": "user-2", "iat": int(utcnow().timestamp()) + 5}
+    assert not await RevocationList(store, kv, max_token_ttl_seconds=600).is_token_revoked(later)
