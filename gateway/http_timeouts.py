@@ -31,6 +31,10 @@ A pipelined request is timed from its turn. The body's clock does not stop while
 uvicorn holds reading back because the app has not yet taken what was sent (over
 64 KiB): the gateway's routes read bodies as they come, so only a handler busy
 elsewhere in the middle of a large body would make its client pay for it.
+
+The same protocol also sends each response in one write (:class:`CoalescingTransport`):
+uvicorn writes a response's status line and headers, then its body, as two writes,
+two system calls and two TCP segments on a connection whose peer wakes up for each.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class SlowClientProtocol(HttpToolsProtocol):
 
     # asyncio.Protocol: the headers' clock of the first request starts with the connection.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(CoalescingTransport(transport, self.loop))
         self._owed = HEADERS
         self._follow()
 
@@ -174,6 +178,87 @@ class SlowClientProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
         ]
         return b"".join(head) + body
+
+
+class CoalescingTransport(asyncio.Transport):
+    """A transport whose writes within one step of the event loop leave as one: the
+    first write of a step schedules the flush (``call_soon``), the others join its
+    buffer. A response's head and body are sent in the same step (nothing between
+    them waits), so they leave in one ``write``. Closing flushes first; everything
+    else is the wrapped transport's."""
+
+    __slots__ = ("_buffer", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._transport = transport
+        self._loop = loop
+        self._buffer: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if not self._buffer:
+            self._loop.call_soon(self.flush)
+        self._buffer.append(bytes(data))
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        data = self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer)
+        self._buffer.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._buffer.clear()
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._buffer))
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.flush()
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._transport.get_write_buffer_limits()
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
 
 
 @functools.cache

@@ -20,7 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.downstream import Downstream
-from gateway.http_timeouts import SlowClientProtocol, WorkerSlowClientProtocol
+from gateway.http_timeouts import (
+    CoalescingTransport,
+    SlowClientProtocol,
+    WorkerSlowClientProtocol,
+)
 from gateway.listeners import CompanionServer, uvicorn_config
 from gateway.settings import GatewaySettings
 from gateway.tests.conftest import Fakes
@@ -483,3 +487,77 @@ async def _gather(
     make: Callable[[], Awaitable[tuple[bytes, float]]], count: int
 ) -> list[tuple[bytes, float]]:
     return list(await asyncio.gather(*(make() for _ in range(count))))
+
+
+class RecordingTransport:
+    """The real transport, with the bytes of each of its writes recorded."""
+
+    def __init__(self, transport: asyncio.Transport, writes: list[bytes]) -> None:
+        self._transport = transport
+        self._writes = writes
+
+    def write(self, data: bytes) -> None:
+        self._writes.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+async def test_each_response_leaves_in_one_write(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn writes a response's head and its body apart; the protocol's transport
+    sends them as one write (one system call, one segment for the client to wake up for)."""
+    writes: list[bytes] = []
+    wrap = CoalescingTransport.__init__
+
+    def recording(
+        self: CoalescingTransport, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        wrap(self, RecordingTransport(transport, writes), loop)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CoalescingTransport, "__init__", recording)
+    port = await serve()
+    reader, writer = await connect(port)
+    for _ in range(3):
+        writer.write(TOKEN_HEAD + b"Content-Length: %d\r\n\r\n" % len(TOKEN_BODY) + TOKEN_BODY)
+        status, _, body = await asyncio.wait_for(read_response(reader), MARGIN)
+        assert status == "HTTP/1.1 200 OK" and json.loads(body)["access_token"] == "at-1"
+    writer.close()
+    assert len(writes) == 3
+    for write in writes:
+        assert write.startswith(b"HTTP/1.1 200 OK\r\n") and write.endswith(body)
+
+
+async def test_closing_the_coalescing_transport_sends_what_is_pending_first() -> None:
+    loop = asyncio.get_running_loop()
+    sent: list[bytes] = []
+    closed: list[bool] = []
+
+    class Inner(asyncio.Transport):
+        def write(self, data: Any) -> None:
+            assert not closed, "written after close"
+            sent.append(bytes(data))
+
+        def close(self) -> None:
+            closed.append(True)
+
+        def is_closing(self) -> bool:
+            return bool(closed)
+
+        def get_write_buffer_size(self) -> int:
+            return 0
+
+    transport = CoalescingTransport(Inner(), loop)
+    transport.write(b"head ")
+    transport.write(b"")
+    transport.writelines([b"body", memoryview(b"!")])
+    assert sent == [] and transport.get_write_buffer_size() == 10
+    await asyncio.sleep(0)
+    assert sent == [b"head body!"]
+    transport.write(b"last words")
+    transport.close()
+    assert sent == [b"head body!", b"last words"] and closed == [True]
+    await asyncio.sleep(0)  # the flush scheduled by the last write finds nothing to send
+    assert sent == [b"head body!", b"last words"]
