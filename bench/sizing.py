@@ -204,26 +204,73 @@ def ctl(system: System, *args: str) -> dict[str, Any]:
 # --- measurements ----------------------------------------------------------------------
 
 
+def datastore_ticks(database: str) -> dict[str, dict[int, int]]:
+    """utime+stime of the PostgreSQL backends connected to the run's own database
+    (their process title names it) and of the Redis server, by pid. Redis is one
+    server for everybody on the machine: its figure is an upper bound of ours."""
+    ticks: dict[str, dict[int, int]] = {"postgresql": {}, "redis_upper_bound": {}}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            title = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if title.startswith("postgres:") and f" {database} " in title:
+            kind = "postgresql"
+        elif title.startswith("redis-server"):
+            kind = "redis_upper_bound"
+        else:
+            continue
+        fields = bench._stat_fields(int(entry))
+        if fields is not None:
+            ticks[kind][int(entry)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def datastore_seconds(
+    before: dict[str, dict[int, int]], after: dict[str, dict[int, int]]
+) -> dict[str, float]:
+    """CPU-seconds between two :func:`datastore_ticks`: a backend that appeared in
+    between counts whole, one that ended in between is lost (pools keep theirs)."""
+    return {
+        kind: sum(t - before[kind].get(pid, 0) for pid, t in after[kind].items()) / CLK_TCK
+        for kind in after
+    }
+
+
 def measure_wrk(
-    pids: dict[str, int], url: str, body: str, auth: str, scenario: str, workdir: Path
+    pids: dict[str, int],
+    url: str,
+    body: str,
+    auth: str,
+    scenario: str,
+    workdir: Path,
+    database: str,
 ) -> dict[str, Any]:
     side = Side("ours", url, body, auth, pids)
     script = workdir / f"sizing-{scenario}.lua"
     write_lua(script, side, scenario)
     if WARMUP not in ("", "0", "0s"):
         run_wrk(script, url, WARMUP)
+    stores_before = datastore_ticks(database)
     result = measure_round(side, script, DURATION)
+    result["datastore_cpu_seconds"] = datastore_seconds(stores_before, datastore_ticks(database))
     return finish(result, result["requests"], result["requests"], pids)
 
 
-def measure_driver(pids: dict[str, int], drive: Callable[[], DriverResult]) -> dict[str, Any]:
+def measure_driver(
+    pids: dict[str, int], drive: Callable[[], DriverResult], database: str
+) -> dict[str, Any]:
     """Like bench.token_endpoint.measure_round, for a driver running in this
     process: its own CPU is this process's (RUSAGE_SELF), not a child's."""
+    stores_before = datastore_ticks(database)
     before = snapshot(pids)
     own_before = resource.getrusage(resource.RUSAGE_SELF)
     driven = drive()
     own_after = resource.getrusage(resource.RUSAGE_SELF)
     after = snapshot(pids)
+    stores = datastore_seconds(stores_before, datastore_ticks(database))
     wall = after.at - before.at
     cpu = {name: (after.processes[name] - before.processes[name]) / CLK_TCK for name in pids}
     driver_cpu = (own_after.ru_utime + own_after.ru_stime) - (
@@ -240,6 +287,7 @@ def measure_driver(pids: dict[str, int], drive: Callable[[], DriverResult]) -> d
         "failures": driven.failures,
         "first_failure": driven.first_failure,
         "cpu_seconds": cpu,
+        "datastore_cpu_seconds": stores,
         "server_cores": sum(cpu.values()) / wall,
         "driver_cores": driver_cpu / wall,
         "host_cpu_pct": 100
@@ -260,6 +308,11 @@ def finish(
     result["http_requests"] = http_requests
     result["cpu_seconds_per_1000"] = per_1000
     result["cpu_seconds_per_1000_total"] = sum(per_1000.values())
+    # Not in the total: the total is what our processes' replicas must provide.
+    result["datastore_cpu_seconds_per_1000"] = {
+        kind: 1000 * seconds / max(units, 1)
+        for kind, seconds in result["datastore_cpu_seconds"].items()
+    }
     result["load_average_1m"] = os.getloadavg()[0]
     result["processes"] = len(pids)
     return result
@@ -331,6 +384,7 @@ def run(stack: ExitStack) -> dict[str, Any]:
 
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="oauth2-sizing-")))
     env = sizing_env(workdir, stack)
+    database = env["DATABASE_URL"].rpartition("/")[2]
     started = time.monotonic()
     system = start_ours(workdir, stack, env=env)
     print(f"# started in {time.monotonic() - started:.0f}s", flush=True)
@@ -363,7 +417,8 @@ def run(stack: ExitStack) -> dict[str, Any]:
     users = []
     for index in range(SIGNIN_CONCURRENCY):
         username, password = f"sizing-{index}", secrets.token_urlsafe(PASSWORD_LENGTH)
-        ctl(system, "user", "create", "--username", username, "--password", password)
+        # One argument with "=": a generated password may start with "-".
+        ctl(system, "user", "create", "--username", username, f"--password={password}")
         users.append((username, password))
 
     client_auth = (client["client_id"], client["client_secret"])
@@ -380,13 +435,20 @@ def run(stack: ExitStack) -> dict[str, Any]:
         basic(*client_auth),
         "client_credentials",
         workdir,
+        database,
     )
     print_flow("client_credentials", flows["client_credentials"])
 
     access_token = get_token(token_url, client_auth)
     check_introspection(intro_url, access_token, rs_auth)
     flows["introspection"] = measure_wrk(
-        pids, intro_url, f"token={access_token}", basic(*rs_auth), "introspection", workdir
+        pids,
+        intro_url,
+        f"token={access_token}",
+        basic(*rs_auth),
+        "introspection",
+        workdir,
+        database,
     )
     print_flow("introspection", flows["introspection"])
 
@@ -406,7 +468,7 @@ def run(stack: ExitStack) -> dict[str, Any]:
         )
         return signed_in[-1]
 
-    flows["sign_in"] = measure_driver(pids, sign_ins)
+    flows["sign_in"] = measure_driver(pids, sign_ins, database)
     print_flow("sign_in", flows["sign_in"])
 
     refresh_tokens = signed_in[-1].refresh_tokens[-REFRESH_CHAINS:]
@@ -415,6 +477,7 @@ def run(stack: ExitStack) -> dict[str, Any]:
     flows["refresh"] = measure_driver(
         pids,
         lambda: run_refresh_chains(token_url, signin_client, refresh_tokens, seconds(DURATION)),
+        database,
     )
     flows["refresh"]["chains"] = len(refresh_tokens)
     print_flow("refresh", flows["refresh"])
@@ -440,6 +503,7 @@ def run(stack: ExitStack) -> dict[str, Any]:
                 basic(*client_auth),
                 "client_credentials",
                 workdir,
+                database,
             )
             memory = memory_mib(scaled_pids)
         entry = {"token_replicas": tokens, "gateway_workers": workers, "memory_mib": memory}
@@ -463,6 +527,7 @@ SCALING_KEYS = (
     "failures",
     "cpu_seconds_per_1000",
     "cpu_seconds_per_1000_total",
+    "datastore_cpu_seconds_per_1000",
     "server_cores",
     "host_cpu_pct",
     "others_cores",
@@ -507,7 +572,9 @@ def print_flow(flow: str, r: dict[str, Any]) -> None:
         f" {r['server_cores']:.2f} cores, host CPU {r['host_cpu_pct']:.0f}%, others"
         f" {r['others_cores']:.2f} cores, load {r['load_average_1m']:.2f}\n"
         f"{'':18} CPU-ms per {UNITS[flow]}: {per_process}"
-        f"  total {r['cpu_seconds_per_1000_total']:.3f}",
+        f"  total {r['cpu_seconds_per_1000_total']:.3f};  PostgreSQL"
+        f" {r['datastore_cpu_seconds_per_1000']['postgresql']:.3f}  Redis (whole server)"
+        f" {r['datastore_cpu_seconds_per_1000']['redis_upper_bound']:.3f}",
         flush=True,
     )
     if r.get("first_failure"):
@@ -538,14 +605,22 @@ def print_summary(results: dict[str, Any]) -> None:
     flows = results["flows"]
     names = [n for n in PROCESS_ORDER if any(n in flows[f]["cpu_seconds_per_1000"] for f in FLOWS)]
     print("\nCPU-ms per unit of work, per process (/proc utime+stime):")
-    print(f"  {'flow':30}" + "".join(f"{n:>11}" for n in names) + f"{'total':>11}{'rate/s':>10}")
+    print(
+        f"  {'flow':30}"
+        + "".join(f"{n:>11}" for n in names)
+        + f"{'total':>11}{'postgresql':>11}{'redis*':>11}{'rate/s':>10}"
+    )
     for flow in FLOWS:
         r = flows[flow]
         print(
             f"  {flow + ' (per ' + UNITS[flow] + ')':30}"
             + "".join(f"{r['cpu_seconds_per_1000'].get(n, 0.0):11.3f}" for n in names)
-            + f"{r['cpu_seconds_per_1000_total']:11.3f}{r['rps']:10.1f}"
+            + f"{r['cpu_seconds_per_1000_total']:11.3f}"
+            + f"{r['datastore_cpu_seconds_per_1000']['postgresql']:11.3f}"
+            + f"{r['datastore_cpu_seconds_per_1000']['redis_upper_bound']:11.3f}"
+            + f"{r['rps']:10.1f}"
         )
+    print("  (* the whole Redis server, shared with whatever else runs: an upper bound)")
     memory = results["memory_mib"]
     print("\nMemory, VmRSS MiB (one process of each):")
     print(f"  {'':30}" + "".join(f"{n:>11}" for n in names))
@@ -588,8 +663,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the JSON of every figure here")
     args = parser.parse_args(argv)
     command = " ".join(
-        [f"{k}={os.environ[k]}" for k in sorted(os.environ) if k.startswith("SIZING_")]
+        [
+            f"{k}={os.environ[k]}"
+            for k in sorted(os.environ)
+            if k.startswith("SIZING_") and k != "SIZING_ARGS"
+        ]
         + ["make sizing"]
+        + ([f"SIZING_ARGS=--out={args.out}"] if args.out else [])
     )
     if shutil.which("wrk") is None:
         print("make sizing needs wrk (apt-get install wrk)")
