@@ -18,8 +18,9 @@ measures, one after the other:
   ``SIZING_REFRESH_CHAINS`` chains each sending the token its previous answer
   returned (started from the refresh tokens the sign-ins were given);
 - memory: each process's VmRSS idle after start and after that load;
-- Argon2id alone (argon2-cffi at the configured cost, one thread, in this
-  process before anything is started): what bounds sign-ins per core;
+- Argon2id alone (argon2-cffi at the configured cost, then at each of OWASP's
+  minimums with one lane; one thread, in this process before anything is
+  started): what bounds sign-ins per core;
 - scaling: client_credentials with 1 and 2 token replicas and 1 and 2 gateway
   workers (``SIZING_SCALING``: ``TOKENSxWORKERS`` pairs), each on a system of its
   own started on the same database.
@@ -83,7 +84,11 @@ from bench.token_endpoint import (
     write_lua,
 )
 from oauth2ctl.devrun import System
-from services.authorize.settings import AuthorizeSettings, argon2_meets_owasp
+from services.authorize.settings import (
+    OWASP_ARGON2ID_MINIMUMS,
+    AuthorizeSettings,
+    argon2_meets_owasp,
+)
 
 DURATION = os.environ.get("SIZING_DURATION", "10s")
 WARMUP = os.environ.get("SIZING_WARMUP", "2s")
@@ -318,7 +323,9 @@ def finish(
     return result
 
 
-def argon2_alone(time_cost: int, memory_cost: int, parallelism: int) -> dict[str, Any]:
+def argon2_alone(
+    time_cost: int, memory_cost: int, parallelism: int, seconds: float = ARGON2_SECONDS
+) -> dict[str, Any]:
     """Argon2id verifications one after the other on one thread of this process, at
     the configured cost: what one sign-in's password check costs, apart from
     everything around it. argon2-cffi computes the lanes of one hash on threads
@@ -331,7 +338,7 @@ def argon2_alone(time_cost: int, memory_cost: int, parallelism: int) -> dict[str
     hasher.verify(password_hash, password)  # warm: the first allocation of the memory
     count = 0
     wall_started, cpu_started = time.perf_counter(), time.process_time()
-    while time.perf_counter() - wall_started < ARGON2_SECONDS or count < 3:
+    while time.perf_counter() - wall_started < seconds or count < 3:
         hasher.verify(password_hash, password)
         count += 1
     wall = time.perf_counter() - wall_started
@@ -381,6 +388,13 @@ def run(stack: ExitStack) -> dict[str, Any]:
         int(authorize_defaults["argon2_parallelism"].default),
     )
     print_argon2(argon2)
+    # What an operator can choose instead: OWASP's equivalent minimums, one lane each.
+    owasp = [
+        argon2_alone(passes, memory, 1, ARGON2_SECONDS / 3)
+        for memory, passes in OWASP_ARGON2ID_MINIMUMS
+    ]
+    for alternative in owasp:
+        print_argon2(alternative)
 
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="oauth2-sizing-")))
     env = sizing_env(workdir, stack)
@@ -513,6 +527,7 @@ def run(stack: ExitStack) -> dict[str, Any]:
     system.stop_all()
     return {
         "argon2_alone": argon2,
+        "argon2_owasp_minimums": owasp,
         "flows": flows,
         "memory_mib": {"idle": memory_idle, "after_load": memory_loaded},
         "scaling": scaled,
@@ -626,6 +641,13 @@ def print_summary(results: dict[str, Any]) -> None:
     print(f"  {'':30}" + "".join(f"{n:>11}" for n in names))
     for moment in ("idle", "after_load"):
         print(f"  {moment:30}" + "".join(f"{memory[moment].get(n, 0.0):11.0f}" for n in names))
+    print("\nArgon2id alone, one thread (argon2-cffi), verifications per CPU-second:")
+    for a in [results["argon2_alone"], *results["argon2_owasp_minimums"]]:
+        print(
+            f"  m={a['memory_cost_kib'] // 1024:>3} MiB t={a['time_cost']} p={a['parallelism']}:"
+            f" {a['cpu_ms_per_verification']:6.1f} CPU-ms, {a['wall_ms_per_verification']:6.1f} ms"
+            f" wall, {a['verifications_per_cpu_second']:6.1f} per CPU-second"
+        )
     per_core = results["signin_per_core"]
     print(
         "\nSign-ins per second per core: "
