@@ -32,7 +32,9 @@ an answer was wrong (the figures are then suspect), 2 when it could not run.
 Settings (environment): SIZING_DURATION (10s per measurement), SIZING_WARMUP (2s,
 discarded, before each wrk measurement and the sign-ins), SIZING_SIGNIN_CONCURRENCY
 (4), SIZING_REFRESH_CHAINS (16), SIZING_SCALING (``1x1,2x1,1x2,2x2``),
-SIZING_ARGON2_SECONDS (3); and bench/token_endpoint.py's BENCH_DATABASE_URL and
+SIZING_ARGON2_SECONDS (3); OAUTH2_ARGON2_TIME_COST, OAUTH2_ARGON2_MEMORY_COST and
+OAUTH2_ARGON2_PARALLELISM (default: the authorize service's defaults) to measure
+another Argon2id cost; and bench/token_endpoint.py's BENCH_DATABASE_URL and
 BENCH_REDIS_URL. Run from the repository root: ``.venv/bin/python -m bench.sizing``.
 """
 
@@ -50,7 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -358,6 +360,21 @@ def argon2_alone(
 # --- the run ------------------------------------------------------------------------------
 
 
+def argon2_cost(environ: Mapping[str, str]) -> dict[str, int]:
+    """The Argon2id cost to measure: the authorize service's defaults, or the
+    ``OAUTH2_ARGON2_TIME_COST`` / ``_MEMORY_COST`` / ``_PARALLELISM`` given (our_env
+    passes no OAUTH2_ variable through, so these are handed on explicitly)."""
+    fields = AuthorizeSettings.model_fields
+    cost = {}
+    for name in ("time_cost", "memory_cost", "parallelism"):
+        given = environ.get(f"OAUTH2_ARGON2_{name.upper()}")
+        try:
+            cost[name] = int(given) if given else int(fields[f"argon2_{name}"].default)
+        except ValueError as exc:
+            raise CouldNotRun(f"OAUTH2_ARGON2_{name.upper()}: not a number: {given}") from exc
+    return cost
+
+
 def sizing_env(workdir: Path, stack: ExitStack) -> dict[str, str]:
     """bench.token_endpoint.our_env, with every rate limit that the sign-ins meet
     raised too: one address and a few users are the whole load here."""
@@ -381,12 +398,8 @@ def seconds(duration: str) -> float:
 
 def run(stack: ExitStack) -> dict[str, Any]:
     scaling = parse_scaling(SCALING)
-    authorize_defaults = AuthorizeSettings.model_fields
-    argon2 = argon2_alone(
-        int(authorize_defaults["argon2_time_cost"].default),
-        int(authorize_defaults["argon2_memory_cost"].default),
-        int(authorize_defaults["argon2_parallelism"].default),
-    )
+    cost = argon2_cost(os.environ)
+    argon2 = argon2_alone(cost["time_cost"], cost["memory_cost"], cost["parallelism"])
     print_argon2(argon2)
     # What an operator can choose instead: OWASP's equivalent minimums, one lane each.
     owasp = [
@@ -397,7 +410,9 @@ def run(stack: ExitStack) -> dict[str, Any]:
         print_argon2(alternative)
 
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="oauth2-sizing-")))
-    env = sizing_env(workdir, stack)
+    env = sizing_env(workdir, stack) | {
+        f"OAUTH2_ARGON2_{name.upper()}": str(value) for name, value in cost.items()
+    }
     database = env["DATABASE_URL"].rpartition("/")[2]
     started = time.monotonic()
     system = start_ours(workdir, stack, env=env)
@@ -688,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             f"{k}={os.environ[k]}"
             for k in sorted(os.environ)
-            if k.startswith("SIZING_") and k != "SIZING_ARGS"
+            if (k.startswith("SIZING_") and k != "SIZING_ARGS") or k.startswith("OAUTH2_ARGON2_")
         ]
         + ["make sizing"]
         + ([f"SIZING_ARGS=--out={args.out}"] if args.out else [])

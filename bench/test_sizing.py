@@ -9,6 +9,7 @@ import os
 import pytest
 
 from bench.sizing import (
+    argon2_cost,
     by_process,
     parse_scaling,
     percentile,
@@ -60,3 +61,11 @@ def test_sign_ins_per_core_come_from_cpu_seconds_per_1000() -> None:
     assert per_core["per_authorize_core"] == pytest.approx(1000 / 190)
     assert per_core["per_core_all_processes"] == pytest.approx(5.0)
     assert per_core["argon2_alone_per_core"] == 6.5
+
+
+def test_the_argon2_cost_is_the_defaults_unless_given() -> None:
+    assert argon2_cost({}) == {"time_cost": 3, "memory_cost": 65_536, "parallelism": 4}
+    given = {"OAUTH2_ARGON2_MEMORY_COST": "19456", "OAUTH2_ARGON2_TIME_COST": "2"}
+    assert argon2_cost(given) == {"time_cost": 2, "memory_cost": 19_456, "parallelism": 4}
+    with pytest.raises(CouldNotRun, match="OAUTH2_ARGON2_PARALLELISM"):
+        argon2_cost({"OAUTH2_ARGON2_PARALLELISM": "four"})
