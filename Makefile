@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
 
-.PHONY: run test faults proto proto-check lint lint-ruff bench clean migrate venv chromium up down
+.PHONY: run test faults proto proto-check lint lint-ruff bench sizing clean migrate venv chromium up down
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,13 @@ bench: $(STAMP)
 	@$(PY) bench/token_endpoint.py; status=$$?; case $$status in \
 	  0) ;; 1) echo "make bench: exit 1, a target was missed" >&2 ;; \
 	  *) echo "make bench: exit $$status, the benchmark could not run" >&2 ;; esac; exit $$status
+
+# CPU per request of each process for client_credentials, introspection, refresh and a
+# browser sign-in, memory per process, 1->2 token replicas and gateway workers
+# (docs/sizing.md quotes it). SIZING_ARGS=--out FILE also writes the JSON there.
+sizing: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
+	$(PY) -m bench.sizing $(SIZING_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

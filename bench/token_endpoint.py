@@ -263,9 +263,9 @@ def _seconds(duration: str) -> float:
     return float(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[match.group(2)]
 
 
-def measure_round(side: Side, script: Path) -> dict[str, Any]:
+def measure_round(side: Side, script: Path, duration: str | None = None) -> dict[str, Any]:
     before = snapshot(side.pids)
-    result: dict[str, Any] = run_wrk(script, side.url, DURATION)
+    result: dict[str, Any] = run_wrk(script, side.url, duration or DURATION)
     after = snapshot(side.pids)
     wall = after.at - before.at
     requests = max(result["requests"], 1.0)
@@ -361,11 +361,27 @@ def our_env(workdir: Path, stack: ExitStack) -> dict[str, str]:
     return env
 
 
-def start_ours(workdir: Path, stack: ExitStack) -> System:
-    env = our_env(workdir, stack)
+def start_ours(
+    workdir: Path,
+    stack: ExitStack,
+    *,
+    env: dict[str, str] | None = None,
+    replicas: dict[str, int] | None = None,
+) -> System:
+    """Our five processes on free ports. ``env``: one that :func:`our_env` made
+    before (bench/sizing.py starts several systems, one after the other, on one
+    database); ``replicas``: how many processes of a service (token: 2)."""
+    env = our_env(workdir, stack) if env is None else env
     ports = {name: free_port() for name in PROCESSES}
     ports["gateway_admin"] = free_port()
-    system = System(env=env, ports=ports, log_dir=workdir / "ours-logs")
+    replica_ports = {
+        name: [ports[name], *(free_port() for _ in range(count - 1))]
+        for name, count in (replicas or {}).items()
+        if count > 1
+    }
+    system = System(
+        env=env, ports=ports, log_dir=workdir / "ours-logs", replica_ports=replica_ports
+    )
     stack.callback(system.stop_all)
     try:
         system.migrate()

@@ -30,7 +30,7 @@ from services.authorize.domain import (
 from services.authorize.domain.ports import ClientDirectory, PasswordHashing
 from services.authorize.metrics import PASSWORD_HASHING_REFUSED
 from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
-from services.authorize.settings import AuthorizeSettings
+from services.authorize.settings import AuthorizeSettings, argon2_meets_owasp
 from services.authorize.store.client_directory import GrpcClientDirectory
 from services.authorize.store.sql import (
     SqlAuthorizationCodeStore,
@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SERVICE_NAME: str = authorize_pb2.DESCRIPTOR.services_by_name["AuthorizeService"].full_name
-# RFC 9106 section 4's second recommendation uses 64 MiB; OWASP's floor is 19 MiB.
-_WEAK_ARGON2_MEMORY_KIB = 19_456
 
 
 def password_hasher(settings: AuthorizeSettings) -> Argon2PasswordHasher:
@@ -120,11 +118,13 @@ def warn_about_unsafe_settings(settings: AuthorizeSettings) -> None:
             "allow_plain_pkce is on: code_challenge_method=plain is accepted, which "
             "protects nothing once the authorization request leaks (RFC 7636 section 7.2)"
         )
-    if settings.argon2_memory_cost < _WEAK_ARGON2_MEMORY_KIB:
+    if not argon2_meets_owasp(settings.argon2_memory_cost, settings.argon2_time_cost):
         log.warning(
-            "argon2_memory_cost is %d KiB: stolen password hashes are cheap to crack below %d KiB",
+            "argon2_memory_cost=%d KiB with argon2_time_cost=%d is below OWASP's Argon2id "
+            "minimums (19 MiB with 2 passes, or 46/12/9/7 MiB with 1/3/4/5): stolen "
+            "password hashes are cheap to crack",
             settings.argon2_memory_cost,
-            _WEAK_ARGON2_MEMORY_KIB,
+            settings.argon2_time_cost,
         )
 
 
