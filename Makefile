@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
 
-.PHONY: run test faults proto proto-check lint lint-ruff bench sizing clean migrate venv chromium up down
+.PHONY: run test faults proto proto-check lint lint-ruff bench sizing profile clean migrate venv chromium up down
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,13 @@ bench: $(STAMP)
 sizing: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 	$(PY) -m bench.sizing $(SIZING_ARGS)
+
+# Where the CPU of one request goes in the gateway and the token service (py-spy;
+# docs/performance.md quotes it). PROFILE_SCENARIO=introspection, PROFILE_SECONDS=20.
+profile: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
+	@test -x $(VENV)/bin/py-spy || $(PY) -m pip install --quiet py-spy
+	$(PY) -m bench.profile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
