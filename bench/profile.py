@@ -64,7 +64,7 @@ CONCERNS: list[tuple[str, tuple[str, ...]]] = [
     ("domain (token service)", ("services/token",)),
     ("event loop + sockets", ("uvloop", "asyncio/", "epoll", "sendmsg", "writev", "send (")),
 ]
-IDLE = ("epoll_wait", "futex", "pthread_cond_wait", "poll (", "select (", "nanosleep")
+IDLE = ("epoll_wait", "epoll_pwait", "futex", "pthread_cond_wait", "poll (", "select (", "nanosleep")
 
 
 def concern_of(stack: list[str]) -> str:
@@ -96,7 +96,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, default=None, help="keep py-spy output here")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(py_spy).exists():
+    if PROFILED and not Path(py_spy).exists():
         print("py-spy is not installed (.venv/bin/pip install py-spy)")
         return 2
     with ExitStack() as stack:
