@@ -109,13 +109,7 @@ class GrantFamilies:
 
     async def find_refresh_token(self, token: str) -> tuple[StoredRefreshToken, GrantFamily] | None:
         """The stored refresh token and its family, whatever their state."""
-        stored = await self._store.get_refresh_token(sha256_hex(token))
-        if stored is None:
-            return None
-        family = await self._store.get_family(stored.family_id)
-        if family is None:
-            return None
-        return stored, family
+        return await self._store.get_refresh_token_with_family(sha256_hex(token))
 
     async def active_refresh_token(
         self, token: str

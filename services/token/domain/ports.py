@@ -271,6 +271,12 @@ class GrantStore(Protocol):
 
     async def get_refresh_token(self, token_hash: str) -> StoredRefreshToken | None: ...
 
+    async def get_refresh_token_with_family(
+        self, token_hash: str
+    ) -> tuple[StoredRefreshToken, GrantFamily] | None:
+        """The refresh token and its family in one read; None when either is unknown."""
+        ...
+
     async def rotate_refresh_token(
         self, used_hash: str, successor: StoredRefreshToken, now: datetime
     ) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -26,6 +27,10 @@ def _split_scope(value: str) -> tuple[str, ...]:
 
 def _optional_utc(value: datetime | None) -> datetime | None:
     return as_utc(value) if value is not None else None
+
+
+#: The label prefix of the family's columns where a statement reads them beside a token's.
+_FAMILY = "family__"
 
 
 def _to_family(row: Any) -> GrantFamily:
@@ -156,6 +161,27 @@ class SqlGrantStore:
                 )
             ).first()
             return _to_refresh_token(row) if row is not None else None
+
+    async def get_refresh_token_with_family(
+        self, token_hash: str
+    ) -> tuple[StoredRefreshToken, GrantFamily] | None:
+        # One statement and one connection: a refresh reads both on every use.
+        family_columns = [column.label(_FAMILY + column.name) for column in grant_families.c]
+        query = (
+            select(refresh_tokens, *family_columns)
+            .join(grant_families, grant_families.c.family_id == refresh_tokens.c.family_id)
+            .where(refresh_tokens.c.token_hash == token_hash)
+        )
+        async with (
+            store_boundary("get_refresh_token_with_family"),
+            self._engine.connect() as conn,
+        ):
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        values = row._mapping
+        family = {column.name: values[_FAMILY + column.name] for column in grant_families.c}
+        return _to_refresh_token(row), _to_family(SimpleNamespace(**family))
 
     async def rotate_refresh_token(
         self, used_hash: str, successor: StoredRefreshToken, now: datetime

@@ -349,6 +349,13 @@ class MemoryGrantStore:
     async def get_refresh_token(self, token_hash: str) -> StoredRefreshToken | None:
         return self.refresh_tokens.get(token_hash)
 
+    async def get_refresh_token_with_family(
+        self, token_hash: str
+    ) -> tuple[StoredRefreshToken, GrantFamily] | None:
+        token = self.refresh_tokens.get(token_hash)
+        family = None if token is None else self.families.get(token.family_id)
+        return None if token is None or family is None else (token, family)
+
     async def rotate_refresh_token(
         self, used_hash: str, successor: StoredRefreshToken, now: datetime
     ) -> bool:

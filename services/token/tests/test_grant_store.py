@@ -103,8 +103,37 @@ async def test_refresh_tokens_rotate_once_and_hold_only_hashes(engine: AsyncEngi
     async with engine.connect() as conn:
         rows = (await conn.execute(select(refresh_tokens))).all()
     assert {row.token_hash for row in rows} == {first.token_hash, second.token_hash}
+
     for row in rows:
         assert token not in tuple(str(value) for value in row)
+
+
+async def test_a_refresh_token_is_read_with_its_family_in_one_go(engine: AsyncEngine) -> None:
+    store = SqlGrantStore(engine)
+    created = family()
+    await store.create_family(created)
+    _, first = refresh_token()
+    await store.add_refresh_token(first)
+    # The family's columns are the family's, where they share a name with the token's.
+    assert await store.get_refresh_token_with_family(first.token_hash) == (
+        first,
+        await store.get_family("fam-1"),
+    )
+    _, second = refresh_token()
+    now = utcnow()
+    assert await store.rotate_refresh_token(first.token_hash, second, now)
+    assert await store.revoke_family("fam-1", "refresh token reused", now)
+    found = await store.get_refresh_token_with_family(first.token_hash)
+    assert found is not None
+    used, revoked = found
+    assert used.used_at is not None and used.expires_at == first.expires_at
+    assert revoked.revoked_at is not None and revoked.expires_at == created.expires_at
+    assert revoked.amr == ("pwd", "otp") and revoked.scope == created.scope
+    assert await store.get_refresh_token_with_family(sha256_hex("other")) is None
+    # A token whose family is gone is no token.
+    _, orphan = refresh_token("fam-gone")
+    await store.add_refresh_token(orphan)
+    assert await store.get_refresh_token_with_family(orphan.token_hash) is None
 
 
 async def test_concurrent_rotations_exactly_one_wins(
