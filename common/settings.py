@@ -132,6 +132,9 @@ class CommonSettings(BaseSettings):
     # PostgreSQL schema this process owns; defaults to the process name.
     database_schema: str | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # A pooled PostgreSQL connection idle this long is pinged before use (common/db.py);
+    # 0 pings at every checkout, as SQLAlchemy's pool_pre_ping does.
+    database_ping_after_idle_seconds: float = Field(default=1.0, ge=0, le=3600)
     # redis:// URL; unset means an in-process stand-in (embedded default only).
     redis_url: str | None = None
     # Prefix of every Redis key and channel, so that deployments can share a server.
