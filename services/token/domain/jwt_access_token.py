@@ -7,9 +7,10 @@ denylist of ``jti`` values checked after verification.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import jwt
 
@@ -23,6 +24,10 @@ from services.token.domain.keys import KeyManager
 TOKEN_TYPE_HEADERS = ("at+jwt", "application/at+jwt")
 REQUIRED_CLAIMS = ["iss", "exp", "iat", "jti", "client_id"]
 JTI_BYTES = 16
+#: Tokens whose signature and claims :class:`JwtAccessTokenVerifier` has checked and
+#: keeps, most recently used first out: a resource server introspects the same token
+#: on every call it is shown, until it expires (about 1 KiB each).
+VERIFIED_TOKENS_KEPT: Final = 4096
 
 
 @dataclass(frozen=True)
@@ -105,13 +110,30 @@ class JwtAccessTokenIssuer:
 
 
 class JwtAccessTokenVerifier:
-    """RFC 9068 section 4 validation, minus the denylist: None for anything not valid."""
+    """RFC 9068 section 4 validation, minus the denylist: None for anything not valid.
+
+    A token that passed is kept (:data:`VERIFIED_TOKENS_KEPT`, keyed by the whole
+    token, so only a token that verified can be found): shown again, only what can
+    change since is checked again, its expiry and not-before against the clock and
+    its key still being the published one it was verified with; the signature, the
+    header and the issuer are what they were. The denylist is the caller's, on every
+    use (services/token/domain/denylist.py)."""
 
     def __init__(self, keys: KeyManager, issuer: str) -> None:
         self._keys = keys
         self._issuer = issuer
+        self._verified: OrderedDict[str, tuple[str, object, dict[str, Any]]] = OrderedDict()
 
     async def verify(self, token: str) -> dict[str, Any] | None:
+        kept = self._verified.get(token)
+        if kept is not None:
+            kept_kid, verified_with, kept_claims = kept
+            key_now = await self._keys.verification_key(kept_kid)
+            if key_now is verified_with and _within_lifetime(kept_claims, time.time()):
+                self._verified.move_to_end(token)
+                return dict(kept_claims)
+            # Expired, or its key reloaded or withdrawn: judged afresh below.
+            del self._verified[token]
         try:
             header = jwt.get_unverified_header(token)
         except (jwt.PyJWTError, ValueError, TypeError):
@@ -145,4 +167,14 @@ class JwtAccessTokenVerifier:
             return None
         if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("client_id"), str):
             return None
+        self._verified[token] = (kid, key, dict(claims))
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
         return claims
+
+
+def _within_lifetime(claims: Mapping[str, Any], now: float) -> bool:
+    """PyJWT's exp and nbf checks with no leeway, as :meth:`JwtAccessTokenVerifier.verify`
+    asks for them: expired at ``exp``, valid from ``nbf``."""
+    nbf = claims.get("nbf")
+    return float(claims["exp"]) > now and (nbf is None or float(nbf) <= now)
