@@ -100,6 +100,14 @@ def normalize_target(target: str) -> str:
     return "ipv4:" + ",".join(parts)
 
 
+def address_count(target: str) -> int:
+    """How many addresses a target lists (1 for a name: its replicas are not known)."""
+    target = normalize_target(target)
+    if target.startswith(("ipv4:", "ipv6:")):
+        return len(target.split(","))
+    return 1
+
+
 #: gRFC A50 outlier detection around round_robin: every second, a replica (of two
 #: or more) at which 95% or more of at least 5 calls failed is ejected for 5 s,
 #: longer each time it is ejected again (up to 30 s), never more than a third of
@@ -181,7 +189,11 @@ def make_channel(
     idempotent_methods: Iterable[str] = (),
     interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     security: ChannelSecurity = PLAINTEXT,
+    *,
+    instrumented: bool = True,
 ) -> grpc.aio.Channel:
+    """``instrumented=False``: no span or metrics interceptors (the multiplexed streams'
+    channel, whose items are traced and counted one by one: common.grpc_mux)."""
     target = normalize_target(target)
     options = [
         *_CHANNEL_OPTIONS,
@@ -189,7 +201,9 @@ def make_channel(
         ("grpc.service_config", service_config(service, idempotent_methods)),
     ]
     # The span interceptors inject traceparent; the metrics see each call as made.
-    chain = [*grpc_client_interceptors(), ClientMetricsInterceptor(), *interceptors]
+    chain = [*interceptors]
+    if instrumented:
+        chain = [*grpc_client_interceptors(), ClientMetricsInterceptor(), *chain]
     if security.tls is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=chain)
     options += target_name_override(target)
@@ -283,7 +297,18 @@ class ServiceClient(Generic[StubT]):
             for method in security.multiplex_methods
             if method.partition("/")[0] == service
         }
-        self.mux = MuxClient(self.channel, security.multiplex_streams) if muxed else None
+        self.mux = None
+        if muxed:
+            # A stream stays on the replica it was put on: at least one per address.
+            streams = max(security.multiplex_streams, address_count(target))
+            # A channel of its own, without interceptors: grpc.aio routes every write
+            # of an intercepted stream through a queue and two tasks of its own.
+            self.mux = MuxClient(
+                lambda: make_channel(
+                    target, service, idempotent_methods, (), security, instrumented=False
+                ),
+                streams,
+            )
         # Each method of the stub, with the deadline and the error decoding: the
         # same signature, awaited the same way.
         self.call: StubT = cast(

@@ -41,7 +41,7 @@ import inspect
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import grpc
@@ -292,6 +292,9 @@ class MultiplexServicer(mux_pb2_grpc.MultiplexServicer):
     ) -> None:
         # context.write rather than an async generator: a generator that the server
         # cancels while it waits cannot be closed cleanly (aclose() while running).
+        # At once: the client writes nothing before it knows the stream is accepted
+        # (a server without this service answers UNIMPLEMENTED instead).
+        await context.send_initial_metadata(())
         stream = _ServerStream(self, context)
         self._streams.add(stream)
         try:
@@ -499,7 +502,10 @@ class _ClientStream:
         self._call = call
         reader = asyncio.create_task(self._read(call))
         try:
-            while True:
+            # A write racing a refusal (UNIMPLEMENTED) turns the call's status into
+            # INTERNAL: wait for the server to accept the stream first (one round trip).
+            await call.initial_metadata()
+            while not call.done():
                 await self._wake.wait()
                 self._wake.clear()
                 if self._queue:
@@ -559,12 +565,12 @@ class MuxClient:
     needed, each call on the next one (round-robin); the channel's round_robin
     balancer puts each new stream on its next replica."""
 
-    def __init__(self, channel: grpc.aio.Channel, streams: int) -> None:
-        self._open = channel.stream_stream(
-            CALLS_METHOD,
-            request_serializer=mux_pb2.MuxFrame.SerializeToString,
-            response_deserializer=mux_pb2.MuxFrame.FromString,
-        )
+    def __init__(self, make_channel: Callable[[], grpc.aio.Channel], streams: int) -> None:
+        self._make_channel = make_channel
+        self._channel: grpc.aio.Channel | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open: Any = None
+        self._streams = streams
         self._slots: list[_ClientStream | None] = [None] * streams
         self._backoff = [_MIN_BACKOFF_SECONDS] * streams
         self._not_before = [0.0] * streams
@@ -581,7 +587,24 @@ class MuxClient:
         # No timeout: the stream lives across requests; each item has its own deadline.
         return self._open(timeout=None)
 
+    def _connect(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The channel, made in the loop that uses it (grpc.aio objects belong to the
+        loop that made them; a process that runs several loops one after the other,
+        as oauth2ctl and tests do, gets a channel and streams for each)."""
+        self._loop = loop
+        self._channel = self._make_channel()
+        self._open = self._channel.stream_stream(
+            CALLS_METHOD,
+            request_serializer=mux_pb2.MuxFrame.SerializeToString,
+            response_deserializer=mux_pb2.MuxFrame.FromString,
+        )
+        self._slots = [None] * self._streams
+        self._all = set()
+
     def _stream(self) -> _ClientStream:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._connect(loop)
         slot = self._next
         self._next = (slot + 1) % len(self._slots)
         stream = self._slots[slot]
@@ -652,13 +675,14 @@ class MuxClient:
         return answer.payload
 
     async def close(self) -> None:
+        if self._loop is not asyncio.get_running_loop():
+            return  # made in a loop that is gone: nothing of it can run any more
         streams = list(self._all)
         for stream in streams:
             stream.close()
         await asyncio.gather(*(stream.wait_closed() for stream in streams))
-
-
-_tracer = trace.get_tracer(__name__)
+        if self._channel is not None:
+            await self._channel.close()
 
 
 class MuxMethod:
@@ -688,22 +712,34 @@ class MuxMethod:
     async def __call__(self, request: Any, timeout: float) -> Any:
         span_context = trace.get_current_span().get_span_context()
         if spans_may_record(span_context):
-            service, name = self._labels
-            with _tracer.start_as_current_span(
-                self._name,
-                kind=SpanKind.CLIENT,
-                attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
-            ) as span:
-                metadata = [("traceparent", traceparent_of(span.get_span_context()))]
-                try:
-                    result = await self._attempts(request, timeout, metadata)
-                except grpc.aio.AioRpcError as exc:
-                    span.set_attribute("rpc.grpc.status_code", exc.code().value[0])
-                    raise
-                span.set_attribute("rpc.grpc.status_code", 0)
-                return result
+            return await self._traced(request, timeout)
         metadata = [("traceparent", traceparent_of(span_context))] if span_context.is_valid else []
         return await self._attempts(request, timeout, metadata)
+
+    async def _traced(self, request: Any, timeout: float) -> Any:
+        service, name = self._labels
+        # The tracer of the provider installed now (tests install their own).
+        span = trace.get_tracer(__name__).start_span(
+            self._name,
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+        )
+        code = grpc.StatusCode.OK
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                metadata = [("traceparent", traceparent_of(span.get_span_context()))]
+                return await self._attempts(request, timeout, metadata)
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            raise
+        except MuxFallback:
+            # Never ended, so never exported: the unary call has a span of its own.
+            code = None  # type: ignore[assignment]
+            raise
+        finally:
+            if code is not None:
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                span.end()
 
     async def _attempts(
         self, request: Any, timeout: float, metadata: Sequence[tuple[str, str]]
