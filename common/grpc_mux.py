@@ -290,11 +290,11 @@ class MultiplexServicer(mux_pb2_grpc.MultiplexServicer):
         request_iterator: AsyncIterator[mux_pb2.MuxFrame],
         context: grpc.aio.ServicerContext[mux_pb2.MuxFrame, mux_pb2.MuxFrame],
     ) -> None:
-        # context.write rather than an async generator: a generator that the server
-        # cancels while it waits cannot be closed cleanly (aclose() while running).
-        # At once: the client writes nothing before it knows the stream is accepted
-        # (a server without this service answers UNIMPLEMENTED instead).
+        # Headers at once: the client writes nothing before it knows the stream is
+        # accepted (a server without this service answers UNIMPLEMENTED instead).
         await context.send_initial_metadata(())
+        # Frames go out with context.write rather than from an async generator: a
+        # generator cancelled while it waits cannot be closed cleanly.
         stream = _ServerStream(self, context)
         self._streams.add(stream)
         try:
@@ -582,6 +582,7 @@ class MuxClient:
         self.unimplemented = False
         #: Frames written, for the tests and the benchmark: far fewer than calls under load.
         self.frames_sent = 0
+        self.streams_opened = 0
 
     def open_call(self) -> Any:
         # No timeout: the stream lives across requests; each item has its own deadline.
@@ -616,6 +617,7 @@ class MuxClient:
             if now < self._not_before[slot]:
                 raise MuxFallback
             stream = self._slots[slot] = _ClientStream(self, slot)
+            self.streams_opened += 1
             self._lifetime[slot] = min(STREAM_LIFETIME_SECONDS, self._lifetime[slot] * 2)
             self._all.add(stream)
         return stream

@@ -211,6 +211,27 @@ async def test_the_deadline_is_the_items_budget_on_the_server_and_holds_on_the_c
     assert (await client.call.Introspect(token_pb2.IntrospectRequest(token="c"))).active
 
 
+async def test_a_stream_that_answers_nothing_within_a_deadline_is_replaced(
+    token: tuple[Token, str], make_client: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A frozen replica must not keep its stream (the unary path has keepalive and
+    outlier detection for it): a call that times out on a stream from which nothing
+    came back since it was sent closes that stream."""
+    _, target = token
+    client = make_client(target, deadline=0.3)
+    assert client.mux is not None
+    await client.call.GetJwks(empty_pb2.Empty())
+    await client.call.GetJwks(empty_pb2.Empty())
+    opened = client.mux.streams_opened
+    with pytest.raises(errors.TemporarilyUnavailable):
+        await client.call.Revoke(token_pb2.RevokeRequest())  # never answered
+    # The next call on that slot opens a new stream and is answered.
+    for _ in range(2):
+        assert (await client.call.GetJwks(empty_pb2.Empty())).keys[0].kid == "k"
+    assert client.mux.streams_opened > opened
+    assert "closing a multiplexed stream that answered nothing" in caplog.text
+
+
 async def test_concurrent_calls_travel_in_few_frames(
     token: tuple[Token, str], make_client: Factory
 ) -> None:
