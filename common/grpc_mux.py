@@ -509,7 +509,12 @@ class _ClientStream:
                 await self._wake.wait()
                 self._wake.clear()
                 if self._queue:
-                    items, self._queue = self._queue, []
+                    # At most as many as the server runs at once: a frame stays far
+                    # below the 4 MiB a server accepts in one message.
+                    items = self._queue[:MAX_IN_FLIGHT_PER_STREAM]
+                    del self._queue[:MAX_IN_FLIGHT_PER_STREAM]
+                    if self._queue:
+                        self._wake.set()
                     await call.write(mux_pb2.MuxFrame(items=items))
                     self._client.frames_sent += 1
                 if not self.accepting and not self._queue:
