@@ -368,3 +368,19 @@ async def test_the_caller_allow_list_holds_for_each_item(
         assert servicer.callers == ["gateway"]
     finally:
         await built.server.stop(0)
+
+
+def test_the_multiplexed_methods_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ServiceSettings().grpc_multiplex_methods == [
+        "oauth2.v1.TokenService/Exchange",
+        "oauth2.v1.TokenService/Introspect",
+    ]
+    monkeypatch.setenv("OAUTH2_GRPC_MULTIPLEX_METHODS", "a.B/C, d.E/F")
+    assert ServiceSettings().grpc_multiplex_methods == ["a.B/C", "d.E/F"]
+    monkeypatch.setenv("OAUTH2_GRPC_MULTIPLEX_METHODS", "")
+    assert ServiceSettings().grpc_multiplex_methods == []  # every call unary
+    security = ChannelSecurity.from_settings(ServiceSettings(grpc_multiplex_streams=3))
+    assert security.multiplex_methods == frozenset() and security.multiplex_streams == 3
+    monkeypatch.setenv("OAUTH2_GRPC_MULTIPLEX_METHODS", "Exchange")
+    with pytest.raises(ValueError, match=r"package\.Service/Method"):
+        ServiceSettings()
