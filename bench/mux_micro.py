@@ -26,6 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "protos")]
 from oauth2.v1 import token_pb2, token_pb2_grpc  # noqa: E402
 
 from common.grpc_client import ChannelSecurity, ServiceClient  # noqa: E402
+from common.grpc_mux import WARMUP_SECONDS  # noqa: E402
 from common.grpc_server import build_server, start_server  # noqa: E402
 from common.grpc_types import Context  # noqa: E402
 from common.services import TOKEN_SERVICE  # noqa: E402
@@ -92,6 +93,7 @@ async def measure(port: int, server_pid: int, calls: int, levels: list[int]) -> 
             deadline=5,
             security=security,
         )
+        await asyncio.sleep(WARMUP_SECONDS)  # the streams' channel connects; unary meanwhile
         try:
             for concurrency in levels:
                 await run(client, 1000, concurrency)  # warm up: connections, streams

@@ -73,6 +73,10 @@ STREAM_LIFETIME_SECONDS: Final = 20.0
 #: already, so the streams opened while a channel still connects all land on the first
 #: replica up; they soon give way to streams spread over every replica.
 _FIRST_LIFETIME_SECONDS: Final = 0.5
+#: For this long after the streams' channel is made, calls go unary (balanced call by
+#: call) while it connects to every replica: a stream opened before then would land
+#: on whichever replica answered first.
+WARMUP_SECONDS: Final = 0.5
 #: A stream that failed before answering anything is reopened after this much, doubling.
 _MIN_BACKOFF_SECONDS: Final = 0.1
 _MAX_BACKOFF_SECONDS: Final = 1.0
@@ -577,6 +581,7 @@ class MuxClient:
         self._open: Any = None
         self._streams = streams
         self._slots: list[_ClientStream | None] = [None] * streams
+        self._warm_at = 0.0
         self._backoff = [_MIN_BACKOFF_SECONDS] * streams
         self._not_before = [0.0] * streams
         self._lifetime = [_FIRST_LIFETIME_SECONDS / 2] * streams
@@ -588,6 +593,14 @@ class MuxClient:
         #: Frames written, for the tests and the benchmark: far fewer than calls under load.
         self.frames_sent = 0
         self.streams_opened = 0
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # made outside a loop: connects on first use
+        else:
+            # Made in the loop that will use it (at start-up): connect now, so the
+            # warm-up is over before the first requests.
+            self._connect(loop)
 
     def open_call(self) -> Any:
         # No timeout: the stream lives across requests; each item has its own deadline.
@@ -599,6 +612,8 @@ class MuxClient:
         as oauth2ctl and tests do, gets a channel and streams for each)."""
         self._loop = loop
         self._channel = self._make_channel()
+        self._warm_at = loop.time() + WARMUP_SECONDS
+        self._channel.get_state(try_to_connect=True)
         self._open = self._channel.stream_stream(
             CALLS_METHOD,
             request_serializer=mux_pb2.MuxFrame.SerializeToString,
@@ -611,10 +626,12 @@ class MuxClient:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._connect(loop)
+        now = loop.time()
+        if now < self._warm_at:
+            raise MuxFallback
         slot = self._next
         self._next = (slot + 1) % len(self._slots)
         stream = self._slots[slot]
-        now = asyncio.get_running_loop().time()
         if stream is not None and now - stream.opened_at > self._lifetime[slot]:
             stream.retire()
             stream = None

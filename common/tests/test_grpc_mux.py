@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
@@ -18,6 +18,7 @@ from oauth2.v1 import token_pb2, token_pb2_grpc
 from common import errors
 from common.caller import authenticated_caller
 from common.grpc_client import ChannelSecurity, ServiceClient
+from common.grpc_mux import WARMUP_SECONDS
 from common.grpc_server import BuiltServer, ErrorInterceptor, build_server, start_server
 from common.grpc_tls import TlsFiles
 from common.grpc_types import Context
@@ -90,14 +91,14 @@ async def serve(servicer: Token, settings: ServiceSettings) -> BuiltServer:
     return built
 
 
-Factory = Callable[..., TokenClient]
+Factory = Callable[..., Awaitable[TokenClient]]
 
 
 @pytest.fixture
 async def make_client() -> AsyncIterator[Factory]:
     made: list[TokenClient] = []
 
-    def make(
+    async def make(
         target: str, *, muxed: bool = True, deadline: float = 3, tls: TlsFiles | None = None
     ) -> TokenClient:
         security = ChannelSecurity(tls, multiplex_methods=MUXED if muxed else frozenset())
@@ -110,6 +111,10 @@ async def make_client() -> AsyncIterator[Factory]:
             security=security,
         )
         made.append(client)
+        if muxed:
+            # Made in this loop, its streams' channel connects at once; calls go unary
+            # until it is warm (common.grpc_mux.WARMUP_SECONDS).
+            await asyncio.sleep(WARMUP_SECONDS)
         return client
 
     yield make
@@ -134,7 +139,7 @@ async def test_results_are_those_of_unary_calls(
     token: tuple[Token, str], make_client: Factory
 ) -> None:
     _, target = token
-    muxed, unary = make_client(target), make_client(target, muxed=False)
+    muxed, unary = await make_client(target), await make_client(target, muxed=False)
     for client in (muxed, unary):
         answer = await client.call.Introspect(token_pb2.IntrospectRequest(token="c1"))
         assert answer.active and answer.client_id == "c1"
@@ -161,7 +166,7 @@ async def test_errors_are_those_of_unary_calls(
 ) -> None:
     servicer, target = token
     servicer.raise_ = raised
-    muxed, unary = make_client(target), make_client(target, muxed=False)
+    muxed, unary = await make_client(target), await make_client(target, muxed=False)
     seen: list[errors.OAuthError] = []
     for client in (muxed, unary):
         with pytest.raises(errors.OAuthError) as caught:
@@ -180,14 +185,14 @@ async def test_abort_and_unknown_methods_are_those_of_unary_calls(
     token: tuple[Token, str], make_client: Factory
 ) -> None:
     _, target = token
-    muxed, unary = make_client(target), make_client(target, muxed=False)
+    muxed, unary = await make_client(target), await make_client(target, muxed=False)
     for client in (muxed, unary):
         with pytest.raises(errors.NotFound):
             await client.call.Introspect(token_pb2.IntrospectRequest(token="abort"))
         # Exchange is not implemented by this servicer (the generated base class).
         with pytest.raises(errors.Unimplemented):
             await client.call.Exchange(token_pb2.TokenRequest())
-    client = make_client(target)
+    client = await make_client(target)
     assert client.mux is not None
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await client.mux.call("/oauth2.v1.TokenService/NoSuchMethod", b"", 1.0, [])
@@ -199,7 +204,7 @@ async def test_the_deadline_is_the_items_budget_on_the_server_and_holds_on_the_c
 ) -> None:
     servicer, target = token
     servicer.delay = 2
-    client = make_client(target, deadline=0.3)
+    client = await make_client(target, deadline=0.3)
     started = time.monotonic()
     with pytest.raises(errors.TemporarilyUnavailable):
         await client.call.Introspect(token_pb2.IntrospectRequest(token="slow"))
@@ -218,7 +223,7 @@ async def test_a_stream_that_answers_nothing_within_a_deadline_is_replaced(
     outlier detection for it): a call that times out on a stream from which nothing
     came back since it was sent closes that stream."""
     _, target = token
-    client = make_client(target, deadline=0.3)
+    client = await make_client(target, deadline=0.3)
     assert client.mux is not None
     await client.call.GetJwks(empty_pb2.Empty())
     await client.call.GetJwks(empty_pb2.Empty())
@@ -236,7 +241,7 @@ async def test_concurrent_calls_travel_in_few_frames(
     token: tuple[Token, str], make_client: Factory
 ) -> None:
     _, target = token
-    client = make_client(target)
+    client = await make_client(target)
     await client.call.GetJwks(empty_pb2.Empty())  # both streams open
     await client.call.GetJwks(empty_pb2.Empty())
     before = frames(client)
@@ -255,7 +260,7 @@ async def test_a_server_without_the_multiplexer_is_called_unary(make_client: Fac
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        client = make_client(f"127.0.0.1:{port}")
+        client = await make_client(f"127.0.0.1:{port}")
         assert [key.kid for key in (await client.call.GetJwks(empty_pb2.Empty())).keys] == ["k"]
         assert client.mux is not None and client.mux.unimplemented
         servicer.raise_ = errors.InvalidClient("Client authentication failed")
@@ -271,7 +276,7 @@ async def test_a_broken_stream_fails_its_calls_and_the_next_call_works_after_a_r
     port = free_port()
     servicer = Token()
     built = await serve(servicer, settings_for(port))
-    client = make_client(f"127.0.0.1:{port}", deadline=5)
+    client = await make_client(f"127.0.0.1:{port}", deadline=5)
     await client.call.GetJwks(empty_pb2.Empty())
 
     # Revoke waits: in flight when the server goes away.
@@ -316,7 +321,7 @@ async def test_two_replicas_both_receive_items_and_a_draining_one_is_left(
     one = await serve(first, settings_for())
     two = await serve(second, settings_for())
     try:
-        client = make_client(f"127.0.0.1:{one.port},127.0.0.1:{two.port}")
+        client = await make_client(f"127.0.0.1:{one.port},127.0.0.1:{two.port}")
         # Wait for both subchannels to be ready, so that the streams spread.
         for _ in range(50):
             await asyncio.gather(*(client.call.GetJwks(empty_pb2.Empty()) for _ in range(20)))
@@ -354,7 +359,7 @@ async def test_the_caller_allow_list_holds_for_each_item(
     built = await serve(servicer, settings_for(0, certs["token"]))
     target = f"127.0.0.1:{built.port}"
     try:
-        gateway = make_client(target, tls=tls(certs["gateway"]))
+        gateway = await make_client(target, tls=tls(certs["gateway"]))
         assert [key.kid for key in (await gateway.call.GetJwks(empty_pb2.Empty())).keys] == ["k"]
         assert servicer.callers == ["gateway"]
         # RotateSigningKey is the admin service's alone: refused, item by item.
@@ -362,7 +367,7 @@ async def test_the_caller_allow_list_holds_for_each_item(
             await gateway.call.RotateSigningKey(token_pb2.RotateSigningKeyRequest())
         assert frames(gateway) == 2 and gateway.mux is not None and not gateway.mux.unimplemented
         # authorize may not call the token service at all, stream or no stream.
-        authorize = make_client(target, tls=tls(certs["authorize"]))
+        authorize = await make_client(target, tls=tls(certs["authorize"]))
         with pytest.raises(errors.TemporarilyUnavailable):
             await authorize.call.GetJwks(empty_pb2.Empty())
         assert servicer.callers == ["gateway"]
