@@ -30,6 +30,7 @@ import grpc
 from common.deadline import remaining
 from common.errors import TemporarilyUnavailable
 from common.grpc_errors import from_rpc_error
+from common.grpc_mux import MuxClient, MuxFallback, MuxMethod
 from common.grpc_tls import TlsFiles, target_name_override
 from common.metrics import ClientMetricsInterceptor
 from common.settings import CommonSettings
@@ -99,6 +100,14 @@ def normalize_target(target: str) -> str:
     return "ipv4:" + ",".join(parts)
 
 
+def address_count(target: str) -> int:
+    """How many addresses a target lists (1 for a name: its replicas are not known)."""
+    target = normalize_target(target)
+    if target.startswith(("ipv4:", "ipv6:")):
+        return len(target.split(","))
+    return 1
+
+
 #: gRFC A50 outlier detection around round_robin: every second, a replica (of two
 #: or more) at which 95% or more of at least 5 calls failed is ejected for 5 s,
 #: longer each time it is ejected again (up to 30 s), never more than a third of
@@ -155,6 +164,10 @@ class ChannelSecurity:
     tls: TlsFiles | None = None
     keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
     ping_timeout_seconds: float = DEFAULT_PING_TIMEOUT_SECONDS
+    #: "package.Service/Method" called as items of multiplexed streams (common.grpc_mux),
+    #: and how many streams per channel: the grpc_multiplex_* settings.
+    multiplex_methods: frozenset[str] = frozenset()
+    multiplex_streams: int = 2
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> ChannelSecurity:
@@ -162,6 +175,8 @@ class ChannelSecurity:
             TlsFiles.from_settings(settings),
             settings.grpc_keepalive_seconds,
             settings.grpc_ping_timeout_seconds,
+            frozenset(settings.grpc_multiplex_methods),
+            settings.grpc_multiplex_streams,
         )
 
 
@@ -174,7 +189,11 @@ def make_channel(
     idempotent_methods: Iterable[str] = (),
     interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     security: ChannelSecurity = PLAINTEXT,
+    *,
+    instrumented: bool = True,
 ) -> grpc.aio.Channel:
+    """``instrumented=False``: no span or metrics interceptors (the multiplexed streams'
+    channel, whose items are traced and counted one by one: common.grpc_mux)."""
     target = normalize_target(target)
     options = [
         *_CHANNEL_OPTIONS,
@@ -182,7 +201,9 @@ def make_channel(
         ("grpc.service_config", service_config(service, idempotent_methods)),
     ]
     # The span interceptors inject traceparent; the metrics see each call as made.
-    chain = [*grpc_client_interceptors(), ClientMetricsInterceptor(), *interceptors]
+    chain = [*interceptors]
+    if instrumented:
+        chain = [*grpc_client_interceptors(), ClientMetricsInterceptor(), *chain]
     if security.tls is None:
         return grpc.aio.insecure_channel(target, options=options, interceptors=chain)
     options += target_name_override(target)
@@ -198,12 +219,21 @@ class _Method:
     replica that stopped answering, not yet ejected) the second, sent to the next
     replica round_robin picks, has the rest."""
 
-    __slots__ = ("_deadline", "_multicallable", "_retry_once")
+    __slots__ = ("_deadline", "_multicallable", "_muxed", "_retry_once")
 
-    def __init__(self, multicallable: Any, deadline: float, retry_once: bool) -> None:
+    def __init__(
+        self,
+        multicallable: Any,
+        deadline: float,
+        retry_once: bool,
+        muxed: MuxMethod | None = None,
+    ) -> None:
         self._multicallable = multicallable
         self._deadline = deadline
         self._retry_once = retry_once
+        # A method listed in grpc_multiplex_methods: an item of a multiplexed stream,
+        # with the same result and errors (common.grpc_mux).
+        self._muxed = muxed
 
     async def __call__(self, request: Any, *, timeout: float | None = None) -> Any:
         limit = timeout or self._deadline
@@ -211,14 +241,23 @@ class _Method:
         try:
             if self._retry_once and left >= 2 * MIN_ATTEMPT_SECONDS:
                 try:
-                    return await self._multicallable(request, timeout=left / 2)
+                    return await self._attempt(request, left / 2)
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
                         raise
                 left = _left(limit)
-            return await self._multicallable(request, timeout=left)
+            return await self._attempt(request, left)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
+
+    async def _attempt(self, request: Any, timeout: float) -> Any:
+        muxed = self._muxed
+        if muxed is not None and muxed.usable:
+            try:
+                return await muxed(request, timeout)
+            except MuxFallback:
+                pass
+        return await self._multicallable(request, timeout=timeout)
 
 
 def _left(limit: float) -> float:
@@ -253,21 +292,58 @@ class ServiceClient(Generic[StubT]):
         self.channel = make_channel(target, service, idempotent_methods, interceptors, security)
         self.stub: StubT = stub_cls(self.channel)
         self.deadline = deadline
+        muxed = {
+            method.partition("/")[2]
+            for method in security.multiplex_methods
+            if method.partition("/")[0] == service
+        }
+        self.mux = None
+        if muxed:
+            # A stream stays on the replica it was put on: at least one per address.
+            streams = max(security.multiplex_streams, address_count(target))
+            # A channel of its own, without interceptors: grpc.aio routes every write
+            # of an intercepted stream through a queue and two tasks of its own.
+            self.mux = MuxClient(
+                lambda: make_channel(
+                    target, service, idempotent_methods, (), security, instrumented=False
+                ),
+                streams,
+            )
         # Each method of the stub, with the deadline and the error decoding: the
         # same signature, awaited the same way.
-        self.call: StubT = cast(StubT, _Calls(self.stub, deadline, frozenset(idempotent_methods)))
+        self.call: StubT = cast(
+            StubT,
+            _Calls(self.stub, deadline, frozenset(idempotent_methods), service, self.mux, muxed),
+        )
 
     async def close(self) -> None:
+        if self.mux is not None:
+            await self.mux.close()
         await self.channel.close()
 
 
 class _Calls:
-    def __init__(self, stub: Any, deadline: float, idempotent: frozenset[str]) -> None:
+    def __init__(
+        self,
+        stub: Any,
+        deadline: float,
+        idempotent: frozenset[str],
+        service: str = "",
+        mux: MuxClient | None = None,
+        muxed: Iterable[str] = (),
+    ) -> None:
         self._stub = stub
         self._deadline = deadline
         self._idempotent = idempotent
+        self._service = service
+        self._mux = mux
+        self._muxed = frozenset(muxed)
 
     def __getattr__(self, name: str) -> _Method:
-        method = _Method(getattr(self._stub, name), self._deadline, name in self._idempotent)
+        idempotent = name in self._idempotent
+        muxed = None
+        if self._mux is not None and name in self._muxed:
+            muxed = MuxMethod(self._mux, f"/{self._service}/{name}", idempotent)
+        method = _Method(getattr(self._stub, name), self._deadline, idempotent, muxed)
         setattr(self, name, method)
         return method

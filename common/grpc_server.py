@@ -25,12 +25,14 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from oauth2.v1 import mux_pb2_grpc
 
 from common.deadline import budget
 from common.dependencies import Dependency, DependencyWatch
 from common.errors import OAuthError, ServerError, Unimplemented
-from common.grpc_callers import CallerAllowListInterceptor
+from common.grpc_callers import CALLERS, PROCESS_NAMES, CallerAllowListInterceptor, ServicePolicy
 from common.grpc_errors import to_status
+from common.grpc_mux import MUX_SERVICE, HandlerRegistry, MultiplexServicer, recording_server
 from common.grpc_tls import TlsFiles
 from common.grpc_types import Req, Resp
 from common.metrics import ServerMetricsInterceptor, start_metrics_server
@@ -142,6 +144,8 @@ class BuiltServer:
     tls: bool
     #: The plaintext health-only server on grpc_health_port, if any.
     health_server: grpc.aio.Server | None
+    #: The oauth2.v1.Multiplex servicer (common.grpc_mux), told when the server drains.
+    mux: MultiplexServicer | None = None
 
 
 def build_server(
@@ -164,16 +168,20 @@ def build_server(
         )
     # With mTLS the caller's certificate says who it is: each service then accepts only
     # the callers common.grpc_callers names (no identity, no allow-list, without it).
-    allow_list = [CallerAllowListInterceptor()] if tls is not None else []
+    # The multiplexed stream is open to every certificate: each of its items is checked
+    # against the table under its own method (common.grpc_mux).
+    callers = {**CALLERS, MUX_SERVICE: ServicePolicy(PROCESS_NAMES)}
+    allow_list = [CallerAllowListInterceptor(callers)] if tls is not None else []
+    # Outermost first: the span, then the metrics (which see the final status code).
+    chain = [
+        *grpc_server_interceptors(),
+        ServerMetricsInterceptor(),
+        *allow_list,
+        *interceptors,
+        ErrorInterceptor(),
+    ]
     server = grpc.aio.server(
-        # Outermost first: the span, then the metrics (which see the final status code).
-        interceptors=[
-            *grpc_server_interceptors(),
-            ServerMetricsInterceptor(),
-            *allow_list,
-            *interceptors,
-            ErrorInterceptor(),
-        ],
+        interceptors=chain,
         options=[
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", 4 * 1024 * 1024),
@@ -184,7 +192,12 @@ def build_server(
             *server_keepalive_options(settings.grpc_keepalive_seconds),
         ],
     )
-    add_servicers(server)
+    # Every method the services register can also be called as an item of a
+    # multiplexed stream, through the same interceptor objects as a unary call.
+    registry = HandlerRegistry()
+    add_servicers(recording_server(server, registry))
+    mux = MultiplexServicer(registry, chain)
+    mux_pb2_grpc.add_MultiplexServicer_to_server(mux, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -203,6 +216,7 @@ def build_server(
         port,
         tls is not None,
         _health_only_server(settings, health_servicer),
+        mux,
     )
 
 
@@ -268,6 +282,10 @@ async def serve(
             metrics.stop_in_background()
         log.info("%s draining for up to %.1fs", settings.service_name, settings.drain_seconds)
         await health_servicer.enter_graceful_shutdown()
+        if built.mux is not None:
+            # Multiplexed streams outlive calls: their clients are told to open new
+            # ones (on the replicas still serving) and to end these.
+            built.mux.drain()
         # A grpc.aio server cancels calls that arrive once it is stopping: first let
         # the clients, which watch health, stop sending here.
         await asyncio.sleep(settings.drain_delay_seconds)

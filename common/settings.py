@@ -18,13 +18,14 @@ import os
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -102,6 +103,18 @@ class _WellKnownEnvSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
 
+def _method_list(value: Any) -> Any:
+    """gRPC methods as "package.Service/Method": a list, or one string of them
+    separated by commas (the environment)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    for method in value if isinstance(value, list) else ():
+        service, _, name = str(method).partition("/")
+        if "." not in service or not name or "/" in name:
+            raise ValueError(f"'{method}' is not a gRPC method as package.Service/Method")
+    return value
+
+
 class CommonSettings(BaseSettings):
     """Settings every process has. Each key is documented beside its default."""
 
@@ -173,6 +186,20 @@ class CommonSettings(BaseSettings):
     # A ping not answered within this many seconds closes the connection: a frozen
     # or unreachable replica leaves the rotation within keepalive + this.
     grpc_ping_timeout_seconds: float = Field(default=2.0, ge=0.5, le=60)
+    # Methods ("package.Service/Method") this process calls as items of a few
+    # long-lived streams per channel instead of one gRPC call each (common/grpc_mux.py):
+    # about half the CPU per call on both sides, a fraction of it when calls come
+    # together. The default is the gateway's token path; only the processes that call
+    # a listed method are affected. An empty list makes every call a unary call.
+    grpc_multiplex_methods: Annotated[list[str], NoDecode, BeforeValidator(_method_list)] = Field(
+        default_factory=lambda: [
+            "oauth2.v1.TokenService/Exchange",
+            "oauth2.v1.TokenService/Introspect",
+        ]
+    )
+    # Streams per channel for the methods above, opened when first needed; round_robin
+    # puts each on the next replica, so give at least as many as there are replicas.
+    grpc_multiplex_streams: int = Field(default=2, ge=1, le=64)
 
     @field_validator("issuer")
     @classmethod

@@ -51,10 +51,11 @@ from common.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 # Health checks (balancers and Kubernetes probes, every few seconds) and reflection
-# would drown the traces that matter.
+# would drown the traces that matter. A multiplexed stream (common/grpc_mux.py) lives
+# across many requests: each of its items gets the spans of a call instead.
 # One prefix test: the instrumentation's composed filters (negate/any_of/service_prefix)
 # split and normalise the method path on every call, a measurable share of each RPC.
-_UNTRACED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+_UNTRACED_PREFIXES = ("/grpc.health.", "/grpc.reflection.", "/oauth2.v1.Multiplex/")
 
 
 def _UNTRACED_RPCS(details: Any) -> bool:
