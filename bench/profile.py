@@ -64,7 +64,15 @@ CONCERNS: list[tuple[str, tuple[str, ...]]] = [
     ("domain (token service)", ("services/token",)),
     ("event loop + sockets", ("uvloop", "asyncio/", "epoll", "sendmsg", "writev", "send (")),
 ]
-IDLE = ("epoll_wait", "epoll_pwait", "futex", "pthread_cond_wait", "poll (", "select (", "nanosleep")
+IDLE = (
+    "epoll_wait",
+    "epoll_pwait",
+    "futex",
+    "pthread_cond_wait",
+    "poll (",
+    "select (",
+    "nanosleep",
+)
 
 
 def concern_of(stack: list[str]) -> str:
