@@ -47,7 +47,6 @@ import re
 import resource
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -80,6 +79,7 @@ from bench.token_endpoint import (
     get_token,
     measure_round,
     our_env,
+    run_cleanly,
     run_wrk,
     snapshot,
     start_ours,
@@ -723,20 +723,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    def terminate(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with ExitStack() as stack:
-            results = run(stack)
-    except CouldNotRun as exc:
-        print(f"make sizing could not run: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        print("make sizing interrupted; everything it started is stopped")
-        return 130
+    results = run_cleanly("make sizing", run)
+    if isinstance(results, int):
+        return results
     print_summary(results)
     failures = sum(results["flows"][f]["failures"] for f in FLOWS) + sum(
         e["failures"] for e in results["scaling"]

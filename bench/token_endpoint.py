@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -674,6 +674,29 @@ def run(stack: ExitStack) -> dict[str, Any]:
     return results
 
 
+def run_cleanly(name: str, body: Callable[[ExitStack], dict[str, Any]]) -> dict[str, Any] | int:
+    """``body(stack)``'s results, or the exit status when it could not run (2) or was
+    interrupted (130); either way everything it entered on ``stack`` is stopped.
+    SIGTERM interrupts it like Ctrl-C."""
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    # Even when started where SIGINT is ignored (a background job): Ctrl-C and
+    # kill -INT must still clean up, not leave a database and Node processes behind.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with ExitStack() as stack:
+            return body(stack)
+    except CouldNotRun as exc:
+        print(f"{name} could not run: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        print(f"{name} interrupted; everything it started is stopped")
+        return 130
+
+
 def main() -> int:
     command = " ".join(
         [f"{k}={os.environ[k]}" for k in sorted(os.environ) if k.startswith("BENCH_")]
@@ -696,22 +719,9 @@ def main() -> int:
         flush=True,
     )
 
-    def terminate(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    # Even when started where SIGINT is ignored (a background job): Ctrl-C and
-    # kill -INT must still clean up, not leave a database and Node processes behind.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with ExitStack() as stack:
-            results = run(stack)
-    except CouldNotRun as exc:
-        print(f"make bench could not run: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        print("make bench interrupted; everything it started is stopped")
-        return 130
+    results = run_cleanly("make bench", run)
+    if isinstance(results, int):
+        return results
     print_summary(results)
     checks = check_targets(results)
     print("\ntargets:")
