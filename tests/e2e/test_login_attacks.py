@@ -181,7 +181,7 @@ def test_argon2_saturation_is_answered_fast(saturable: RunningSystem) -> None:
             browser.close()
     refused = [r for r in results if r[0] == 503]
     judged = [r for r in results if r[0] == 401]
-    assert len(refused) + len(judged) == 16, results
+    assert len(refused) + len(judged) == 16, [r for r in results if r[0] not in (401, 503)]
     assert judged and len(refused) >= 6, results
     assert all(int(retry_after) >= 1 for _, _, retry_after in refused)
     assert all(elapsed < 2.5 for _, elapsed, _ in refused), results

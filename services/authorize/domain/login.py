@@ -259,18 +259,21 @@ class PasswordLogin:
     async def login(self, username: str, password: str, remote_addr: str = "") -> LoginResult:
         if not username or not password:
             raise AccessDenied(INVALID_CREDENTIALS, detail="username or password missing")
-        # Without the counters no attempt is judged: failing open would let
-        # guesses past a lockout (the gateway shows "unavailable", 503).
-        with unavailable_as(SIGN_IN_UNAVAILABLE):
-            attempt = await self._throttle.admit(username, remote_addr)
-        try:
-            user, why = await self._check(username, password)
-        except BaseException:
-            # Overloaded (the hashing queue is full), the database down, a
-            # cancelled call: the password was not judged, so nothing is counted.
+        # The hashing queue's place first: refused there (Overloaded), the attempt
+        # is never counted, so concurrent refusals cannot add up to a lockout.
+        with self._hasher.reserved():
+            # Without the counters no attempt is judged: failing open would let
+            # guesses past a lockout (the gateway shows "unavailable", 503).
             with unavailable_as(SIGN_IN_UNAVAILABLE):
-                await self._throttle.withdraw(attempt)
-            raise
+                attempt = await self._throttle.admit(username, remote_addr)
+            try:
+                user, why = await self._check(username, password)
+            except BaseException:
+                # The database down, a cancelled call: the password was not judged,
+                # so nothing is counted.
+                with unavailable_as(SIGN_IN_UNAVAILABLE):
+                    await self._throttle.withdraw(attempt)
+                raise
         if user is None:
             with unavailable_as(SIGN_IN_UNAVAILABLE):
                 await self._throttle.failed(attempt)

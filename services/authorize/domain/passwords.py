@@ -13,9 +13,11 @@ until the caller's deadline turns it into a generic error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
@@ -35,6 +37,13 @@ MAX_PASSWORD_LENGTH: Final = 1024
 OVERLOADED_RETRY_AFTER: Final = 1
 
 _T = TypeVar("_T")
+
+
+#: The place :meth:`Argon2PasswordHasher.reserved` took for the task it runs in:
+#: ``[True]`` until the task's next hash or verification uses it.
+_RESERVATION: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "argon2_reservation", default=None
+)
 
 
 def default_workers() -> int:
@@ -89,15 +98,27 @@ class Argon2PasswordHasher:
         as a real one, so the answer's timing says nothing about the account."""
         await self._run(self._verify, self._dummy_hash, password)
 
-    async def _run(self, function: Callable[..., _T], *args: str) -> _T:
-        """Run in the pool, or refuse at once when its workers and queue are full.
-        A place is given back when the thread is done, not when the caller stops
-        waiting: a cancelled call's hash still occupies its worker."""
+    @contextlib.contextmanager
+    def reserved(self) -> Iterator[None]:
+        """A place in the pool, taken now, for the next hash or verification of the
+        task inside: Overloaded at once when workers and queue are full, before the
+        caller does what a refusal would have to undo (a sign-in counts its attempt
+        first: counted and withdrawn later, concurrent refusals would briefly look
+        like failures and lock the user out). Given back if nothing used it."""
+        self._take()
+        holder = [True]
+        token = _RESERVATION.set(holder)
+        try:
+            yield
+        finally:
+            _RESERVATION.reset(token)
+            if holder[0]:
+                self._release(None)
+
+    def _take(self) -> None:
         with self._lock:
-            if self._in_flight >= self.workers + self.queue:
-                full = True
-            else:
-                full = False
+            full = self._in_flight >= self.workers + self.queue
+            if not full:
                 self._in_flight += 1
         if full:
             self._on_refused()
@@ -106,11 +127,22 @@ class Argon2PasswordHasher:
                 detail=f"Argon2 queue full ({self.workers} workers, {self.queue} waiting)",
                 retry_after=OVERLOADED_RETRY_AFTER,
             )
+
+    async def _run(self, function: Callable[..., _T], *args: str) -> _T:
+        """Run in the pool, or refuse at once when its workers and queue are full
+        (unless :meth:`reserved` holds a place for this call). A place is given back
+        when the thread is done, not when the caller stops waiting: a cancelled
+        call's hash still occupies its worker."""
+        holder = _RESERVATION.get()
+        if holder is not None and holder[0]:
+            holder[0] = False  # the reserved place is this call's
+        else:
+            self._take()
         future = self._pool.submit(function, *args)
         future.add_done_callback(self._release)
         return await asyncio.wrap_future(future)
 
-    def _release(self, _: Future[Any]) -> None:
+    def _release(self, _: Future[Any] | None) -> None:
         with self._lock:
             self._in_flight -= 1
 

@@ -8,6 +8,7 @@ TemporarilyUnavailable when the database cannot be reached.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -136,6 +137,11 @@ class PasswordHashing(Protocol):
 
     async def verify_dummy(self, password: str) -> None:
         """Spend what a verification costs, against no real hash."""
+        ...
+
+    def reserved(self) -> AbstractContextManager[None]:
+        """Hold a place for the next hash or verification of the task inside, or
+        raise Overloaded at once when there is none."""
         ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...

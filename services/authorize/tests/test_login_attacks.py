@@ -400,3 +400,32 @@ async def test_over_grpc_parallel_logins_cannot_pass_a_lockout(
         await channel.close()
         await server.stop(None)
         await engine.dispose()
+
+
+async def test_sign_ins_the_hashing_queue_refuses_are_never_counted(
+    any_kv: KeyValue, user_store: MemoryUserStore, clock: Clock
+) -> None:
+    """16 wrong guesses at once, one worker and one waiting place, a lockout of 10:
+    the queue refuses the ones it has no place for before their attempt is counted,
+    so refusals can never add up to a lockout, not even for a moment."""
+    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, workers=1, queue=1)
+    try:
+        users = UserDirectory(user_store, hasher, clock=clock)
+        await users.create(NewUser("dora", PASSWORD))
+        policy = LoginPolicy(max_failures_per_user=10)
+        login = PasswordLogin(user_store, hasher, LoginThrottle(any_kv, policy, clock=clock))
+
+        async def attempt() -> str:
+            try:
+                return await outcome(login.login("dora", WRONG, "192.0.2.1"))
+            except Overloaded:
+                return "overloaded"
+
+        results = await asyncio.gather(*(attempt() for _ in range(16)))
+        assert "locked" not in results, results
+        assert results.count("overloaded") >= 6 and results.count("denied") >= 1, results
+        assert results.count("overloaded") + results.count("denied") == 16
+        # Every place given back: the right password signs in at once.
+        assert await outcome(login.login("dora", PASSWORD, "192.0.2.1")) == "signed in"
+    finally:
+        hasher.close()
