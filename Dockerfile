@@ -34,24 +34,14 @@ RUN apt-get update \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# Dependencies first, from pyproject.toml alone, so that a code change reuses this layer.
-# grpcio-tools is left out: it generates protos/ at development time and nothing
-# imports it at run time (make proto-check keeps the committed code current).
+# Dependencies first, from the lock file alone (the same one `make run` installs from),
+# so that a code change reuses this layer: exact versions, each wheel checked against its
+# hash, nothing resolved at build time. The lock holds only what running needs
+# (grpcio-tools, which generates protos/ at development time, is in requirements/dev.txt).
 WORKDIR /build
-COPY pyproject.toml ./
-RUN python - <<'EOF' > requirements.txt
-import re
-import tomllib
-
-BUILD_ONLY = {"grpcio-tools"}
-with open("pyproject.toml", "rb") as file:
-    for requirement in tomllib.load(file)["project"]["dependencies"]:
-        name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower()
-        if name not in BUILD_ONLY:
-            print(requirement)
-EOF
+COPY requirements/runtime.txt ./
 RUN pip install --upgrade pip \
-    && pip install -r requirements.txt
+    && pip install --no-deps --require-hashes -r runtime.txt
 
 # The source tree is run in place from /app (PYTHONPATH), not installed as a wheel:
 # the per-service migrations/ folders are not Python packages and would be left out.

@@ -7,18 +7,52 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+# What is installed comes from the lock files (make lock writes them from pyproject.toml):
+# requirements/runtime.txt is what running needs (make run, the Dockerfile),
+# requirements/dev.txt adds the test and lint toolchain (make test, make lint, CI).
+RUNTIME_LOCK := requirements/runtime.txt
+DEV_LOCK := requirements/dev.txt
+RUN_STAMP := $(VENV)/.runtime-installed
+STAMP := $(VENV)/.dev-installed
+UV_INSTALL := $(UV) pip install --quiet --python $(PY)
 PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
 
-.PHONY: run test faults proto proto-check lint lint-ruff bench sizing profile clean migrate venv chromium up down
+.PHONY: run test faults proto proto-check lint lint-ruff bench sizing profile clean migrate venv runtime lock chromium up down
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+# A virtualenv without pip (seconds instead of half a minute), uv put in by the system's
+# pip; uv installs everything else (.venv/bin/uv pip install ... for a tool of your own).
+# (A Python without pip of its own gets a virtualenv with pip, which then installs uv.)
+$(UV):
+	@if $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+	  test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV); \
+	  $(PYTHON) -m pip --python $(PY) install --quiet --disable-pip-version-check uv==$(UV_VERSION); \
+	else \
+	  test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); \
+	fi
 
+# Exactly the locked versions, each checked against its hash; then the project itself
+# (editable, without dependencies: they are all in the lock).
+$(RUN_STAMP): $(RUNTIME_LOCK) pyproject.toml | $(UV)
+	$(UV_INSTALL) --require-hashes -r $(RUNTIME_LOCK)
+	$(UV_INSTALL) --no-deps -e .
+	touch $@
+
+$(STAMP): $(DEV_LOCK) $(RUN_STAMP)
+	$(UV_INSTALL) --require-hashes -r $(DEV_LOCK)
+	touch $@
+
+runtime: $(RUN_STAMP)
 venv: $(STAMP)
+
+# Re-resolves the lock files after a change to pyproject.toml's dependencies, keeping
+# every pin that still fits (UPGRADE=1 moves them all to the newest releases).
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet $(if $(UPGRADE),--upgrade)
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -o $(RUNTIME_LOCK)
+	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -c $(RUNTIME_LOCK) -o $(DEV_LOCK)
 
 # Typed stubs of messages and services (mypy-protobuf), so every RPC call is typed.
 PROTOC := $(PY) -m grpc_tools.protoc -I protos \
@@ -39,10 +73,12 @@ proto-check: $(STAMP)
 		cmp -s $$tmp/$$f protos/$$f || { echo "generated code is stale or missing: protos/$$f (run make proto)"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated code matches protos/"
 
-run: $(STAMP) proto
+# The generated code in protos/ is committed (make proto-check keeps it current), so
+# running needs neither the generator nor the development toolchain.
+run: $(RUN_STAMP)
 	$(PY) -m oauth2ctl.devrun $(RUN_ARGS)
 
-migrate: $(STAMP)
+migrate: $(RUN_STAMP)
 	for s in clients token authorize admin; do $(PY) -m services.$$s migrate || exit 1; done
 
 # The browser test drives Debian's Chromium (Playwright's own download does not work here).
@@ -81,7 +117,7 @@ sizing: $(STAMP)
 # docs/performance.md quotes it). PROFILE_SCENARIO=introspection, PROFILE_SECONDS=20.
 profile: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
-	@test -x $(VENV)/bin/py-spy || $(PY) -m pip install --quiet py-spy
+	@test -x $(VENV)/bin/py-spy || $(UV_INSTALL) py-spy
 	$(PY) -m bench.profile
 
 lint: $(STAMP)

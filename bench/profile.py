@@ -105,7 +105,7 @@ def main() -> int:
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if PROFILED and not Path(py_spy).exists():
-        print("py-spy is not installed (.venv/bin/pip install py-spy)")
+        print("py-spy is not installed (.venv/bin/uv pip install --python .venv/bin/python py-spy)")
         return 2
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="oauth2-prof-")))
