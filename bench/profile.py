@@ -1,4 +1,4 @@
-"""Where the CPU of one request goes, per process: ``make profile`` (issue 11).
+"""Where the CPU of one request goes, per process: ``make profile``.
 
 Starts our system as ``make bench`` does (PostgreSQL + Redis by default, a database
 and Redis key prefix of its own, removed at the end), puts one wrk load on one

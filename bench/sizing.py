@@ -1,6 +1,6 @@
 """make sizing: the measured cost of each flow per process, for docs/sizing.md.
 
-A sizing guide (issue 11; Keycloak's "Concepts for sizing CPU and memory
+A sizing guide (Keycloak's "Concepts for sizing CPU and memory
 resources") needs what one request of each kind costs each process, measured with
 the processes' own CPU accounting (/proc/<pid>/stat utime+stime, children
 included) so that the figures hold on a machine with more cores than this one.

@@ -1,6 +1,6 @@
 """make bench: client_credentials and introspection side by side with node-oidc-provider.
 
-Issue 11 wants the project measured against a peer in the same run, on the same
+The project is measured against a peer in the same run, on the same
 machine, under the same load, because an absolute req/s on a 2-core box shared
 with other work says little: a ratio of two servers measured in alternating rounds
 cancels most of the noise. So this script:
@@ -54,7 +54,7 @@ import httpx
 
 from oauth2ctl.devrun import PROCESSES, System, free_port
 
-#: What issue 11 asks of the production path (PostgreSQL + Redis), on this machine,
+#: The targets on the production path (PostgreSQL + Redis), on this machine,
 #: in one run. The embedded default only has to be no slower than it was when the
 #: issue was opened: its figures of that day, less a margin for a shared machine.
 TARGETS: dict[str, float] = {

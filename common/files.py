@@ -1,4 +1,4 @@
-"""Files that hold secrets or data: readable by their owner only (issue 9).
+"""Files that hold secrets or data: readable by their owner only.
 
 The data directory (SQLite files, the development key-encryption key, the
 bootstrap credentials) is mode 0700 and what the processes create in it 0600,

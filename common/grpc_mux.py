@@ -1,4 +1,4 @@
-"""Many unary calls over a few long-lived gRPC streams, batched (issue 11).
+"""Many unary calls over a few long-lived gRPC streams, batched.
 
 A grpc.aio unary call costs about 120 µs of CPU on each side whatever its handler
 does (an HTTP/2 stream, the per-call Cython objects, an eventfd wake-up and a

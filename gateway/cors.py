@@ -11,7 +11,7 @@ Which endpoints (the choice of node-oidc-provider, minus introspection):
   done, as node-oidc-provider's ``clientBasedCORS`` does: no token is minted for
   a page that may not read it.
 - JWKS and the two discovery documents: public, but still echoed only to allowed
-  origins (issue 9: never ``*``), which there means any client's.
+  origins (never ``*``), which there means any client's.
 
 Introspection (RFC 7662) is for resource servers, which are not browsers; the
 authorization endpoint, the sign-in pages, registration, the admin API and

@@ -1,4 +1,4 @@
-"""Owner-only data files, and text log lines no client input can forge (issue 9)."""
+"""Owner-only data files, and text log lines no client input can forge."""
 
 from __future__ import annotations
 

@@ -227,7 +227,7 @@ async def test_client_list_pages_with_a_cursor(
         ({"colour": "red"}, "invalid_client_metadata", "Unknown field 'colour'"),
         ({"client_name": "a\x00b"}, "invalid_client_metadata", None),
         ({"redirect_uris": ["javascript:alert(1)"]}, "invalid_redirect_uri", None),
-        # The same redirect URI policy as dynamic registration (issue 9).
+        # The same redirect URI policy as dynamic registration.
         ({"redirect_uris": ["http://app.example/cb"]}, "invalid_redirect_uri", None),
         ({"redirect_uris": ["view-source:https://a.example/"]}, "invalid_redirect_uri", None),
         ({"redirect_uris": ["https://a.example@evil.example/"]}, "invalid_redirect_uri", None),

@@ -155,6 +155,6 @@ async def serve(settings: AuthorizeSettings, *, ready: asyncio.Event | None = No
         # Not Redis: only the login throttle needs it, and it refuses on its own (503).
         # NOT_SERVING would take the whole service out of every caller's pick list, and
         # with it what works without Redis: code exchange, refresh and userinfo (user
-        # claims), consent (issue 10).
+        # claims), consent.
         dependencies=[database(engine)],
     )

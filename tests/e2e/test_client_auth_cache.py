@@ -1,4 +1,4 @@
-"""The token service's cache of client authentications (issue 11) never outlives a
+"""The token service's cache of client authentications never outlives a
 change: with two token replicas, each serving the client from its cache, a rotated
 secret, a narrowed grant or scope, a disabled and a deleted client are refused at
 the token endpoint on the very next request, through either replica, whichever

@@ -1,4 +1,4 @@
-"""What an operator changes about a client takes back what it had (issue 9):
+"""What an operator changes about a client takes back what it had:
 rotating its secret, removing one of its scopes or disabling it makes its old
 refresh token invalid_grant and its old access token inactive, through the
 gateway; userinfo refuses a token that carries no user; the admin API applies

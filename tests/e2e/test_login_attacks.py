@@ -1,4 +1,4 @@
-"""Sign-in attacks through the gateway (issue 9): parallel guesses against a
+"""Sign-in attacks through the gateway: parallel guesses against a
 lockout, password spraying from one address that must not lock out the people
 behind it, a flood that fills the Argon2 queue, and a password reset that ends
 what the old password opened. Bounded: a few dozen requests on loopback."""

@@ -1,4 +1,4 @@
-"""Rate limits and the real client address, through real gateways (issue 9).
+"""Rate limits and the real client address, through real gateways.
 
 Each mode gets a system of its own with small limits (set through the environment,
 as an operator would), so the tests need a few requests, not a flood: every family

@@ -1,4 +1,4 @@
-"""Sessions only when needed (issue 9): a browser that gets an error page, a
+"""Sessions only when needed: a browser that gets an error page, a
 bare login form or an error redirect leaves nothing stored; a waiting sign-in
 stores one session that lives as long as the sign-in, not eight hours; the
 bare form still signs in through its double-submit cookie."""

@@ -1,6 +1,6 @@
 """A stopped clients service gives temporarily_unavailable (503) at the gateway,
 not a hang or a 500, and the system recovers when it is back. With Redis, a client
-the token service authenticated before is still served from its cache (issue 11):
+the token service authenticated before is still served from its cache:
 no change of a client can be made while the clients service is down."""
 
 from __future__ import annotations

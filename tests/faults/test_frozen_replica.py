@@ -1,4 +1,4 @@
-"""One of three token replicas frozen (SIGSTOP) for 20 s under load (issue 10).
+"""One of three token replicas frozen (SIGSTOP) for 20 s under load.
 
 A replica that stops answering (a stuck process, a partitioned pod) must leave
 the gateway's pick list within a few seconds, and calls that timed out on it

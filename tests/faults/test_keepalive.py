@@ -1,4 +1,4 @@
-"""Idle gRPC channels over several keepalive intervals (issue 10).
+"""Idle gRPC channels over several keepalive intervals.
 
 With a one-second keepalive every client pings its idle connections every
 second; the servers must accept that (common.grpc_server.server_keepalive_options)

@@ -1,4 +1,4 @@
-"""PostgreSQL stopped for 10 s under load, then started again (issue 10).
+"""PostgreSQL stopped for 10 s under load, then started again.
 
 The load signs people in (authorization and login pages, consent), exchanges
 their codes and rotates their refresh tokens, and issues, introspects and

@@ -1,4 +1,4 @@
-"""Redis stopped, restarted and hung under load (issue 10), through the real system
+"""Redis stopped, restarted and hung under load, through the real system
 on PostgreSQL and a Redis of the test's own (``private_redis``, never the machine's).
 
 A bounded load (each kind of request a few times a second) runs over every kind of
@@ -61,7 +61,7 @@ RATE_PER_KIND = 4.0
 BASELINE_SECONDS = 2.0
 DOWN_SECONDS = 6.0
 HANG_SECONDS = 8.0
-#: /ready follows Redis within this (issue 10).
+#: /ready follows Redis within this.
 READY_WITHIN_SECONDS = 5.0
 #: After Redis is back (or resumed), every kind of request succeeds again within this.
 RECOVERY_BOUND_SECONDS = 20.0

@@ -1,4 +1,4 @@
-"""A client change an operator makes takes back what the client holds (issue 9):
+"""A client change an operator makes takes back what the client holds:
 rotating its secret, removing a scope or disabling it revokes its refresh-token
 families and writes its not-before in the token service; other changes do not."""
 

@@ -1,4 +1,4 @@
-"""Sign-in as an attacker tries it (issue 9): parallel guesses against a lockout,
+"""Sign-in as an attacker tries it: parallel guesses against a lockout,
 lockouts that grow and may become permanent, unknown and known usernames that
 answer alike, and a flood that fills the Argon2 queue (docs/signin.md,
 "Login backoff" and "Bounded password hashing")."""

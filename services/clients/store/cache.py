@@ -10,7 +10,7 @@ that can last. Misses are not cached, so a new client is visible at once.
 The cached record holds the secret *hash* only (a hash of a 256-bit value, or
 an Argon2id string), never a secret.
 
-Without Redis (issue 10) reads go to the database (a lookup waits for one failed
+Without Redis reads go to the database (a lookup waits for one failed
 cache call, not two: nothing is written back to a cache that just failed), but a
 change is refused, ``temporarily_unavailable``, unless the old entry could be
 deleted first: a change written while the cache cannot be cleared would leave a

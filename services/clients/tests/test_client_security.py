@@ -1,4 +1,4 @@
-"""Issue 9 rules of the registry: one redirect URI policy on every path, imported
+"""The rules of the registry: one redirect URI policy on every path, imported
 secrets of at least 32 characters, client_ids that can never be a user's subject,
 allowed_cors_origins, the introspection permission and disabled clients."""
 

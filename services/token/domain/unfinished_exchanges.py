@@ -1,4 +1,4 @@
-"""Code exchanges cut short by an outage, finished by the client's retry (issue 10).
+"""Code exchanges cut short by an outage, finished by the client's retry.
 
 The authorize service consumes a code in its own database before this service
 records the grant in its own; when the database (or the user directory) goes
