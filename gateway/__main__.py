@@ -29,6 +29,7 @@ from gateway.app import create_admin_app, create_app
 from gateway.listeners import CompanionServer, serve_admin, uvicorn_config, with_companion
 from gateway.observability import shutting_down_telemetry
 from gateway.settings import GatewaySettings
+from gateway.tls import uvicorn_tls
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,6 +91,8 @@ def run_workers(settings: GatewaySettings, config: Path | None) -> None:
             proxy_headers=False,
             timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
             lifespan="on",
+            # Each worker loads (and reloads) the certificate itself.
+            **uvicorn_tls(settings.public_tls),
         )
     finally:
         if admin is not None:

@@ -103,7 +103,13 @@ def _gateway_app(
         routes=list(routes),
         middleware=[
             Middleware(HttpTelemetryMiddleware),
-            Middleware(GatewayMiddleware, budget_seconds=settings.grpc_deadline_seconds),
+            Middleware(
+                GatewayMiddleware,
+                budget_seconds=settings.grpc_deadline_seconds,
+                strict_transport_security=(
+                    None if admin_listener else settings.strict_transport_security
+                ),
+            ),
             *middleware,
         ],
         exception_handlers={

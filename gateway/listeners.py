@@ -20,6 +20,7 @@ from gateway.app import create_admin_app
 from gateway.http_timeouts import slow_client_protocol
 from gateway.observability import shutting_down_telemetry
 from gateway.settings import GatewaySettings
+from gateway.tls import uvicorn_tls
 
 
 def uvicorn_config(
@@ -40,6 +41,7 @@ def uvicorn_config(
         proxy_headers=False,
         timeout_graceful_shutdown=max(1, round(settings.drain_seconds)),
         lifespan="on",
+        **uvicorn_tls(settings.admin_tls if admin else settings.public_tls),
         **extra,
     )
 

@@ -31,9 +31,18 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, budget_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        budget_seconds: float | None = None,
+        strict_transport_security: str | None = None,
+    ) -> None:
         self.app = app
         self.budget_seconds = budget_seconds
+        # GatewaySettings.strict_transport_security of the public listener.
+        self.headers = dict(SECURITY_HEADERS)
+        if strict_transport_security:
+            self.headers["Strict-Transport-Security"] = strict_transport_security
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,7 +62,7 @@ class GatewayMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in self.headers.items():
                     headers.setdefault(name, value)
             await send(message)
 

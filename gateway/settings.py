@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from pydantic import (
     Field,
     IPvAnyNetwork,
     PlainSerializer,
+    SecretStr,
     ValidationInfo,
     field_validator,
 )
@@ -21,6 +23,7 @@ from pydantic_settings import NoDecode
 from common.settings import CommonSettings
 from gateway.client_address import ProxyHeader
 from gateway.origins import is_origin
+from gateway.tls import TlsFiles, TlsFilesError
 
 _RATE = re.compile(
     r"\s*(?P<count>\d+(?:\.\d+)?)\s*/\s*(?P<unit>s|sec|second|min|minute|h|hour)"
@@ -71,6 +74,17 @@ class Rate:
 
 
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(Rate.parse), PlainSerializer(str)]
+
+
+def _password(value: Any) -> str | None:
+    return value.get_secret_value() if isinstance(value, SecretStr) else None
+
+
+def _check_pair(files: TlsFiles) -> None:
+    try:
+        files.load()
+    except TlsFilesError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _networks(value: Any) -> Any:
@@ -214,9 +228,87 @@ class GatewaySettings(CommonSettings):
     # so that the balancer never sends a request on a connection being closed.
     keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
 
+    # TLS on the public listener (docs/operators.md, "TLS at the gateway"): PEM files
+    # of its certificate chain and private key, both or none; none (the default)
+    # serves plain HTTP, for an ingress that terminates TLS in front. Checked at
+    # start-up (readable, the key belongs to the certificate) and reloaded when
+    # either file changes (gateway/tls.py). Needs an https:// issuer.
+    tls_cert_file: Path | None = None
+    # Password of an encrypted tls_key_file (and of admin_tls_key_file); unset: the
+    # keys are not encrypted.
+    tls_key_password: SecretStr | None = None
+    tls_key_file: Path | None = None
+    # TLS on the admin listener, the same way; unset (the default): plain HTTP, as
+    # on loopback. Name the public files again to serve the same certificate.
+    admin_tls_cert_file: Path | None = None
+    admin_tls_key_file: Path | None = None
+    # Strict-Transport-Security (RFC 6797) on every public response whenever the
+    # issuer is https (TLS here or at an ingress): max-age in seconds (1 year;
+    # 0 tells browsers to forget an earlier one) ...
+    hsts_max_age_seconds: int = Field(default=365 * 86400, ge=0, le=2 * 365 * 86400)
+    # ... and includeSubDomains, which binds every subdomain of the issuer's host
+    # to https as well: only when all of them serve https.
+    hsts_include_subdomains: bool = False
+
+    @field_validator("tls_cert_file")
+    @classmethod
+    def _tls_needs_https_issuer(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and not str(info.data.get("issuer", "")).startswith("https://"):
+            raise ValueError("the gateway serves https, so the issuer must be an https:// URL")
+        return value
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _tls_pair_loads(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # Declared after tls_cert_file and tls_key_password, so both are in info.data.
+        cert = info.data.get("tls_cert_file")
+        if (cert is None) != (value is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if cert is None or value is None:
+            return value
+        _check_pair(TlsFiles(cert, value, _password(info.data.get("tls_key_password"))))
+        return value
+
+    @field_validator("admin_tls_key_file")
+    @classmethod
+    def _admin_tls_pair_loads(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        cert = info.data.get("admin_tls_cert_file")
+        if (cert is None) != (value is None):
+            raise ValueError("admin_tls_cert_file and admin_tls_key_file go together")
+        if cert is not None and value is not None:
+            _check_pair(TlsFiles(cert, value, _password(info.data.get("tls_key_password"))))
+        return value
+
+    @property
+    def public_tls(self) -> TlsFiles | None:
+        """The public listener's certificate, or None for plain HTTP."""
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return None
+        return TlsFiles(self.tls_cert_file, self.tls_key_file, _password(self.tls_key_password))
+
+    @property
+    def admin_tls(self) -> TlsFiles | None:
+        """The admin listener's certificate, or None for plain HTTP."""
+        if self.admin_tls_cert_file is None or self.admin_tls_key_file is None:
+            return None
+        return TlsFiles(
+            self.admin_tls_cert_file, self.admin_tls_key_file, _password(self.tls_key_password)
+        )
+
+    @property
+    def strict_transport_security(self) -> str | None:
+        """The Strict-Transport-Security header of public responses: whenever the
+        issuer is https (the gateway's own TLS needs an https issuer), since a
+        browser reached it over https then, here or at an ingress."""
+        if not self.secure_cookies:
+            return None
+        value = f"max-age={self.hsts_max_age_seconds}"
+        return value + "; includeSubDomains" if self.hsts_include_subdomains else value
+
     @property
     def secure_cookies(self) -> bool:
-        """Cookies are Secure exactly when the public base URL is https."""
+        """Cookies are Secure exactly when the public base URL is https: always
+        when the gateway serves TLS itself (that needs an https issuer)."""
         return self.issuer.startswith("https://")
 
     @property

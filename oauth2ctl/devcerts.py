@@ -2,10 +2,11 @@
 
 One CA (ECDSA P-256, valid a year) and one certificate per process, subject CN =
 the process name (common.grpc_callers), SANs = that name, localhost and 127.0.0.1,
-usable both as server and as client certificate. Written once into a directory
-with mode 0700, every file 0600; kept while they stay valid, so a restart reuses
-them. Development only: production certificates come from the operator's PKI
-(deploy/README.md).
+usable both as server and as client certificate; ``make run --tls`` adds one more,
+``gateway-https``, for the gateway's public listener (oauth2ctl.devrun). Written
+once into a directory with mode 0700, every file 0600; kept while they stay
+valid, so a restart reuses them. Development only: production certificates come
+from the operator's PKI (deploy/README.md).
 """
 
 from __future__ import annotations

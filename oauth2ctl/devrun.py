@@ -5,7 +5,8 @@ Five processes (clients, token, authorize, admin, gateway), each started with
 migrations have been applied. Without DATABASE_URL/REDIS_URL every process
 uses its own SQLite file under ``var/`` and in-process stand-ins for Redis.
 The processes talk mutual TLS with throwaway certificates generated once under
-``var/certs`` (``--plaintext``: without).
+``var/certs`` (``--plaintext``: without); ``--tls`` serves the gateway's public
+listener over HTTPS with one more certificate of that CA.
 Ctrl-C (or SIGTERM) stops the gateway first, then the services, each given
 time to drain.
 """
@@ -17,6 +18,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,6 +37,9 @@ PROCESSES = (*SERVICES, "gateway")
 
 #: The certificate name (CN) of oauth2ctl: its settings' PROCESS.
 CTL_CERT_NAME = "ctl"
+#: The certificate of the gateway's public listener with ``--tls`` (SANs localhost
+#: and 127.0.0.1, like every certificate of oauth2ctl.devcerts).
+HTTPS_CERT_NAME = "gateway-https"
 
 DEFAULT_PORTS = {
     "authorize": 50051,
@@ -94,6 +99,9 @@ class System:
     #: <data dir>/certs (oauth2ctl.devcerts), unless the environment names its own
     #: (OAUTH2_GRPC_TLS_*). False: plaintext gRPC.
     tls: bool = True
+    #: HTTPS on the gateway's public listener (``--tls``), with a certificate of the
+    #: same CA; the issuer becomes https://127.0.0.1:<port> and oauth2ctl trusts the CA.
+    gateway_tls: bool = False
     _certificates: dict[str, CertFiles] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -105,15 +113,24 @@ class System:
         None with tls off or when the environment brings certificates of its own."""
         if not self.tls or self.env.get("OAUTH2_GRPC_TLS_CA_FILE"):
             return None
+        return self._all_certificates()
+
+    def https_certificate(self) -> CertFiles | None:
+        """The gateway's public certificate (and the CA that signed it) with
+        gateway_tls, else None."""
+        return self._all_certificates()[HTTPS_CERT_NAME] if self.gateway_tls else None
+
+    def _all_certificates(self) -> dict[str, CertFiles]:
+        # Always the whole set: making fewer would replace the CA of the others.
         if self._certificates is None:
-            self._certificates = ensure_certificates(
-                self.data_dir / "certs", [*PROCESSES, CTL_CERT_NAME]
-            )
+            names = [*PROCESSES, CTL_CERT_NAME] + ([HTTPS_CERT_NAME] if self.gateway_tls else [])
+            self._certificates = ensure_certificates(self.data_dir / "certs", names)
         return self._certificates
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['gateway']}"
+        scheme = "https" if self.gateway_tls else "http"
+        return f"{scheme}://127.0.0.1:{self.ports['gateway']}"
 
     @property
     def admin_url(self) -> str:
@@ -136,6 +153,10 @@ class System:
         certificates = self.certificates()
         if certificates is not None:
             env.update(certificates[CTL_CERT_NAME].env())
+        https = self.https_certificate()
+        if https is not None:
+            # oauth2ctl gets its tokens at the issuer; httpx trusts SSL_CERT_FILE.
+            env["SSL_CERT_FILE"] = str(https.ca)
         return env
 
     def process_env(
@@ -145,8 +166,17 @@ class System:
         certificates = self.certificates()
         if certificates is not None:
             env.update(certificates[name].env())
+        https = self.https_certificate()
+        if https is not None:
+            # SSL_CERT_FILE was for oauth2ctl: the processes keep the trust they had.
+            env.pop("SSL_CERT_FILE")
+            if "SSL_CERT_FILE" in self.env:
+                env["SSL_CERT_FILE"] = self.env["SSL_CERT_FILE"]
         if name == "gateway":
             env["OAUTH2_PORT"] = str(port or self.ports["gateway"])
+            if https is not None:
+                env["OAUTH2_TLS_CERT_FILE"] = str(https.cert)
+                env["OAUTH2_TLS_KEY_FILE"] = str(https.key)
         else:
             env["OAUTH2_GRPC_PORT"] = str(port or self.ports[name])
             if metrics_port:
@@ -235,12 +265,16 @@ class System:
         """Poll the gateway's /ready until every dependency answers."""
         deadline = time.monotonic() + timeout
         last = ""
+        https = self.https_certificate()
+        context = None if https is None else ssl.create_default_context(cafile=https.ca)
         while time.monotonic() < deadline:
             dead = self.exited()
             if dead:
                 raise RuntimeError(f"processes exited during start-up: {', '.join(dead)}")
             try:
-                with urllib.request.urlopen(self.base_url + "/ready", timeout=2) as resp:  # noqa: S310
+                with urllib.request.urlopen(  # noqa: S310
+                    self.base_url + "/ready", timeout=2, context=context
+                ) as resp:
                     if resp.status == 200:
                         return
             except urllib.error.HTTPError as exc:
@@ -282,7 +316,7 @@ BANNER = """
   discovery: {issuer}/.well-known/openid-configuration
   admin API: {admin_url}/admin/api (oauth2ctl uses it; see `oauth2ctl --help`)
   metrics:   {admin_url}/metrics
-{bootstrapped}
+{https}{bootstrapped}
   Create a client and get a token (one command):
     .venv/bin/oauth2ctl client create --name demo --grant-type client_credentials \\
         --scope "api:read" --get-token
@@ -303,6 +337,19 @@ BANNER = """
 """
 
 
+def https_banner(system: System) -> str:
+    """Where the CA of ``--tls`` is, for curl and browsers."""
+    https = system.https_certificate()
+    if https is None:
+        return ""
+    return (
+        f"  TLS CA:    {https.ca} (throwaway; oauth2ctl trusts it)\n"
+        f"    curl --cacert {https.ca} {system.base_url}/.well-known/openid-configuration\n"
+        "    oauth2ctl in another shell needs the issuer and the CA:\n"
+        f"    export OAUTH2_ISSUER={system.base_url} SSL_CERT_FILE={https.ca}\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m oauth2ctl.devrun")
     parser.add_argument(
@@ -310,10 +357,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="plaintext gRPC between the processes instead of mutual TLS",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="HTTPS on the gateway's public listener, with a throwaway certificate",
+    )
     args = parser.parse_args(argv)
     env = dict(os.environ)
     env.setdefault("OAUTH2_LOG_FORMAT", "text")
-    system = System(env=env, tls=not args.plaintext)
+    system = System(env=env, tls=not args.plaintext, gateway_tls=args.tls)
     embedded = not (env.get("DATABASE_URL") or env.get("REDIS_URL"))
     if not embedded and not env.get("OAUTH2_KEY_ENCRYPTION_KEY"):
         # A development convenience only; the token service warns loudly about it.
@@ -324,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         else ("PostgreSQL and Redis from DATABASE_URL / REDIS_URL")
     )
     mode += ", gRPC on mutual TLS" if system.tls else ", gRPC in plaintext"
+    if system.gateway_tls:
+        mode += ", HTTPS at the gateway"
     stop = False
 
     def request_stop(_signum: int, _frame: object) -> None:
@@ -349,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                 mode=mode,
                 issuer=system.common_env()["OAUTH2_ISSUER"],
                 admin_url=system.admin_url,
+                https=https_banner(system),
                 bootstrapped=bootstrapped,
             ),
             flush=True,
