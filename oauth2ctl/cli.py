@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from common.errors import OAuthError, TemporarilyUnavailable
+from common.errors import AccessDenied, OAuthError, TemporarilyUnavailable
 from common.settings import load_settings
 from common.vocabulary import AuditOutcome, ClientAuthMethod, SigningAlg
 from oauth2ctl import commands, ops_commands, user_commands
@@ -37,6 +37,8 @@ Command = Callable[[AdminApi, argparse.Namespace, CtlSettings], Awaitable[None]]
 
 AUTH_METHODS = list(ClientAuthMethod)
 OUTPUTS = ("table", "json")
+#: How a gRPC refusal of the caller's certificate shows in an error's detail.
+REFUSED_BY_CHANNEL = ("gRPC PERMISSION_DENIED", "gRPC UNAUTHENTICATED")
 #: The distribution oauth2ctl comes in (pyproject.toml).
 DISTRIBUTION = "oauth2-server"
 #: How long ``--version`` waits for the gateway before it says it did not answer.
@@ -427,8 +429,16 @@ async def run(
     if args.group == "bootstrap":
         try:
             await ops_commands.bootstrap(args, settings)
-        except TemporarilyUnavailable as exc:
-            if exc.detail:  # it came from the gRPC channel
+        except OAuthError as exc:
+            # The caller allow-list (common/grpc_callers.py) answers with a bare code,
+            # which the channel reports as the service being unavailable.
+            if exc.detail.startswith(REFUSED_BY_CHANNEL):
+                raise AccessDenied(
+                    f"the admin service at {settings.admin_target} refused the call "
+                    f"({exc.detail.removeprefix('gRPC ')}); bootstrap needs oauth2ctl's "
+                    "certificate (CN ctl) in grpc_tls_cert_file and grpc_tls_key_file"
+                ) from None
+            if isinstance(exc, TemporarilyUnavailable) and exc.detail:  # from the channel
                 raise TemporarilyUnavailable(
                     f"the admin service at {settings.admin_target} did not answer; "
                     "is the system running (make run)?"

@@ -152,9 +152,16 @@ async def create_registration_token(
 # --- bootstrap ----------------------------------------------------------------------------------
 
 
-def write_credentials(path: Path, credentials: dict[str, str]) -> None:
-    """Mode 0600 from the first byte: the file holds a secret."""
-    private_directory(path.parent)
+def write_credentials(
+    path: Path, credentials: dict[str, str], *, private_parent: bool = True
+) -> None:
+    """Mode 0600 from the first byte: the file holds a secret. Its directory (the
+    data directory, oauth2ctl's configuration directory) is made private too,
+    unless it is one the operator chose with ctl_credentials_file."""
+    if private_parent:
+        private_directory(path.parent)
+    else:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(credentials, out, indent=2)
@@ -191,7 +198,7 @@ async def bootstrap(args: argparse.Namespace, settings: CtlSettings) -> None:
         "client_secret": created.client_secret,
         "url": settings.api_url,
     }
-    write_credentials(path, credentials)
+    write_credentials(path, credentials, private_parent=settings.ctl_credentials_file is None)
     body: dict[str, Any] = {**credentials, "credentials_file": str(path)}
     if args.recover:
         body["recovered"] = True

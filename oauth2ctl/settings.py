@@ -14,6 +14,10 @@ from common.settings import CommonSettings
 CREDENTIALS_FILE = "oauth2ctl-credentials.json"
 #: The file's name in the user's configuration directory, ``<config>/oauth2ctl/``.
 USER_CREDENTIALS_FILE = "credentials.json"
+#: What ``make run`` leaves in the default data directory (``./var``): the
+#: credentials file, the gRPC certificates, the development KEK, SQLite files.
+#: Any of them says "this is a checkout's data directory" (not, say, /var).
+DATA_DIR_MARKERS = (CREDENTIALS_FILE, "certs", "token-kek", "admin.db", "token.db")
 
 
 def user_config_dir() -> Path:
@@ -81,12 +85,14 @@ class CtlSettings(CommonSettings):
         applies: ``ctl_credentials_file``; ``<data_dir>/oauth2ctl-credentials.json``
         when the settings name a data directory (``OAUTH2_DATA_DIR`` or TOML
         ``data_dir``, a relative one resolved against the working directory); the
-        same in ``./var`` when that default data directory exists (a checkout where
-        ``make run`` keeps its data); else ``credentials.json`` in the user's
-        configuration directory (``$XDG_CONFIG_HOME/oauth2ctl``, else
+        same in ``./var`` when that default data directory holds what ``make run``
+        keeps there (:data:`DATA_DIR_MARKERS`: a checkout); else ``credentials.json``
+        in the user's configuration directory (``$XDG_CONFIG_HOME/oauth2ctl``, else
         ``~/.config/oauth2ctl``)."""
         if self.ctl_credentials_file is not None:
             return self.ctl_credentials_file.expanduser().resolve()
-        if "data_dir" in self.model_fields_set or self.data_dir.is_dir():
+        if "data_dir" in self.model_fields_set or any(
+            (self.data_dir / marker).exists() for marker in DATA_DIR_MARKERS
+        ):
             return (self.data_dir.expanduser() / CREDENTIALS_FILE).resolve()
         return user_config_dir() / USER_CREDENTIALS_FILE
