@@ -134,7 +134,12 @@ class AdminApi:
         if not self._token:
             credentials = self.client_credentials()
             if credentials is None:
-                raise NoCredentials()
+                raise NoCredentials(
+                    f"No admin credentials: no file {self.settings.credentials_file}; run "
+                    "'oauth2ctl bootstrap' once, or 'oauth2ctl bootstrap --recover' if the "
+                    "system was bootstrapped and the file is lost (or pass --token, or set "
+                    "ctl_client_id and ctl_client_secret)"
+                )
             answer = await self.token_for(*credentials, scope=ADMIN_SCOPE)
             self._token = str(answer["access_token"])
         return self._token

@@ -4,9 +4,12 @@ Every command but ``bootstrap`` goes through the gateway's admin API
 (``/admin/api``, audited by the admin service) with a bearer token: ``--token``
 / ``OAUTH2_CTL_TOKEN``, or a client_credentials token for ``ctl_client_id`` /
 ``ctl_client_secret`` or for the client in the credentials file ``oauth2ctl
-bootstrap`` writes. It reads the same settings as the services (``--config`` /
-``OAUTH2_CONFIG``, then ``OAUTH2_*`` variables), so with no flags it reaches a
-default ``make run``. Failures are one line on stderr, ``oauth2ctl: <error>:
+bootstrap`` writes (an absolute path: :attr:`CtlSettings.credentials_file`).
+It reads the same settings as the services (``--config`` / ``OAUTH2_CONFIG``,
+then ``OAUTH2_*`` variables), so with no flags it reaches a default ``make
+run``, from any directory. ``--output json`` (or a command's ``--json``) prints
+one JSON document on stdout for scripts; ``--output table``, the default,
+prints for people. Failures are one line on stderr, ``oauth2ctl: <error>:
 <description>``, and exit code 1; usage errors exit 2 (argparse).
 """
 
@@ -14,14 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from common.errors import OAuthError, TemporarilyUnavailable
+from common.errors import AccessDenied, OAuthError, TemporarilyUnavailable
 from common.settings import load_settings
 from common.vocabulary import AuditOutcome, ClientAuthMethod, SigningAlg
 from oauth2ctl import commands, ops_commands, user_commands
@@ -31,6 +36,93 @@ from oauth2ctl.settings import CtlSettings
 Command = Callable[[AdminApi, argparse.Namespace, CtlSettings], Awaitable[None]]
 
 AUTH_METHODS = list(ClientAuthMethod)
+OUTPUTS = ("table", "json")
+#: How a gRPC refusal of the caller's certificate shows in an error's detail.
+REFUSED_BY_CHANNEL = ("gRPC PERMISSION_DENIED", "gRPC UNAUTHENTICATED")
+#: The distribution oauth2ctl comes in (pyproject.toml).
+DISTRIBUTION = "oauth2-server"
+#: How long ``--version`` waits for the gateway before it says it did not answer.
+VERSION_TIMEOUT_SECONDS = 2.0
+
+
+def package_version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def server_version(settings: CtlSettings) -> str | None:
+    """The admin API's version from the admin listener's OpenAPI document (no
+    token needed), or None when the gateway does not answer in time."""
+    try:
+        response = httpx.get(settings.api_url + "/openapi.json", timeout=VERSION_TIMEOUT_SECONDS)
+        version = response.json()["info"]["version"] if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    return str(version) if version else None
+
+
+class VersionAction(argparse.Action):
+    """``--version``: this package's version and, when the gateway answers, its admin
+    API's; in the ``--output`` given before it."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        settings = load_settings(CtlSettings, getattr(namespace, "config", None))
+        if getattr(namespace, "url", None):
+            settings.ctl_url = namespace.url
+        server = server_version(settings)
+        if getattr(namespace, "output", "table") == "json":
+            body = {"oauth2ctl": package_version(), "admin_api": server, "url": settings.api_url}
+            print(json.dumps(body, indent=2))
+        else:
+            print(f"oauth2ctl {package_version()}")
+            shown = server or "did not answer"
+            print(f"admin API {shown} ({settings.api_url})")
+        parser.exit()
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--output json|table``, and ``--json`` for ``--output json``. A command's own
+    options leave the value alone unless given (SUPPRESS), so that ``oauth2ctl
+    --output json user list`` and ``oauth2ctl user list --output json`` agree."""
+    default = "table" if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--output",
+        "-o",
+        choices=OUTPUTS,
+        default=default,
+        help="json: one JSON document on stdout, for scripts; table (default): for people",
+    )
+    parser.add_argument(
+        "--json",
+        dest="output",
+        action="store_const",
+        const="json",
+        default=default,
+        help="the same as --output json",
+    )
+
+
+def leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser of a command (one that has no subcommands) under ``parser``."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not groups:
+        return [parser]
+    found: list[argparse.ArgumentParser] = []
+    for group in groups:
+        for child in dict.fromkeys(group.choices.values()):
+            found.extend(leaf_parsers(child))
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: ctl_url, else http://admin_host:admin_port)",
     )
     parser.add_argument("--token", help="a bearer access token with the admin scope")
+    add_output_options(parser, top=True)
+    parser.add_argument(
+        "--version",
+        action=VersionAction,
+        help="print oauth2ctl's version and the admin API's (when the gateway answers)",
+    )
     groups = parser.add_subparsers(
         dest="group",
         required=True,
@@ -109,17 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then get an access token with client_credentials through the gateway",
     )
-    create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(command=commands.create)
 
     listing = actions.add_parser("list", help="list clients")
     listing.add_argument("--search", help="substring of client_id or client_name")
-    listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(command=commands.list_clients)
 
     show = actions.add_parser("show", help="show one client")
     show.add_argument("client_id")
-    show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(command=commands.show)
 
     delete = actions.add_parser("delete", help="delete a client")
@@ -128,7 +223,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     rotate = actions.add_parser("rotate-secret", help="replace a client's secret")
     rotate.add_argument("client_id")
-    rotate.add_argument("--json", action="store_true", help="print JSON")
     rotate.set_defaults(command=commands.rotate_secret)
 
     update = actions.add_parser("update", help="replace the metadata fields given")
@@ -171,7 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="remove every CORS origin",
     )
-    update.add_argument("--json", action="store_true", help="print JSON")
     update.set_defaults(command=commands.update)
 
     disable = actions.add_parser(
@@ -186,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_user_commands(groups)
     add_operator_commands(groups)
+    for command in leaf_parsers(parser):
+        add_output_options(command)
     return parser
 
 
@@ -215,17 +310,14 @@ def add_user_commands(groups: Any) -> None:
     create.add_argument("--email")
     create.add_argument("--given-name")
     create.add_argument("--family-name")
-    create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(command=user_commands.create)
 
     listing = actions.add_parser("list", help="list users")
     listing.add_argument("--search", help="substring of username or email")
-    listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(command=user_commands.list_users)
 
     show = actions.add_parser("show", help="show one user")
     show.add_argument("user", metavar="ID_OR_USERNAME")
-    show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(command=user_commands.show)
 
     for name, command, help_text in [
@@ -253,7 +345,6 @@ def add_user_commands(groups: Any) -> None:
     update.add_argument("--given-name")
     update.add_argument("--family-name")
     update.add_argument("--name", help="full name")
-    update.add_argument("--json", action="store_true", help="print JSON")
     update.set_defaults(command=user_commands.update)
 
 
@@ -262,30 +353,26 @@ def add_operator_commands(groups: Any) -> None:
     actions = grant.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="a user's or a client's grants")
     whose = listing.add_mutually_exclusive_group(required=True)
-    whose.add_argument("--user", metavar="USER_ID")
+    whose.add_argument("--user", metavar="ID_OR_USERNAME")
     whose.add_argument("--client", metavar="CLIENT_ID")
-    listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(command=ops_commands.list_grants)
     revoke = actions.add_parser(
         "revoke", help="revoke one family, or everything of a user or a client"
     )
     revoke.add_argument("family_id", nargs="?", metavar="FAMILY_ID")
-    revoke.add_argument("--user", metavar="USER_ID")
+    revoke.add_argument("--user", metavar="ID_OR_USERNAME")
     revoke.add_argument("--client", metavar="CLIENT_ID")
     revoke.set_defaults(command=ops_commands.revoke_grants)
 
     key = groups.add_parser("key", help="token signing keys")
     actions = key.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="list the signing keys")
-    listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(command=ops_commands.list_keys)
     rotate = actions.add_parser("rotate", help="make a new active key now")
     rotate.add_argument("--alg", choices=list(SigningAlg), help="default: the server's")
-    rotate.add_argument("--json", action="store_true", help="print JSON")
     rotate.set_defaults(command=ops_commands.rotate_key)
     retire = actions.add_parser("retire", help="retire a key now (its tokens stop working)")
     retire.add_argument("kid", metavar="KID")
-    retire.add_argument("--json", action="store_true", help="print JSON")
     retire.set_defaults(command=ops_commands.retire_key)
 
     audit = groups.add_parser("audit", help="the audit log")
@@ -293,16 +380,16 @@ def add_operator_commands(groups: Any) -> None:
     listing = actions.add_parser("list", help="events, newest first")
     listing.add_argument("--action", dest="action_filter", metavar="ACTION")
     listing.add_argument("--actor", help="e.g. client:<client_id>, cli, system")
-    listing.add_argument("--target", help="e.g. client:<client_id>, user:<user_id>")
+    listing.add_argument(
+        "--target", help="e.g. client:<client_id>, user:<user_id> (or user:<username>)"
+    )
     listing.add_argument("--outcome", choices=list(AuditOutcome))
     listing.add_argument("--since", help="RFC 3339, e.g. 2024-05-01T00:00:00Z")
     listing.add_argument("--until", help="RFC 3339")
     listing.add_argument("--limit", type=int, default=0, help="only the newest N events")
-    listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(command=ops_commands.list_events)
 
     stats = groups.add_parser("stats", help="counts of clients, users, grants and tokens")
-    stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(command=ops_commands.stats)
 
     registration = groups.add_parser(
@@ -312,17 +399,24 @@ def add_operator_commands(groups: Any) -> None:
     create = actions.add_parser("create", help="issue an initial access token")
     create.add_argument("--expires-in", type=int, metavar="S", help="lifetime in seconds")
     create.add_argument("--max-uses", type=int, metavar="N", help="registrations it allows")
-    create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(command=ops_commands.create_registration_token)
 
     bootstrap = groups.add_parser(
-        "bootstrap", help="create the first admin client (once) and save its credentials"
+        "bootstrap",
+        help="create the first admin client (once) and save its credentials; "
+        "--recover: new credentials when they are lost",
     )
-    bootstrap.add_argument("--json", action="store_true", help="print JSON")
-    bootstrap.add_argument(
+    how = bootstrap.add_mutually_exclusive_group()
+    how.add_argument(
         "--if-needed",
         action="store_true",
         help="do nothing when the credentials file already exists",
+    )
+    how.add_argument(
+        "--recover",
+        action="store_true",
+        help="the credentials are lost: give the admin client a new secret (or make a new "
+        "admin client) over gRPC at admin_target, audited as admin.recovered",
     )
     bootstrap.set_defaults(command=None)
 
@@ -335,8 +429,16 @@ async def run(
     if args.group == "bootstrap":
         try:
             await ops_commands.bootstrap(args, settings)
-        except TemporarilyUnavailable as exc:
-            if exc.detail:  # it came from the gRPC channel
+        except OAuthError as exc:
+            # The caller allow-list (common/grpc_callers.py) answers with a bare code,
+            # which the channel reports as the service being unavailable.
+            if exc.detail.startswith(REFUSED_BY_CHANNEL):
+                raise AccessDenied(
+                    f"the admin service at {settings.admin_target} refused the call "
+                    f"({exc.detail.removeprefix('gRPC ')}); bootstrap needs oauth2ctl's "
+                    "certificate (CN ctl) in grpc_tls_cert_file and grpc_tls_key_file"
+                ) from None
+            if isinstance(exc, TemporarilyUnavailable) and exc.detail:  # from the channel
                 raise TemporarilyUnavailable(
                     f"the admin service at {settings.admin_target} did not answer; "
                     "is the system running (make run)?"

@@ -14,8 +14,13 @@ from oauth2ctl.render import client_summary, client_table
 from oauth2ctl.settings import CtlSettings
 
 
-def emit(value: Any, as_json: bool, text: str) -> None:
-    print(json.dumps(value, indent=2) if as_json else text)
+def emit(value: Any, args: argparse.Namespace, text: str) -> None:
+    """``value`` as one JSON document with ``--output json``, else ``text``."""
+    print(json.dumps(value, indent=2) if wants_json(args) else text)
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    return getattr(args, "output", "table") == "json"
 
 
 def metadata_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -58,17 +63,17 @@ async def create(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         )
         created["token_response"] = token
         text += "\n\nPOST /oauth/token answered:\n" + json.dumps(token, indent=2)
-    emit(created, args.json, text)
+    emit(created, args, text)
 
 
 async def list_clients(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     found = await api.all_pages("/clients", search=args.search)
-    emit(found, args.json, client_table(found))
+    emit(found, args, client_table(found))
 
 
 async def show(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     client = await api.get(f"/clients/{segment(args.client_id)}")
-    emit(client, args.json, client_summary(client))
+    emit(client, args, client_summary(client))
 
 
 async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
@@ -86,28 +91,28 @@ async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
     if not body:
         raise InvalidRequest("Nothing to update: give at least one option")
     client = await api.patch(f"/clients/{segment(args.client_id)}", body)
-    emit(client, args.json, client_summary(client))
+    emit(client, args, client_summary(client))
 
 
 async def disable(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     """The admin service revokes the client's tokens as it disables it."""
-    await api.patch(f"/clients/{segment(args.client_id)}", {"enabled": False})
-    print(f"disabled client {args.client_id}; its tokens are revoked")
+    client = await api.patch(f"/clients/{segment(args.client_id)}", {"enabled": False})
+    emit(client, args, f"disabled client {args.client_id}; its tokens are revoked")
 
 
 async def enable(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
-    await api.patch(f"/clients/{segment(args.client_id)}", {"enabled": True})
-    print(f"enabled client {args.client_id}")
+    client = await api.patch(f"/clients/{segment(args.client_id)}", {"enabled": True})
+    emit(client, args, f"enabled client {args.client_id}")
 
 
 async def delete(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     await api.delete(f"/clients/{segment(args.client_id)}")
-    print(f"deleted client {args.client_id}")
+    emit({"client_id": args.client_id, "deleted": True}, args, f"deleted client {args.client_id}")
 
 
 async def rotate_secret(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     rotated = await api.post(f"/clients/{segment(args.client_id)}/secret")
-    emit(rotated, args.json, client_summary(rotated))
+    emit(rotated, args, client_summary(rotated))
 
 
 def segment(value: str) -> str:

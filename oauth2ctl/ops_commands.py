@@ -2,9 +2,13 @@
 admin API; and ``bootstrap``, the one command that talks gRPC.
 
 ``bootstrap`` calls ``AdminService.Bootstrap`` at ``admin_target``: reaching the
-internal network is the trust boundary (like ``kubectl exec``). It creates the
-first admin client, prints its secret once and writes the credentials file
-(mode 0600) that every other command then uses.
+internal network is the trust boundary (like ``kubectl exec``; with mTLS on, the
+admin service takes the call only with the ``ctl`` or ``admin`` certificate). It
+creates the first admin client, prints its secret once and writes the
+credentials file (mode 0600) that every other command then uses. ``bootstrap
+--recover`` is the same call with ``recover`` set, for an operator who lost that
+file: the admin client gets a new secret (or a new admin client is made), audited
+as ``admin.recovered``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from oauth2.v1 import admin_pb2, common_pb2
 
-from common.errors import InvalidRequest
+from common.errors import InvalidRequest, NotFound
 from common.files import private_directory
 from common.grpc_client import ChannelSecurity
 from common.services import admin_client
@@ -33,15 +37,30 @@ from oauth2ctl.render import (
     summary,
 )
 from oauth2ctl.settings import CtlSettings
+from oauth2ctl.user_commands import is_uuid, resolve_id
 
 BOOTSTRAP_CLIENT_NAME = "oauth2ctl"
+USER_TARGET = "user:"
+
+
+async def user_id_of(api: AdminApi, value: str | None) -> str | None:
+    """A user named by id or username, as the user_id the admin API filters on: a
+    value shaped like a user_id is taken as it is, and so is a value no user has
+    as username (the user may be gone: its grants and audit events are still
+    worth listing)."""
+    if not value or is_uuid(value):
+        return value
+    try:
+        return await resolve_id(api, value)
+    except NotFound:
+        return value
 
 
 # --- grants ---------------------------------------------------------------------------
 
 
 async def list_grants(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
-    params = {"user_id": args.user, "client_id": args.client}
+    params = {"user_id": await user_id_of(api, args.user), "client_id": args.client}
     first = await api.get("/grants", **params, page_size=200)
     grants = {"consents": first["consents"], "items": list(first["items"])}
     token = first.get("next_page_token", "")
@@ -49,7 +68,7 @@ async def list_grants(api: AdminApi, args: argparse.Namespace, settings: CtlSett
         page = await api.get("/grants", **params, page_size=200, page_token=token)
         grants["items"].extend(page["items"])
         token = page.get("next_page_token", "")
-    emit(grants, args.json, grants_text(grants))
+    emit(grants, args, grants_text(grants))
 
 
 async def revoke_grants(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
@@ -58,11 +77,17 @@ async def revoke_grants(api: AdminApi, args: argparse.Namespace, settings: CtlSe
         raise InvalidRequest("Give exactly one of FAMILY_ID, --user and --client")
     if args.family_id:
         await api.delete(f"/grants/{segment(args.family_id)}")
-        print(f"revoked grant {args.family_id}")
+        emit({"family_id": args.family_id, "revoked": 1}, args, f"revoked grant {args.family_id}")
         return
-    answer = await api.delete("/grants", user_id=args.user, client_id=args.client)
+    user_id = await user_id_of(api, args.user)
+    answer = await api.delete("/grants", user_id=user_id, client_id=args.client)
     who = f"user {args.user}" if args.user else f"client {args.client}"
-    print(f"revoked {answer['revoked']} grant(s) of {who}")
+    body = {"user_id": user_id} if user_id else {"client_id": args.client}
+    emit(
+        {**body, "revoked": answer["revoked"]},
+        args,
+        f"revoked {answer['revoked']} grant(s) of {who}",
+    )
 
 
 # --- keys ----------------------------------------------------------------------------------
@@ -70,17 +95,17 @@ async def revoke_grants(api: AdminApi, args: argparse.Namespace, settings: CtlSe
 
 async def list_keys(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     keys = (await api.get("/keys"))["items"]
-    emit(keys, args.json, key_table(keys))
+    emit(keys, args, key_table(keys))
 
 
 async def rotate_key(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     key = await api.post("/keys/rotate", {"alg": args.alg} if args.alg else {})
-    emit(key, args.json, key_summary(key))
+    emit(key, args, key_summary(key))
 
 
 async def retire_key(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     key = await api.post(f"/keys/{segment(args.kid)}/retire")
-    emit(key, args.json, key_summary(key))
+    emit(key, args, key_summary(key))
 
 
 # --- audit, stats, registration tokens --------------------------------------------------------
@@ -91,16 +116,19 @@ async def list_events(api: AdminApi, args: argparse.Namespace, settings: CtlSett
         name: getattr(args, name) for name in ("actor", "target", "outcome", "since", "until")
     }
     params["action"] = args.action_filter
+    if args.target and args.target.startswith(USER_TARGET):
+        user = args.target.removeprefix(USER_TARGET)
+        params["target"] = USER_TARGET + (await user_id_of(api, user) or "")
     if args.limit:
         events = (await api.get("/audit", **params, page_size=args.limit))["items"]
     else:
         events = await api.all_pages("/audit", **params)
-    emit(events, args.json, event_table(events))
+    emit(events, args, event_table(events))
 
 
 async def stats(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     found = await api.get("/stats")
-    emit(found, args.json, stats_text(found))
+    emit(found, args, stats_text(found))
 
 
 async def create_registration_token(
@@ -118,15 +146,22 @@ async def create_registration_token(
             ("expires_at", created.get("expires_at", "")),
         ]
     )
-    emit(created, args.json, text + "\n\nThe token is shown only once: keep it now.")
+    emit(created, args, text + "\n\nThe token is shown only once: keep it now.")
 
 
 # --- bootstrap ----------------------------------------------------------------------------------
 
 
-def write_credentials(path: Path, credentials: dict[str, str]) -> None:
-    """Mode 0600 from the first byte: the file holds a secret."""
-    private_directory(path.parent)
+def write_credentials(
+    path: Path, credentials: dict[str, str], *, private_parent: bool = True
+) -> None:
+    """Mode 0600 from the first byte: the file holds a secret. Its directory (the
+    data directory, oauth2ctl's configuration directory) is made private too,
+    unless it is one the operator chose with ctl_credentials_file."""
+    if private_parent:
+        private_directory(path.parent)
+    else:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(credentials, out, indent=2)
@@ -137,8 +172,11 @@ def write_credentials(path: Path, credentials: dict[str, str]) -> None:
 async def bootstrap(args: argparse.Namespace, settings: CtlSettings) -> None:
     path = settings.credentials_file
     if args.if_needed and path.exists():
-        if not args.json:
-            print(f"already bootstrapped: {path} exists")
+        emit(
+            {"credentials_file": str(path), "already_bootstrapped": True},
+            args,
+            f"already bootstrapped: {path} exists",
+        )
         return
     admin = admin_client(
         settings.admin_target,
@@ -148,7 +186,9 @@ async def bootstrap(args: argparse.Namespace, settings: CtlSettings) -> None:
     try:
         created = await admin.call.Bootstrap(
             admin_pb2.BootstrapRequest(
-                client_name=BOOTSTRAP_CLIENT_NAME, actor=common_pb2.Actor(id="cli")
+                client_name=BOOTSTRAP_CLIENT_NAME,
+                actor=common_pb2.Actor(id="cli"),
+                recover=args.recover,
             )
         )
     finally:
@@ -158,8 +198,10 @@ async def bootstrap(args: argparse.Namespace, settings: CtlSettings) -> None:
         "client_secret": created.client_secret,
         "url": settings.api_url,
     }
-    write_credentials(path, credentials)
-    body = {**credentials, "credentials_file": str(path)}
+    write_credentials(path, credentials, private_parent=settings.ctl_credentials_file is None)
+    body: dict[str, Any] = {**credentials, "credentials_file": str(path)}
+    if args.recover:
+        body["recovered"] = True
     text = summary(
         [
             ("client_id", created.client.client_id),
@@ -167,4 +209,6 @@ async def bootstrap(args: argparse.Namespace, settings: CtlSettings) -> None:
             ("credentials", str(path)),
         ]
     )
-    emit(body, args.json, f"{text}\n\n{SECRET_WARNING}")
+    if args.recover:
+        text += "\n\nRecovered (audited as admin.recovered): any earlier secret no longer works."
+    emit(body, args, f"{text}\n\n{SECRET_WARNING}")

@@ -3,6 +3,7 @@ so that it reaches a default ``make run`` with no flags."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,6 +12,20 @@ from pydantic import Field
 from common.settings import CommonSettings
 
 CREDENTIALS_FILE = "oauth2ctl-credentials.json"
+#: The file's name in the user's configuration directory, ``<config>/oauth2ctl/``.
+USER_CREDENTIALS_FILE = "credentials.json"
+#: What ``make run`` leaves in the default data directory (``./var``): the
+#: credentials file, the gRPC certificates, the development KEK, SQLite files.
+#: Any of them says "this is a checkout's data directory" (not, say, /var).
+DATA_DIR_MARKERS = (CREDENTIALS_FILE, "certs", "token-kek", "admin.db", "token.db")
+
+
+def user_config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/oauth2ctl`` (an absolute value only, as the XDG Base
+    Directory specification says), else ``~/.config/oauth2ctl``."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+    return base / "oauth2ctl"
 
 
 class CtlSettings(CommonSettings):
@@ -19,7 +34,8 @@ class CtlSettings(CommonSettings):
     Credentials for the admin API, first found wins: ``--token`` /
     ``ctl_token``; a client_credentials token (scope ``admin``) for
     ``ctl_client_id``/``ctl_client_secret``; the same for the client in the
-    credentials file that ``oauth2ctl bootstrap`` writes.
+    credentials file that ``oauth2ctl bootstrap`` writes (see
+    :attr:`credentials_file` for where it is).
     """
 
     PROCESS: ClassVar[str] = "ctl"
@@ -41,6 +57,10 @@ class CtlSettings(CommonSettings):
     # so that one OAUTH2_ADMIN_PORT (or top-level admin_port) sets both.
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(default=8081, ge=0, le=65535)
+    # The credentials file oauth2ctl bootstrap writes and every command reads;
+    # unset means the data directory's (data_dir, when set) or the user's
+    # configuration directory's (see credentials_file below).
+    ctl_credentials_file: Path | None = None
 
     @property
     def api_url(self) -> str:
@@ -60,5 +80,19 @@ class CtlSettings(CommonSettings):
 
     @property
     def credentials_file(self) -> Path:
-        """Written by ``oauth2ctl bootstrap`` (mode 0600)."""
-        return self.data_dir / CREDENTIALS_FILE
+        """Written by ``oauth2ctl bootstrap`` (mode 0600), read by every other command;
+        an absolute path, so that oauth2ctl works from any directory. The first that
+        applies: ``ctl_credentials_file``; ``<data_dir>/oauth2ctl-credentials.json``
+        when the settings name a data directory (``OAUTH2_DATA_DIR`` or TOML
+        ``data_dir``, a relative one resolved against the working directory); the
+        same in ``./var`` when that default data directory holds what ``make run``
+        keeps there (:data:`DATA_DIR_MARKERS`: a checkout); else ``credentials.json``
+        in the user's configuration directory (``$XDG_CONFIG_HOME/oauth2ctl``, else
+        ``~/.config/oauth2ctl``)."""
+        if self.ctl_credentials_file is not None:
+            return self.ctl_credentials_file.expanduser().resolve()
+        if "data_dir" in self.model_fields_set or any(
+            (self.data_dir / marker).exists() for marker in DATA_DIR_MARKERS
+        ):
+            return (self.data_dir.expanduser() / CREDENTIALS_FILE).resolve()
+        return user_config_dir() / USER_CREDENTIALS_FILE

@@ -36,20 +36,29 @@ def password_from(args: argparse.Namespace) -> str:
 
 
 async def resolve(api: AdminApi, id_or_username: str) -> dict[str, Any]:
-    if _is_uuid(id_or_username):
+    """The user of that user_id or, else, that username (``GET /users?username=``,
+    one call whatever the number of users)."""
+    if not id_or_username:
+        raise InvalidRequest("Give a user id or a username")
+    if is_uuid(id_or_username):
         try:
             user: dict[str, Any] = await api.get(f"/users/{segment(id_or_username)}")
             return user
         except NotFound:
             pass
-    wanted = id_or_username.lower()
-    for found in await api.all_pages("/users", search=id_or_username):
-        if found["username"].lower() == wanted:
-            return found
+    found = (await api.get("/users", username=id_or_username))["items"]
+    if found:
+        named: dict[str, Any] = found[0]
+        return named
     raise NotFound(f"No user '{id_or_username}'")
 
 
-def _is_uuid(value: str) -> bool:
+async def resolve_id(api: AdminApi, id_or_username: str) -> str:
+    """The user_id of a user named by either (grants, audit targets)."""
+    return str((await resolve(api, id_or_username))["user_id"])
+
+
+def is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
     except ValueError:
@@ -63,17 +72,17 @@ async def create(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         if getattr(args, name):
             body[name] = getattr(args, name)
     user = await api.post("/users", body)
-    emit(user, args.json, user_summary(user))
+    emit(user, args, user_summary(user))
 
 
 async def list_users(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     found = await api.all_pages("/users", search=args.search)
-    emit(found, args.json, user_table(found))
+    emit(found, args, user_table(found))
 
 
 async def show(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     user = await resolve(api, args.user)
-    emit(user, args.json, user_summary(user))
+    emit(user, args, user_summary(user))
 
 
 async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
@@ -88,13 +97,14 @@ async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         raise InvalidRequest("Nothing to update: give at least one option")
     user = await resolve(api, args.user)
     updated = await api.patch(f"/users/{segment(user['user_id'])}", body)
-    emit(updated, args.json, user_summary(updated))
+    emit(updated, args, user_summary(updated))
 
 
 async def _set_enabled(api: AdminApi, args: argparse.Namespace, enabled: bool) -> None:
     user = await resolve(api, args.user)
-    await api.patch(f"/users/{segment(user['user_id'])}", {"enabled": enabled})
-    print(f"{'enabled' if enabled else 'disabled'} user {user['username']} ({user['user_id']})")
+    updated = await api.patch(f"/users/{segment(user['user_id'])}", {"enabled": enabled})
+    text = f"{'enabled' if enabled else 'disabled'} user {user['username']} ({user['user_id']})"
+    emit(updated, args, text)
 
 
 async def disable(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
@@ -109,10 +119,18 @@ async def set_password(api: AdminApi, args: argparse.Namespace, settings: CtlSet
     password = password_from(args)
     user = await resolve(api, args.user)
     await api.post(f"/users/{segment(user['user_id'])}/password", {"password": password})
-    print(f"password set for user {user['username']} ({user['user_id']})")
+    emit(
+        {"user_id": user["user_id"], "username": user["username"], "password_set": True},
+        args,
+        f"password set for user {user['username']} ({user['user_id']})",
+    )
 
 
 async def delete(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     user = await resolve(api, args.user)
     await api.delete(f"/users/{segment(user['user_id'])}")
-    print(f"deleted user {user['username']} ({user['user_id']})")
+    emit(
+        {"user_id": user["user_id"], "username": user["username"], "deleted": True},
+        args,
+        f"deleted user {user['username']} ({user['user_id']})",
+    )

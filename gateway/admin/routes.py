@@ -13,7 +13,7 @@ from google.protobuf import empty_pb2
 from oauth2.v1 import admin_pb2, authorize_pb2, clients_pb2, token_pb2
 from starlette.routing import BaseRoute, Route
 
-from common.errors import InvalidRequest
+from common.errors import InvalidRequest, NotFound
 from gateway.admin import bodies, convert
 from gateway.admin.http import (
     NO_CONTENT,
@@ -117,8 +117,20 @@ async def rotate_client_secret(call: AdminCall) -> ClientWithSecret:
 # --- users ----------------------------------------------------------------------------
 
 
-@admin_endpoint("listUsers", "List users", ok(UserList), parameters=[SEARCH, *PAGING])
+USERNAME = Param("username", "Exactly this username (case-insensitive): the one user or none")
+
+
+@admin_endpoint("listUsers", "List users", ok(UserList), parameters=[SEARCH, USERNAME, *PAGING])
 async def list_users(call: AdminCall) -> UserList:
+    """``username``: the user of that name, or an empty list (GetUser by username),
+    so that a name is resolved in one call rather than by paging a search."""
+    username = call.query("username")
+    if username:
+        try:
+            user = await call.admin.GetUser(authorize_pb2.GetUserRequest(username=username))
+        except NotFound:
+            return UserList(items=[])
+        return UserList(items=[convert.user_of(user)])
     found = await call.admin.ListUsers(
         authorize_pb2.ListUsersRequest(page=call.page(), search=call.query("search"))
     )

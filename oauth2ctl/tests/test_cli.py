@@ -202,7 +202,9 @@ def test_no_credentials_hints_at_bootstrap(ctl: Ctl, tmp_path: Path) -> None:
     code, out, err = ctl("client", "list")
     assert (code, out) == (1, "")
     assert err.startswith(
-        "oauth2ctl: no_credentials: No admin credentials: run 'oauth2ctl bootstrap'"
+        "oauth2ctl: no_credentials: No admin credentials: no file "
+        f"{tmp_path / 'oauth2ctl-credentials.json'}; run 'oauth2ctl bootstrap' once, or "
+        "'oauth2ctl bootstrap --recover' if the system was bootstrapped"
     )
     assert err.count("\n") == 1
 
@@ -244,6 +246,9 @@ def test_bootstrap_with_nothing_running(
         ["grant", "list", "--user", "u", "--client", "c"],
         ["key", "rotate", "--alg", "HS256"],
         ["audit", "list", "--outcome", "maybe"],
+        ["--output", "yaml", "stats"],
+        ["stats", "--output", "xml"],
+        ["bootstrap", "--recover", "--if-needed"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

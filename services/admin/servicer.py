@@ -209,4 +209,6 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     async def Bootstrap(
         self, request: admin_pb2.BootstrapRequest, context: Context
     ) -> clients_pb2.CreateClientResponse:
+        if request.recover:
+            return await self._domain.bootstrap.recover(request.client_name, request.actor)
         return await self._domain.bootstrap.bootstrap(request.client_name, request.actor)

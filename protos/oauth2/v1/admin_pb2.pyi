@@ -249,7 +249,13 @@ class BootstrapRequest(_message.Message):
 
     CLIENT_NAME_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
+    RECOVER_FIELD_NUMBER: _builtins.int
     client_name: _builtins.str
+    recover: _builtins.bool
+    """New credentials for the admin client whose credentials were lost: its
+    secret rotated (or a new admin client), any number of times, audited as
+    admin.recovered. Without it, Bootstrap succeeds once only.
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     def __init__(
@@ -257,10 +263,11 @@ class BootstrapRequest(_message.Message):
         *,
         client_name: _builtins.str = ...,
         actor: _common_pb2.Actor | None = ...,
+        recover: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "client_name", b"client_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "client_name", b"client_name", "recover", b"recover"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

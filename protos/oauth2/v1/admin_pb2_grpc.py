@@ -316,7 +316,8 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Bootstrap(self, request, context):
-        """Creates the first admin client when none exists yet.
+        """Creates the first admin client when none exists yet; with recover, new
+        credentials for it (oauth2ctl bootstrap --recover).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

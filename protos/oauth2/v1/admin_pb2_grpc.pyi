@@ -77,7 +77,9 @@ class AdminServiceStub:
     """Audit trail. Other services report security events with RecordEvent."""
     ListEvents: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListEventsRequest, _admin_pb2.ListEventsResponse]
     Bootstrap: _grpc.UnaryUnaryMultiCallable[_admin_pb2.BootstrapRequest, _clients_pb2.CreateClientResponse]
-    """Creates the first admin client when none exists yet."""
+    """Creates the first admin client when none exists yet; with recover, new
+    credentials for it (oauth2ctl bootstrap --recover).
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -122,7 +124,9 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Audit trail. Other services report security events with RecordEvent."""
     ListEvents: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListEventsRequest, _admin_pb2.ListEventsResponse]  # type: ignore[assignment]
     Bootstrap: _aio.UnaryUnaryMultiCallable[_admin_pb2.BootstrapRequest, _clients_pb2.CreateClientResponse]  # type: ignore[assignment]
-    """Creates the first admin client when none exists yet."""
+    """Creates the first admin client when none exists yet; with recover, new
+    credentials for it (oauth2ctl bootstrap --recover).
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -308,6 +312,8 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.BootstrapRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_clients_pb2.CreateClientResponse, _abc.Awaitable[_clients_pb2.CreateClientResponse]]:
-        """Creates the first admin client when none exists yet."""
+        """Creates the first admin client when none exists yet; with recover, new
+        credentials for it (oauth2ctl bootstrap --recover).
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -47,15 +47,20 @@ def build_admin_domain(
 ) -> AdminDomain:
     audit = AuditLog(audit_store, source=source, max_details_chars=max_details_chars)
     grants = GrantAdministration(users, tokens, audit)
+    administration = ClientAdministration(clients, grants, audit)
     return AdminDomain(
         audit=audit,
-        clients=ClientAdministration(clients, grants, audit),
+        clients=administration,
         users=UserAdministration(users, grants, audit),
         grants=grants,
         keys=KeyAdministration(tokens, audit),
         stats=StatsReader(clients, users, tokens),
         bootstrap=Bootstrapper(
-            clients, state, audit, claim_timeout_seconds=bootstrap_claim_timeout_seconds
+            clients,
+            state,
+            audit,
+            administration,
+            claim_timeout_seconds=bootstrap_claim_timeout_seconds,
         ),
     )
 

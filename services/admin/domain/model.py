@@ -35,6 +35,8 @@ KEY_ROTATED: Final = "key.rotated"
 KEY_RETIRED: Final = "key.retired"
 REGISTRATION_TOKEN_CREATED: Final = "registration_token.created"  # noqa: S105 - an action name
 ADMIN_BOOTSTRAPPED: Final = "admin.bootstrapped"
+#: oauth2ctl bootstrap --recover: new admin credentials for an operator who lost them.
+ADMIN_RECOVERED: Final = "admin.recovered"
 
 #: Actor of a call that did not say who it acts for.
 UNKNOWN_ACTOR: Final = "unknown"

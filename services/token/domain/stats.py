@@ -1,6 +1,12 @@
 """Counts for operators (docs/operators.md): tokens issued by grant_type, shared by
 every replica through the KeyValue (``stats:issued:<grant_type>``, ``stats:since``),
-and the grants that are active now."""
+and the grants that are active now.
+
+Tokens granted the ``admin`` scope are not counted: they are the admin API's own
+(oauth2ctl's, an operator's automation), and reading the counts with oauth2ctl
+must not change them. Only admin clients may hold that scope (dynamic
+registration refuses it). The ``oauth2_tokens_issued_total`` metric, a measure of
+load, still counts them."""
 
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ log = logging.getLogger(__name__)
 ISSUED_KEY_PREFIX = "stats:issued:"
 SINCE_KEY = "stats:since"
 STATS_UNAVAILABLE = "The token statistics are unavailable"
+#: The admin API's scope (gateway/admin/auth.py): tokens granted it are not counted.
+ADMIN_SCOPE = "admin"
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,11 @@ class TokenStats:
                 await self._flusher
         await self.flush()
 
-    def record_issued(self, grant_type: str) -> None:
+    def record_issued(self, grant_type: str, scope: str = "") -> None:
+        """Count one token of ``grant_type`` granted ``scope``, unless it is an
+        admin API token (the module's docstring says why)."""
+        if ADMIN_SCOPE in scope.split(" "):
+            return
         self._pending[grant_type] += 1
 
     async def flush(self) -> bool:

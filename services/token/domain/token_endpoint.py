@@ -56,7 +56,7 @@ class TokenEndpoint:
         )
         TOKENS_ISSUED.labels(grant_cls.GRANT_TYPE).inc()
         if self._stats is not None:
-            self._stats.record_issued(grant_cls.GRANT_TYPE)
+            self._stats.record_issued(grant_cls.GRANT_TYPE, response.scope)
         return response
 
     def find_grant(self, grant_type: str) -> type[Grant]:
