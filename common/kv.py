@@ -15,14 +15,18 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from common.deadline import remaining
 from common.errors import TemporarilyUnavailable
+from common.redis_url import parse_redis_url
 from common.settings import CommonSettings
 from common.telemetry import instrument_redis
 
@@ -54,6 +58,15 @@ for i = 1, #KEYS do
   redis.call('SET', KEYS[i], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 end
 return {0, 0}
+"""
+
+#: INCRBY KEYS[1] by ARGV[1]; a new counter expires in ARGV[2] ms (0: never).
+_INCR_LUA = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[1])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2], 'NX')
+end
+return count
 """
 
 
@@ -131,24 +144,74 @@ class RedisKeyValue:
     for the rate limiter, the cache's source of truth)."""
 
     def __init__(
-        self, url: str, prefix: str, *, timeout: float = DEFAULT_REDIS_TIMEOUT_SECONDS
+        self,
+        url: str,
+        prefix: str,
+        *,
+        timeout: float = DEFAULT_REDIS_TIMEOUT_SECONDS,
+        tls_ca_file: Path | None = None,
+        tls_cert_file: Path | None = None,
+        tls_key_file: Path | None = None,
     ) -> None:
+        target = parse_redis_url(url)
+        if target.topology == "cluster" and "{" in prefix:
+            # Every key would hash on the prefix's tag: the whole data set on one node.
+            raise ValueError("redis_key_prefix must not contain '{' on Redis Cluster")
+        tls: dict[str, Any] = {}
+        if target.tls:
+            if tls_ca_file is not None:
+                tls["ssl_ca_certs"] = str(tls_ca_file)
+            if tls_cert_file is not None and tls_key_file is not None:
+                tls["ssl_certfile"], tls["ssl_keyfile"] = str(tls_cert_file), str(tls_key_file)
         # The socket timeouts are a backstop; asyncio.timeout below is the bound. A
         # command that finds its pooled connection closed (Redis restarted, a failover)
         # is sent again at once on a new one: once, with no backoff, and never after a
         # timeout (a hung Redis is not waited for twice).
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=max(2.0, timeout),
-            socket_connect_timeout=max(2.0, timeout),
-            health_check_interval=30,
-            retry=Retry(NoBackoff(), 1, supported_errors=(aioredis.ConnectionError,)),
-        )
+        sockets: dict[str, Any] = {
+            "socket_timeout": max(2.0, timeout),
+            "socket_connect_timeout": max(2.0, timeout),
+            "health_check_interval": 30,
+        }
+        retry = Retry(NoBackoff(), 1, supported_errors=(aioredis.ConnectionError,))
+        self._cluster: RedisCluster | None = None
+        self._sentinel: Sentinel | None = None
+        #: Connection options of one server, for the plain connection that subscribes
+        #: on Redis Cluster (:meth:`subscribe`).
+        self._node_options: dict[str, Any] = {}
+        self._redis: aioredis.Redis | RedisCluster
+        if target.topology == "sentinel":
+            # A failover is followed: the pool asks the sentinels for the primary on
+            # every new connection, and a connection to a demoted primary (READONLY,
+            # or closed by the sentinels) is dropped and the command sent once more.
+            self._sentinel = Sentinel(
+                list(target.nodes),
+                sentinel_kwargs={
+                    **sockets,
+                    **({"ssl": True} if target.tls else {}),
+                    **{k: v for k, v in target.options.items() if k.startswith("ssl_")},
+                    **tls,
+                    **target.sentinel_options,
+                },
+                **target.options,
+                **tls,
+            )
+            self._redis = self._sentinel.master_for(target.service_name, **sockets, retry=retry)
+        elif target.topology == "cluster":
+            self._node_options = {**target.options, **tls, **sockets}
+            self._cluster = RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+                retry=Retry(NoBackoff(), 1),
+                **self._node_options,
+            )
+            self._redis = self._cluster
+        else:
+            self._redis = aioredis.Redis.from_url(url, **sockets, retry=retry, **tls)
         instrument_redis(self._redis)
         self._prefix = prefix
         self._timeout = timeout
         self._unreachable_until = 0.0
         self._gcra = self._redis.register_script(_GCRA_LUA)
+        self._incr_script = self._redis.register_script(_INCR_LUA)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -178,7 +241,13 @@ class RedisKeyValue:
         """The values of ``keys`` in one round trip (MGET), None where absent."""
         if not keys:
             return []
-        values = await self._run(self._redis.mget([self._k(key) for key in keys]))
+        prefixed = [self._k(key) for key in keys]
+        if self._cluster is not None:
+            # One MGET per slot, sent to their nodes at once; each value is judged
+            # alone by every caller, so the read need not be atomic across slots.
+            values = await self._run(self._cluster.mget_nonatomic(prefixed))
+        else:
+            values = await self._run(self._redis.mget(prefixed))
         return [value.encode() if isinstance(value, str) else value for value in values]
 
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
@@ -196,15 +265,10 @@ class RedisKeyValue:
         return bool(await self._run(self._redis.exists(self._k(key))))
 
     async def incr(self, key: str, ttl: float | None = None, amount: int = 1) -> int:
-        return await self._run(self._incr(key, ttl, amount))
-
-    async def _incr(self, key: str, ttl: float | None, amount: int) -> int:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incrby(self._k(key), amount)
-            if ttl:
-                pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
-            results = await pipe.execute()
-        return int(results[0])
+        # One script (INCRBY, then PEXPIRE NX): atomic on one server and on Cluster
+        # alike, where a MULTI pipeline is not.
+        ttl_ms = max(1, int(ttl * 1000)) if ttl else 0
+        return int(await self._run(self._incr_script(keys=[self._k(key)], args=[amount, ttl_ms])))
 
     async def gcra(
         self, key: str, rate_per_second: float, burst: int, cost: int = 1
@@ -217,22 +281,41 @@ class RedisKeyValue:
     async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]:
         """Each limit in order, atomically and in one round trip (EVALSHA): (None, 0)
         when every one admitted the request, else (the index of the first that
-        refused, seconds until it would admit); the limits after it are not counted."""
-        args: list[int] = []
-        for cell in cells:
-            args += (_interval_us(cell.rate_per_second), cell.burst, cell.cost)
-        refused, wait_us = await self._run(
-            self._gcra(keys=[self._k(cell.key) for cell in cells], args=args)
-        )
-        return (None, 0.0) if not refused else (int(refused) - 1, int(wait_us) / 1_000_000)
+        refused, seconds until it would admit); the limits after it are not counted.
+
+        On Redis Cluster one script runs over each run of consecutive keys in one
+        slot (keys sharing a hash tag ``{...}``), the runs one after the other: the
+        same answer, a round trip per run."""
+        start = 0
+        for group in _same_slot_runs([self._k(cell.key) for cell in cells], self._cluster):
+            args: list[int] = []
+            for cell in cells[start : start + len(group)]:
+                args += (_interval_us(cell.rate_per_second), cell.burst, cell.cost)
+            refused, wait_us = await self._run(self._gcra(keys=group, args=args))
+            if refused:
+                return start + int(refused) - 1, int(wait_us) / 1_000_000
+            start += len(group)
+        return None, 0.0
 
     async def publish(self, channel: str, message: str) -> None:
         await self._run(self._redis.publish(self._k(channel), message))
 
     async def subscribe(self, channel: str) -> AsyncIterator[str]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self._k(channel))
+        node: aioredis.Redis | None = None
+        if self._cluster is not None:
+            # Cluster delivers a PUBLISH on any node to the subscribers of every node:
+            # a plain connection to the primary of the channel's slot (which spreads
+            # the channels over the nodes) is enough, on any redis-py version.
+            await self._run(self._cluster.initialize())
+            primary = self._cluster.get_node_from_key(self._k(channel))
+            if primary is None:
+                raise aioredis.ConnectionError(f"no Cluster node serves channel {channel}")
+            node = aioredis.Redis(host=primary.host, port=int(primary.port), **self._node_options)
+            pubsub = node.pubsub(ignore_subscribe_messages=True)
+        else:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
+            await pubsub.subscribe(self._k(channel))
             async for message in pubsub.listen():
                 if message and message.get("type") == "message":
                     data = message["data"]
@@ -240,6 +323,9 @@ class RedisKeyValue:
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+            if node is not None:
+                with contextlib.suppress(Exception):
+                    await node.aclose()
 
     async def ping(self) -> bool:
         """Whether Redis answers now, past any pause; an answer ends the pause."""
@@ -254,6 +340,27 @@ class RedisKeyValue:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._sentinel is not None:
+            for sentinel in self._sentinel.sentinels:
+                with contextlib.suppress(Exception):
+                    await sentinel.aclose()
+
+
+def _same_slot_runs(keys: list[str], cluster: RedisCluster | None) -> list[list[str]]:
+    """``keys`` cut into runs of consecutive keys in one hash slot (one run when not
+    on Cluster, where any keys go together)."""
+    if cluster is None or not keys:
+        return [keys]
+    runs: list[list[str]] = []
+    last_slot = -1
+    for key in keys:
+        slot = cluster.keyslot(key)
+        if runs and slot == last_slot:
+            runs[-1].append(key)
+        else:
+            runs.append([key])
+        last_slot = slot
+    return runs
 
 
 #: Below this, a timeout is the request's budget running out, not Redis hanging.
@@ -414,6 +521,11 @@ def _ms(ttl: float | None) -> int | None:
 def create_kv(settings: CommonSettings) -> KeyValue:
     if settings.redis_url:
         return RedisKeyValue(
-            settings.redis_url, settings.redis_key_prefix, timeout=settings.redis_timeout_seconds
+            settings.redis_url,
+            settings.redis_key_prefix,
+            timeout=settings.redis_timeout_seconds,
+            tls_ca_file=settings.redis_tls_ca_file,
+            tls_cert_file=settings.redis_tls_cert_file,
+            tls_key_file=settings.redis_tls_key_file,
         )
     return MemoryKeyValue()
