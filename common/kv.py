@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
@@ -129,6 +130,9 @@ DEFAULT_REDIS_TIMEOUT_SECONDS = 0.5
 #: fail at once for this long instead of each waiting out its own timeout; a
 #: successful ping (the dependency watch, /ready) ends the pause early.
 UNREACHABLE_PAUSE_SECONDS = 1.0
+#: On Sentinel, a subscriber asks this often whether the primary it listens on is
+#: still the primary (:meth:`RedisKeyValue._primary_moved`).
+PRIMARY_CHECK_SECONDS = 1.0
 
 _T = TypeVar("_T")
 
@@ -175,6 +179,7 @@ class RedisKeyValue:
         retry = Retry(NoBackoff(), 1, supported_errors=(aioredis.ConnectionError,))
         self._cluster: RedisCluster | None = None
         self._sentinel: Sentinel | None = None
+        self._service_name = target.service_name
         #: Connection options of one server, for the plain connection that subscribes
         #: on Redis Cluster (:meth:`subscribe`).
         self._node_options: dict[str, Any] = {}
@@ -316,16 +321,42 @@ class RedisKeyValue:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self._k(channel))
-            async for message in pubsub.listen():
+            checked_at = time.monotonic()
+            while True:
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=PRIMARY_CHECK_SECONDS
+                )
                 if message and message.get("type") == "message":
                     data = message["data"]
                     yield data.decode() if isinstance(data, bytes) else str(data)
+                if time.monotonic() - checked_at >= PRIMARY_CHECK_SECONDS:
+                    checked_at = time.monotonic()
+                    if await self._primary_moved(pubsub):
+                        raise aioredis.ConnectionError("the Redis primary changed (a failover)")
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
             if node is not None:
                 with contextlib.suppress(Exception):
                     await node.aclose()
+
+    async def _primary_moved(self, pubsub: PubSub) -> bool:
+        """Whether the sentinels name another primary than the one ``pubsub`` listens
+        on. Sentinel's failover closes the old primary's ordinary connections but not
+        its subscribers, who would go on hearing the new primary's messages through
+        replication and never learn that writes may have been lost: their
+        subscription is ended instead, so that they resubscribe to the new primary
+        and report the gap (:func:`follow_channel`)."""
+        connection = pubsub.connection
+        if self._sentinel is None or connection is None:
+            return False
+        try:
+            async with asyncio.timeout(self._timeout):
+                host, port = await self._sentinel.discover_master(self._service_name)
+        except (aioredis.RedisError, OSError, TimeoutError):
+            return False  # no answer is no news: the subscription still works
+        where = (getattr(connection, "host", None), getattr(connection, "port", None))
+        return where != (host, int(port))
 
     async def ping(self) -> bool:
         """Whether Redis answers now, past any pause; an answer ends the pause."""
@@ -486,11 +517,12 @@ async def follow_channel(
     on_gap: Callable[[], Awaitable[None]],
     *,
     resubscribe_delay: float = 1.0,
+    on_lost: Callable[[], None] | None = None,
 ) -> None:
     """Handle every message on ``channel`` for as long as the task runs. Pub/sub
-    delivers at most once: when the subscription drops, resubscribe after a pause
-    and call ``on_gap`` so the caller reloads what it may have missed from its
-    durable source."""
+    delivers at most once: when the subscription drops, ``on_lost`` is called at
+    once (if given), then after a pause ``on_gap`` so the caller reloads what it may
+    have missed from its durable source, and the channel is subscribed again."""
     while True:
         try:
             async for message in kv.subscribe(channel):
@@ -499,6 +531,8 @@ async def follow_channel(
             raise
         except Exception:
             log.warning("subscription to %s lost; resubscribing", channel)
+        if on_lost is not None:
+            on_lost()
         await asyncio.sleep(resubscribe_delay)
         with contextlib.suppress(Exception):
             await on_gap()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -75,8 +76,8 @@ class SentinelGroup:
         return redis.Redis(host=HOST, port=self.sentinel_port, socket_timeout=5)
 
     def primary(self) -> tuple[str, int]:
-        host, port = self.sentinel().sentinel_get_master_addr_by_name(SERVICE_NAME)
-        return str(host), int(port)
+        address: Any = self.sentinel().sentinel_get_master_addr_by_name(SERVICE_NAME)
+        return str(address[0]), int(address[1])
 
     def node(self, port: int) -> redis.Redis:
         return redis.Redis(host=HOST, port=port, socket_timeout=5)
@@ -101,7 +102,7 @@ class SentinelGroup:
         """``SENTINEL FAILOVER``: the replica becomes the primary; returns its address
         once it is the primary and the old one follows it."""
         old = self.primary()
-        self.sentinel().execute_command("SENTINEL", "FAILOVER", SERVICE_NAME)
+        self.sentinel().execute_command("SENTINEL", "FAILOVER", SERVICE_NAME)  # type: ignore[no-untyped-call]
         _wait("the failover", lambda: self.primary() != old, timeout)
         new = self.primary()
         _wait(
@@ -155,7 +156,7 @@ class Cluster:
 
 
 def _cluster_state(port: int) -> str:
-    raw = redis.Redis(host=HOST, port=port).execute_command("CLUSTER", "INFO")
+    raw = redis.Redis(host=HOST, port=port).execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
     info = raw if isinstance(raw, dict) else {}
     if isinstance(raw, bytes | str):
         text = raw.decode() if isinstance(raw, bytes) else raw
