@@ -180,6 +180,7 @@ class RedisKeyValue:
         self._cluster: RedisCluster | None = None
         self._sentinel: Sentinel | None = None
         self._service_name = target.service_name
+        self._cluster_ready = False
         #: Connection options of one server, for the plain connection that subscribes
         #: on Redis Cluster (:meth:`subscribe`).
         self._node_options: dict[str, Any] = {}
@@ -229,6 +230,16 @@ class RedisKeyValue:
         if timeout <= 0:
             _close(command)
             raise TimeoutError("the request's deadline has passed")
+        if self._cluster is not None and not self._cluster_ready:
+            # Learning the slots (CLUSTER SLOTS, a connection to each node) is set-up,
+            # not a command: it gets a connection's timeout, once.
+            try:
+                async with asyncio.timeout(remaining(max(2.0, self._timeout))):
+                    await self._cluster.initialize()
+            except BaseException:
+                _close(command)
+                raise
+            self._cluster_ready = True
         try:
             async with asyncio.timeout(timeout):
                 return await command
@@ -311,7 +322,7 @@ class RedisKeyValue:
             # Cluster delivers a PUBLISH on any node to the subscribers of every node:
             # a plain connection to the primary of the channel's slot (which spreads
             # the channels over the nodes) is enough, on any redis-py version.
-            await self._run(self._cluster.initialize())
+            await self._run(asyncio.sleep(0))  # the slots, learnt once
             primary = self._cluster.get_node_from_key(self._k(channel))
             if primary is None:
                 raise aioredis.ConnectionError(f"no Cluster node serves channel {channel}")
