@@ -57,7 +57,8 @@ async def test_multi_key_commands_span_slots(cluster: Cluster) -> None:
         assert await kv.delete(*keys) == 10
         assert await kv.get_many(keys) == [None] * 20
         # The keys landed on more than one node: the load spreads.
-        nodes = {cluster.client().get_node_from_key(prefix + key).name for key in keys}
+        client = cluster.client()
+        nodes = {client.get_node_from_key(prefix + key).name for key in keys}  # type: ignore[no-untyped-call]
         assert len(nodes) > 1
     finally:
         await kv.close()
