@@ -77,7 +77,8 @@ class SentinelGroup:
 
     def primary(self) -> tuple[str, int]:
         address: Any = self.sentinel().sentinel_get_master_addr_by_name(SERVICE_NAME)
-        return str(address[0]), int(address[1])
+        host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
+        return host, int(address[1])
 
     def node(self, port: int) -> redis.Redis:
         return redis.Redis(host=HOST, port=port, socket_timeout=5)
