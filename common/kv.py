@@ -130,8 +130,8 @@ DEFAULT_REDIS_TIMEOUT_SECONDS = 0.5
 #: fail at once for this long instead of each waiting out its own timeout; a
 #: successful ping (the dependency watch, /ready) ends the pause early.
 UNREACHABLE_PAUSE_SECONDS = 1.0
-#: On Sentinel, a subscriber asks this often whether the primary it listens on is
-#: still the primary (:meth:`RedisKeyValue._primary_moved`).
+#: On Sentinel and Cluster, a subscriber asks this often whether the primaries are
+#: still the ones it subscribed under (:meth:`RedisKeyValue._primary_moved`).
 PRIMARY_CHECK_SECONDS = 1.0
 
 _T = TypeVar("_T")
@@ -330,6 +330,7 @@ class RedisKeyValue:
             pubsub = node.pubsub(ignore_subscribe_messages=True)
         else:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        primaries = await self._cluster_primaries()
         try:
             await pubsub.subscribe(self._k(channel))
             checked_at = time.monotonic()
@@ -342,7 +343,7 @@ class RedisKeyValue:
                     yield data.decode() if isinstance(data, bytes) else str(data)
                 if time.monotonic() - checked_at >= PRIMARY_CHECK_SECONDS:
                     checked_at = time.monotonic()
-                    if await self._primary_moved(pubsub):
+                    if await self._primary_moved(pubsub, primaries):
                         raise aioredis.ConnectionError("the Redis primary changed (a failover)")
         finally:
             with contextlib.suppress(Exception):
@@ -351,13 +352,17 @@ class RedisKeyValue:
                 with contextlib.suppress(Exception):
                     await node.aclose()
 
-    async def _primary_moved(self, pubsub: PubSub) -> bool:
+    async def _primary_moved(self, pubsub: PubSub, primaries: frozenset[str] | None) -> bool:
         """Whether the sentinels name another primary than the one ``pubsub`` listens
-        on. Sentinel's failover closes the old primary's ordinary connections but not
-        its subscribers, who would go on hearing the new primary's messages through
-        replication and never learn that writes may have been lost: their
-        subscription is ended instead, so that they resubscribe to the new primary
-        and report the gap (:func:`follow_channel`)."""
+        on, or on Cluster whether the primaries are other than ``primaries`` (those at
+        the start of the subscription). A failover closes the old primary's ordinary
+        connections but not its subscribers, who would go on hearing messages through
+        replication or the cluster bus and never learn that writes may have been
+        lost: their subscription is ended instead, so that they resubscribe (to the
+        new primary) and report the gap (:func:`follow_channel`)."""
+        if self._cluster is not None:
+            now = await self._cluster_primaries()
+            return primaries is not None and now is not None and now != primaries
         connection = pubsub.connection
         if self._sentinel is None or connection is None:
             return False
@@ -368,6 +373,22 @@ class RedisKeyValue:
             return False  # no answer is no news: the subscription still works
         where = (getattr(connection, "host", None), getattr(connection, "port", None))
         return where != (host, int(port))
+
+    async def _cluster_primaries(self) -> frozenset[str] | None:
+        """The addresses of the Cluster's primaries that are not failing (CLUSTER
+        NODES of one node); None when not on Cluster or no node answered."""
+        if self._cluster is None:
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                nodes = await self._cluster.cluster_nodes()
+        except (aioredis.RedisError, OSError, TimeoutError):
+            return None
+        return frozenset(
+            address
+            for address, node in nodes.items()
+            if "master" in str(node.get("flags", "")) and "fail" not in str(node.get("flags", ""))
+        )
 
     async def ping(self) -> bool:
         """Whether Redis answers now, past any pause; an answer ends the pause."""

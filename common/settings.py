@@ -250,6 +250,9 @@ class CommonSettings(BaseSettings):
     @field_validator("redis_key_prefix")
     @classmethod
     def _redis_key_prefix_default(cls, value: str, info: ValidationInfo) -> str:
+        url = info.data.get("redis_url")
+        if "{" in value and url and parse_redis_url(url).topology == "cluster":
+            raise ValueError("must not contain '{' on Redis Cluster (all keys in one slot)")
         if value:
             return value
         issuer = str(info.data.get("issuer", ""))

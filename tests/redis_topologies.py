@@ -143,10 +143,34 @@ def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
 
 @dataclass
 class Cluster:
-    """Three primaries (no replicas) joined into one Redis Cluster."""
+    """Three primaries (and a replica of each, when asked for) joined into one
+    Redis Cluster."""
 
     ports: list[int]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def replica_ports(self) -> list[int]:
+        return [
+            port
+            for port in self.ports
+            if redis.Redis(host=HOST, port=port).info("replication")["role"] == "slave"
+        ]
+
+    def failover(self, timeout: float = 30.0) -> int:
+        """CLUSTER FAILOVER on one replica: it becomes a primary (its old primary, a
+        replica); returns its port once every node agrees."""
+        port = self.replica_ports()[0]
+        node = redis.Redis(host=HOST, port=port)
+        node.execute_command("CLUSTER", "FAILOVER")  # type: ignore[no-untyped-call]
+        _wait(
+            "the cluster failover",
+            lambda: (
+                node.info("replication")["role"] == "master"
+                and all(_cluster_state(p) == "ok" for p in self.ports)
+            ),
+            timeout,
+        )
+        return port
 
     @property
     def url(self) -> str:
@@ -166,8 +190,8 @@ def _cluster_state(port: int) -> str:
 
 
 @contextlib.contextmanager
-def redis_cluster(directory: Path, nodes: int = 3) -> Iterator[Cluster]:
-    cluster = Cluster([free_port() for _ in range(nodes)])
+def redis_cluster(directory: Path, nodes: int = 3, replicas: int = 0) -> Iterator[Cluster]:
+    cluster = Cluster([free_port() for _ in range(nodes * (1 + replicas))])
     try:
         for port in cluster.ports:
             cluster.processes.append(
@@ -179,13 +203,22 @@ def redis_cluster(directory: Path, nodes: int = 3) -> Iterator[Cluster]:
             _wait(f"node {port}", lambda port=port: redis.Redis(host=HOST, port=port).ping())
         subprocess.run(
             [_binary("redis-cli"), "--cluster", "create",
-             *(f"{HOST}:{port}" for port in cluster.ports), "--cluster-yes"],
+             *(f"{HOST}:{port}" for port in cluster.ports),
+             "--cluster-replicas", str(replicas), "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
         for port in cluster.ports:
             _wait(
                 f"node {port} to see the cluster",
                 lambda port=port: _cluster_state(port) == "ok",
+            )
+        for port in cluster.replica_ports():
+            _wait(
+                f"replica {port} to sync",
+                lambda port=port: (
+                    redis.Redis(host=HOST, port=port).info("replication")["master_link_status"]
+                    == "up"
+                ),
             )
         yield cluster
     finally:

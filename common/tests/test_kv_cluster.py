@@ -4,8 +4,10 @@ across three primaries, multi-key commands over several slots, and pub/sub."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from redis.crc import key_slot
@@ -139,3 +141,49 @@ async def test_follow_channel_on_cluster_hears_every_publisher(cluster: Cluster)
 def test_a_prefix_with_a_hash_tag_is_refused_on_cluster(cluster: Cluster) -> None:
     with pytest.raises(ValueError, match="must not contain"):
         RedisKeyValue(cluster.url, "oauth2:{all}:")
+
+
+async def test_a_cluster_failover_ends_the_subscription(tmp_path: Path) -> None:
+    """A subscriber hears of a failover anywhere in the cluster (a replica taking
+    over a primary), though its own connection survives it: the subscription ends,
+    the gap is reported, and messages flow again."""
+    with redis_cluster(tmp_path, replicas=1) as running:
+        kv = RedisKeyValue(running.url, "t:", timeout=2.0)
+        received: list[str] = []
+        lost: list[float] = []
+        gaps: list[float] = []
+
+        async def on_message(message: str) -> None:
+            received.append(message)
+
+        async def on_gap() -> None:
+            gaps.append(time.monotonic())
+
+        task = asyncio.create_task(
+            follow_channel(
+                kv, "chan", on_message, on_gap, resubscribe_delay=0.2,
+                on_lost=lambda: lost.append(time.monotonic()),
+            )
+        )  # fmt: skip
+        try:
+            await _heard(kv, received, "before")
+            await asyncio.to_thread(running.failover)
+            for _ in range(100):
+                if gaps:
+                    break
+                await asyncio.sleep(0.1)
+            assert lost and gaps, "the failover was not reported"
+            await _heard(kv, received, "after")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await kv.close()
+
+
+async def _heard(kv: KeyValue, received: list[str], message: str) -> None:
+    for _ in range(100):
+        await kv.publish("chan", message)
+        await asyncio.sleep(0.1)
+        if message in received:
+            return
+    raise AssertionError(f"{message!r} never heard")

@@ -72,6 +72,12 @@ def test_a_bad_url_stops_start_up_with_one_line() -> None:
     assert len(lines) == 1 and "redis_url" in lines[0] and "database 0 only" in lines[0]
 
 
+def test_a_prefix_with_a_hash_tag_is_refused_on_cluster() -> None:
+    with pytest.raises(ValidationError, match="must not contain"):
+        CommonSettings(redis_url="redis+cluster://h:7000", redis_key_prefix="oauth2:{x}:")
+    assert CommonSettings(redis_url="redis://h", redis_key_prefix="{x}:").redis_key_prefix
+
+
 def test_the_default_prefix_is_the_deployments() -> None:
     one = CommonSettings(issuer="https://login.example.com")
     again = CommonSettings(issuer="https://login.example.com/")
