@@ -14,6 +14,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -130,3 +131,41 @@ async def test_revocation_fans_out_on_cluster(
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_cluster_failover_loses_no_revocation(
+    tmp_path: Path, shared_engine: AsyncEngine, kek: bytes
+) -> None:
+    """The same on Cluster: a replica takes over a primary (CLUSTER FAILOVER) after
+    revocations whose keys the cluster then lacks; every replica writes them again
+    and refuses every revoked token."""
+    with redis_cluster(tmp_path, replicas=1) as running:
+        prefix = f"t{uuid.uuid4().hex[:6]}:"
+        a = await Replica(
+            shared_engine, RedisKeyValue(running.url, prefix, timeout=2.0), kek
+        ).start()
+        b = await Replica(
+            shared_engine, RedisKeyValue(running.url, prefix, timeout=2.0), kek
+        ).start()
+        try:
+            kept = await a.issue()
+            revoked = [await a.issue() for _ in range(10)]
+            for n, token in enumerate(revoked):
+                await (a if n % 2 else b).revoke(token)
+            await asyncio.to_thread(running.failover)
+            raw = running.client()
+            lost = [prefix + "revoked:" + token_jti(token) for token in revoked]
+            for key in lost:
+                raw.delete(key)
+            deadline = time.monotonic() + 2 * DISTRUST_AFTER_OUTAGE_SECONDS
+            while time.monotonic() < deadline and sum(raw.exists(k) for k in lost) < len(lost):
+                await asyncio.sleep(0.2)
+            assert sum(raw.exists(k) for k in lost) == len(lost), "keys were not written again"
+            for replica in (a, b):
+                replica.revocations._local.clear()
+            for token in revoked:
+                assert not await a.active(token) and not await b.active(token)
+            assert await a.active(kept) and await b.active(kept)
+        finally:
+            await a.stop()
+            await b.stop()
