@@ -349,6 +349,8 @@ def describe_error(exc: ValidationError, cls: type[CommonSettings]) -> str:
     field = cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
     if field is not None and "SecretStr" in str(field.annotation):
         shown = " (value not shown)"
+    elif isinstance(value, str) and "://" in value and "@" in value:
+        shown = " (value not shown: a URL with credentials)"
     elif isinstance(value, dict) or value is None:
         shown = ""
     else:

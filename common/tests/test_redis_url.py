@@ -72,6 +72,17 @@ def test_a_bad_url_stops_start_up_with_one_line() -> None:
     assert len(lines) == 1 and "redis_url" in lines[0] and "database 0 only" in lines[0]
 
 
+def test_a_bad_url_with_a_password_does_not_show_it() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from common.settings import CommonSettings, load_settings;"
+         "load_settings(CommonSettings)"],
+        env={"REDIS_URL": "redis+sentinel://app:hunter2@h:26379", "PATH": ""},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "names its service" in result.stderr and "hunter2" not in result.stderr
+
+
 def test_a_prefix_with_a_hash_tag_is_refused_on_cluster() -> None:
     with pytest.raises(ValidationError, match="must not contain"):
         CommonSettings(redis_url="redis+cluster://h:7000", redis_key_prefix="oauth2:{x}:")
