@@ -15,14 +15,19 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from common.deadline import remaining
 from common.errors import TemporarilyUnavailable
+from common.redis_url import parse_redis_url
 from common.settings import CommonSettings
 from common.telemetry import instrument_redis
 
@@ -54,6 +59,15 @@ for i = 1, #KEYS do
   redis.call('SET', KEYS[i], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 end
 return {0, 0}
+"""
+
+#: INCRBY KEYS[1] by ARGV[1]; a new counter expires in ARGV[2] ms (0: never).
+_INCR_LUA = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[1])
+if tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2], 'NX')
+end
+return count
 """
 
 
@@ -116,6 +130,9 @@ DEFAULT_REDIS_TIMEOUT_SECONDS = 0.5
 #: fail at once for this long instead of each waiting out its own timeout; a
 #: successful ping (the dependency watch, /ready) ends the pause early.
 UNREACHABLE_PAUSE_SECONDS = 1.0
+#: On Sentinel and Cluster, a subscriber asks this often whether the primaries are
+#: still the ones it subscribed under (:meth:`RedisKeyValue._primary_moved`).
+PRIMARY_CHECK_SECONDS = 1.0
 
 _T = TypeVar("_T")
 
@@ -131,24 +148,76 @@ class RedisKeyValue:
     for the rate limiter, the cache's source of truth)."""
 
     def __init__(
-        self, url: str, prefix: str, *, timeout: float = DEFAULT_REDIS_TIMEOUT_SECONDS
+        self,
+        url: str,
+        prefix: str,
+        *,
+        timeout: float = DEFAULT_REDIS_TIMEOUT_SECONDS,
+        tls_ca_file: Path | None = None,
+        tls_cert_file: Path | None = None,
+        tls_key_file: Path | None = None,
     ) -> None:
+        target = parse_redis_url(url)
+        if target.topology == "cluster" and "{" in prefix:
+            # Every key would hash on the prefix's tag: the whole data set on one node.
+            raise ValueError("redis_key_prefix must not contain '{' on Redis Cluster")
+        tls: dict[str, Any] = {}
+        if target.tls:
+            if tls_ca_file is not None:
+                tls["ssl_ca_certs"] = str(tls_ca_file)
+            if tls_cert_file is not None and tls_key_file is not None:
+                tls["ssl_certfile"], tls["ssl_keyfile"] = str(tls_cert_file), str(tls_key_file)
         # The socket timeouts are a backstop; asyncio.timeout below is the bound. A
         # command that finds its pooled connection closed (Redis restarted, a failover)
         # is sent again at once on a new one: once, with no backoff, and never after a
         # timeout (a hung Redis is not waited for twice).
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=max(2.0, timeout),
-            socket_connect_timeout=max(2.0, timeout),
-            health_check_interval=30,
-            retry=Retry(NoBackoff(), 1, supported_errors=(aioredis.ConnectionError,)),
-        )
+        sockets: dict[str, Any] = {
+            "socket_timeout": max(2.0, timeout),
+            "socket_connect_timeout": max(2.0, timeout),
+            "health_check_interval": 30,
+        }
+        retry = Retry(NoBackoff(), 1, supported_errors=(aioredis.ConnectionError,))
+        self._cluster: RedisCluster | None = None
+        self._sentinel: Sentinel | None = None
+        self._service_name = target.service_name
+        self._cluster_ready = False
+        #: Connection options of one server, for the plain connection that subscribes
+        #: on Redis Cluster (:meth:`subscribe`).
+        self._node_options: dict[str, Any] = {}
+        self._redis: aioredis.Redis | RedisCluster
+        if target.topology == "sentinel":
+            # A failover is followed: the pool asks the sentinels for the primary on
+            # every new connection, and a connection to a demoted primary (READONLY,
+            # or closed by the sentinels) is dropped and the command sent once more.
+            self._sentinel = Sentinel(
+                list(target.nodes),
+                sentinel_kwargs={
+                    **sockets,
+                    **({"ssl": True} if target.tls else {}),
+                    **{k: v for k, v in target.options.items() if k.startswith("ssl_")},
+                    **tls,
+                    **target.sentinel_options,
+                },
+                **target.options,
+                **tls,
+            )
+            self._redis = self._sentinel.master_for(target.service_name, **sockets, retry=retry)
+        elif target.topology == "cluster":
+            self._node_options = {**target.options, **tls, **sockets}
+            self._cluster = RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+                retry=Retry(NoBackoff(), 1),
+                **self._node_options,
+            )
+            self._redis = self._cluster
+        else:
+            self._redis = aioredis.Redis.from_url(url, **sockets, retry=retry, **tls)
         instrument_redis(self._redis)
         self._prefix = prefix
         self._timeout = timeout
         self._unreachable_until = 0.0
         self._gcra = self._redis.register_script(_GCRA_LUA)
+        self._incr_script = self._redis.register_script(_INCR_LUA)
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -161,6 +230,16 @@ class RedisKeyValue:
         if timeout <= 0:
             _close(command)
             raise TimeoutError("the request's deadline has passed")
+        if self._cluster is not None and not self._cluster_ready:
+            # Learning the slots (CLUSTER SLOTS, a connection to each node) is set-up,
+            # not a command: it gets a connection's timeout, once.
+            try:
+                async with asyncio.timeout(remaining(max(2.0, self._timeout))):
+                    await self._cluster.initialize()
+            except BaseException:
+                _close(command)
+                raise
+            self._cluster_ready = True
         try:
             async with asyncio.timeout(timeout):
                 return await command
@@ -178,7 +257,13 @@ class RedisKeyValue:
         """The values of ``keys`` in one round trip (MGET), None where absent."""
         if not keys:
             return []
-        values = await self._run(self._redis.mget([self._k(key) for key in keys]))
+        prefixed = [self._k(key) for key in keys]
+        if self._cluster is not None:
+            # One MGET per slot, sent to their nodes at once; each value is judged
+            # alone by every caller, so the read need not be atomic across slots.
+            values = await self._run(self._cluster.mget_nonatomic(prefixed))
+        else:
+            values = await self._run(self._redis.mget(prefixed))
         return [value.encode() if isinstance(value, str) else value for value in values]
 
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
@@ -196,15 +281,10 @@ class RedisKeyValue:
         return bool(await self._run(self._redis.exists(self._k(key))))
 
     async def incr(self, key: str, ttl: float | None = None, amount: int = 1) -> int:
-        return await self._run(self._incr(key, ttl, amount))
-
-    async def _incr(self, key: str, ttl: float | None, amount: int) -> int:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incrby(self._k(key), amount)
-            if ttl:
-                pipe.pexpire(self._k(key), max(1, int(ttl * 1000)), nx=True)
-            results = await pipe.execute()
-        return int(results[0])
+        # One script (INCRBY, then PEXPIRE NX): atomic on one server and on Cluster
+        # alike, where a MULTI pipeline is not.
+        ttl_ms = max(1, int(ttl * 1000)) if ttl else 0
+        return int(await self._run(self._incr_script(keys=[self._k(key)], args=[amount, ttl_ms])))
 
     async def gcra(
         self, key: str, rate_per_second: float, burst: int, cost: int = 1
@@ -217,29 +297,98 @@ class RedisKeyValue:
     async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]:
         """Each limit in order, atomically and in one round trip (EVALSHA): (None, 0)
         when every one admitted the request, else (the index of the first that
-        refused, seconds until it would admit); the limits after it are not counted."""
-        args: list[int] = []
-        for cell in cells:
-            args += (_interval_us(cell.rate_per_second), cell.burst, cell.cost)
-        refused, wait_us = await self._run(
-            self._gcra(keys=[self._k(cell.key) for cell in cells], args=args)
-        )
-        return (None, 0.0) if not refused else (int(refused) - 1, int(wait_us) / 1_000_000)
+        refused, seconds until it would admit); the limits after it are not counted.
+
+        On Redis Cluster one script runs over each run of consecutive keys in one
+        slot (keys sharing a hash tag ``{...}``), the runs one after the other: the
+        same answer, a round trip per run."""
+        start = 0
+        for group in _same_slot_runs([self._k(cell.key) for cell in cells], self._cluster):
+            args: list[int] = []
+            for cell in cells[start : start + len(group)]:
+                args += (_interval_us(cell.rate_per_second), cell.burst, cell.cost)
+            refused, wait_us = await self._run(self._gcra(keys=group, args=args))
+            if refused:
+                return start + int(refused) - 1, int(wait_us) / 1_000_000
+            start += len(group)
+        return None, 0.0
 
     async def publish(self, channel: str, message: str) -> None:
         await self._run(self._redis.publish(self._k(channel), message))
 
     async def subscribe(self, channel: str) -> AsyncIterator[str]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self._k(channel))
+        node: aioredis.Redis | None = None
+        if self._cluster is not None:
+            # Cluster delivers a PUBLISH on any node to the subscribers of every node:
+            # a plain connection to the primary of the channel's slot (which spreads
+            # the channels over the nodes) is enough, on any redis-py version.
+            await self._run(asyncio.sleep(0))  # the slots, learnt once
+            primary = self._cluster.get_node_from_key(self._k(channel))
+            if primary is None:
+                raise aioredis.ConnectionError(f"no Cluster node serves channel {channel}")
+            node = aioredis.Redis(host=primary.host, port=int(primary.port), **self._node_options)
+            pubsub = node.pubsub(ignore_subscribe_messages=True)
+        else:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        primaries = await self._cluster_primaries()
         try:
-            async for message in pubsub.listen():
+            await pubsub.subscribe(self._k(channel))
+            checked_at = time.monotonic()
+            while True:
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=PRIMARY_CHECK_SECONDS
+                )
                 if message and message.get("type") == "message":
                     data = message["data"]
                     yield data.decode() if isinstance(data, bytes) else str(data)
+                if time.monotonic() - checked_at >= PRIMARY_CHECK_SECONDS:
+                    checked_at = time.monotonic()
+                    if await self._primary_moved(pubsub, primaries):
+                        raise aioredis.ConnectionError("the Redis primary changed (a failover)")
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+            if node is not None:
+                with contextlib.suppress(Exception):
+                    await node.aclose()
+
+    async def _primary_moved(self, pubsub: PubSub, primaries: frozenset[str] | None) -> bool:
+        """Whether the sentinels name another primary than the one ``pubsub`` listens
+        on, or on Cluster whether the primaries are other than ``primaries`` (those at
+        the start of the subscription). A failover closes the old primary's ordinary
+        connections but not its subscribers, who would go on hearing messages through
+        replication or the cluster bus and never learn that writes may have been
+        lost: their subscription is ended instead, so that they resubscribe (to the
+        new primary) and report the gap (:func:`follow_channel`)."""
+        if self._cluster is not None:
+            now = await self._cluster_primaries()
+            return primaries is not None and now is not None and now != primaries
+        connection = pubsub.connection
+        if self._sentinel is None or connection is None:
+            return False
+        try:
+            async with asyncio.timeout(self._timeout):
+                host, port = await self._sentinel.discover_master(self._service_name)
+        except (aioredis.RedisError, OSError, TimeoutError):
+            return False  # no answer is no news: the subscription still works
+        where = (getattr(connection, "host", None), getattr(connection, "port", None))
+        return where != (host, int(port))
+
+    async def _cluster_primaries(self) -> frozenset[str] | None:
+        """The addresses of the Cluster's primaries that are not failing (CLUSTER
+        NODES of one node); None when not on Cluster or no node answered."""
+        if self._cluster is None:
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                nodes = await self._cluster.cluster_nodes()
+        except (aioredis.RedisError, OSError, TimeoutError):
+            return None
+        return frozenset(
+            address
+            for address, node in nodes.items()
+            if "master" in str(node.get("flags", "")) and "fail" not in str(node.get("flags", ""))
+        )
 
     async def ping(self) -> bool:
         """Whether Redis answers now, past any pause; an answer ends the pause."""
@@ -254,6 +403,27 @@ class RedisKeyValue:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._sentinel is not None:
+            for sentinel in self._sentinel.sentinels:
+                with contextlib.suppress(Exception):
+                    await sentinel.aclose()
+
+
+def _same_slot_runs(keys: list[str], cluster: RedisCluster | None) -> list[list[str]]:
+    """``keys`` cut into runs of consecutive keys in one hash slot (one run when not
+    on Cluster, where any keys go together)."""
+    if cluster is None or not keys:
+        return [keys]
+    runs: list[list[str]] = []
+    last_slot = -1
+    for key in keys:
+        slot = cluster.keyslot(key)
+        if runs and slot == last_slot:
+            runs[-1].append(key)
+        else:
+            runs.append([key])
+        last_slot = slot
+    return runs
 
 
 #: Below this, a timeout is the request's budget running out, not Redis hanging.
@@ -379,11 +549,12 @@ async def follow_channel(
     on_gap: Callable[[], Awaitable[None]],
     *,
     resubscribe_delay: float = 1.0,
+    on_lost: Callable[[], None] | None = None,
 ) -> None:
     """Handle every message on ``channel`` for as long as the task runs. Pub/sub
-    delivers at most once: when the subscription drops, resubscribe after a pause
-    and call ``on_gap`` so the caller reloads what it may have missed from its
-    durable source."""
+    delivers at most once: when the subscription drops, ``on_lost`` is called at
+    once (if given), then after a pause ``on_gap`` so the caller reloads what it may
+    have missed from its durable source, and the channel is subscribed again."""
     while True:
         try:
             async for message in kv.subscribe(channel):
@@ -392,6 +563,8 @@ async def follow_channel(
             raise
         except Exception:
             log.warning("subscription to %s lost; resubscribing", channel)
+        if on_lost is not None:
+            on_lost()
         await asyncio.sleep(resubscribe_delay)
         with contextlib.suppress(Exception):
             await on_gap()
@@ -414,6 +587,11 @@ def _ms(ttl: float | None) -> int | None:
 def create_kv(settings: CommonSettings) -> KeyValue:
     if settings.redis_url:
         return RedisKeyValue(
-            settings.redis_url, settings.redis_key_prefix, timeout=settings.redis_timeout_seconds
+            settings.redis_url,
+            settings.redis_key_prefix,
+            timeout=settings.redis_timeout_seconds,
+            tls_ca_file=settings.redis_tls_ca_file,
+            tls_cert_file=settings.redis_tls_cert_file,
+            tls_key_file=settings.redis_tls_key_file,
         )
     return MemoryKeyValue()

@@ -14,6 +14,7 @@ code 2 (:func:`load_settings`). Nothing else in the code base reads
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tomllib
@@ -29,6 +30,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from common.redis_url import parse_redis_url
 
 ENV_PREFIX = "OAUTH2_"
 CONFIG_ENV = "OAUTH2_CONFIG"
@@ -148,10 +151,25 @@ class CommonSettings(BaseSettings):
     # A pooled PostgreSQL connection idle this long is pinged before use (common/db.py);
     # 0 pings at every checkout, as SQLAlchemy's pool_pre_ping does.
     database_ping_after_idle_seconds: float = Field(default=1.0, ge=0, le=3600)
-    # redis:// URL; unset means an in-process stand-in (embedded default only).
+    # Redis, one of (docs/operators.md, "Redis: Sentinel, Cluster, TLS, sharing one Redis"):
+    # redis://[user:pass@]host:port[/db], rediss://... (TLS), unix:///path.sock;
+    # redis+sentinel://[user:pass@]host:26379[,host:26379...]/service_name[/db] (also
+    # rediss+sentinel://; the sentinels' own password as ?sentinel_password=...);
+    # redis+cluster://[user:pass@]host:7000[,host:7001...] (also rediss+cluster://).
+    # Unset means an in-process stand-in (embedded default only).
     redis_url: str | None = None
     # Prefix of every Redis key and channel, so that deployments can share a server.
-    redis_key_prefix: str = "oauth2:"
+    # Empty (the default) derives it from the issuer: "oauth2:" + the first 8 hex digits
+    # of SHA-256(issuer) + ":", the same in every process of one deployment and apart
+    # from any other deployment's.
+    redis_key_prefix: str = ""
+    # PEM files for TLS to Redis (rediss:// schemes only): the CA that signs the
+    # servers' certificates (unset: the system's CAs), and a client certificate and its
+    # key for servers that ask for one (both or neither). The URL's own query options
+    # (?ssl_ca_certs=..., ?ssl_cert_reqs=none) are honoured too; these win.
+    redis_tls_ca_file: Path | None = None
+    redis_tls_cert_file: Path | None = None
+    redis_tls_key_file: Path | None = None
     # Longest wait for one Redis command, in seconds (less when the request's budget
     # has less left); after one finds Redis away the next fail at once for a second.
     redis_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
@@ -224,9 +242,28 @@ class CommonSettings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url_known(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
-        return value or None
+        if not value:
+            return None
+        parse_redis_url(value)  # ValueError names what is wrong
+        return value
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _redis_key_prefix_default(cls, value: str, info: ValidationInfo) -> str:
+        url = info.data.get("redis_url")
+        if "{" in value and url and parse_redis_url(url).topology == "cluster":
+            raise ValueError("must not contain '{' on Redis Cluster (all keys in one slot)")
+        if value:
+            return value
+        issuer = str(info.data.get("issuer", ""))
+        return "oauth2:" + hashlib.sha256(issuer.encode()).hexdigest()[:8] + ":"
+
+    @field_validator("redis_tls_key_file")
+    @classmethod
+    def _redis_tls_pair(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("redis_tls_cert_file") is None):
+            raise ValueError("redis_tls_cert_file and redis_tls_key_file go together")
+        return value
 
     @field_validator("grpc_tls_key_file")
     @classmethod
@@ -312,6 +349,8 @@ def describe_error(exc: ValidationError, cls: type[CommonSettings]) -> str:
     field = cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
     if field is not None and "SecretStr" in str(field.annotation):
         shown = " (value not shown)"
+    elif isinstance(value, str) and "://" in value and "@" in value:
+        shown = " (value not shown: a URL with credentials)"
     elif isinstance(value, dict) or value is None:
         shown = ""
     else:

@@ -173,8 +173,11 @@ def address_key(address: str, ipv6_prefix: int) -> str:
 
 
 def _key(limit: Limit, identity: str) -> str:
+    # The digest is the key's hash tag: on Redis Cluster every limit of one identity
+    # is in one slot (the two per-address limits of a request naming no client go in
+    # one script), while the identities spread over the nodes.
     digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"ratelimit:{limit.name}:{digest}"
+    return f"ratelimit:{limit.name}:{{{digest}}}"
 
 
 def limiter_of(request: Request) -> RateLimiter:

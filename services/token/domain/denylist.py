@@ -26,6 +26,13 @@ replica last found the KeyValue away, a missing key sends its check to the
 database as well (a replica that saw no failure at all, having had no traffic
 during the outage, trusts the KeyValue at once: the rewrite follows within a
 second).
+
+A Redis failover (Sentinel, Cluster) may lose the last writes the old primary
+acknowledged. Every replica's subscription drops with it: from that moment the
+replica distrusts "no such key" as after an outage, and once subscribed again it
+reloads the recent rows from the database and writes their keys again, twice
+(:meth:`RevocationList._on_gap`). So no revocation the database committed is
+lost: each replica refuses it from its local set, the database or the rewritten key.
 """
 
 from __future__ import annotations
@@ -129,6 +136,9 @@ class RevocationList:
         self._unspread: dict[str, _Write] = {}
         self._respreading = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        # time.monotonic() when the keys of recent rows are to be written again
+        # after a gap in the subscription (:meth:`_on_gap`).
+        self._rewrite_at: float | None = None
         # time.monotonic() of the last KeyValue failure this replica saw.
         self._kv_failed_at = -DISTRUST_AFTER_OUTAGE_SECONDS
 
@@ -247,6 +257,12 @@ class RevocationList:
     async def _respreader(self) -> None:
         while True:
             await asyncio.sleep(self._respread_interval)
+            if self._rewrite_at is not None and time.monotonic() >= self._rewrite_at:
+                self._rewrite_at = None
+                try:
+                    await self.sync(rewrite=True)
+                except Exception:
+                    log.warning("revocation list sync failed", exc_info=True)
             if self._unspread:
                 await self._respread()
 
@@ -389,8 +405,10 @@ class RevocationList:
 
     # -- background work ----------------------------------------------------------------
 
-    async def sync(self) -> None:
-        """Load rows revoked since the last sync into the local set; prune the expired."""
+    async def sync(self, *, rewrite: bool = False) -> None:
+        """Load rows revoked since the last sync into the local set; prune the expired.
+        The first sync, and one with ``rewrite``, also write the keys of the rows it
+        loaded to the KeyValue again (:meth:`_on_gap`)."""
         now = self._clock()
         since = None if self._last_sync is None else self._last_sync - SYNC_OVERLAP
         loaded = [
@@ -401,22 +419,24 @@ class RevocationList:
             for entry in await self._store.list_unexpired_families(now, revoked_since=since)
         ]
         first = self._last_sync is None
+        rewrite = rewrite or first
         for key, expires_at in loaded:
             exp = expires_at.timestamp()
             self._local[key] = exp
-            if first:
+            if rewrite:
                 # At start the KeyValue may be empty (Redis flushed, or the in-process
-                # stand-in restarted): put back what the database knows.
+                # stand-in restarted), after a gap it may have lost the latest writes
+                # (a failover): put back what the database knows.
                 self._unspread.setdefault(key, _Write(str(int(exp) + 1), exp))
         for entry in await self._store.list_unexpired_principals(now, revoked_since=since):
             key = not_before_key(entry.kind, entry.principal_id)
             nb, exp = entry.not_before.timestamp(), entry.expires_at.timestamp()
             self._remember_not_before(key, nb, exp)
-            if first:
+            if rewrite:
                 self._unspread.setdefault(key, _Write(repr(nb), exp, keep_newer=True))
         self._last_sync = now
         self._prune(now.timestamp())
-        if first and self._unspread:
+        if rewrite and self._unspread:
             # Without Redis this costs one failed call, not one per entry; the rest
             # is written by the background task once it answers.
             await self._respread()
@@ -433,9 +453,24 @@ class RevocationList:
             self._kv,
             CHANNEL,
             self._on_message,
-            self.sync,
+            self._on_gap,
             resubscribe_delay=RESUBSCRIBE_DELAY_SECONDS,
+            on_lost=self._kv_failed,
         )
+
+    async def _on_gap(self) -> None:
+        """After the subscription dropped: a Redis restart or failover, where the last
+        writes acknowledged by the old primary may not have reached its replicas
+        (replication is asynchronous) and are gone. Until this replica knows again,
+        "no such key" is not believed (``on_lost`` marked the KeyValue away, so a check
+        asks the database); then the rows revoked since shortly before the last sync
+        are loaded into the local set and their keys written again, so that replicas
+        that check the KeyValue find every revocation the database holds."""
+        self._kv_failed()
+        await self.sync(rewrite=True)
+        # The old primary may take writes until the sentinels have demoted it (a
+        # second or so): once more, well before this replica trusts the KeyValue again.
+        self._rewrite_at = time.monotonic() + DISTRUST_AFTER_OUTAGE_SECONDS / 2
 
     async def _on_message(self, message: str) -> None:
         if not message:
