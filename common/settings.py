@@ -258,6 +258,14 @@ class CommonSettings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value or None
 
+    @field_validator("grpc_tls_ca_file", "grpc_tls_cert_file", "grpc_tls_key_file")
+    @classmethod
+    def _grpc_tls_file_readable(cls, value: Path | None) -> Path | None:
+        # At start-up, in the line that names the setting, rather than at the first call.
+        if value is not None and not (value.is_file() and os.access(value, os.R_OK)):
+            raise ValueError("not a readable file")
+        return value
+
     @field_validator("grpc_tls_key_file")
     @classmethod
     def _grpc_tls_all_or_none(cls, value: Path | None, info: ValidationInfo) -> Path | None:
@@ -370,9 +378,12 @@ def known_fields(cls: type[CommonSettings]) -> dict[str, frozenset[str]]:
     return known
 
 
-def _did_you_mean(name: str, candidates: Any, shown: str = "'{}'") -> str:
-    close = difflib.get_close_matches(name, sorted(candidates), n=1)
-    return f" (did you mean {shown.format(close[0])}?)" if close else ""
+def _did_you_mean(name: str, candidates: Any, shown: str = "'{}'", prefix: str = "") -> str:
+    """A near miss among ``candidates``, compared without their common ``prefix``
+    (which would make every OAUTH2_ name look close to every other)."""
+    stems = {candidate.removeprefix(prefix): candidate for candidate in candidates}
+    close = difflib.get_close_matches(name.removeprefix(prefix), sorted(stems), n=1, cutoff=0.75)
+    return f" (did you mean {shown.format(stems[close[0]])}?)" if close else ""
 
 
 def known_env_names(known: dict[str, frozenset[str]]) -> frozenset[str]:
@@ -391,7 +402,8 @@ def check_environment(known: dict[str, frozenset[str]]) -> None:
         name = variable.upper()
         if name.startswith(ENV_PREFIX) and name not in names:
             raise ConfigError(
-                f"unknown environment variable {variable}" + _did_you_mean(name, names, "{}")
+                f"unknown environment variable {variable}"
+                + _did_you_mean(name, names, "{}", ENV_PREFIX)
             )
 
 

@@ -498,8 +498,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make run: {exc}", file=sys.stderr)
         return 1
     finally:
-        print("stopping...", file=sys.stderr)
-        system.stop_all()
+        if system.processes:
+            print("stopping...", file=sys.stderr)
+            system.stop_all()
 
 
 if __name__ == "__main__":
