@@ -258,14 +258,6 @@ class CommonSettings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value or None
 
-    @field_validator("grpc_tls_ca_file", "grpc_tls_cert_file", "grpc_tls_key_file")
-    @classmethod
-    def _grpc_tls_file_readable(cls, value: Path | None) -> Path | None:
-        # At start-up, in the line that names the setting, rather than at the first call.
-        if value is not None and not (value.is_file() and os.access(value, os.R_OK)):
-            raise ValueError("not a readable file")
-        return value
-
     @field_validator("grpc_tls_key_file")
     @classmethod
     def _grpc_tls_all_or_none(cls, value: Path | None, info: ValidationInfo) -> Path | None:
@@ -444,13 +436,36 @@ def check_strict(cls: type[CommonSettings], config_file: Path | None) -> None:
         check_config_file(path, known)
 
 
+#: Settings naming files a process reads at start-up (checked by load_settings only,
+#: so that a container's environment can be validated where its files are not).
+FILE_SETTINGS = ("grpc_tls_ca_file", "grpc_tls_cert_file", "grpc_tls_key_file")
+
+
+def check_files(settings: CommonSettings) -> None:
+    """Each file in :data:`FILE_SETTINGS` can be read: one line naming the setting
+    now rather than a failure at the first call."""
+    for name in FILE_SETTINGS:
+        path = getattr(settings, name, None)
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {name} [{ENV_PREFIX}{name.upper()}] {path}: {exc.strerror}"
+            ) from None
+
+
 def load_settings(cls: type[S], config_file: Path | None = None, **overrides: Any) -> S:
     """Build the settings or exit the process with code 2 and one line on stderr:
     a bad value, a missing or unreadable file, a key or variable no process knows."""
     cls._config_file = config_file
     try:
         check_strict(cls, config_file)
-        return cls(**overrides)
+        settings = cls(**overrides)
+        check_files(settings)
+        return settings
     except ValidationError as exc:
         print(describe_error(exc, cls), file=sys.stderr)
         raise SystemExit(2) from None
