@@ -491,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
         return 0
     except StartupFailed as exc:
+        system.stop_all()  # quietly: the line below (or the process's own) says it all
         if str(exc):
             print(exc, file=sys.stderr)
         return EXIT_STARTUP
