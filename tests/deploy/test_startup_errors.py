@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import ENV_PREFIX
-from oauth2ctl.devrun import DEFAULT_PORTS, free_port
+from oauth2ctl.devrun import DEFAULT_PORTS, StartupFailed, System, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cret-Pa55word"
@@ -209,6 +209,51 @@ def test_unreachable_redis_at_the_gateway_is_one_line(tmp_path: Path) -> None:
     assert line.endswith("; set REDIS_URL or redis_url)")
 
 
+def test_gateway_waits_for_redis_that_comes_late(tmp_path: Path) -> None:
+    """The wait is a wait: a Redis that starts after the gateway is found, and the
+    gateway serves."""
+    from conftest import start_redis
+
+    redis_port, public = free_port(), free_port()
+    env = clean_env(
+        tmp_path / "var",
+        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        OAUTH2_STARTUP_TIMEOUT_SECONDS="60",
+        OAUTH2_PORT=str(public),
+        OAUTH2_ADMIN_PORT=str(free_port()),
+    )
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "gateway"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    redis_server = None
+    try:
+        time.sleep(3)
+        assert gateway.poll() is None, "the gateway did not wait for Redis"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", public), timeout=1).close()
+        _, redis_server = start_redis(tmp_path, redis_port)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{public}/health", timeout=2) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert gateway.poll() is None and time.monotonic() < deadline, _stop(gateway)
+                time.sleep(0.3)
+    finally:
+        output = _stop(gateway)
+        if redis_server is not None:
+            redis_server.terminate()
+            redis_server.wait(10)
+    assert "Traceback" not in output
+
+
 def test_bad_certificate_path_is_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "pki"
     env = clean_env(
@@ -330,6 +375,26 @@ def test_make_run_with_a_taken_port_is_one_line(tmp_path: Path) -> None:
         line == f"token: port {taken} is in use (set OAUTH2_TOKEN_GRPC_PORT or [token] grpc_port)"
     )
     assert not (tmp_path / "var").exists(), "nothing may start before the check"
+
+
+def test_make_run_reports_a_process_that_stops_at_start_up_in_its_line(tmp_path: Path) -> None:
+    """A port taken after make run's own check (here: one it was told nothing of)
+    stops that process; what make run reports is the process's line."""
+    ports = {name: free_port() for name in ("clients", "token", "authorize", "admin", "gateway")}
+    ports["gateway_admin"] = free_port()
+    env = clean_env(tmp_path / "var")
+    system = System(env=env, ports=ports, log_dir=tmp_path / "logs", tls=False)
+    with occupied(ports["token"]):
+        system.migrate()
+        system.start_all()
+        try:
+            with pytest.raises(StartupFailed) as failed:
+                system.wait_ready(timeout=60)
+        finally:
+            system.stop_all()
+    assert str(failed.value) == (
+        f"token: port {ports['token']} is in use (set OAUTH2_TOKEN_GRPC_PORT or [token] grpc_port)"
+    )
 
 
 def test_make_run_with_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
