@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import ENV_PREFIX
+from conftest import start_redis
 from oauth2ctl.devrun import DEFAULT_PORTS, StartupFailed, System, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,8 +213,6 @@ def test_unreachable_redis_at_the_gateway_is_one_line(tmp_path: Path) -> None:
 def test_gateway_waits_for_redis_that_comes_late(tmp_path: Path) -> None:
     """The wait is a wait: a Redis that starts after the gateway is found, and the
     gateway serves."""
-    from conftest import start_redis
-
     redis_port, public = free_port(), free_port()
     env = clean_env(
         tmp_path / "var",
