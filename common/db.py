@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from common.errors import OAuthError, ServerError, TemporarilyUnavailable
 from common.files import private_file
 from common.metrics import watch_engine_pool
 from common.settings import CommonSettings
+from common.startup import wait_until_reachable
 from common.telemetry import instrument_engine
 
 _tracer = trace.get_tracer(__name__)
@@ -166,3 +168,61 @@ def _detail(exc: BaseException) -> str:
 def escape_like(text: str) -> str:
     """``text`` for a LIKE pattern with ``escape="\\"``: its wildcards taken literally."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def database_address(url: str) -> str:
+    """host:port of a PostgreSQL URL (the file of a SQLite one), never its password."""
+    parsed = make_url(url)
+    if is_sqlite(url):
+        return parsed.database or ":memory:"
+    host = parsed.host or str(parsed.query.get("host") or "localhost")
+    return f"{host}:{parsed.port or 5432}"
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """A database that is away or starting (retry) rather than one that refuses
+    us for good: a missing database or role, a wrong password."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+        if sqlstate:
+            return sqlstate[:2] in _OUTAGE_CLASSES
+        return isinstance(exc.orig, OSError | TimeoutError) or _unreachable(exc)
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    if sqlstate:
+        return sqlstate[:2] in _OUTAGE_CLASSES
+    return isinstance(exc, OSError | TimeoutError)
+
+
+async def wait_for_database(settings: CommonSettings) -> None:
+    """At start-up: wait (``startup_timeout_seconds``, growing pauses) until the
+    database answers ``SELECT 1``; then, or at once when it refuses us for good, a
+    StartupError of one line naming the host and port (common/startup.py)."""
+    url = settings.resolved_database_url
+    if is_sqlite(url):
+        return  # a file: nothing to wait for
+    engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
+    address = database_address(url)
+    timeout = settings.startup_timeout_seconds
+
+    async def select_one() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def failure(reason: str, timed_out: bool) -> str:
+        if not timed_out:
+            return f"{settings.PROCESS}: PostgreSQL at {address} refused the connection: {reason}"
+        return (
+            f"{settings.PROCESS}: PostgreSQL at {address} did not answer within {timeout:g}s"
+            f" ({reason}; set DATABASE_URL or database_url)"
+        )
+
+    try:
+        await wait_until_reachable(
+            select_one,
+            retryable=_worth_retrying,
+            timeout=timeout,
+            failure=failure,
+            secret=make_url(url).password,
+        )
+    finally:
+        await engine.dispose()

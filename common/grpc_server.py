@@ -35,8 +35,9 @@ from common.grpc_errors import to_status
 from common.grpc_mux import MUX_SERVICE, HandlerRegistry, MultiplexServicer, recording_server
 from common.grpc_tls import TlsFiles
 from common.grpc_types import Req, Resp
-from common.metrics import ServerMetricsInterceptor, start_metrics_server
+from common.metrics import MetricsServer, ServerMetricsInterceptor, start_metrics_server
 from common.settings import ServiceSettings
+from common.startup import StartupError, check_port, listen_error, setting_hint
 from common.telemetry import grpc_server_interceptors
 
 log = logging.getLogger(__name__)
@@ -128,10 +129,43 @@ def _health_only_server(
         return None
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    address = f"{settings.grpc_host}:{settings.grpc_health_port}"
-    if server.add_insecure_port(address) == 0:
-        raise OSError(f"cannot listen on {address}")
+    _bind(server, settings, "grpc_health_port", None)
     return server
+
+
+def _bind(
+    server: grpc.aio.Server, settings: ServiceSettings, port_field: str, tls: TlsFiles | None
+) -> int:
+    """Bind ``grpc_host`` and the port in ``port_field``; one that cannot be bound
+    is a StartupError naming the port and the settings to change."""
+    host, port = settings.grpc_host, int(getattr(settings, port_field))
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    hint = setting_hint(settings.PROCESS, port_field, per_process=True)
+    # Checked first: gRPC would log a taken port in lines of its own, and not say why.
+    check_port(settings.PROCESS, host, port, hint)
+    try:
+        if tls is not None:
+            bound = server.add_secure_port(address, tls.server_credentials())
+        else:
+            bound = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio raises "Failed to bind" where it once returned 0
+        bound = 0
+    if bound:
+        return int(bound)
+    raise StartupError(f"{settings.PROCESS}: cannot listen on {address} ({hint})")
+
+
+def start_metrics(settings: ServiceSettings) -> MetricsServer | None:
+    """The Prometheus endpoint on ``grpc_host:metrics_port`` (none when it is 0)."""
+    if not settings.metrics_port:
+        return None
+    try:
+        return start_metrics_server(settings.grpc_host, settings.metrics_port)
+    except OSError as exc:
+        hint = setting_hint(settings.PROCESS, "metrics_port", per_process=True)
+        raise listen_error(
+            settings.PROCESS, settings.grpc_host, settings.metrics_port, exc, hint
+        ) from None
 
 
 @dataclass
@@ -203,13 +237,7 @@ def build_server(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    address = f"{settings.grpc_host}:{settings.grpc_port}"
-    if tls is not None:
-        port = server.add_secure_port(address, tls.server_credentials())
-    else:
-        port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
+    port = _bind(server, settings, "grpc_port", tls)
     return BuiltServer(
         server,
         health_servicer,
@@ -244,6 +272,8 @@ async def serve(
     (common/dependencies.py)."""
     built = build_server(settings, add_servicers, service_names, interceptors)
     server, health_servicer, health_server = built.server, built.health, built.health_server
+    # Bound before the gRPC server starts: a taken port stops start-up before any call.
+    metrics = start_metrics(settings)
     await start_server(built, service_names)
     watch_task = None
     if dependencies:
@@ -262,9 +292,7 @@ async def serve(
         built.port,
         "mutual TLS" if built.tls else "plaintext",
     )
-    metrics = None
-    if settings.metrics_port:
-        metrics = start_metrics_server(settings.grpc_host, settings.metrics_port)
+    if metrics is not None:
         log.info("%s serves /metrics on port %d", settings.service_name, metrics.port)
 
     stop = asyncio.Event()

@@ -1,17 +1,25 @@
-"""The command line every service shares: ``python -m services.<name> [serve|migrate]``."""
+"""The command line every service shares: ``python -m services.<name> [serve|migrate]``.
+
+Both commands first wait for the database (``startup_timeout_seconds``); an expected
+failure to start (that wait, a port in use) is one line on stderr and exit code 2
+(common/startup.py).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from common.db import wait_for_database
 from common.logs import configure_logging
 from common.migrations import upgrade
 from common.runtime import run, settle_heap
 from common.settings import ServiceSettings, load_settings
+from common.startup import exit_on_startup_error
 from common.telemetry import setup_telemetry
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -31,17 +39,19 @@ def run_service(
     args = parser.parse_args(argv)
     settings = load_settings(settings_cls, args.config)
     configure_logging(settings)
-    if args.command == "migrate" or settings.migrate_on_start:
-        if migrations_dir is not None:
-            upgrade(settings, migrations_dir)
-            log.info("%s schema is at head", settings.service_name)
-        if args.command == "migrate":
-            return
-    telemetry = setup_telemetry(settings)
-    settle_heap()
-    try:
-        run(serve(settings))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        telemetry.shutdown()  # flushes the spans still queued for export
+    with exit_on_startup_error():
+        asyncio.run(wait_for_database(settings))
+        if args.command == "migrate" or settings.migrate_on_start:
+            if migrations_dir is not None:
+                upgrade(settings, migrations_dir)
+                log.info("%s schema is at head", settings.service_name)
+            if args.command == "migrate":
+                return
+        telemetry = setup_telemetry(settings)
+        settle_heap()
+        try:
+            run(serve(settings))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            telemetry.shutdown()  # flushes the spans still queued for export

@@ -3,18 +3,24 @@
 One settings class per process derives from :class:`CommonSettings`. The TOML
 file (``--config`` or ``OAUTH2_CONFIG``) holds shared keys at the top level and
 per-process overrides in a table named after the process (``[token]``,
-``[gateway]``...). Environment variables are ``OAUTH2_<KEY>``, plus the
+``[gateway]``...). Environment variables are ``OAUTH2_<KEY>``, overridden for one
+process by ``OAUTH2_<PROCESS>_<KEY>`` (``OAUTH2_TOKEN_GRPC_PORT``), plus the
 well-known names ``DATABASE_URL``, ``<SERVICE>_DATABASE_URL``, ``REDIS_URL``
 and ``OTEL_EXPORTER_OTLP_ENDPOINT``.
 
 An invalid value stops start-up with one readable line naming the key and exit
-code 2 (:func:`load_settings`). Nothing else in the code base reads
-``os.environ``.
+code 2 (:func:`load_settings`), and so does a key no process knows: anywhere in
+the TOML file, or an ``OAUTH2_*`` environment variable (:func:`check_strict`).
+The top level of the file and the ``OAUTH2_<KEY>`` names are shared by every
+process, so "known" means known to one of the classes in :data:`SETTINGS_CLASSES`.
+Nothing else in the code base reads ``os.environ``.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import importlib
 import os
 import sys
 import tomllib
@@ -38,9 +44,29 @@ CONFIG_ENV = "OAUTH2_CONFIG"
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
+#: The settings class of every process, by "module:class", keyed by its PROCESS
+#: (its TOML table, its OAUTH2_<PROCESS>_ names). Strings imported when settings
+#: are checked (:func:`known_fields`), so that common/ imports none of them.
+SETTINGS_CLASSES: dict[str, str] = {
+    "gateway": "gateway.settings:GatewaySettings",
+    "authorize": "services.authorize.settings:AuthorizeSettings",
+    "token": "services.token.settings:TokenSettings",
+    "clients": "services.clients.settings:ClientsSettings",
+    "admin": "services.admin.settings:AdminSettings",
+    "ctl": "oauth2ctl.settings:CtlSettings",
+}
+
+#: OAUTH2_ names that are not keys of a settings class but are read all the same.
+OTHER_ENV: frozenset[str] = frozenset({"OAUTH2_CONFIG"})
+
 
 class ConfigError(Exception):
     """A setting that cannot be used; the message names the key."""
+
+
+def process_env_prefix(process: str) -> str:
+    """The prefix of one process's own environment names: OAUTH2_TOKEN_ for token."""
+    return f"{ENV_PREFIX}{process.upper()}_"
 
 
 def config_file_from_env() -> Path | None:
@@ -184,6 +210,10 @@ class CommonSettings(BaseSettings):
     # and calls take their timeouts from what is left: common/deadline.py); in a
     # service, of each call it makes outside a request (background work).
     grpc_deadline_seconds: float = Field(default=5.0, gt=0, le=120)
+    # Seconds a process keeps trying to reach its database (and the gateway Redis)
+    # at start-up, with growing pauses, before it stops with one line naming the
+    # host and port and exit code 2: long enough for the database to start beside it.
+    startup_timeout_seconds: float = Field(default=30.0, ge=0, le=3600)
     # OTLP/gRPC collector endpoint; unset disables trace export.
     otel_exporter_otlp_endpoint: str | None = None
     # Fraction of traces sampled at the root (parent-based below it).
@@ -305,8 +335,12 @@ class CommonSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         prefixed = EnvSettingsSource(settings_cls, env_prefix=ENV_PREFIX, case_sensitive=False)
+        own = EnvSettingsSource(
+            settings_cls, env_prefix=process_env_prefix(cls.PROCESS), case_sensitive=False
+        )
         return (
             init_settings,
+            own,
             prefixed,
             _WellKnownEnvSource(settings_cls),
             _TomlSource(settings_cls, cls._config_file or config_file_from_env()),
@@ -359,11 +393,118 @@ def describe_error(exc: ValidationError, cls: type[CommonSettings]) -> str:
     return f"{cls.PROCESS}: invalid setting '{key}' [{env_name}]: {err['msg']}{shown}"
 
 
+def known_fields(cls: type[CommonSettings]) -> dict[str, frozenset[str]]:
+    """The keys of every process's settings, by process (``cls`` among them, known
+    or not to :data:`SETTINGS_CLASSES`). A class that cannot be imported here (a
+    trimmed image) is left out rather than failing every start."""
+    known: dict[str, frozenset[str]] = {}
+    for process, path in SETTINGS_CLASSES.items():
+        module, _, name = path.partition(":")
+        try:
+            settings_cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        known[process] = frozenset(settings_cls.model_fields)
+    known[cls.PROCESS] = known.get(cls.PROCESS, frozenset()) | frozenset(cls.model_fields)
+    return known
+
+
+def _did_you_mean(name: str, candidates: Any, shown: str = "'{}'", prefix: str = "") -> str:
+    """A near miss among ``candidates``, compared without their common ``prefix``
+    (which would make every OAUTH2_ name look close to every other)."""
+    stems = {candidate.removeprefix(prefix): candidate for candidate in candidates}
+    close = difflib.get_close_matches(name.removeprefix(prefix), sorted(stems), n=1, cutoff=0.75)
+    return f" (did you mean {shown.format(stems[close[0]])}?)" if close else ""
+
+
+def known_env_names(known: dict[str, frozenset[str]]) -> frozenset[str]:
+    """OAUTH2_<KEY> of every key, OAUTH2_<PROCESS>_<KEY> of each process's keys."""
+    names = set(OTHER_ENV)
+    for process, fields in known.items():
+        names.update(ENV_PREFIX + field.upper() for field in fields)
+        names.update(process_env_prefix(process) + field.upper() for field in fields)
+    return frozenset(names)
+
+
+def check_environment(known: dict[str, frozenset[str]]) -> None:
+    """Every OAUTH2_* variable is a setting of some process."""
+    names = known_env_names(known)
+    for variable in sorted(os.environ):
+        name = variable.upper()
+        if name.startswith(ENV_PREFIX) and name not in names:
+            raise ConfigError(
+                f"unknown environment variable {variable}"
+                + _did_you_mean(name, names, "{}", ENV_PREFIX)
+            )
+
+
+def check_config_file(path: Path, known: dict[str, frozenset[str]]) -> None:
+    """Every key of the file is a setting of some process (top level) or of the
+    process whose table holds it; every table is a process's."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    shared = frozenset().union(*known.values())
+    for key, value in raw.items():
+        if key in known and isinstance(value, dict):
+            for inner in value:
+                if inner not in known[key]:
+                    raise ConfigError(
+                        f"config file {path}: unknown key '{inner}' in table [{key}]"
+                        + _did_you_mean(inner, known[key])
+                    )
+        elif isinstance(value, dict) and key not in shared:
+            raise ConfigError(
+                f"config file {path}: unknown table [{key}]" + _did_you_mean(key, known, "[{}]")
+            )
+        elif key not in shared:
+            raise ConfigError(
+                f"config file {path}: unknown key '{key}'" + _did_you_mean(key, shared | set(known))
+            )
+
+
+def check_strict(cls: type[CommonSettings], config_file: Path | None) -> None:
+    """Refuse what no process would read: a misspelt key is not silently a default."""
+    known = known_fields(cls)
+    check_environment(known)
+    path = config_file or config_file_from_env()
+    if path is not None:
+        check_config_file(path, known)
+
+
+#: Settings naming files a process reads at start-up (checked by load_settings only,
+#: so that a container's environment can be validated where its files are not).
+FILE_SETTINGS = ("grpc_tls_ca_file", "grpc_tls_cert_file", "grpc_tls_key_file")
+
+
+def check_files(settings: CommonSettings) -> None:
+    """Each file in :data:`FILE_SETTINGS` can be read: one line naming the setting
+    now rather than a failure at the first call."""
+    for name in FILE_SETTINGS:
+        path = getattr(settings, name, None)
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {name} [{ENV_PREFIX}{name.upper()}] {path}: {exc.strerror}"
+            ) from None
+
+
 def load_settings(cls: type[S], config_file: Path | None = None, **overrides: Any) -> S:
-    """Build the settings or exit the process with code 2 and one line on stderr."""
+    """Build the settings or exit the process with code 2 and one line on stderr:
+    a bad value, a missing or unreadable file, a key or variable no process knows."""
     cls._config_file = config_file
     try:
-        return cls(**overrides)
+        check_strict(cls, config_file)
+        settings = cls(**overrides)
+        check_files(settings)
+        return settings
     except ValidationError as exc:
         print(describe_error(exc, cls), file=sys.stderr)
         raise SystemExit(2) from None

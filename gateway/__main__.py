@@ -12,6 +12,7 @@ the admin listener.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import shutil
@@ -24,9 +25,17 @@ from starlette.types import ASGIApp
 from common.logs import configure_logging
 from common.runtime import settle_heap
 from common.settings import CONFIG_ENV, load_settings
+from common.startup import exit_on_startup_error, wait_for_redis
 from common.telemetry import setup_telemetry
 from gateway.app import create_admin_app, create_app
-from gateway.listeners import CompanionServer, serve_admin, uvicorn_config, with_companion
+from gateway.listeners import (
+    CompanionServer,
+    bind_admin_socket,
+    bind_public_socket,
+    serve_admin,
+    uvicorn_config,
+    with_companion,
+)
 from gateway.observability import shutting_down_telemetry
 from gateway.settings import GatewaySettings
 from gateway.tls import uvicorn_tls
@@ -38,20 +47,31 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings(GatewaySettings, args.config)
     configure_logging(settings)
+    with exit_on_startup_error():
+        # Bound first: a taken port is one line (common/startup.py), and is held while
+        # Redis is waited for.
+        public = bind_public_socket(settings)
+        admin_socket = bind_admin_socket(settings) if settings.admin_port else None
+        asyncio.run(wait_for_redis(settings))
     if settings.workers > 1:
+        # uvicorn's supervisor and the admin process bind their own: both were free.
+        public.close()
+        if admin_socket is not None:
+            admin_socket.close()
         run_workers(settings, args.config)
         return
     telemetry = setup_telemetry(settings)
     try:
         app = shutting_down_telemetry(create_app(settings), telemetry)
-        if settings.admin_port:
+        if admin_socket is not None:
             admin = CompanionServer(
-                uvicorn_config(create_admin_app(settings), settings, admin=True)
+                uvicorn_config(create_admin_app(settings), settings, admin=True),
+                sockets=[admin_socket],
             )
             app = with_companion(app, admin)
         server = uvicorn.Server(uvicorn_config(app, settings, admin=False))
         settle_heap()
-        server.run()
+        server.run(sockets=[public])
     finally:
         telemetry.shutdown()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.logs import configure_logging
 from common.settings import load_settings
+from common.startup import bind_socket, exit_on_startup_error, setting_hint
 from common.telemetry import setup_telemetry
 from gateway.app import create_admin_app
 from gateway.http_timeouts import slow_client_protocol
@@ -50,9 +52,14 @@ class CompanionServer(uvicorn.Server):
     """A uvicorn server that leaves the signals to the server it runs beside;
     ``listening`` is set once it accepts connections."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket] | None = None) -> None:
         super().__init__(config)
         self.listening = asyncio.Event()
+        #: Bound by the caller beforehand (a taken port is found before start-up).
+        self.sockets = sockets
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().serve(sockets or self.sockets)
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
         await super().startup(sockets)
@@ -101,9 +108,23 @@ def serve_admin() -> None:
     """The admin listener of a gateway with several workers, in a process of its own."""
     settings = load_settings(GatewaySettings)
     configure_logging(settings)
+    with exit_on_startup_error():
+        sock = bind_admin_socket(settings)
     telemetry = setup_telemetry(settings)
     try:
         app = shutting_down_telemetry(create_admin_app(settings), telemetry)
-        uvicorn.Server(uvicorn_config(app, settings, admin=True)).run()
+        uvicorn.Server(uvicorn_config(app, settings, admin=True)).run(sockets=[sock])
     finally:
         telemetry.shutdown()
+
+
+def bind_public_socket(settings: GatewaySettings) -> socket.socket:
+    """The public listener's socket, bound: a taken port is one line (common/startup.py)."""
+    hint = setting_hint("gateway", "port")
+    return bind_socket("gateway", settings.host, settings.port, hint)
+
+
+def bind_admin_socket(settings: GatewaySettings) -> socket.socket:
+    """The admin listener's socket, bound (admin_port must not be 0)."""
+    hint = setting_hint("gateway", "admin_port")
+    return bind_socket("gateway", settings.admin_host, settings.admin_port, hint)

@@ -7,6 +7,10 @@ uses its own SQLite file under ``var/`` and in-process stand-ins for Redis.
 The processes talk mutual TLS with throwaway certificates generated once under
 ``var/certs`` (``--plaintext``: without); ``--tls`` serves the gateway's public
 listener over HTTPS with one more certificate of that CA.
+Ports and addresses come from the processes' own settings (the environment and
+``--config``/``OAUTH2_CONFIG``: ``port``, ``admin_port``, ``[token] grpc_port``,
+``OAUTH2_TOKEN_GRPC_PORT``...); the ``*_target`` settings and the issuer follow
+them. A port that is taken stops it before anything starts, in one line, exit 2.
 Ctrl-C (or SIGTERM) stops the gateway first, then the services, each given
 time to drain.
 """
@@ -14,6 +18,7 @@ time to drain.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import random
 import signal
@@ -29,6 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from common.settings import CONFIG_ENV, SETTINGS_CLASSES, ServiceSettings, load_settings
+from common.startup import EXIT_STARTUP, StartupError, check_port, setting_hint
+from gateway.settings import GatewaySettings
 from oauth2ctl.devcerts import CertFiles, ensure_certificates
 
 SERVICES = ("clients", "token", "authorize", "admin")
@@ -80,6 +88,33 @@ def module_for(name: str) -> str:
     return "gateway" if name == "gateway" else f"services.{name}"
 
 
+def _service_settings(name: str) -> ServiceSettings:
+    module, _, class_name = SETTINGS_CLASSES[name].partition(":")
+    settings_cls: type[ServiceSettings] = getattr(importlib.import_module(module), class_name)
+    return load_settings(settings_cls)
+
+
+class StartupFailed(RuntimeError):
+    """A process stopped at start-up with exit code 2; ``str()`` is its one line
+    (empty when it already reached the terminal)."""
+
+
+def connect_host(host: str) -> str:
+    """Where to reach a listener bound to ``host`` from this machine."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104
+
+
+def _host_port(host: str, port: int) -> str:
+    host = connect_host(host)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _last_line(data: bytes | str) -> str:
+    text = data.decode(errors="replace") if isinstance(data, bytes) else data
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
 @dataclass
 class System:
     """The five processes of one deployment on this machine."""
@@ -102,7 +137,65 @@ class System:
     #: HTTPS on the gateway's public listener (``--tls``), with a certificate of the
     #: same CA; the issuer becomes https://127.0.0.1:<port> and oauth2ctl trusts the CA.
     gateway_tls: bool = False
+    #: The address each listener binds, by the names of ``ports`` (127.0.0.1 if absent).
+    hosts: Mapping[str, str] = field(default_factory=dict)
+    #: The issuer when it is set; None: the gateway's public address.
+    issuer: str | None = None
+    #: (process, host, port, where to set it) of every listener :meth:`check_ports` checks.
+    listeners: list[tuple[str, str, int, str]] = field(default_factory=list)
     _certificates: dict[str, CertFiles] | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_settings(
+        cls, env: dict[str, str], *, tls: bool = True, gateway_tls: bool = False
+    ) -> System:
+        """The ports and addresses every process's own settings name (``env`` and the
+        config file it names, as each process will read them). A bad setting exits 2
+        with its one line (common.settings.load_settings)."""
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            gateway = load_settings(GatewaySettings)
+            services = {name: _service_settings(name) for name in SERVICES}
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        ports = {name: settings.grpc_port for name, settings in services.items()}
+        hosts = {name: settings.grpc_host for name, settings in services.items()}
+        ports |= {"gateway": gateway.port, "gateway_admin": gateway.admin_port}
+        hosts |= {"gateway": gateway.host, "gateway_admin": gateway.admin_host}
+        issuer = gateway.issuer if "issuer" in gateway.model_fields_set else None
+        listeners = [("gateway", gateway.host, gateway.port, setting_hint("gateway", "port"))]
+        if gateway.admin_port:
+            hint = setting_hint("gateway", "admin_port")
+            listeners.append(("gateway", gateway.admin_host, gateway.admin_port, hint))
+        for name, settings in services.items():
+            for port_field in ("grpc_port", "metrics_port", "grpc_health_port"):
+                port = int(getattr(settings, port_field))
+                if port or port_field == "grpc_port":
+                    hint = setting_hint(name, port_field, per_process=True)
+                    listeners.append((name, settings.grpc_host, port, hint))
+        return cls(
+            env=env,
+            ports=ports,
+            hosts=hosts,
+            issuer=issuer,
+            listeners=listeners,
+            tls=tls,
+            gateway_tls=gateway_tls,
+        )
+
+    def check_ports(self) -> None:
+        """Every listener's port is free and none is given twice: else StartupError."""
+        seen: dict[int, str] = {}
+        for process, host, port, hint in self.listeners:
+            if port == 0:
+                raise StartupError(f"{process}: port 0 is not for make run ({hint})")
+            if port in seen:
+                raise StartupError(f"{process}: port {port} is also {seen[port]}'s ({hint})")
+            seen[port] = process
+            check_port(process, host, port, hint)
 
     @property
     def data_dir(self) -> Path:
@@ -127,27 +220,31 @@ class System:
             self._certificates = ensure_certificates(self.data_dir / "certs", names)
         return self._certificates
 
+    def host(self, name: str) -> str:
+        return self.hosts.get(name, "127.0.0.1")
+
     @property
     def base_url(self) -> str:
         scheme = "https" if self.gateway_tls else "http"
-        return f"{scheme}://127.0.0.1:{self.ports['gateway']}"
+        return f"{scheme}://{_host_port(self.host('gateway'), self.ports['gateway'])}"
 
     @property
     def admin_url(self) -> str:
         """The gateway's admin listener (the admin API, /metrics)."""
         port = self.ports.get("gateway_admin", DEFAULT_PORTS["gateway_admin"])
-        return f"http://127.0.0.1:{port}"
+        return f"http://{_host_port(self.host('gateway_admin'), port)}"
 
     def target(self, name: str) -> str:
         ports = self.replica_ports.get(name) or [self.ports[name]]
-        return ",".join(f"127.0.0.1:{port}" for port in ports)
+        return ",".join(_host_port(self.host(name), port) for port in ports)
 
     def common_env(self) -> dict[str, str]:
         """What every process gets, and oauth2ctl (with the CLI's certificate)."""
         env = dict(self.env)
-        env.setdefault("OAUTH2_ISSUER", self.base_url)
+        env["OAUTH2_ISSUER"] = self.issuer or env.get("OAUTH2_ISSUER") or self.base_url
         # The gateway listens there for its admin API, oauth2ctl calls it there.
         env["OAUTH2_ADMIN_PORT"] = self.admin_url.rpartition(":")[2]
+        env["OAUTH2_ADMIN_HOST"] = self.host("gateway_admin")
         for name in SERVICES:
             env[f"OAUTH2_{name.upper()}_TARGET"] = self.target(name)
         certificates = self.certificates()
@@ -172,15 +269,17 @@ class System:
             env.pop("SSL_CERT_FILE")
             if "SSL_CERT_FILE" in self.env:
                 env["SSL_CERT_FILE"] = self.env["SSL_CERT_FILE"]
+        # The process's own names (OAUTH2_TOKEN_GRPC_PORT): they win over any other.
         if name == "gateway":
-            env["OAUTH2_PORT"] = str(port or self.ports["gateway"])
+            env["OAUTH2_GATEWAY_PORT"] = str(port or self.ports["gateway"])
+            env["OAUTH2_GATEWAY_ADMIN_PORT"] = env["OAUTH2_ADMIN_PORT"]
             if https is not None:
                 env["OAUTH2_TLS_CERT_FILE"] = str(https.cert)
                 env["OAUTH2_TLS_KEY_FILE"] = str(https.key)
         else:
-            env["OAUTH2_GRPC_PORT"] = str(port or self.ports[name])
+            env[f"OAUTH2_{name.upper()}_GRPC_PORT"] = str(port or self.ports[name])
             if metrics_port:
-                env["OAUTH2_METRICS_PORT"] = str(metrics_port)
+                env[f"OAUTH2_{name.upper()}_METRICS_PORT"] = str(metrics_port)
         return env
 
     def migrate(self) -> None:
@@ -195,12 +294,18 @@ class System:
             for name in SERVICES
         }
         failed = []
+        startup_failures = []
         for name, proc in procs.items():
-            out, _ = proc.communicate(timeout=120)
-            if proc.returncode != 0:
+            out, _ = proc.communicate(timeout=600)
+            if proc.returncode == EXIT_STARTUP:
+                startup_failures.append(_last_line(out))
+            elif proc.returncode != 0:
                 failed.append(f"{name}: {out.decode(errors='replace').strip()}")
         if failed:
             raise RuntimeError("migrations failed:\n" + "\n".join(failed))
+        if startup_failures:
+            # Every service says the same of a database that is away: once is enough.
+            raise StartupFailed(startup_failures[0])
 
     def _log(self, name: str) -> IO[bytes] | None:
         if self.log_dir is None:
@@ -261,6 +366,25 @@ class System:
             if proc.poll() is not None
         ]
 
+    def listening(self) -> str:
+        """Where each process listens, for the banner (every one has bound by now)."""
+        parts = [f"gateway {_host_port(self.host('gateway'), self.ports['gateway'])}"]
+        if self.ports.get("gateway_admin"):
+            admin = _host_port(self.host("gateway_admin"), self.ports["gateway_admin"])
+            parts.append(f"admin listener {admin}")
+        parts += [f"{name} {self.target(name)}" for name in SERVICES]
+        return ", ".join(parts)
+
+    def raise_startup_failure(self) -> None:
+        """StartupFailed when a process stopped with exit code 2: its one line from
+        its log, or nothing when it printed it on the terminal it shares with us."""
+        for name, procs in self.processes.items():
+            for proc in procs:
+                if proc.poll() == EXIT_STARTUP:
+                    log = self.log_dir / f"{name}.log" if self.log_dir else None
+                    line = _last_line(log.read_bytes()) if log and log.exists() else ""
+                    raise StartupFailed(line)
+
     def wait_ready(self, timeout: float = 60) -> None:
         """Poll the gateway's /ready until every dependency answers."""
         deadline = time.monotonic() + timeout
@@ -268,6 +392,7 @@ class System:
         https = self.https_certificate()
         context = None if https is None else ssl.create_default_context(cafile=https.ca)
         while time.monotonic() < deadline:
+            self.raise_startup_failure()
             dead = self.exited()
             if dead:
                 raise RuntimeError(f"processes exited during start-up: {', '.join(dead)}")
@@ -316,6 +441,7 @@ BANNER = """
   discovery: {issuer}/.well-known/openid-configuration
   admin API: {admin_url}/admin/api (oauth2ctl uses it; see `oauth2ctl --help`)
   metrics:   {admin_url}/metrics
+  listening: {listening}
 {https}{bootstrapped}
   Create a client and get a token (one command):
     .venv/bin/oauth2ctl client create --name demo --grant-type client_credentials \\
@@ -362,14 +488,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="HTTPS on the gateway's public listener, with a throwaway certificate",
     )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML settings file for every process (else OAUTH2_CONFIG)",
+    )
     args = parser.parse_args(argv)
     env = dict(os.environ)
+    if args.config is not None:
+        env[CONFIG_ENV] = str(args.config.absolute())
     env.setdefault("OAUTH2_LOG_FORMAT", "text")
-    system = System(env=env, tls=not args.plaintext, gateway_tls=args.tls)
     embedded = not (env.get("DATABASE_URL") or env.get("REDIS_URL"))
     if not embedded and not env.get("OAUTH2_KEY_ENCRYPTION_KEY"):
         # A development convenience only; the token service warns loudly about it.
         env["OAUTH2_ALLOW_DEVELOPMENT_KEK"] = "true"
+    system = System.from_settings(env, tls=not args.plaintext, gateway_tls=args.tls)
+    try:
+        system.check_ports()
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_STARTUP
     mode = (
         "embedded default: SQLite files in var/, in-process stand-ins"
         if embedded
@@ -404,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
                 issuer=system.common_env()["OAUTH2_ISSUER"],
                 admin_url=system.admin_url,
                 https=https_banner(system),
+                listening=system.listening(),
                 bootstrapped=bootstrapped,
             ),
             flush=True,
@@ -415,12 +555,18 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             time.sleep(0.5)
         return 0
+    except StartupFailed as exc:
+        system.stop_all()  # quietly: the line below (or the process's own) says it all
+        if str(exc):
+            print(exc, file=sys.stderr)
+        return EXIT_STARTUP
     except RuntimeError as exc:
         print(f"make run: {exc}", file=sys.stderr)
         return 1
     finally:
-        print("stopping...", file=sys.stderr)
-        system.stop_all()
+        if system.processes:
+            print("stopping...", file=sys.stderr)
+            system.stop_all()
 
 
 if __name__ == "__main__":

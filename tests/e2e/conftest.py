@@ -91,7 +91,7 @@ def basic(client_id: str, secret: str) -> str:
 
 
 #: What a process logs when the port it was given was taken before it bound it.
-_PORT_TAKEN = ("Failed to bind to address", "address already in use")
+_PORT_TAKEN = ("Failed to bind to address", "address already in use", "is in use (set ")
 
 
 def _start(
