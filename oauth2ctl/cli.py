@@ -26,6 +26,7 @@ from common.settings import load_settings
 from common.vocabulary import AuditOutcome, ClientAuthMethod, SigningAlg
 from oauth2ctl import commands, ops_commands, user_commands
 from oauth2ctl.api import AdminApi
+from oauth2ctl.migrate_commands import add_migrate_commands
 from oauth2ctl.settings import CtlSettings
 
 Command = Callable[[AdminApi, argparse.Namespace, CtlSettings], Awaitable[None]]
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_user_commands(groups)
     add_operator_commands(groups)
+    add_migrate_commands(groups)
     return parser
 
 
