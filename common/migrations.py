@@ -221,3 +221,33 @@ def _one_line(exc: BaseException, password: str | None) -> str:
     if password:  # no driver is known to repeat it; never find out in a log
         said = said.replace(password, "***")
     return said[:300]
+
+
+#: Exit codes of a status check, the first that applies (``oauth2ctl migrate status``,
+#: ``python -m services.<name> migrate --status``): a database could not be read; one is
+#: ahead; one is behind or was never migrated. 0: every one is up to date.
+EXIT_UNREADABLE = 1
+EXIT_BEHIND = 3
+EXIT_AHEAD = 4
+
+
+def status_exit_code(statuses: list[MigrationStatus]) -> int:
+    states = {status.state for status in statuses}
+    if SchemaState.UNREADABLE in states:
+        return EXIT_UNREADABLE
+    if SchemaState.AHEAD in states:
+        return EXIT_AHEAD
+    if states & {SchemaState.BEHIND, SchemaState.NOT_CREATED}:
+        return EXIT_BEHIND
+    return 0
+
+
+def describe_status(status: MigrationStatus) -> str:
+    """The state in words, with what is pending or unknown."""
+    if status.state is SchemaState.UNREADABLE:
+        return f"unreadable: {status.error}"
+    if status.state is SchemaState.AHEAD:
+        return f"ahead: {', '.join(status.unknown)} unknown to this version (a newer release ran)"
+    if status.state in (SchemaState.BEHIND, SchemaState.NOT_CREATED):
+        return f"{status.state}: {', '.join(status.pending)} pending"
+    return str(status.state)

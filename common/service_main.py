@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 from common.logs import configure_logging
-from common.migrations import upgrade
+from common.migrations import describe_status, migration_status, status_exit_code, upgrade
 from common.runtime import run, settle_heap
 from common.settings import ServiceSettings, load_settings
 from common.telemetry import setup_telemetry
@@ -28,9 +29,18 @@ def run_service(
     parser = argparse.ArgumentParser(prog=f"oauth2-{settings_cls.PROCESS}")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    parser.add_argument(
+        "--status", action="store_true", help="with migrate: report only (exit 0 at head)"
+    )
     args = parser.parse_args(argv)
+    if args.status and args.command != "migrate":
+        parser.error("--status goes with migrate")
     settings = load_settings(settings_cls, args.config)
     configure_logging(settings)
+    if args.command == "migrate" and args.status and migrations_dir is not None:
+        status = asyncio.run(migration_status(settings, migrations_dir))
+        print(f"{settings.PROCESS}: {describe_status(status)} ({status.location})")
+        raise SystemExit(status_exit_code([status]))
     if args.command == "migrate" or settings.migrate_on_start:
         if migrations_dir is not None:
             upgrade(settings, migrations_dir)

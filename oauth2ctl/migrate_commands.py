@@ -23,17 +23,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from common.migrations import MigrationStatus, SchemaState, migration_status
+from common.migrations import (
+    MigrationStatus,
+    describe_status,
+    migration_status,
+    status_exit_code,
+)
 from common.settings import CommonSettings, ConfigError
 from oauth2ctl.api import AdminApi
 from oauth2ctl.settings import CtlSettings
 
 #: The services that own a database, in the order they are reported.
 SERVICES = ("clients", "token", "authorize", "admin")
-
-EXIT_UNREADABLE = 1
-EXIT_BEHIND = 3
-EXIT_AHEAD = 4
 
 
 def add_migrate_commands(groups: Any) -> None:
@@ -62,7 +63,7 @@ async def status_command(api: AdminApi, args: argparse.Namespace, settings: CtlS
         print(json.dumps([as_json(status) for status in statuses], indent=2))
     else:
         print(status_table(statuses))
-    code = exit_code(statuses)
+    code = status_exit_code(statuses)
     if code:
         raise SystemExit(code)
 
@@ -99,27 +100,6 @@ def migrations_dir(service: str) -> Path:
     return Path(str(package.__file__)).parent / "migrations"
 
 
-def exit_code(statuses: list[MigrationStatus]) -> int:
-    states = {status.state for status in statuses}
-    if SchemaState.UNREADABLE in states:
-        return EXIT_UNREADABLE
-    if SchemaState.AHEAD in states:
-        return EXIT_AHEAD
-    if states & {SchemaState.BEHIND, SchemaState.NOT_CREATED}:
-        return EXIT_BEHIND
-    return 0
-
-
-def verdict(status: MigrationStatus) -> str:
-    if status.state is SchemaState.UNREADABLE:
-        return f"unreadable: {status.error}"
-    if status.state is SchemaState.AHEAD:
-        return f"ahead: {', '.join(status.unknown)} unknown to this version (a newer release ran)"
-    if status.state in (SchemaState.BEHIND, SchemaState.NOT_CREATED):
-        return f"{status.state}: {', '.join(status.pending)} pending"
-    return str(status.state)
-
-
 def status_table(statuses: list[MigrationStatus]) -> str:
     rows = [("SERVICE", "CURRENT", "HEAD", "STATE", "DATABASE")]
     for status in statuses:
@@ -128,7 +108,7 @@ def status_table(statuses: list[MigrationStatus]) -> str:
                 status.service,
                 ",".join(status.current) or "-",
                 ",".join(status.heads),
-                verdict(status),
+                describe_status(status),
                 status.location,
             )
         )

@@ -20,11 +20,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from common.migrations import MigrationStatus, SchemaState, upgrade
+from common.migrations import MigrationStatus, SchemaState, status_exit_code, upgrade
 from conftest import run_blocking
 from oauth2ctl.cli import main
 from oauth2ctl.devrun import free_port
-from oauth2ctl.migrate_commands import SERVICES, exit_code, migrations_dir
+from oauth2ctl.migrate_commands import SERVICES, migrations_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 OAUTH2CTL = str(Path(sys.executable).with_name("oauth2ctl"))
@@ -273,6 +273,19 @@ def test_the_embedded_default_sqlite_files_under_data_dir(
         clients[:1],
         clients[1:],
     )
+    # The service's own command reports the same and changes nothing.
+    own = subprocess.run(
+        [sys.executable, "-m", "services.clients", "migrate", "--status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert own.returncode == 3, own.stderr
+    assert own.stdout.startswith(f"clients: behind: {', '.join(clients[1:])} pending"), own.stdout
+    again = by_service(status(env, "--json", "--service", "clients"))["clients"]
+    assert again["current"] == clients[:1]
     for service in SERVICES:
         migrate(service, env)
     after = status(env, "--json")
@@ -284,8 +297,8 @@ def test_exit_code_precedence() -> None:
     def of(*states: SchemaState) -> list[MigrationStatus]:
         return [MigrationStatus("s", "db", state) for state in states]
 
-    assert exit_code(of(SchemaState.UP_TO_DATE, SchemaState.UP_TO_DATE)) == 0
-    assert exit_code(of(SchemaState.UP_TO_DATE, SchemaState.NOT_CREATED)) == 3
-    assert exit_code(of(SchemaState.BEHIND, SchemaState.UP_TO_DATE)) == 3
-    assert exit_code(of(SchemaState.BEHIND, SchemaState.AHEAD)) == 4
-    assert exit_code(of(SchemaState.AHEAD, SchemaState.UNREADABLE)) == 1
+    assert status_exit_code(of(SchemaState.UP_TO_DATE, SchemaState.UP_TO_DATE)) == 0
+    assert status_exit_code(of(SchemaState.UP_TO_DATE, SchemaState.NOT_CREATED)) == 3
+    assert status_exit_code(of(SchemaState.BEHIND, SchemaState.UP_TO_DATE)) == 3
+    assert status_exit_code(of(SchemaState.BEHIND, SchemaState.AHEAD)) == 4
+    assert status_exit_code(of(SchemaState.AHEAD, SchemaState.UNREADABLE)) == 1
