@@ -251,3 +251,13 @@ def describe_status(status: MigrationStatus) -> str:
     if status.state in (SchemaState.BEHIND, SchemaState.NOT_CREATED):
         return f"{status.state}: {', '.join(status.pending)} pending"
     return str(status.state)
+
+
+def revisions_from_a_newer_release(
+    settings: CommonSettings, migrations_dir: Path
+) -> tuple[str, ...]:
+    """The database's revisions that this version does not ship (none: nothing newer
+    ran). Blocking. ``migrate`` of an older image (a rollback) meets them: alembic would
+    fail on them, and a rolled-back pod would never start."""
+    status = asyncio.run(migration_status(settings, migrations_dir))
+    return status.unknown if status.state is SchemaState.AHEAD else ()

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from common.logs import configure_logging
-from common.migrations import describe_status, migration_status, status_exit_code, upgrade
+from common.migrations import (
+    describe_status,
+    migration_status,
+    revisions_from_a_newer_release,
+    status_exit_code,
+    upgrade,
+)
 from common.runtime import run, settle_heap
 from common.settings import ServiceSettings, load_settings
 from common.telemetry import setup_telemetry
@@ -42,7 +48,16 @@ def run_service(
         print(f"{settings.PROCESS}: {describe_status(status)} ({status.location})")
         raise SystemExit(status_exit_code([status]))
     if args.command == "migrate" or settings.migrate_on_start:
-        if migrations_dir is not None:
+        newer = revisions_from_a_newer_release(settings, migrations_dir) if migrations_dir else ()
+        if newer:
+            # A rollback: the previous version runs on the newer schema, which its
+            # migrations kept compatible (deploy/README.md, "Upgrading").
+            log.warning(
+                "%s schema is at %s, newer than this version knows: left as it is",
+                settings.service_name,
+                ", ".join(newer),
+            )
+        elif migrations_dir is not None:
             upgrade(settings, migrations_dir)
             log.info("%s schema is at head", settings.service_name)
         if args.command == "migrate":

@@ -212,6 +212,32 @@ def test_every_state_on_postgresql_and_the_exit_code_scripts_gate_on(
     assert {row["state"] for row in by_service(done).values()} == {"up to date"}
 
 
+def test_migrate_of_an_older_version_leaves_a_newer_schema_alone(
+    database: Callable[[], str], tmp_path: Path, status: Callable[..., Result]
+) -> None:
+    """A rollback: the previous image's migrate initContainer meets a revision it does
+    not ship. Alembic would fail on it and the pod never start; it exits 0 instead,
+    saying so, and changes nothing."""
+    url = database()
+    env = clean_env(tmp_path, DATABASE_URL=url, OAUTH2_LOG_FORMAT="text")
+    migrate("admin", env)
+    set_version(url, "admin", "0099_from_a_newer_release")
+    result = subprocess.run(
+        [sys.executable, "-m", "services.admin", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert "0099_from_a_newer_release, newer than this version knows" in said, said
+    assert PASSWORD not in said
+    after = by_service(status(env, "--json", "--service", "admin"))["admin"]
+    assert (after["state"], after["current"]) == ("ahead", ["0099_from_a_newer_release"])
+
+
 def test_a_service_database_url_is_read_as_the_service_reads_it(
     database: Callable[[], str], tmp_path: Path, status: Callable[..., Result]
 ) -> None:
