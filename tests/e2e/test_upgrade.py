@@ -55,9 +55,9 @@ from tests.e2e.test_sign_in import REDIRECT, authorize_url, exchange
 
 pytestmark = pytest.mark.e2e
 
-RELEASES: list[dict[str, str]] = tomllib.loads((ROOT / "deploy" / "releases.toml").read_text())[
-    "release"
-]
+_RECORDED = tomllib.loads((ROOT / "deploy" / "releases.toml").read_text())
+RELEASES: list[dict[str, str]] = _RECORDED["release"]
+RELEASED_MIGRATIONS: dict[str, str] = _RECORDED["released_migrations"]
 
 CLIENT_ID = "old-photo-book"
 CLIENT_SECRET = "old-secret-generated-by-an-earlier-version-0123456789"
@@ -379,3 +379,20 @@ def test_every_recorded_release_names_a_revision_each_service_ships() -> None:
             script = ScriptDirectory.from_config(config)
             chain = {rev.revision for rev in script.walk_revisions()}
             assert release[service] in chain, (release["name"], service)
+
+
+def test_no_released_migration_was_edited() -> None:
+    """The old schema above is built from today's copies of the released migrations:
+    they are what those releases ran only while nobody edits them."""
+    for release in RELEASES:
+        for service in SERVICES:
+            config = alembic_config(
+                service_settings(service, Path(), None), migrations_dir(service)
+            )
+            script = ScriptDirectory.from_config(config)
+            for revision in script.iterate_revisions(release[service], "base"):
+                path = Path(revision.path).resolve().relative_to(ROOT).as_posix()
+                assert path in RELEASED_MIGRATIONS, f"{release['name']}: {path} is not recorded"
+    for path, digest in RELEASED_MIGRATIONS.items():
+        content = (ROOT / path).read_bytes().replace(b"\r\n", b"\n")
+        assert hashlib.sha256(content).hexdigest() == digest, f"{path} was edited after release"
