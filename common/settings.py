@@ -381,7 +381,8 @@ def describe_error(exc: ValidationError, cls: type[CommonSettings]) -> str:
     key = ".".join(str(part) for part in err["loc"]) or "?"
     value = err.get("input")
     field = cls.model_fields.get(str(err["loc"][0])) if err["loc"] else None
-    if field is not None and "SecretStr" in str(field.annotation):
+    # A database or Redis URL may carry a password: never repeat one.
+    if field is not None and ("SecretStr" in str(field.annotation) or key.endswith("_url")):
         shown = " (value not shown)"
     elif isinstance(value, str) and "://" in value and "@" in value:
         shown = " (value not shown: a URL with credentials)"

@@ -31,6 +31,7 @@ from common.settings import load_settings
 from common.vocabulary import AuditOutcome, ClientAuthMethod, SigningAlg
 from oauth2ctl import commands, ops_commands, user_commands
 from oauth2ctl.api import AdminApi
+from oauth2ctl.migrate_commands import add_migrate_commands
 from oauth2ctl.settings import CtlSettings
 
 Command = Callable[[AdminApi, argparse.Namespace, CtlSettings], Awaitable[None]]
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(
         dest="group",
         required=True,
-        metavar="{client,user,grant,key,audit,stats,registration-token,bootstrap}",
+        metavar="{client,user,grant,key,audit,stats,registration-token,bootstrap,migrate}",
     )
     client = groups.add_parser("client", help="OAuth clients (RFC 6749 section 2)")
     actions = client.add_subparsers(dest="action", required=True)
@@ -279,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_user_commands(groups)
     add_operator_commands(groups)
+    add_migrate_commands(groups)
     for command in leaf_parsers(parser):
         add_output_options(command)
     return parser

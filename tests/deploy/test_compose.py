@@ -162,6 +162,25 @@ def test_services_wait_for_their_migration_and_migrations_for_postgres() -> None
     assert services()["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
 
 
+def test_an_upgrade_reruns_the_migrations_before_the_services() -> None:
+    """`docker compose up -d` recreates a container whose image changed and starts the
+    stopped ones: every migrate-* runs from the same image as its service (a new image
+    re-runs it first), is one-shot (never restarted), and nothing pins the image or
+    refuses to pull the one OAUTH2_IMAGE names."""
+    images = {name: services()[name]["image"] for name in [*ours(), *TOOLS]}
+    assert set(images.values()) == {"${OAUTH2_IMAGE:-oauth2-server:dev}"}, images
+    assert interpolate(images["token"]) == "oauth2-server:dev"
+    for name in GRPC_SERVICES:
+        migration = services()[f"migrate-{name}"]
+        assert migration["restart"] == "no", name
+        assert migration.get("pull_policy", "missing") in {"missing", "always"}, name
+        assert services()[name].get("pull_policy", "missing") in {"missing", "always"}, name
+        # The migration's database is the service's.
+        assert (
+            environment(migration)["DATABASE_URL"] == environment(services()[name])["DATABASE_URL"]
+        ), name
+
+
 @pytest.mark.parametrize("name", sorted(ours()))
 def test_every_env_var_is_a_setting_of_the_process_and_validates(name: str) -> None:
     service = ours()[name]

@@ -1,7 +1,8 @@
 """deploy/k8s: every overlay renders with kustomize, every object validates against
 the Kubernetes schema, and the manifests say what DESIGN.md promises: probes, limits,
 a locked-down security context, headless gRPC Services, the token HPA, network
-policies along the call graph, and only environment names the processes read."""
+policies along the call graph, migrations in an initContainer of each service (no
+Jobs to delete before an upgrade), and only environment names the processes read."""
 
 from __future__ import annotations
 
@@ -74,8 +75,13 @@ def of_kind(docs: tuple[Manifest, ...], kind: str) -> dict[str, Manifest]:
 
 def pod_templates(docs: tuple[Manifest, ...]) -> Iterator[tuple[str, Manifest]]:
     for doc in docs:
-        if doc["kind"] in {"Deployment", "Job"}:
+        if doc["kind"] in {"Deployment", "Job", "StatefulSet", "DaemonSet"}:
             yield f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]
+
+
+def all_containers(pod: Manifest) -> list[Manifest]:
+    """The init containers (migrations) and the containers: each is checked alike."""
+    return [*pod.get("initContainers", []), *pod["containers"]]
 
 
 def example_secrets() -> dict[str, set[str]]:
@@ -163,7 +169,7 @@ def test_every_pod_is_non_root_read_only_and_without_capabilities(overlay: str) 
         assert pod["runAsUser"] > 0, name
         assert pod["seccompProfile"]["type"] == "RuntimeDefault", name
         volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
-        for container in spec["containers"]:
+        for container in all_containers(spec):
             ctx = container["securityContext"]
             assert ctx["runAsNonRoot"] is True, name
             assert ctx.get("runAsUser", pod["runAsUser"]) > 0, name
@@ -224,14 +230,33 @@ def test_services_headless_for_grpc_and_selecting_their_pods(overlay: str) -> No
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_one_migration_job_per_service(overlay: str) -> None:
-    jobs = of_kind(render(f"overlays/{overlay}"), "Job")
-    commands = {
-        tuple(job["spec"]["template"]["spec"]["containers"][0]["command"]) for job in jobs.values()
-    }
-    assert commands == {("python", "-m", f"services.{name}", "migrate") for name in GRPC_SERVICES}
-    for job in jobs.values():
-        assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+def test_each_service_migrates_in_an_init_container_before_it_starts(overlay: str) -> None:
+    """A new image's pods migrate before they serve, the old ones serving meanwhile:
+    nothing immutable (a Job) to delete before applying the next release."""
+    docs = render(f"overlays/{overlay}")
+    assert not of_kind(docs, "Job"), "migrations are initContainers now, not Jobs"
+    deployments = of_kind(docs, "Deployment")
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        if name not in GRPC_SERVICES:
+            assert not pod.get("initContainers"), f"{name} has no database to migrate"
+            continue
+        (migrate,) = pod["initContainers"]
+        (service,) = pod["containers"]
+        assert migrate["command"] == ["python", "-m", f"services.{name}", "migrate"], name
+        # The same release as the service it prepares, whatever the overlay pins.
+        assert migrate["image"] == service["image"], name
+        assert migrate.get("imagePullPolicy") == service.get("imagePullPolicy"), name
+        # The same database credentials as the service (its role owns its schema).
+        database = {e["name"]: e for e in migrate["env"]}["DATABASE_URL"]
+        assert database in service["env"], f"{name}: migrates another database than it uses"
+        # The old pods keep serving until the new ones are Ready.
+        strategy = deployment["spec"]["strategy"]
+        assert strategy["type"] == "RollingUpdate", name
+        assert strategy["rollingUpdate"]["maxUnavailable"] == 0, name
+    # A ServiceAccount nothing uses is an identity to audit for nothing.
+    used = {template["spec"]["serviceAccountName"] for _, template in pod_templates(docs)}
+    assert set(of_kind(docs, "ServiceAccount")) == used
 
 
 def test_prod_autoscales_the_token_service_and_the_gateway() -> None:
@@ -257,15 +282,17 @@ def test_dev_runs_one_replica_of_everything() -> None:
     assert not of_kind(docs, "HorizontalPodAutoscaler")
     for name, deployment in of_kind(docs, "Deployment").items():
         assert deployment["spec"]["replicas"] == 1, name
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert container["image"] == "oauth2-server:dev"
+        for container in all_containers(deployment["spec"]["template"]["spec"]):
+            assert container["image"] == "oauth2-server:dev", name
+            assert container["imagePullPolicy"] == "IfNotPresent", name
 
 
 def test_prod_pins_its_image() -> None:
     for name, template in pod_templates(render("overlays/prod")):
-        image = template["spec"]["containers"][0]["image"]
-        assert "@sha256:" in image or ":" in image.rsplit("/", 1)[-1], f"{name}: {image}"
-        assert not image.endswith((":latest", ":dev")), f"{name}: {image} is not pinned"
+        for container in all_containers(template["spec"]):
+            image = container["image"]
+            assert "@sha256:" in image or ":" in image.rsplit("/", 1)[-1], f"{name}: {image}"
+            assert not image.endswith((":latest", ":dev")), f"{name}: {image} is not pinned"
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -274,7 +301,7 @@ def test_every_env_var_is_a_setting_of_the_process_and_validates(target: str) ->
     configmaps = of_kind(docs, "ConfigMap")
     secrets = example_secrets()
     for name, template in pod_templates(docs):
-        for container in template["spec"]["containers"]:
+        for container in all_containers(template["spec"]):
             cls = settings_class(container["command"])
             env = container_env(container, configmaps)
             unknown = unknown_env_names(cls, env)
@@ -398,7 +425,8 @@ def test_prod_network_policies_follow_the_call_graph() -> None:
                 f"{caller} may not call {service}"
             )
 
-    # The database only from the services (and their migrations), never the gateway.
+    # The database only from the services (and their migrate initContainers), never
+    # the gateway.
     database = [
         policy["spec"]
         for policy in policies.values()
