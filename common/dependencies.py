@@ -1,4 +1,4 @@
-"""A service's health follows its dependencies (issue 10): while its database (or,
+"""A service's health follows its dependencies: while its database (or,
 where it cannot work without it, its Redis) does not answer, its gRPC health is
 NOT_SERVING, so the gateway's /ready and Kubernetes' readiness probe take it out of
 rotation and callers get a fast, retryable 503 instead of a stuck call; it is

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlencode
 
-from redis.asyncio.connection import SSLConnection, parse_url
-
 Topology = Literal["single", "sentinel", "cluster"]
 
 _SINGLE_SCHEMES = ("redis", "rediss", "unix")
@@ -55,6 +53,9 @@ class RedisTarget:
 
 def parse_redis_url(url: str) -> RedisTarget:
     """The target of ``url``; ValueError saying what is wrong (no secret quoted)."""
+    # Imported here: every process validates its settings, few need redis-py for it.
+    from redis.asyncio.connection import SSLConnection, parse_url
+
     scheme, separator, rest = url.partition("://")
     scheme = scheme.lower()
     if not separator or (scheme not in _SINGLE_SCHEMES and scheme not in _SCHEMES):

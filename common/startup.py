@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from urllib.parse import urlsplit
 
 from common.kv import create_kv
+from common.redis_url import parse_redis_url
 from common.settings import ENV_PREFIX, CommonSettings
 
 #: Exit code of a process that could not start for a reason its line explains.
@@ -134,14 +135,29 @@ async def wait_until_reachable(
 
 
 def redis_address(url: str) -> str:
-    """host:port of a redis:// URL (the socket path of unix://), never its password."""
+    """host:port of a redis:// URL (the socket path of unix://; the sentinels or the
+    cluster's startup nodes, comma-separated, and the Sentinel service's name), never
+    its password."""
+    target = parse_redis_url(url)
+    if target.topology != "single":
+        nodes = ",".join(_host_port(host, port) for host, port in target.nodes)
+        return f"{nodes}/{target.service_name}" if target.service_name else nodes
     parts = urlsplit(url)
     if parts.scheme == "unix":
         return parts.path
-    host = parts.hostname or "localhost"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{parts.port or 6379}"
+    return _host_port(parts.hostname or "localhost", parts.port or 6379)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _redis_password(url: str) -> str | None:
+    """The servers' password in ``url`` (and the sentinels'), for scrubbing messages."""
+    target = parse_redis_url(url)
+    if target.topology == "single":
+        return urlsplit(url).password
+    return target.options.get("password") or target.sentinel_options.get("password")
 
 
 async def wait_for_redis(settings: CommonSettings) -> None:
@@ -166,7 +182,7 @@ async def wait_for_redis(settings: CommonSettings) -> None:
                 f"{settings.PROCESS}: Redis at {address} did not answer within {timeout:g}s"
                 f" ({reason}; set REDIS_URL or redis_url)"
             ),
-            secret=urlsplit(settings.redis_url).password,
+            secret=_redis_password(settings.redis_url),
         )
     finally:
         await kv.close()

@@ -15,7 +15,7 @@ Routes load and save explicitly (no middleware): a page that needs the
 session calls :meth:`SessionStore.load` and, when it changed anything or wants
 the TTL to slide, :meth:`SessionStore.save` on its response.
 
-Nothing is stored for a browser that has nothing worth keeping (issue 9): a
+Nothing is stored for a browser that has nothing worth keeping: a
 session is written only once someone signed in on it or an interaction waits
 on it, and one that has neither any more is deleted. An error page or a bare
 login form stores nothing; the bare form's CSRF token is a double-submit

@@ -166,6 +166,10 @@ class System:
         ports |= {"gateway": gateway.port, "gateway_admin": gateway.admin_port}
         hosts |= {"gateway": gateway.host, "gateway_admin": gateway.admin_host}
         issuer = gateway.issuer if "issuer" in gateway.model_fields_set else None
+        if "data_dir" not in gateway.model_fields_set:
+            # The default (var/ here) made absolute, so that oauth2ctl started with this
+            # environment (bootstrap) names the one credentials file from any directory.
+            env = {**env, "OAUTH2_DATA_DIR": str(gateway.data_dir.absolute())}
         listeners = [("gateway", gateway.host, gateway.port, setting_hint("gateway", "port"))]
         if gateway.admin_port:
             hint = setting_hint("gateway", "admin_port")

@@ -19,19 +19,17 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from common.migrations import (
-    MigrationStatus,
-    describe_status,
-    migration_status,
-    status_exit_code,
-)
 from common.settings import CommonSettings, ConfigError
 from oauth2ctl.api import AdminApi
 from oauth2ctl.settings import CtlSettings
+
+if TYPE_CHECKING:
+    # Alembic and SQLAlchemy are imported by the command itself, not by every oauth2ctl.
+    from common.migrations import MigrationStatus
 
 #: The services that own a database, in the order they are reported.
 SERVICES = ("clients", "token", "authorize", "admin")
@@ -57,6 +55,8 @@ def add_migrate_commands(groups: Any) -> None:
 
 async def status_command(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
     """The admin API is not used: the databases are read directly."""
+    from common.migrations import status_exit_code
+
     statuses = await read_statuses(args.services or list(SERVICES), args.config)
     if args.output == "json":
         print(json.dumps([as_json(status) for status in statuses], indent=2))
@@ -68,6 +68,8 @@ async def status_command(api: AdminApi, args: argparse.Namespace, settings: CtlS
 
 
 async def read_statuses(services: list[str], config_file: Path | None) -> list[MigrationStatus]:
+    from common.migrations import migration_status
+
     loaded = [(service, service_settings(service, config_file)) for service in services]
     return list(
         await asyncio.gather(
@@ -100,6 +102,8 @@ def migrations_dir(service: str) -> Path:
 
 
 def status_table(statuses: list[MigrationStatus]) -> str:
+    from common.migrations import describe_status
+
     rows = [("SERVICE", "CURRENT", "HEAD", "STATE", "DATABASE")]
     for status in statuses:
         rows.append(

@@ -15,6 +15,7 @@ from gateway.client_address import (
     real_client,
 )
 from gateway.settings import GatewaySettings
+from oauth2ctl.devrun import free_port
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.1/32")]
 PROXIES = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")]
@@ -116,7 +117,7 @@ class _NoTelemetry:
 
 
 def test_uvicorn_never_rewrites_the_client_from_proxy_headers(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, redis_url: str
 ) -> None:
     """gateway/client_address.py is the one place that reads forwarding headers:
     uvicorn's own (on by default for 127.0.0.1) would decide before it."""
@@ -135,7 +136,9 @@ def test_uvicorn_never_rewrites_the_client_from_proxy_headers(
     monkeypatch.setenv("OAUTH2_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("OAUTH2_WORKERS", "2")
     monkeypatch.setenv("OAUTH2_ADMIN_PORT", "0")  # no admin listener process
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    # Workers need a Redis, which main() waits for: a real one, nothing is written.
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("OAUTH2_PORT", str(free_port()))
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     entry.main([])
     assert seen["workers"] == 2 and seen["proxy_headers"] is False

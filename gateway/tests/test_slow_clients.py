@@ -413,7 +413,7 @@ async def test_an_upgraded_connection_is_no_longer_timed(serve: Serve) -> None:
 
 
 def test_both_listeners_and_the_workers_use_the_timeouts(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str
 ) -> None:
     settings = GatewaySettings(
         request_header_timeout_seconds=3,
@@ -436,7 +436,9 @@ def test_both_listeners_and_the_workers_use_the_timeouts(
         "OAUTH2_DATA_DIR": str(tmp_path),
         "OAUTH2_WORKERS": "2",
         "OAUTH2_ADMIN_PORT": "0",
-        "REDIS_URL": "redis://127.0.0.1:1/0",
+        # Workers need a Redis, which main() waits for: a real one, nothing is written.
+        "REDIS_URL": redis_url,
+        "OAUTH2_PORT": str(free_port()),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
         "OAUTH2_REQUEST_HEADER_TIMEOUT_SECONDS": "1.5",
         "OAUTH2_REQUEST_BODY_TIMEOUT_SECONDS": "2.5",

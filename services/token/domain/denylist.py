@@ -18,7 +18,7 @@ once and survives a restart or a Redis flush:
 On start, and then every ``sync_interval`` seconds, unexpired rows are loaded
 from the database into the local set, which repairs any lost message or key.
 
-Fail closed without Redis (issue 10): a check that cannot ask the KeyValue asks
+Fail closed without Redis: a check that cannot ask the KeyValue asks
 the database. A key or message that could not be written (Redis down, hung, or
 its circuit open) is written again every ``respread_interval`` seconds until it
 is; until then the key is missing, so for DISTRUST_AFTER_OUTAGE_SECONDS after a
