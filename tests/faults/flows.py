@@ -120,6 +120,11 @@ def sign_in(
         page = _submit(rec, page, {"decision": "approve"}, base_url)
     if not isinstance(page, dict):
         return None
+    if page.get("error") == "temporarily_unavailable":
+        # The authorization endpoint's 503 (RFC 6749 section 4.1.2.1): the service
+        # behind the step after consent found its database away. The flow ends here
+        # as after a 503 page; any other error at the redirect URI is a broken flow.
+        return None
     assert "code" in page, f"no code at the redirect URI: {page}"
     return page["code"], verifier
 
