@@ -74,6 +74,16 @@ def config_file_from_env() -> Path | None:
     return Path(value) if value else None
 
 
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The TOML file's tables, or ConfigError naming the file and what is wrong."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+
+
 class _TomlSource(PydanticBaseSettingsSource):
     """Top-level keys the class knows, then the process's own table on top."""
 
@@ -82,12 +92,7 @@ class _TomlSource(PydanticBaseSettingsSource):
         self._data: dict[str, Any] = {}
         if path is None:
             return
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"config file {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path}: {exc}") from exc
+        raw = read_config_file(path)
         fields = settings_cls.model_fields
         process = getattr(settings_cls, "PROCESS", "")
         for key, value in raw.items():
@@ -442,12 +447,7 @@ def check_environment(known: dict[str, frozenset[str]]) -> None:
 def check_config_file(path: Path, known: dict[str, frozenset[str]]) -> None:
     """Every key of the file is a setting of some process (top level) or of the
     process whose table holds it; every table is a process's."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path}: {exc}") from exc
+    raw = read_config_file(path)
     shared = frozenset().union(*known.values())
     for key, value in raw.items():
         if key in known and isinstance(value, dict):
