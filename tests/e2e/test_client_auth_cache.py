@@ -30,9 +30,15 @@ FORM = {"grant_type": "client_credentials"}
 
 @pytest.fixture(scope="module")
 def cached(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
-    # A long backstop, so that only the generation can explain a refusal.
+    # A long backstop, so that only the generation can explain a refusal. Unary
+    # calls from the gateway: round_robin then spreads every few requests over both
+    # replicas, where the multiplexed streams (two, each on one replica for up to 20 s)
+    # could both sit on one replica through a test.
     running = start_replicated(
-        request, "authcache", REPLICAS, {"OAUTH2_CLIENT_AUTH_CACHE_SECONDS": "600"}
+        request,
+        "authcache",
+        REPLICAS,
+        {"OAUTH2_CLIENT_AUTH_CACHE_SECONDS": "600", "OAUTH2_GRPC_MULTIPLEX_METHODS": ""},
     )
     yield running
     running.system.stop_all()

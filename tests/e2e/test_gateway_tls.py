@@ -42,8 +42,7 @@ def tls_system(
     ports = {name: free_port() for name in PROCESSES}
     ports["gateway_admin"] = free_port()
     system = System(env=env, ports=ports, log_dir=data_dir / "logs", gateway_tls=True)
-    system.migrate()
-    system.start_all()
+    system.start_with_migrations()
     try:
         system.wait_ready(timeout=60)
         # oauth2ctl gets its admin token at the https issuer: it trusts the CA.

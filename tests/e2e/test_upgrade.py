@@ -264,8 +264,8 @@ def upgraded_system(
         expected = SchemaState.UP_TO_DATE if not status.pending else SchemaState.BEHIND
         assert status.state is expected, status
 
-    # start_system runs `python -m services.<name> migrate` for each service first.
-    running = start_system(env, data_dir, mode, database_url)
+    # `python -m services.<name> migrate` for each service, then the new processes.
+    running = start_system(env, data_dir, mode, database_url, migrate_first=True)
     request.addfinalizer(running.system.stop_all)
 
     after = statuses(data_dir, database_url)
