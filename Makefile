@@ -1,6 +1,8 @@
 # make run   - the whole system on the embedded default (SQLite + in-process stand-ins),
 #              gRPC on mutual TLS; make run RUN_ARGS=--plaintext without
-# make test  - every test, against real PostgreSQL and Redis (the slow fault tests aside)
+# make test  - every test, against real PostgreSQL and Redis, but the slow ones
+# make test-slow - the slow ones (fault injection, fuzzing, Redis topologies, upgrades,
+#              load); CI runs both; make test-all runs everything in one go
 # make faults - every fault-injection test (tests/faults), the slow ones too, with figures
 # make up    - the whole system in Docker (docker-compose.yml); make down stops it
 SHELL := /bin/bash
@@ -19,7 +21,7 @@ STAMP := $(VENV)/.dev-installed
 UV_INSTALL := $(UV) pip install --quiet --python $(PY)
 PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
 
-.PHONY: run test faults proto proto-check lint lint-ruff bench sizing profile clean migrate venv runtime lock chromium up down
+.PHONY: run test test-slow test-all faults proto proto-check lint lint-ruff bench bench-startup sizing profile clean migrate venv runtime lock chromium up down
 
 # A virtualenv without pip (seconds instead of half a minute), uv put in by the system's
 # pip; uv installs everything else (.venv/bin/uv pip install ... for a tool of your own).
@@ -91,6 +93,15 @@ chromium:
 test: $(STAMP) proto-check chromium
 	$(PY) -m pytest -q
 
+# The tests make test leaves out (marked slow: fault injection, fuzzing, Redis
+# Sentinel and Cluster, upgrades, load); CI runs them after make test.
+test-slow: $(STAMP) chromium
+	$(PY) -m pytest -q -m slow
+
+# Every test, in one run.
+test-all: $(STAMP) proto-check chromium
+	$(PY) -m pytest -q -m ""
+
 # Private PostgreSQL and Redis servers stopped, hung and restarted under load; -m
 # replaces the default "not slow" selection, -s shows each fault's measured figures.
 faults: $(STAMP)
@@ -105,6 +116,11 @@ bench: $(STAMP)
 	@$(PY) bench/token_endpoint.py; status=$$?; case $$status in \
 	  0) ;; 1) echo "make bench: exit 1, a target was missed" >&2 ;; \
 	  *) echo "make bench: exit $$status, the benchmark could not run" >&2 ;; esac; exit $$status
+
+# Seconds from make run to its banner: the first start and warm ones (target: warm
+# under 10 s); exit 1 when missed.
+bench-startup: $(RUN_STAMP)
+	$(PY) bench/startup.py
 
 # CPU per request of each process for client_credentials, introspection, refresh and a
 # browser sign-in, memory per process, 1->2 token replicas and gateway workers

@@ -29,6 +29,10 @@ from gateway.ratelimit import CLIENT_PER_ADDRESS, OAUTH_PER_ADDRESS, TOKEN_PER_C
 from tests.redis_topologies import Cluster, redis_cluster
 
 
+#: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with redis_cluster(tmp_path_factory.mktemp("cluster")) as running:

@@ -28,6 +28,10 @@ from common.tests.test_kv import (  # noqa: F401
 from tests.redis_topologies import SentinelGroup, sentinel_group
 
 
+#: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
     with sentinel_group(tmp_path_factory.mktemp("sentinel")) as group:

@@ -138,6 +138,7 @@ def _report(name: str, load: Load, frozen_at: float) -> str:
     )
 
 
+@pytest.mark.slow  # 15 s each: make test-slow (and CI)
 @pytest.mark.parametrize("method", ["GetJwks", "Revoke"])
 async def test_a_frozen_replica_leaves_the_rotation_within_seconds(method: str) -> None:
     """SIGSTOP one of three: the idempotent read loses nothing (its calls on the
@@ -190,6 +191,7 @@ async def test_a_frozen_replica_leaves_the_rotation_within_seconds(method: str) 
                 assert seen == {str(p) for p in group.ports}
 
 
+@pytest.mark.slow  # 15 s: make test-slow (and CI)
 async def test_a_stalled_replica_costs_reads_half_a_budget_then_is_ejected() -> None:
     """A replica that answers pings but no call: keepalive cannot see it. A read
     sent there times out after half its budget and is sent again, to the next

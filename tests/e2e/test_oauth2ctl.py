@@ -26,6 +26,10 @@ from tests.e2e.conftest import OAUTH2CTL, RunningSystem, basic, start_replicated
 ROOT_DIRECTORY = "/"
 
 
+#: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def own(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
     running = start_replicated(request, "ctl", 1)

@@ -18,7 +18,8 @@ import pytest
 from tests.e2e.admin_support import admin_token
 from tests.e2e.conftest import RunningSystem, base_env, start_system
 
-pytestmark = pytest.mark.e2e
+#: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("st"))
 CHECKS = ",".join(

@@ -27,6 +27,10 @@ DEFAULT_PUBLIC = "127.0.0.1:8080"
 DEFAULT_ADMIN = "127.0.0.1:8081"
 
 
+#: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
+pytestmark = pytest.mark.slow
+
+
 def runnable_blocks(text: str) -> list[tuple[int, str]]:
     """(line number, body) of every ```sh block."""
     return [(text[: match.start()].count("\n") + 1, match[1]) for match in RUNNABLE.finditer(text)]

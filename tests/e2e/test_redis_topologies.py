@@ -29,7 +29,8 @@ from tests.e2e.test_sign_in import (
 )
 from tests.redis_topologies import redis_cluster, sentinel_group
 
-pytestmark = pytest.mark.e2e
+#: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 #: The revocation endpoint's limit per client in these systems: a burst of BURST.
 BURST = 5

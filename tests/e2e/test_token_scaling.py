@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.conftest import RunningSystem, start_replicated
 from tests.e2e.test_sign_in import introspect
 
-pytestmark = pytest.mark.e2e
+#: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPLICAS = 3
 LOAD_SECONDS = 6.0

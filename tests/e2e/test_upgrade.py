@@ -53,7 +53,8 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_sign_in import REDIRECT, authorize_url, exchange
 
-pytestmark = pytest.mark.e2e
+#: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 _RECORDED = tomllib.loads((ROOT / "deploy" / "releases.toml").read_text())
 RELEASES: list[dict[str, str]] = _RECORDED["release"]

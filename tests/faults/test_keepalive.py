@@ -21,7 +21,7 @@ import pytest
 from tests.e2e.conftest import basic
 from tests.faults.conftest import StartFaultSystem
 
-pytestmark = [pytest.mark.e2e, pytest.mark.faults]
+pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.slow]
 
 KEEPALIVE_SECONDS = 1
 IDLE_SECONDS = 8 * KEEPALIVE_SECONDS

@@ -36,7 +36,7 @@ from tests.faults.flows import (
 )
 from tests.faults.load import Load, Record, Recorder, Summary
 
-pytestmark = [pytest.mark.e2e, pytest.mark.faults]
+pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.slow]
 
 OUTAGE_SECONDS = 10.0
 BEFORE_SECONDS = 4.0
@@ -108,7 +108,7 @@ def _clean_503(record: Record) -> bool:
     return "<html" in record.body.lower() or "<!doctype" in record.body.lower()
 
 
-@pytest.mark.parametrize("mode", ["fast", pytest.param("immediate", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_postgres_stopped_then_started(fault_system: StartFaultSystem, mode: str) -> None:
     fault = fault_system(
         # Codes must outlive the outage: a careful client retries its exchange after it.

@@ -52,7 +52,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.test_sign_in import PASSWORD, REDIRECT, authorize_url, exchange, new_client, sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.faults]
+pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.slow]
 
 #: The gateway's deadline for a request (grpc_deadline_seconds): no answer may take longer.
 BUDGET_SECONDS = 5.0

@@ -30,6 +30,10 @@ LOAD = 40
 FAILOVER_AFTER = 10
 
 
+#: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
     with sentinel_group(tmp_path_factory.mktemp("sentinel")) as group:
