@@ -125,11 +125,6 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self._settings.rate_limits_enabled
 
-    async def retry_after(self, limit: Limit, identity: str) -> int | None:
-        """None when the request is admitted, else the whole seconds to wait."""
-        refused = await self.first_refused(((limit, identity),))
-        return None if refused is None else refused[1]
-
     async def first_refused(self, checks: Sequence[tuple[Limit, str]]) -> tuple[int, int] | None:
         """The limits in order, in one round trip to Redis: None when every one
         admits the request, else (the index of the first that refused, the whole

@@ -329,14 +329,6 @@ class RevocationList:
                 return True
         return False
 
-    async def issued_before_not_before(
-        self, kind: PrincipalKind, principal_id: str, iat: float
-    ) -> bool:
-        key = not_before_key(kind, principal_id)
-        if self._known_not_before(key, iat, self._clock().timestamp()):
-            return True
-        return await self._judge_not_before(key, kind, principal_id, iat, await self._read(key))
-
     def _known_not_before(self, key: str, iat: float, now: float) -> bool:
         """Whether a not-before this replica holds already refuses ``iat``. Unknown
         here, or known with an older time, is no answer: a newer revocation may not
