@@ -58,7 +58,7 @@ def one_start(env: dict[str, str]) -> float:
     """Seconds to the banner; then Ctrl-C and wait for everything to stop."""
     started = time.monotonic()
     proc = subprocess.Popen(
-        ["make", "-s", "run"],
+        [shutil.which("make") or "make", "-s", "run"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -28,7 +28,6 @@ from common.tests.test_kv import (  # noqa: F401
 from gateway.ratelimit import CLIENT_PER_ADDRESS, OAUTH_PER_ADDRESS, TOKEN_PER_CLIENT, _key
 from tests.redis_topologies import Cluster, redis_cluster
 
-
 #: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
 pytestmark = pytest.mark.slow
 

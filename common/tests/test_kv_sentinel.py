@@ -27,7 +27,6 @@ from common.tests.test_kv import (  # noqa: F401
 )
 from tests.redis_topologies import SentinelGroup, sentinel_group
 
-
 #: Minutes of the suite's time: make test-slow (and CI) runs it, make test does not.
 pytestmark = pytest.mark.slow
 
