@@ -74,6 +74,8 @@ class ResponseMode(Term):
     Encoding Practices section 2.1)."""
 
     QUERY = "query"
+    #: OAuth 2.0 Form Post Response Mode: an auto-submitting form POSTs the response.
+    FORM_POST = "form_post"
 
 
 class CodeChallengeMethod(Term):

@@ -57,8 +57,27 @@ def follow(
     if view is not None:
         return redirect(page_location(request, view.kind, interaction.interaction_id))
     if kind == "response":
+        if interaction.response.HasField("form_post"):
+            return form_post_page(request, interaction.response.form_post)
         return redirect(interaction.response.location)
     return expired_page(request, interaction.expired.client)
+
+
+def form_post_page(request: Request, form_post: authorize_pb2.FormPost) -> Response:
+    """OAuth 2.0 Form Post Response Mode section 2: an HTML form of hidden fields that
+    POSTs the response to the redirect URI, submitted by a script once it loads (the
+    page's one script, from the gateway itself) or by its button without JavaScript.
+    Not cached, and its CSP lets the form post only to the redirect URI's origin."""
+    return render(
+        request,
+        "form_post.html",
+        {
+            "action": form_post.action,
+            "parameters": [(p.name, p.value) for p in form_post.parameters],
+        },
+        form_targets=[form_post.action],
+        script=True,
+    )
 
 
 def expired_page(request: Request, client: authorize_pb2.ClientDisplay | None = None) -> Response:

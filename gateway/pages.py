@@ -63,14 +63,17 @@ def csp_source(uri: str) -> str | None:
     return f"{scheme}:"
 
 
-def page_headers(form_targets: Iterable[str] = ()) -> dict[str, str]:
+def page_headers(form_targets: Iterable[str] = (), *, script: bool = False) -> dict[str, str]:
+    """``script``: the page runs scripts from the gateway's own static files (the
+    form_post page's auto-submit); no page runs an inline script."""
     sources = ["'self'"]
     for uri in form_targets:
         source = csp_source(uri) if uri else None
         if source and source not in sources:
             sources.append(source)
+    scripts = "script-src 'self'; " if script else ""
     csp = (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        f"default-src 'none'; {scripts}style-src 'self'; img-src 'self' data:; "
         f"form-action {' '.join(sources)}; frame-ancestors 'none'; base-uri 'none'"
     )
     return {
@@ -91,12 +94,13 @@ def render(
     status_code: int = 200,
     form_targets: Iterable[str] = (),
     headers: dict[str, str] | None = None,
+    script: bool = False,
 ) -> HTMLResponse:
     settings = settings_of(request)
     html = _env.get_template(template).render(
         root=settings.root_path, issuer=settings.issuer, **(context or {})
     )
-    all_headers = {**page_headers(form_targets), **(headers or {})}
+    all_headers = {**page_headers(form_targets, script=script), **(headers or {})}
     if status_code == 503 and not any(name.lower() == "retry-after" for name in all_headers):
         # Whatever page says "unavailable" (the sign-in service, the session store,
         # a downstream deadline) says when to try again (RFC 9110 section 10.2.3).

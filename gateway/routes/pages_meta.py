@@ -49,7 +49,7 @@ AUTHORIZATION_PARAMETERS: Final = (
     Param("code_challenge_method", "S256"),
     Param("prompt"),
     Param("max_age"),
-    Param("response_mode", "query"),
+    Param("response_mode", "query (the default) or form_post"),
     Param("login_hint"),
 )
 PENDING: Final = (Param("interaction", "The interaction waiting for this page"),)

@@ -34,7 +34,7 @@ EXPECTED_METADATA = {
     "registration_endpoint": "https://auth.example.com/oauth/register",
     "scopes_supported": ["openid", "profile", "email", "offline_access"],
     "response_types_supported": ["code"],
-    "response_modes_supported": ["query"],
+    "response_modes_supported": ["query", "form_post"],
     "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
     "code_challenge_methods_supported": ["S256"],
     "subject_types_supported": ["public"],

@@ -9,6 +9,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 import httpx
+from bs4 import BeautifulSoup
 
 from common.errors import ServerError, TemporarilyUnavailable
 from gateway.tests.browser import (
@@ -179,7 +180,7 @@ async def test_errors_after_validation_go_to_the_redirect_uri(
     assert arrival.param("error") == "invalid_request"
     assert arrival.param("error_description") == "Parameter 'scope' was given more than once"
 
-    for mode in ("fragment", "form_post"):
+    for mode in ("fragment", "form_post.jwt", "FORM_POST"):
         arrival = arrival_of(await go(browser, authorize_url(response_mode=mode)))
         assert arrival.param("error") == "invalid_request"
         assert "response_mode" in arrival.param("error_description")
@@ -325,3 +326,62 @@ async def test_an_expired_interaction_is_an_expired_page(
     assert_expired_page_with_a_way_back(expired)
     # Its page is gone from the session as well.
     assert (await browser.get(str(login.url))).status_code == 400
+
+
+async def test_form_post_answers_with_a_form_that_posts_to_the_redirect_uri(
+    browser: httpx.AsyncClient,
+) -> None:
+    """OAuth 2.0 Form Post Response Mode: after consent, a 200 page (not a redirect)
+    whose form POSTs code, state and iss to the redirect URI; a script from the
+    gateway submits it, its button does without JavaScript; never cached."""
+    consent = await sign_in(browser, response_mode="form_post", state="fp-1")
+    answer = await submit(browser, consent, button="decision=approve", follow_redirects=False)
+    assert isinstance(answer, httpx.Response) and answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store"
+    csp = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "form-action 'self' https://app.example.com;" in csp, csp
+    page = BeautifulSoup(answer.text, "html.parser")
+    form = page.find("form")
+    assert form is not None and form["method"] == "post" and form["action"] == REDIRECT_URI
+    fields = {i["name"]: i["value"] for i in form.find_all("input", {"type": "hidden"})}
+    assert fields == {"code": "code-1", "state": "fp-1", "iss": BROWSER_ISSUER}
+    assert form.find("button", {"type": "submit"}) is not None
+    (script,) = page.find_all("script")
+    assert not script.string, "no inline script: the CSP allows only the gateway's own"
+    served = await browser.get(str(script["src"]))
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert "submit()" in served.text
+
+    # Consent on record: the authorization endpoint answers with the form at once.
+    again = await browser.get(authorize_url(response_mode="form_post", state="fp-2"))
+    assert again.status_code == 200
+    fields = {
+        i["name"]: i["value"]
+        for i in BeautifulSoup(again.text, "html.parser").find_all("input", {"type": "hidden"})
+    }
+    assert fields["state"] == "fp-2" and fields["code"] == "code-2"
+
+
+async def test_form_post_errors_are_posted_too(browser: httpx.AsyncClient) -> None:
+    answer = await browser.get(authorize_url(response_mode="form_post", prompt="none"))
+    assert answer.status_code == 200
+    fields = {
+        i["name"]: i["value"]
+        for i in BeautifulSoup(answer.text, "html.parser").find_all("input", {"type": "hidden"})
+    }
+    assert fields == {
+        "error": "login_required",
+        "error_description": "Sign-in required",
+        "state": "st-1",
+        "iss": BROWSER_ISSUER,
+    }
+    # The values are escaped in the page: a state with markup stays a value.
+    hostile = '"><script>alert(1)</script>'
+    answer = await browser.get(
+        authorize_url(response_mode="form_post", prompt="none", state=hostile)
+    )
+    assert "<script>alert" not in answer.text
+    inputs = BeautifulSoup(answer.text, "html.parser").find_all("input", {"name": "state"})
+    assert [i["value"] for i in inputs] == [hostile]

@@ -127,6 +127,12 @@ def step_to_proto(step: Step) -> authorize_pb2.Interaction:
                 authorize_pb2.ScopeDescription(scope=scope, description=description)
                 for scope, description in step.scopes
             )
+        case Respond(form_post=True):
+            interaction.response.form_post.action = step.redirect_uri
+            interaction.response.form_post.parameters.extend(
+                authorize_pb2.QueryParameter(name=name, value=value)
+                for name, value in step.parameters
+            )
         case Respond():
             interaction.response.location = step.location
         case Expired():

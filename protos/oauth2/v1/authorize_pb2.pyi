@@ -673,26 +673,59 @@ Global___ConsentPage: _TypeAlias = ConsentPage  # noqa: Y015
 
 @_typing.final
 class AuthorizationResponse(_message.Message):
-    """RFC 6749 section 4.1.2 / 4.1.2.1, RFC 9207: the redirect URI with code or
-    error, state and iss in its query (response_mode=query).
+    """RFC 6749 section 4.1.2 / 4.1.2.1, RFC 9207: code or error, state and iss for
+    the client's redirect URI, as the request's response_mode says.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     LOCATION_FIELD_NUMBER: _builtins.int
+    FORM_POST_FIELD_NUMBER: _builtins.int
     location: _builtins.str
+    """response_mode=query (the default): the redirect URI with them in its query."""
+    @_builtins.property
+    def form_post(self) -> Global___FormPost:
+        """response_mode=form_post (OAuth 2.0 Form Post Response Mode): location is
+        empty, and the browser POSTs these to the redirect URI from a form.
+        """
+
     def __init__(
         self,
         *,
         location: _builtins.str = ...,
+        form_post: Global___FormPost | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["form_post", b"form_post"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["form_post", b"form_post", "location", b"location"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuthorizationResponse: _TypeAlias = AuthorizationResponse  # noqa: Y015
+
+@_typing.final
+class FormPost(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
+    action: _builtins.str
+    """The redirect URI, registered query included."""
+    @_builtins.property
+    def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueryParameter]: ...
+    def __init__(
+        self,
+        *,
+        action: _builtins.str = ...,
+        parameters: _abc.Iterable[Global___QueryParameter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "parameters", b"parameters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FormPost: _TypeAlias = FormPost  # noqa: Y015
 
 @_typing.final
 class ExpiredPage(_message.Message):

@@ -41,7 +41,9 @@ PAGE_PARAMETERS: Final = ("client_id", "redirect_uri")
 # OpenID Connect Core section 3.1.2.1.
 PROMPT_VALUES: Final = frozenset({"none", "login", "consent", "select_account"})
 # Only query responses: the code goes back in the redirect URI's query.
-RESPONSE_MODES: Final = frozenset({"", ResponseMode.QUERY})
+#: The code flow's modes: query (the default) and form_post; fragment is not offered
+#: (it keeps the code from the client's server, OAuth 2.0 Multiple Response Types 3).
+RESPONSE_MODES: Final = frozenset({"", *ResponseMode})
 # Bounds on what a query may carry, so a pending request stays small.
 MAX_PARAMETERS: Final = 64
 MAX_VALUE_LENGTH: Final = 4096
@@ -283,7 +285,7 @@ class AuthorizationRequestValidator:
     def _check_response_mode(checked: _Checked) -> None:
         mode = checked.request.response_mode
         if mode not in RESPONSE_MODES:
-            raise InvalidRequest(f"Unsupported response_mode '{mode}'; use 'query'")
+            raise InvalidRequest(f"Unsupported response_mode '{mode}'; use 'query' or 'form_post'")
 
     @staticmethod
     def _reject_request_objects(checked: _Checked) -> None:

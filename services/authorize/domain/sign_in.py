@@ -40,7 +40,7 @@ from common.errors import (
 from common.secrets import constant_time_equals, random_token, sha256_hex
 from common.timeutil import utcnow
 from common.urls import with_query
-from common.vocabulary import StandardScope
+from common.vocabulary import ResponseMode, StandardScope
 from services.authorize.domain.authorization_code import AuthorizationCodes
 from services.authorize.domain.authorization_request import (
     AuthorizationRequest,
@@ -134,9 +134,28 @@ class ShowConsent:
 
 @dataclass(frozen=True, slots=True)
 class Respond:
-    """Send the browser to ``location`` (RFC 6749 section 4.1.2 / 4.1.2.1)."""
+    """The authorization response (RFC 6749 section 4.1.2 / 4.1.2.1, RFC 9207) for
+    ``redirect_uri``: in its query (``location``), or POSTed to it by a form
+    (``form_post``: OAuth 2.0 Form Post Response Mode). Empty values are left out."""
 
-    location: str
+    redirect_uri: str
+    parameters: tuple[tuple[str, str], ...]
+    form_post: bool = False
+
+    @classmethod
+    def to(cls, validated: ValidatedAuthorizationRequest, parameters: dict[str, str]) -> Respond:
+        """As the request's response_mode says (query when it is not a valid one:
+        its own error goes back the default way)."""
+        return cls(
+            validated.redirect_uri,
+            tuple((name, value) for name, value in parameters.items() if value),
+            form_post=validated.request.response_mode == ResponseMode.FORM_POST,
+        )
+
+    @property
+    def location(self) -> str:
+        """The redirect URI with the parameters in its query (response_mode=query)."""
+        return with_query(self.redirect_uri, dict(self.parameters))
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,11 +391,8 @@ class SignIn:
             # The interaction is finished: the client hears of the failure.
             log.exception("issuing an authorization code failed")
             return self._error(validated, "server_error", "")
-        return Respond(
-            with_query(
-                validated.redirect_uri,
-                {"code": issued.code, "state": request.state, "iss": self._issuer},
-            )
+        return Respond.to(
+            validated, {"code": issued.code, "state": request.state, "iss": self._issuer}
         )
 
     def _error(
@@ -385,16 +401,14 @@ class SignIn:
         """The error response (RFC 6749 section 4.1.2.1, RFC 9207)."""
         if error not in AUTHORIZATION_ERRORS:
             error, description = "server_error", ""
-        return Respond(
-            with_query(
-                validated.redirect_uri,
-                {
-                    "error": error,
-                    "error_description": safe_description(description),
-                    "state": validated.request.state,
-                    "iss": self._issuer,
-                },
-            )
+        return Respond.to(
+            validated,
+            {
+                "error": error,
+                "error_description": safe_description(description),
+                "state": validated.request.state,
+                "iss": self._issuer,
+            },
         )
 
     # --- the store ------------------------------------------------------------------

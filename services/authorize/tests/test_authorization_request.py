@@ -176,9 +176,9 @@ async def test_errors_before_the_redirect_uri_is_trusted_fail_the_call(
         ),
         ({"max_age": "soon"}, "invalid_request", "'max_age' must be a non-negative integer"),
         (
-            {"response_mode": "form_post"},
+            {"response_mode": "fragment"},
             "invalid_request",
-            "Unsupported response_mode 'form_post'; use 'query'",
+            "Unsupported response_mode 'fragment'; use 'query' or 'form_post'",
         ),
     ],
 )

@@ -354,3 +354,46 @@ async def test_a_new_password_ends_the_sessions_signed_in_before_it(
     )
     assert isinstance(outcome.next, ShowConsent)
     assert isinstance(await sign_in.start(query(), signed_in(alice, clock)), ShowConsent)
+
+
+async def test_form_post_carries_the_code_and_every_error_after_validation(
+    sign_in: SignIn, alice: str, clock: Clock
+) -> None:
+    """OAuth 2.0 Form Post Response Mode: the response's parameters for a form
+    instead of a query; an error after the redirect URI is checked goes the same
+    way, and a response_mode that is not valid answers in the query (the default)."""
+    interaction_id, consent = await first_sign_in(sign_in, alice, response_mode="form_post")
+    assert isinstance(consent, ShowConsent)
+    done = await sign_in.complete_consent(
+        interaction_id, replace(BROWSER, subject=alice), approve=True
+    )
+    assert isinstance(done, Respond) and done.form_post
+    assert done.redirect_uri == CB
+    params = dict(done.parameters)
+    assert set(params) == {"code", "state", "iss"}
+    assert (params["state"], params["iss"]) == ("st", ISSUER)
+
+    # Signed in with consent given: the code at once, posted as well.
+    again = await sign_in.start(query(response_mode="form_post"), signed_in(alice, clock))
+    assert isinstance(again, Respond) and again.form_post and "code" in dict(again.parameters)
+
+    # An error once the redirect URI is known: posted, state and iss with it.
+    refused = await sign_in.start(query(response_mode="form_post", prompt="none"), BROWSER)
+    assert isinstance(refused, Respond) and refused.form_post
+    assert dict(refused.parameters) == {
+        "error": "login_required",
+        "error_description": "Sign-in required",
+        "state": "st",
+        "iss": ISSUER,
+    }
+    # The state left out when the request had none (empty values are not sent).
+    stateless = await sign_in.start(
+        query(response_mode="form_post", prompt="none", state=""), BROWSER
+    )
+    assert isinstance(stateless, Respond) and "state" not in dict(stateless.parameters)
+
+    # A response_mode this server does not offer is itself the error, in the query.
+    for mode in ("fragment", "form_post.jwt"):
+        wrong = await sign_in.start(query(response_mode=mode), BROWSER)
+        assert isinstance(wrong, Respond) and not wrong.form_post
+        assert response_params(wrong)["error"] == "invalid_request"
