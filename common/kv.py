@@ -92,9 +92,6 @@ class KeyValue(Protocol):
     async def delete(self, *keys: str) -> int: ...
     async def exists(self, key: str) -> bool: ...
     async def incr(self, key: str, ttl: float | None = None, amount: int = 1) -> int: ...
-    async def gcra(
-        self, key: str, rate_per_second: float, burst: int, cost: int = 1
-    ) -> tuple[bool, float]: ...
     async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]: ...
     async def publish(self, channel: str, message: str) -> None: ...
     def subscribe(self, channel: str) -> AsyncIterator[str]: ...
@@ -285,14 +282,6 @@ class RedisKeyValue:
         # alike, where a MULTI pipeline is not.
         ttl_ms = max(1, int(ttl * 1000)) if ttl else 0
         return int(await self._run(self._incr_script(keys=[self._k(key)], args=[amount, ttl_ms])))
-
-    async def gcra(
-        self, key: str, rate_per_second: float, burst: int, cost: int = 1
-    ) -> tuple[bool, float]:
-        """(admitted, seconds until it would be) for ``cost`` requests against a limit
-        of ``rate_per_second`` sustained with bursts of ``burst``; atomic (EVALSHA)."""
-        refused, wait = await self.gcra_all((Cell(key, rate_per_second, burst, cost),))
-        return refused is None, wait
 
     async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]:
         """Each limit in order, atomically and in one round trip (EVALSHA): (None, 0)
@@ -489,12 +478,6 @@ class MemoryKeyValue:
             expires = time.monotonic() + ttl
         self._data[key] = (str(count).encode(), expires)
         return count
-
-    async def gcra(
-        self, key: str, rate_per_second: float, burst: int, cost: int = 1
-    ) -> tuple[bool, float]:
-        refused, wait = await self.gcra_all((Cell(key, rate_per_second, burst, cost),))
-        return refused is None, wait
 
     async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]:
         # The same arithmetic as _GCRA_LUA, on the monotonic clock; no await between

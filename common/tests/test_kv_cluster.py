@@ -16,6 +16,7 @@ from common.kv import Cell, KeyValue, RedisKeyValue, follow_channel
 
 # The contract of test_kv.py, run here on the `kv` fixture below.
 from common.tests.test_kv import (  # noqa: F401
+    gcra,
     test_expiry,
     test_gcra_all_applies_the_limits_in_order_and_stops_at_the_first_refusal,
     test_gcra_cost_and_keys_apart,
@@ -79,8 +80,8 @@ async def test_gcra_all_over_several_slots_stops_at_the_first_refusal(cluster: C
         index, wait = await kv.gcra_all([Cell(a, 0.01, 1), Cell(b, 0.01, 2)])
         assert index == 0 and wait > 0
         # The refused call did not count against b: it has one request left.
-        assert (await kv.gcra(b, 0.01, 2))[0]
-        assert not (await kv.gcra(b, 0.01, 2))[0]
+        assert (await gcra(kv, b, 0.01, 2))[0]
+        assert not (await gcra(kv, b, 0.01, 2))[0]
     finally:
         await kv.close()
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from common.kv import KeyValue, create_kv, follow_channel
 from common.redis_url import parse_redis_url
 from common.settings import CommonSettings
+from common.tests.test_kv import gcra
 
 
 def test_sentinel_url() -> None:
@@ -120,9 +121,9 @@ async def test_two_deployments_on_one_redis_keep_apart(redis_url: str) -> None:
     task = asyncio.create_task(follow_channel(b, "revocations", on_message, on_gap))
     try:
         # One request at most per hour: a's use of the limit leaves b's whole.
-        assert (await a.gcra("ratelimit:login:{x}", 1 / 3600, 1))[0]
-        assert not (await a.gcra("ratelimit:login:{x}", 1 / 3600, 1))[0]
-        assert (await b.gcra("ratelimit:login:{x}", 1 / 3600, 1))[0]
+        assert (await gcra(a, "ratelimit:login:{x}", 1 / 3600, 1))[0]
+        assert not (await gcra(a, "ratelimit:login:{x}", 1 / 3600, 1))[0]
+        assert (await gcra(b, "ratelimit:login:{x}", 1 / 3600, 1))[0]
         assert await a.incr("login:attempts:x") == 1
         assert await b.incr("login:attempts:x") == 1
         await a.set("session:s", "a's")
