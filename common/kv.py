@@ -90,6 +90,7 @@ class KeyValue(Protocol):
         self, key: str, value: bytes | str, ttl: float | None = None
     ) -> bool: ...
     async def delete(self, *keys: str) -> int: ...
+    async def take(self, key: str) -> bytes | None: ...
     async def exists(self, key: str) -> bool: ...
     async def incr(self, key: str, ttl: float | None = None, amount: int = 1) -> int: ...
     async def gcra_all(self, cells: Sequence[Cell]) -> tuple[int | None, float]: ...
@@ -273,6 +274,11 @@ class RedisKeyValue:
         if not keys:
             return 0
         return int(await self._run(self._redis.delete(*(self._k(k) for k in keys))))
+
+    async def take(self, key: str) -> bytes | None:
+        """The value, deleted in the same step (GETDEL): of two callers, one gets it."""
+        value = await self._run(self._redis.getdel(self._k(key)))
+        return value.encode() if isinstance(value, str) else value
 
     async def exists(self, key: str) -> bool:
         return bool(await self._run(self._redis.exists(self._k(key))))
@@ -466,6 +472,11 @@ class MemoryKeyValue:
                 removed += 1
             self._data.pop(key, None)
         return removed
+
+    async def take(self, key: str) -> bytes | None:
+        value = self._live(key)
+        self._data.pop(key, None)
+        return value
 
     async def exists(self, key: str) -> bool:
         return self._live(key) is not None

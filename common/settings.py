@@ -166,6 +166,10 @@ class CommonSettings(BaseSettings):
 
     # The public base URL of the gateway; the `iss` of every token (RFC 8414 section 2).
     issuer: str = "http://127.0.0.1:8080"
+    # Every authorization request must be pushed first (RFC 9126: POST /oauth/par,
+    # then /oauth/authorize with client_id and request_uri only). Read by the authorize
+    # service (it refuses others) and the gateway (discovery says so).
+    require_pushed_authorization_requests: bool = False
     # DEBUG | INFO | WARNING | ERROR
     log_level: LogLevel = "INFO"
     # "json" lines for machines, "text" for a terminal (control characters escaped,

@@ -88,6 +88,7 @@ class Limit:
 TOKEN_PER_CLIENT = Limit("token_per_client", "client", "rate_limit_token_per_client")
 INTROSPECT_PER_CLIENT = Limit("introspect_per_client", "client", "rate_limit_introspect_per_client")
 REVOKE_PER_CLIENT = Limit("revoke_per_client", "client", "rate_limit_revoke_per_client")
+PAR_PER_CLIENT = Limit("par_per_client", "client", "rate_limit_par_per_client")
 CLIENT_PER_ADDRESS = Limit("client_per_address", "address", "rate_limit_client_per_address")
 OAUTH_PER_ADDRESS = Limit("oauth_per_address", "address", "rate_limit_oauth_per_address")
 REGISTRATION_PER_CLIENT = Limit(

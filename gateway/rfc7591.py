@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     model_validator,
 )
@@ -39,6 +40,8 @@ MESSAGES: Final = {
     "string_type": "'{field}' must be a string",
     "string_unicode": "Invalid characters in '{field}'",
     "list_type": "'{field}' must be an array of strings",
+    "bool_type": "'{field}' must be true or false",
+    "bool_parsing": "'{field}' must be true or false",
     "string_array": "'{field}' must be an array of strings",
     "client_id_mismatch": "'client_id' must be present and match the URL",
     "server_field": "'{field}' is set by the server; leave it out",
@@ -94,6 +97,9 @@ class ClientRegistrationRequest(BodyModel):
         description="Extension (as ORY Hydra's): browser origins scheme://host[:port] "
         "allowed to call the token, revocation and userinfo endpoints",
     )
+    require_pushed_authorization_requests: StrictBool | None = Field(
+        default=None, description="RFC 9126 section 6: only pushed authorization requests"
+    )
 
     def metadata(self) -> clients_pb2.ClientMetadata:
         return clients_pb2.ClientMetadata(
@@ -108,6 +114,7 @@ class ClientRegistrationRequest(BodyModel):
             contacts=self.contacts or [],
             post_logout_redirect_uris=self.post_logout_redirect_uris or [],
             allowed_cors_origins=self.allowed_cors_origins or [],
+            require_pushed_authorization_requests=bool(self.require_pushed_authorization_requests),
         )
 
 
@@ -154,6 +161,7 @@ class ClientRegistrationResponse(Resource):
     contacts: list[str] | Omitted = None
     post_logout_redirect_uris: list[str] | Omitted = None
     allowed_cors_origins: list[str] | Omitted = None
+    require_pushed_authorization_requests: bool | Omitted = None
 
 
 def client_information(
@@ -180,4 +188,5 @@ def client_information(
         contacts=list(client.contacts) or None,
         post_logout_redirect_uris=list(client.post_logout_redirect_uris) or None,
         allowed_cors_origins=list(client.allowed_cors_origins) or None,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests or None,
     )

@@ -184,6 +184,8 @@ class GatewaySettings(CommonSettings):
     rate_limit_introspect_per_client: RateSetting = Rate(100, "s", 200)
     # POST /oauth/revoke, per client_id.
     rate_limit_revoke_per_client: RateSetting = Rate(10, "s", 50)
+    # POST /oauth/par (RFC 9126), per client_id: one push per sign-in it starts.
+    rate_limit_par_per_client: RateSetting = Rate(10, "s", 50)
     # Token, introspection and revocation requests that name no client, per address.
     rate_limit_client_per_address: RateSetting = Rate(5, "s", 30)
     # Every token, introspection and revocation request, per address, whatever client

@@ -197,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="let this client introspect tokens issued to other clients (RFC 7662)",
     )
     create.add_argument(
+        "--require-par",
+        dest="require_par",
+        action="store_true",
+        help="accept only pushed authorization requests from it (RFC 9126, POST /oauth/par)",
+    )
+    create.add_argument(
         "--cors-origin",
         dest="cors_origins",
         action="append",
@@ -252,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--introspection",
         action=argparse.BooleanOptionalAction,
         help="may introspect tokens issued to other clients",
+    )
+    update.add_argument(
+        "--require-par",
+        dest="require_par",
+        action=argparse.BooleanOptionalAction,
+        help="accept only pushed authorization requests (RFC 9126)",
     )
     add_list_option(
         update,

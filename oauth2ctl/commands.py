@@ -52,6 +52,8 @@ async def create(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["always_issue_refresh_token"] = True
     if args.introspection:
         body["introspection"] = True
+    if args.require_par:
+        body["require_pushed_authorization_requests"] = True
     created = await api.post("/clients", body)
     text = client_summary(created)
     if args.get_token:
@@ -84,6 +86,8 @@ async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["always_issue_refresh_token"] = args.always_issue_refresh_token
     if args.introspection is not None:
         body["introspection"] = args.introspection
+    if args.require_par is not None:
+        body["require_pushed_authorization_requests"] = args.require_par
     if args.clear_cors_origins:
         if args.cors_origins:
             raise InvalidRequest("Give --cors-origin or --no-cors-origins, not both")

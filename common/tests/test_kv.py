@@ -122,6 +122,18 @@ async def test_follow_channel_resubscribes_and_reports_the_gap() -> None:
     assert seen and seen[0] == "hello"
 
 
+async def test_take_gives_a_value_once(kv: KeyValue) -> None:
+    key = f"take:{uuid.uuid4().hex}"
+    assert await kv.take(key) is None
+    await kv.set(key, "once", ttl=5)
+    first, second = await asyncio.gather(kv.take(key), kv.take(key))
+    assert sorted([first, second], key=lambda v: v is None) == [b"once", None]
+    assert not await kv.exists(key)
+    await kv.set(key, "brief", ttl=0.05)
+    await asyncio.sleep(0.1)
+    assert await kv.take(key) is None
+
+
 async def gcra(
     kv: KeyValue, key: str, rate_per_second: float, burst: int, cost: int = 1
 ) -> tuple[bool, float]:

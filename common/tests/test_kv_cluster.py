@@ -25,6 +25,7 @@ from common.tests.test_kv import (  # noqa: F401
     test_publish_reaches_subscribers,
     test_set_get_delete,
     test_set_if_absent_and_incr,
+    test_take_gives_a_value_once,
 )
 from gateway.ratelimit import CLIENT_PER_ADDRESS, OAUTH_PER_ADDRESS, TOKEN_PER_CLIENT, _key
 from tests.redis_topologies import Cluster, redis_cluster

@@ -150,6 +150,10 @@ class ClientMetadata(BodyModel):
         description="false: the client can no longer authenticate or start an authorization, "
         "and its tokens are revoked",
     )
+    require_pushed_authorization_requests: bool = Field(
+        default=False,
+        description="RFC 9126 section 6: only pushed authorization requests (POST /oauth/par)",
+    )
 
     def metadata_set(self) -> list[str]:
         """The metadata fields the body names, in the order declared: an update mask."""

@@ -78,6 +78,7 @@ def client_of(client: clients_pb2.Client, client_secret: str = "") -> resources.
         allowed_cors_origins=list(client.allowed_cors_origins),
         introspection=client.introspection,
         enabled=client.enabled,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
         client_secret_expires_at=int(expires.timestamp()) if expires else 0,
         created_at=_time(client, "created_at"),
         updated_at=_time(client, "updated_at"),
@@ -186,6 +187,7 @@ def client_metadata(body: bodies.ClientMetadata) -> tuple[clients_pb2.ClientMeta
         allowed_cors_origins=body.allowed_cors_origins,
         introspection=body.introspection,
         enabled=body.enabled if "enabled" in paths else None,
+        require_pushed_authorization_requests=body.require_pushed_authorization_requests,
     )
     return metadata, paths
 

@@ -53,6 +53,9 @@ class Client(Resource):
     allowed_cors_origins: list[str]
     introspection: bool = Field(description="May introspect tokens of other clients")
     enabled: bool
+    require_pushed_authorization_requests: bool = Field(
+        description="RFC 9126 section 6: its authorization requests must be pushed"
+    )
     client_secret_expires_at: int = Field(
         description="RFC 7591 section 3.2.1: seconds since the epoch, 0 for never"
     )

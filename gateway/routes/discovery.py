@@ -73,6 +73,8 @@ class ServerMetadata(Resource):
     token_endpoint_auth_methods_supported: list[str]
     introspection_endpoint_auth_methods_supported: list[str]
     revocation_endpoint_auth_methods_supported: list[str]
+    pushed_authorization_request_endpoint: str
+    require_pushed_authorization_requests: bool
 
 
 def token_endpoint_auth_methods(grants: Mapping[str, type[Grant]]) -> list[ClientAuthMethod]:
@@ -118,12 +120,16 @@ def server_metadata(
         claims_supported=list(CLAIMS_SUPPORTED),
         # RFC 9207: authorization responses carry iss.
         authorization_response_iss_parameter_supported=True,
-        # OpenID Connect Discovery section 3 defaults request_uri support to true.
         request_parameter_supported=False,
-        request_uri_parameter_supported=False,
+        # A request_uri is a pushed request's (RFC 9126); OpenID Connect Discovery
+        # section 3 asks for this to be said (its default is true).
+        request_uri_parameter_supported=True,
         token_endpoint_auth_methods_supported=list(token_endpoint_auth_methods(grants)),
         introspection_endpoint_auth_methods_supported=list(confidential),
         revocation_endpoint_auth_methods_supported=list(confidential),
+        # RFC 9126 section 5.
+        pushed_authorization_request_endpoint=f"{issuer}/oauth/par",
+        require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
     )
 
 

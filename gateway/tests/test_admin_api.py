@@ -145,6 +145,7 @@ async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBack
         "allowed_cors_origins": [],
         "introspection": False,
         "enabled": True,
+        "require_pushed_authorization_requests": False,
         "client_secret_expires_at": 0,
         "created_at": "2023-11-14T22:13:20Z",
         "updated_at": "2023-11-14T22:13:20Z",

@@ -60,10 +60,12 @@ EXPECTED_METADATA = {
     ],
     "authorization_response_iss_parameter_supported": True,
     "request_parameter_supported": False,
-    "request_uri_parameter_supported": False,
+    "request_uri_parameter_supported": True,
     "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
     "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    "pushed_authorization_request_endpoint": "https://auth.example.com/oauth/par",
+    "require_pushed_authorization_requests": False,
 }
 
 

@@ -27,7 +27,8 @@ from services.authorize.domain import (
     SignIn,
     UserDirectory,
 )
-from services.authorize.domain.ports import ClientDirectory, PasswordHashing
+from services.authorize.domain.ports import ClientAuthenticator, ClientDirectory, PasswordHashing
+from services.authorize.domain.pushed_requests import PushedRequests
 from services.authorize.metrics import PASSWORD_HASHING_REFUSED
 from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
 from services.authorize.settings import AuthorizeSettings, argon2_meets_owasp
@@ -64,7 +65,9 @@ def build_domain(
     *,
     hasher: PasswordHashing | None = None,
     events: AuditSink | None = None,
+    authenticator: ClientAuthenticator | None = None,
 ) -> AuthorizeDomain:
+    """``authenticator`` (the clients service) enables pushed authorization requests."""
     hasher = hasher or password_hasher(settings)
     users = SqlUserStore(engine)
     throttle = LoginThrottle(
@@ -85,8 +88,19 @@ def build_domain(
         users,
         ttl_seconds=settings.authorization_code_ttl_seconds,
     )
+    validator = AuthorizationRequestValidator(clients, allow_plain_pkce=settings.allow_plain_pkce)
+    pushed = (
+        None
+        if authenticator is None
+        else PushedRequests(
+            validator,
+            authenticator,
+            kv,
+            ttl_seconds=settings.pushed_authorization_request_ttl_seconds,
+        )
+    )
     sign_in = SignIn(
-        AuthorizationRequestValidator(clients, allow_plain_pkce=settings.allow_plain_pkce),
+        validator,
         SqlInteractionStore(engine),
         login,
         consents,
@@ -95,6 +109,8 @@ def build_domain(
         ttl_seconds=settings.interaction_ttl_seconds,
         max_per_session=settings.max_interactions_per_session,
         users=users,
+        pushed=pushed,
+        require_pushed_requests=settings.require_pushed_authorization_requests,
     )
     return AuthorizeDomain(
         users=UserDirectory(users, hasher, throttle=throttle),
@@ -102,6 +118,7 @@ def build_domain(
         sign_in=sign_in,
         consents=consents,
         codes=codes,
+        pushed=pushed,
     )
 
 
@@ -136,7 +153,9 @@ async def serve(settings: AuthorizeSettings, *, ready: asyncio.Event | None = No
     audit = AuditReporter(settings)
     hasher = password_hasher(settings)
     servicer = AuthorizeServicer(
-        build_domain(settings, engine, kv, clients, hasher=hasher, events=audit)
+        build_domain(
+            settings, engine, kv, clients, hasher=hasher, events=audit, authenticator=clients
+        )
     )
 
     async def on_stop() -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from google.protobuf import empty_pb2
 from oauth2.v1 import authorize_pb2, authorize_pb2_grpc, common_pb2
 
-from common.errors import InvalidRequest
+from common.errors import InvalidRequest, Unimplemented
 from common.grpc_types import Context
 from common.timeutil import from_timestamp, to_timestamp
 from services.authorize.domain import (
@@ -28,9 +28,11 @@ from services.authorize.domain.model import (
     Consent,
     LoginResult,
     NewUser,
+    PresentedCredentials,
     User,
     UserChanges,
 )
+from services.authorize.domain.pushed_requests import PushedRequests
 from services.authorize.domain.sign_in import (
     BrowserSession,
     Expired,
@@ -51,6 +53,8 @@ class AuthorizeDomain:
     sign_in: SignIn
     consents: ConsentRegistry
     codes: AuthorizationCodes
+    #: RFC 9126; None where a test wires no KeyValue (the call is then unimplemented).
+    pushed: PushedRequests | None = None
 
 
 def user_to_proto(user: User) -> authorize_pb2.User:
@@ -258,6 +262,24 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
             session_from_proto(request.session),
         )
         return step_to_proto(step)
+
+    async def PushAuthorizationRequest(
+        self, request: authorize_pb2.PushAuthorizationRequestRequest, context: Context
+    ) -> authorize_pb2.PushedAuthorizationRequest:
+        if self._domain.pushed is None:
+            raise Unimplemented("Pushed authorization requests are not configured")
+        credentials = request.credentials
+        pushed = await self._domain.pushed.push(
+            PresentedCredentials(
+                client_id=credentials.client_id,
+                client_secret=credentials.client_secret,
+                auth_method=credentials.auth_method,
+            ),
+            [(parameter.name, parameter.value) for parameter in request.parameters],
+        )
+        return authorize_pb2.PushedAuthorizationRequest(
+            request_uri=pushed.request_uri, expires_in=pushed.expires_in
+        )
 
     async def CompleteLogin(
         self, request: authorize_pb2.CompleteLoginRequest, context: Context

@@ -48,6 +48,9 @@ class AuthorizeSettings(ServiceSettings):
     # (ORY Hydra's login/consent request lifespan); then the person starts again
     # at the application.
     interaction_ttl_seconds: int = Field(default=1800, ge=60, le=86_400)
+    # How long a pushed authorization request (RFC 9126, POST /oauth/par) waits for
+    # the browser to bring its request_uri; used once.
+    pushed_authorization_request_ttl_seconds: int = Field(default=60, ge=1, le=600)
     # How many authorization requests one browser session may keep waiting; a
     # new one beyond them ends the oldest (it then answers "expired"). The
     # gateway keeps the pages of as many (gateway.sessions.MAX_PENDING).

@@ -34,6 +34,7 @@ def metadata_from_proto(message: clients_pb2.ClientMetadata) -> ClientMetadata:
         introspection=message.introspection,
         allowed_cors_origins=tuple(message.allowed_cors_origins),
         enabled=message.enabled if message.HasField("enabled") else None,
+        require_pushed_authorization_requests=message.require_pushed_authorization_requests,
     )
 
 
@@ -62,6 +63,7 @@ def client_to_proto(client: Client) -> clients_pb2.Client:
         introspection=client.introspection,
         allowed_cors_origins=client.allowed_cors_origins,
         enabled=client.enabled,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
     )
 
 

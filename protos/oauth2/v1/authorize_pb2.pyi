@@ -411,6 +411,57 @@ class StartAuthorizationRequest(_message.Message):
 Global___StartAuthorizationRequest: _TypeAlias = StartAuthorizationRequest  # noqa: Y015
 
 @_typing.final
+class PushAuthorizationRequestRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIALS_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def credentials(self) -> _common_pb2.ClientCredentials: ...
+    @_builtins.property
+    def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueryParameter]:
+        """The form's parameters in order, repeats included, client authentication's
+        own (client_secret) left out by the gateway.
+        """
+
+    def __init__(
+        self,
+        *,
+        credentials: _common_pb2.ClientCredentials | None = ...,
+        parameters: _abc.Iterable[Global___QueryParameter] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "parameters", b"parameters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PushAuthorizationRequestRequest: _TypeAlias = PushAuthorizationRequestRequest  # noqa: Y015
+
+@_typing.final
+class PushedAuthorizationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_URI_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    request_uri: _builtins.str
+    """urn:ietf:params:oauth:request_uri:<reference>"""
+    expires_in: _builtins.int
+    def __init__(
+        self,
+        *,
+        request_uri: _builtins.str = ...,
+        expires_in: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_in", b"expires_in", "request_uri", b"request_uri"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PushedAuthorizationRequest: _TypeAlias = PushedAuthorizationRequest  # noqa: Y015
+
+@_typing.final
 class CompleteLoginRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -75,6 +75,11 @@ class AuthorizeServiceStub:
                 request_serializer=oauth2_dot_v1_dot_authorize__pb2.StartAuthorizationRequest.SerializeToString,
                 response_deserializer=oauth2_dot_v1_dot_authorize__pb2.Interaction.FromString,
                 _registered_method=True)
+        self.PushAuthorizationRequest = channel.unary_unary(
+                '/oauth2.v1.AuthorizeService/PushAuthorizationRequest',
+                request_serializer=oauth2_dot_v1_dot_authorize__pb2.PushAuthorizationRequestRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.PushedAuthorizationRequest.FromString,
+                _registered_method=True)
         self.CompleteLogin = channel.unary_unary(
                 '/oauth2.v1.AuthorizeService/CompleteLogin',
                 request_serializer=oauth2_dot_v1_dot_authorize__pb2.CompleteLoginRequest.SerializeToString,
@@ -169,6 +174,17 @@ class AuthorizeServiceServicer:
         validated). Requests that cannot be answered at a trusted redirect URI
         (unknown client, redirect_uri missing or not registered) fail the call
         with invalid_request; the gateway shows them as a page, never redirecting.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushAuthorizationRequest(self, request, context):
+        """Pushed authorization requests (RFC 9126): authenticates the client (with
+        the clients service), validates every parameter as StartAuthorization
+        would and keeps them, single use, for a short time under the request_uri
+        it answers. A request that would not be answered at a redirect URI fails
+        the call, with the error RFC 9126 section 2.3 gives it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -269,6 +285,11 @@ def add_AuthorizeServiceServicer_to_server(servicer, server):
                     servicer.StartAuthorization,
                     request_deserializer=oauth2_dot_v1_dot_authorize__pb2.StartAuthorizationRequest.FromString,
                     response_serializer=oauth2_dot_v1_dot_authorize__pb2.Interaction.SerializeToString,
+            ),
+            'PushAuthorizationRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushAuthorizationRequest,
+                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.PushAuthorizationRequestRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.PushedAuthorizationRequest.SerializeToString,
             ),
             'CompleteLogin': grpc.unary_unary_rpc_method_handler(
                     servicer.CompleteLogin,
@@ -522,6 +543,33 @@ class AuthorizeService:
             '/oauth2.v1.AuthorizeService/StartAuthorization',
             oauth2_dot_v1_dot_authorize__pb2.StartAuthorizationRequest.SerializeToString,
             oauth2_dot_v1_dot_authorize__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushAuthorizationRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AuthorizeService/PushAuthorizationRequest',
+            oauth2_dot_v1_dot_authorize__pb2.PushAuthorizationRequestRequest.SerializeToString,
+            oauth2_dot_v1_dot_authorize__pb2.PushedAuthorizationRequest.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,13 @@ class AuthorizeServiceStub:
     (unknown client, redirect_uri missing or not registered) fail the call
     with invalid_request; the gateway shows them as a page, never redirecting.
     """
+    PushAuthorizationRequest: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.PushAuthorizationRequestRequest, _authorize_pb2.PushedAuthorizationRequest]
+    """Pushed authorization requests (RFC 9126): authenticates the client (with
+    the clients service), validates every parameter as StartAuthorization
+    would and keeps them, single use, for a short time under the request_uri
+    it answers. A request that would not be answered at a redirect URI fails
+    the call, with the error RFC 9126 section 2.3 gives it.
+    """
     CompleteLogin: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.CompleteLoginRequest, _authorize_pb2.LoginOutcome]
     """Checks the credentials for a pending interaction (the Login rules: backoff,
     one message whatever was wrong) and continues it.
@@ -101,6 +108,13 @@ class AuthorizeServiceAsyncStub(AuthorizeServiceStub):
     validated). Requests that cannot be answered at a trusted redirect URI
     (unknown client, redirect_uri missing or not registered) fail the call
     with invalid_request; the gateway shows them as a page, never redirecting.
+    """
+    PushAuthorizationRequest: _aio.UnaryUnaryMultiCallable[_authorize_pb2.PushAuthorizationRequestRequest, _authorize_pb2.PushedAuthorizationRequest]  # type: ignore[assignment]
+    """Pushed authorization requests (RFC 9126): authenticates the client (with
+    the clients service), validates every parameter as StartAuthorization
+    would and keeps them, single use, for a short time under the request_uri
+    it answers. A request that would not be answered at a redirect URI fails
+    the call, with the error RFC 9126 section 2.3 gives it.
     """
     CompleteLogin: _aio.UnaryUnaryMultiCallable[_authorize_pb2.CompleteLoginRequest, _authorize_pb2.LoginOutcome]  # type: ignore[assignment]
     """Checks the credentials for a pending interaction (the Login rules: backoff,
@@ -192,6 +206,19 @@ class AuthorizeServiceServicer(metaclass=_abc_1.ABCMeta):
         validated). Requests that cannot be answered at a trusted redirect URI
         (unknown client, redirect_uri missing or not registered) fail the call
         with invalid_request; the gateway shows them as a page, never redirecting.
+        """
+
+    @_abc_1.abstractmethod
+    def PushAuthorizationRequest(
+        self,
+        request: _authorize_pb2.PushAuthorizationRequestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authorize_pb2.PushedAuthorizationRequest, _abc.Awaitable[_authorize_pb2.PushedAuthorizationRequest]]:
+        """Pushed authorization requests (RFC 9126): authenticates the client (with
+        the clients service), validates every parameter as StartAuthorization
+        would and keeps them, single use, for a short time under the request_uri
+        it answers. A request that would not be answered at a redirect URI fails
+        the call, with the error RFC 9126 section 2.3 gives it.
         """
 
     @_abc_1.abstractmethod

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from oauth2.v1 import common_pb2 as oauth2_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17oauth2/v1/clients.proto\x12\toauth2.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16oauth2/v1/common.proto\"\xf4\x04\n\x06\x43lient\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x02 \x01(\t\x12\x15\n\rredirect_uris\x18\x03 \x03(\t\x12\x13\n\x0bgrant_types\x18\x04 \x03(\t\x12\x16\n\x0eresponse_types\x18\x05 \x03(\t\x12\r\n\x05scope\x18\x06 \x01(\t\x12\"\n\x1atoken_endpoint_auth_method\x18\x07 \x01(\t\x12\x14\n\x0crequire_pkce\x18\x08 \x01(\x08\x12!\n\x19post_logout_redirect_uris\x18\t \x03(\t\x12 \n\x18\x61\x63\x63\x65ss_token_signing_alg\x18\n \x01(\t\x12\"\n\x1a\x61lways_issue_refresh_token\x18\x0b \x01(\x08\x12\x10\n\x08\x63ontacts\x18\x0c \x03(\t\x12\x12\n\nclient_uri\x18\r \x01(\t\x12\x10\n\x08logo_uri\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x18\x63lient_secret_expires_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16\x64ynamically_registered\x18\x12 \x01(\x08\x12\x10\n\x08revision\x18\x13 \x01(\x03\x12\x15\n\rintrospection\x18\x14 \x01(\x08\x12\x1c\n\x14\x61llowed_cors_origins\x18\x15 \x03(\t\x12\x0f\n\x07\x65nabled\x18\x16 \x01(\x08\"\xc0\x03\n\x0e\x43lientMetadata\x12\x13\n\x0b\x63lient_name\x18\x01 \x01(\t\x12\x15\n\rredirect_uris\x18\x02 \x03(\t\x12\x13\n\x0bgrant_types\x18\x03 \x03(\t\x12\x16\n\x0eresponse_types\x18\x04 \x03(\t\x12\r\n\x05scope\x18\x05 \x01(\t\x12\"\n\x1atoken_endpoint_auth_method\x18\x06 \x01(\t\x12\x19\n\x0crequire_pkce\x18\x07 \x01(\x08H\x00\x88\x01\x01\x12!\n\x19post_logout_redirect_uris\x18\x08 \x03(\t\x12 \n\x18\x61\x63\x63\x65ss_token_signing_alg\x18\t \x01(\t\x12\"\n\x1a\x61lways_issue_refresh_token\x18\n \x01(\x08\x12\x10\n\x08\x63ontacts\x18\x0b \x03(\t\x12\x12\n\nclient_uri\x18\x0c \x01(\t\x12\x10\n\x08logo_uri\x18\r \x01(\t\x12\x15\n\rintrospection\x18\x0e \x01(\x08\x12\x1c\n\x14\x61llowed_cors_origins\x18\x0f \x03(\t\x12\x14\n\x07\x65nabled\x18\x10 \x01(\x08H\x01\x88\x01\x01\x42\x0f\n\r_require_pkceB\n\n\x08_enabled\"\x8d\x01\n\x13\x43reateClientRequest\x12+\n\x08metadata\x18\x01 \x01(\x0b\x32\x19.oauth2.v1.ClientMetadata\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x15\n\rclient_secret\x18\x03 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x10.oauth2.v1.Actor\"P\n\x14\x43reateClientResponse\x12!\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x11.oauth2.v1.Client\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"%\n\x10GetClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"J\n\x12ListClientsRequest\x12$\n\x04page\x18\x01 \x01(\x0b\x32\x16.oauth2.v1.PageRequest\x12\x0e\n\x06search\x18\x02 \x01(\t\"`\n\x13ListClientsResponse\x12\"\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x11.oauth2.v1.Client\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.oauth2.v1.PageResponse\"\x8b\x01\n\x13UpdateClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12+\n\x08metadata\x18\x02 \x01(\x0b\x32\x19.oauth2.v1.ClientMetadata\x12\x13\n\x0bupdate_mask\x18\x03 \x03(\t\x12\x1f\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x10.oauth2.v1.Actor\"I\n\x13\x44\x65leteClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\"O\n\x19RotateClientSecretRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\"V\n\x1aRotateClientSecretResponse\x12!\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x11.oauth2.v1.Client\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"N\n\x19\x41uthenticateClientRequest\x12\x31\n\x0b\x63redentials\x18\x01 \x01(\x0b\x32\x1c.oauth2.v1.ClientCredentials\"S\n\x1aValidateRedirectUriRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x14\n\x0credirect_uri\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\"O\n\x1bValidateRedirectUriResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12!\n\x06\x63lient\x18\x02 \x01(\x0b\x32\x11.oauth2.v1.Client\"\x83\x01\n\x15RegisterClientRequest\x12+\n\x08metadata\x18\x01 \x01(\x0b\x32\x19.oauth2.v1.ClientMetadata\x12\x1c\n\x14initial_access_token\x18\x02 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x10.oauth2.v1.Actor\"\xae\x01\n\x16RegisterClientResponse\x12!\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x11.oauth2.v1.Client\x12\x15\n\rclient_secret\x18\x02 \x01(\t\x12!\n\x19registration_access_token\x18\x03 \x01(\t\x12\x37\n\x13\x63lient_id_issued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x19RegistrationAccessRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12!\n\x19registration_access_token\x18\x02 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x10.oauth2.v1.Actor\"\xb6\x01\n\x19UpdateRegistrationRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12!\n\x19registration_access_token\x18\x02 \x01(\t\x12+\n\x08metadata\x18\x03 \x01(\x0b\x32\x19.oauth2.v1.ClientMetadata\x12\x15\n\rclient_secret\x18\x04 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x10.oauth2.v1.Actor\"h\n\x1f\x43reateInitialAccessTokenRequest\x12\x12\n\nexpires_in\x18\x01 \x01(\x03\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\x12\x10\n\x08max_uses\x18\x03 \x01(\x05\"p\n CreateInitialAccessTokenResponse\x12\x1c\n\x14initial_access_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xea\x08\n\x0e\x43lientsService\x12O\n\x0c\x43reateClient\x12\x1e.oauth2.v1.CreateClientRequest\x1a\x1f.oauth2.v1.CreateClientResponse\x12;\n\tGetClient\x12\x1b.oauth2.v1.GetClientRequest\x1a\x11.oauth2.v1.Client\x12L\n\x0bListClients\x12\x1d.oauth2.v1.ListClientsRequest\x1a\x1e.oauth2.v1.ListClientsResponse\x12\x41\n\x0cUpdateClient\x12\x1e.oauth2.v1.UpdateClientRequest\x1a\x11.oauth2.v1.Client\x12\x46\n\x0c\x44\x65leteClient\x12\x1e.oauth2.v1.DeleteClientRequest\x1a\x16.google.protobuf.Empty\x12\x61\n\x12RotateClientSecret\x12$.oauth2.v1.RotateClientSecretRequest\x1a%.oauth2.v1.RotateClientSecretResponse\x12M\n\x12\x41uthenticateClient\x12$.oauth2.v1.AuthenticateClientRequest\x1a\x11.oauth2.v1.Client\x12\x64\n\x13ValidateRedirectUri\x12%.oauth2.v1.ValidateRedirectUriRequest\x1a&.oauth2.v1.ValidateRedirectUriResponse\x12U\n\x0eRegisterClient\x12 .oauth2.v1.RegisterClientRequest\x1a!.oauth2.v1.RegisterClientResponse\x12Z\n\x0fGetRegistration\x12$.oauth2.v1.RegistrationAccessRequest\x1a!.oauth2.v1.RegisterClientResponse\x12]\n\x12UpdateRegistration\x12$.oauth2.v1.UpdateRegistrationRequest\x1a!.oauth2.v1.RegisterClientResponse\x12R\n\x12\x44\x65leteRegistration\x12$.oauth2.v1.RegistrationAccessRequest\x1a\x16.google.protobuf.Empty\x12s\n\x18\x43reateInitialAccessToken\x12*.oauth2.v1.CreateInitialAccessTokenRequest\x1a+.oauth2.v1.CreateInitialAccessTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17oauth2/v1/clients.proto\x12\toauth2.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16oauth2/v1/common.proto\"\xa3\x05\n\x06\x43lient\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63lient_name\x18\x02 \x01(\t\x12\x15\n\rredirect_uris\x18\x03 \x03(\t\x12\x13\n\x0bgrant_types\x18\x04 \x03(\t\x12\x16\n\x0eresponse_types\x18\x05 \x03(\t\x12\r\n\x05scope\x18\x06 \x01(\t\x12\"\n\x1atoken_endpoint_auth_method\x18\x07 \x01(\t\x12\x14\n\x0crequire_pkce\x18\x08 \x01(\x08\x12!\n\x19post_logout_redirect_uris\x18\t \x03(\t\x12 \n\x18\x61\x63\x63\x65ss_token_signing_alg\x18\n \x01(\t\x12\"\n\x1a\x61lways_issue_refresh_token\x18\x0b \x01(\x08\x12\x10\n\x08\x63ontacts\x18\x0c \x03(\t\x12\x12\n\nclient_uri\x18\r \x01(\t\x12\x10\n\x08logo_uri\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x18\x63lient_secret_expires_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16\x64ynamically_registered\x18\x12 \x01(\x08\x12\x10\n\x08revision\x18\x13 \x01(\x03\x12\x15\n\rintrospection\x18\x14 \x01(\x08\x12\x1c\n\x14\x61llowed_cors_origins\x18\x15 \x03(\t\x12\x0f\n\x07\x65nabled\x18\x16 \x01(\x08\x12-\n%require_pushed_authorization_requests\x18\x17 \x01(\x08\"\xef\x03\n\x0e\x43lientMetadata\x12\x13\n\x0b\x63lient_name\x18\x01 \x01(\t\x12\x15\n\rredirect_uris\x18\x02 \x03(\t\x12\x13\n\x0bgrant_types\x18\x03 \x03(\t\x12\x16\n\x0eresponse_types\x18\x04 \x03(\t\x12\r\n\x05scope\x18\x05 \x01(\t\x12\"\n\x1atoken_endpoint_auth_method\x18\x06 \x01(\t\x12\x19\n\x0crequire_pkce\x18\x07 \x01(\x08H\x00\x88\x01\x01\x12!\n\x19post_logout_redirect_uris\x18\x08 \x03(\t\x12 \n\x18\x61\x63\x63\x65ss_token_signing_alg\x18\t \x01(\t\x12\"\n\x1a\x61lways_issue_refresh_token\x18\n \x01(\x08\x12\x10\n\x08\x63ontacts\x18\x0b \x03(\t\x12\x12\n\nclient_uri\x18\x0c \x01(\t\x12\x10\n\x08logo_uri\x18\r \x01(\t\x12\x15\n\rintrospection\x18\x0e \x01(\x08\x12\x1c\n\x14\x61llowed_cors_origins\x18\x0f \x03(\t\x12\x14\n\x07\x65nabled\x18\x10 \x01(\x08H\x01\x88\x01\x01\x12-\n%require_pushed_authorization_requests\x18\x11 \x01(\x08\x42\x0f\n\r_require_pkceB\n\n\x08_enabled\"\x8d\x01\n\x13\x43reateClientRequest\x12+\n\x08metadata\x18\x01 \x01(\x0b\x32\x19.oauth2.v1.ClientMetadata\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x15\n\rclient_secret\x18\x03 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x10.oauth2.v1.Actor\"P\n\x14\x43reateClientResponse\x12!\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x11.oauth2.v1.Client\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"%\n\x10GetClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\"J\n\x12ListClientsRequest\x12$\n\x04page\x18\x01 \x01(\x0b\x32\x16.oauth2.v1.PageRequest\x12\x0e\n\x06search\x18\x02 \x01(\t\"`\n\x13ListClientsResponse\x12\"\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x11.oauth2.v1.Client\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.oauth2.v1.PageResponse\"\x8b\x01\n\x13UpdateClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12+\n\x08metadata\x18\x02 \x01(\x0b\x32\x19.oauth2.v1.ClientMetadata\x12\x13\n\x0bupdate_mask\x18\x03 \x03(\t\x12\x1f\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x10.oauth2.v1.Actor\"I\n\x13\x44\x65leteClientRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\"O\n\x19RotateClientSecretRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\"V\n\x1aRotateClientSecretResponse\x12!\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x11.oauth2.v1.Client\x12\x15\n\rclient_secret\x18\x02 \x01(\t\"N\n\x19\x41uthenticateClientRequest\x12\x31\n\x0b\x63redentials\x18\x01 \x01(\x0b\x32\x1c.oauth2.v1.ClientCredentials\"S\n\x1aValidateRedirectUriRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x14\n\x0credirect_uri\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\"O\n\x1bValidateRedirectUriResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12!\n\x06\x63lient\x18\x02 \x01(\x0b\x32\x11.oauth2.v1.Client\"\x83\x01\n\x15RegisterClientRequest\x12+\n\x08metadata\x18\x01 \x01(\x0b\x32\x19.oauth2.v1.ClientMetadata\x12\x1c\n\x14initial_access_token\x18\x02 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x10.oauth2.v1.Actor\"\xae\x01\n\x16RegisterClientResponse\x12!\n\x06\x63lient\x18\x01 \x01(\x0b\x32\x11.oauth2.v1.Client\x12\x15\n\rclient_secret\x18\x02 \x01(\t\x12!\n\x19registration_access_token\x18\x03 \x01(\t\x12\x37\n\x13\x63lient_id_issued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x19RegistrationAccessRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12!\n\x19registration_access_token\x18\x02 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x10.oauth2.v1.Actor\"\xb6\x01\n\x19UpdateRegistrationRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12!\n\x19registration_access_token\x18\x02 \x01(\t\x12+\n\x08metadata\x18\x03 \x01(\x0b\x32\x19.oauth2.v1.ClientMetadata\x12\x15\n\rclient_secret\x18\x04 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x10.oauth2.v1.Actor\"h\n\x1f\x43reateInitialAccessTokenRequest\x12\x12\n\nexpires_in\x18\x01 \x01(\x03\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\x12\x10\n\x08max_uses\x18\x03 \x01(\x05\"p\n CreateInitialAccessTokenResponse\x12\x1c\n\x14initial_access_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xea\x08\n\x0e\x43lientsService\x12O\n\x0c\x43reateClient\x12\x1e.oauth2.v1.CreateClientRequest\x1a\x1f.oauth2.v1.CreateClientResponse\x12;\n\tGetClient\x12\x1b.oauth2.v1.GetClientRequest\x1a\x11.oauth2.v1.Client\x12L\n\x0bListClients\x12\x1d.oauth2.v1.ListClientsRequest\x1a\x1e.oauth2.v1.ListClientsResponse\x12\x41\n\x0cUpdateClient\x12\x1e.oauth2.v1.UpdateClientRequest\x1a\x11.oauth2.v1.Client\x12\x46\n\x0c\x44\x65leteClient\x12\x1e.oauth2.v1.DeleteClientRequest\x1a\x16.google.protobuf.Empty\x12\x61\n\x12RotateClientSecret\x12$.oauth2.v1.RotateClientSecretRequest\x1a%.oauth2.v1.RotateClientSecretResponse\x12M\n\x12\x41uthenticateClient\x12$.oauth2.v1.AuthenticateClientRequest\x1a\x11.oauth2.v1.Client\x12\x64\n\x13ValidateRedirectUri\x12%.oauth2.v1.ValidateRedirectUriRequest\x1a&.oauth2.v1.ValidateRedirectUriResponse\x12U\n\x0eRegisterClient\x12 .oauth2.v1.RegisterClientRequest\x1a!.oauth2.v1.RegisterClientResponse\x12Z\n\x0fGetRegistration\x12$.oauth2.v1.RegistrationAccessRequest\x1a!.oauth2.v1.RegisterClientResponse\x12]\n\x12UpdateRegistration\x12$.oauth2.v1.UpdateRegistrationRequest\x1a!.oauth2.v1.RegisterClientResponse\x12R\n\x12\x44\x65leteRegistration\x12$.oauth2.v1.RegistrationAccessRequest\x1a\x16.google.protobuf.Empty\x12s\n\x18\x43reateInitialAccessToken\x12*.oauth2.v1.CreateInitialAccessTokenRequest\x1a+.oauth2.v1.CreateInitialAccessTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,45 +35,45 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oauth2.v1.clients_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CLIENT']._serialized_start=125
-  _globals['_CLIENT']._serialized_end=753
-  _globals['_CLIENTMETADATA']._serialized_start=756
-  _globals['_CLIENTMETADATA']._serialized_end=1204
-  _globals['_CREATECLIENTREQUEST']._serialized_start=1207
-  _globals['_CREATECLIENTREQUEST']._serialized_end=1348
-  _globals['_CREATECLIENTRESPONSE']._serialized_start=1350
-  _globals['_CREATECLIENTRESPONSE']._serialized_end=1430
-  _globals['_GETCLIENTREQUEST']._serialized_start=1432
-  _globals['_GETCLIENTREQUEST']._serialized_end=1469
-  _globals['_LISTCLIENTSREQUEST']._serialized_start=1471
-  _globals['_LISTCLIENTSREQUEST']._serialized_end=1545
-  _globals['_LISTCLIENTSRESPONSE']._serialized_start=1547
-  _globals['_LISTCLIENTSRESPONSE']._serialized_end=1643
-  _globals['_UPDATECLIENTREQUEST']._serialized_start=1646
-  _globals['_UPDATECLIENTREQUEST']._serialized_end=1785
-  _globals['_DELETECLIENTREQUEST']._serialized_start=1787
-  _globals['_DELETECLIENTREQUEST']._serialized_end=1860
-  _globals['_ROTATECLIENTSECRETREQUEST']._serialized_start=1862
-  _globals['_ROTATECLIENTSECRETREQUEST']._serialized_end=1941
-  _globals['_ROTATECLIENTSECRETRESPONSE']._serialized_start=1943
-  _globals['_ROTATECLIENTSECRETRESPONSE']._serialized_end=2029
-  _globals['_AUTHENTICATECLIENTREQUEST']._serialized_start=2031
-  _globals['_AUTHENTICATECLIENTREQUEST']._serialized_end=2109
-  _globals['_VALIDATEREDIRECTURIREQUEST']._serialized_start=2111
-  _globals['_VALIDATEREDIRECTURIREQUEST']._serialized_end=2194
-  _globals['_VALIDATEREDIRECTURIRESPONSE']._serialized_start=2196
-  _globals['_VALIDATEREDIRECTURIRESPONSE']._serialized_end=2275
-  _globals['_REGISTERCLIENTREQUEST']._serialized_start=2278
-  _globals['_REGISTERCLIENTREQUEST']._serialized_end=2409
-  _globals['_REGISTERCLIENTRESPONSE']._serialized_start=2412
-  _globals['_REGISTERCLIENTRESPONSE']._serialized_end=2586
-  _globals['_REGISTRATIONACCESSREQUEST']._serialized_start=2588
-  _globals['_REGISTRATIONACCESSREQUEST']._serialized_end=2702
-  _globals['_UPDATEREGISTRATIONREQUEST']._serialized_start=2705
-  _globals['_UPDATEREGISTRATIONREQUEST']._serialized_end=2887
-  _globals['_CREATEINITIALACCESSTOKENREQUEST']._serialized_start=2889
-  _globals['_CREATEINITIALACCESSTOKENREQUEST']._serialized_end=2993
-  _globals['_CREATEINITIALACCESSTOKENRESPONSE']._serialized_start=2995
-  _globals['_CREATEINITIALACCESSTOKENRESPONSE']._serialized_end=3107
-  _globals['_CLIENTSSERVICE']._serialized_start=3110
-  _globals['_CLIENTSSERVICE']._serialized_end=4240
+  _globals['_CLIENT']._serialized_end=800
+  _globals['_CLIENTMETADATA']._serialized_start=803
+  _globals['_CLIENTMETADATA']._serialized_end=1298
+  _globals['_CREATECLIENTREQUEST']._serialized_start=1301
+  _globals['_CREATECLIENTREQUEST']._serialized_end=1442
+  _globals['_CREATECLIENTRESPONSE']._serialized_start=1444
+  _globals['_CREATECLIENTRESPONSE']._serialized_end=1524
+  _globals['_GETCLIENTREQUEST']._serialized_start=1526
+  _globals['_GETCLIENTREQUEST']._serialized_end=1563
+  _globals['_LISTCLIENTSREQUEST']._serialized_start=1565
+  _globals['_LISTCLIENTSREQUEST']._serialized_end=1639
+  _globals['_LISTCLIENTSRESPONSE']._serialized_start=1641
+  _globals['_LISTCLIENTSRESPONSE']._serialized_end=1737
+  _globals['_UPDATECLIENTREQUEST']._serialized_start=1740
+  _globals['_UPDATECLIENTREQUEST']._serialized_end=1879
+  _globals['_DELETECLIENTREQUEST']._serialized_start=1881
+  _globals['_DELETECLIENTREQUEST']._serialized_end=1954
+  _globals['_ROTATECLIENTSECRETREQUEST']._serialized_start=1956
+  _globals['_ROTATECLIENTSECRETREQUEST']._serialized_end=2035
+  _globals['_ROTATECLIENTSECRETRESPONSE']._serialized_start=2037
+  _globals['_ROTATECLIENTSECRETRESPONSE']._serialized_end=2123
+  _globals['_AUTHENTICATECLIENTREQUEST']._serialized_start=2125
+  _globals['_AUTHENTICATECLIENTREQUEST']._serialized_end=2203
+  _globals['_VALIDATEREDIRECTURIREQUEST']._serialized_start=2205
+  _globals['_VALIDATEREDIRECTURIREQUEST']._serialized_end=2288
+  _globals['_VALIDATEREDIRECTURIRESPONSE']._serialized_start=2290
+  _globals['_VALIDATEREDIRECTURIRESPONSE']._serialized_end=2369
+  _globals['_REGISTERCLIENTREQUEST']._serialized_start=2372
+  _globals['_REGISTERCLIENTREQUEST']._serialized_end=2503
+  _globals['_REGISTERCLIENTRESPONSE']._serialized_start=2506
+  _globals['_REGISTERCLIENTRESPONSE']._serialized_end=2680
+  _globals['_REGISTRATIONACCESSREQUEST']._serialized_start=2682
+  _globals['_REGISTRATIONACCESSREQUEST']._serialized_end=2796
+  _globals['_UPDATEREGISTRATIONREQUEST']._serialized_start=2799
+  _globals['_UPDATEREGISTRATIONREQUEST']._serialized_end=2981
+  _globals['_CREATEINITIALACCESSTOKENREQUEST']._serialized_start=2983
+  _globals['_CREATEINITIALACCESSTOKENREQUEST']._serialized_end=3087
+  _globals['_CREATEINITIALACCESSTOKENRESPONSE']._serialized_start=3089
+  _globals['_CREATEINITIALACCESSTOKENRESPONSE']._serialized_end=3201
+  _globals['_CLIENTSSERVICE']._serialized_start=3204
+  _globals['_CLIENTSSERVICE']._serialized_end=4334
 # @@protoc_insertion_point(module_scope)

@@ -48,6 +48,7 @@ class Client(_message.Message):
     INTROSPECTION_FIELD_NUMBER: _builtins.int
     ALLOWED_CORS_ORIGINS_FIELD_NUMBER: _builtins.int
     ENABLED_FIELD_NUMBER: _builtins.int
+    REQUIRE_PUSHED_AUTHORIZATION_REQUESTS_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     client_name: _builtins.str
     scope: _builtins.str
@@ -74,6 +75,8 @@ class Client(_message.Message):
     """A disabled client cannot authenticate or start an authorization; disabling
     revokes its outstanding tokens (the admin service orchestrates).
     """
+    require_pushed_authorization_requests: _builtins.bool
+    """RFC 9126 section 6: its authorization requests must be pushed (POST /oauth/par)."""
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -121,10 +124,11 @@ class Client(_message.Message):
         introspection: _builtins.bool = ...,
         allowed_cors_origins: _abc.Iterable[_builtins.str] | None = ...,
         enabled: _builtins.bool = ...,
+        require_pushed_authorization_requests: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["client_secret_expires_at", b"client_secret_expires_at", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dynamically_registered", b"dynamically_registered", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dynamically_registered", b"dynamically_registered", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -152,6 +156,7 @@ class ClientMetadata(_message.Message):
     INTROSPECTION_FIELD_NUMBER: _builtins.int
     ALLOWED_CORS_ORIGINS_FIELD_NUMBER: _builtins.int
     ENABLED_FIELD_NUMBER: _builtins.int
+    REQUIRE_PUSHED_AUTHORIZATION_REQUESTS_FIELD_NUMBER: _builtins.int
     client_name: _builtins.str
     scope: _builtins.str
     token_endpoint_auth_method: _builtins.str
@@ -165,6 +170,7 @@ class ClientMetadata(_message.Message):
     """Operators only: may introspect tokens of other clients."""
     enabled: _builtins.bool
     """Unset means enabled. Operators only."""
+    require_pushed_authorization_requests: _builtins.bool
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -196,10 +202,11 @@ class ClientMetadata(_message.Message):
         introspection: _builtins.bool = ...,
         allowed_cors_origins: _abc.Iterable[_builtins.str] | None = ...,
         enabled: _builtins.bool | None = ...,
+        require_pushed_authorization_requests: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "enabled", b"enabled", "require_pkce", b"require_pkce"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "response_types", b"response_types", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "response_types", b"response_types", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
     _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015

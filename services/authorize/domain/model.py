@@ -98,6 +98,16 @@ class ConsentPage:
 
 
 @dataclass(frozen=True, slots=True)
+class PresentedCredentials:
+    """A client's authentication as the gateway read it (RFC 6749 section 2.3):
+    checked by the clients service, never here."""
+
+    client_id: str
+    client_secret: str
+    auth_method: str
+
+
+@dataclass(frozen=True, slots=True)
 class ClientInfo:
     """The parts of a registered client (owned by the clients service) that an
     authorization request is checked against."""
@@ -111,6 +121,8 @@ class ClientInfo:
     require_pkce: bool
     client_uri: str = ""
     logo_uri: str = ""
+    #: RFC 9126 section 6: its authorization requests must be pushed.
+    require_pushed_authorization_requests: bool = False
 
     @property
     def is_public(self) -> bool:

@@ -12,7 +12,13 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from services.authorize.domain.model import AuthorizationCode, ClientInfo, Consent, User
+from services.authorize.domain.model import (
+    AuthorizationCode,
+    ClientInfo,
+    Consent,
+    PresentedCredentials,
+    User,
+)
 
 if TYPE_CHECKING:  # sign_in depends on these ports
     from services.authorize.domain.sign_in import Interaction
@@ -126,6 +132,14 @@ class ClientDirectory(Protocol):
     """The client registry, which the clients service owns."""
 
     async def get_client(self, client_id: str) -> ClientInfo | None: ...
+
+
+class ClientAuthenticator(Protocol):
+    """Client authentication, which the clients service owns (RFC 6749 section 2.3)."""
+
+    async def authenticate(self, credentials: PresentedCredentials) -> str:
+        """The authenticated client's client_id; InvalidClient when it is not."""
+        ...
 
 
 class PasswordHashing(Protocol):

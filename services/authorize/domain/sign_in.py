@@ -52,6 +52,7 @@ from services.authorize.domain.login import PasswordLogin
 from services.authorize.domain.model import ClientInfo, CodeRequest, LoginResult
 from services.authorize.domain.ports import InteractionStore, UserStore
 from services.authorize.domain.purge import ExpiredPurge
+from services.authorize.domain.pushed_requests import PushedRequests
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +192,12 @@ class SignIn:
         clock: Callable[[], datetime] = utcnow,
         id_factory: Callable[[], str] = random_token,
         users: UserStore | None = None,
+        pushed: PushedRequests | None = None,
+        require_pushed_requests: bool = False,
     ) -> None:
         self._validator = validator
+        self._pushed = pushed
+        self._require_pushed = require_pushed_requests
         self._users = users
         self._store = interactions
         self._login = login
@@ -212,9 +217,22 @@ class SignIn:
         at a redirect URI the client registered (the gateway shows a page)."""
         if not session.binding:
             raise InvalidRequest("Missing the browser session's binding")
-        validated = await self._validator.validate(AuthorizationRequest.from_query(parameters))
+        request = AuthorizationRequest.from_query(parameters)
+        pushed = False
+        if request.request_uri and self._pushed is not None:
+            # RFC 9126 section 4: the pushed parameters are the request, once.
+            request = await self._pushed.take(request)
+            pushed = True
+        validated = await self._validator.validate(request)
         if validated.error:
             return self._error(validated, validated.error, validated.error_description)
+        must_push = self._require_pushed or validated.client.require_pushed_authorization_requests
+        if must_push and not pushed:
+            return self._error(
+                validated,
+                InvalidRequest.error,
+                "Push the authorization request first (RFC 9126): this server requires it",
+            )
         await self._purge()
         if session.subject and not await self._still_signed_in(session.subject, session.auth_time):
             session = BrowserSession(binding=session.binding)

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from oauth2.v1 import clients_pb2
+from oauth2.v1 import clients_pb2, common_pb2
 
 from common.errors import NotFound
 from common.grpc_client import ChannelSecurity
 from common.services import ClientsClient, clients_client
 from common.settings import CommonSettings
-from services.authorize.domain.model import ClientInfo
+from services.authorize.domain.model import ClientInfo, PresentedCredentials
 
 
 def client_info(client: clients_pb2.Client) -> ClientInfo:
@@ -23,6 +23,7 @@ def client_info(client: clients_pb2.Client) -> ClientInfo:
         require_pkce=client.require_pkce,
         client_uri=client.client_uri,
         logo_uri=client.logo_uri,
+        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
     )
 
 
@@ -49,6 +50,20 @@ class GrpcClientDirectory:
             return None
         # A disabled client may start no authorization: to the pipeline it is unknown.
         return client_info(client) if client.enabled else None
+
+    async def authenticate(self, credentials: PresentedCredentials) -> str:
+        """The clients service checks them (and refuses a disabled client): the
+        client_id it authenticated, or its InvalidClient."""
+        client = await self._clients.call.AuthenticateClient(
+            clients_pb2.AuthenticateClientRequest(
+                credentials=common_pb2.ClientCredentials(
+                    client_id=credentials.client_id,
+                    client_secret=credentials.client_secret,
+                    auth_method=credentials.auth_method,
+                )
+            )
+        )
+        return client.client_id
 
     async def close(self) -> None:
         await self._clients.close()

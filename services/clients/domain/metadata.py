@@ -157,6 +157,7 @@ def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMeta
         introspection=metadata.introspection,
         allowed_cors_origins=_cors_origins(metadata.allowed_cors_origins),
         enabled=True if metadata.enabled is None else metadata.enabled,
+        require_pushed_authorization_requests=metadata.require_pushed_authorization_requests,
     )
 
 

@@ -51,6 +51,8 @@ class ClientMetadata:
     allowed_cors_origins: tuple[str, ...] = ()
     #: Operators only; None when unset, so that the default (enabled) applies.
     enabled: bool | None = None
+    #: RFC 9126 section 6: its authorization requests must be pushed (POST /oauth/par).
+    require_pushed_authorization_requests: bool = False
 
 
 #: Field names an UpdateClient ``update_mask`` may name.
@@ -92,6 +94,7 @@ class Client:
     allowed_cors_origins: tuple[str, ...] = ()
     #: A disabled client cannot authenticate nor start an authorization.
     enabled: bool = True
+    require_pushed_authorization_requests: bool = False
 
     @property
     def is_confidential(self) -> bool:

@@ -52,6 +52,10 @@ clients = Table(
     # Origins (scheme://host[:port]) the gateway allows for CORS.
     Column("allowed_cors_origins", JsonStringList, nullable=False, server_default="[]"),
     Column("enabled", Boolean, nullable=False, server_default=true()),
+    # RFC 9126 section 6: only pushed authorization requests (POST /oauth/par).
+    Column(
+        "require_pushed_authorization_requests", Boolean, nullable=False, server_default=false()
+    ),
 )
 
 # RFC 7591 section 3: tokens that allow registering, by the SHA-256 hex of the token.
