@@ -50,7 +50,7 @@ class AuthorizeSettings(ServiceSettings):
     interaction_ttl_seconds: int = Field(default=1800, ge=60, le=86_400)
     # How long a pushed authorization request (RFC 9126, POST /oauth/par) waits for
     # the browser to bring its request_uri; used once.
-    pushed_authorization_request_ttl_seconds: int = Field(default=60, ge=1, le=600)
+    pushed_authorization_request_ttl_seconds: int = Field(default=60, ge=1, le=60)
     # How many authorization requests one browser session may keep waiting; a
     # new one beyond them ends the oldest (it then answers "expired"). The
     # gateway keeps the pages of as many (gateway.sessions.MAX_PENDING).
