@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from common.errors import ERRORS_BY_CODE, InvalidRequest
-from common.kv import KeyValue
+from common.kv import KeyValue, unavailable_as
 from common.secrets import random_token, sha256_hex
 from services.authorize.domain.authorization_request import (
     AuthorizationRequest,
@@ -36,6 +36,8 @@ from services.authorize.domain.ports import ClientAuthenticator
 REQUEST_URI_PREFIX: Final = "urn:ietf:params:oauth:request_uri:"
 #: Where a pushed request is kept: the SHA-256 of its reference follows.
 KEY_PREFIX: Final = "par:"
+#: Redis away: the push, or the authorization request that brings one, is a 503.
+UNAVAILABLE: Final = "Pushed authorization requests are unavailable; try again shortly"
 UNKNOWN_REQUEST_URI: Final = (
     "The request_uri is unknown, expired or already used. Start again from the application."
 )
@@ -88,7 +90,8 @@ class PushedRequests:
             raise error_class(validated.error_description)
         reference = self._new_id()
         record = json.dumps({"client_id": client_id, "parameters": kept}, separators=(",", ":"))
-        await self._kv.set(KEY_PREFIX + sha256_hex(reference), record, ttl=self._ttl)
+        with unavailable_as(UNAVAILABLE):
+            await self._kv.set(KEY_PREFIX + sha256_hex(reference), record, ttl=self._ttl)
         return PushedRequest(REQUEST_URI_PREFIX + reference, self._ttl)
 
     async def take(self, request: AuthorizationRequest) -> AuthorizationRequest:
@@ -105,7 +108,8 @@ class PushedRequests:
         reference = request.request_uri.removeprefix(REQUEST_URI_PREFIX)
         if reference == request.request_uri or not reference:
             raise InvalidRequest(UNKNOWN_REQUEST_URI, detail="not a pushed request's URN")
-        raw = await self._kv.take(KEY_PREFIX + sha256_hex(reference))
+        with unavailable_as(UNAVAILABLE):
+            raw = await self._kv.take(KEY_PREFIX + sha256_hex(reference))
         if raw is None:
             raise InvalidRequest(UNKNOWN_REQUEST_URI)
         record = json.loads(raw)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from common.errors import InvalidClient, InvalidRequest, InvalidScope
+from common.errors import InvalidClient, InvalidRequest, InvalidScope, TemporarilyUnavailable
 from common.kv import MemoryKeyValue
 from common.secrets import sha256_hex
 from services.authorize.domain import (
@@ -19,6 +19,7 @@ from services.authorize.domain import (
     PasswordLogin,
     SignIn,
 )
+from services.authorize.domain.authorization_request import AuthorizationRequest
 from services.authorize.domain.model import PresentedCredentials
 from services.authorize.domain.pushed_requests import (
     KEY_PREFIX,
@@ -191,3 +192,24 @@ async def test_the_server_may_require_every_request_to_be_pushed(
     uri = (await pushed.push(WEB, PARAMS)).request_uri
     step = await sign_in.start([("client_id", "web"), ("request_uri", uri)], BROWSER)
     assert isinstance(step, ShowLogin)
+
+
+class DownKeyValue(MemoryKeyValue):
+    async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
+        raise ConnectionError("Redis is away")
+
+    async def take(self, key: str) -> bytes | None:
+        raise ConnectionError("Redis is away")
+
+
+async def test_redis_away_is_temporarily_unavailable_not_a_server_error() -> None:
+    clients = FakeClientDirectory(make_client_info("web"))
+    down = PushedRequests(
+        AuthorizationRequestValidator(clients), FakeAuthenticator({"web": "s3cret"}), DownKeyValue()
+    )
+    with pytest.raises(TemporarilyUnavailable):
+        await down.push(WEB, PARAMS)
+    with pytest.raises(TemporarilyUnavailable):
+        await down.take(
+            AuthorizationRequest(client_id="web", request_uri=REQUEST_URI_PREFIX + "ref-0")
+        )
