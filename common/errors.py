@@ -50,6 +50,9 @@ class OAuthError(Exception):
     expose: ClassVar[bool] = True
     # Shown when the raiser gave no description.
     default_description: ClassVar[str] = ""
+    # The ErrorInfo reason across gRPC when two classes share an ``error`` (the same
+    # code with another HTTP status); "" means ``error``.
+    reason: ClassVar[str] = ""
 
     def __init__(
         self, description: str = "", *, detail: str = "", retry_after: int | None = None
@@ -194,6 +197,36 @@ class SlowDown(OAuthError):
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+class AuthorizationPending(OAuthError):
+    """RFC 8628 section 3.5: the person has not yet approved or denied."""
+
+    error = "authorization_pending"
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PollingTooFast(OAuthError):
+    """RFC 8628 section 3.5: ``slow_down`` as a token response (400), the device
+    polling sooner than its interval allows; the interval grows by 5 seconds."""
+
+    error = "slow_down"
+    reason = "device_slow_down"
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class DeviceAccessDenied(OAuthError):
+    """RFC 8628 section 3.5: ``access_denied`` as a token response (400): the
+    person denied the device's request."""
+
+    error = "access_denied"
+    reason = "device_access_denied"
+
+
+class ExpiredToken(OAuthError):
+    """RFC 8628 section 3.5: the device_code expired; start again."""
+
+    error = "expired_token"
+
+
 class ServerError(OAuthError):
     error = "server_error"
     status_code = 500
@@ -227,7 +260,7 @@ class Unimplemented(OAuthError):
 
 #: The fixed table from an ErrorInfo reason back to the class.
 ERRORS_BY_CODE: dict[str, type[OAuthError]] = {
-    cls.error: cls
+    cls.reason or cls.error: cls
     for cls in (
         InvalidRequest,
         InvalidClient,
@@ -249,6 +282,10 @@ ERRORS_BY_CODE: dict[str, type[OAuthError]] = {
         NotFound,
         Conflict,
         SlowDown,
+        AuthorizationPending,
+        PollingTooFast,
+        DeviceAccessDenied,
+        ExpiredToken,
         ServerError,
         TemporarilyUnavailable,
         Unimplemented,

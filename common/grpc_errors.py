@@ -25,7 +25,7 @@ from common.errors import (
 
 def to_status(error: OAuthError) -> grpc.Status:
     info = error_details_pb2.ErrorInfo(
-        reason=error.error,
+        reason=error.reason or error.error,
         domain=ERROR_DOMAIN,
         metadata={"description": error.public_description} if error.public_description else {},
     )

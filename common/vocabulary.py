@@ -32,7 +32,7 @@ class GrantType(Term):
     AUTHORIZATION_CODE = "authorization_code"
     REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant type, not a secret
     CLIENT_CREDENTIALS = "client_credentials"
-    # Registered by clients already; the token endpoint implements it later.
+    # RFC 8628: the device authorization grant.
     DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 
 

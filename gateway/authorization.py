@@ -1,4 +1,4 @@
-"""What ``/oauth/authorize``, ``/login`` and ``/consent`` share: the HTTP side
+"""What ``/oauth/authorize``, ``/device``, ``/login`` and ``/consent`` share: the HTTP side
 of the authorize service's sign-in pipeline (docs/signin.md).
 
 The service decides; the gateway parses the query, keeps the session, and does
@@ -60,7 +60,24 @@ def follow(
         if interaction.response.HasField("form_post"):
             return form_post_page(request, interaction.response.form_post)
         return redirect(interaction.response.location)
+    if kind == "device":
+        return device_decided_page(request, interaction.device)
     return expired_page(request, interaction.expired.client)
+
+
+def device_decided_page(request: Request, decision: authorize_pb2.DeviceDecision) -> Response:
+    """The end of a device's sign-in (RFC 8628 section 3.3): back to the device."""
+    client = decision.client
+    return render(
+        request,
+        "device_done.html",
+        {
+            "client_name": client.client_name or client.client_id,
+            "approved": decision.approved,
+            "message": decision.message,
+        },
+        status_code=200 if decision.approved or not decision.message else 400,
+    )
 
 
 def form_post_page(request: Request, form_post: authorize_pb2.FormPost) -> Response:

@@ -41,7 +41,7 @@ UNAVAILABLE = "The service is temporarily unavailable. Try again in a moment."
 #: Retry-After of a 503 that does not say how long (a dependency away for a moment).
 DEFAULT_RETRY_AFTER_SECONDS: Final = 2
 #: The paths a person's browser shows (HTML, never JSON), under the issuer's path.
-PAGE_PATHS: Final = frozenset({"/oauth/authorize", "/login", "/consent", "/logout"})
+PAGE_PATHS: Final = frozenset({"/oauth/authorize", "/login", "/consent", "/logout", "/device"})
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 _HOST_PORT = re.compile(r"(?:[a-z0-9.\-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")

@@ -10,8 +10,9 @@ username, hashed so that no key grows with the input.
 Two places apply them, both before any downstream call, Argon2 or signing:
 
 - :class:`RateLimitMiddleware`, for what the path and the address say: per address
-  on ``POST /login``, ``POST /oauth/register``, the sign-in pages, discovery, JWKS
-  and userinfo; per client on the RFC 7592 ``/oauth/register/{client_id}``;
+  on ``POST /login``, ``POST /oauth/register``, ``POST /device`` (user_code
+  guesses, RFC 8628 section 5.1), the sign-in pages, discovery, JWKS and userinfo;
+  per client on the RFC 7592 ``/oauth/register/{client_id}``;
 - :func:`limit_client` and :func:`limit_user`, called by the endpoints once the form
   is read: per client on the token, introspection and revocation endpoints (the
   client_id from Basic or the form, *not* verified: the point is to stop secret
@@ -89,6 +90,12 @@ TOKEN_PER_CLIENT = Limit("token_per_client", "client", "rate_limit_token_per_cli
 INTROSPECT_PER_CLIENT = Limit("introspect_per_client", "client", "rate_limit_introspect_per_client")
 REVOKE_PER_CLIENT = Limit("revoke_per_client", "client", "rate_limit_revoke_per_client")
 PAR_PER_CLIENT = Limit("par_per_client", "client", "rate_limit_par_per_client")
+DEVICE_AUTHORIZATION_PER_CLIENT = Limit(
+    "device_authorization_per_client", "client", "rate_limit_device_authorization_per_client"
+)
+DEVICE_VERIFICATION_PER_ADDRESS = Limit(
+    "device_verification_per_address", "address", "rate_limit_device_verification_per_address"
+)
 CLIENT_PER_ADDRESS = Limit("client_per_address", "address", "rate_limit_client_per_address")
 OAUTH_PER_ADDRESS = Limit("oauth_per_address", "address", "rate_limit_oauth_per_address")
 REGISTRATION_PER_CLIENT = Limit(
@@ -284,6 +291,8 @@ def address_limit(method: str, path: str) -> Limit | None:
         return LOGIN_PER_ADDRESS
     if path == "/oauth/register" and method == "POST":
         return REGISTER_PER_ADDRESS
+    if path == "/device" and method == "POST":
+        return DEVICE_VERIFICATION_PER_ADDRESS
     if path in PAGES:
         return PAGES_PER_ADDRESS
     if path in PUBLIC:

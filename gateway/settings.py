@@ -186,6 +186,11 @@ class GatewaySettings(CommonSettings):
     rate_limit_revoke_per_client: RateSetting = Rate(10, "s", 50)
     # POST /oauth/par (RFC 9126), per client_id: one push per sign-in it starts.
     rate_limit_par_per_client: RateSetting = Rate(10, "s", 50)
+    # POST /oauth/device_authorization (RFC 8628), per client_id: one per device sign-in.
+    rate_limit_device_authorization_per_client: RateSetting = Rate(10, "s", 50)
+    # POST /device, per address: user_code guesses (RFC 8628 section 5.1). A person
+    # mistypes a few times; 20**8 codes at this pace take an address millennia.
+    rate_limit_device_verification_per_address: RateSetting = Rate(5, "min", 10)
     # Token, introspection and revocation requests that name no client, per address.
     rate_limit_client_per_address: RateSetting = Rate(5, "s", 30)
     # Every token, introspection and revocation request, per address, whatever client

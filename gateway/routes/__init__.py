@@ -15,6 +15,7 @@ from gateway.openapi.spec import Endpoint, Operation, by_method, documented
 from gateway.routes import (
     authorize,
     consent,
+    device,
     discovery,
     health,
     introspect,
@@ -49,6 +50,7 @@ ROUTES: list[BaseRoute] = [
     Route("/oauth/introspect", introspect.introspection_endpoint, methods=["POST"]),
     Route("/oauth/revoke", revoke.revocation_endpoint, methods=["POST"]),
     Route("/oauth/par", par.pushed_authorization_request_endpoint, methods=["POST"]),
+    Route("/oauth/device_authorization", device.device_authorization_endpoint, methods=["POST"]),
     Route("/oauth/userinfo", userinfo.userinfo_endpoint, methods=["GET", "POST"]),
     Route("/oauth/jwks", jwks.jwks_endpoint, methods=["GET"]),
     Route("/oauth/register", register.registration_endpoint, methods=["POST"]),
@@ -65,6 +67,11 @@ ROUTES: list[BaseRoute] = [
     Route(
         "/consent",
         page(pages_meta.CONSENT, consent.show_consent, consent.submit_consent),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/device",
+        page(pages_meta.DEVICE, device.show_device, device.submit_device),
         methods=["GET", "POST"],
     ),
     Route(

@@ -48,6 +48,7 @@ async def show_consent(request: Request) -> Response:
             "client_name": page.client.client_name or page.client.client_id,
             "client_uri": page.client.client_uri,
             "scopes": [scope.description for scope in page.scopes],
+            "device": page.device,
             "username": session.username,
             "csrf_token": session.csrf_token,
             "interaction": interaction_id,

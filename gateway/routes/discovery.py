@@ -20,13 +20,14 @@ from common.vocabulary import (
     ID_TOKEN_CLAIMS,
     ClientAuthMethod,
     CodeChallengeMethod,
+    GrantType,
     ResponseMode,
     ResponseType,
     SigningAlg,
     StandardScope,
 )
 from gateway.client_auth import SUPPORTED_AUTH_METHODS
-from gateway.models import Resource
+from gateway.models import Omitted, Resource
 from gateway.openapi.prose import DISCOVERY
 from gateway.openapi.responses import errors, ok
 from gateway.openapi.spec import operation
@@ -75,6 +76,8 @@ class ServerMetadata(Resource):
     revocation_endpoint_auth_methods_supported: list[str]
     pushed_authorization_request_endpoint: str
     require_pushed_authorization_requests: bool
+    # RFC 8628 section 4: only while the token endpoint has the grant.
+    device_authorization_endpoint: str | Omitted = None
 
 
 def token_endpoint_auth_methods(grants: Mapping[str, type[Grant]]) -> list[ClientAuthMethod]:
@@ -130,6 +133,9 @@ def server_metadata(
         # RFC 9126 section 5.
         pushed_authorization_request_endpoint=f"{issuer}/oauth/par",
         require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
+        device_authorization_endpoint=(
+            f"{issuer}/oauth/device_authorization" if GrantType.DEVICE_CODE in grants else None
+        ),
     )
 
 

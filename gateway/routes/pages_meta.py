@@ -30,6 +30,11 @@ class ConsentForm(FormModel):
     csrf_token: str | Omitted = None
 
 
+class DeviceForm(FormModel):
+    user_code: str | Omitted = None
+    csrf_token: str | Omitted = None
+
+
 class LogoutForm(FormModel):
     id_token_hint: str | Omitted = None
     post_logout_redirect_uri: str | Omitted = None
@@ -105,4 +110,12 @@ LOGOUT: Final = {
         LOGOUT_PARAMETERS,
     ),
     "POST": _submit("submitLogout", "Confirm signing out", LogoutForm),
+}
+DEVICE: Final = {
+    "GET": _show(
+        "showDeviceVerification",
+        "The device verification page (RFC 8628 section 3.3): enter the code",
+        (Param("user_code", "Prefills the code (verification_uri_complete)"),),
+    ),
+    "POST": _submit("submitDeviceVerification", "Submit the code a device shows", DeviceForm),
 }

@@ -36,6 +36,7 @@ class TokenRequest(FormModel):
     redirect_uri: str | Omitted = None
     code_verifier: str | Omitted = None
     refresh_token: str | Omitted = None
+    device_code: str | Omitted = None
     scope: str | Omitted = None
     resource: str | Omitted = None
     client_id: str | Omitted = None
@@ -67,6 +68,7 @@ def token_request(form: Form, request: Request) -> token_pb2.TokenRequest:
         code_verifier=form.get("code_verifier"),
         refresh_token=form.get("refresh_token"),
         resource=form.getlist("resource"),
+        device_code=form.get("device_code"),
     )
 
 

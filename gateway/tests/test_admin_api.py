@@ -467,6 +467,7 @@ async def test_stats(client: httpx.AsyncClient) -> None:
             "authorization_code": 0,
             "refresh_token": 0,
             "client_credentials": 0,
+            "urn:ietf:params:oauth:grant-type:device_code": 0,
         },
     }
 

@@ -8,14 +8,13 @@ import os
 import signal
 import subprocess
 import time
-from typing import ClassVar
 
 import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from common.vocabulary import ClientAuthMethod, GrantType
+from common.vocabulary import GrantType
 from gateway.routes import token as token_route
 from gateway.tests.conftest import Factory, dead_target
 from gateway.tests.helpers import assert_error
@@ -35,7 +34,12 @@ EXPECTED_METADATA = {
     "scopes_supported": ["openid", "profile", "email", "offline_access"],
     "response_types_supported": ["code"],
     "response_modes_supported": ["query", "form_post"],
-    "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+    "grant_types_supported": [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+    ],
     "code_challenge_methods_supported": ["S256"],
     "subject_types_supported": ["public"],
     "id_token_signing_alg_values_supported": ["RS256", "ES256"],
@@ -66,6 +70,7 @@ EXPECTED_METADATA = {
     "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     "pushed_authorization_request_endpoint": "https://auth.example.com/oauth/par",
     "require_pushed_authorization_requests": False,
+    "device_authorization_endpoint": "https://auth.example.com/oauth/device_authorization",
 }
 
 
@@ -78,31 +83,20 @@ async def test_discovery(client: httpx.AsyncClient, path: str) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-class DeviceCodeGrant:
-    """A grant as the token service would register it (RFC 8628 section 3.4)."""
-
-    GRANT_TYPE: ClassVar[str] = GrantType.DEVICE_CODE
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (ClientAuthMethod.NONE,)
-    PARAMETERS: ClassVar[frozenset[str]] = frozenset()
-
-
 async def test_discovery_follows_the_grant_registry(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(GRANTS, GrantType.DEVICE_CODE, DeviceCodeGrant)
+    monkeypatch.delitem(GRANTS, GrantType.DEVICE_CODE)
     body = (await client.get("/.well-known/openid-configuration")).json()
     assert body["grant_types_supported"] == [
         "authorization_code",
         "refresh_token",
         "client_credentials",
-        "urn:ietf:params:oauth:grant-type:device_code",
     ]
+    # RFC 8628 section 4: no device authorization endpoint without the grant.
+    assert "device_authorization_endpoint" not in body
     # Only grants for confidential clients left: public clients cannot authenticate.
-    for grant_type in (
-        "authorization_code",
-        "refresh_token",
-        "urn:ietf:params:oauth:grant-type:device_code",
-    ):
+    for grant_type in ("authorization_code", "refresh_token"):
         monkeypatch.delitem(GRANTS, grant_type)
     body = (await client.get("/.well-known/oauth-authorization-server")).json()
     assert body["grant_types_supported"] == ["client_credentials"]

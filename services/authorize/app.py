@@ -27,6 +27,7 @@ from services.authorize.domain import (
     SignIn,
     UserDirectory,
 )
+from services.authorize.domain.device_authorization import DeviceAuthorizations
 from services.authorize.domain.ports import ClientAuthenticator, ClientDirectory, PasswordHashing
 from services.authorize.domain.pushed_requests import PushedRequests
 from services.authorize.metrics import PASSWORD_HASHING_REFUSED
@@ -36,6 +37,7 @@ from services.authorize.store.client_directory import GrpcClientDirectory
 from services.authorize.store.sql import (
     SqlAuthorizationCodeStore,
     SqlConsentStore,
+    SqlDeviceAuthorizationStore,
     SqlInteractionStore,
     SqlUserStore,
 )
@@ -67,7 +69,8 @@ def build_domain(
     events: AuditSink | None = None,
     authenticator: ClientAuthenticator | None = None,
 ) -> AuthorizeDomain:
-    """``authenticator`` (the clients service) enables pushed authorization requests."""
+    """``authenticator`` (the clients service) enables pushed authorization requests
+    and the device authorization grant."""
     hasher = hasher or password_hasher(settings)
     users = SqlUserStore(engine)
     throttle = LoginThrottle(
@@ -99,6 +102,18 @@ def build_domain(
             ttl_seconds=settings.pushed_authorization_request_ttl_seconds,
         )
     )
+    devices = (
+        None
+        if authenticator is None
+        else DeviceAuthorizations(
+            SqlDeviceAuthorizationStore(engine),
+            authenticator,
+            clients,
+            users,
+            ttl_seconds=settings.device_code_ttl_seconds,
+            interval_seconds=settings.device_code_interval_seconds,
+        )
+    )
     sign_in = SignIn(
         validator,
         SqlInteractionStore(engine),
@@ -111,6 +126,7 @@ def build_domain(
         users=users,
         pushed=pushed,
         require_pushed_requests=settings.require_pushed_authorization_requests,
+        devices=devices,
     )
     return AuthorizeDomain(
         users=UserDirectory(users, hasher, throttle=throttle),
@@ -119,6 +135,7 @@ def build_domain(
         consents=consents,
         codes=codes,
         pushed=pushed,
+        devices=devices,
     )
 
 

@@ -22,10 +22,12 @@ from services.authorize.domain.authorization_request import (
     AuthorizationRequest,
     ValidatedAuthorizationRequest,
 )
+from services.authorize.domain.device_authorization import DeviceAuthorizations
 from services.authorize.domain.model import (
     AuthorizationCode,
     ClientInfo,
     Consent,
+    DeviceAuthorization,
     LoginResult,
     NewUser,
     PresentedCredentials,
@@ -35,6 +37,7 @@ from services.authorize.domain.model import (
 from services.authorize.domain.pushed_requests import PushedRequests
 from services.authorize.domain.sign_in import (
     BrowserSession,
+    DeviceDone,
     Expired,
     Respond,
     ShowConsent,
@@ -55,6 +58,8 @@ class AuthorizeDomain:
     codes: AuthorizationCodes
     #: RFC 9126; None where a test wires no KeyValue (the call is then unimplemented).
     pushed: PushedRequests | None = None
+    #: RFC 8628; None where a test wires no client authentication (unimplemented).
+    devices: DeviceAuthorizations | None = None
 
 
 def user_to_proto(user: User) -> authorize_pb2.User:
@@ -131,6 +136,7 @@ def step_to_proto(step: Step) -> authorize_pb2.Interaction:
                 authorize_pb2.ScopeDescription(scope=scope, description=description)
                 for scope, description in step.scopes
             )
+            interaction.consent.device = step.device
         case Respond(form_post=True):
             interaction.response.form_post.action = step.redirect_uri
             interaction.response.form_post.parameters.extend(
@@ -139,6 +145,10 @@ def step_to_proto(step: Step) -> authorize_pb2.Interaction:
             )
         case Respond():
             interaction.response.location = step.location
+        case DeviceDone():
+            interaction.device.client.CopyFrom(client_display(step.client))
+            interaction.device.approved = step.approved
+            interaction.device.message = step.message
         case Expired():
             interaction.expired.SetInParent()
             if step.client is not None:
@@ -168,6 +178,19 @@ def grant_to_proto(code: AuthorizationCode) -> authorize_pb2.AuthorizationCodeGr
         auth_time=to_timestamp(code.auth_time),
         code_id=code.code_id,
         amr=code.amr,
+    )
+
+
+def device_grant_to_proto(found: DeviceAuthorization) -> authorize_pb2.AuthorizationCodeGrant:
+    """A redeemed device authorization as the token service takes a person's grant:
+    no redirect URI, no PKCE, no nonce; ``code_id`` names the grant family."""
+    return authorize_pb2.AuthorizationCodeGrant(
+        client_id=found.client_id,
+        user_id=found.subject,
+        scopes=found.scopes,
+        auth_time=to_timestamp(found.auth_time),
+        code_id=found.device_key,
+        amr=found.amr,
     )
 
 
@@ -349,6 +372,46 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
     ) -> authorize_pb2.AuthorizationCodeGrant:
         code = await self._domain.codes.consume(request.code, request.client_id)
         return grant_to_proto(code)
+
+    # --- the device authorization grant (RFC 8628) ---
+
+    def _devices(self) -> DeviceAuthorizations:
+        if self._domain.devices is None:
+            raise Unimplemented("The device authorization grant is not configured")
+        return self._domain.devices
+
+    async def StartDeviceAuthorization(
+        self, request: authorize_pb2.StartDeviceAuthorizationRequest, context: Context
+    ) -> authorize_pb2.DeviceAuthorization:
+        credentials = request.credentials
+        started = await self._devices().start(
+            PresentedCredentials(
+                client_id=credentials.client_id,
+                client_secret=credentials.client_secret,
+                auth_method=credentials.auth_method,
+            ),
+            request.scope,
+        )
+        return authorize_pb2.DeviceAuthorization(
+            device_code=started.device_code,
+            user_code=started.user_code,
+            expires_in=started.expires_in,
+            interval=started.interval,
+        )
+
+    async def StartDeviceVerification(
+        self, request: authorize_pb2.StartDeviceVerificationRequest, context: Context
+    ) -> authorize_pb2.Interaction:
+        step = await self._domain.sign_in.start_device(
+            request.user_code, session_from_proto(request.session)
+        )
+        return step_to_proto(step)
+
+    async def ConsumeDeviceCode(
+        self, request: authorize_pb2.ConsumeDeviceCodeRequest, context: Context
+    ) -> authorize_pb2.AuthorizationCodeGrant:
+        found = await self._devices().consume(request.device_code, request.client_id)
+        return device_grant_to_proto(found)
 
     # --- claims ---
 

@@ -51,6 +51,12 @@ class AuthorizeSettings(ServiceSettings):
     # How long a pushed authorization request (RFC 9126, POST /oauth/par) waits for
     # the browser to bring its request_uri; used once.
     pushed_authorization_request_ttl_seconds: int = Field(default=60, ge=1, le=60)
+    # How long a device authorization (RFC 8628: device_code and user_code) waits
+    # for the person to enter the code and decide; then the device starts again.
+    device_code_ttl_seconds: int = Field(default=600, ge=1, le=1800)
+    # Seconds a device waits between polls of the token endpoint (RFC 8628 section
+    # 3.2 "interval"); a poll sooner is slow_down, which adds 5 for that device.
+    device_code_interval_seconds: int = Field(default=5, ge=1, le=60)
     # How many authorization requests one browser session may keep waiting; a
     # new one beyond them ends the oldest (it then answers "expired"). The
     # gateway keeps the pages of as many (gateway.sessions.MAX_PENDING).

@@ -41,6 +41,7 @@ from services.token.domain.keys import KeyDecryptionError, KeyManager
 from services.token.domain.ports import (
     ClientAuthenticator,
     CodeConsumer,
+    DeviceCodeConsumer,
     GrantStore,
     UserDirectory,
 )
@@ -78,6 +79,7 @@ def build_domain(
     revocations: RevocationList,
     kv: KeyValue | None = None,
     audit: AuditSink | None = None,
+    devices: DeviceCodeConsumer | None = None,
 ) -> TokenDomain:
     """The token domain on its ports; the tests wire the same function on fakes."""
     policy = AccessTokenPolicy(
@@ -110,6 +112,7 @@ def build_domain(
         families=families,
         audit=audit or NoAudit(),
         unfinished=UnfinishedExchanges(kv if kv is not None else MemoryKeyValue()),
+        devices=devices,
     )
     verifier = JwtAccessTokenVerifier(keys, settings.issuer)
     stats = TokenStats(kv if kv is not None else MemoryKeyValue(), grant_store, GRANTS)
@@ -210,10 +213,12 @@ async def serve(settings: TokenSettings) -> None:
                 "python -m services.token migrate)",
                 1,
             ) from None
+        consumer = GrpcCodeConsumer(authorize)
         domain = build_domain(
             settings,
             authenticator=authenticator,
-            codes=GrpcCodeConsumer(authorize),
+            codes=consumer,
+            devices=consumer,
             users=GrpcUserDirectory(authorize),
             grant_store=SqlGrantStore(engine),
             keys=keys,

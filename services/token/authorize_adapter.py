@@ -36,7 +36,8 @@ def to_consumed_code(grant: authorize_pb2.AuthorizationCodeGrant) -> ConsumedCod
 
 
 class GrpcCodeConsumer:
-    """CodeConsumer backed by AuthorizeService.ConsumeAuthorizationCode (RFC 6749 4.1.3)."""
+    """CodeConsumer backed by AuthorizeService.ConsumeAuthorizationCode (RFC 6749 4.1.3),
+    and DeviceCodeConsumer by ConsumeDeviceCode (RFC 8628 section 3.4)."""
 
     def __init__(self, authorize: AuthorizeClient) -> None:
         self._authorize = authorize
@@ -44,6 +45,12 @@ class GrpcCodeConsumer:
     async def consume(self, code: str, client_id: str) -> ConsumedCode:
         grant = await self._authorize.call.ConsumeAuthorizationCode(
             authorize_pb2.ConsumeAuthorizationCodeRequest(code=code, client_id=client_id)
+        )
+        return to_consumed_code(grant)
+
+    async def consume_device_code(self, device_code: str, client_id: str) -> ConsumedCode:
+        grant = await self._authorize.call.ConsumeDeviceCode(
+            authorize_pb2.ConsumeDeviceCodeRequest(device_code=device_code, client_id=client_id)
         )
         return to_consumed_code(grant)
 

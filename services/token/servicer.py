@@ -107,6 +107,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
                 code_verifier=request.code_verifier,
                 refresh_token=request.refresh_token,
                 resource=tuple(request.resource),
+                device_code=request.device_code,
             )
         )
         return token_pb2.TokenResponse(

@@ -28,6 +28,10 @@ from oauth2ctl.devrun import PROCESSES, System, free_port
 ROOT = Path(__file__).resolve().parents[2]
 OAUTH2CTL = str(Path(sys.executable).with_name("oauth2ctl"))
 CODE_TTL_SECONDS = 5
+#: Device authorizations (RFC 8628) of the shared systems: long enough for a sign-in
+#: on the verification page, short enough for the expiry test to wait out; their
+#: devices poll every second.
+DEVICE_CODE_TTL_SECONDS = 12
 
 
 @dataclass
@@ -154,7 +158,7 @@ def _start_once(
 #: test_login_attacks.py one with the defaults).
 SHARED_ADDRESS_LIMITS = {
     f"OAUTH2_RATE_LIMIT_{name}_PER_ADDRESS": "1000/s burst 10000"
-    for name in ("CLIENT", "OAUTH", "REGISTER", "LOGIN", "PAGES", "PUBLIC")
+    for name in ("CLIENT", "OAUTH", "REGISTER", "LOGIN", "PAGES", "PUBLIC", "DEVICE_VERIFICATION")
 }
 
 
@@ -166,6 +170,8 @@ def base_env(data_dir: Path) -> dict[str, str]:
     env["OAUTH2_LOG_LEVEL"] = "INFO"
     # Short enough for the expired-code test to wait it out, long enough for any exchange.
     env["OAUTH2_AUTHORIZATION_CODE_TTL_SECONDS"] = str(CODE_TTL_SECONDS)
+    env["OAUTH2_DEVICE_CODE_TTL_SECONDS"] = str(DEVICE_CODE_TTL_SECONDS)
+    env["OAUTH2_DEVICE_CODE_INTERVAL_SECONDS"] = "1"
     # A client created by a test is allowed for CORS a second later (test_cors_browser).
     env["OAUTH2_CORS_CACHE_SECONDS"] = "1"
     env.update(SHARED_ADDRESS_LIMITS)

@@ -462,6 +462,107 @@ class PushedAuthorizationRequest(_message.Message):
 Global___PushedAuthorizationRequest: _TypeAlias = PushedAuthorizationRequest  # noqa: Y015
 
 @_typing.final
+class StartDeviceAuthorizationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIALS_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    scope: _builtins.str
+    """Space-separated; empty means the client's registered scope."""
+    @_builtins.property
+    def credentials(self) -> _common_pb2.ClientCredentials: ...
+    def __init__(
+        self,
+        *,
+        credentials: _common_pb2.ClientCredentials | None = ...,
+        scope: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartDeviceAuthorizationRequest: _TypeAlias = StartDeviceAuthorizationRequest  # noqa: Y015
+
+@_typing.final
+class DeviceAuthorization(_message.Message):
+    """RFC 8628 section 3.2, but for the URIs: the gateway knows its own address."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_CODE_FIELD_NUMBER: _builtins.int
+    USER_CODE_FIELD_NUMBER: _builtins.int
+    EXPIRES_IN_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    device_code: _builtins.str
+    user_code: _builtins.str
+    """As shown to the person: XXXX-XXXX."""
+    expires_in: _builtins.int
+    interval: _builtins.int
+    def __init__(
+        self,
+        *,
+        device_code: _builtins.str = ...,
+        user_code: _builtins.str = ...,
+        expires_in: _builtins.int = ...,
+        interval: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_code", b"device_code", "expires_in", b"expires_in", "interval", b"interval", "user_code", b"user_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeviceAuthorization: _TypeAlias = DeviceAuthorization  # noqa: Y015
+
+@_typing.final
+class StartDeviceVerificationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_CODE_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    user_code: _builtins.str
+    """As the person typed it: case, hyphens and spaces do not matter."""
+    @_builtins.property
+    def session(self) -> Global___BrowserSession: ...
+    def __init__(
+        self,
+        *,
+        user_code: _builtins.str = ...,
+        session: Global___BrowserSession | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session", "user_code", b"user_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartDeviceVerificationRequest: _TypeAlias = StartDeviceVerificationRequest  # noqa: Y015
+
+@_typing.final
+class ConsumeDeviceCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_CODE_FIELD_NUMBER: _builtins.int
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    device_code: _builtins.str
+    client_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        device_code: _builtins.str = ...,
+        client_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "device_code", b"device_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsumeDeviceCodeRequest: _TypeAlias = ConsumeDeviceCodeRequest  # noqa: Y015
+
+@_typing.final
 class CompleteLoginRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -579,6 +680,7 @@ class Interaction(_message.Message):
     CONSENT_FIELD_NUMBER: _builtins.int
     RESPONSE_FIELD_NUMBER: _builtins.int
     EXPIRED_FIELD_NUMBER: _builtins.int
+    DEVICE_FIELD_NUMBER: _builtins.int
     interaction_id: _builtins.str
     @_builtins.property
     def login(self) -> Global___LoginPage: ...
@@ -588,6 +690,8 @@ class Interaction(_message.Message):
     def response(self) -> Global___AuthorizationResponse: ...
     @_builtins.property
     def expired(self) -> Global___ExpiredPage: ...
+    @_builtins.property
+    def device(self) -> Global___DeviceDecision: ...
     def __init__(
         self,
         *,
@@ -596,16 +700,51 @@ class Interaction(_message.Message):
         consent: Global___ConsentPage | None = ...,
         response: Global___AuthorizationResponse | None = ...,
         expired: Global___ExpiredPage | None = ...,
+        device: Global___DeviceDecision | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "expired", b"expired", "login", b"login", "response", b"response", "step", b"step"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "device", b"device", "expired", b"expired", "login", b"login", "response", b"response", "step", b"step"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "expired", b"expired", "interaction_id", b"interaction_id", "login", b"login", "response", b"response", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "device", b"device", "expired", b"expired", "interaction_id", b"interaction_id", "login", b"login", "response", b"response", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_step: _TypeAlias = _typing.Literal["login", "consent", "response", "expired"]  # noqa: Y015
+    _WhichOneofReturnType_step: _TypeAlias = _typing.Literal["login", "consent", "response", "expired", "device"]  # noqa: Y015
     _WhichOneofArgType_step: _TypeAlias = _typing.Literal["step", b"step"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_step) -> _WhichOneofReturnType_step | None: ...
 
 Global___Interaction: _TypeAlias = Interaction  # noqa: Y015
+
+@_typing.final
+class DeviceDecision(_message.Message):
+    """The end of a device verification (RFC 8628 section 3.3): the person may go
+    back to the device.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_FIELD_NUMBER: _builtins.int
+    APPROVED_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    approved: _builtins.bool
+    """Approved: the device's next poll gets the tokens."""
+    message: _builtins.str
+    """Why it was not approved when the person did not deny it (the request
+    expired meanwhile, the account is disabled); empty for a denial.
+    """
+    @_builtins.property
+    def client(self) -> Global___ClientDisplay: ...
+    def __init__(
+        self,
+        *,
+        client: Global___ClientDisplay | None = ...,
+        approved: _builtins.bool = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client", b"client"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approved", b"approved", "client", b"client", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeviceDecision: _TypeAlias = DeviceDecision  # noqa: Y015
 
 @_typing.final
 class ClientDisplay(_message.Message):
@@ -702,7 +841,10 @@ class ConsentPage(_message.Message):
     CLIENT_FIELD_NUMBER: _builtins.int
     REDIRECT_URI_FIELD_NUMBER: _builtins.int
     SCOPES_FIELD_NUMBER: _builtins.int
+    DEVICE_FIELD_NUMBER: _builtins.int
     redirect_uri: _builtins.str
+    device: _builtins.bool
+    """A device asks (RFC 8628): no redirect follows, and the page says so."""
     @_builtins.property
     def client(self) -> Global___ClientDisplay: ...
     @_builtins.property
@@ -713,10 +855,11 @@ class ConsentPage(_message.Message):
         client: Global___ClientDisplay | None = ...,
         redirect_uri: _builtins.str = ...,
         scopes: _abc.Iterable[Global___ScopeDescription] | None = ...,
+        device: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["client", b"client"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client", b"client", "redirect_uri", b"redirect_uri", "scopes", b"scopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client", b"client", "device", b"device", "redirect_uri", b"redirect_uri", "scopes", b"scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

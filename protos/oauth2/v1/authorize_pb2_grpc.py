@@ -110,6 +110,21 @@ class AuthorizeServiceStub:
                 request_serializer=oauth2_dot_v1_dot_authorize__pb2.ConsumeAuthorizationCodeRequest.SerializeToString,
                 response_deserializer=oauth2_dot_v1_dot_authorize__pb2.AuthorizationCodeGrant.FromString,
                 _registered_method=True)
+        self.StartDeviceAuthorization = channel.unary_unary(
+                '/oauth2.v1.AuthorizeService/StartDeviceAuthorization',
+                request_serializer=oauth2_dot_v1_dot_authorize__pb2.StartDeviceAuthorizationRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.DeviceAuthorization.FromString,
+                _registered_method=True)
+        self.StartDeviceVerification = channel.unary_unary(
+                '/oauth2.v1.AuthorizeService/StartDeviceVerification',
+                request_serializer=oauth2_dot_v1_dot_authorize__pb2.StartDeviceVerificationRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.Interaction.FromString,
+                _registered_method=True)
+        self.ConsumeDeviceCode = channel.unary_unary(
+                '/oauth2.v1.AuthorizeService/ConsumeDeviceCode',
+                request_serializer=oauth2_dot_v1_dot_authorize__pb2.ConsumeDeviceCodeRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_authorize__pb2.AuthorizationCodeGrant.FromString,
+                _registered_method=True)
         self.GetUserClaims = channel.unary_unary(
                 '/oauth2.v1.AuthorizeService/GetUserClaims',
                 request_serializer=oauth2_dot_v1_dot_authorize__pb2.GetUserClaimsRequest.SerializeToString,
@@ -236,6 +251,36 @@ class AuthorizeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartDeviceAuthorization(self, request, context):
+        """The device authorization grant (RFC 8628). StartDeviceAuthorization is the
+        device authorization endpoint (section 3.1/3.2): it authenticates the client
+        with the clients service, checks it may use the grant and the scope, and
+        stores the device_code hashed beside a short user_code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartDeviceVerification(self, request, context):
+        """The verification page's code (section 3.3): starts the sign-in pipeline for
+        the pending device authorization it names (login, then always the consent
+        page); its end is a DeviceDecision, not a redirect. not_found for a code
+        that is unknown, expired or already decided.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConsumeDeviceCode(self, request, context):
+        """The token request's poll (section 3.4/3.5): authorization_pending,
+        slow_down (device_slow_down reason; the interval grows by 5 s),
+        access_denied (device_access_denied reason), expired_token, or the grant,
+        once; then invalid_grant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetUserClaims(self, request, context):
         """Claims for the ID token and the userinfo endpoint, by scope.
         """
@@ -319,6 +364,21 @@ def add_AuthorizeServiceServicer_to_server(servicer, server):
             'ConsumeAuthorizationCode': grpc.unary_unary_rpc_method_handler(
                     servicer.ConsumeAuthorizationCode,
                     request_deserializer=oauth2_dot_v1_dot_authorize__pb2.ConsumeAuthorizationCodeRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.AuthorizationCodeGrant.SerializeToString,
+            ),
+            'StartDeviceAuthorization': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartDeviceAuthorization,
+                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.StartDeviceAuthorizationRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.DeviceAuthorization.SerializeToString,
+            ),
+            'StartDeviceVerification': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartDeviceVerification,
+                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.StartDeviceVerificationRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_authorize__pb2.Interaction.SerializeToString,
+            ),
+            'ConsumeDeviceCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConsumeDeviceCode,
+                    request_deserializer=oauth2_dot_v1_dot_authorize__pb2.ConsumeDeviceCodeRequest.FromString,
                     response_serializer=oauth2_dot_v1_dot_authorize__pb2.AuthorizationCodeGrant.SerializeToString,
             ),
             'GetUserClaims': grpc.unary_unary_rpc_method_handler(
@@ -731,6 +791,87 @@ class AuthorizeService:
             target,
             '/oauth2.v1.AuthorizeService/ConsumeAuthorizationCode',
             oauth2_dot_v1_dot_authorize__pb2.ConsumeAuthorizationCodeRequest.SerializeToString,
+            oauth2_dot_v1_dot_authorize__pb2.AuthorizationCodeGrant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartDeviceAuthorization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AuthorizeService/StartDeviceAuthorization',
+            oauth2_dot_v1_dot_authorize__pb2.StartDeviceAuthorizationRequest.SerializeToString,
+            oauth2_dot_v1_dot_authorize__pb2.DeviceAuthorization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartDeviceVerification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AuthorizeService/StartDeviceVerification',
+            oauth2_dot_v1_dot_authorize__pb2.StartDeviceVerificationRequest.SerializeToString,
+            oauth2_dot_v1_dot_authorize__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConsumeDeviceCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AuthorizeService/ConsumeDeviceCode',
+            oauth2_dot_v1_dot_authorize__pb2.ConsumeDeviceCodeRequest.SerializeToString,
             oauth2_dot_v1_dot_authorize__pb2.AuthorizationCodeGrant.FromString,
             options,
             channel_credentials,

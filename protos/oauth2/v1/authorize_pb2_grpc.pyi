@@ -82,6 +82,24 @@ class AuthorizeServiceStub:
     Atomically marks the code used. A second consumption fails with
     invalid_grant and reports the first use so its tokens can be revoked.
     """
+    StartDeviceAuthorization: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.StartDeviceAuthorizationRequest, _authorize_pb2.DeviceAuthorization]
+    """The device authorization grant (RFC 8628). StartDeviceAuthorization is the
+    device authorization endpoint (section 3.1/3.2): it authenticates the client
+    with the clients service, checks it may use the grant and the scope, and
+    stores the device_code hashed beside a short user_code.
+    """
+    StartDeviceVerification: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.StartDeviceVerificationRequest, _authorize_pb2.Interaction]
+    """The verification page's code (section 3.3): starts the sign-in pipeline for
+    the pending device authorization it names (login, then always the consent
+    page); its end is a DeviceDecision, not a redirect. not_found for a code
+    that is unknown, expired or already decided.
+    """
+    ConsumeDeviceCode: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.ConsumeDeviceCodeRequest, _authorize_pb2.AuthorizationCodeGrant]
+    """The token request's poll (section 3.4/3.5): authorization_pending,
+    slow_down (device_slow_down reason; the interval grows by 5 s),
+    access_denied (device_access_denied reason), expired_token, or the grant,
+    once; then invalid_grant.
+    """
     GetUserClaims: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.GetUserClaimsRequest, _authorize_pb2.UserClaims]
     """Claims for the ID token and the userinfo endpoint, by scope."""
 
@@ -134,6 +152,24 @@ class AuthorizeServiceAsyncStub(AuthorizeServiceStub):
     pipeline above.
     Atomically marks the code used. A second consumption fails with
     invalid_grant and reports the first use so its tokens can be revoked.
+    """
+    StartDeviceAuthorization: _aio.UnaryUnaryMultiCallable[_authorize_pb2.StartDeviceAuthorizationRequest, _authorize_pb2.DeviceAuthorization]  # type: ignore[assignment]
+    """The device authorization grant (RFC 8628). StartDeviceAuthorization is the
+    device authorization endpoint (section 3.1/3.2): it authenticates the client
+    with the clients service, checks it may use the grant and the scope, and
+    stores the device_code hashed beside a short user_code.
+    """
+    StartDeviceVerification: _aio.UnaryUnaryMultiCallable[_authorize_pb2.StartDeviceVerificationRequest, _authorize_pb2.Interaction]  # type: ignore[assignment]
+    """The verification page's code (section 3.3): starts the sign-in pipeline for
+    the pending device authorization it names (login, then always the consent
+    page); its end is a DeviceDecision, not a redirect. not_found for a code
+    that is unknown, expired or already decided.
+    """
+    ConsumeDeviceCode: _aio.UnaryUnaryMultiCallable[_authorize_pb2.ConsumeDeviceCodeRequest, _authorize_pb2.AuthorizationCodeGrant]  # type: ignore[assignment]
+    """The token request's poll (section 3.4/3.5): authorization_pending,
+    slow_down (device_slow_down reason; the interval grows by 5 s),
+    access_denied (device_access_denied reason), expired_token, or the grant,
+    once; then invalid_grant.
     """
     GetUserClaims: _aio.UnaryUnaryMultiCallable[_authorize_pb2.GetUserClaimsRequest, _authorize_pb2.UserClaims]  # type: ignore[assignment]
     """Claims for the ID token and the userinfo endpoint, by scope."""
@@ -274,6 +310,42 @@ class AuthorizeServiceServicer(metaclass=_abc_1.ABCMeta):
         pipeline above.
         Atomically marks the code used. A second consumption fails with
         invalid_grant and reports the first use so its tokens can be revoked.
+        """
+
+    @_abc_1.abstractmethod
+    def StartDeviceAuthorization(
+        self,
+        request: _authorize_pb2.StartDeviceAuthorizationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authorize_pb2.DeviceAuthorization, _abc.Awaitable[_authorize_pb2.DeviceAuthorization]]:
+        """The device authorization grant (RFC 8628). StartDeviceAuthorization is the
+        device authorization endpoint (section 3.1/3.2): it authenticates the client
+        with the clients service, checks it may use the grant and the scope, and
+        stores the device_code hashed beside a short user_code.
+        """
+
+    @_abc_1.abstractmethod
+    def StartDeviceVerification(
+        self,
+        request: _authorize_pb2.StartDeviceVerificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authorize_pb2.Interaction, _abc.Awaitable[_authorize_pb2.Interaction]]:
+        """The verification page's code (section 3.3): starts the sign-in pipeline for
+        the pending device authorization it names (login, then always the consent
+        page); its end is a DeviceDecision, not a redirect. not_found for a code
+        that is unknown, expired or already decided.
+        """
+
+    @_abc_1.abstractmethod
+    def ConsumeDeviceCode(
+        self,
+        request: _authorize_pb2.ConsumeDeviceCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_authorize_pb2.AuthorizationCodeGrant, _abc.Awaitable[_authorize_pb2.AuthorizationCodeGrant]]:
+        """The token request's poll (section 3.4/3.5): authorization_pending,
+        slow_down (device_slow_down reason; the interval grows by 5 s),
+        access_denied (device_access_denied reason), expired_token, or the grant,
+        once; then invalid_grant.
         """
 
     @_abc_1.abstractmethod

@@ -36,6 +36,7 @@ class TokenRequest(_message.Message):
     CODE_VERIFIER_FIELD_NUMBER: _builtins.int
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     RESOURCE_FIELD_NUMBER: _builtins.int
+    DEVICE_CODE_FIELD_NUMBER: _builtins.int
     grant_type: _builtins.str
     scope: _builtins.str
     """Space-separated; empty means the client's registered default."""
@@ -45,6 +46,8 @@ class TokenRequest(_message.Message):
     code_verifier: _builtins.str
     refresh_token: _builtins.str
     """refresh_token grant"""
+    device_code: _builtins.str
+    """urn:ietf:params:oauth:grant-type:device_code grant (RFC 8628 section 3.4)"""
     @_builtins.property
     def credentials(self) -> _common_pb2.ClientCredentials: ...
     @_builtins.property
@@ -62,10 +65,11 @@ class TokenRequest(_message.Message):
         code_verifier: _builtins.str = ...,
         refresh_token: _builtins.str = ...,
         resource: _abc.Iterable[_builtins.str] | None = ...,
+        device_code: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "code_verifier", b"code_verifier", "credentials", b"credentials", "grant_type", b"grant_type", "redirect_uri", b"redirect_uri", "refresh_token", b"refresh_token", "resource", b"resource", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "code_verifier", b"code_verifier", "credentials", b"credentials", "device_code", b"device_code", "grant_type", b"grant_type", "redirect_uri", b"redirect_uri", "refresh_token", b"refresh_token", "resource", b"resource", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -145,6 +145,16 @@ class ValidatedAuthorizationRequest:
     error_description: str = ""
 
 
+def allowed_scopes(client: ClientInfo, scope: str) -> tuple[str, ...]:
+    """RFC 6749 section 3.3: the requested scope within the client's (invalid_scope
+    beyond it); empty means all of it."""
+    requested = parse_scope(scope)
+    for token in requested:
+        if token not in client.scope:
+            raise InvalidScope(f"Scope '{token}' is not allowed for this client")
+    return tuple(requested) if requested else client.scope
+
+
 class _Checked:
     """What the redirectable steps read and fill in."""
 
@@ -248,12 +258,7 @@ class AuthorizationRequestValidator:
 
     @staticmethod
     def _check_scope(checked: _Checked) -> None:
-        """Section 3.3: the requested scope within the client's; empty means all of it."""
-        requested = parse_scope(checked.request.scope)
-        for token in requested:
-            if token not in checked.client.scope:
-                raise InvalidScope(f"Scope '{token}' is not allowed for this client")
-        checked.scopes = tuple(requested) if requested else checked.client.scope
+        checked.scopes = allowed_scopes(checked.client, checked.request.scope)
 
     def _check_pkce(self, checked: _Checked) -> None:
         """RFC 7636 section 4.3 and 4.4.1; OAuth 2.1 section 4.1.1 (common.pkce)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Final
 
 from common.vocabulary import ClientAuthMethod
@@ -179,3 +180,37 @@ class UserClaims:
     sub: str
     claims: dict[str, object]
     enabled: bool
+
+
+class DeviceStatus(StrEnum):
+    """Where a device authorization stands (RFC 8628 section 3.3 to 3.5)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    # Its tokens were issued: the device_code is spent.
+    REDEEMED = "redeemed"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """A stored device authorization (RFC 8628 section 3.2): only the SHA-256 of
+    the device_code (``device_key``, which also names the grant family of its
+    tokens) and of the normalised user_code (``user_code_key``) identify it."""
+
+    device_key: str
+    user_code_key: str
+    client_id: str
+    scopes: tuple[str, ...]
+    # Seconds the device waits between polls; slow_down adds 5 (section 3.5).
+    interval: int
+    created_at: datetime
+    expires_at: datetime
+    status: DeviceStatus = DeviceStatus.PENDING
+    # The earliest moment the next poll is not too fast (None: never polled).
+    next_poll_at: datetime | None = None
+    # Who approved it, and how they signed in (empty until approved).
+    subject: str = ""
+    auth_time: datetime | None = None
+    amr: tuple[str, ...] = ()
+    decided_at: datetime | None = None

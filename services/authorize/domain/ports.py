@@ -16,6 +16,7 @@ from services.authorize.domain.model import (
     AuthorizationCode,
     ClientInfo,
     Consent,
+    DeviceAuthorization,
     PresentedCredentials,
     User,
 )
@@ -56,7 +57,8 @@ class UserStore(Protocol):
         ...
 
     async def delete(self, user_id: str) -> bool:
-        """Deletes the user with their consents and authorization codes."""
+        """Deletes the user with their consents, authorization codes and device
+        authorizations."""
         ...
 
 
@@ -97,6 +99,54 @@ class AuthorizationCodeStore(Protocol):
 
     async def delete_expired(self, before: datetime) -> int:
         """Remove codes that expired before ``before``."""
+        ...
+
+
+class DeviceAuthorizationStore(Protocol):
+    """Device authorizations (RFC 8628), keyed by the SHA-256 of the device_code and
+    found by the SHA-256 of the normalised user_code. Every change is a compare and
+    set on what the caller read, so of two concurrent polls or decisions one wins."""
+
+    async def create(self, authorization: DeviceAuthorization) -> None:
+        """Conflict when the user_code is taken by one that has not been purged."""
+        ...
+
+    async def get(self, device_key: str) -> DeviceAuthorization | None: ...
+
+    async def get_by_user_code(self, user_code_key: str) -> DeviceAuthorization | None: ...
+
+    async def record_poll(
+        self,
+        device_key: str,
+        *,
+        seen: datetime | None,
+        interval: int,
+        next_poll_at: datetime,
+    ) -> bool:
+        """Set the interval and the next poll's earliest moment if ``next_poll_at``
+        is still ``seen`` and it is pending; False otherwise (a concurrent poll)."""
+        ...
+
+    async def decide(
+        self,
+        device_key: str,
+        *,
+        approved: bool,
+        subject: str,
+        auth_time: datetime | None,
+        amr: tuple[str, ...],
+        scopes: tuple[str, ...],
+        now: datetime,
+    ) -> bool:
+        """Approve or deny it, once, while it is pending and not expired."""
+        ...
+
+    async def redeem(self, device_key: str) -> bool:
+        """Mark an approved one redeemed: True only for the one call that did."""
+        ...
+
+    async def delete_expired(self, before: datetime) -> int:
+        """Remove device authorizations that expired before ``before``."""
         ...
 
 

@@ -19,6 +19,11 @@ or an error at the validated redirect URI, with ``state`` and ``iss``), or
 A request waiting for a page is an :class:`Interaction`, stored under the
 SHA-256 of an unguessable id, bound to the browser session that started it,
 living ``ttl``; finishing it (the code, a denial) succeeds once.
+
+A device's request (RFC 8628 section 3.3, ``start_device``) goes the same way
+from the code the person typed, with two differences: the consent page is always
+shown (section 5.4: the person must see which client on which device asks), and
+the end is a :class:`DeviceDone` page instead of a redirect.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from common.errors import (
     InvalidRequest,
     LoginRequired,
     OAuthError,
+    Unimplemented,
     safe_description,
 )
 from common.secrets import constant_time_equals, random_token, sha256_hex
@@ -48,6 +54,7 @@ from services.authorize.domain.authorization_request import (
     ValidatedAuthorizationRequest,
 )
 from services.authorize.domain.consent import ConsentRegistry
+from services.authorize.domain.device_authorization import DeviceAuthorizations
 from services.authorize.domain.login import PasswordLogin
 from services.authorize.domain.model import ClientInfo, CodeRequest, LoginResult
 from services.authorize.domain.ports import InteractionStore, UserStore
@@ -118,6 +125,8 @@ class Interaction:
     # Signed in on this request's login page: satisfies prompt=login and max_age.
     fresh_login: bool = False
     finished_at: datetime | None = None
+    # A device's request (RFC 8628): the SHA-256 of its device_code; "" otherwise.
+    device_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +140,8 @@ class ShowConsent:
     interaction_id: str
     validated: ValidatedAuthorizationRequest
     scopes: tuple[tuple[str, str], ...]  # (scope, description)
+    # A device asks (RFC 8628): no redirect follows.
+    device: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +177,17 @@ class Expired:
     client: ClientInfo | None = None
 
 
-Step = ShowLogin | ShowConsent | Respond | Expired
+@dataclass(frozen=True, slots=True)
+class DeviceDone:
+    """A device's request is decided (RFC 8628 section 3.3): approved, denied by the
+    person (``message`` empty), or refused for ``message``."""
+
+    client: ClientInfo
+    approved: bool
+    message: str = ""
+
+
+Step = ShowLogin | ShowConsent | Respond | Expired | DeviceDone
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +215,10 @@ class SignIn:
         users: UserStore | None = None,
         pushed: PushedRequests | None = None,
         require_pushed_requests: bool = False,
+        devices: DeviceAuthorizations | None = None,
     ) -> None:
         self._validator = validator
+        self._devices = devices
         self._pushed = pushed
         self._require_pushed = require_pushed_requests
         self._users = users
@@ -233,19 +256,57 @@ class SignIn:
                 InvalidRequest.error,
                 "Push the authorization request first (RFC 9126): this server requires it",
             )
+        return await self._begin(validated, session)
+
+    async def start_device(self, user_code: str, session: BrowserSession) -> Step:
+        """The code the person typed on the verification page (RFC 8628 section 3.3):
+        the sign-in for the device authorization it names. NotFound for a code that
+        is unknown, expired or already decided."""
+        if self._devices is None:
+            raise Unimplemented("The device authorization grant is not enabled")
+        if not session.binding:
+            raise InvalidRequest("Missing the browser session's binding")
+        pending = await self._devices.find_pending(user_code)
+        found = pending.authorization
+        validated = ValidatedAuthorizationRequest(
+            request=AuthorizationRequest(
+                client_id=found.client_id, scope=" ".join(found.scopes), prompt="consent"
+            ),
+            redirect_uri="",
+            redirect_uri_in_request=False,
+            client=pending.client,
+            scopes=found.scopes,
+        )
+        return await self._begin(
+            validated, session, device_key=found.device_key, expires_at=found.expires_at
+        )
+
+    async def _begin(
+        self,
+        validated: ValidatedAuthorizationRequest,
+        session: BrowserSession,
+        *,
+        device_key: str = "",
+        expires_at: datetime | None = None,
+    ) -> Step:
+        """The first step of a validated request for the session's person (nobody
+        when their sign-in predates a password change); it lives ``ttl``, or less
+        when what it decides ends sooner (``expires_at``)."""
         await self._purge()
         if session.subject and not await self._still_signed_in(session.subject, session.auth_time):
             session = BrowserSession(binding=session.binding)
         now = self._clock()
+        ends = now + self._ttl
         pending = Interaction(
             interaction_key="",
             binding_key=sha256_hex(session.binding),
             validated=validated,
             created_at=now,
-            expires_at=now + self._ttl,
+            expires_at=ends if expires_at is None else min(ends, expires_at),
             subject=session.subject,
             auth_time=session.auth_time,
             amr=session.amr,
+            device_key=device_key,
         )
         return await self._next(pending, interaction_id="")
 
@@ -302,6 +363,8 @@ class SignIn:
         if not approve:
             if not await self._store.finish(found.interaction_key, self._clock()):
                 return Expired(validated.client)
+            if found.device_key:
+                return await self._decide_device(found, approved=False)
             return self._error(validated, AccessDenied.error, "The user denied the request")
         allowed = tuple(scopes)
         if allowed:
@@ -323,13 +386,14 @@ class SignIn:
             return ShowLogin(await self._keep(interaction, interaction_id), validated)
         consent = await self._consents.get(validated.client.client_id, interaction.subject)
         covered = consent is not None and set(validated.scopes) <= set(consent.scopes)
-        if "consent" in prompts or not covered:
+        if "consent" in prompts or not covered or interaction.device_key:
             if "none" in prompts:
                 return self._error(validated, ConsentRequired.error, "Consent required")
             return ShowConsent(
                 await self._keep(interaction, interaction_id),
                 validated,
                 tuple((scope, describe_scope(scope)) for scope in validated.scopes),
+                device=bool(interaction.device_key),
             )
         return await self._issue(interaction, interaction_id, grant=False)
 
@@ -383,6 +447,8 @@ class SignIn:
             interaction.interaction_key, self._clock()
         ):
             return Expired(validated.client)
+        if interaction.device_key:
+            return await self._decide_device(interaction, approved=True, grant=grant)
         request = validated.request
         try:
             if grant:
@@ -412,6 +478,33 @@ class SignIn:
         return Respond.to(
             validated, {"code": issued.code, "state": request.state, "iss": self._issuer}
         )
+
+    async def _decide_device(
+        self, interaction: Interaction, *, approved: bool, grant: bool = False
+    ) -> DeviceDone:
+        """The end of a device's request: the decision recorded once (and the
+        consent remembered, as for a code), or why it could not be."""
+        assert self._devices is not None  # an interaction with a device_key came from it
+        validated = interaction.validated
+        client = validated.client
+        try:
+            decided = await self._devices.decide(
+                interaction.device_key,
+                approved=approved,
+                subject=interaction.subject,
+                auth_time=interaction.auth_time,
+                amr=interaction.amr,
+                scopes=validated.scopes,
+            )
+            if decided and approved and grant:
+                await self._consents.grant(client.client_id, interaction.subject, validated.scopes)
+        except OAuthError as exc:
+            return DeviceDone(client, approved=False, message=exc.public_description)
+        if not decided:
+            return DeviceDone(
+                client, approved=False, message="The request expired or was already answered."
+            )
+        return DeviceDone(client, approved=approved)
 
     def _error(
         self, validated: ValidatedAuthorizationRequest, error: str, description: str

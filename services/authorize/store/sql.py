@@ -23,10 +23,23 @@ from services.authorize.domain.authorization_request import (
     AuthorizationRequest,
     ValidatedAuthorizationRequest,
 )
-from services.authorize.domain.model import AuthorizationCode, ClientInfo, Consent, User
+from services.authorize.domain.model import (
+    AuthorizationCode,
+    ClientInfo,
+    Consent,
+    DeviceAuthorization,
+    DeviceStatus,
+    User,
+)
 from services.authorize.domain.sign_in import Interaction
 from services.authorize.domain.user_rules import username_key
-from services.authorize.store.tables import authorization_codes, consents, interactions, users
+from services.authorize.store.tables import (
+    authorization_codes,
+    consents,
+    device_authorizations,
+    interactions,
+    users,
+)
 
 UNAVAILABLE: Final = "The user directory is unavailable"
 
@@ -160,6 +173,9 @@ class SqlUserStore:
                 await conn.execute(delete(consents).where(consents.c.user_id == user_id))
                 await conn.execute(
                     delete(authorization_codes).where(authorization_codes.c.user_id == user_id)
+                )
+                await conn.execute(
+                    delete(device_authorizations).where(device_authorizations.c.subject == user_id)
                 )
                 result = await conn.execute(delete(users).where(users.c.user_id == user_id))
         return bool(result.rowcount)
@@ -418,6 +434,116 @@ class SqlInteractionStore:
 
     async def delete_expired(self, before: datetime) -> int:
         statement = delete(interactions).where(interactions.c.expires_at < before)
+        with database_errors(UNAVAILABLE):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return int(result.rowcount or 0)
+
+
+# --- device authorizations ---------------------------------------------------------
+
+
+def _device_from_row(row: Row[Any]) -> DeviceAuthorization:
+    values = _utc(
+        dict(row._mapping), "created_at", "expires_at", "next_poll_at", "auth_time", "decided_at"
+    )
+    values["status"] = DeviceStatus(values["status"])
+    return DeviceAuthorization(**values)
+
+
+class SqlDeviceAuthorizationStore:
+    """Device authorizations (services.authorize.domain.device_authorization)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, authorization: DeviceAuthorization) -> None:
+        row = dataclasses.asdict(authorization)
+        row["status"] = str(authorization.status)
+        with database_errors(UNAVAILABLE):
+            async with self._engine.begin() as conn:
+                try:
+                    await conn.execute(insert(device_authorizations).values(row))
+                except sa_exc.IntegrityError:
+                    raise Conflict("The user_code is taken") from None
+
+    async def get(self, device_key: str) -> DeviceAuthorization | None:
+        return await self._one(device_authorizations.c.device_key == device_key)
+
+    async def get_by_user_code(self, user_code_key: str) -> DeviceAuthorization | None:
+        return await self._one(device_authorizations.c.user_code_key == user_code_key)
+
+    async def _one(self, condition: Any) -> DeviceAuthorization | None:
+        with database_errors(UNAVAILABLE):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(select(device_authorizations).where(condition))).first()
+        return _device_from_row(row) if row is not None else None
+
+    async def record_poll(
+        self,
+        device_key: str,
+        *,
+        seen: datetime | None,
+        interval: int,
+        next_poll_at: datetime,
+    ) -> bool:
+        column = device_authorizations.c.next_poll_at
+        return await self._change(
+            device_key,
+            DeviceStatus.PENDING,
+            column.is_(None) if seen is None else column == seen,
+            interval=interval,
+            next_poll_at=next_poll_at,
+        )
+
+    async def decide(
+        self,
+        device_key: str,
+        *,
+        approved: bool,
+        subject: str,
+        auth_time: datetime | None,
+        amr: tuple[str, ...],
+        scopes: tuple[str, ...],
+        now: datetime,
+    ) -> bool:
+        return await self._change(
+            device_key,
+            DeviceStatus.PENDING,
+            device_authorizations.c.expires_at > now,
+            status=str(DeviceStatus.APPROVED if approved else DeviceStatus.DENIED),
+            subject=subject,
+            auth_time=auth_time,
+            amr=amr,
+            scopes=scopes,
+            decided_at=now,
+        )
+
+    async def redeem(self, device_key: str) -> bool:
+        return await self._change(
+            device_key, DeviceStatus.APPROVED, status=str(DeviceStatus.REDEEMED)
+        )
+
+    async def _change(
+        self, device_key: str, from_status: DeviceStatus, *conditions: Any, **values: Any
+    ) -> bool:
+        """Of two concurrent changes from the same state exactly one sees rowcount 1."""
+        statement = (
+            update(device_authorizations)
+            .where(
+                device_authorizations.c.device_key == device_key,
+                device_authorizations.c.status == str(from_status),
+                *conditions,
+            )
+            .values(**values)
+        )
+        with database_errors(UNAVAILABLE):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+        return result.rowcount == 1
+
+    async def delete_expired(self, before: datetime) -> int:
+        statement = delete(device_authorizations).where(device_authorizations.c.expires_at < before)
         with database_errors(UNAVAILABLE):
             async with self._engine.begin() as conn:
                 result = await conn.execute(statement)

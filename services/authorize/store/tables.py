@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -99,5 +100,30 @@ interactions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # A device's request (RFC 8628): the SHA-256 of its device_code; "" otherwise (0005).
+    Column("device_key", String(64), nullable=False, server_default=""),
     Index("ix_interactions_expires_at", "expires_at"),
+)
+
+device_authorizations = Table(
+    "device_authorizations",
+    metadata,
+    # SHA-256 hex of the device_code; the code itself is never stored.
+    Column("device_key", String(64), primary_key=True),
+    # SHA-256 hex of the normalised user_code.
+    Column("user_code_key", String(64), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("scopes", JsonStringList, nullable=False),
+    Column("interval", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    # pending | approved | denied | redeemed (DeviceStatus)
+    Column("status", String(16), nullable=False),
+    Column("next_poll_at", DateTime(timezone=True), nullable=True),
+    Column("subject", String(36), nullable=False),
+    Column("auth_time", DateTime(timezone=True), nullable=True),
+    Column("amr", JsonStringList, nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("user_code_key", name="uq_device_authorizations_user_code_key"),
+    Index("ix_device_authorizations_expires_at", "expires_at"),
 )

@@ -63,8 +63,14 @@ def test_migrate_creates_the_tables(
     try:
         upgrade(settings, MIGRATIONS_DIR)
         upgrade(settings, MIGRATIONS_DIR)  # a second run is a no-op
-        assert asyncio.run(_version(settings)) == "0004"
-        tables = {"users", "consents", "authorization_codes", "interactions"}
+        assert asyncio.run(_version(settings)) == "0005"
+        tables = {
+            "users",
+            "consents",
+            "authorization_codes",
+            "interactions",
+            "device_authorizations",
+        }
         assert tables <= asyncio.run(_tables(settings))
         downgrade(settings, MIGRATIONS_DIR, "base")
         assert not tables & asyncio.run(_tables(settings))

@@ -208,6 +208,14 @@ class CodeConsumer(Protocol):
     async def consume(self, code: str, client_id: str) -> ConsumedCode: ...
 
 
+class DeviceCodeConsumer(Protocol):
+    """Redeems a device_code (RFC 8628 section 3.4, 3.5) at the authorize service: the
+    grant once approved; else authorization_pending, slow_down, access_denied,
+    expired_token, or invalid_grant (unknown, used, another client's)."""
+
+    async def consume_device_code(self, device_code: str, client_id: str) -> ConsumedCode: ...
+
+
 class UserDirectory(Protocol):
     async def claims(self, user_id: str, scopes: list[str]) -> tuple[dict[str, Any], bool]:
         """The user's OpenID Connect claims for ``scopes`` (Core section 5.4) and whether the

@@ -28,6 +28,7 @@ from services.token.domain.grants.base import (
     TokenResponse,
 )
 from services.token.domain.grants.client_credentials import ClientCredentialsGrant
+from services.token.domain.grants.device_code import DeviceCodeGrant
 from services.token.domain.grants.refresh_token import RefreshTokenGrant
 from services.token.domain.ports import ClientCredentials
 from services.token.domain.token_endpoint import TokenEndpoint
@@ -50,6 +51,7 @@ def test_registry_is_keyed_by_grant_type() -> None:
         "authorization_code": AuthorizationCodeGrant,
         "client_credentials": ClientCredentialsGrant,
         "refresh_token": RefreshTokenGrant,
+        "urn:ietf:params:oauth:grant-type:device_code": DeviceCodeGrant,
     }
 
 
@@ -128,9 +130,8 @@ async def test_each_token_has_its_own_jti(wired: Wired) -> None:
     [
         ("password", "Unsupported grant_type 'password'"),
         (
-            "urn:ietf:params:oauth:grant-type:device_code",
-            "Unsupported grant_type 'urn:ietf:params:oauth:grant-type:device_code': "
-            "not supported by this server yet",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "Unsupported grant_type 'urn:ietf:params:oauth:grant-type:jwt-bearer'",
         ),
     ],
 )
@@ -213,6 +214,7 @@ def test_each_grant_declares_the_parameters_it_reads() -> None:
         "authorization_code": {"code", "redirect_uri", "code_verifier"},
         "client_credentials": {"scope"},
         "refresh_token": {"refresh_token", "scope"},
+        "urn:ietf:params:oauth:grant-type:device_code": {"device_code"},
     }
     # Every declared parameter is a field of the contract's TokenRequest.
     contract = set(token_pb2.TokenRequest.DESCRIPTOR.fields_by_name)

@@ -124,6 +124,7 @@ async def test_list_and_revoke_grants(wired: Wired, client: TokenClient) -> None
         "authorization_code": 3,
         "client_credentials": 0,
         "refresh_token": 0,
+        "urn:ietf:params:oauth:grant-type:device_code": 0,
     }
     assert stats.active_grants == 0 and stats.since.seconds > 0
 

@@ -10,6 +10,7 @@ from services.token.domain.ports import (
     AuthenticatedClient,
     ClientCredentials,
     CodeConsumer,
+    DeviceCodeConsumer,
     UserDirectory,
 )
 
@@ -40,6 +41,7 @@ class TokenRequest:
     code_verifier: str = ""
     refresh_token: str = field(default="", repr=False)
     resource: tuple[str, ...] = ()
+    device_code: str = field(default="", repr=False)
 
 
 #: The request parameters a TokenRequest carries, which grants declare from.
@@ -73,6 +75,8 @@ class GrantServices:
     audit: AuditSink = field(default_factory=NoAudit)
     # Codes consumed by an exchange that then answered 503, for the client's retry.
     unfinished: UnfinishedExchanges | None = None
+    # RFC 8628; None: the device authorization grant is not wired (its requests fail).
+    devices: DeviceCodeConsumer | None = None
 
 
 class Grant(Protocol):
