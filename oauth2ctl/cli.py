@@ -32,6 +32,7 @@ from common.vocabulary import AuditOutcome, ClientAuthMethod, SigningAlg
 from oauth2ctl import commands, ops_commands, user_commands
 from oauth2ctl.api import AdminApi
 from oauth2ctl.migrate_commands import add_migrate_commands
+from oauth2ctl.perform_commands import add_perform_commands
 from oauth2ctl.settings import CtlSettings
 
 Command = Callable[[AdminApi, argparse.Namespace, CtlSettings], Awaitable[None]]
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(
         dest="group",
         required=True,
-        metavar="{client,user,grant,key,audit,stats,registration-token,bootstrap,migrate}",
+        metavar="{client,user,grant,key,audit,stats,registration-token,bootstrap,migrate,perform}",
     )
     client = groups.add_parser("client", help="OAuth clients (RFC 6749 section 2)")
     actions = client.add_subparsers(dest="action", required=True)
@@ -293,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(groups)
     add_operator_commands(groups)
     add_migrate_commands(groups)
+    add_perform_commands(groups)
     for command in leaf_parsers(parser):
         add_output_options(command)
     return parser
@@ -440,6 +442,10 @@ async def run(
     settings: CtlSettings,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
+    if args.group == "perform":
+        # A client of the public endpoints: no admin token.
+        await args.perform(args, settings, transport)
+        return
     if args.group == "bootstrap":
         try:
             await ops_commands.bootstrap(args, settings)

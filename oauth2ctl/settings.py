@@ -74,9 +74,14 @@ class CtlSettings(CommonSettings):
         return f"http://{host}:{self.admin_port}"
 
     @property
+    def public_url(self) -> str:
+        """The gateway's public listener: ctl_public_url, else the issuer."""
+        return (self.ctl_public_url or self.issuer).rstrip("/")
+
+    @property
     def token_url(self) -> str:
         """The public token endpoint: ctl_public_url, else the issuer's."""
-        return (self.ctl_public_url or self.issuer).rstrip("/") + "/oauth/token"
+        return self.public_url + "/oauth/token"
 
     @property
     def credentials_file(self) -> Path:

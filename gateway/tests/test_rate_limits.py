@@ -137,6 +137,35 @@ async def test_login_per_address_and_per_user(make_client: Factory, fakes_reset:
     assert fakes_reset.authorize.methods().count("CompleteLogin") == 3
 
 
+async def test_device_codes_are_guessed_slowly(make_client: Factory, fakes_reset: Fakes) -> None:
+    """RFC 8628 section 5.1: POST /device, where a user_code is tried, is limited per
+    address on its own (the code form's GET is a page like the others)."""
+    browser = await make_client(
+        issuer=BROWSER_ISSUER, rate_limit_device_verification_per_address="1/min burst 2"
+    )
+    form = page_of(await go(browser, "/device"))
+    assert form.status_code == 200
+    for code in ("BCDF-GHJK", "LMNP-QRST"):
+        tried = page_of(await submit(browser, form, {"user_code": code}))
+        assert tried.status_code != 429
+    refused = page_of(await submit(browser, form, {"user_code": "VWXZ-BCDF"}))
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("text/html")
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert "Too many requests. Try again in" in parse_page(refused.text).text
+    assert fakes_reset.authorize.methods().count("StartDeviceVerification") == 2
+    assert limited("device_verification_per_address") >= 1
+    # The form itself is still shown.
+    assert page_of(await go(browser, "/device")).status_code == 200
+
+
+async def test_device_authorization_per_client(make_client: Factory, fakes_reset: Fakes) -> None:
+    client = await make_client(rate_limit_device_authorization_per_client="1/min burst 1")
+    await client.post("/oauth/device_authorization", data={"client_id": "tv"})
+    assert_json_429(await client.post("/oauth/device_authorization", data={"client_id": "tv"}))
+    assert fakes_reset.authorize.methods().count("StartDeviceAuthorization") == 1
+
+
 async def test_registration_per_address_and_per_client(make_client: Factory) -> None:
     client = await make_client(
         rate_limit_register_per_address="1/min burst 1",

@@ -30,7 +30,7 @@ from services.authorize.domain import (
 from services.authorize.domain.device_authorization import DeviceAuthorizations
 from services.authorize.domain.ports import ClientAuthenticator, ClientDirectory, PasswordHashing
 from services.authorize.domain.pushed_requests import PushedRequests
-from services.authorize.metrics import PASSWORD_HASHING_REFUSED
+from services.authorize.metrics import PASSWORD_HASHING_REFUSED, count_device_outcome
 from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
 from services.authorize.settings import AuthorizeSettings, argon2_meets_owasp
 from services.authorize.store.client_directory import GrpcClientDirectory
@@ -112,6 +112,8 @@ def build_domain(
             users,
             ttl_seconds=settings.device_code_ttl_seconds,
             interval_seconds=settings.device_code_interval_seconds,
+            events=events,
+            on_outcome=count_device_outcome,
         )
     )
     sign_in = SignIn(

@@ -19,6 +19,20 @@ LOGINS = Counter(
 for _outcome in ("success", "failure", "locked", "overloaded"):
     LOGINS.labels(_outcome)  # every outcome shows from the start, at 0
 
+DEVICE_AUTHORIZATIONS = Counter(
+    "oauth2_device_authorizations_total",
+    "Device authorizations (RFC 8628) by what happened: started (codes handed out), "
+    "approved or denied (on the verification page), redeemed (tokens issued), expired "
+    "(polled after their lifetime).",
+    ["outcome"],
+)
+for _outcome in ("started", "approved", "denied", "redeemed", "expired"):
+    DEVICE_AUTHORIZATIONS.labels(_outcome)
+
+
+def count_device_outcome(outcome: str) -> None:
+    DEVICE_AUTHORIZATIONS.labels(outcome).inc()
+
 
 class LoginAttempt:
     """Set ``made`` to False when no credentials were looked at after all (an

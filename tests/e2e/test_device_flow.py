@@ -8,8 +8,11 @@ authorization survives a restart of the authorize service."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,9 +20,11 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from playwright.sync_api import sync_playwright
 
 from tests.e2e.browser import Browser, page_text
-from tests.e2e.conftest import DEVICE_CODE_TTL_SECONDS, RunningSystem, basic
+from tests.e2e.conftest import DEVICE_CODE_TTL_SECONDS, OAUTH2CTL, RunningSystem, basic
+from tests.e2e.test_real_browser import ARGS, CHROMIUM, SCREENSHOTS
 from tests.e2e.test_sign_in import PASSWORD, unique, verify_id_token
 
 pytestmark = pytest.mark.e2e
@@ -268,3 +273,80 @@ def test_a_device_authorization_survives_a_restart(system: RunningSystem) -> Non
     resp = poll(system, client, started["device_code"])
     assert resp.status_code == 200, resp.text
     assert resp.json()["refresh_token"]
+
+
+def test_oauth2ctl_performs_the_device_flow(system: RunningSystem) -> None:
+    """``oauth2ctl perform device-code`` as the device: it prints where to go and the
+    code, polls, and prints the tokens once the person approves in the browser."""
+    client = device_client(system)
+    username = unique("mo")
+    user = system.create_user(username, PASSWORD)
+    ctl = subprocess.Popen(
+        [
+            OAUTH2CTL,
+            "perform",
+            "device-code",
+            "--client-id",
+            client["client_id"],
+            "--scope",
+            "openid",
+            "--json",
+        ],
+        env={**system.system.common_env(), "OAUTH2_CTL_PUBLIC_URL": system.base_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert ctl.stderr is not None
+        shown = ctl.stderr.readline() + ctl.stderr.readline()
+        found = re.search(r"\(or open (\S+)\)", shown)
+        assert found and "enter the code" in shown, shown
+        with Browser(system.base_url) as browser:
+            assert "Device connected" in verify(browser, found.group(1), username)
+        out, err = ctl.communicate(timeout=30)
+    finally:
+        ctl.kill()
+    assert ctl.returncode == 0, err
+    tokens = json.loads(out)
+    verify_id_token(
+        system,
+        tokens["id_token"],
+        client["client_id"],
+        user["user_id"],
+        tokens["access_token"],
+        None,
+    )
+
+
+@pytest.mark.parametrize("system", ["postgres"], indirect=True)
+def test_the_verification_page_in_chromium(system: RunningSystem) -> None:
+    """A person on a phone: Debian's headless Chromium types the code by hand, signs
+    in and allows; the device's next poll gets the tokens."""
+    assert Path(CHROMIUM).exists(), "the browser test needs Debian's chromium"
+    client = device_client(system)
+    username = unique("nell")
+    system.create_user(username, PASSWORD)
+    started = start(system, client, "openid")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(started["verification_uri"])
+            page.get_by_label("Code").fill(started["user_code"].lower().replace("-", ""))
+            page.screenshot(path=str(SCREENSHOTS / "device.png"), full_page=True)
+            page.get_by_role("button", name="Continue").click()
+            page.wait_for_url("**/login**")
+            page.get_by_label("Username").fill(username)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/consent**")
+            assert "on your device" in page.content()
+            page.get_by_role("button", name="Allow").click()
+            page.get_by_text("Device connected").wait_for()
+        finally:
+            browser.close()
+    resp = poll(system, client, started["device_code"])
+    assert resp.status_code == 200, resp.text
+    assert (SCREENSHOTS / "device.png").stat().st_size > 0

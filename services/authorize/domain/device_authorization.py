@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from common.audit import AuditSink, NoAudit
 from common.errors import (
     AuthorizationPending,
     Conflict,
@@ -40,7 +41,7 @@ from common.errors import (
 )
 from common.secrets import random_token, sha256_hex
 from common.timeutil import utcnow
-from common.vocabulary import GrantType
+from common.vocabulary import AuditOutcome, GrantType
 from services.authorize.domain.authorization_request import allowed_scopes
 from services.authorize.domain.model import (
     ClientInfo,
@@ -77,6 +78,9 @@ EXPIRED: Final = "The device_code has expired; start again on the device"
 DENIED: Final = "The user denied the request"
 PENDING: Final = "The user has not yet approved the request"
 TOO_FAST: Final = "Polling too often: wait the interval between requests (raised by 5 seconds)"
+#: Audit events (docs/operators.md): the person's decision on the verification page.
+DEVICE_APPROVED: Final = "device_authorization.approved"
+DEVICE_DENIED: Final = "device_authorization.denied"
 
 
 def new_user_code() -> str:
@@ -135,7 +139,11 @@ class DeviceAuthorizations:
         clock: Callable[[], datetime] = utcnow,
         code_factory: Callable[[], str] = random_token,
         user_code_factory: Callable[[], str] = new_user_code,
+        events: AuditSink | None = None,
+        on_outcome: Callable[[str], None] = lambda _outcome: None,
     ) -> None:
+        """``on_outcome`` counts what happens to them: started, approved, denied,
+        redeemed, expired (polled after expiry)."""
         self._store = store
         self._authenticator = authenticator
         self._clients = clients
@@ -145,6 +153,8 @@ class DeviceAuthorizations:
         self._clock = clock
         self._new_code = code_factory
         self._new_user_code = user_code_factory
+        self._events = events or NoAudit()
+        self._count = on_outcome
         self._purge = ExpiredPurge(store.delete_expired, "expired device authorizations", clock)
 
     # --- the device authorization endpoint (section 3.1, 3.2) -----------------------
@@ -185,6 +195,7 @@ class DeviceAuthorizations:
                     raise
                 continue
             break
+        self._count("started")
         return StartedDeviceAuthorization(
             device_code=device_code,
             user_code=format_user_code(user_code),
@@ -228,7 +239,7 @@ class DeviceAuthorizations:
             user = await self._users.get(subject)
             if user is None or not user.enabled:
                 raise DeviceAccessDenied("The user account is disabled")
-        return await self._store.decide(
+        decided = await self._store.decide(
             device_key,
             approved=approved,
             subject=subject,
@@ -237,6 +248,17 @@ class DeviceAuthorizations:
             scopes=scopes,
             now=self._clock(),
         )
+        if decided:
+            found = await self._store.get(device_key)
+            self._count("approved" if approved else "denied")
+            self._events.report(
+                DEVICE_APPROVED if approved else DEVICE_DENIED,
+                actor=f"user:{subject}",
+                target=f"client:{found.client_id}" if found is not None else "",
+                outcome=AuditOutcome.SUCCESS if approved else AuditOutcome.DENIED,
+                details={"scope": " ".join(scopes), "grant": device_key},
+            )
+        return decided
 
     # --- the token request (section 3.4, 3.5) ---------------------------------------
 
@@ -254,12 +276,14 @@ class DeviceAuthorizations:
             raise InvalidGrant(USED_DEVICE_CODE, detail=f"device_key {device_key}")
         now = self._clock()
         if found.expires_at <= now:
+            self._count("expired")
             raise ExpiredToken(EXPIRED)
         if found.status == DeviceStatus.DENIED:
             raise DeviceAccessDenied(DENIED)
         if found.status == DeviceStatus.APPROVED:
             if not await self._store.redeem(device_key):
                 raise InvalidGrant(USED_DEVICE_CODE)
+            self._count("redeemed")
             return found
         if found.next_poll_at is not None and now < found.next_poll_at:
             interval = found.interval + SLOW_DOWN_STEP_SECONDS

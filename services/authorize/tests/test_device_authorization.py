@@ -803,3 +803,59 @@ async def test_an_unknown_code_on_the_verification_page(sign_in: SignIn) -> None
         with pytest.raises(NotFound) as caught:
             await sign_in.start_device(entered, BROWSER)
         assert caught.value.description == UNKNOWN_USER_CODE
+
+
+class RecordingEvents:
+    """An AuditSink fake that keeps what was reported."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict[str, object]] = []
+
+    def report(self, action: str, **fields: object) -> None:
+        self.reports.append({"action": action, **fields})
+
+
+async def test_decisions_are_audited_and_every_outcome_counted(
+    device_store: SqlDeviceAuthorizationStore,
+    clients: FakeClientDirectory,
+    user_store: MemoryUserStore,
+    alice: str,
+    clock: Clock,
+) -> None:
+    events = RecordingEvents()
+    outcomes: list[str] = []
+    devices = devices_with(
+        device_store,
+        clients,
+        user_store,
+        clock,
+        ttl_seconds=TTL,
+        interval_seconds=INTERVAL,
+        events=events,
+        on_outcome=outcomes.append,
+    )
+    approved, denied, expired = [await started(devices) for _ in range(3)]
+    assert await approve(devices, approved, alice, clock)
+    assert await deny(devices, denied, alice)
+    assert not await deny(devices, denied, alice)  # a refused second decision: no event
+    assert (await devices.consume(approved, "tv")).subject == alice
+    clock.advance(TTL)
+    with pytest.raises(ExpiredToken):
+        await devices.consume(expired, "tv")
+    assert events.reports == [
+        {
+            "action": "device_authorization.approved",
+            "actor": f"user:{alice}",
+            "target": "client:tv",
+            "outcome": "success",
+            "details": {"scope": "openid", "grant": sha256_hex(approved)},
+        },
+        {
+            "action": "device_authorization.denied",
+            "actor": f"user:{alice}",
+            "target": "client:tv",
+            "outcome": "denied",
+            "details": {"scope": "openid profile", "grant": sha256_hex(denied)},
+        },
+    ]
+    assert outcomes == ["started"] * 3 + ["approved", "denied", "redeemed", "expired"]
