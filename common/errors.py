@@ -168,6 +168,13 @@ class RequestUriNotSupported(OAuthError):
     error = "request_uri_not_supported"
 
 
+class InvalidRequestObject(OAuthError):
+    """RFC 9101 section 6.2 / OpenID Connect Core section 6.4: the request object
+    (JAR) is not a valid one of this client's."""
+
+    error = "invalid_request_object"
+
+
 class NotFound(OAuthError):
     """An admin or registry lookup found nothing (HTTP 404)."""
 
@@ -279,6 +286,7 @@ ERRORS_BY_CODE: dict[str, type[OAuthError]] = {
         ConsentRequired,
         RequestNotSupported,
         RequestUriNotSupported,
+        InvalidRequestObject,
         NotFound,
         Conflict,
         SlowDown,

@@ -170,6 +170,11 @@ class CommonSettings(BaseSettings):
     # then /oauth/authorize with client_id and request_uri only). Read by the authorize
     # service (it refuses others) and the gateway (discovery says so).
     require_pushed_authorization_requests: bool = False
+    # Accept a client's jwks_uri (RFC 7591 section 2) with http://, not only https://.
+    # For development and tests only: a key set fetched in the clear can be swapped.
+    # Every process reads it (the clients service when it validates the metadata,
+    # the processes that fetch the keys).
+    jwks_uri_allow_http: bool = False
     # DEBUG | INFO | WARNING | ERROR
     log_level: LogLevel = "INFO"
     # "json" lines for machines, "text" for a terminal (control characters escaped,

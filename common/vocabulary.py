@@ -62,6 +62,17 @@ class SigningAlg(Term):
     RS256 = "RS256"
 
 
+class ClientSigningAlg(Term):
+    """JWS algorithms accepted from clients, verified with their registered public keys:
+    request objects (RFC 9101), and client assertions later. Never ``none``, never a
+    MAC (the keys are public)."""
+
+    RS256 = "RS256"
+    PS256 = "PS256"
+    ES256 = "ES256"
+    EDDSA = "EdDSA"
+
+
 class ResponseType(Term):
     """Authorization endpoint response types (RFC 6749 section 3.1.1); OAuth 2.1
     keeps only the code flow's."""

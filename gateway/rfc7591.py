@@ -10,7 +10,8 @@ for the rest. ``null`` counts as an omitted member.
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+import json
+from typing import Annotated, Any, Final, Self
 
 from oauth2.v1 import clients_pb2
 from pydantic import (
@@ -25,7 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from common.errors import InvalidClientMetadata, InvalidRedirectUri
-from common.vocabulary import ClientAuthMethod
+from common.vocabulary import ClientAuthMethod, ClientSigningAlg
 from gateway.models import BodyModel, ErrorPolicy, Omitted, Resource
 
 #: RFC 7592 section 2.2: the server sets these; an update must not send them.
@@ -42,6 +43,9 @@ MESSAGES: Final = {
     "list_type": "'{field}' must be an array of strings",
     "bool_type": "'{field}' must be true or false",
     "bool_parsing": "'{field}' must be true or false",
+    "dict_type": "'{field}' must be a JSON object",
+    "jwks_and_jwks_uri": "'jwks' and 'jwks_uri' must not both be present (RFC 7591 section 2); "
+    "register one of them",
     "string_array": "'{field}' must be an array of strings",
     "client_id_mismatch": "'client_id' must be present and match the URL",
     "server_field": "'{field}' is set by the server; leave it out",
@@ -100,6 +104,30 @@ class ClientRegistrationRequest(BodyModel):
     require_pushed_authorization_requests: StrictBool | None = Field(
         default=None, description="RFC 9126 section 6: only pushed authorization requests"
     )
+    jwks: dict[str, Any] | None = Field(
+        default=None,
+        description='The client\'s public keys, a JWK Set {"keys": [...]} of RSA, EC or OKP '
+        "public keys; never with jwks_uri",
+    )
+    jwks_uri: Text = Field(default=None, description="The https URL of the client's JWK Set")
+    require_signed_request_object: StrictBool | None = Field(
+        default=None,
+        description="RFC 9101 section 10.5: only signed request objects",
+    )
+    request_object_signing_alg: Text = Field(
+        default=None,
+        description="OpenID Connect Registration 1.0 section 2: "
+        + " | ".join(ClientSigningAlg)
+        + "; any of them when omitted",
+    )
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Self:
+        # RFC 7591 section 2: jwks and jwks_uri MUST NOT both be present. The
+        # clients service checks it too; here the request is whole, so refused as sent.
+        if self.jwks is not None and self.jwks_uri:
+            raise PydanticCustomError("jwks_and_jwks_uri", "jwks_and_jwks_uri")
+        return self
 
     def metadata(self) -> clients_pb2.ClientMetadata:
         return clients_pb2.ClientMetadata(
@@ -115,6 +143,11 @@ class ClientRegistrationRequest(BodyModel):
             post_logout_redirect_uris=self.post_logout_redirect_uris or [],
             allowed_cors_origins=self.allowed_cors_origins or [],
             require_pushed_authorization_requests=bool(self.require_pushed_authorization_requests),
+            # JSON text; the clients service validates it and keeps it canonical.
+            jwks=json.dumps(self.jwks, separators=(",", ":")) if self.jwks is not None else "",
+            jwks_uri=self.jwks_uri or "",
+            require_signed_request_object=bool(self.require_signed_request_object),
+            request_object_signing_alg=self.request_object_signing_alg or "",
         )
 
 
@@ -162,6 +195,10 @@ class ClientRegistrationResponse(Resource):
     post_logout_redirect_uris: list[str] | Omitted = None
     allowed_cors_origins: list[str] | Omitted = None
     require_pushed_authorization_requests: bool | Omitted = None
+    jwks: dict[str, Any] | Omitted = None
+    jwks_uri: str | Omitted = None
+    require_signed_request_object: bool | Omitted = None
+    request_object_signing_alg: str | Omitted = None
 
 
 def client_information(
@@ -189,4 +226,8 @@ def client_information(
         post_logout_redirect_uris=list(client.post_logout_redirect_uris) or None,
         allowed_cors_origins=list(client.allowed_cors_origins) or None,
         require_pushed_authorization_requests=client.require_pushed_authorization_requests or None,
+        jwks=json.loads(client.jwks) if client.jwks else None,
+        jwks_uri=client.jwks_uri or None,
+        require_signed_request_object=client.require_signed_request_object or None,
+        request_object_signing_alg=client.request_object_signing_alg or None,
     )

@@ -28,7 +28,7 @@ import httpx
 
 from common.errors import AccessDenied, OAuthError, TemporarilyUnavailable
 from common.settings import load_settings
-from common.vocabulary import AuditOutcome, ClientAuthMethod, SigningAlg
+from common.vocabulary import AuditOutcome, ClientAuthMethod, ClientSigningAlg, SigningAlg
 from oauth2ctl import commands, ops_commands, user_commands
 from oauth2ctl.api import AdminApi
 from oauth2ctl.migrate_commands import add_migrate_commands
@@ -38,6 +38,7 @@ from oauth2ctl.settings import CtlSettings
 Command = Callable[[AdminApi, argparse.Namespace, CtlSettings], Awaitable[None]]
 
 AUTH_METHODS = list(ClientAuthMethod)
+CLIENT_SIGNING_ALGS = list(ClientSigningAlg)
 OUTPUTS = ("table", "json")
 #: How a gRPC refusal of the caller's certificate shows in an error's detail.
 REFUSED_BY_CHANNEL = ("gRPC PERMISSION_DENIED", "gRPC UNAUTHENTICATED")
@@ -203,6 +204,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept only pushed authorization requests from it (RFC 9126, POST /oauth/par)",
     )
+    keys = create.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--jwks-file",
+        metavar="FILE",
+        help='its public keys: a JSON file holding a JWK Set {"keys": [...]} (RFC 7591 jwks)',
+    )
+    keys.add_argument("--jwks-uri", metavar="URI", help="the https URL of its JWK Set")
+    create.add_argument(
+        "--require-signed-request-object",
+        action="store_true",
+        help="accept only signed request objects from it (RFC 9101 section 10.5)",
+    )
+    create.add_argument(
+        "--request-object-signing-alg",
+        choices=CLIENT_SIGNING_ALGS,
+        metavar="ALG",
+        help=f"the one JWS alg of its request objects: {', '.join(CLIENT_SIGNING_ALGS)} "
+        "(default: any of them)",
+    )
     create.add_argument(
         "--cors-origin",
         dest="cors_origins",
@@ -265,6 +285,32 @@ def build_parser() -> argparse.ArgumentParser:
         dest="require_par",
         action=argparse.BooleanOptionalAction,
         help="accept only pushed authorization requests (RFC 9126)",
+    )
+    keys = update.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--jwks-file",
+        metavar="FILE",
+        help="replace its public keys with the JWK Set in this JSON file (drops a jwks_uri)",
+    )
+    keys.add_argument(
+        "--jwks-uri", metavar="URI", help="fetch its keys from this https URL (drops a jwks)"
+    )
+    keys.add_argument(
+        "--no-jwks",
+        dest="clear_jwks",
+        action="store_true",
+        help="remove its public keys: both jwks and jwks_uri",
+    )
+    update.add_argument(
+        "--require-signed-request-object",
+        action=argparse.BooleanOptionalAction,
+        help="accept only signed request objects (RFC 9101 section 10.5)",
+    )
+    update.add_argument(
+        "--request-object-signing-alg",
+        choices=CLIENT_SIGNING_ALGS,
+        metavar="ALG",
+        help=f"the one JWS alg of its request objects: {', '.join(CLIENT_SIGNING_ALGS)}",
     )
     add_list_option(
         update,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -41,7 +42,34 @@ def metadata_from(args: argparse.Namespace) -> dict[str, Any]:
         body["token_endpoint_auth_method"] = args.auth_method
     if getattr(args, "cors_origins", None):
         body["allowed_cors_origins"] = args.cors_origins
+    if getattr(args, "jwks_file", None):
+        body["jwks"] = read_jwks_file(args.jwks_file)
+    if getattr(args, "jwks_uri", None):
+        body["jwks_uri"] = args.jwks_uri
+    if getattr(args, "request_object_signing_alg", None):
+        body["request_object_signing_alg"] = args.request_object_signing_alg
     return body
+
+
+def read_jwks_file(name: str) -> Any:
+    """The JWK Set in a JSON file, as the object the admin API takes; the clients
+    service checks the keys (public, RSA of 2048 bits or more, ...)."""
+    path = Path(name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequest(f"--jwks-file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"--jwks-file {path}: not UTF-8 text") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"--jwks-file {path}: not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise InvalidRequest(
+            f"--jwks-file {path}: not a JWK Set (a JSON object with a 'keys' array)"
+        )
+    return document
 
 
 async def create(api: AdminApi, args: argparse.Namespace, settings: CtlSettings) -> None:
@@ -54,6 +82,8 @@ async def create(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["introspection"] = True
     if args.require_par:
         body["require_pushed_authorization_requests"] = True
+    if args.require_signed_request_object:
+        body["require_signed_request_object"] = True
     created = await api.post("/clients", body)
     text = client_summary(created)
     if args.get_token:
@@ -88,6 +118,15 @@ async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["introspection"] = args.introspection
     if args.require_par is not None:
         body["require_pushed_authorization_requests"] = args.require_par
+    if args.require_signed_request_object is not None:
+        body["require_signed_request_object"] = args.require_signed_request_object
+    # jwks and jwks_uri never both (RFC 7591 section 2): setting one drops the other.
+    if args.jwks_file:
+        body["jwks_uri"] = ""
+    if args.jwks_uri:
+        body["jwks"] = None
+    if args.clear_jwks:
+        body["jwks"], body["jwks_uri"] = None, ""
     if args.clear_cors_origins:
         if args.cors_origins:
             raise InvalidRequest("Give --cors-origin or --no-cors-origins, not both")

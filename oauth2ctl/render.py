@@ -37,9 +37,19 @@ def client_summary(client: dict[str, Any]) -> str:
             ("grant types", " ".join(client.get("grant_types", []))),
             ("redirect URIs", " ".join(client.get("redirect_uris", []))),
             ("scope", client.get("scope")),
+            ("jwks", key_count(client.get("jwks"))),
+            ("jwks_uri", client.get("jwks_uri")),
         ]
     )
     return text + ("\n\n" + SECRET_WARNING if secret else "")
+
+
+def key_count(jwks: Any) -> str:
+    """ "2 keys" for a JWK Set, "" for none."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list):
+        return ""
+    return f"{len(keys)} key" + ("" if len(keys) == 1 else "s")
 
 
 def client_table(clients: list[dict[str, Any]]) -> str:

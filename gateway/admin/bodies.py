@@ -10,13 +10,13 @@ which are ignored, but an id that is not the path's is refused.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from common.errors import InvalidClientMetadata, InvalidRequest
-from common.vocabulary import ClientAuthMethod, SigningAlg
+from common.vocabulary import ClientAuthMethod, ClientSigningAlg, SigningAlg
 from gateway.models import BodyModel, ErrorPolicy
 
 #: Longest string accepted in any field; longer values are refused, not cut.
@@ -36,6 +36,7 @@ MESSAGES: Final = {
     "list_type": "'{field}' must be an array of strings",
     "too_long": "'{field}' has too many items",
     "bool_type": "'{field}' must be true or false",
+    "dict_type": "'{field}' must be a JSON object",
     "int_type": "'{field}' must be an integer",
     "greater_than_equal": "'{field}' must be between {ge} and {le}",
     "less_than_equal": "'{field}' must be between {ge} and {le}",
@@ -153,6 +154,25 @@ class ClientMetadata(BodyModel):
     require_pushed_authorization_requests: bool = Field(
         default=False,
         description="RFC 9126 section 6: only pushed authorization requests (POST /oauth/par)",
+    )
+    jwks: dict[str, Any] | None = Field(
+        default=None,
+        description='RFC 7591 section 2: the client\'s public keys, a JWK Set {"keys": [...]} '
+        "of RSA, EC or OKP public keys; null for none. Never with jwks_uri",
+    )
+    jwks_uri: String = Field(
+        default="", description="RFC 7591 section 2: the https URL of its JWK Set"
+    )
+    require_signed_request_object: bool = Field(
+        default=False,
+        description="RFC 9101 section 10.5: its authorization requests must be signed "
+        "request objects",
+    )
+    request_object_signing_alg: String = Field(
+        default="",
+        description="The JWS alg of its request objects: "
+        + " | ".join(ClientSigningAlg)
+        + "; empty for any of them",
     )
 
     def metadata_set(self) -> list[str]:

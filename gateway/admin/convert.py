@@ -8,7 +8,9 @@ RFC 3339 in UTC ("Z").
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -79,6 +81,10 @@ def client_of(client: clients_pb2.Client, client_secret: str = "") -> resources.
         introspection=client.introspection,
         enabled=client.enabled,
         require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+        jwks=json.loads(client.jwks) if client.jwks else None,
+        jwks_uri=client.jwks_uri,
+        require_signed_request_object=client.require_signed_request_object,
+        request_object_signing_alg=client.request_object_signing_alg,
         client_secret_expires_at=int(expires.timestamp()) if expires else 0,
         created_at=_time(client, "created_at"),
         updated_at=_time(client, "updated_at"),
@@ -188,8 +194,18 @@ def client_metadata(body: bodies.ClientMetadata) -> tuple[clients_pb2.ClientMeta
         introspection=body.introspection,
         enabled=body.enabled if "enabled" in paths else None,
         require_pushed_authorization_requests=body.require_pushed_authorization_requests,
+        # JSON text; the clients service validates it and keeps it canonical. null: none.
+        jwks=json_text(body.jwks) if body.jwks is not None else "",
+        jwks_uri=body.jwks_uri,
+        require_signed_request_object=body.require_signed_request_object,
+        request_object_signing_alg=body.request_object_signing_alg,
     )
     return metadata, paths
+
+
+def json_text(value: Any) -> str:
+    """A JSON value as compact text (a client's jwks on the wire)."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def create_client_request(body: bodies.ClientCreate) -> clients_pb2.CreateClientRequest:

@@ -7,7 +7,7 @@ section 2 metadata names, users the OpenID Connect Core section 5.1 claim names.
 
 from __future__ import annotations
 
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from oauth2.v1 import common_pb2
 from pydantic import Field
@@ -55,6 +55,16 @@ class Client(Resource):
     enabled: bool
     require_pushed_authorization_requests: bool = Field(
         description="RFC 9126 section 6: its authorization requests must be pushed"
+    )
+    jwks: dict[str, Any] | Omitted = Field(
+        default=None, description="RFC 7591 section 2: its JWK Set; omitted when it has none"
+    )
+    jwks_uri: str = Field(description="RFC 7591 section 2: the URL of its JWK Set, or empty")
+    require_signed_request_object: bool = Field(
+        description="RFC 9101 section 10.5: its authorization requests must be signed"
+    )
+    request_object_signing_alg: str = Field(
+        description="The JWS alg of its request objects; empty for any accepted one"
     )
     client_secret_expires_at: int = Field(
         description="RFC 7591 section 3.2.1: seconds since the epoch, 0 for never"

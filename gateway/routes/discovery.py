@@ -19,6 +19,7 @@ from common.vocabulary import (
     CONFIDENTIAL_AUTH_METHODS,
     ID_TOKEN_CLAIMS,
     ClientAuthMethod,
+    ClientSigningAlg,
     CodeChallengeMethod,
     GrantType,
     ResponseMode,
@@ -70,6 +71,8 @@ class ServerMetadata(Resource):
     claims_supported: list[str]
     authorization_response_iss_parameter_supported: bool
     request_parameter_supported: bool
+    # RFC 9101 section 10.5 / OpenID Connect Discovery section 3.
+    request_object_signing_alg_values_supported: list[str]
     request_uri_parameter_supported: bool
     token_endpoint_auth_methods_supported: list[str]
     introspection_endpoint_auth_methods_supported: list[str]
@@ -123,7 +126,9 @@ def server_metadata(
         claims_supported=list(CLAIMS_SUPPORTED),
         # RFC 9207: authorization responses carry iss.
         authorization_response_iss_parameter_supported=True,
-        request_parameter_supported=False,
+        # RFC 9101: signed request objects, at the authorization and PAR endpoints.
+        request_parameter_supported=True,
+        request_object_signing_alg_values_supported=list(ClientSigningAlg),
         # A request_uri is a pushed request's (RFC 9126); OpenID Connect Discovery
         # section 3 asks for this to be said (its default is true).
         request_uri_parameter_supported=True,

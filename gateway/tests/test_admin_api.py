@@ -5,6 +5,7 @@ out, the actor passed to every write, paging, and the error statuses."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from gateway.tests import fakes
 from gateway.tests.admin_fake import FAMILIES, GRANT_USER, AdminBackend
 from gateway.tests.conftest import FakeTokenService
 from gateway.tests.helpers import assert_error
+from services.clients.tests.keys import ec_jwk, key_set, okp_jwk, rsa_private_jwk
 
 ADMIN = {"Authorization": f"Bearer {fakes.ADMIN_TOKEN}"}
 ACTOR = f"client:{fakes.ADMIN_CLIENT_ID}"
@@ -146,6 +148,9 @@ async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBack
         "introspection": False,
         "enabled": True,
         "require_pushed_authorization_requests": False,
+        "jwks_uri": "",
+        "require_signed_request_object": False,
+        "request_object_signing_alg": "",
         "client_secret_expires_at": 0,
         "created_at": "2023-11-14T22:13:20Z",
         "updated_at": "2023-11-14T22:13:20Z",
@@ -273,6 +278,80 @@ async def test_security_fields_of_a_client(
     request = fake_admin.requests[-1][1]
     assert list(request.update_mask) == ["enabled"]
     assert request.metadata.HasField("enabled") and not request.metadata.enabled
+
+
+async def test_client_keys_and_request_object_settings(
+    client: httpx.AsyncClient, fake_admin: AdminBackend
+) -> None:
+    """jwks is a JSON object in the API, JSON text on the wire; PATCH names what it
+    replaces, and null clears jwks."""
+    keys = key_set(ec_jwk(), okp_jwk())
+    created = await call(
+        client,
+        "POST",
+        "/clients",
+        201,
+        json={
+            "redirect_uris": ["https://app.example/cb"],
+            "jwks": keys,
+            "require_signed_request_object": True,
+            "request_object_signing_alg": "ES256",
+        },
+    )
+    assert created["jwks"] == keys
+    assert (created["jwks_uri"], created["require_signed_request_object"]) == ("", True)
+    assert created["request_object_signing_alg"] == "ES256"
+    request = fake_admin.requests[-1][1]
+    assert json.loads(request.metadata.jwks) == keys
+    client_id = created["client_id"]
+    assert (await call(client, "GET", f"/clients/{client_id}"))["jwks"] == keys
+
+    uri = "https://app.example/jwks.json"
+    # Both at once is refused (RFC 7591 section 2): jwks must be cleared with it.
+    response = await client.patch(
+        f"/admin/api/clients/{client_id}", headers=ADMIN, json={"jwks_uri": uri}
+    )
+    assert_error(
+        response,
+        400,
+        "invalid_client_metadata",
+        "'jwks' and 'jwks_uri' must not both be present (RFC 7591 section 2); register one of them",
+    )
+    updated = await call(
+        client, "PATCH", f"/clients/{client_id}", json={"jwks": None, "jwks_uri": uri}
+    )
+    assert "jwks" not in updated and updated["jwks_uri"] == uri
+    request = fake_admin.requests[-1][1]
+    assert list(request.update_mask) == ["jwks", "jwks_uri"]
+    assert (request.metadata.jwks, request.metadata.jwks_uri) == ("", uri)
+    # A client read back and PATCHed as it was keeps its keys.
+    again = await call(client, "PATCH", f"/clients/{client_id}", json=updated)
+    assert again["jwks_uri"] == uri and again["require_signed_request_object"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "description"),
+    [
+        (
+            {"jwks": {"keys": [rsa_private_jwk()]}},
+            "'jwks' keys[0] holds private key material ('d'): private keys must never be "
+            "registered; register the public key only",
+        ),
+        ({"jwks": {"keys": [{"kty": "oct", "alg": "HS256"}]}}, "'jwks' keys[0]: 'kty' must be"),
+        ({"jwks": "{}"}, "'jwks' must be a JSON object"),
+        ({"jwks": [ec_jwk()]}, "'jwks' must be a JSON object"),
+        ({"jwks_uri": "http://app.example/jwks"}, "'jwks_uri' must be an absolute https URL"),
+        ({"require_signed_request_object": "yes"}, "'require_signed_request_object' must be"),
+        ({"request_object_signing_alg": "none"}, "Unsupported 'request_object_signing_alg'"),
+    ],
+)
+async def test_bad_client_keys_are_invalid_client_metadata(
+    client: httpx.AsyncClient, body: dict[str, Any], description: str
+) -> None:
+    response = await client.post("/admin/api/clients", headers=ADMIN, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_client_metadata"
+    assert response.json()["error_description"].startswith(description)
 
 
 async def test_patch_needs_a_field_and_a_matching_id(

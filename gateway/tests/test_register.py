@@ -39,6 +39,7 @@ from services.admin.domain import build_admin_domain
 from services.admin.downstream import GrpcClientRegistry, GrpcTokenAuthority, GrpcUserDirectory
 from services.admin.servicer import AdminServicer
 from services.admin.tests.fakes import MemoryAuditStore, MemoryStateStore
+from services.clients.tests.keys import ec_jwk, key_set
 
 ISSUER = "https://auth.example.com"
 ISSUED_AT = 1_740_000_000
@@ -109,6 +110,10 @@ def client_message(
         logo_uri=m.logo_uri,
         post_logout_redirect_uris=m.post_logout_redirect_uris,
         allowed_cors_origins=m.allowed_cors_origins,
+        jwks=m.jwks,
+        jwks_uri=m.jwks_uri,
+        require_signed_request_object=m.require_signed_request_object,
+        request_object_signing_alg=m.request_object_signing_alg,
         created_at=Timestamp(seconds=ISSUED_AT),
         updated_at=Timestamp(seconds=ISSUED_AT),
         dynamically_registered=True,
@@ -237,7 +242,7 @@ async def test_register_a_confidential_client(http: httpx.AsyncClient, calls: Ca
         "tos_uri": "https://app.example.com/tos",
         "require_pkce": False,
         "client_name#ja-Jpan-JP": "フォトブック",
-        "jwks": {"keys": []},
+        "software_version": "1.0",
     }
     response = await http.post("/oauth/register", json=body)
     assert response.status_code == 201
@@ -286,6 +291,78 @@ async def test_register_with_allowed_cors_origins(http: httpx.AsyncClient, calls
         "invalid_client_metadata",
         "'allowed_cors_origins' must be an array of strings",
     )
+
+
+async def test_register_with_keys_and_request_object_settings(
+    http: httpx.AsyncClient, calls: Calls
+) -> None:
+    """RFC 7591 section 2 jwks (an object, JSON text to the service) and the
+    request-object members, echoed in the client information response."""
+    keys = key_set(ec_jwk())
+    body = {
+        **WEB_METADATA,
+        "jwks": keys,
+        "require_signed_request_object": True,
+        "request_object_signing_alg": "ES256",
+    }
+    response = await http.post("/oauth/register", json=body)
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert answer["jwks"] == keys
+    assert (answer["require_signed_request_object"], answer["request_object_signing_alg"]) == (
+        True,
+        "ES256",
+    )
+    assert "jwks_uri" not in answer
+    sent = calls.request("RegisterClient").metadata
+    assert json.loads(sent.jwks) == keys and sent.jwks_uri == ""
+    assert sent.require_signed_request_object is True
+    assert sent.request_object_signing_alg == "ES256"
+
+    calls.reset()
+    uri = "https://app.example.com/jwks.json"
+    response = await http.post("/oauth/register", json={**WEB_METADATA, "jwks_uri": uri})
+    assert response.status_code == 201, response.text
+    assert response.json()["jwks_uri"] == uri and "jwks" not in response.json()
+    assert calls.request("RegisterClient").metadata.jwks == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "description"),
+    [
+        (
+            {"jwks": key_set(ec_jwk()), "jwks_uri": "https://app.example.com/jwks.json"},
+            "'jwks' and 'jwks_uri' must not both be present (RFC 7591 section 2); "
+            "register one of them",
+        ),
+        ({"jwks": [ec_jwk()]}, "'jwks' must be a JSON object"),
+        ({"jwks_uri": 5}, "'jwks_uri' must be a string"),
+        ({"require_signed_request_object": "true"}, "'require_signed_request_object' must be"),
+        ({"request_object_signing_alg": ["ES256"]}, "'request_object_signing_alg' must be"),
+    ],
+)
+async def test_register_refuses_bad_key_members(
+    http: httpx.AsyncClient, calls: Calls, extra: dict[str, Any], description: str
+) -> None:
+    response = await http.post("/oauth/register", json={**WEB_METADATA, **extra})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_client_metadata"
+    assert response.json()["error_description"].startswith(description)
+    assert calls.log == []  # refused as sent, before the clients service
+
+
+async def test_the_registry_refuses_a_private_key(http: httpx.AsyncClient, calls: Calls) -> None:
+    """The keys themselves are the clients service's to check; its refusal passes through."""
+    message = (
+        "'jwks' keys[0] holds private key material ('d'): private keys must never be "
+        "registered; register the public key only"
+    )
+    calls.answers["RegisterClient"] = InvalidClientMetadata(message)
+    response = await http.post(
+        "/oauth/register", json={**WEB_METADATA, "jwks": key_set({**ec_jwk(), "d": "AAAA"})}
+    )
+    assert_error(response, 400, "invalid_client_metadata", message)
+    assert json.loads(calls.request("RegisterClient").metadata.jwks)["keys"][0]["d"] == "AAAA"
 
 
 async def test_register_a_native_public_client(http: httpx.AsyncClient, calls: Calls) -> None:

@@ -4,6 +4,7 @@ credentials, and one-line errors with exit code 1."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from gateway.tests import fakes
 from oauth2ctl.cli import main
 from oauth2ctl.tests.conftest import GATEWAY_ADMIN, Ctl
 from services.clients.domain.model import ClientMetadata
+from services.clients.tests.keys import ec_jwk, key_set, okp_jwk, rsa_private_jwk
 
 ACTOR = f"client:{fakes.ADMIN_CLIENT_ID}"
 
@@ -302,3 +304,121 @@ def test_plain_clients_cannot_introspect_by_default(ctl: Ctl) -> None:
     created = json.loads(ctl("client", "create", "--name", "svc", "--json")[1])
     assert created["introspection"] is False
     assert created["allowed_cors_origins"] == []
+
+
+def summary_rows(out: str) -> dict[str, str]:
+    """A client summary's rows, label -> value (the secret warning left out)."""
+    rows = (
+        re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in out.split("\n\n")[0].splitlines()
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def write_json(path: Path, value: object) -> str:
+    path.write_text(json.dumps(value, indent=2), encoding="utf-8")
+    return str(path)
+
+
+def test_client_keys_and_request_object_settings(ctl: Ctl, tmp_path: Path) -> None:
+    keys = key_set(ec_jwk(), okp_jwk())
+    code, out, err = ctl(
+        "client", "create", "--name", "jar", "--redirect-uri", "https://app.example/cb",
+        "--jwks-file", write_json(tmp_path / "jwks.json", keys),
+        "--require-signed-request-object", "--request-object-signing-alg", "EdDSA",
+    )  # fmt: skip
+    assert code == 0, err
+    assert summary_rows(out)["jwks"] == "2 keys" and "jwks_uri" not in summary_rows(out)
+    request = ctl.admin.requests[-1][1]
+    assert json.loads(request.metadata.jwks) == keys  # the file's object, sent as is
+    assert request.metadata.require_signed_request_object is True
+    assert request.metadata.request_object_signing_alg == "EdDSA"
+    created = json.loads(ctl("client", "list", "--search", "jar", "--json")[1])[0]
+    client_id = created["client_id"]
+    assert created["jwks"] == keys and created["request_object_signing_alg"] == "EdDSA"
+
+    # Setting one source of keys drops the other (they never go together).
+    uri = "https://app.example/jwks.json"
+    code, out, err = ctl("client", "update", client_id, "--jwks-uri", uri)
+    assert code == 0, err
+    assert summary_rows(out)["jwks_uri"] == uri and "jwks" not in summary_rows(out)
+    request = ctl.admin.requests[-1][1]
+    assert list(request.update_mask) == ["jwks", "jwks_uri"]
+    assert (request.metadata.jwks, request.metadata.jwks_uri) == ("", uri)
+
+    code, out, err = ctl(
+        "client", "update", client_id, "--jwks-file", write_json(tmp_path / "one.json",
+        key_set(ec_jwk())), "--no-require-signed-request-object",
+        "--request-object-signing-alg", "ES256", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    updated = json.loads(out)
+    assert updated["jwks"] == key_set(ec_jwk()) and updated["jwks_uri"] == ""
+    assert updated["require_signed_request_object"] is False
+    assert updated["request_object_signing_alg"] == "ES256"
+    assert list(ctl.admin.requests[-1][1].update_mask) == [
+        "jwks",
+        "jwks_uri",
+        "require_signed_request_object",
+        "request_object_signing_alg",
+    ]
+
+    code, out, err = ctl("client", "update", client_id, "--no-jwks", "--json")
+    assert code == 0, err
+    cleared = json.loads(out)
+    assert "jwks" not in cleared and cleared["jwks_uri"] == ""
+    assert list(ctl.admin.requests[-1][1].update_mask) == ["jwks", "jwks_uri"]
+
+    code, _, err = ctl("client", "create", "--name", "bad", "--jwks-uri", "http://app.example/k")
+    assert code == 1 and err.startswith("oauth2ctl: invalid_client_metadata: 'jwks_uri' must be")
+
+
+def test_a_jwks_file_that_is_not_a_key_set_is_a_one_line_error(ctl: Ctl, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("-----BEGIN PUBLIC KEY-----\nMFkw...\n", encoding="utf-8")
+    sent = len(ctl.admin.requests)
+    code, out, err = ctl("client", "create", "--name", "x", "--jwks-file", str(bad))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"oauth2ctl: invalid_request: --jwks-file {bad}: not JSON (")
+    assert err.count("\n") == 1
+    code, _, err = ctl("client", "create", "--name", "x", "--jwks-file", str(tmp_path / "none"))
+    assert err == (
+        f"oauth2ctl: invalid_request: --jwks-file {tmp_path / 'none'}: No such file or directory\n"
+    )
+    code, _, err = ctl(
+        "client", "create", "--name", "x", "--jwks-file", write_json(bad, [ec_jwk()])
+    )
+    assert err == (
+        f"oauth2ctl: invalid_request: --jwks-file {bad}: not a JWK Set "
+        "(a JSON object with a 'keys' array)\n"
+    )
+    code, _, err = ctl(
+        "client", "create", "--name", "x",
+        "--jwks-file", write_json(bad, key_set(rsa_private_jwk())),
+    )  # fmt: skip
+    assert code == 1
+    assert err.startswith("oauth2ctl: invalid_client_metadata: 'jwks' keys[0] holds private key")
+    assert err.count("\n") == 1
+    assert [m for m, _ in ctl.admin.requests[sent:]].count("CreateClient") == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["client", "create", "--name", "x", "--jwks-file", "f", "--jwks-uri", "https://a/k"],
+        ["client", "create", "--name", "x", "--request-object-signing-alg", "none"],
+        ["client", "update", "c", "--jwks-uri", "https://a/k", "--no-jwks"],
+        ["client", "update", "c", "--request-object-signing-alg", "HS256"],
+    ],
+)
+def test_key_flag_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+
+
+def test_summary_counts_keys() -> None:
+    from oauth2ctl.render import client_summary, key_count
+
+    assert (key_count({"keys": [{}]}), key_count({"keys": [{}, {}]})) == ("1 key", "2 keys")
+    assert key_count(None) == key_count({"keys": "x"}) == ""
+    assert "jwks" not in client_summary({"client_id": "c", "jwks_uri": ""})

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server
 from common.audit import AuditReporter, AuditSink
+from common.client_keys import ClientKeySets
 from common.db import create_engine
 from common.dependencies import database
 from common.kv import KeyValue, create_kv
@@ -30,6 +31,7 @@ from services.authorize.domain import (
 from services.authorize.domain.device_authorization import DeviceAuthorizations
 from services.authorize.domain.ports import ClientAuthenticator, ClientDirectory, PasswordHashing
 from services.authorize.domain.pushed_requests import PushedRequests
+from services.authorize.domain.request_object import RequestObjects
 from services.authorize.metrics import PASSWORD_HASHING_REFUSED, count_device_outcome
 from services.authorize.servicer import AuthorizeDomain, AuthorizeServicer
 from services.authorize.settings import AuthorizeSettings, argon2_meets_owasp
@@ -92,6 +94,11 @@ def build_domain(
         ttl_seconds=settings.authorization_code_ttl_seconds,
     )
     validator = AuthorizationRequestValidator(clients, allow_plain_pkce=settings.allow_plain_pkce)
+    request_objects = RequestObjects(
+        clients,
+        ClientKeySets(allow_http=settings.jwks_uri_allow_http),
+        issuer=settings.issuer,
+    )
     pushed = (
         None
         if authenticator is None
@@ -100,6 +107,7 @@ def build_domain(
             authenticator,
             kv,
             ttl_seconds=settings.pushed_authorization_request_ttl_seconds,
+            request_objects=request_objects,
         )
     )
     devices = (
@@ -129,6 +137,7 @@ def build_domain(
         pushed=pushed,
         require_pushed_requests=settings.require_pushed_authorization_requests,
         devices=devices,
+        request_objects=request_objects,
     )
     return AuthorizeDomain(
         users=UserDirectory(users, hasher, throttle=throttle),

@@ -26,7 +26,7 @@ SERVICE_NAME: str = clients_pb2.DESCRIPTOR.services_by_name["ClientsService"].fu
 
 def build_registry(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -> ClientRegistry:
     store = CachedClientStore(SqlClientStore(engine), kv, ttl=settings.client_cache_ttl_seconds)
-    return ClientRegistry(store)
+    return ClientRegistry(store, jwks_uri_allow_http=settings.jwks_uri_allow_http)
 
 
 def build_registration(

@@ -35,6 +35,10 @@ def metadata_from_proto(message: clients_pb2.ClientMetadata) -> ClientMetadata:
         allowed_cors_origins=tuple(message.allowed_cors_origins),
         enabled=message.enabled if message.HasField("enabled") else None,
         require_pushed_authorization_requests=message.require_pushed_authorization_requests,
+        jwks=message.jwks,
+        jwks_uri=message.jwks_uri,
+        require_signed_request_object=message.require_signed_request_object,
+        request_object_signing_alg=message.request_object_signing_alg,
     )
 
 
@@ -64,6 +68,10 @@ def client_to_proto(client: Client) -> clients_pb2.Client:
         allowed_cors_origins=client.allowed_cors_origins,
         enabled=client.enabled,
         require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+        jwks=client.jwks,
+        jwks_uri=client.jwks_uri,
+        require_signed_request_object=client.require_signed_request_object,
+        request_object_signing_alg=client.request_object_signing_alg,
     )
 
 

@@ -172,6 +172,8 @@ def base_env(data_dir: Path) -> dict[str, str]:
     env["OAUTH2_AUTHORIZATION_CODE_TTL_SECONDS"] = str(CODE_TTL_SECONDS)
     env["OAUTH2_DEVICE_CODE_TTL_SECONDS"] = str(DEVICE_CODE_TTL_SECONDS)
     env["OAUTH2_DEVICE_CODE_INTERVAL_SECONDS"] = "1"
+    # Clients' jwks_uri served over plain HTTP on this machine (test_request_objects.py).
+    env["OAUTH2_JWKS_URI_ALLOW_HTTP"] = "true"
     # A client created by a test is allowed for CORS a second later (test_cors_browser).
     env["OAUTH2_CORS_CACHE_SECONDS"] = "1"
     env.update(SHARED_ADDRESS_LIMITS)

@@ -49,6 +49,10 @@ class Client(_message.Message):
     ALLOWED_CORS_ORIGINS_FIELD_NUMBER: _builtins.int
     ENABLED_FIELD_NUMBER: _builtins.int
     REQUIRE_PUSHED_AUTHORIZATION_REQUESTS_FIELD_NUMBER: _builtins.int
+    JWKS_FIELD_NUMBER: _builtins.int
+    JWKS_URI_FIELD_NUMBER: _builtins.int
+    REQUIRE_SIGNED_REQUEST_OBJECT_FIELD_NUMBER: _builtins.int
+    REQUEST_OBJECT_SIGNING_ALG_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     client_name: _builtins.str
     scope: _builtins.str
@@ -77,6 +81,18 @@ class Client(_message.Message):
     """
     require_pushed_authorization_requests: _builtins.bool
     """RFC 9126 section 6: its authorization requests must be pushed (POST /oauth/par)."""
+    jwks: _builtins.str
+    """RFC 7591 section 2: the client's public keys, a JWK Set as JSON text (canonical:
+    sorted members, no whitespace); "" for none. Never set together with jwks_uri.
+    """
+    jwks_uri: _builtins.str
+    """RFC 7591 section 2: where the client's JWK Set is fetched; "" for none."""
+    require_signed_request_object: _builtins.bool
+    """RFC 9101 section 10.5: its authorization requests must be signed request objects."""
+    request_object_signing_alg: _builtins.str
+    """OpenID Connect Registration 1.0 section 2: the JWS alg of its request objects,
+    RS256 | PS256 | ES256 | EdDSA; "" accepts any of them.
+    """
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -125,10 +141,14 @@ class Client(_message.Message):
         allowed_cors_origins: _abc.Iterable[_builtins.str] | None = ...,
         enabled: _builtins.bool = ...,
         require_pushed_authorization_requests: _builtins.bool = ...,
+        jwks: _builtins.str = ...,
+        jwks_uri: _builtins.str = ...,
+        require_signed_request_object: _builtins.bool = ...,
+        request_object_signing_alg: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["client_secret_expires_at", b"client_secret_expires_at", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dynamically_registered", b"dynamically_registered", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dynamically_registered", b"dynamically_registered", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -157,6 +177,10 @@ class ClientMetadata(_message.Message):
     ALLOWED_CORS_ORIGINS_FIELD_NUMBER: _builtins.int
     ENABLED_FIELD_NUMBER: _builtins.int
     REQUIRE_PUSHED_AUTHORIZATION_REQUESTS_FIELD_NUMBER: _builtins.int
+    JWKS_FIELD_NUMBER: _builtins.int
+    JWKS_URI_FIELD_NUMBER: _builtins.int
+    REQUIRE_SIGNED_REQUEST_OBJECT_FIELD_NUMBER: _builtins.int
+    REQUEST_OBJECT_SIGNING_ALG_FIELD_NUMBER: _builtins.int
     client_name: _builtins.str
     scope: _builtins.str
     token_endpoint_auth_method: _builtins.str
@@ -171,6 +195,11 @@ class ClientMetadata(_message.Message):
     enabled: _builtins.bool
     """Unset means enabled. Operators only."""
     require_pushed_authorization_requests: _builtins.bool
+    jwks: _builtins.str
+    """A JWK Set as JSON text ("" none); the service validates it and stores it canonical."""
+    jwks_uri: _builtins.str
+    require_signed_request_object: _builtins.bool
+    request_object_signing_alg: _builtins.str
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -203,10 +232,14 @@ class ClientMetadata(_message.Message):
         allowed_cors_origins: _abc.Iterable[_builtins.str] | None = ...,
         enabled: _builtins.bool | None = ...,
         require_pushed_authorization_requests: _builtins.bool = ...,
+        jwks: _builtins.str = ...,
+        jwks_uri: _builtins.str = ...,
+        require_signed_request_object: _builtins.bool = ...,
+        request_object_signing_alg: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "enabled", b"enabled", "require_pkce", b"require_pkce"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "response_types", b"response_types", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
     _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015

@@ -79,7 +79,8 @@ class AuthorizationRequest:
     max_age: str = ""
     response_mode: str = ""
     login_hint: str = ""
-    # OpenID Connect Core section 6: refused (request_not_supported).
+    # RFC 9101: a signed request object (services/authorize/domain/request_object.py),
+    # unpacked before validation; refused (request_not_supported) where none is wired.
     request: str = ""
     request_uri: str = ""
     duplicated_parameters: tuple[str, ...] = ()
@@ -91,7 +92,8 @@ class AuthorizationRequest:
         duplicated: list[str] = []
         kept = 0
         for count, (name, value) in enumerate(parameters, start=1):
-            if count > MAX_PARAMETERS or len(value) > MAX_VALUE_LENGTH:
+            longest = MAX_REQUEST_LENGTH if name == "request" else MAX_VALUE_LENGTH
+            if count > MAX_PARAMETERS or len(value) > longest:
                 raise InvalidRequest(TOO_LARGE)
             if value == "" or name not in _PARAMETER_NAMES:
                 continue

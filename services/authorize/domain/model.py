@@ -124,6 +124,13 @@ class ClientInfo:
     logo_uri: str = ""
     #: RFC 9126 section 6: its authorization requests must be pushed.
     require_pushed_authorization_requests: bool = False
+    #: Its public keys (RFC 7591 section 2): a JWK Set's JSON text, or where to fetch one.
+    jwks: str = ""
+    jwks_uri: str = ""
+    #: RFC 9101 section 10.5: its authorization requests must be signed request objects.
+    require_signed_request_object: bool = False
+    #: The one alg its request objects use ("" : any of ClientSigningAlg).
+    request_object_signing_alg: str = ""
 
     @property
     def is_public(self) -> bool:

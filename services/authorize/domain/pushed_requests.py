@@ -17,6 +17,7 @@ client that pushed it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ from services.authorize.domain.authorization_request import (
 )
 from services.authorize.domain.model import PresentedCredentials
 from services.authorize.domain.ports import ClientAuthenticator
+from services.authorize.domain.request_object import RequestObjects
 
 #: RFC 9126 section 2.2: the request_uri's URN prefix.
 REQUEST_URI_PREFIX: Final = "urn:ietf:params:oauth:request_uri:"
@@ -60,8 +62,10 @@ class PushedRequests:
         *,
         ttl_seconds: int = 60,
         id_factory: Callable[[], str] = random_token,
+        request_objects: RequestObjects | None = None,
     ) -> None:
         self._validator = validator
+        self._request_objects = request_objects
         self._authenticator = authenticator
         self._kv = kv
         self._ttl = ttl_seconds
@@ -84,22 +88,35 @@ class PushedRequests:
         if not request.client_id:
             kept.insert(0, ("client_id", client_id))
             request = replace(request, client_id=client_id)
+        signed = bool(request.request) and self._request_objects is not None
+        if signed and self._request_objects is not None:
+            # RFC 9126 section 3: a signed request object, verified now; what is kept
+            # is what it says.
+            request = await self._request_objects.unpack(request)
+            kept = parameters_of(request)
         validated = await self._validator.validate(request)
         if validated.error:
             error_class = ERRORS_BY_CODE.get(validated.error, InvalidRequest)
             raise error_class(validated.error_description)
+        if validated.client.require_signed_request_object and not signed:
+            raise InvalidRequest(
+                "This client must sign its authorization requests (RFC 9101 request object)"
+            )
         reference = self._new_id()
-        record = json.dumps({"client_id": client_id, "parameters": kept}, separators=(",", ":"))
+        record = json.dumps(
+            {"client_id": client_id, "parameters": kept, "signed": signed}, separators=(",", ":")
+        )
         with unavailable_as(UNAVAILABLE):
             await self._kv.set(KEY_PREFIX + sha256_hex(reference), record, ttl=self._ttl)
         return PushedRequest(REQUEST_URI_PREFIX + reference, self._ttl)
 
-    async def take(self, request: AuthorizationRequest) -> AuthorizationRequest:
+    async def take(self, request: AuthorizationRequest) -> tuple[AuthorizationRequest, bool]:
         """The pushed request ``request`` (``client_id`` + ``request_uri``) names,
-        once. InvalidRequest (the gateway shows a page: no redirect URI is trusted
-        yet) for a request_uri that is not one, is unknown, expired, used, or was
-        pushed by another client: a request_uri brought by the wrong client is
-        spent all the same (it has leaked)."""
+        once, and whether it was pushed as a signed request object. InvalidRequest
+        (the gateway shows a page: no redirect URI is trusted yet) for a request_uri
+        that is not one, is unknown, expired, used, or was pushed by another client:
+        a request_uri brought by the wrong client is spent all the same (it has
+        leaked)."""
         for name in ("client_id", "request_uri"):
             if name in request.duplicated_parameters:
                 raise InvalidRequest(f"Parameter '{name}' was given more than once")
@@ -119,4 +136,13 @@ class PushedRequests:
                 detail=f"pushed by {record['client_id']!r}, brought by {request.client_id!r}",
             )
         pairs: Sequence[tuple[str, str]] = [tuple(pair) for pair in record["parameters"]]
-        return AuthorizationRequest.from_query(pairs)
+        return AuthorizationRequest.from_query(pairs), bool(record.get("signed"))
+
+
+def parameters_of(request: AuthorizationRequest) -> list[tuple[str, str]]:
+    """The request's parameters as a query would carry them (the non-empty ones)."""
+    return [
+        (field.name, value)
+        for field in dataclasses.fields(AuthorizationRequest)
+        if field.name != "duplicated_parameters" and (value := getattr(request, field.name))
+    ]

@@ -60,6 +60,7 @@ from services.authorize.domain.model import ClientInfo, CodeRequest, LoginResult
 from services.authorize.domain.ports import InteractionStore, UserStore
 from services.authorize.domain.purge import ExpiredPurge
 from services.authorize.domain.pushed_requests import PushedRequests
+from services.authorize.domain.request_object import RequestObjects
 
 log = logging.getLogger(__name__)
 
@@ -216,8 +217,10 @@ class SignIn:
         pushed: PushedRequests | None = None,
         require_pushed_requests: bool = False,
         devices: DeviceAuthorizations | None = None,
+        request_objects: RequestObjects | None = None,
     ) -> None:
         self._validator = validator
+        self._request_objects = request_objects
         self._devices = devices
         self._pushed = pushed
         self._require_pushed = require_pushed_requests
@@ -241,14 +244,26 @@ class SignIn:
         if not session.binding:
             raise InvalidRequest("Missing the browser session's binding")
         request = AuthorizationRequest.from_query(parameters)
-        pushed = False
+        pushed = signed = False
         if request.request_uri and self._pushed is not None:
+            if request.request:
+                raise InvalidRequest("Give 'request' or 'request_uri', not both")
             # RFC 9126 section 4: the pushed parameters are the request, once.
-            request = await self._pushed.take(request)
+            request, signed = await self._pushed.take(request)
             pushed = True
+        elif request.request and self._request_objects is not None:
+            # RFC 9101 section 6.3: the signed object's parameters are the request.
+            request = await self._request_objects.unpack(request)
+            signed = True
         validated = await self._validator.validate(request)
         if validated.error:
             return self._error(validated, validated.error, validated.error_description)
+        if validated.client.require_signed_request_object and not signed:
+            return self._error(
+                validated,
+                InvalidRequest.error,
+                "This client must sign its authorization requests (RFC 9101 request object)",
+            )
         must_push = self._require_pushed or validated.client.require_pushed_authorization_requests
         if must_push and not pushed:
             return self._error(

@@ -24,6 +24,10 @@ def client_info(client: clients_pb2.Client) -> ClientInfo:
         client_uri=client.client_uri,
         logo_uri=client.logo_uri,
         require_pushed_authorization_requests=client.require_pushed_authorization_requests,
+        jwks=client.jwks,
+        jwks_uri=client.jwks_uri,
+        require_signed_request_object=client.require_signed_request_object,
+        request_object_signing_alg=client.request_object_signing_alg,
     )
 
 

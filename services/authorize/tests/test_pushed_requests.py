@@ -109,6 +109,7 @@ async def test_a_push_keeps_the_checked_request_under_the_hash_of_its_reference(
     assert record == {
         "client_id": "web",
         "parameters": [["client_id", "web"], *[list(pair) for pair in PARAMS]],
+        "signed": False,
     }
 
 

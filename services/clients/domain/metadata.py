@@ -22,6 +22,12 @@ from urllib.parse import urlsplit
 from common.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidRequest
 from common.scopes import format_scope, parse_scope
 from common.vocabulary import ClientAuthMethod, GrantType, ResponseType, SigningAlg
+from services.clients.domain.jwks import (
+    check_key_source,
+    validate_jwks,
+    validate_jwks_uri,
+    validate_request_object_signing_alg,
+)
 from services.clients.domain.model import (
     ACCESS_TOKEN_SIGNING_ALGS,
     AUTH_METHODS,
@@ -98,8 +104,13 @@ def validate_imported_secret(secret: str) -> str:
     return secret
 
 
-def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMetadata:
-    """The metadata with defaults applied, or InvalidClientMetadata / InvalidRedirectUri."""
+def validate_metadata(
+    metadata: ClientMetadata, *, client_id: str, jwks_uri_allow_http: bool = False
+) -> ClientMetadata:
+    """The metadata with defaults applied, or InvalidClientMetadata / InvalidRedirectUri.
+
+    ``jwks_uri_allow_http`` (the ``jwks_uri_allow_http`` setting, development only)
+    accepts an http ``jwks_uri``."""
     auth_method = metadata.token_endpoint_auth_method or ClientAuthMethod.CLIENT_SECRET_BASIC
     if auth_method not in AUTH_METHODS:
         raise InvalidClientMetadata(
@@ -139,6 +150,9 @@ def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMeta
         # Checked here too: a trailing newline slips through a "^...$" token pattern.
         raise InvalidClientMetadata("Invalid character in 'scope'")
     scope = format_scope(parse_scope(metadata.scope, InvalidClientMetadata))
+    jwks = validate_jwks(metadata.jwks)
+    jwks_uri = validate_jwks_uri(metadata.jwks_uri, allow_http=jwks_uri_allow_http)
+    check_key_source(jwks, jwks_uri)
 
     return ClientMetadata(
         client_name=_client_name(metadata.client_name, client_id),
@@ -158,6 +172,12 @@ def validate_metadata(metadata: ClientMetadata, *, client_id: str) -> ClientMeta
         allowed_cors_origins=_cors_origins(metadata.allowed_cors_origins),
         enabled=True if metadata.enabled is None else metadata.enabled,
         require_pushed_authorization_requests=metadata.require_pushed_authorization_requests,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        require_signed_request_object=metadata.require_signed_request_object,
+        request_object_signing_alg=validate_request_object_signing_alg(
+            metadata.request_object_signing_alg
+        ),
     )
 
 

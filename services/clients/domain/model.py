@@ -10,6 +10,7 @@ from typing import Final
 from common.vocabulary import (
     CONFIDENTIAL_AUTH_METHODS,
     ClientAuthMethod,
+    ClientSigningAlg,
     GrantType,
     ResponseType,
     SigningAlg,
@@ -23,6 +24,8 @@ GRANT_TYPES: Final = frozenset(GrantType)
 RESPONSE_TYPES: Final = frozenset(ResponseType)
 # Empty means the token service's default algorithm.
 ACCESS_TOKEN_SIGNING_ALGS: Final = frozenset({"", *SigningAlg})
+# Empty means any of them.
+REQUEST_OBJECT_SIGNING_ALGS: Final = frozenset({"", *ClientSigningAlg})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,15 @@ class ClientMetadata:
     enabled: bool | None = None
     #: RFC 9126 section 6: its authorization requests must be pushed (POST /oauth/par).
     require_pushed_authorization_requests: bool = False
+    #: RFC 7591 section 2: its public keys, a JWK Set as canonical JSON text ("" none).
+    jwks: str = ""
+    #: RFC 7591 section 2: where its JWK Set is fetched ("" none); never with ``jwks``.
+    jwks_uri: str = ""
+    #: RFC 9101 section 10.5: its authorization requests must be signed request objects.
+    require_signed_request_object: bool = False
+    #: OpenID Connect Registration section 2: the JWS alg of its request objects
+    #: ("" any of ClientSigningAlg).
+    request_object_signing_alg: str = ""
 
 
 #: Field names an UpdateClient ``update_mask`` may name.
@@ -95,6 +107,10 @@ class Client:
     #: A disabled client cannot authenticate nor start an authorization.
     enabled: bool = True
     require_pushed_authorization_requests: bool = False
+    jwks: str = ""
+    jwks_uri: str = ""
+    require_signed_request_object: bool = False
+    request_object_signing_alg: str = ""
 
     @property
     def is_confidential(self) -> bool:

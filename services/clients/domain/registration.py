@@ -5,7 +5,8 @@ Steps of a registration (RFC 7591 section 3):
 1. the mode: ``closed`` -> ``access_denied``; ``token`` -> an initial access
    token that exists, has not expired and has a use left, else ``invalid_token``;
 2. the metadata: :class:`RegistrationPolicy` (RFC 8252 redirect URIs, allowed
-   grant types, scopes and auth methods) around :func:`validate_metadata`;
+   grant types, scopes and auth methods) around the registry's validation
+   (:func:`~services.clients.domain.metadata.validate_metadata`);
 3. in ``token`` mode, one use of the initial access token, atomically, so that
    concurrent registrations never overspend it;
 4. the client, with a generated secret when confidential and a new 256-bit
@@ -40,7 +41,6 @@ from common.errors import (
 from common.secrets import constant_time_equals, random_token, sha256_hex
 from common.timeutil import utcnow
 from services.clients.domain import client_secret as stored_secrets
-from services.clients.domain.metadata import validate_metadata
 from services.clients.domain.model import Client, ClientMetadata, InitialAccessToken
 from services.clients.domain.ports import InitialAccessTokenStore
 from services.clients.domain.registration_policy import RegistrationPolicy
@@ -213,7 +213,7 @@ class ClientRegistration:
 
     def _validate(self, metadata: ClientMetadata, client_id: str) -> ClientMetadata:
         prepared = self._policy.prepare(metadata)
-        return self._policy.check(validate_metadata(prepared, client_id=client_id))
+        return self._policy.check(self._registry.validate(prepared, client_id=client_id))
 
     async def _check_initial_access_token(self, plain: str) -> str:
         if not plain:

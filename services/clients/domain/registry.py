@@ -54,10 +54,20 @@ class ClientRegistry:
         *,
         clock: Callable[[], datetime] = utcnow,
         client_id_factory: Callable[[], str] = new_client_id,
+        jwks_uri_allow_http: bool = False,
     ) -> None:
+        """``jwks_uri_allow_http``: the setting of that name (development only), for
+        every validation of metadata, RFC 7591 registrations' included."""
         self._store = store
         self._clock = clock
         self._new_client_id = client_id_factory
+        self._jwks_uri_allow_http = jwks_uri_allow_http
+
+    def validate(self, metadata: ClientMetadata, *, client_id: str) -> ClientMetadata:
+        """:func:`validate_metadata` under this registry's settings."""
+        return validate_metadata(
+            metadata, client_id=client_id, jwks_uri_allow_http=self._jwks_uri_allow_http
+        )
 
     async def create(
         self,
@@ -73,7 +83,7 @@ class ClientRegistry:
         A ``registration_access_token_hash`` marks an RFC 7591 self-registration
         (see :mod:`services.clients.domain.registration`)."""
         client_id = validate_client_id(client_id) if client_id else self._new_client_id()
-        metadata = validate_metadata(metadata, client_id=client_id)
+        metadata = self.validate(metadata, client_id=client_id)
         secret, secret_hash = "", None
         if metadata.token_endpoint_auth_method == ClientAuthMethod.NONE:
             if client_secret_plain:
@@ -134,7 +144,7 @@ class ClientRegistry:
             )
         else:
             merged = metadata
-        validated = validate_metadata(merged, client_id=current.client_id)
+        validated = self.validate(merged, client_id=current.client_id)
         updated = dataclasses.replace(
             current,
             **_metadata_fields(validated),

@@ -56,6 +56,14 @@ clients = Table(
     Column(
         "require_pushed_authorization_requests", Boolean, nullable=False, server_default=false()
     ),
+    # RFC 7591 section 2: the client's JWK Set as canonical JSON text, or the URL of
+    # one; "" for none (never both).
+    Column("jwks", Text, nullable=False, server_default=""),
+    Column("jwks_uri", Text, nullable=False, server_default=""),
+    # RFC 9101 section 10.5: only signed request objects.
+    Column("require_signed_request_object", Boolean, nullable=False, server_default=false()),
+    # "" (any accepted alg) or one of ClientSigningAlg.
+    Column("request_object_signing_alg", String(16), nullable=False, server_default=""),
 )
 
 # RFC 7591 section 3: tokens that allow registering, by the SHA-256 hex of the token.

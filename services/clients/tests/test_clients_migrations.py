@@ -1,17 +1,20 @@
 """Migration 0003 adds introspection, allowed_cors_origins and enabled to clients
 that already exist, with the defaults that keep them working, on SQLite and
-PostgreSQL; downgrading removes the columns again."""
+PostgreSQL; downgrading removes the columns again. 0005 (the head) adds the
+client keys and request-object settings the same way: the previous release,
+which writes none of them, keeps working on the new schema."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from common.db import create_engine
-from common.migrations import downgrade, upgrade
+from common.migrations import alembic_config, downgrade, upgrade
 from services.clients.app import MIGRATIONS_DIR
 from services.clients.settings import ClientsSettings
 from services.clients.store.sql import SqlClientStore
@@ -62,3 +65,48 @@ async def test_0003_keeps_existing_clients_working(
         await _execute(settings, "SELECT introspection FROM clients")
     await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
     assert await _load(settings) == (False, (), True)
+
+
+def test_head_is_0005() -> None:
+    script = ScriptDirectory.from_config(alembic_config(ClientsSettings(), MIGRATIONS_DIR))
+    assert script.get_current_head() == "0005"
+
+
+async def _load_keys(settings: ClientsSettings) -> tuple[str, str, bool, str]:
+    engine = create_engine(settings)
+    try:
+        client = await SqlClientStore(engine).get("old")
+    finally:
+        await engine.dispose()
+    assert client is not None
+    return (
+        client.jwks,
+        client.jwks_uri,
+        client.require_signed_request_object,
+        client.request_object_signing_alg,
+    )
+
+
+async def test_0005_keeps_existing_clients_and_the_previous_release_working(
+    pg_url: str, database_url: tuple[str, str]
+) -> None:
+    settings = settings_for(*database_url)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR, "0004")
+    await _execute(settings, INSERT_0002)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load_keys(settings) == ("", "", False, "")
+    # The previous release's INSERT (no such columns) still works on the new schema.
+    await _execute(settings, "DELETE FROM clients")
+    await _execute(settings, INSERT_0002)
+    assert await _load_keys(settings) == ("", "", False, "")
+    await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0004")
+    for column in (
+        "jwks",
+        "jwks_uri",
+        "require_signed_request_object",
+        "request_object_signing_alg",
+    ):
+        with pytest.raises(DBAPIError, match=column):
+            await _execute(settings, f"SELECT {column} FROM clients")  # noqa: S608 - a constant
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load_keys(settings) == ("", "", False, "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,11 @@ from services.clients.app import (
     build_registry,
     servicer_adder,
 )
-from services.clients.servicer import ClientsServicer
+from services.clients.domain.jwks import canonical_json
+from services.clients.domain.model import ClientMetadata
+from services.clients.servicer import ClientsServicer, metadata_from_proto
 from services.clients.settings import ClientsSettings
+from services.clients.tests.keys import ec_jwk, key_set, rsa_jwk, rsa_private_jwk
 
 Client = ClientsClient
 APP = "https://app.example.com/callback"
@@ -266,3 +270,60 @@ async def test_create_initial_access_token(clients: Client) -> None:
         await clients.call.CreateInitialAccessToken(
             clients_pb2.CreateInitialAccessTokenRequest(expires_in=-5)
         )
+
+
+async def test_keys_and_request_object_settings_cross_the_contract(clients: Client) -> None:
+    """jwks is JSON text on the wire, stored canonical; every field reaches the Client
+    message and back through UpdateClient's mask (SQLite and the cache on the way)."""
+    document = key_set(rsa_jwk(), ec_jwk())
+    created = await create(
+        clients,
+        redirect_uris=[APP],
+        jwks=json.dumps(document, indent=2),
+        require_signed_request_object=True,
+        request_object_signing_alg="PS256",
+    )
+    client = created.client
+    assert client.jwks == canonical_json(document)
+    assert (client.jwks_uri, client.require_signed_request_object) == ("", True)
+    assert client.request_object_signing_alg == "PS256"
+    fetched = await clients.call.GetClient(clients_pb2.GetClientRequest(client_id=client.client_id))
+    assert fetched == client
+    uri = "https://app.example.com/jwks"
+    updated = await clients.call.UpdateClient(
+        clients_pb2.UpdateClientRequest(
+            client_id=client.client_id,
+            metadata=clients_pb2.ClientMetadata(jwks_uri=uri),
+            update_mask=["jwks", "jwks_uri", "request_object_signing_alg"],
+        )
+    )
+    assert (updated.jwks, updated.jwks_uri, updated.request_object_signing_alg) == ("", uri, "")
+    assert updated.require_signed_request_object is True
+    with pytest.raises(InvalidClientMetadata, match="private keys must never be registered"):
+        await create(clients, jwks=json.dumps(key_set(rsa_private_jwk())))
+    with pytest.raises(InvalidClientMetadata, match="must not both be present"):
+        await clients.call.RegisterClient(
+            clients_pb2.RegisterClientRequest(
+                metadata=clients_pb2.ClientMetadata(
+                    redirect_uris=["com.example.app:/cb"],
+                    jwks=json.dumps(key_set()),
+                    jwks_uri=uri,
+                )
+            )
+        )
+    with pytest.raises(InvalidClientMetadata, match="'jwks_uri' must be an absolute https URL"):
+        await create(clients, jwks_uri="http://app.example.com/jwks")
+
+
+def test_mapping_of_the_new_fields() -> None:
+    message = clients_pb2.ClientMetadata(
+        jwks='{"keys":[]}',
+        jwks_uri="https://a.example/jwks",
+        require_signed_request_object=True,
+        request_object_signing_alg="ES256",
+    )
+    metadata = metadata_from_proto(message)
+    assert (metadata.jwks, metadata.jwks_uri) == ('{"keys":[]}', "https://a.example/jwks")
+    assert metadata.require_signed_request_object is True
+    assert metadata.request_object_signing_alg == "ES256"
+    assert metadata_from_proto(clients_pb2.ClientMetadata()) == ClientMetadata()

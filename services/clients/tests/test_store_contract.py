@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from common.errors import Conflict, NotFound
+from services.clients.domain.jwks import canonical_json
 from services.clients.domain.model import Client
+from services.clients.store.cache import decode_client, encode_client
 from services.clients.store.sql import SqlClientStore
+from services.clients.tests.keys import key_set, okp_jwk, rsa_jwk
 
 T0 = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
@@ -114,3 +117,33 @@ async def test_delete(sql_store: SqlClientStore) -> None:
     assert await sql_store.delete("d1") is True
     assert await sql_store.get("d1") is None
     assert await sql_store.delete("d1") is False
+
+
+async def test_keys_and_request_object_settings_round_trip(sql_store: SqlClientStore) -> None:
+    """jwks (canonical JSON text, up to 16 KiB), jwks_uri and the request-object
+    settings, written, read, replaced; a client without them reads the defaults."""
+    jwks = canonical_json({**key_set(rsa_jwk(), okp_jwk()), "x": "a" * 12_000})
+    client = make_client(
+        "keys",
+        jwks=jwks,
+        require_signed_request_object=True,
+        request_object_signing_alg="EdDSA",
+    )
+    await sql_store.create(client)
+    assert await sql_store.get("keys") == client
+    changed = dataclasses.replace(
+        client,
+        jwks="",
+        jwks_uri="https://app.example.com/.well-known/jwks.json",
+        require_signed_request_object=False,
+        request_object_signing_alg="",
+        revision=2,
+    )
+    await sql_store.update(changed, expected_revision=1)
+    assert await sql_store.get("keys") == changed
+    assert decode_client(encode_client(client)) == client  # the cache's encoding too
+    await sql_store.create(make_client("plain"))
+    plain = await sql_store.get("plain")
+    assert plain is not None
+    assert (plain.jwks, plain.jwks_uri, plain.require_signed_request_object) == ("", "", False)
+    assert plain.request_object_signing_alg == ""
