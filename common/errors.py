@@ -168,6 +168,12 @@ class RequestUriNotSupported(OAuthError):
     error = "request_uri_not_supported"
 
 
+class InvalidTarget(OAuthError):
+    """RFC 8707 section 2: the resource is invalid, unknown, or not this client's to use."""
+
+    error = "invalid_target"
+
+
 class InvalidRequestObject(OAuthError):
     """RFC 9101 section 6.2 / OpenID Connect Core section 6.4: the request object
     (JAR) is not a valid one of this client's."""
@@ -287,6 +293,7 @@ ERRORS_BY_CODE: dict[str, type[OAuthError]] = {
         RequestNotSupported,
         RequestUriNotSupported,
         InvalidRequestObject,
+        InvalidTarget,
         NotFound,
         Conflict,
         SlowDown,

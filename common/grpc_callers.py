@@ -77,6 +77,10 @@ CALLERS: Final[Mapping[str, ServicePolicy]] = {
                 "DeleteClient",
                 "RotateClientSecret",
                 "CreateInitialAccessToken",
+                "CreateResource",
+                "UpdateResource",
+                "DeleteResource",
+                "ListResources",
             )
         }
         # The gateway's CORS preflights learn every client's origins from it

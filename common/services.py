@@ -34,6 +34,8 @@ _CLIENTS_RETRYABLE = (
     "AuthenticateClient",
     "ValidateRedirectUri",
     "GetRegistration",
+    "GetResource",
+    "ListResources",
 )
 _AUTHORIZE_RETRYABLE = (
     "GetUser",
@@ -54,6 +56,8 @@ _TOKEN_RETRYABLE = (
 _ADMIN_RETRYABLE = (
     "GetClient",
     "ListClients",
+    "GetResource",
+    "ListResources",
     "GetUser",
     "ListUsers",
     "ListGrants",

@@ -29,7 +29,7 @@ import httpx
 from common.errors import AccessDenied, OAuthError, TemporarilyUnavailable
 from common.settings import load_settings
 from common.vocabulary import AuditOutcome, ClientAuthMethod, ClientSigningAlg, SigningAlg
-from oauth2ctl import commands, ops_commands, user_commands
+from oauth2ctl import commands, ops_commands, resource_commands, user_commands
 from oauth2ctl.api import AdminApi
 from oauth2ctl.migrate_commands import add_migrate_commands
 from oauth2ctl.perform_commands import add_perform_commands
@@ -148,7 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(
         dest="group",
         required=True,
-        metavar="{client,user,grant,key,audit,stats,registration-token,bootstrap,migrate,perform}",
+        metavar=(
+            "{client,user,resource,grant,key,audit,stats,registration-token,bootstrap,migrate,"
+            "perform}"
+        ),
     )
     client = groups.add_parser("client", help="OAuth clients (RFC 6749 section 2)")
     actions = client.add_subparsers(dest="action", required=True)
@@ -338,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     enable.set_defaults(command=commands.enable)
 
     add_user_commands(groups)
+    add_resource_commands(groups)
     add_operator_commands(groups)
     add_migrate_commands(groups)
     add_perform_commands(groups)
@@ -408,6 +412,65 @@ def add_user_commands(groups: Any) -> None:
     update.add_argument("--family-name")
     update.add_argument("--name", help="full name")
     update.set_defaults(command=user_commands.update)
+
+
+def add_resource_options(parser: argparse.ArgumentParser, *, creating: bool) -> None:
+    parser.add_argument("--name", help="a name for people (at most 200 characters)")
+    parser.add_argument(
+        "--scope",
+        dest="scopes",
+        action="append",
+        required=creating,
+        metavar="S",
+        help='a scope it defines (repeatable; "a b" gives two)'
+        + ("" if creating else "; replaces the list"),
+    )
+    parser.add_argument(
+        "--access-token-ttl",
+        type=int,
+        metavar="SECONDS",
+        help="lifetime of its access tokens: 60 to 86400 (0: the server's default)",
+    )
+    parser.add_argument(
+        "--introspection-client",
+        metavar="ID",
+        help="the client_id it introspects with"
+        + (" (default: none)" if creating else ' ("" for none)'),
+    )
+
+
+def add_resource_commands(groups: Any) -> None:
+    resource = groups.add_parser(
+        "resource", help="resource servers (RFC 8707): the APIs a token may be asked for"
+    )
+    actions = resource.add_subparsers(dest="action", required=True)
+
+    create = actions.add_parser("create", help="register a resource server")
+    create.add_argument(
+        "--identifier",
+        required=True,
+        metavar="URI",
+        help="an absolute URI without a fragment, e.g. https://api.example.com/orders: "
+        "the aud of its access tokens",
+    )
+    add_resource_options(create, creating=True)
+    create.set_defaults(command=resource_commands.create)
+
+    listing = actions.add_parser("list", help="list resource servers")
+    listing.set_defaults(command=resource_commands.list_resources)
+
+    get = actions.add_parser("get", help="show one resource server")
+    get.add_argument("identifier", metavar="URI")
+    get.set_defaults(command=resource_commands.get)
+
+    update = actions.add_parser("update", help="replace the fields given")
+    update.add_argument("identifier", metavar="URI")
+    add_resource_options(update, creating=False)
+    update.set_defaults(command=resource_commands.update)
+
+    delete = actions.add_parser("delete", help="delete a resource server")
+    delete.add_argument("identifier", metavar="URI")
+    delete.set_defaults(command=resource_commands.delete)
 
 
 def add_operator_commands(groups: Any) -> None:

@@ -163,3 +163,38 @@ def stats_text(stats: dict[str, Any]) -> str:
         rows.append((f"tokens ({grant_type})", count))
     rows.append(("since", stats.get("since", "")))
     return summary([(label, str(value)) for label, value in rows])
+
+
+def ttl_text(seconds: Any) -> str:
+    return f"{seconds} s" if seconds else "server default"
+
+
+def resource_summary(resource: dict[str, Any]) -> str:
+    return summary(
+        [
+            ("identifier", resource.get("identifier")),
+            ("name", resource.get("name")),
+            ("scopes", " ".join(resource.get("scopes", []))),
+            ("access token TTL", ttl_text(resource.get("access_token_ttl_seconds"))),
+            ("introspection client", resource.get("introspection_client_id")),
+            ("created_at", resource.get("created_at")),
+            ("updated_at", resource.get("updated_at")),
+        ]
+    )
+
+
+def resource_table(resources: list[dict[str, Any]]) -> str:
+    return table(
+        ("IDENTIFIER", "NAME", "SCOPES", "TOKEN TTL", "INTROSPECTION CLIENT"),
+        [
+            (
+                r["identifier"],
+                r.get("name", ""),
+                " ".join(r.get("scopes", [])),
+                ttl_text(r.get("access_token_ttl_seconds")),
+                r.get("introspection_client_id", ""),
+            )
+            for r in resources
+        ],
+        "no resources",
+    )

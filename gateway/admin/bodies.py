@@ -275,3 +275,53 @@ class RegistrationTokenRequest(BodyModel):
     max_uses: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
         default=0, description="Registrations it allows; 0 or absent: one"
     )
+
+
+#: access_token_ttl_seconds: 0 (the server default) or 60 to 86400, which the
+#: clients service checks; the body holds it to what the contract can carry.
+ResourceTtl = Annotated[int, Field(ge=0, le=86_400)]
+
+
+class ResourceFields(BodyModel):
+    """What an operator sets on a resource server (RFC 8707)."""
+
+    error_policy = ERRORS
+
+    name: String = ""
+    scopes: Strings = Field(
+        default=[],
+        description="The scopes it defines (RFC 6749 section 3.3 scope tokens, 1 to 50): "
+        "a token for it carries only these",
+    )
+    access_token_ttl_seconds: ResourceTtl = Field(
+        default=0,
+        description="Lifetime of its access tokens: 60 to 86400 seconds; 0 for the server's "
+        "access_token_ttl_seconds",
+    )
+    introspection_client_id: String = Field(
+        default="",
+        description="The client it introspects with: it is shown the tokens issued for "
+        "this resource; empty for none",
+    )
+
+    def fields_set(self) -> list[str]:
+        """The resource fields the body names, in the order declared: an update mask."""
+        return [name for name in ResourceFields.model_fields if name in self.model_fields_set]
+
+
+class ResourceCreate(ResourceFields):
+    """A resource server to register."""
+
+    identifier: Required = Field(
+        description="An absolute URI without a fragment, e.g. https://api.example.com/orders "
+        "(RFC 8707 section 2): the aud of its access tokens"
+    )
+
+
+class ResourceUpdate(ResourceFields):
+    """The fields to replace (at least one). The read-only fields of a resource may
+    be sent back as they were read and are ignored."""
+
+    identifier: PathId = None
+    created_at: ReadOnly = None
+    updated_at: ReadOnly = None

@@ -91,6 +91,18 @@ def client_of(client: clients_pb2.Client, client_secret: str = "") -> resources.
     )
 
 
+def resource_of(resource: clients_pb2.Resource) -> resources.ResourceServer:
+    return resources.ResourceServer(
+        identifier=resource.identifier,
+        name=resource.name,
+        scopes=list(resource.scopes),
+        access_token_ttl_seconds=resource.access_token_ttl_seconds,
+        introspection_client_id=resource.introspection_client_id,
+        created_at=_time(resource, "created_at"),
+        updated_at=_time(resource, "updated_at"),
+    )
+
+
 def user_of(user: authorize_pb2.User) -> resources.User:
     """Never a password hash: the contract does not carry one."""
     return resources.User(
@@ -227,6 +239,33 @@ def update_client_request(
         raise InvalidRequest("No client metadata to update")
     return clients_pb2.UpdateClientRequest(
         client_id=client_id, metadata=metadata, update_mask=paths
+    )
+
+
+def resource_message(identifier: str, body: bodies.ResourceFields) -> clients_pb2.Resource:
+    return clients_pb2.Resource(
+        identifier=identifier,
+        name=body.name,
+        scopes=body.scopes,
+        access_token_ttl_seconds=body.access_token_ttl_seconds,
+        introspection_client_id=body.introspection_client_id,
+    )
+
+
+def create_resource_request(body: bodies.ResourceCreate) -> clients_pb2.CreateResourceRequest:
+    return clients_pb2.CreateResourceRequest(resource=resource_message(body.identifier, body))
+
+
+def update_resource_request(
+    identifier: str, body: bodies.ResourceUpdate
+) -> clients_pb2.UpdateResourceRequest:
+    """A PATCH replaces the fields it names, and only those (never an empty mask,
+    which the contract reads as "replace everything")."""
+    paths = body.fields_set()
+    if not paths:
+        raise InvalidRequest("No resource fields to update")
+    return clients_pb2.UpdateResourceRequest(
+        resource=resource_message(identifier, body), update_mask=paths
     )
 
 

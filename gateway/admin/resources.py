@@ -85,6 +85,26 @@ class ClientList(Page[Client]):
     """Clients, a page at a time."""
 
 
+class ResourceServer(Resource):
+    """A registered resource server (RFC 8707 section 2), named by its identifier."""
+
+    identifier: str = Field(description="An absolute URI: the aud of its access tokens")
+    name: str
+    scopes: list[str] = Field(description="The scopes it defines")
+    access_token_ttl_seconds: int = Field(
+        description="Lifetime of its access tokens; 0: the server's access_token_ttl_seconds"
+    )
+    introspection_client_id: str = Field(
+        description="The client it introspects with; empty for none"
+    )
+    created_at: DateTime | Omitted = None
+    updated_at: DateTime | Omitted = None
+
+
+class ResourceServerList(Page[ResourceServer]):
+    """Resource servers ordered by identifier, a page at a time."""
+
+
 class User(Resource):
     """A person who signs in; never a password hash."""
 

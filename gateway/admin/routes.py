@@ -33,6 +33,8 @@ from gateway.admin.resources import (
     Key,
     KeyList,
     RegistrationToken,
+    ResourceServer,
+    ResourceServerList,
     Revoked,
     Stats,
     User,
@@ -112,6 +114,69 @@ async def rotate_client_secret(call: AdminCall) -> ClientWithSecret:
         clients_pb2.RotateClientSecretRequest(client_id=call.path("client_id"), actor=call.actor)
     )
     return convert.client_of(rotated.client, rotated.client_secret)
+
+
+# --- resource servers (RFC 8707) --------------------------------------------------------
+#
+# The identifier is a URI, so it travels percent-encoded as the one last segment of
+# the path (/resources/https%3A%2F%2Fapi.example.com%2Forders): the route takes the
+# rest of the path, decoded once, so that unencoded slashes reach it as well. "?", "#"
+# and "%" of an identifier must be encoded.
+
+
+@admin_endpoint(
+    "listResources",
+    "List resource servers, by identifier",
+    ok(ResourceServerList),
+    parameters=PAGING,
+)
+async def list_resources(call: AdminCall) -> ResourceServerList:
+    found = await call.admin.ListResources(clients_pb2.ListResourcesRequest(page=call.page()))
+    return ResourceServerList.of([convert.resource_of(r) for r in found.resources], found.page)
+
+
+@admin_endpoint(
+    "createResource",
+    "Register a resource server (RFC 8707)",
+    created(ResourceServer),
+    body=bodies.ResourceCreate,
+    writes=True,
+)
+async def create_resource(call: AdminCall, body: bodies.ResourceCreate) -> ResourceServer:
+    request = convert.create_resource_request(body)
+    request.actor.CopyFrom(call.actor)
+    return convert.resource_of(await call.admin.CreateResource(request))
+
+
+@admin_endpoint("getResource", "Show a resource server", ok(ResourceServer))
+async def get_resource(call: AdminCall) -> ResourceServer:
+    """The identifier percent-encoded in the path."""
+    resource = await call.admin.GetResource(
+        clients_pb2.GetResourceRequest(identifier=call.path("identifier"))
+    )
+    return convert.resource_of(resource)
+
+
+@admin_endpoint(
+    "updateResource",
+    "Replace the fields given of a resource server",
+    ok(ResourceServer),
+    body=bodies.ResourceUpdate,
+    writes=True,
+)
+async def update_resource(call: AdminCall, body: bodies.ResourceUpdate) -> ResourceServer:
+    """The identifier percent-encoded in the path; the fields present are replaced."""
+    request = convert.update_resource_request(call.path("identifier"), body)
+    request.actor.CopyFrom(call.actor)
+    return convert.resource_of(await call.admin.UpdateResource(request))
+
+
+@admin_endpoint("deleteResource", "Delete a resource server", NO_CONTENT, writes=True)
+async def delete_resource(call: AdminCall) -> None:
+    """The identifier percent-encoded in the path."""
+    await call.admin.DeleteResource(
+        clients_pb2.DeleteResourceRequest(identifier=call.path("identifier"), actor=call.actor)
+    )
 
 
 # --- users ----------------------------------------------------------------------------
@@ -357,6 +422,14 @@ ROUTES: list[BaseRoute] = [
     route("/clients", GET=list_clients, POST=create_client),
     route("/clients/{client_id}", GET=get_client, PATCH=update_client, DELETE=delete_client),
     route("/clients/{client_id}/secret", POST=rotate_client_secret),
+    route("/resources", GET=list_resources, POST=create_resource),
+    # The rest of the path: an identifier is a URI (see "resource servers" above).
+    route(
+        "/resources/{identifier:path}",
+        GET=get_resource,
+        PATCH=update_resource,
+        DELETE=delete_resource,
+    ),
     route("/users", GET=list_users, POST=create_user),
     route("/users/{user_id}", GET=get_user, PATCH=update_user, DELETE=delete_user),
     route("/users/{user_id}/password", POST=set_password),

@@ -116,7 +116,7 @@ def paths(routes: Sequence[BaseRoute], components: Components) -> dict[str, Any]
                     "in": "path",
                     "required": True,
                     "schema": STRING,
-                    "description": name,
+                    "description": prose.PATH_PARAMETERS.get(name, name),
                 }
                 for name in names
             ]
@@ -127,8 +127,13 @@ def paths(routes: Sequence[BaseRoute], components: Components) -> dict[str, Any]
             if declared is None:
                 raise LookupError(f"{method} {route.path} declares no OpenAPI operation")
             item[method.lower()] = _operation(declared, components)
-        found[route.path] = item
+        found[template(route.path)] = item
     return found
+
+
+def template(path: str) -> str:
+    """A route's path as an OpenAPI path template: ``{name:path}`` is ``{name}``."""
+    return _PATH_PARAMETER.sub(r"{\1}", path)
 
 
 def build(routes: Sequence[BaseRoute]) -> dict[str, Any]:

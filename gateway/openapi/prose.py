@@ -1,5 +1,6 @@
 """What the OpenAPI document says that no route or model can: the info block, the
-tags and the security schemes (OpenAPI 3.1 sections 4.8.2, 4.8.22, 4.8.27)."""
+tags, the security schemes and the words on some path parameters (OpenAPI 3.1
+sections 4.8.2, 4.8.22, 4.8.27, 4.8.12)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ OPERATIONS: Final = ("Operations",)
 TAGS: Final = [
     {"name": name} for (name,) in (OAUTH, OPENID, DISCOVERY, REGISTRATION, PAGES, ADMIN, OPERATIONS)
 ]
+
+#: Path parameters that need more than their name (the others are described by it).
+PATH_PARAMETERS: Final[dict[str, str]] = {
+    "identifier": (
+        "The resource server's identifier, a URI, percent-encoded as one path segment: "
+        "https%3A%2F%2Fapi.example.com%2Forders for https://api.example.com/orders "
+        "(encodeURIComponent; '?', '#' and '%' must be encoded)"
+    ),
+}
 
 SECURITY_SCHEMES: Final[dict[str, Any]] = {
     "clientBasic": {

@@ -57,6 +57,7 @@ AUTHORIZATION_PARAMETERS: Final = (
     Param("response_mode", "query (the default) or form_post"),
     Param("login_hint"),
     Param("request", "RFC 9101: the request as a JWT signed with the client's key"),
+    Param("resource", "RFC 8707: the resource server the tokens are for"),
 )
 PENDING: Final = (Param("interaction", "The interaction waiting for this page"),)
 LOGOUT_PARAMETERS: Final = (

@@ -48,6 +48,9 @@ class PushedAuthorizationRequest(FormModel):
     max_age: str | Omitted = None
     response_mode: str | Omitted = None
     login_hint: str | Omitted = None
+    resource: str | Omitted = Field(
+        default=None, description="RFC 8707: the resource server the tokens are for"
+    )
     request: str | Omitted = Field(
         default=None, description="RFC 9101: the request as a JWT signed with the client's key"
     )

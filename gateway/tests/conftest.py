@@ -162,11 +162,12 @@ class FakeClientsService(Recording, ClientsServicer):
 
     def __init__(self, world: fakes.AuthorizeWorld) -> None:
         Recording.__init__(self)
-        ClientsServicer.__init__(self, world.registry, world.registration)
+        ClientsServicer.__init__(self, world.registry, world.registration, world.resources)
 
     def reset(self, world: fakes.AuthorizeWorld) -> None:
         self.forget()
         self._registry, self._registration = world.registry, world.registration
+        self._resources = world.resources
 
 
 @dataclass

@@ -37,10 +37,19 @@ from services.authorize.tests.fakes import (
     MemoryInteractionStore,
     MemoryUserStore,
 )
-from services.clients.domain import ClientRegistration, ClientRegistry, RegistrationPolicy
+from services.clients.domain import (
+    ClientRegistration,
+    ClientRegistry,
+    RegistrationPolicy,
+    ResourceRegistry,
+)
 from services.clients.domain.model import ClientMetadata
 from services.clients.servicer import ClientsServicer
-from services.clients.tests.fakes import MemoryClientStore, MemoryInitialAccessTokenStore
+from services.clients.tests.fakes import (
+    MemoryClientStore,
+    MemoryInitialAccessTokenStore,
+    MemoryResourceStore,
+)
 
 CLIENT_ID = "photo-book"
 # Markup in the name: the pages must escape it.
@@ -137,7 +146,8 @@ class AuthorizeWorld:
             ),
             mode="open",
         )
-        self.clients_servicer = ClientsServicer(self.registry, self.registration)
+        self.resources = ResourceRegistry(MemoryResourceStore(), self.client_store)
+        self.clients_servicer = ClientsServicer(self.registry, self.registration, self.resources)
 
     def domain(self) -> AuthorizeDomain:
         hasher = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)

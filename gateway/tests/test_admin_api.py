@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -365,6 +366,204 @@ async def test_patch_needs_a_field_and_a_matching_id(
     )
     assert_error(response, 400, "invalid_request", "'client_id' does not match the path")
     assert "UpdateClient" not in fake_admin.methods()
+
+
+# --- resource servers (RFC 8707) -----------------------------------------------------------
+
+API = "https://api.example.com/orders"
+#: The identifier as one path segment (encodeURIComponent).
+API_PATH = "https%3A%2F%2Fapi.example.com%2Forders"
+
+
+async def test_resource_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBackend) -> None:
+    await call(client, "POST", "/clients", 201, json={"client_id": "orders-rs"})
+    created = await call(
+        client,
+        "POST",
+        "/resources",
+        201,
+        json={
+            "identifier": API,
+            "name": "Orders API",
+            "scopes": ["orders:read", "orders:write", "orders:read"],
+            "access_token_ttl_seconds": 600,
+            "introspection_client_id": "orders-rs",
+        },
+    )
+    assert created == {
+        "identifier": API,
+        "name": "Orders API",
+        "scopes": ["orders:read", "orders:write"],
+        "access_token_ttl_seconds": 600,
+        "introspection_client_id": "orders-rs",
+        "created_at": "2023-11-14T22:13:20Z",
+        "updated_at": "2023-11-14T22:13:20Z",
+    }
+    method, request = fake_admin.requests[-1]
+    assert method == "CreateResource"
+    assert request.resource.identifier == API
+    assert (request.actor.id, request.actor.remote_addr) == (ACTOR, "127.0.0.1")
+
+    assert await call(client, "GET", f"/resources/{API_PATH}") == created
+    assert fake_admin.requests[-1][1].identifier == API
+    # Slashes left unencoded reach the same resource.
+    assert await call(client, "GET", f"/resources/{API}") == created
+
+    updated = await call(
+        client, "PATCH", f"/resources/{API_PATH}", json={"name": "Orders", "scopes": ["o:all"]}
+    )
+    assert (updated["name"], updated["scopes"]) == ("Orders", ["o:all"])
+    assert updated["access_token_ttl_seconds"] == 600  # not named: unchanged
+    request = fake_admin.requests[-1][1]
+    assert list(request.update_mask) == ["name", "scopes"]
+    assert request.resource.identifier == API and request.actor.id == ACTOR
+    # What was read may be sent back: the identifier is the path's, the times ignored.
+    again = await call(client, "PATCH", f"/resources/{API_PATH}", json=updated)
+    assert again == updated
+    assert list(fake_admin.requests[-1][1].update_mask) == [
+        "name",
+        "scopes",
+        "access_token_ttl_seconds",
+        "introspection_client_id",
+    ]
+    cleared = await call(
+        client, "PATCH", f"/resources/{API_PATH}", json={"introspection_client_id": ""}
+    )
+    assert cleared["introspection_client_id"] == ""
+
+    await call(client, "DELETE", f"/resources/{API_PATH}", 204)
+    assert fake_admin.requests[-1][0] == "DeleteResource"
+    assert fake_admin.requests[-1][1].identifier == API
+    assert fake_admin.requests[-1][1].actor.id == ACTOR
+    response = await client.get(f"/admin/api/resources/{API_PATH}", headers=ADMIN)
+    assert_error(response, 404, "not_found", f"Resource {API!r} not found")
+    response = await client.delete(f"/admin/api/resources/{API_PATH}", headers=ADMIN)
+    assert_error(response, 404, "not_found", f"Resource {API!r} not found")
+
+    events = await call(client, "GET", "/audit", params={"target": f"resource:{API}"})
+    assert [(e["action"], e["outcome"]) for e in events["items"]] == [
+        ("resource.deleted", "failure"),
+        ("resource.deleted", "success"),
+        ("resource.updated", "success"),
+        ("resource.updated", "success"),
+        ("resource.updated", "success"),
+        ("resource.created", "success"),
+    ]
+    assert {e["actor"] for e in events["items"]} == {ACTOR}
+    assert events["items"][-2]["details"] == {"fields": "name,scopes"}
+
+
+async def test_an_identifier_with_a_query_travels_encoded(client: httpx.AsyncClient) -> None:
+    identifier = "https://api.example.com/v1?tenant=a%20b"
+    await call(client, "POST", "/resources", 201, json={"identifier": identifier, "scopes": ["s"]})
+    encoded = quote(identifier, safe="")
+    assert (await call(client, "GET", f"/resources/{encoded}"))["identifier"] == identifier
+    # Unencoded, its query is the request's query: another identifier.
+    response = await client.get(f"/admin/api/resources/{identifier}", headers=ADMIN)
+    assert response.status_code == 404
+    await call(client, "DELETE", f"/resources/{encoded}", 204)
+
+
+async def test_resource_list_pages_with_a_cursor(
+    client: httpx.AsyncClient, fake_admin: AdminBackend
+) -> None:
+    for name in ("gamma", "alpha", "beta"):
+        body = {"identifier": f"https://{name}.example.com", "scopes": [name]}
+        await call(client, "POST", "/resources", 201, json=body)
+    first = await call(client, "GET", "/resources", params={"page_size": 2})
+    assert [r["identifier"] for r in first["items"]] == [
+        "https://alpha.example.com",
+        "https://beta.example.com",
+    ]
+    assert first["next_page_token"]
+    assert fake_admin.requests[-1][1].page.page_size == 2
+    rest = await call(
+        client,
+        "GET",
+        "/resources",
+        params={"page_size": 2, "page_token": first["next_page_token"]},
+    )
+    assert [r["identifier"] for r in rest["items"]] == ["https://gamma.example.com"]
+    assert "next_page_token" not in rest
+    assert len((await call(client, "GET", "/resources"))["items"]) == 3
+    response = await client.get("/admin/api/resources", headers=ADMIN, params={"page_size": "x"})
+    assert_error(response, 400, "invalid_request", "'page_size' must be an integer from 0 to 500")
+
+
+@pytest.mark.parametrize(
+    ("body", "description"),
+    [
+        ({"scopes": ["a"]}, "Missing 'identifier'"),
+        ({"identifier": "", "scopes": ["a"]}, "Missing 'identifier'"),
+        ({"identifier": 3, "scopes": ["a"]}, "'identifier' must be a string"),
+        ({"identifier": API, "scopes": "a"}, "'scopes' must be an array of strings"),
+        ({"identifier": API, "scopes": [1]}, "'scopes' must be a string"),
+        ({"identifier": API, "scopes": ["a"], "colour": "red"}, "Unknown field 'colour'"),
+        (
+            {"identifier": API, "scopes": ["a"], "access_token_ttl_seconds": "60"},
+            "'access_token_ttl_seconds' must be an integer",
+        ),
+        (
+            {"identifier": API, "scopes": ["a"], "access_token_ttl_seconds": 10**12},
+            "'access_token_ttl_seconds' must be between 0 and 86400",
+        ),
+        (
+            {"identifier": API, "scopes": ["a"], "access_token_ttl_seconds": 59},
+            "'access_token_ttl_seconds' must be 0 (the server default) or from 60 to 86400",
+        ),
+        ({"identifier": API}, "'scopes' must name at least one scope"),
+        ({"identifier": API, "scopes": ["a b"]}, "Invalid scope token 'a b' in 'scopes'"),
+        ({"identifier": API + "#top", "scopes": ["a"]}, "Invalid 'identifier': it must not"),
+        ({"identifier": "orders", "scopes": ["a"]}, "Invalid 'identifier': an absolute URI"),
+        ({"identifier": "urn:example:orders", "scopes": ["a"]}, "Invalid 'identifier'"),
+        (
+            {"identifier": API, "scopes": ["a"], "introspection_client_id": "nobody"},
+            "Unknown client 'nobody' in 'introspection_client_id'",
+        ),
+        ({"identifier": API, "scopes": ["a"], "name": "a\x00b"}, "'name' must not contain NUL"),
+    ],
+)
+async def test_bad_resources_are_invalid_request(
+    client: httpx.AsyncClient, fake_admin: AdminBackend, body: dict[str, Any], description: str
+) -> None:
+    response = await client.post("/admin/api/resources", headers=ADMIN, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert response.json()["error_description"].startswith(description)
+    assert (await fake_admin.system()).downstream.resource_store.resources == {}
+
+
+async def test_resource_conflicts_and_patch_rules(
+    client: httpx.AsyncClient, fake_admin: AdminBackend
+) -> None:
+    body = {"identifier": API, "scopes": ["a"]}
+    await call(client, "POST", "/resources", 201, json=body)
+    response = await client.post("/admin/api/resources", headers=ADMIN, json=body)
+    assert_error(response, 409, "conflict", f"Resource {API!r} already exists")
+    path = f"/admin/api/resources/{API_PATH}"
+    response = await client.patch(path, headers=ADMIN, json={})
+    assert_error(response, 400, "invalid_request", "No resource fields to update")
+    response = await client.patch(
+        path, headers=ADMIN, json={"identifier": "https://other.example", "name": "x"}
+    )
+    assert_error(response, 400, "invalid_request", "'identifier' does not match the path")
+    response = await client.patch(path, headers=ADMIN, json={"scopes": []})
+    assert_error(response, 400, "invalid_request", "'scopes' must name at least one scope")
+    assert "UpdateResource" in fake_admin.methods()  # the last one reached the service
+    response = await client.patch(
+        "/admin/api/resources/https%3A%2F%2Fnowhere.example", headers=ADMIN, json={"name": "x"}
+    )
+    assert_error(response, 404, "not_found", "Resource 'https://nowhere.example' not found")
+    response = await client.put(path, headers=ADMIN)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {
+        "GET",
+        "HEAD",
+        "PATCH",
+        "DELETE",
+    }
+    response = await client.get(path)
+    assert response.status_code == 401  # the same bearer check as every admin route
 
 
 # --- bodies ------------------------------------------------------------------------------

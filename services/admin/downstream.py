@@ -103,6 +103,35 @@ class GrpcClientRegistry:
         )
         return response
 
+    async def create_resource(
+        self, request: clients_pb2.CreateResourceRequest
+    ) -> clients_pb2.Resource:
+        resource: clients_pb2.Resource = await self._client.call.CreateResource(request)
+        return resource
+
+    async def get_resource(self, identifier: str) -> clients_pb2.Resource:
+        resource: clients_pb2.Resource = await self._client.call.GetResource(
+            clients_pb2.GetResourceRequest(identifier=identifier)
+        )
+        return resource
+
+    async def list_resources(
+        self, request: clients_pb2.ListResourcesRequest
+    ) -> clients_pb2.ListResourcesResponse:
+        response: clients_pb2.ListResourcesResponse = await self._client.call.ListResources(request)
+        return response
+
+    async def update_resource(
+        self, request: clients_pb2.UpdateResourceRequest
+    ) -> clients_pb2.Resource:
+        resource: clients_pb2.Resource = await self._client.call.UpdateResource(request)
+        return resource
+
+    async def delete_resource(self, identifier: str, actor: common_pb2.Actor) -> None:
+        await self._client.call.DeleteResource(
+            clients_pb2.DeleteResourceRequest(identifier=identifier, actor=actor)
+        )
+
     async def close(self) -> None:
         await self._client.close()
 

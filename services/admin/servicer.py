@@ -96,6 +96,34 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     ) -> clients_pb2.CreateInitialAccessTokenResponse:
         return await self._domain.clients.create_initial_access_token(request)
 
+    # --- resource servers (RFC 8707) ---
+
+    async def CreateResource(
+        self, request: clients_pb2.CreateResourceRequest, context: Context
+    ) -> clients_pb2.Resource:
+        return await self._domain.resources.create(request)
+
+    async def GetResource(
+        self, request: clients_pb2.GetResourceRequest, context: Context
+    ) -> clients_pb2.Resource:
+        return await self._domain.resources.get(request.identifier)
+
+    async def ListResources(
+        self, request: clients_pb2.ListResourcesRequest, context: Context
+    ) -> clients_pb2.ListResourcesResponse:
+        return await self._domain.resources.list(request)
+
+    async def UpdateResource(
+        self, request: clients_pb2.UpdateResourceRequest, context: Context
+    ) -> clients_pb2.Resource:
+        return await self._domain.resources.update(request)
+
+    async def DeleteResource(
+        self, request: clients_pb2.DeleteResourceRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._domain.resources.delete(request)
+        return empty_pb2.Empty()
+
     # --- users ---
 
     async def CreateUser(

@@ -17,6 +17,7 @@ from common.client_keys import ClientKeySets
 from common.db import create_engine
 from common.dependencies import database
 from common.kv import KeyValue, create_kv
+from common.resources import ResourceDirectory
 from services.authorize.domain import (
     Argon2PasswordHasher,
     AuthorizationCodes,
@@ -70,6 +71,7 @@ def build_domain(
     hasher: PasswordHashing | None = None,
     events: AuditSink | None = None,
     authenticator: ClientAuthenticator | None = None,
+    resources: ResourceDirectory | None = None,
 ) -> AuthorizeDomain:
     """``authenticator`` (the clients service) enables pushed authorization requests
     and the device authorization grant."""
@@ -93,7 +95,9 @@ def build_domain(
         users,
         ttl_seconds=settings.authorization_code_ttl_seconds,
     )
-    validator = AuthorizationRequestValidator(clients, allow_plain_pkce=settings.allow_plain_pkce)
+    validator = AuthorizationRequestValidator(
+        clients, allow_plain_pkce=settings.allow_plain_pkce, resources=resources
+    )
     request_objects = RequestObjects(
         clients,
         ClientKeySets(allow_http=settings.jwks_uri_allow_http),
@@ -182,7 +186,14 @@ async def serve(settings: AuthorizeSettings, *, ready: asyncio.Event | None = No
     hasher = password_hasher(settings)
     servicer = AuthorizeServicer(
         build_domain(
-            settings, engine, kv, clients, hasher=hasher, events=audit, authenticator=clients
+            settings,
+            engine,
+            kv,
+            clients,
+            hasher=hasher,
+            events=audit,
+            authenticator=clients,
+            resources=clients.resources(),
         )
     )
 

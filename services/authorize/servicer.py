@@ -178,6 +178,7 @@ def grant_to_proto(code: AuthorizationCode) -> authorize_pb2.AuthorizationCodeGr
         auth_time=to_timestamp(code.auth_time),
         code_id=code.code_id,
         amr=code.amr,
+        resource=code.resource,
     )
 
 

@@ -14,19 +14,42 @@ from common.audit import AuditReporter, AuditSink
 from common.db import create_engine
 from common.dependencies import database
 from common.kv import KeyValue, create_kv
-from services.clients.domain import ClientRegistration, ClientRegistry, RegistrationPolicy
+from services.clients.domain import (
+    ClientRegistration,
+    ClientRegistry,
+    ClientStore,
+    RegistrationPolicy,
+    ResourceRegistry,
+)
 from services.clients.servicer import ClientsServicer
 from services.clients.settings import ClientsSettings
 from services.clients.store.cache import CachedClientStore
-from services.clients.store.sql import SqlClientStore, SqlInitialAccessTokenStore
+from services.clients.store.sql import (
+    SqlClientStore,
+    SqlInitialAccessTokenStore,
+    SqlResourceStore,
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SERVICE_NAME: str = clients_pb2.DESCRIPTOR.services_by_name["ClientsService"].full_name
 
 
+def client_store(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -> ClientStore:
+    return CachedClientStore(SqlClientStore(engine), kv, ttl=settings.client_cache_ttl_seconds)
+
+
 def build_registry(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -> ClientRegistry:
-    store = CachedClientStore(SqlClientStore(engine), kv, ttl=settings.client_cache_ttl_seconds)
-    return ClientRegistry(store, jwks_uri_allow_http=settings.jwks_uri_allow_http)
+    return ClientRegistry(
+        client_store(settings, engine, kv), jwks_uri_allow_http=settings.jwks_uri_allow_http
+    )
+
+
+def build_resources(
+    settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue
+) -> ResourceRegistry:
+    """Resource servers (RFC 8707); their introspection clients are looked up in the
+    client registry's store (its cache included)."""
+    return ResourceRegistry(SqlResourceStore(engine), client_store(settings, engine, kv))
 
 
 def build_registration(
@@ -63,7 +86,11 @@ async def serve(settings: ClientsSettings) -> None:
     kv = create_kv(settings)
     audit = AuditReporter(settings)
     registry = build_registry(settings, engine, kv)
-    servicer = ClientsServicer(registry, build_registration(settings, engine, registry, audit))
+    servicer = ClientsServicer(
+        registry,
+        build_registration(settings, engine, registry, audit),
+        build_resources(settings, engine, kv),
+    )
 
     async def on_stop() -> None:
         await audit.close()

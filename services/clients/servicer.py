@@ -13,6 +13,9 @@ from services.clients.domain import (
     ClientRegistration,
     ClientRegistry,
     Registration,
+    Resource,
+    ResourceFields,
+    ResourceRegistry,
 )
 
 
@@ -86,13 +89,41 @@ def registration_to_proto(registration: Registration) -> clients_pb2.RegisterCli
     )
 
 
+def resource_fields_from_proto(message: clients_pb2.Resource) -> ResourceFields:
+    return ResourceFields(
+        name=message.name,
+        scopes=tuple(message.scopes),
+        access_token_ttl_seconds=message.access_token_ttl_seconds,
+        introspection_client_id=message.introspection_client_id,
+    )
+
+
+def resource_to_proto(resource: Resource) -> clients_pb2.Resource:
+    return clients_pb2.Resource(
+        identifier=resource.identifier,
+        name=resource.name,
+        scopes=resource.scopes,
+        access_token_ttl_seconds=resource.access_token_ttl_seconds,
+        introspection_client_id=resource.introspection_client_id,
+        created_at=to_timestamp(resource.created_at),
+        updated_at=to_timestamp(resource.updated_at),
+    )
+
+
 class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
     """oauth2.v1.ClientsService (RFC 6749 section 2 registry and section 2.3
-    authentication; RFC 7591 registration and RFC 7592 management)."""
+    authentication; RFC 7591 registration and RFC 7592 management; the resource
+    servers of RFC 8707)."""
 
-    def __init__(self, registry: ClientRegistry, registration: ClientRegistration) -> None:
+    def __init__(
+        self,
+        registry: ClientRegistry,
+        registration: ClientRegistration,
+        resources: ResourceRegistry,
+    ) -> None:
         self._registry = registry
         self._registration = registration
+        self._resources = resources
 
     async def CreateClient(
         self, request: clients_pb2.CreateClientRequest, context: Context
@@ -210,3 +241,47 @@ class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
         return clients_pb2.CreateInitialAccessTokenResponse(
             initial_access_token=plain, expires_at=to_timestamp(token.expires_at)
         )
+
+    # --- resource servers (RFC 8707) ---
+
+    async def CreateResource(
+        self, request: clients_pb2.CreateResourceRequest, context: Context
+    ) -> clients_pb2.Resource:
+        resource = await self._resources.create(
+            request.resource.identifier, resource_fields_from_proto(request.resource)
+        )
+        return resource_to_proto(resource)
+
+    async def GetResource(
+        self, request: clients_pb2.GetResourceRequest, context: Context
+    ) -> clients_pb2.Resource:
+        return resource_to_proto(await self._resources.get(request.identifier))
+
+    async def ListResources(
+        self, request: clients_pb2.ListResourcesRequest, context: Context
+    ) -> clients_pb2.ListResourcesResponse:
+        page = await self._resources.list(
+            page_size_requested=request.page.page_size, page_token=request.page.page_token
+        )
+        return clients_pb2.ListResourcesResponse(
+            resources=[resource_to_proto(resource) for resource in page.resources],
+            page=common_pb2.PageResponse(
+                next_page_token=page.next_page_token, total_size=page.total_size
+            ),
+        )
+
+    async def UpdateResource(
+        self, request: clients_pb2.UpdateResourceRequest, context: Context
+    ) -> clients_pb2.Resource:
+        resource = await self._resources.update(
+            request.resource.identifier,
+            resource_fields_from_proto(request.resource),
+            request.update_mask,
+        )
+        return resource_to_proto(resource)
+
+    async def DeleteResource(
+        self, request: clients_pb2.DeleteResourceRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._resources.delete(request.identifier)
+        return empty_pb2.Empty()

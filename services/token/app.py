@@ -16,6 +16,7 @@ from common.errors import OAuthError
 from common.grpc_client import ChannelSecurity
 from common.grpc_server import serve as serve_grpc
 from common.kv import KeyValue, MemoryKeyValue, create_kv
+from common.resources import GrpcResourceDirectory, ResourceDirectory
 from common.services import authorize_client, clients_client
 from common.settings import ConfigError
 from services.token import MIGRATIONS_DIR
@@ -80,6 +81,7 @@ def build_domain(
     kv: KeyValue | None = None,
     audit: AuditSink | None = None,
     devices: DeviceCodeConsumer | None = None,
+    resources: ResourceDirectory | None = None,
 ) -> TokenDomain:
     """The token domain on its ports; the tests wire the same function on fakes."""
     policy = AccessTokenPolicy(
@@ -113,13 +115,14 @@ def build_domain(
         audit=audit or NoAudit(),
         unfinished=UnfinishedExchanges(kv if kv is not None else MemoryKeyValue()),
         devices=devices,
+        resources=resources,
     )
     verifier = JwtAccessTokenVerifier(keys, settings.issuer)
     stats = TokenStats(kv if kv is not None else MemoryKeyValue(), grant_store, GRANTS)
     return TokenDomain(
         token_endpoint=TokenEndpoint(authenticator, services, stats=stats),
         introspection=Introspection(
-            authenticator, verifier, revocations, families, settings.issuer
+            authenticator, verifier, revocations, families, settings.issuer, resources
         ),
         revocation=Revocation(authenticator, verifier, revocations, families),
         keys=keys,
@@ -214,11 +217,13 @@ async def serve(settings: TokenSettings) -> None:
                 1,
             ) from None
         consumer = GrpcCodeConsumer(authorize)
+        resource_directory = GrpcResourceDirectory(clients)
         domain = build_domain(
             settings,
             authenticator=authenticator,
             codes=consumer,
             devices=consumer,
+            resources=resource_directory,
             users=GrpcUserDirectory(authorize),
             grant_store=SqlGrantStore(engine),
             keys=keys,

@@ -32,6 +32,7 @@ def to_consumed_code(grant: authorize_pb2.AuthorizationCodeGrant) -> ConsumedCod
         nonce=grant.nonce,
         auth_time=from_timestamp(grant.auth_time) if grant.HasField("auth_time") else None,
         amr=tuple(grant.amr),
+        resource=grant.resource,
     )
 
 

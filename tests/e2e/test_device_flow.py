@@ -259,6 +259,7 @@ def test_polling_too_fast_then_expiry(system: RunningSystem) -> None:
         assert "That code is not valid or has expired" in page_text(late)
 
 
+@pytest.mark.slow  # restarts a process of the shared system: make test-slow runs it
 def test_a_device_authorization_survives_a_restart(system: RunningSystem) -> None:
     client = device_client(system)
     username = unique("lou")
@@ -275,6 +276,7 @@ def test_a_device_authorization_survives_a_restart(system: RunningSystem) -> Non
     assert resp.json()["refresh_token"]
 
 
+@pytest.mark.slow  # an oauth2ctl process polling: make test-slow runs it
 def test_oauth2ctl_performs_the_device_flow(system: RunningSystem) -> None:
     """``oauth2ctl perform device-code`` as the device: it prints where to go and the
     code, polls, and prints the tokens once the person approves in the browser."""

@@ -78,6 +78,31 @@ class AdminServiceStub:
                 request_serializer=oauth2_dot_v1_dot_clients__pb2.RotateClientSecretRequest.SerializeToString,
                 response_deserializer=oauth2_dot_v1_dot_clients__pb2.RotateClientSecretResponse.FromString,
                 _registered_method=True)
+        self.CreateResource = channel.unary_unary(
+                '/oauth2.v1.AdminService/CreateResource',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.CreateResourceRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+                _registered_method=True)
+        self.GetResource = channel.unary_unary(
+                '/oauth2.v1.AdminService/GetResource',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.GetResourceRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+                _registered_method=True)
+        self.ListResources = channel.unary_unary(
+                '/oauth2.v1.AdminService/ListResources',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.ListResourcesRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.ListResourcesResponse.FromString,
+                _registered_method=True)
+        self.UpdateResource = channel.unary_unary(
+                '/oauth2.v1.AdminService/UpdateResource',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.UpdateResourceRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+                _registered_method=True)
+        self.DeleteResource = channel.unary_unary(
+                '/oauth2.v1.AdminService/DeleteResource',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.DeleteResourceRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
         self.CreateUser = channel.unary_unary(
                 '/oauth2.v1.AdminService/CreateUser',
                 request_serializer=oauth2_dot_v1_dot_authorize__pb2.CreateUserRequest.SerializeToString,
@@ -214,6 +239,38 @@ class AdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RotateClientSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateResource(self, request, context):
+        """Resource servers (RFC 8707; delegated to ClientsService, audited here as
+        resource.created, resource.updated, resource.deleted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetResource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListResources(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateResource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteResource(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -365,6 +422,31 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RotateClientSecret,
                     request_deserializer=oauth2_dot_v1_dot_clients__pb2.RotateClientSecretRequest.FromString,
                     response_serializer=oauth2_dot_v1_dot_clients__pb2.RotateClientSecretResponse.SerializeToString,
+            ),
+            'CreateResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateResource,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.CreateResourceRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.Resource.SerializeToString,
+            ),
+            'GetResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetResource,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.GetResourceRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.Resource.SerializeToString,
+            ),
+            'ListResources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResources,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.ListResourcesRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.ListResourcesResponse.SerializeToString,
+            ),
+            'UpdateResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateResource,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.UpdateResourceRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.Resource.SerializeToString,
+            ),
+            'DeleteResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteResource,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.DeleteResourceRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'CreateUser': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateUser,
@@ -663,6 +745,141 @@ class AdminService:
             '/oauth2.v1.AdminService/RotateClientSecret',
             oauth2_dot_v1_dot_clients__pb2.RotateClientSecretRequest.SerializeToString,
             oauth2_dot_v1_dot_clients__pb2.RotateClientSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AdminService/CreateResource',
+            oauth2_dot_v1_dot_clients__pb2.CreateResourceRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AdminService/GetResource',
+            oauth2_dot_v1_dot_clients__pb2.GetResourceRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AdminService/ListResources',
+            oauth2_dot_v1_dot_clients__pb2.ListResourcesRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.ListResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AdminService/UpdateResource',
+            oauth2_dot_v1_dot_clients__pb2.UpdateResourceRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.AdminService/DeleteResource',
+            oauth2_dot_v1_dot_clients__pb2.DeleteResourceRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

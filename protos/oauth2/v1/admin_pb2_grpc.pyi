@@ -55,6 +55,14 @@ class AdminServiceStub:
     operator's UpdateClient does.
     """
     RotateClientSecret: _grpc.UnaryUnaryMultiCallable[_clients_pb2.RotateClientSecretRequest, _clients_pb2.RotateClientSecretResponse]
+    CreateResource: _grpc.UnaryUnaryMultiCallable[_clients_pb2.CreateResourceRequest, _clients_pb2.Resource]
+    """Resource servers (RFC 8707; delegated to ClientsService, audited here as
+    resource.created, resource.updated, resource.deleted).
+    """
+    GetResource: _grpc.UnaryUnaryMultiCallable[_clients_pb2.GetResourceRequest, _clients_pb2.Resource]
+    ListResources: _grpc.UnaryUnaryMultiCallable[_clients_pb2.ListResourcesRequest, _clients_pb2.ListResourcesResponse]
+    UpdateResource: _grpc.UnaryUnaryMultiCallable[_clients_pb2.UpdateResourceRequest, _clients_pb2.Resource]
+    DeleteResource: _grpc.UnaryUnaryMultiCallable[_clients_pb2.DeleteResourceRequest, _empty_pb2.Empty]
     CreateUser: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.CreateUserRequest, _authorize_pb2.User]
     """Users (delegated to AuthorizeService)."""
     GetUser: _grpc.UnaryUnaryMultiCallable[_authorize_pb2.GetUserRequest, _authorize_pb2.User]
@@ -102,6 +110,14 @@ class AdminServiceAsyncStub(AdminServiceStub):
     operator's UpdateClient does.
     """
     RotateClientSecret: _aio.UnaryUnaryMultiCallable[_clients_pb2.RotateClientSecretRequest, _clients_pb2.RotateClientSecretResponse]  # type: ignore[assignment]
+    CreateResource: _aio.UnaryUnaryMultiCallable[_clients_pb2.CreateResourceRequest, _clients_pb2.Resource]  # type: ignore[assignment]
+    """Resource servers (RFC 8707; delegated to ClientsService, audited here as
+    resource.created, resource.updated, resource.deleted).
+    """
+    GetResource: _aio.UnaryUnaryMultiCallable[_clients_pb2.GetResourceRequest, _clients_pb2.Resource]  # type: ignore[assignment]
+    ListResources: _aio.UnaryUnaryMultiCallable[_clients_pb2.ListResourcesRequest, _clients_pb2.ListResourcesResponse]  # type: ignore[assignment]
+    UpdateResource: _aio.UnaryUnaryMultiCallable[_clients_pb2.UpdateResourceRequest, _clients_pb2.Resource]  # type: ignore[assignment]
+    DeleteResource: _aio.UnaryUnaryMultiCallable[_clients_pb2.DeleteResourceRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     CreateUser: _aio.UnaryUnaryMultiCallable[_authorize_pb2.CreateUserRequest, _authorize_pb2.User]  # type: ignore[assignment]
     """Users (delegated to AuthorizeService)."""
     GetUser: _aio.UnaryUnaryMultiCallable[_authorize_pb2.GetUserRequest, _authorize_pb2.User]  # type: ignore[assignment]
@@ -194,6 +210,44 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _clients_pb2.RotateClientSecretRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_clients_pb2.RotateClientSecretResponse, _abc.Awaitable[_clients_pb2.RotateClientSecretResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateResource(
+        self,
+        request: _clients_pb2.CreateResourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clients_pb2.Resource, _abc.Awaitable[_clients_pb2.Resource]]:
+        """Resource servers (RFC 8707; delegated to ClientsService, audited here as
+        resource.created, resource.updated, resource.deleted).
+        """
+
+    @_abc_1.abstractmethod
+    def GetResource(
+        self,
+        request: _clients_pb2.GetResourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clients_pb2.Resource, _abc.Awaitable[_clients_pb2.Resource]]: ...
+
+    @_abc_1.abstractmethod
+    def ListResources(
+        self,
+        request: _clients_pb2.ListResourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clients_pb2.ListResourcesResponse, _abc.Awaitable[_clients_pb2.ListResourcesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateResource(
+        self,
+        request: _clients_pb2.UpdateResourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clients_pb2.Resource, _abc.Awaitable[_clients_pb2.Resource]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteResource(
+        self,
+        request: _clients_pb2.DeleteResourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
 
     @_abc_1.abstractmethod
     def CreateUser(

@@ -1134,6 +1134,7 @@ class AuthorizationCodeGrant(_message.Message):
     AUTH_TIME_FIELD_NUMBER: _builtins.int
     CODE_ID_FIELD_NUMBER: _builtins.int
     AMR_FIELD_NUMBER: _builtins.int
+    RESOURCE_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     user_id: _builtins.str
     redirect_uri: _builtins.str
@@ -1145,6 +1146,8 @@ class AuthorizationCodeGrant(_message.Message):
     """Identifies the code (its hash) so tokens issued from it can be revoked
     together when it is replayed.
     """
+    resource: _builtins.str
+    """RFC 8707: the resource of the authorization request ("" none)."""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1165,10 +1168,11 @@ class AuthorizationCodeGrant(_message.Message):
         auth_time: _timestamp_pb2.Timestamp | None = ...,
         code_id: _builtins.str = ...,
         amr: _abc.Iterable[_builtins.str] | None = ...,
+        resource: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["auth_time", b"auth_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amr", b"amr", "auth_time", b"auth_time", "client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "code_id", b"code_id", "nonce", b"nonce", "redirect_uri", b"redirect_uri", "redirect_uri_in_request", b"redirect_uri_in_request", "scopes", b"scopes", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amr", b"amr", "auth_time", b"auth_time", "client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "code_id", b"code_id", "nonce", b"nonce", "redirect_uri", b"redirect_uri", "redirect_uri_in_request", b"redirect_uri_in_request", "resource", b"resource", "scopes", b"scopes", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

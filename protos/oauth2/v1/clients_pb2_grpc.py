@@ -100,6 +100,31 @@ class ClientsServiceStub:
                 request_serializer=oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenRequest.SerializeToString,
                 response_deserializer=oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenResponse.FromString,
                 _registered_method=True)
+        self.CreateResource = channel.unary_unary(
+                '/oauth2.v1.ClientsService/CreateResource',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.CreateResourceRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+                _registered_method=True)
+        self.GetResource = channel.unary_unary(
+                '/oauth2.v1.ClientsService/GetResource',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.GetResourceRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+                _registered_method=True)
+        self.ListResources = channel.unary_unary(
+                '/oauth2.v1.ClientsService/ListResources',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.ListResourcesRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.ListResourcesResponse.FromString,
+                _registered_method=True)
+        self.UpdateResource = channel.unary_unary(
+                '/oauth2.v1.ClientsService/UpdateResource',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.UpdateResourceRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+                _registered_method=True)
+        self.DeleteResource = channel.unary_unary(
+                '/oauth2.v1.ClientsService/DeleteResource',
+                request_serializer=oauth2_dot_v1_dot_clients__pb2.DeleteResourceRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class ClientsServiceServicer:
@@ -188,6 +213,39 @@ class ClientsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateResource(self, request, context):
+        """Resource servers (APIs) that a `resource` parameter (RFC 8707) may name.
+        A client may use one whose scopes share at least one with its own scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetResource(self, request, context):
+        """not_found for an unknown identifier.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListResources(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateResource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteResource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -255,6 +313,31 @@ def add_ClientsServiceServicer_to_server(servicer, server):
                     servicer.CreateInitialAccessToken,
                     request_deserializer=oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenRequest.FromString,
                     response_serializer=oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenResponse.SerializeToString,
+            ),
+            'CreateResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateResource,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.CreateResourceRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.Resource.SerializeToString,
+            ),
+            'GetResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetResource,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.GetResourceRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.Resource.SerializeToString,
+            ),
+            'ListResources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResources,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.ListResourcesRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.ListResourcesResponse.SerializeToString,
+            ),
+            'UpdateResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateResource,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.UpdateResourceRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_clients__pb2.Resource.SerializeToString,
+            ),
+            'DeleteResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteResource,
+                    request_deserializer=oauth2_dot_v1_dot_clients__pb2.DeleteResourceRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -608,6 +691,141 @@ class ClientsService:
             '/oauth2.v1.ClientsService/CreateInitialAccessToken',
             oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenRequest.SerializeToString,
             oauth2_dot_v1_dot_clients__pb2.CreateInitialAccessTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.ClientsService/CreateResource',
+            oauth2_dot_v1_dot_clients__pb2.CreateResourceRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.ClientsService/GetResource',
+            oauth2_dot_v1_dot_clients__pb2.GetResourceRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.ClientsService/ListResources',
+            oauth2_dot_v1_dot_clients__pb2.ListResourcesRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.ListResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.ClientsService/UpdateResource',
+            oauth2_dot_v1_dot_clients__pb2.UpdateResourceRequest.SerializeToString,
+            oauth2_dot_v1_dot_clients__pb2.Resource.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.ClientsService/DeleteResource',
+            oauth2_dot_v1_dot_clients__pb2.DeleteResourceRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

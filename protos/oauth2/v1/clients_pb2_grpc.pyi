@@ -54,6 +54,15 @@ class ClientsServiceStub:
     UpdateRegistration: _grpc.UnaryUnaryMultiCallable[_clients_pb2.UpdateRegistrationRequest, _clients_pb2.RegisterClientResponse]
     DeleteRegistration: _grpc.UnaryUnaryMultiCallable[_clients_pb2.RegistrationAccessRequest, _empty_pb2.Empty]
     CreateInitialAccessToken: _grpc.UnaryUnaryMultiCallable[_clients_pb2.CreateInitialAccessTokenRequest, _clients_pb2.CreateInitialAccessTokenResponse]
+    CreateResource: _grpc.UnaryUnaryMultiCallable[_clients_pb2.CreateResourceRequest, _clients_pb2.Resource]
+    """Resource servers (APIs) that a `resource` parameter (RFC 8707) may name.
+    A client may use one whose scopes share at least one with its own scope.
+    """
+    GetResource: _grpc.UnaryUnaryMultiCallable[_clients_pb2.GetResourceRequest, _clients_pb2.Resource]
+    """not_found for an unknown identifier."""
+    ListResources: _grpc.UnaryUnaryMultiCallable[_clients_pb2.ListResourcesRequest, _clients_pb2.ListResourcesResponse]
+    UpdateResource: _grpc.UnaryUnaryMultiCallable[_clients_pb2.UpdateResourceRequest, _clients_pb2.Resource]
+    DeleteResource: _grpc.UnaryUnaryMultiCallable[_clients_pb2.DeleteResourceRequest, _empty_pb2.Empty]
 
 @_typing.type_check_only
 class ClientsServiceAsyncStub(ClientsServiceStub):
@@ -78,6 +87,15 @@ class ClientsServiceAsyncStub(ClientsServiceStub):
     UpdateRegistration: _aio.UnaryUnaryMultiCallable[_clients_pb2.UpdateRegistrationRequest, _clients_pb2.RegisterClientResponse]  # type: ignore[assignment]
     DeleteRegistration: _aio.UnaryUnaryMultiCallable[_clients_pb2.RegistrationAccessRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     CreateInitialAccessToken: _aio.UnaryUnaryMultiCallable[_clients_pb2.CreateInitialAccessTokenRequest, _clients_pb2.CreateInitialAccessTokenResponse]  # type: ignore[assignment]
+    CreateResource: _aio.UnaryUnaryMultiCallable[_clients_pb2.CreateResourceRequest, _clients_pb2.Resource]  # type: ignore[assignment]
+    """Resource servers (APIs) that a `resource` parameter (RFC 8707) may name.
+    A client may use one whose scopes share at least one with its own scope.
+    """
+    GetResource: _aio.UnaryUnaryMultiCallable[_clients_pb2.GetResourceRequest, _clients_pb2.Resource]  # type: ignore[assignment]
+    """not_found for an unknown identifier."""
+    ListResources: _aio.UnaryUnaryMultiCallable[_clients_pb2.ListResourcesRequest, _clients_pb2.ListResourcesResponse]  # type: ignore[assignment]
+    UpdateResource: _aio.UnaryUnaryMultiCallable[_clients_pb2.UpdateResourceRequest, _clients_pb2.Resource]  # type: ignore[assignment]
+    DeleteResource: _aio.UnaryUnaryMultiCallable[_clients_pb2.DeleteResourceRequest, _empty_pb2.Empty]  # type: ignore[assignment]
 
 class ClientsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -177,5 +195,44 @@ class ClientsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _clients_pb2.CreateInitialAccessTokenRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_clients_pb2.CreateInitialAccessTokenResponse, _abc.Awaitable[_clients_pb2.CreateInitialAccessTokenResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateResource(
+        self,
+        request: _clients_pb2.CreateResourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clients_pb2.Resource, _abc.Awaitable[_clients_pb2.Resource]]:
+        """Resource servers (APIs) that a `resource` parameter (RFC 8707) may name.
+        A client may use one whose scopes share at least one with its own scope.
+        """
+
+    @_abc_1.abstractmethod
+    def GetResource(
+        self,
+        request: _clients_pb2.GetResourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clients_pb2.Resource, _abc.Awaitable[_clients_pb2.Resource]]:
+        """not_found for an unknown identifier."""
+
+    @_abc_1.abstractmethod
+    def ListResources(
+        self,
+        request: _clients_pb2.ListResourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clients_pb2.ListResourcesResponse, _abc.Awaitable[_clients_pb2.ListResourcesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateResource(
+        self,
+        request: _clients_pb2.UpdateResourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_clients_pb2.Resource, _abc.Awaitable[_clients_pb2.Resource]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteResource(
+        self,
+        request: _clients_pb2.DeleteResourceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
 
 def add_ClientsServiceServicer_to_server(servicer: ClientsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

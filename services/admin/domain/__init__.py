@@ -18,6 +18,7 @@ from services.admin.domain.ports import (
     TokenAuthority,
     UserDirectory,
 )
+from services.admin.domain.resources import ResourceAdministration
 from services.admin.domain.users import UserAdministration
 
 
@@ -27,6 +28,7 @@ class AdminDomain:
 
     audit: AuditLog
     clients: ClientAdministration
+    resources: ResourceAdministration
     users: UserAdministration
     grants: GrantAdministration
     keys: KeyAdministration
@@ -51,6 +53,7 @@ def build_admin_domain(
     return AdminDomain(
         audit=audit,
         clients=administration,
+        resources=ResourceAdministration(clients, audit),
         users=UserAdministration(users, grants, audit),
         grants=grants,
         keys=KeyAdministration(tokens, audit),
@@ -72,6 +75,7 @@ __all__ = [
     "ClientAdministration",
     "GrantAdministration",
     "KeyAdministration",
+    "ResourceAdministration",
     "StatsReader",
     "UserAdministration",
     "build_admin_domain",

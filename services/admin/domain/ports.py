@@ -49,7 +49,8 @@ class AdminStateStore(Protocol):
 
 
 class ClientRegistry(Protocol):
-    """ClientsService: the client registry (RFC 6749 section 2, RFC 7591 section 3)."""
+    """ClientsService: the client registry (RFC 6749 section 2, RFC 7591 section 3) and
+    the resource servers (RFC 8707)."""
 
     async def create_client(
         self, request: clients_pb2.CreateClientRequest
@@ -91,6 +92,24 @@ class ClientRegistry(Protocol):
     async def create_initial_access_token(
         self, request: clients_pb2.CreateInitialAccessTokenRequest
     ) -> clients_pb2.CreateInitialAccessTokenResponse: ...
+
+    # Resource servers (RFC 8707).
+
+    async def create_resource(
+        self, request: clients_pb2.CreateResourceRequest
+    ) -> clients_pb2.Resource: ...
+
+    async def get_resource(self, identifier: str) -> clients_pb2.Resource: ...
+
+    async def list_resources(
+        self, request: clients_pb2.ListResourcesRequest
+    ) -> clients_pb2.ListResourcesResponse: ...
+
+    async def update_resource(
+        self, request: clients_pb2.UpdateResourceRequest
+    ) -> clients_pb2.Resource: ...
+
+    async def delete_resource(self, identifier: str, actor: common_pb2.Actor) -> None: ...
 
 
 class UserDirectory(Protocol):

@@ -52,10 +52,15 @@ from services.clients.domain import (
     ClientRegistry,
     Registration,
     RegistrationPolicy,
+    ResourceRegistry,
 )
-from services.clients.domain.model import Client, ClientMetadata
+from services.clients.domain.model import Client, ClientMetadata, Resource, ResourceFields
 from services.clients.servicer import ClientsServicer
-from services.clients.tests.fakes import MemoryClientStore, MemoryInitialAccessTokenStore
+from services.clients.tests.fakes import (
+    MemoryClientStore,
+    MemoryInitialAccessTokenStore,
+    MemoryResourceStore,
+)
 from services.token.app import build_domain as build_token_domain
 from services.token.authorize_adapter import GrpcCodeConsumer
 from services.token.authorize_adapter import GrpcUserDirectory as TokenUserDirectory
@@ -194,6 +199,8 @@ class Downstream:
     client_registry: ClientRegistry
     registration: ClientRegistration
     client_store: MemoryClientStore
+    resources: ResourceRegistry
+    resource_store: MemoryResourceStore
     users_domain: UserDirectory
     hasher: Argon2PasswordHasher
     login: PasswordLogin
@@ -218,6 +225,12 @@ class Downstream:
     async def add_client(self, client_id: str, **metadata: Any) -> tuple[Client, str]:
         fields = {"client_name": client_id, "grant_types": ("client_credentials",), **metadata}
         return await self.client_registry.create(ClientMetadata(**fields), client_id=client_id)
+
+    async def add_resource(self, identifier: str, *scopes: str, **fields: Any) -> Resource:
+        """A resource server (RFC 8707), through the clients service's registry."""
+        return await self.resources.create(
+            identifier, ResourceFields(scopes=scopes or ("read",), **fields)
+        )
 
     async def register_client(self) -> Registration:
         """A self-registered client (RFC 7591) and its registration access token."""
@@ -280,7 +293,9 @@ async def start_downstream(*, issuer: str = ISSUER) -> Downstream:
         ),
         mode="open",
     )
-    clients = Recorded(ClientsServicer(registry, registration), journal)
+    resource_store = MemoryResourceStore()
+    resources = ResourceRegistry(resource_store, client_store, clock=fixed_clock)
+    clients = Recorded(ClientsServicer(registry, registration, resources), journal)
 
     user_store, consent_store = MemoryUserStore(), MemoryConsentStore()
     # Argon2id at its cheapest: the tests are about what happens, not its cost.
@@ -331,6 +346,8 @@ async def start_downstream(*, issuer: str = ISSUER) -> Downstream:
         client_registry=registry,
         registration=registration,
         client_store=client_store,
+        resources=resources,
+        resource_store=resource_store,
         users_domain=users,
         hasher=hasher,
         login=login,

@@ -216,9 +216,82 @@ async def test_disable_user_and_stats(system: System) -> None:
         "authorization_code",
         "refresh_token",
         "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
     }
     grants = await system.admin.call.ListGrants(token_pb2.ListGrantsRequest(subject=user.user_id))
     assert list(grants.families) == [] and list(grants.consents) == []
+
+
+async def test_resources_are_forwarded_and_audited_over_grpc(system: System) -> None:
+    """Each Resource RPC reaches ClientsService over gRPC; the writes leave their
+    audit rows with the caller's actor; errors arrive as their classes."""
+    downstream = system.downstream
+    api = "https://api.example.com/over-grpc"
+    system.journal.clear()
+    created = await system.admin.call.CreateResource(
+        clients_pb2.CreateResourceRequest(
+            resource=clients_pb2.Resource(identifier=api, name="Over gRPC", scopes=["a", "b"]),
+            actor=OPS,
+        )
+    )
+    assert created.identifier == api and list(created.scopes) == ["a", "b"]
+    assert (
+        await system.admin.call.GetResource(clients_pb2.GetResourceRequest(identifier=api))
+        == created
+    )
+    listed = await system.admin.call.ListResources(
+        clients_pb2.ListResourcesRequest(page=common_pb2.PageRequest(page_size=1))
+    )
+    assert [r.identifier for r in listed.resources] == [api]
+    updated = await system.admin.call.UpdateResource(
+        clients_pb2.UpdateResourceRequest(
+            resource=clients_pb2.Resource(identifier=api, access_token_ttl_seconds=300),
+            update_mask=["access_token_ttl_seconds"],
+            actor=OPS,
+        )
+    )
+    assert updated.access_token_ttl_seconds == 300 and updated.name == "Over gRPC"
+    with pytest.raises(InvalidRequest, match="access_token_ttl_seconds"):
+        await system.admin.call.UpdateResource(
+            clients_pb2.UpdateResourceRequest(
+                resource=clients_pb2.Resource(identifier=api, access_token_ttl_seconds=5),
+                update_mask=["access_token_ttl_seconds"],
+                actor=OPS,
+            )
+        )
+    with pytest.raises(Conflict):
+        await system.admin.call.CreateResource(
+            clients_pb2.CreateResourceRequest(
+                resource=clients_pb2.Resource(identifier=api, scopes=["a"]), actor=OPS
+            )
+        )
+    await system.admin.call.DeleteResource(
+        clients_pb2.DeleteResourceRequest(identifier=api, actor=OPS)
+    )
+    assert api not in downstream.resource_store.resources
+    with pytest.raises(NotFound, match="not found"):
+        await system.admin.call.GetResource(clients_pb2.GetResourceRequest(identifier=api))
+    assert system.journal.methods() == [
+        "CreateResource",
+        "GetResource",
+        "ListResources",
+        "UpdateResource",
+        "UpdateResource",
+        "CreateResource",
+        "DeleteResource",
+        "GetResource",
+    ]
+    found = await events(system, target=f"resource:{api}")
+    assert [(e.action, e.outcome) for e in reversed(found)] == [
+        ("resource.created", "success"),
+        ("resource.updated", "success"),
+        ("resource.updated", "failure"),
+        ("resource.created", "failure"),
+        ("resource.deleted", "success"),
+    ]
+    for event in found:
+        assert (event.actor.id, event.actor.remote_addr) == ("client:ops", "203.0.113.9")
+        assert event.source == "oauth2-admin"
 
 
 async def test_record_event_and_list_events(system: System) -> None:

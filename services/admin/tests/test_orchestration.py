@@ -13,7 +13,13 @@ from oauth2.v1 import authorize_pb2, clients_pb2, common_pb2, token_pb2
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from common.errors import InvalidRequest, InvalidToken, NotFound, TemporarilyUnavailable
+from common.errors import (
+    Conflict,
+    InvalidRequest,
+    InvalidToken,
+    NotFound,
+    TemporarilyUnavailable,
+)
 from services.admin.domain import AdminDomain
 from services.admin.tests.fakes import Downstream, Journal, MemoryAuditStore
 from services.token.domain.grants.base import TokenRequest
@@ -427,6 +433,7 @@ async def test_stats_come_from_the_owners(
         "authorization_code": 0,
         "refresh_token": 0,
         "client_credentials": 3,
+        "urn:ietf:params:oauth:grant-type:device_code": 0,
     }
     assert stats.since is not None
     assert journal.methods() == ["ListClients", "ListUsers", "GetTokenStats"]
@@ -455,3 +462,137 @@ async def test_an_unexpected_error_or_a_cancellation_is_audited_as_failure(
         ("failure", {"error": "cancelled"}),
     ]
     assert "boom" not in str(audit_store.records)
+
+
+# --- resource servers (RFC 8707) -------------------------------------------------------------
+
+API = "https://api.example.com/orders"
+
+
+def api_resource(identifier: str = API, *scopes: str, **fields: object) -> clients_pb2.Resource:
+    return clients_pb2.Resource(
+        identifier=identifier,
+        scopes=scopes or ("orders:read",),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def test_resource_changes_are_forwarded_and_audited(
+    domain: AdminDomain, downstream: Downstream, journal: Journal, audit_store: MemoryAuditStore
+) -> None:
+    await downstream.add_client("orders-rs")
+    created = await domain.resources.create(
+        clients_pb2.CreateResourceRequest(
+            resource=api_resource(API, "orders:read", "orders:write", name="Orders"),
+            actor=ADMIN,
+        )
+    )
+    assert (created.identifier, created.name) == (API, "Orders")
+    assert list(created.scopes) == ["orders:read", "orders:write"]
+    [forwarded] = journal.requests("CreateResource")
+    assert forwarded.resource.identifier == API and forwarded.actor == ADMIN
+    assert API in downstream.resource_store.resources
+
+    assert await domain.resources.get(API) == created
+    listed = await domain.resources.list(clients_pb2.ListResourcesRequest())
+    assert [r.identifier for r in listed.resources] == [API] and listed.page.total_size == 1
+
+    updated = await domain.resources.update(
+        clients_pb2.UpdateResourceRequest(
+            resource=api_resource(API, introspection_client_id="orders-rs"),
+            update_mask=["introspection_client_id"],
+            actor=ADMIN,
+        )
+    )
+    assert updated.introspection_client_id == "orders-rs" and updated.name == "Orders"
+    replaced = await domain.resources.update(
+        clients_pb2.UpdateResourceRequest(resource=api_resource(API, "orders:all"), actor=ADMIN)
+    )
+    assert (replaced.name, list(replaced.scopes)) == ("", ["orders:all"])
+
+    await domain.resources.delete(clients_pb2.DeleteResourceRequest(identifier=API, actor=ADMIN))
+    assert downstream.resource_store.resources == {}
+    [deletion] = journal.requests("DeleteResource")
+    assert deletion.identifier == API and deletion.actor == ADMIN
+    # A deletion takes nothing else with it: no token or consent call.
+    assert journal.methods() == [
+        "CreateResource",
+        "GetResource",
+        "ListResources",
+        "UpdateResource",
+        "UpdateResource",
+        "DeleteResource",
+    ]
+
+    target = f"resource:{API}"
+    assert audit_store.actions() == [
+        ("resource.created", target, "success"),
+        ("resource.updated", target, "success"),
+        ("resource.updated", target, "success"),
+        ("resource.deleted", target, "success"),
+    ]
+    for record in audit_store.records:
+        assert record.actor_id == "client:ops" and record.actor_remote_addr == "203.0.113.9"
+        assert record.source == "oauth2-admin"
+    assert [r.details for r in audit_store.records] == [
+        {},
+        {"fields": "introspection_client_id"},
+        {"fields": "*"},
+        {},
+    ]
+
+
+async def test_refused_resource_changes_are_audited_as_failures(
+    domain: AdminDomain, downstream: Downstream, audit_store: MemoryAuditStore
+) -> None:
+    with pytest.raises(InvalidRequest, match="fragment"):
+        await domain.resources.create(
+            clients_pb2.CreateResourceRequest(resource=api_resource(API + "#x"), actor=ADMIN)
+        )
+    await downstream.add_resource(API, "orders:read")
+    with pytest.raises(Conflict, match="already exists"):
+        await domain.resources.create(
+            clients_pb2.CreateResourceRequest(resource=api_resource(), actor=ADMIN)
+        )
+    with pytest.raises(InvalidRequest, match="Unknown client 'ghost'"):
+        await domain.resources.update(
+            clients_pb2.UpdateResourceRequest(
+                resource=api_resource(introspection_client_id="ghost"),
+                update_mask=["introspection_client_id"],
+                actor=ADMIN,
+            )
+        )
+    missing = "https://api.example.com/missing"
+    with pytest.raises(NotFound):
+        await domain.resources.delete(
+            clients_pb2.DeleteResourceRequest(identifier=missing, actor=ADMIN)
+        )
+    with pytest.raises(NotFound):
+        await domain.resources.get(missing)
+    assert audit_store.actions() == [
+        ("resource.created", f"resource:{API}#x", "failure"),
+        ("resource.created", f"resource:{API}", "failure"),
+        ("resource.updated", f"resource:{API}", "failure"),
+        ("resource.deleted", f"resource:{missing}", "failure"),
+    ]
+    assert [r.details["error"] for r in audit_store.records] == [
+        "invalid_request",
+        "conflict",
+        "invalid_request",
+        "not_found",
+    ]
+    assert audit_store.records[2].details["fields"] == "introspection_client_id"
+    assert audit_store.records[2].details["error_description"].startswith("Unknown client")
+
+
+async def test_a_long_identifier_is_kept_whole_in_the_details(
+    domain: AdminDomain, audit_store: MemoryAuditStore
+) -> None:
+    """An audit target holds 300 characters; an identifier may have 512."""
+    long = "https://api.example.com/" + "x" * 400
+    await domain.resources.create(
+        clients_pb2.CreateResourceRequest(resource=api_resource(long), actor=ADMIN)
+    )
+    [record] = audit_store.records
+    assert record.target == f"resource:{long}"[:300]
+    assert record.details == {"identifier": long}

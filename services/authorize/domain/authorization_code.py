@@ -78,6 +78,7 @@ class AuthorizationCodes:
             nonce=request.nonce,
             auth_time=request.auth_time or now,
             amr=request.amr,
+            resource=request.resource,
             created_at=now,
             expires_at=now + self._ttl,
         )

@@ -25,12 +25,14 @@ from common import pkce
 from common.errors import (
     InvalidRequest,
     InvalidScope,
+    InvalidTarget,
     OAuthError,
     RequestNotSupported,
     RequestUriNotSupported,
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from common.resources import ONE_RESOURCE, ResourceDirectory, single_resource, usable_resource
 from common.scopes import parse_scope
 from common.vocabulary import GrantType, ResponseMode, ResponseType
 from services.authorize.domain.model import ClientInfo
@@ -83,6 +85,8 @@ class AuthorizationRequest:
     # unpacked before validation; refused (request_not_supported) where none is wired.
     request: str = ""
     request_uri: str = ""
+    # RFC 8707: the resource server the access tokens are for (one per request).
+    resource: str = ""
     duplicated_parameters: tuple[str, ...] = ()
 
     @classmethod
@@ -179,8 +183,15 @@ class AuthorizationRequestValidator:
     """A list of small named steps, each raising one specific error
     (node-oidc-provider's shape)."""
 
-    def __init__(self, clients: ClientDirectory, *, allow_plain_pkce: bool = False) -> None:
+    def __init__(
+        self,
+        clients: ClientDirectory,
+        *,
+        allow_plain_pkce: bool = False,
+        resources: ResourceDirectory | None = None,
+    ) -> None:
         self._clients = clients
+        self._resources = resources
         self._allow_plain_pkce = allow_plain_pkce
         self._steps: tuple[RedirectStep, ...] = (
             self._reject_duplicated_parameters,
@@ -215,6 +226,7 @@ class AuthorizationRequestValidator:
         try:
             for step in self._steps:
                 step(checked)
+            await self._check_resource(checked)
         except OAuthError as exc:
             return replace(validated, error=exc.error, error_description=exc.description)
         return replace(
@@ -233,10 +245,23 @@ class AuthorizationRequestValidator:
             raise InvalidRequest(UNREGISTERED_REDIRECT_URI, detail=request.redirect_uri)
         return request.redirect_uri
 
+    async def _check_resource(self, checked: _Checked) -> None:
+        """RFC 8707 section 2: a registered resource the client may use, else
+        invalid_target (at the redirect URI)."""
+        identifier = single_resource([checked.request.resource])
+        if not identifier:
+            return
+        if self._resources is None:
+            raise InvalidTarget("Resource indicators are not configured on this server")
+        await usable_resource(self._resources, identifier, checked.client.scope)
+
     @staticmethod
     def _reject_duplicated_parameters(checked: _Checked) -> None:
-        """RFC 6749 section 3.1: parameters must not be included more than once."""
+        """RFC 6749 section 3.1: parameters must not be included more than once
+        (RFC 8707 allows several resources; this server takes one)."""
         duplicated = checked.request.duplicated_parameters
+        if "resource" in duplicated:
+            raise InvalidTarget(ONE_RESOURCE)
         if duplicated:
             raise InvalidRequest(f"Parameter '{duplicated[0]}' was given more than once")
 

@@ -152,6 +152,8 @@ class CodeRequest:
     nonce: str
     auth_time: datetime | None
     amr: tuple[str, ...]
+    #: RFC 8707: the resource of the request ("" none).
+    resource: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,7 @@ class AuthorizationCode:
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None = None
+    resource: str = ""
 
 
 @dataclass(frozen=True, slots=True)

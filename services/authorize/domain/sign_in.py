@@ -81,6 +81,9 @@ AUTHORIZATION_ERRORS: Final = frozenset(
         "consent_required",
         "request_not_supported",
         "request_uri_not_supported",
+        "invalid_request_object",
+        # RFC 8707 section 2.
+        "invalid_target",
     }
 )
 
@@ -482,6 +485,7 @@ class SignIn:
                     nonce=request.nonce,
                     auth_time=interaction.auth_time,
                     amr=interaction.amr,
+                    resource=request.resource,
                 )
             )
         except OAuthError as exc:

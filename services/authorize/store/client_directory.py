@@ -7,6 +7,7 @@ from oauth2.v1 import clients_pb2, common_pb2
 
 from common.errors import NotFound
 from common.grpc_client import ChannelSecurity
+from common.resources import GrpcResourceDirectory
 from common.services import ClientsClient, clients_client
 from common.settings import CommonSettings
 from services.authorize.domain.model import ClientInfo, PresentedCredentials
@@ -44,6 +45,10 @@ class GrpcClientDirectory:
                 ChannelSecurity.from_settings(settings),
             )
         )
+
+    def resources(self) -> GrpcResourceDirectory:
+        """The registered resource servers (RFC 8707), over the same channel."""
+        return GrpcResourceDirectory(self._clients)
 
     async def get_client(self, client_id: str) -> ClientInfo | None:
         try:

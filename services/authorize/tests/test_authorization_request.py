@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from common.errors import InvalidRequest
+from common.resources import ResourceInfo
 from services.authorize.domain import AuthorizationRequestValidator
 from services.authorize.domain.authorization_request import AuthorizationRequest
 from services.authorize.tests.fakes import FakeClientDirectory, make_client_info
@@ -307,3 +308,49 @@ async def test_request_objects_are_refused_at_the_redirect_uri(
     assert by_value.error == "request_not_supported"
     by_reference = await validator.validate(request(request_uri="urn:example:1"))
     assert by_reference.error == "request_uri_not_supported"
+
+
+class Resources:
+    """A ResourceDirectory of two resource servers (RFC 8707)."""
+
+    def __init__(self) -> None:
+        self.found = {
+            "https://api.example.com/": ResourceInfo("https://api.example.com/", ("profile",)),
+            "https://other.example.com/": ResourceInfo("https://other.example.com/", ("admin",)),
+        }
+
+    async def get(self, identifier: str) -> ResourceInfo | None:
+        return self.found.get(identifier)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"resource": "https://unknown.example.com/"}, "Unknown resource"),
+        ({"resource": "https://other.example.com/"}, "may not use the resource"),
+        ({"resource": "relative/path"}, "absolute URI"),
+        (
+            {"resource": "https://api.example.com/", "duplicated_parameters": ("resource",)},
+            "one resource at a time",
+        ),
+    ],
+)
+async def test_a_resource_must_be_registered_and_the_clients(
+    changes: dict[str, object], message: str
+) -> None:
+    validator = AuthorizationRequestValidator(directory(), resources=Resources())
+    validated = await validator.validate(request(**changes))
+    assert validated.error == "invalid_target", validated
+    assert message in validated.error_description
+
+
+async def test_a_usable_resource_passes_and_none_is_needed() -> None:
+    validator = AuthorizationRequestValidator(directory(), resources=Resources())
+    validated = await validator.validate(request(resource="https://api.example.com/"))
+    assert validated.error == "" and validated.request.resource == "https://api.example.com/"
+    assert (await validator.validate(request())).error == ""
+    # Without a registry, a resource cannot be honoured.
+    bare = await AuthorizationRequestValidator(directory()).validate(
+        request(resource="https://api.example.com/")
+    )
+    assert bare.error == "invalid_target"

@@ -1,4 +1,5 @@
-"""The client registry's rules, free of gRPC and SQL (RFC 6749 section 2, RFC 7591 section 2).
+"""The client registry's rules, free of gRPC and SQL (RFC 6749 section 2, RFC 7591 section 2),
+and the registry of resource servers (RFC 8707).
 
 The names below are imported on first use (PEP 562): a settings module that
 needs one constant of the package does not import all of it.
@@ -11,8 +12,20 @@ from typing import TYPE_CHECKING
 from common.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from services.clients.domain.model import Client, ClientMetadata, InitialAccessToken
-    from services.clients.domain.ports import ClientPage, ClientStore, InitialAccessTokenStore
+    from services.clients.domain.model import (
+        Client,
+        ClientMetadata,
+        InitialAccessToken,
+        Resource,
+        ResourceFields,
+    )
+    from services.clients.domain.ports import (
+        ClientPage,
+        ClientStore,
+        InitialAccessTokenStore,
+        ResourcePage,
+        ResourceStore,
+    )
     from services.clients.domain.registration import (
         ClientRegistration,
         Registration,
@@ -20,6 +33,7 @@ if TYPE_CHECKING:
     )
     from services.clients.domain.registration_policy import RegistrationPolicy
     from services.clients.domain.registry import ClientRegistry
+    from services.clients.domain.resources import ResourceRegistry
 
 _MODULE_OF = {
     "Client": "services.clients.domain.model",
@@ -33,6 +47,11 @@ _MODULE_OF = {
     "Registration": "services.clients.domain.registration",
     "RegistrationMode": "services.clients.domain.registration",
     "RegistrationPolicy": "services.clients.domain.registration_policy",
+    "Resource": "services.clients.domain.model",
+    "ResourceFields": "services.clients.domain.model",
+    "ResourcePage": "services.clients.domain.ports",
+    "ResourceRegistry": "services.clients.domain.resources",
+    "ResourceStore": "services.clients.domain.ports",
 }
 
 __all__ = [
@@ -47,6 +66,11 @@ __all__ = [
     "Registration",
     "RegistrationMode",
     "RegistrationPolicy",
+    "Resource",
+    "ResourceFields",
+    "ResourcePage",
+    "ResourceRegistry",
+    "ResourceStore",
 ]
 
 

@@ -135,3 +135,39 @@ class InitialAccessToken:
     expires_at: datetime
     max_uses: int
     uses: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceFields:
+    """What an operator sets on a resource server (RFC 8707 section 2); see
+    :mod:`services.clients.domain.resources` for the rules."""
+
+    name: str = ""
+    scopes: tuple[str, ...] = ()
+    #: 0: the server's access_token_ttl_seconds.
+    access_token_ttl_seconds: int = 0
+    #: The client the resource server introspects with ("" none).
+    introspection_client_id: str = ""
+
+
+#: Field names an UpdateResource ``update_mask`` may name.
+RESOURCE_FIELDS: Final = tuple(f.name for f in dataclasses.fields(ResourceFields))
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A registered resource server: the audience (``aud``) of the access tokens a
+    ``resource`` parameter (RFC 8707) asks for. ``identifier`` is its key and never
+    changes; ``revision`` guards against lost updates and stays inside the service."""
+
+    identifier: str
+    name: str
+    scopes: tuple[str, ...]
+    access_token_ttl_seconds: int
+    introspection_client_id: str
+    created_at: datetime
+    updated_at: datetime
+    revision: int = 1
+
+    def fields(self) -> ResourceFields:
+        return ResourceFields(**{name: getattr(self, name) for name in RESOURCE_FIELDS})

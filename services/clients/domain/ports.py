@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from services.clients.domain.model import Client, InitialAccessToken
+from services.clients.domain.model import Client, InitialAccessToken, Resource
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,4 +57,37 @@ class InitialAccessTokenStore(Protocol):
 
     async def delete_expired(self, *, now: datetime) -> int:
         """Remove tokens that expired before ``now``; how many went."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePage:
+    resources: list[Resource]
+    #: Opaque cursor of the next page; empty on the last page.
+    next_page_token: str
+    #: How many resources there are, over all pages.
+    total_size: int
+
+
+class ResourceStore(Protocol):
+    """Persistence of resource servers (RFC 8707), by identifier. Implementations
+    raise ``common.errors`` classes: Conflict for a taken identifier or a lost update
+    race, NotFound for a resource that is gone, TemporarilyUnavailable when the
+    database cannot be reached."""
+
+    async def create(self, resource: Resource) -> None: ...
+
+    async def get(self, identifier: str) -> Resource | None: ...
+
+    async def list(self, *, after: str | None, limit: int) -> tuple[list[Resource], int]:
+        """Up to ``limit`` resources ordered by identifier, strictly after ``after``;
+        plus how many there are in all."""
+        ...
+
+    async def update(self, resource: Resource, *, expected_revision: int) -> None:
+        """Replace the stored resource if its revision is still ``expected_revision``."""
+        ...
+
+    async def delete(self, identifier: str) -> bool:
+        """True when a resource was deleted."""
         ...

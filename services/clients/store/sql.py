@@ -1,4 +1,5 @@
-"""SqlClientStore: the ClientStore port over SQLAlchemy Core (SQLite or PostgreSQL).
+"""SqlClientStore and SqlResourceStore: the ClientStore and ResourceStore ports over
+SQLAlchemy Core (SQLite or PostgreSQL).
 
 Database errors become domain errors here, at the boundary: a taken primary
 key is Conflict, an unreachable database is TemporarilyUnavailable.
@@ -17,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common.db import database_errors, escape_like
 from common.errors import Conflict, NotFound
 from common.timeutil import as_utc
-from services.clients.domain.model import Client, InitialAccessToken
-from services.clients.store.tables import clients, initial_access_tokens
+from services.clients.domain.model import Client, InitialAccessToken, Resource
+from services.clients.store.tables import clients, initial_access_tokens, resources
 
 _COLUMNS = [field.name for field in dataclasses.fields(Client)]
 _DATETIME_COLUMNS = ("created_at", "updated_at", "client_secret_expires_at")
@@ -107,6 +108,78 @@ class SqlClientStore:
         with database_errors(UNAVAILABLE):
             async with self._engine.begin() as conn:
                 result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
+        return bool(result.rowcount)
+
+
+_RESOURCE_COLUMNS = [field.name for field in dataclasses.fields(Resource)]
+
+
+def _resource_from_row(row: Row[Any]) -> Resource:
+    values = dict(row._mapping)
+    values["created_at"] = as_utc(values["created_at"])  # SQLite returns naive datetimes
+    values["updated_at"] = as_utc(values["updated_at"])
+    return Resource(**values)
+
+
+class SqlResourceStore:
+    """Resource servers (RFC 8707) in the service's own schema (or SQLite file)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, resource: Resource) -> None:
+        values = {name: getattr(resource, name) for name in _RESOURCE_COLUMNS}
+        with database_errors(UNAVAILABLE, "clients.resources.create"):
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(resources).values(values))
+            except sa_exc.IntegrityError:
+                raise Conflict(f"Resource {resource.identifier!r} already exists") from None
+
+    async def get(self, identifier: str) -> Resource | None:
+        statement = select(resources).where(resources.c.identifier == identifier)
+        with database_errors(UNAVAILABLE, "clients.resources.get"):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(statement)).first()
+        return _resource_from_row(row) if row is not None else None
+
+    async def list(self, *, after: str | None, limit: int) -> tuple[list[Resource], int]:
+        page = select(resources).order_by(resources.c.identifier).limit(limit)
+        if after is not None:
+            page = page.where(resources.c.identifier > after)
+        count = select(func.count()).select_from(resources)
+        with database_errors(UNAVAILABLE, "clients.resources.list"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(page)).all()
+                total = (await conn.execute(count)).scalar_one()
+        return [_resource_from_row(row) for row in rows], int(total)
+
+    async def update(self, resource: Resource, *, expected_revision: int) -> None:
+        values = {name: getattr(resource, name) for name in _RESOURCE_COLUMNS}
+        del values["identifier"], values["created_at"]
+        key = resources.c.identifier == resource.identifier
+        statement = (
+            update(resources)
+            .where(key)
+            .where(resources.c.revision == expected_revision)
+            .values(values)
+        )
+        with database_errors(UNAVAILABLE, "clients.resources.update"):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
+                if result.rowcount == 1:
+                    return
+                exists = await conn.scalar(select(resources.c.identifier).where(key))
+        if exists is None:
+            raise NotFound(f"Resource {resource.identifier!r} not found")
+        # Another replica changed the resource between our read and this write.
+        raise Conflict(f"Resource {resource.identifier!r} was changed concurrently; retry")
+
+    async def delete(self, identifier: str) -> bool:
+        statement = delete(resources).where(resources.c.identifier == identifier)
+        with database_errors(UNAVAILABLE, "clients.resources.delete"):
+            async with self._engine.begin() as conn:
+                result = await conn.execute(statement)
         return bool(result.rowcount)
 
 

@@ -76,3 +76,21 @@ initial_access_tokens = Table(
     Column("max_uses", Integer, nullable=False),
     Column("uses", Integer, nullable=False),
 )
+
+# Resource servers (RFC 8707 section 2), by their identifier: an absolute URI, the
+# aud of the access tokens issued for them.
+resources = Table(
+    "resources",
+    metadata,
+    Column("identifier", String(512), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("scopes", JsonStringList, nullable=False),
+    # 0: the token service's access_token_ttl_seconds.
+    Column("access_token_ttl_seconds", Integer, nullable=False),
+    # The client it introspects with ("" none); a client_id, not a foreign key: a
+    # deleted client leaves a name that matches no client.
+    Column("introspection_client_id", String(128), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from common.errors import Conflict, NotFound
-from services.clients.domain.model import Client, InitialAccessToken
+from services.clients.domain.model import Client, InitialAccessToken, Resource
 from services.clients.domain.ports import ClientStore
 
 
@@ -80,6 +80,37 @@ class CountingStore:
     async def delete(self, client_id: str) -> bool:
         self.calls["delete"] += 1
         return await self.inner.delete(client_id)
+
+
+class MemoryResourceStore:
+    """Follows the ResourceStore contract the SQL store is tested against."""
+
+    def __init__(self) -> None:
+        self.resources: dict[str, Resource] = {}
+
+    async def create(self, resource: Resource) -> None:
+        if resource.identifier in self.resources:
+            raise Conflict(f"Resource {resource.identifier!r} already exists")
+        self.resources[resource.identifier] = resource
+
+    async def get(self, identifier: str) -> Resource | None:
+        return self.resources.get(identifier)
+
+    async def list(self, *, after: str | None, limit: int) -> tuple[list[Resource], int]:
+        ordered = [resource for _, resource in sorted(self.resources.items())]
+        page = [r for r in ordered if after is None or r.identifier > after]
+        return page[:limit], len(ordered)
+
+    async def update(self, resource: Resource, *, expected_revision: int) -> None:
+        current = self.resources.get(resource.identifier)
+        if current is None:
+            raise NotFound(f"Resource {resource.identifier!r} not found")
+        if current.revision != expected_revision:
+            raise Conflict("changed concurrently")
+        self.resources[resource.identifier] = resource
+
+    async def delete(self, identifier: str) -> bool:
+        return self.resources.pop(identifier, None) is not None
 
 
 class MemoryInitialAccessTokenStore:

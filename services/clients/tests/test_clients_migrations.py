@@ -1,12 +1,14 @@
 """Migration 0003 adds introspection, allowed_cors_origins and enabled to clients
 that already exist, with the defaults that keep them working, on SQLite and
-PostgreSQL; downgrading removes the columns again. 0005 (the head) adds the
-client keys and request-object settings the same way: the previous release,
-which writes none of them, keeps working on the new schema."""
+PostgreSQL; downgrading removes the columns again. 0005 adds the client keys and
+request-object settings the same way: the previous release, which writes none of
+them, keeps working on the new schema. 0006 (the head) adds the table of resource
+servers (RFC 8707) beside the clients, which it leaves as they were."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -16,8 +18,9 @@ from sqlalchemy.exc import DBAPIError
 from common.db import create_engine
 from common.migrations import alembic_config, downgrade, upgrade
 from services.clients.app import MIGRATIONS_DIR
+from services.clients.domain.model import Resource
 from services.clients.settings import ClientsSettings
-from services.clients.store.sql import SqlClientStore
+from services.clients.store.sql import SqlClientStore, SqlResourceStore
 from services.clients.tests.conftest import settings_for
 
 INSERT_0002 = """
@@ -67,9 +70,9 @@ async def test_0003_keeps_existing_clients_working(
     assert await _load(settings) == (False, (), True)
 
 
-def test_head_is_0005() -> None:
+def test_head_is_0006() -> None:
     script = ScriptDirectory.from_config(alembic_config(ClientsSettings(), MIGRATIONS_DIR))
-    assert script.get_current_head() == "0005"
+    assert script.get_current_head() == "0006"
 
 
 async def _load_keys(settings: ClientsSettings) -> tuple[str, str, bool, str]:
@@ -110,3 +113,36 @@ async def test_0005_keeps_existing_clients_and_the_previous_release_working(
             await _execute(settings, f"SELECT {column} FROM clients")  # noqa: S608 - a constant
     await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
     assert await _load_keys(settings) == ("", "", False, "")
+
+
+async def _resource_round_trip(settings: ClientsSettings) -> Resource | None:
+    engine = create_engine(settings)
+    try:
+        store = SqlResourceStore(engine)
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        resource = Resource("https://api.example.com/orders", "", ("a",), 0, "old", when, when)
+        await store.create(resource)
+        return await store.get(resource.identifier)
+    finally:
+        await engine.dispose()
+
+
+async def test_0006_adds_resources_beside_the_clients(
+    pg_url: str, database_url: tuple[str, str]
+) -> None:
+    settings = settings_for(*database_url)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR, "0005")
+    await _execute(settings, INSERT_0002)
+    with pytest.raises(DBAPIError, match="resources"):
+        await _execute(settings, "SELECT identifier FROM resources")
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    stored = await _resource_round_trip(settings)
+    assert stored is not None and stored.scopes == ("a",)
+    assert stored.introspection_client_id == "old"
+    assert await _load_keys(settings) == ("", "", False, "")  # the client is as it was
+    await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0005")
+    with pytest.raises(DBAPIError, match="resources"):
+        await _execute(settings, "SELECT identifier FROM resources")
+    assert await _load_keys(settings) == ("", "", False, "")
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _resource_round_trip(settings) is not None  # an empty table again

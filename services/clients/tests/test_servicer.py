@@ -32,6 +32,7 @@ from services.clients.app import (
     SERVICE_NAME,
     build_registration,
     build_registry,
+    build_resources,
     servicer_adder,
 )
 from services.clients.domain.jwks import canonical_json
@@ -54,9 +55,12 @@ async def clients(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cli
     kv = MemoryKeyValue()
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     registry = build_registry(settings, engine, kv)
-    servicer_adder(ClientsServicer(registry, build_registration(settings, engine, registry)))(
-        server
+    servicer = ClientsServicer(
+        registry,
+        build_registration(settings, engine, registry),
+        build_resources(settings, engine, kv),
     )
+    servicer_adder(servicer)(server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     client: Client = ServiceClient(
@@ -327,3 +331,125 @@ def test_mapping_of_the_new_fields() -> None:
     assert metadata.require_signed_request_object is True
     assert metadata.request_object_signing_alg == "ES256"
     assert metadata_from_proto(clients_pb2.ClientMetadata()) == ClientMetadata()
+
+
+# --- resource servers (RFC 8707) ------------------------------------------------------------
+
+
+def resource(identifier: str, *scopes: str, **fields: Any) -> clients_pb2.Resource:
+    return clients_pb2.Resource(identifier=identifier, scopes=scopes, **fields)
+
+
+async def test_resource_lifecycle_through_grpc(clients: Client) -> None:
+    """Create, get, update (masked and whole), delete over the wire, on SQLite."""
+    introspector = await create(clients, client_name="orders-rs")
+    api = "https://api.example.com/grpc-orders"
+    created = await clients.call.CreateResource(
+        clients_pb2.CreateResourceRequest(
+            resource=resource(
+                api,
+                "orders:read",
+                "orders:write",
+                "orders:read",
+                name="Orders",
+                access_token_ttl_seconds=900,
+                introspection_client_id=introspector.client.client_id,
+            ),
+            actor=common_pb2.Actor(id="client:admin"),
+        )
+    )
+    assert created.identifier == api and created.name == "Orders"
+    assert list(created.scopes) == ["orders:read", "orders:write"]
+    assert created.access_token_ttl_seconds == 900
+    assert created.introspection_client_id == introspector.client.client_id
+    assert created.created_at.seconds > 0 and created.updated_at == created.created_at
+    fetched = await clients.call.GetResource(clients_pb2.GetResourceRequest(identifier=api))
+    assert fetched == created
+
+    renamed = await clients.call.UpdateResource(
+        clients_pb2.UpdateResourceRequest(
+            resource=resource(api, name="Orders v2"), update_mask=["name"]
+        )
+    )
+    assert renamed.name == "Orders v2" and list(renamed.scopes) == list(created.scopes)
+    assert renamed.created_at == created.created_at
+    replaced = await clients.call.UpdateResource(
+        clients_pb2.UpdateResourceRequest(resource=resource(api, "orders:admin"))
+    )
+    assert (replaced.name, list(replaced.scopes)) == ("", ["orders:admin"])
+    assert (replaced.access_token_ttl_seconds, replaced.introspection_client_id) == (0, "")
+
+    await clients.call.DeleteResource(clients_pb2.DeleteResourceRequest(identifier=api))
+    with pytest.raises(NotFound, match="not found"):
+        await clients.call.GetResource(clients_pb2.GetResourceRequest(identifier=api))
+    with pytest.raises(NotFound):
+        await clients.call.DeleteResource(clients_pb2.DeleteResourceRequest(identifier=api))
+    with pytest.raises(NotFound):
+        await clients.call.UpdateResource(
+            clients_pb2.UpdateResourceRequest(resource=resource(api, "x"))
+        )
+
+
+async def test_resource_errors_through_grpc(clients: Client) -> None:
+    api = "https://api.example.com/grpc-errors"
+    await clients.call.CreateResource(
+        clients_pb2.CreateResourceRequest(resource=resource(api, "a"))
+    )
+    with pytest.raises(Conflict, match="already exists"):
+        await clients.call.CreateResource(
+            clients_pb2.CreateResourceRequest(resource=resource(api, "b"))
+        )
+    for refused, match in [
+        (resource("https://api.example.com/x#frag", "a"), "fragment"),
+        (resource("not a uri", "a"), "identifier"),
+        (resource("https://api.example.com/y"), "'scopes' must name at least one scope"),
+        (resource("https://api.example.com/y", "a b"), "Invalid scope token"),
+        (
+            resource("https://api.example.com/y", "a", access_token_ttl_seconds=30),
+            "access_token_ttl_seconds",
+        ),
+        (
+            resource("https://api.example.com/y", "a", introspection_client_id="nobody"),
+            "Unknown client 'nobody'",
+        ),
+    ]:
+        with pytest.raises(InvalidRequest, match=match):
+            await clients.call.CreateResource(clients_pb2.CreateResourceRequest(resource=refused))
+    with pytest.raises(InvalidRequest, match="Unknown field 'scope' in 'update_mask'"):
+        await clients.call.UpdateResource(
+            clients_pb2.UpdateResourceRequest(resource=resource(api, "c"), update_mask=["scope"])
+        )
+    with pytest.raises(InvalidRequest, match="Missing 'identifier'"):
+        await clients.call.GetResource(clients_pb2.GetResourceRequest())
+    with pytest.raises(NotFound):
+        await clients.call.GetResource(clients_pb2.GetResourceRequest(identifier="https://x\x00"))
+
+
+async def test_list_resources_through_grpc(clients: Client) -> None:
+    listed = [f"https://list.example.com/{name}" for name in ("c", "a", "b")]
+    for identifier in listed:
+        await clients.call.CreateResource(
+            clients_pb2.CreateResourceRequest(resource=resource(identifier, "s"))
+        )
+    everything = await clients.call.ListResources(clients_pb2.ListResourcesRequest())
+    found = [r.identifier for r in everything.resources]
+    assert found == sorted(found) and set(listed) <= set(found)
+    assert everything.page.total_size == len(found) and everything.page.next_page_token == ""
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await clients.call.ListResources(
+            clients_pb2.ListResourcesRequest(
+                page=common_pb2.PageRequest(page_size=2, page_token=token)
+            )
+        )
+        assert len(page.resources) <= 2
+        seen += [r.identifier for r in page.resources]
+        token = page.page.next_page_token
+        if not token:
+            break
+    assert seen == found
+    with pytest.raises(InvalidRequest, match="page_token"):
+        await clients.call.ListResources(
+            clients_pb2.ListResourcesRequest(page=common_pb2.PageRequest(page_token="!"))
+        )

@@ -1,4 +1,5 @@
-"""The ClientStore contract, run against SqlClientStore on SQLite and PostgreSQL."""
+"""The ClientStore and ResourceStore contracts, run against SqlClientStore and
+SqlResourceStore on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.errors import Conflict, NotFound
 from services.clients.domain.jwks import canonical_json
-from services.clients.domain.model import Client
+from services.clients.domain.model import Client, Resource
 from services.clients.store.cache import decode_client, encode_client
-from services.clients.store.sql import SqlClientStore
+from services.clients.store.sql import SqlClientStore, SqlResourceStore
 from services.clients.tests.keys import key_set, okp_jwk, rsa_jwk
 
 T0 = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -147,3 +149,101 @@ async def test_keys_and_request_object_settings_round_trip(sql_store: SqlClientS
     assert plain is not None
     assert (plain.jwks, plain.jwks_uri, plain.require_signed_request_object) == ("", "", False)
     assert plain.request_object_signing_alg == ""
+
+
+# --- resource servers (RFC 8707) ------------------------------------------------------------
+
+
+@pytest.fixture
+def resource_store(engine: AsyncEngine) -> SqlResourceStore:
+    return SqlResourceStore(engine)
+
+
+def make_resource(identifier: str, **changes: object) -> Resource:
+    resource = Resource(
+        identifier=identifier,
+        name="Orders API",
+        scopes=("orders:read", "orders:write"),
+        access_token_ttl_seconds=0,
+        introspection_client_id="",
+        created_at=T0,
+        updated_at=T0,
+        revision=1,
+    )
+    return dataclasses.replace(resource, **changes)  # type: ignore[arg-type]
+
+
+async def test_resource_round_trip(resource_store: SqlResourceStore) -> None:
+    longest = "https://api.example.com/" + "x" * (512 - len("https://api.example.com/"))
+    resource = make_resource(
+        longest,
+        name="Ünïcode ✓ " + "n" * 190,
+        scopes=tuple(f"scope:{i}" for i in range(50)),
+        access_token_ttl_seconds=86_400,
+        introspection_client_id="c" * 128,
+    )
+    await resource_store.create(resource)
+    loaded = await resource_store.get(longest)
+    assert loaded == resource
+    assert loaded is not None and loaded.created_at.tzinfo is not None
+    assert isinstance(loaded.scopes, tuple)
+    plain = make_resource("https://api.example.com/plain", name="", scopes=("a",))
+    await resource_store.create(plain)
+    assert await resource_store.get("https://api.example.com/plain") == plain
+    assert await resource_store.get("https://api.example.com/missing") is None
+
+
+async def test_a_taken_identifier_is_conflict(resource_store: SqlResourceStore) -> None:
+    await resource_store.create(make_resource("https://api.example.com/dup"))
+    with pytest.raises(Conflict, match="already exists"):
+        await resource_store.create(make_resource("https://api.example.com/dup", name="other"))
+    assert await resource_store.get("https://api.example.com/dup") == make_resource(
+        "https://api.example.com/dup"
+    )
+    # Identifiers are compared exactly: another spelling is another resource.
+    await resource_store.create(make_resource("https://API.example.com/dup"))
+
+
+async def test_resources_list_in_order_and_pages(resource_store: SqlResourceStore) -> None:
+    identifiers = [f"https://api.example.com/r{index}" for index in (3, 0, 4, 1, 2)]
+    for identifier in identifiers:
+        await resource_store.create(make_resource(identifier))
+    page, total = await resource_store.list(after=None, limit=2)
+    assert [r.identifier for r in page] == sorted(identifiers)[:2] and total == 5
+    page, total = await resource_store.list(after=page[-1].identifier, limit=2)
+    assert [r.identifier for r in page] == sorted(identifiers)[2:4] and total == 5
+    page, _ = await resource_store.list(after=page[-1].identifier, limit=2)
+    assert [r.identifier for r in page] == sorted(identifiers)[4:]
+    page, total = await resource_store.list(after=sorted(identifiers)[-1], limit=2)
+    assert page == [] and total == 5
+
+
+async def test_resource_update_checks_revision(resource_store: SqlResourceStore) -> None:
+    resource = make_resource("https://api.example.com/u")
+    await resource_store.create(resource)
+    changed = dataclasses.replace(
+        resource,
+        name="renamed",
+        scopes=("orders:admin",),
+        access_token_ttl_seconds=300,
+        introspection_client_id="rs-client",
+        updated_at=T0 + timedelta(minutes=5),
+        revision=2,
+    )
+    await resource_store.update(changed, expected_revision=1)
+    assert await resource_store.get("https://api.example.com/u") == changed
+    with pytest.raises(Conflict, match="changed concurrently"):
+        await resource_store.update(dataclasses.replace(changed, revision=3), expected_revision=1)
+    assert await resource_store.get("https://api.example.com/u") == changed
+    with pytest.raises(NotFound):
+        await resource_store.update(
+            make_resource("https://api.example.com/ghost"), expected_revision=1
+        )
+
+
+async def test_resource_delete(resource_store: SqlResourceStore) -> None:
+    await resource_store.create(make_resource("https://api.example.com/d"))
+    assert await resource_store.delete("https://api.example.com/d") is True
+    assert await resource_store.get("https://api.example.com/d") is None
+    assert await resource_store.delete("https://api.example.com/d") is False
+    assert await resource_store.list(after=None, limit=10) == ([], 0)

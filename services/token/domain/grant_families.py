@@ -55,7 +55,12 @@ class GrantFamilies:
         self._clock = clock
 
     async def start(
-        self, grant: ConsumedCode, scope: list[str], *, with_refresh_token: bool
+        self,
+        grant: ConsumedCode,
+        scope: list[str],
+        *,
+        with_refresh_token: bool,
+        resource: str = "",
     ) -> tuple[GrantFamily, str]:
         """Record the family of a code just consumed, with its first refresh token when
         ``with_refresh_token`` (both in one write); the family and that token ("" when
@@ -75,6 +80,7 @@ class GrantFamilies:
             expires_at=now + timedelta(seconds=lifetime),
             auth_time=grant.auth_time,
             amr=grant.amr,
+            resource=resource,
         )
         if not with_refresh_token:
             await self._store.create_family(family)

@@ -9,7 +9,9 @@ And a caller learns only about tokens that concern it (section 4: "the
 authorization server MAY respond ... to protect against token scanning"): a
 token issued to it, an access token whose ``aud`` names its client_id (it is
 that token's resource server), or any token when an operator gave it the
-``introspection`` permission (``oauth2ctl client create --introspection``).
+``introspection`` permission (``oauth2ctl client create --introspection``), or an
+access token for a registered resource (RFC 8707) whose ``introspection_client_id``
+is the caller (``oauth2ctl resource create --introspection-client``).
 Any other token, valid or not, is ``{"active": false}`` too, so that
 introspection never tells one client that another client's token exists.
 
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.errors import InsufficientScope, InvalidClient, InvalidToken
+from common.resources import ResourceDirectory
 from services.token.domain.denylist import RevocationList
 from services.token.domain.grant_families import GrantFamilies
 from services.token.domain.jwt_access_token import JwtAccessTokenVerifier
@@ -112,7 +115,9 @@ class Introspection:
         revocations: RevocationList,
         families: GrantFamilies,
         issuer: str,
+        resources: ResourceDirectory | None = None,
     ) -> None:
+        self._resources = resources
         self._authenticator = authenticator
         self._verifier = verifier
         self._revocations = revocations
@@ -130,7 +135,23 @@ class Introspection:
             result = await self.access_token(token)
         else:
             result = await self.refresh_token(token)
-        return result if may_introspect(caller, result) else INACTIVE
+        if may_introspect(caller, result) or await self._resource_server_of(caller, result):
+            return result
+        return INACTIVE
+
+    async def _resource_server_of(
+        self, caller: AuthenticatedClient, result: IntrospectionResult
+    ) -> bool:
+        """The caller introspects for a resource the token is for (RFC 8707)."""
+        if self._resources is None or result.token_type != ACCESS_TOKEN_TYPE:
+            return False
+        for audience in result.aud:
+            if audience == self._issuer:
+                continue
+            resource = await self._resources.get(audience)
+            if resource is not None and resource.introspection_client_id == caller.client_id:
+                return True
+        return False
 
     async def access_token(self, token: str) -> IntrospectionResult:
         claims = await self._verifier.verify(token)

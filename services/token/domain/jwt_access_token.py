@@ -78,8 +78,12 @@ class JwtAccessTokenIssuer:
         scope: list[str],
         alg: str = "",
         extra_claims: Mapping[str, Any] | None = None,
+        audience: str = "",
+        ttl_seconds: int = 0,
     ) -> IssuedAccessToken:
-        """``extra_claims`` (``auth_time``, ``grant_id``) never replace a claim set here."""
+        """``extra_claims`` (``auth_time``, ``grant_id``) never replace a claim set here.
+        ``audience`` (a resource, RFC 8707) replaces the default ``aud``; ``ttl_seconds``
+        (the resource's) the default lifetime."""
         alg = alg or self._policy.default_alg
         if alg not in SUPPORTED_ALGS:
             raise UnauthorizedClient(
@@ -87,13 +91,14 @@ class JwtAccessTokenIssuer:
             )
         key = self._keys.signing_key(alg)
         iat = int(self._clock())
-        exp = iat + self._policy.ttl_seconds
+        ttl = ttl_seconds or self._policy.ttl_seconds
+        exp = iat + ttl
         jti = random_token(JTI_BYTES)
         claims: dict[str, Any] = {
             **(extra_claims or {}),
             "iss": self._policy.issuer,
             "sub": subject,
-            "aud": self._policy.aud_claim,
+            "aud": audience or self._policy.aud_claim,
             "client_id": client_id,
             "exp": exp,
             "iat": iat,
@@ -104,9 +109,7 @@ class JwtAccessTokenIssuer:
         token = jwt.encode(
             claims, key.private_key, algorithm=alg, headers={"kid": key.kid, "typ": "at+jwt"}
         )
-        return IssuedAccessToken(
-            token=token, jti=jti, expires_in=self._policy.ttl_seconds, exp=exp, iat=iat
-        )
+        return IssuedAccessToken(token=token, jti=jti, expires_in=ttl, exp=exp, iat=iat)
 
 
 class JwtAccessTokenVerifier:

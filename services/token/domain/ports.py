@@ -199,6 +199,8 @@ class ConsumedCode:
     nonce: str = ""
     auth_time: datetime | None = None
     amr: tuple[str, ...] = ()
+    # RFC 8707: the resource of the authorization request ("" none).
+    resource: str = ""
 
 
 class CodeConsumer(Protocol):
@@ -245,6 +247,8 @@ class GrantFamily:
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     revoke_reason: str = ""
+    # RFC 8707: the resource its access tokens are for ("": the default audience).
+    resource: str = ""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ def _to_family(row: Any) -> GrantFamily:
         last_used_at=_optional_utc(row.last_used_at),
         revoked_at=_optional_utc(row.revoked_at),
         revoke_reason=row.revoke_reason or "",
+        resource=row.resource,
     )
 
 
@@ -113,6 +114,7 @@ class SqlGrantStore:
                 expires_at=family.expires_at,
                 revoked_at=family.revoked_at,
                 revoke_reason=family.revoke_reason or None,
+                resource=family.resource,
             )
         )
 

@@ -101,6 +101,8 @@ grant_families = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("revoke_reason", String(255), nullable=True),
+    # RFC 8707: the resource its access tokens are for ("" the default audience; 0004).
+    Column("resource", Text, nullable=False, server_default=""),
 )
 
 Index("ix_grant_families_subject", grant_families.c.subject)

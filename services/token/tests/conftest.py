@@ -16,6 +16,7 @@ from common.audit import AuditSink
 from common.db import create_engine
 from common.kv import KeyValue, MemoryKeyValue
 from common.migrations import upgrade
+from common.resources import ResourceDirectory
 from services.token import MIGRATIONS_DIR
 from services.token.app import build_domain
 from services.token.domain.denylist import RevocationList
@@ -67,6 +68,7 @@ def wire(
     grant_store: GrantStore | None = None,
     kv: KeyValue | None = None,
     audit: AuditSink | None = None,
+    resources: ResourceDirectory | None = None,
     **settings: object,
 ) -> TokenDomain:
     """The domain as app.py builds it, on fakes."""
@@ -85,6 +87,7 @@ def wire(
         revocations=revocations,
         kv=kv,
         audit=audit,
+        resources=resources,
     )
 
 

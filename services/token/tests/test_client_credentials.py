@@ -211,9 +211,9 @@ async def test_unsupported_client_alg(wired: Wired) -> None:
 
 def test_each_grant_declares_the_parameters_it_reads() -> None:
     assert {grant_type: grant.PARAMETERS for grant_type, grant in GRANTS.items()} == {
-        "authorization_code": {"code", "redirect_uri", "code_verifier"},
-        "client_credentials": {"scope"},
-        "refresh_token": {"refresh_token", "scope"},
+        "authorization_code": {"code", "redirect_uri", "code_verifier", "resource"},
+        "client_credentials": {"scope", "resource"},
+        "refresh_token": {"refresh_token", "scope", "resource"},
         "urn:ietf:params:oauth:grant-type:device_code": {"device_code"},
     }
     # Every declared parameter is a field of the contract's TokenRequest.

@@ -5,6 +5,7 @@ grant families, and migration 0003 on a database at 0002."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, timedelta
@@ -175,7 +176,20 @@ async def test_migration_0003_keeps_rows_of_0002(database_url: tuple[str, str], 
                     created_at=key.created_at,
                 )
             )
-        await SqlGrantStore(engine).create_family(grant)
+        async with engine.begin() as conn:
+            # A row as 0002 wrote it (the store of today writes columns added since).
+            await conn.execute(
+                insert(grant_families).values(
+                    family_id=grant.family_id,
+                    client_id=grant.client_id,
+                    subject=grant.subject,
+                    scope=" ".join(grant.scope),
+                    auth_time=grant.auth_time,
+                    amr=json.dumps(list(grant.amr)),
+                    created_at=grant.created_at,
+                    expires_at=grant.expires_at,
+                )
+            )
         await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
         # The pool may hold connections that saw the old table; start afresh.
         await engine.dispose()

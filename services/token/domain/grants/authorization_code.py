@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from common import pkce
 from common.errors import InvalidGrant, InvalidRequest, TemporarilyUnavailable
+from common.resources import ResourceInfo
 from common.secrets import sha256_hex
 from common.vocabulary import (
     CONFIDENTIAL_AUTH_METHODS,
@@ -24,7 +25,12 @@ from common.vocabulary import (
     ClientAuthMethod,
     GrantType,
 )
-from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
+from services.token.domain.grants.base import (
+    GrantServices,
+    TokenRequest,
+    TokenResponse,
+    resolve_target,
+)
 from services.token.domain.grants.user_tokens import (
     issue_user_tokens,
     refresh_token_allowed,
@@ -41,7 +47,9 @@ class AuthorizationCodeGrant:
 
     GRANT_TYPE: ClassVar[str] = GrantType.AUTHORIZATION_CODE
     # Section 4.1.3, RFC 7636 section 4.5; the scope is the one the code was issued for.
-    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"code", "redirect_uri", "code_verifier"})
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset(
+        {"code", "redirect_uri", "code_verifier", "resource"}
+    )
     # Public clients (native apps, SPAs) use this grant with PKCE (OAuth 2.1 section 2.1).
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (
         *CONFIDENTIAL_AUTH_METHODS,
@@ -76,7 +84,8 @@ class AuthorizationCodeGrant:
         user_claims, enabled = await self._services.users.claims(grant.user_id, scope)
         if not enabled:
             raise InvalidGrant("The user account is disabled")
-        return await self.issue(client, grant, scope, user_claims)
+        target = await resolve_target(self._services, client, request.resource, grant.resource)
+        return await self.issue(client, grant, scope, user_claims, target=target)
 
     async def consume_code(self, client: AuthenticatedClient, code: str) -> ConsumedCode:
         try:
@@ -124,11 +133,16 @@ class AuthorizationCodeGrant:
         grant: ConsumedCode,
         scope: list[str],
         user_claims: dict[str, Any],
+        *,
+        target: ResourceInfo | None = None,
     ) -> TokenResponse:
         families = self._services.families
         with_refresh_token = refresh_token_allowed(client, scope)
         family, refresh_token = await families.start(
-            grant, scope, with_refresh_token=with_refresh_token
+            grant,
+            scope,
+            with_refresh_token=with_refresh_token,
+            resource=target.identifier if target is not None else "",
         )
         # A replay of this code may have revoked the family between the consume call and
         # now, before its row existed: the denylist remembers it.
@@ -144,4 +158,5 @@ class AuthorizationCodeGrant:
             refresh_token=refresh_token,
             nonce=grant.nonce,
             user_claims=user_claims,
+            target=target,
         )

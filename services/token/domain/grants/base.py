@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from common.audit import AuditSink, NoAudit
+from common.errors import InvalidTarget
+from common.resources import ResourceDirectory, ResourceInfo, single_resource, usable_resource
 from services.token.domain.ports import (
     AuthenticatedClient,
     ClientCredentials,
@@ -77,6 +79,28 @@ class GrantServices:
     unfinished: UnfinishedExchanges | None = None
     # RFC 8628; None: the device authorization grant is not wired (its requests fail).
     devices: DeviceCodeConsumer | None = None
+    # RFC 8707: the registered resource servers; None: a ``resource`` is invalid_target.
+    resources: ResourceDirectory | None = None
+
+
+async def resolve_target(
+    services: GrantServices,
+    client: AuthenticatedClient,
+    requested: tuple[str, ...],
+    granted: str = "",
+) -> ResourceInfo | None:
+    """The resource (RFC 8707) the token is for: the request's, else the grant's
+    (``granted``); None for the default audience. A request naming another resource
+    than its grant's is invalid_target (section 2.2: a grant is not widened)."""
+    identifier = single_resource(requested)
+    if granted and identifier and identifier != granted:
+        raise InvalidTarget("The resource is not the one this grant was made for")
+    identifier = identifier or granted
+    if not identifier:
+        return None
+    if services.resources is None:
+        raise InvalidTarget("Resource indicators are not configured on this server")
+    return await usable_resource(services.resources, identifier, client.scope)
 
 
 class Grant(Protocol):

@@ -15,7 +15,12 @@ from typing import ClassVar
 from common.errors import InvalidGrant, InvalidRequest, InvalidScope
 from common.scopes import parse_scope
 from common.vocabulary import CONFIDENTIAL_AUTH_METHODS, AuditOutcome, ClientAuthMethod, GrantType
-from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
+from services.token.domain.grants.base import (
+    GrantServices,
+    TokenRequest,
+    TokenResponse,
+    resolve_target,
+)
 from services.token.domain.grants.user_tokens import issue_user_tokens
 from services.token.domain.ports import AuthenticatedClient, GrantFamily, StoredRefreshToken
 
@@ -28,7 +33,7 @@ class RefreshTokenGrant:
 
     GRANT_TYPE: ClassVar[str] = GrantType.REFRESH_TOKEN
     # Section 6.
-    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"refresh_token", "scope"})
+    PARAMETERS: ClassVar[frozenset[str]] = frozenset({"refresh_token", "scope", "resource"})
     # OAuth 2.1 section 4.3.1: public clients too, protected by rotation.
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[tuple[str, ...]] = (
         *CONFIDENTIAL_AUTH_METHODS,
@@ -46,6 +51,8 @@ class RefreshTokenGrant:
         stored, family = await self.find(client, request.refresh_token)
         await self.check_usable(stored, family)
         scope = self.validate_scope(stored, request.scope)
+        # RFC 8707 section 2.2: the grant's resource, or one the request narrows to.
+        target = await resolve_target(self._services, client, request.resource, family.resource)
         user_claims, enabled = await self._services.users.claims(family.subject, scope)
         if not enabled:
             await self._services.families.revoke(family.family_id, "user disabled")
@@ -63,6 +70,7 @@ class RefreshTokenGrant:
             scope,
             refresh_token=refresh_token,
             user_claims=user_claims,
+            target=target,
         )
 
     async def find(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.resources import ResourceInfo, scopes_for
 from common.scopes import format_scope
 from common.vocabulary import GrantType, StandardScope
 from services.token.domain.grants.base import GrantServices, TokenResponse
@@ -37,7 +38,11 @@ def issue_user_tokens(
     refresh_token: str = "",
     nonce: str = "",
     user_claims: dict[str, Any] | None = None,
+    target: ResourceInfo | None = None,
 ) -> TokenResponse:
+    """``target`` (RFC 8707): the access token is for that resource server, with the
+    granted scopes it defines; the ID token is the client's as always."""
+    access_scope = scopes_for(target, scope) if target is not None else scope
     auth_time = int(family.auth_time.timestamp()) if family.auth_time is not None else None
     extra: dict[str, Any] = {"grant_id": family.family_id}
     if auth_time is not None:
@@ -45,9 +50,11 @@ def issue_user_tokens(
     access = services.access_tokens.issue(
         client_id=client.client_id,
         subject=family.subject,
-        scope=scope,
+        scope=access_scope,
         alg=client.access_token_signing_alg,
         extra_claims=extra,
+        audience=target.identifier if target is not None else "",
+        ttl_seconds=target.access_token_ttl_seconds if target is not None else 0,
     )
     id_token = ""
     if OPENID in scope:
@@ -63,7 +70,7 @@ def issue_user_tokens(
     return TokenResponse(
         access_token=access.token,
         expires_in=access.expires_in,
-        scope=format_scope(scope),
+        scope=format_scope(access_scope),
         refresh_token=refresh_token,
         id_token=id_token,
     )
