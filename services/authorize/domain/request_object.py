@@ -132,9 +132,7 @@ class RequestObjects:
             key = await self._keys.verification_key(
                 jwks=client.jwks, jwks_uri=client.jwks_uri, alg=alg, kid=kid
             )
-        except NoSuchKey as exc:
-            raise InvalidRequestObject(f"Cannot verify the request object: {exc}") from None
-        except ClientKeysUnavailable as exc:
+        except (NoSuchKey, ClientKeysUnavailable) as exc:
             raise InvalidRequestObject(f"Cannot verify the request object: {exc}") from None
         try:
             claims: dict[str, Any] = jwt.decode(
