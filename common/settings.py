@@ -175,6 +175,10 @@ class CommonSettings(BaseSettings):
     # Every process reads it (the clients service when it validates the metadata,
     # the processes that fetch the keys).
     jwks_uri_allow_http: bool = False
+    # Accept a client's backchannel_logout_uri (OpenID Connect Back-Channel Logout 1.0)
+    # with http://, not only https://: the token service POSTs logout tokens there.
+    # For development and tests only. Read by the clients service.
+    backchannel_logout_uri_allow_http: bool = False
     # DEBUG | INFO | WARNING | ERROR
     log_level: LogLevel = "INFO"
     # "json" lines for machines, "text" for a terminal (control characters escaped,

@@ -34,6 +34,8 @@ class GrantType(Term):
     CLIENT_CREDENTIALS = "client_credentials"
     # RFC 8628: the device authorization grant.
     DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+    # RFC 8693: token exchange.
+    TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN
 
 
 class ClientAuthMethod(Term):
@@ -143,4 +145,6 @@ ID_TOKEN_CLAIMS: Final = (
     "amr",
     "azp",
     "at_hash",
+    # OpenID Connect Back-Channel Logout 1.0 section 2.4: the session.
+    "sid",
 )

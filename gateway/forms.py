@@ -24,8 +24,9 @@ from common.errors import InvalidRequest, OAuthError, RequestTooLarge
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 JSON_MEDIA_TYPE = "application/json"
 
-#: Parameters that may legitimately appear more than once (RFC 8707 section 2).
-MULTI_VALUED = frozenset({"resource"})
+#: Parameters that may legitimately appear more than once (RFC 8707 section 2,
+#: RFC 8693 section 2.1).
+MULTI_VALUED = frozenset({"resource", "audience"})
 
 
 @dataclass(frozen=True)

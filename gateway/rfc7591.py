@@ -120,6 +120,14 @@ class ClientRegistrationRequest(BodyModel):
         + " | ".join(ClientSigningAlg)
         + "; any of them when omitted",
     )
+    backchannel_logout_uri: Text = Field(
+        default=None,
+        description="OpenID Connect Back-Channel Logout 1.0 section 2.2: the https URL "
+        "logout tokens are POSTed to",
+    )
+    backchannel_logout_session_required: StrictBool | None = Field(
+        default=None, description="Its logout tokens must carry the session's sid"
+    )
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Self:
@@ -148,6 +156,8 @@ class ClientRegistrationRequest(BodyModel):
             jwks_uri=self.jwks_uri or "",
             require_signed_request_object=bool(self.require_signed_request_object),
             request_object_signing_alg=self.request_object_signing_alg or "",
+            backchannel_logout_uri=self.backchannel_logout_uri or "",
+            backchannel_logout_session_required=bool(self.backchannel_logout_session_required),
         )
 
 
@@ -199,6 +209,8 @@ class ClientRegistrationResponse(Resource):
     jwks_uri: str | Omitted = None
     require_signed_request_object: bool | Omitted = None
     request_object_signing_alg: str | Omitted = None
+    backchannel_logout_uri: str | Omitted = None
+    backchannel_logout_session_required: bool | Omitted = None
 
 
 def client_information(
@@ -230,4 +242,6 @@ def client_information(
         jwks_uri=client.jwks_uri or None,
         require_signed_request_object=client.require_signed_request_object or None,
         request_object_signing_alg=client.request_object_signing_alg or None,
+        backchannel_logout_uri=client.backchannel_logout_uri or None,
+        backchannel_logout_session_required=client.backchannel_logout_session_required or None,
     )

@@ -5,11 +5,12 @@ gateway's KeyValue (Redis, or the in-process stand-in of the embedded default)
 under ``session:<sha256(id)>``, so a leaked key dump names no usable cookie.
 The TTL slides: every save starts the period again.
 
-A session holds who is signed in (``user_id``, ``auth_time``, ``amr``), the
-synchronizer CSRF token of its forms, the ``binding`` its interactions are tied
-to, and the page each waiting interaction shows (at most :data:`MAX_PENDING`,
-the oldest dropped first; each lives :data:`PENDING_TTL_SECONDS`). The
-authorization requests themselves live in the authorize service.
+A session holds who is signed in (``user_id``, ``auth_time``, ``amr``) and the
+``sid`` of that sign-in, the synchronizer CSRF token of its forms, the
+``binding`` its interactions are tied to, and the page each waiting interaction
+shows (at most :data:`MAX_PENDING`, the oldest dropped first; each lives
+:data:`PENDING_TTL_SECONDS`). The authorization requests themselves live in the
+authorize service.
 
 Routes load and save explicitly (no middleware): a page that needs the
 session calls :meth:`SessionStore.load` and, when it changed anything or wants
@@ -54,6 +55,17 @@ MAX_PENDING = 10
 PENDING_TTL_SECONDS = 3600
 
 _KEY_PREFIX = "session:"
+
+#: The sid names the session in ID and logout tokens that clients keep and log;
+#: 128 random bits make it unguessable. It is a name, not a credential, so it is
+#: drawn on its own: never the cookie or the binding, nor derived from them.
+SID_BYTES = 16
+
+
+def new_sid() -> str:
+    """The session id of a new sign-in (OpenID Connect Back-Channel Logout 1.0,
+    the ``sid`` claim)."""
+    return random_token(SID_BYTES)
 
 
 Page: TypeAlias = authorize_pb2.LoginPage | authorize_pb2.ConsentPage
@@ -108,6 +120,9 @@ class Session:
     username: str = ""
     auth_time: int = 0
     amr: list[str] = field(default_factory=list)
+    # The sign-in's session id (the ID tokens' ``sid``): new at each sign-in, ""
+    # while nobody is signed in (and in sessions stored before there was one).
+    sid: str = ""
     interactions: dict[str, InteractionView] = field(default_factory=dict)
     # The id the session was stored under before a rotation, deleted on save.
     replaced_id: str = ""
@@ -126,10 +141,12 @@ class Session:
     def csrf_valid(self, presented: str) -> bool:
         return bool(presented) and constant_time_equals(presented, self.csrf_token)
 
-    def browser(self) -> authorize_pb2.BrowserSession:
-        """The session as the authorize service's interaction calls take it."""
+    def browser(self, signing_in: str = "") -> authorize_pb2.BrowserSession:
+        """The session as the authorize service's interaction calls take it;
+        ``signing_in``: the sid of the sign-in being completed (CompleteLogin may
+        issue the code at once, before :meth:`sign_in` records it here)."""
         session = authorize_pb2.BrowserSession(
-            binding=self.binding, subject=self.user_id, amr=self.amr
+            binding=self.binding, subject=self.user_id, amr=self.amr, sid=signing_in or self.sid
         )
         if self.signed_in:
             session.auth_time.FromSeconds(self.auth_time)
@@ -163,9 +180,12 @@ class Session:
         for key in [key for key, value in self.interactions.items() if value.expired]:
             del self.interactions[key]
 
-    def sign_in(self, user_id: str, username: str, auth_time: int, amr: list[str]) -> None:
+    def sign_in(
+        self, user_id: str, username: str, auth_time: int, amr: list[str], *, sid: str
+    ) -> None:
         """Records the login and replaces the session id and CSRF token, so an id
-        planted before the login is worth nothing after it (session fixation)."""
+        planted before the login is worth nothing after it (session fixation).
+        ``sid`` (from :func:`new_sid`) is this sign-in's: a new one each time."""
         self.replaced_id = self.replaced_id or self.session_id
         self.session_id = random_token()
         self.csrf_token = random_token()
@@ -173,6 +193,7 @@ class Session:
         self.username = username
         self.auth_time = auth_time
         self.amr = list(amr)
+        self.sid = sid
 
     def to_json(self) -> str:
         return json.dumps(
@@ -183,6 +204,7 @@ class Session:
                 "username": self.username,
                 "auth_time": self.auth_time,
                 "amr": self.amr,
+                "sid": self.sid,
                 "interactions": {k: v.to_json() for k, v in self.interactions.items()},
             },
             separators=(",", ":"),
@@ -199,6 +221,7 @@ class Session:
             username=str(data.get("username", "")),
             auth_time=int(data.get("auth_time", 0)),
             amr=[str(value) for value in data.get("amr", [])],
+            sid=str(data.get("sid", "")),
             interactions={
                 key: InteractionView.from_json(value)
                 for key, value in data.get("interactions", {}).items()

@@ -227,6 +227,25 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: any of them)",
     )
     create.add_argument(
+        "--backchannel-logout-uri",
+        metavar="URI",
+        help="the https URL logout tokens are POSTed to when a session it took part in "
+        "ends (OpenID Connect Back-Channel Logout)",
+    )
+    create.add_argument(
+        "--backchannel-logout-session-required",
+        action="store_true",
+        help="its logout tokens must carry the session's sid",
+    )
+    create.add_argument(
+        "--token-exchange-audience",
+        dest="token_exchange_audiences",
+        action="append",
+        metavar="AUD",
+        help="an audience (a resource identifier, a client_id) it may exchange tokens for "
+        "with grant type urn:ietf:params:oauth:grant-type:token-exchange (repeatable)",
+    )
+    create.add_argument(
         "--cors-origin",
         dest="cors_origins",
         action="append",
@@ -314,6 +333,29 @@ def build_parser() -> argparse.ArgumentParser:
         choices=CLIENT_SIGNING_ALGS,
         metavar="ALG",
         help=f"the one JWS alg of its request objects: {', '.join(CLIENT_SIGNING_ALGS)}",
+    )
+    update.add_argument(
+        "--backchannel-logout-uri",
+        metavar="URI",
+        help='where logout tokens are POSTed ("" for nowhere)',
+    )
+    update.add_argument(
+        "--backchannel-logout-session-required",
+        action=argparse.BooleanOptionalAction,
+        help="its logout tokens must carry the session's sid",
+    )
+    add_list_option(
+        update,
+        "--token-exchange-audience",
+        "token_exchange_audiences",
+        "AUD",
+        "an audience it may exchange tokens for (replaces the list)",
+    )
+    update.add_argument(
+        "--no-token-exchange-audiences",
+        dest="clear_token_exchange_audiences",
+        action="store_true",
+        help="remove every token exchange audience",
     )
     add_list_option(
         update,

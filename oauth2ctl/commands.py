@@ -48,6 +48,10 @@ def metadata_from(args: argparse.Namespace) -> dict[str, Any]:
         body["jwks_uri"] = args.jwks_uri
     if getattr(args, "request_object_signing_alg", None):
         body["request_object_signing_alg"] = args.request_object_signing_alg
+    if getattr(args, "backchannel_logout_uri", None) is not None:
+        body["backchannel_logout_uri"] = args.backchannel_logout_uri
+    if getattr(args, "token_exchange_audiences", None):
+        body["token_exchange_audiences"] = args.token_exchange_audiences
     return body
 
 
@@ -84,6 +88,8 @@ async def create(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["require_pushed_authorization_requests"] = True
     if args.require_signed_request_object:
         body["require_signed_request_object"] = True
+    if args.backchannel_logout_session_required:
+        body["backchannel_logout_session_required"] = True
     created = await api.post("/clients", body)
     text = client_summary(created)
     if args.get_token:
@@ -127,6 +133,17 @@ async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["jwks"] = None
     if args.clear_jwks:
         body["jwks"], body["jwks_uri"] = None, ""
+    if args.backchannel_logout_session_required is not None:
+        body["backchannel_logout_session_required"] = args.backchannel_logout_session_required
+    elif args.backchannel_logout_uri == "":
+        # No logout tokens at all: none that must carry a sid either.
+        body["backchannel_logout_session_required"] = False
+    if args.clear_token_exchange_audiences:
+        if args.token_exchange_audiences:
+            raise InvalidRequest(
+                "Give --token-exchange-audience or --no-token-exchange-audiences, not both"
+            )
+        body["token_exchange_audiences"] = []
     if args.clear_cors_origins:
         if args.cors_origins:
             raise InvalidRequest("Give --cors-origin or --no-cors-origins, not both")

@@ -39,9 +39,20 @@ def client_summary(client: dict[str, Any]) -> str:
             ("scope", client.get("scope")),
             ("jwks", key_count(client.get("jwks"))),
             ("jwks_uri", client.get("jwks_uri")),
+            ("backchannel logout", backchannel_logout(client)),
+            ("exchange audiences", " ".join(client.get("token_exchange_audiences", []))),
         ]
     )
     return text + ("\n\n" + SECRET_WARNING if secret else "")
+
+
+def backchannel_logout(client: dict[str, Any]) -> str:
+    """The backchannel_logout_uri, "(sid required)" after it when its logout tokens
+    must carry the session (Back-Channel Logout 1.0 section 2.2); "" for none."""
+    uri = str(client.get("backchannel_logout_uri") or "")
+    if uri and client.get("backchannel_logout_session_required"):
+        uri += " (sid required)"
+    return uri
 
 
 def key_count(jwks: Any) -> str:

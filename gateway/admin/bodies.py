@@ -174,6 +174,19 @@ class ClientMetadata(BodyModel):
         + " | ".join(ClientSigningAlg)
         + "; empty for any of them",
     )
+    backchannel_logout_uri: String = Field(
+        default="",
+        description="OpenID Connect Back-Channel Logout 1.0 section 2.2: the https URL "
+        "logout tokens are POSTed to when a session it took part in ends",
+    )
+    backchannel_logout_session_required: bool = Field(
+        default=False, description="Its logout tokens must carry the session's sid"
+    )
+    token_exchange_audiences: Strings = Field(
+        default=[],
+        description="RFC 8693: the audiences (registered resource identifiers, client_ids, "
+        "other names) it may exchange tokens for with the token-exchange grant",
+    )
 
     def metadata_set(self) -> list[str]:
         """The metadata fields the body names, in the order declared: an update mask."""

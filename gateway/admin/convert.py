@@ -85,6 +85,9 @@ def client_of(client: clients_pb2.Client, client_secret: str = "") -> resources.
         jwks_uri=client.jwks_uri,
         require_signed_request_object=client.require_signed_request_object,
         request_object_signing_alg=client.request_object_signing_alg,
+        backchannel_logout_uri=client.backchannel_logout_uri,
+        backchannel_logout_session_required=client.backchannel_logout_session_required,
+        token_exchange_audiences=list(client.token_exchange_audiences),
         client_secret_expires_at=int(expires.timestamp()) if expires else 0,
         created_at=_time(client, "created_at"),
         updated_at=_time(client, "updated_at"),
@@ -211,6 +214,9 @@ def client_metadata(body: bodies.ClientMetadata) -> tuple[clients_pb2.ClientMeta
         jwks_uri=body.jwks_uri,
         require_signed_request_object=body.require_signed_request_object,
         request_object_signing_alg=body.request_object_signing_alg,
+        backchannel_logout_uri=body.backchannel_logout_uri,
+        backchannel_logout_session_required=body.backchannel_logout_session_required,
+        token_exchange_audiences=body.token_exchange_audiences,
     )
     return metadata, paths
 

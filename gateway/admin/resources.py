@@ -66,6 +66,15 @@ class Client(Resource):
     request_object_signing_alg: str = Field(
         description="The JWS alg of its request objects; empty for any accepted one"
     )
+    backchannel_logout_uri: str = Field(
+        description="Back-Channel Logout 1.0 section 2.2: where logout tokens go, or empty"
+    )
+    backchannel_logout_session_required: bool = Field(
+        description="Its logout tokens carry the session's sid"
+    )
+    token_exchange_audiences: list[str] = Field(
+        description="RFC 8693: the audiences it may exchange tokens for"
+    )
     client_secret_expires_at: int = Field(
         description="RFC 7591 section 3.2.1: seconds since the epoch, 0 for never"
     )

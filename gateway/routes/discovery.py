@@ -79,6 +79,9 @@ class ServerMetadata(Resource):
     revocation_endpoint_auth_methods_supported: list[str]
     pushed_authorization_request_endpoint: str
     require_pushed_authorization_requests: bool
+    # OpenID Connect Back-Channel Logout 1.0 section 2.1.
+    backchannel_logout_supported: bool
+    backchannel_logout_session_supported: bool
     # RFC 8628 section 4: only while the token endpoint has the grant.
     device_authorization_endpoint: str | Omitted = None
 
@@ -138,6 +141,9 @@ def server_metadata(
         # RFC 9126 section 5.
         pushed_authorization_request_endpoint=f"{issuer}/oauth/par",
         require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
+        # Logout tokens carry the session's sid whenever the session had one.
+        backchannel_logout_supported=True,
+        backchannel_logout_session_supported=True,
         device_authorization_endpoint=(
             f"{issuer}/oauth/device_authorization" if GrantType.DEVICE_CODE in grants else None
         ),

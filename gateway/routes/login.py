@@ -27,7 +27,7 @@ from gateway.authorization import INTERACTION, expired_page, follow
 from gateway.forms import Form, read_form
 from gateway.pages import csrf_failed_page, gateway_url, redirect, render
 from gateway.ratelimit import limit_user
-from gateway.sessions import Session
+from gateway.sessions import Session, new_sid
 from gateway.state import downstream_of, remote_addr_of, sessions_of, settings_of
 
 INVALID_CREDENTIALS = "Invalid username or password."
@@ -132,13 +132,15 @@ async def submit_login(request: Request) -> Response:
         # The same form and message as the authorize service's lockout.
         return again(LOCKED, 429, {"Retry-After": str(wait)})
     authorize = downstream_of(request).authorize.call
+    # Drawn before CompleteLogin: the code it may issue at once records this sid.
+    sid = new_sid()
     outcome: authorize_pb2.LoginOutcome | None = None
     try:
         if interaction_id:
             outcome = await authorize.CompleteLogin(
                 authorize_pb2.CompleteLoginRequest(
                     interaction_id=interaction_id,
-                    session=session.browser(),
+                    session=session.browser(signing_in=sid),
                     username=username,
                     password=password,
                     remote_addr=remote_addr_of(request),
@@ -175,6 +177,7 @@ async def submit_login(request: Request) -> Response:
         if signed_in.HasField("auth_time")
         else int(time.time()),
         amr=list(signed_in.amr) or ["pwd"],
+        sid=sid,
     )
     if outcome is not None:
         response = follow(request, session, outcome.next, interaction_id)

@@ -11,6 +11,10 @@ page, never a redirect) and ``state``.
 - ``POST /logout`` with the confirmation form: CSRF checked (403, nothing
   happens), the session deleted server-side and its cookie expired, then 303 to
   the validated URI (+ ``state``) or to ``GET /logout`` ("You are signed out").
+  Then ``TokenService.EndSession`` with the sign-in's ``sid``: the session's grants
+  without offline access are revoked and its clients sent logout tokens in the
+  background (OpenID Connect Back-Channel Logout 1.0); the person does not wait for
+  them, and a token service that does not answer does not keep them signed in.
   A client may also POST its logout request (section 2 allows it); such a POST,
   recognisable by the absence of ``csrf_token``, is answered with 303 to the
   same request as a GET, because SameSite=Lax keeps the session cookie off a
@@ -19,6 +23,7 @@ page, never a redirect) and ``state``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -32,6 +37,8 @@ from common.urls import with_query
 from gateway.pages import UNAVAILABLE, csrf_failed_page, error_page, gateway_url, redirect, render
 from gateway.routes.login import form_of
 from gateway.state import downstream_of, sessions_of
+
+log = logging.getLogger(__name__)
 
 LOGOUT_PARAMETERS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state")
 NOT_REGISTERED = "The post_logout_redirect_uri is not registered for this client."
@@ -151,4 +158,17 @@ async def submit_logout(request: Request) -> Response:
         return error_page(request, exc.message, status_code=exc.status_code)
     response = after_logout(request, logout)
     await store.end(session, response)
+    await end_session(request, session.sid, session.user_id)
     return response
+
+
+async def end_session(request: Request, sid: str, subject: str) -> None:
+    """Back-channel logout of the session that just ended (docs/signin.md)."""
+    if not sid:
+        return
+    try:
+        await downstream_of(request).token.call.EndSession(
+            token_pb2.EndSessionRequest(sid=sid, subject=subject)
+        )
+    except OAuthError as exc:
+        log.warning("ending session at the token service failed: %s", exc.error)

@@ -37,8 +37,14 @@ class TokenRequest(FormModel):
     code_verifier: str | Omitted = None
     refresh_token: str | Omitted = None
     device_code: str | Omitted = None
+    subject_token: str | Omitted = None
+    subject_token_type: str | Omitted = None
+    actor_token: str | Omitted = None
+    actor_token_type: str | Omitted = None
+    requested_token_type: str | Omitted = None
     scope: str | Omitted = None
     resource: str | Omitted = None
+    audience: str | Omitted = None
     client_id: str | Omitted = None
     client_secret: str | Omitted = None
 
@@ -52,6 +58,7 @@ class TokenResponse(Resource):
     scope: str | Omitted = None
     refresh_token: str | Omitted = None
     id_token: str | Omitted = None
+    issued_token_type: str | Omitted = None
 
 
 def token_request(form: Form, request: Request) -> token_pb2.TokenRequest:
@@ -69,6 +76,12 @@ def token_request(form: Form, request: Request) -> token_pb2.TokenRequest:
         refresh_token=form.get("refresh_token"),
         resource=form.getlist("resource"),
         device_code=form.get("device_code"),
+        subject_token=form.get("subject_token"),
+        subject_token_type=form.get("subject_token_type"),
+        actor_token=form.get("actor_token"),
+        actor_token_type=form.get("actor_token_type"),
+        requested_token_type=form.get("requested_token_type"),
+        audience=form.getlist("audience"),
     )
 
 
@@ -80,7 +93,7 @@ def render_token(response: token_pb2.TokenResponse) -> dict[str, Any]:
     }
     if response.expires_in:
         body["expires_in"] = response.expires_in
-    for name in ("scope", "refresh_token", "id_token"):
+    for name in ("scope", "refresh_token", "id_token", "issued_token_type"):
         value = getattr(response, name)
         if value:
             body[name] = value

@@ -152,6 +152,9 @@ async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBack
         "jwks_uri": "",
         "require_signed_request_object": False,
         "request_object_signing_alg": "",
+        "backchannel_logout_uri": "",
+        "backchannel_logout_session_required": False,
+        "token_exchange_audiences": [],
         "client_secret_expires_at": 0,
         "created_at": "2023-11-14T22:13:20Z",
         "updated_at": "2023-11-14T22:13:20Z",
@@ -347,6 +350,128 @@ async def test_client_keys_and_request_object_settings(
     ],
 )
 async def test_bad_client_keys_are_invalid_client_metadata(
+    client: httpx.AsyncClient, body: dict[str, Any], description: str
+) -> None:
+    response = await client.post("/admin/api/clients", headers=ADMIN, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_client_metadata"
+    assert response.json()["error_description"].startswith(description)
+
+
+async def test_backchannel_logout_and_token_exchange_of_a_client(
+    client: httpx.AsyncClient, fake_admin: AdminBackend
+) -> None:
+    """Back-Channel Logout 1.0 section 2.2 and RFC 8693 settings: set at creation,
+    read back, replaced by PATCH (which names what it replaces) and cleared."""
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    created = await call(
+        client,
+        "POST",
+        "/clients",
+        201,
+        json={
+            "redirect_uris": ["https://app.example/cb"],
+            "grant_types": ["authorization_code", exchange],
+            "backchannel_logout_uri": "https://app.example/bcl?tenant=1",
+            "backchannel_logout_session_required": True,
+            "token_exchange_audiences": ["https://api.example", "billing", "billing"],
+        },
+    )
+    assert created["backchannel_logout_uri"] == "https://app.example/bcl?tenant=1"
+    assert created["backchannel_logout_session_required"] is True
+    assert created["token_exchange_audiences"] == ["https://api.example", "billing"]
+    assert created["grant_types"] == ["authorization_code", exchange]
+    request = fake_admin.requests[-1][1]
+    assert request.metadata.backchannel_logout_session_required
+    assert list(request.metadata.token_exchange_audiences) == [
+        "https://api.example",
+        "billing",
+        "billing",
+    ]
+    client_id = created["client_id"]
+    read = await call(client, "GET", f"/clients/{client_id}")
+    assert read["token_exchange_audiences"] == ["https://api.example", "billing"]
+    assert read["backchannel_logout_uri"] == "https://app.example/bcl?tenant=1"
+
+    updated = await call(
+        client, "PATCH", f"/clients/{client_id}", json={"token_exchange_audiences": ["inventory"]}
+    )
+    assert updated["token_exchange_audiences"] == ["inventory"]
+    assert updated["backchannel_logout_session_required"] is True
+    # session_required without a uri is refused: the PATCH that clears the uri turns
+    # it off too.
+    response = await client.patch(
+        f"/admin/api/clients/{client_id}", headers=ADMIN, json={"backchannel_logout_uri": ""}
+    )
+    assert_error(
+        response,
+        400,
+        "invalid_client_metadata",
+        "'backchannel_logout_session_required' needs a 'backchannel_logout_uri'",
+    )
+    cleared = await call(
+        client,
+        "PATCH",
+        f"/clients/{client_id}",
+        json={
+            "backchannel_logout_uri": "",
+            "backchannel_logout_session_required": False,
+            "token_exchange_audiences": [],
+        },
+    )
+    request = fake_admin.requests[-1][1]
+    assert list(request.update_mask) == [
+        "backchannel_logout_uri",
+        "backchannel_logout_session_required",
+        "token_exchange_audiences",
+    ]
+    assert cleared["backchannel_logout_uri"] == ""
+    assert cleared["backchannel_logout_session_required"] is False
+    assert cleared["token_exchange_audiences"] == []
+    # A client read back and PATCHed as it was keeps its settings.
+    again = await call(client, "PATCH", f"/clients/{client_id}", json=read)
+    assert again["token_exchange_audiences"] == ["https://api.example", "billing"]
+    assert again["backchannel_logout_session_required"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "description"),
+    [
+        (
+            {"backchannel_logout_uri": "http://app.example/bcl"},
+            "'backchannel_logout_uri' must be an absolute https URL",
+        ),
+        (
+            {"backchannel_logout_uri": "https://app.example/bcl#x"},
+            "'backchannel_logout_uri' must be an absolute https URL",
+        ),
+        (
+            {"backchannel_logout_session_required": True},
+            "'backchannel_logout_session_required' needs a 'backchannel_logout_uri'",
+        ),
+        ({"backchannel_logout_session_required": "yes"}, "'backchannel_logout_session_required'"),
+        (
+            {"token_exchange_audiences": ["billing"]},
+            "'token_exchange_audiences' needs urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        (
+            {
+                "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+                "token_exchange_audiences": ["two words"],
+            },
+            "Invalid value 'two words' in 'token_exchange_audiences'",
+        ),
+        (
+            {
+                "grant_types": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+                "token_endpoint_auth_method": "none",
+            },
+            "'grant_types' urn:ietf:params:oauth:grant-type:token-exchange requires a "
+            "confidential client",
+        ),
+    ],
+)
+async def test_bad_logout_and_exchange_settings_are_invalid_client_metadata(
     client: httpx.AsyncClient, body: dict[str, Any], description: str
 ) -> None:
     response = await client.post("/admin/api/clients", headers=ADMIN, json=body)
@@ -746,6 +871,7 @@ async def test_stats(client: httpx.AsyncClient) -> None:
             "refresh_token": 0,
             "client_credentials": 0,
             "urn:ietf:params:oauth:grant-type:device_code": 0,
+            "urn:ietf:params:oauth:grant-type:token-exchange": 0,
         },
     }
 

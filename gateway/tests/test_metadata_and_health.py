@@ -39,6 +39,7 @@ EXPECTED_METADATA = {
         "refresh_token",
         "client_credentials",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     ],
     "code_challenge_methods_supported": ["S256"],
     "subject_types_supported": ["public"],
@@ -54,6 +55,7 @@ EXPECTED_METADATA = {
         "amr",
         "azp",
         "at_hash",
+        "sid",
         "name",
         "given_name",
         "family_name",
@@ -71,6 +73,8 @@ EXPECTED_METADATA = {
     "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     "pushed_authorization_request_endpoint": "https://auth.example.com/oauth/par",
     "require_pushed_authorization_requests": False,
+    "backchannel_logout_supported": True,
+    "backchannel_logout_session_supported": True,
     "device_authorization_endpoint": "https://auth.example.com/oauth/device_authorization",
 }
 
@@ -93,6 +97,7 @@ async def test_discovery_follows_the_grant_registry(
         "authorization_code",
         "refresh_token",
         "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     ]
     # RFC 8628 section 4: no device authorization endpoint without the grant.
     assert "device_authorization_endpoint" not in body
@@ -100,7 +105,10 @@ async def test_discovery_follows_the_grant_registry(
     for grant_type in ("authorization_code", "refresh_token"):
         monkeypatch.delitem(GRANTS, grant_type)
     body = (await client.get("/.well-known/oauth-authorization-server")).json()
-    assert body["grant_types_supported"] == ["client_credentials"]
+    assert body["grant_types_supported"] == [
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]
     assert body["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",

@@ -114,6 +114,8 @@ def client_message(
         jwks_uri=m.jwks_uri,
         require_signed_request_object=m.require_signed_request_object,
         request_object_signing_alg=m.request_object_signing_alg,
+        backchannel_logout_uri=m.backchannel_logout_uri,
+        backchannel_logout_session_required=m.backchannel_logout_session_required,
         created_at=Timestamp(seconds=ISSUED_AT),
         updated_at=Timestamp(seconds=ISSUED_AT),
         dynamically_registered=True,
@@ -363,6 +365,86 @@ async def test_the_registry_refuses_a_private_key(http: httpx.AsyncClient, calls
     )
     assert_error(response, 400, "invalid_client_metadata", message)
     assert json.loads(calls.request("RegisterClient").metadata.jwks)["keys"][0]["d"] == "AAAA"
+
+
+async def test_register_with_backchannel_logout(http: httpx.AsyncClient, calls: Calls) -> None:
+    """OpenID Connect Back-Channel Logout 1.0 section 2.2 members are registration
+    metadata: sent to the clients service, echoed in the client information."""
+    uri = "https://app.example.com/logout/backchannel?tenant=7"
+    body = {
+        **WEB_METADATA,
+        "backchannel_logout_uri": uri,
+        "backchannel_logout_session_required": True,
+    }
+    response = await http.post("/oauth/register", json=body)
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert answer["backchannel_logout_uri"] == uri
+    assert answer["backchannel_logout_session_required"] is True
+    sent = calls.request("RegisterClient").metadata
+    assert (sent.backchannel_logout_uri, sent.backchannel_logout_session_required) == (uri, True)
+
+    # Read (RFC 7592 section 2.1) and left out when unset.
+    calls.reset()
+    calls.answers["GetRegistration"] = lambda r: registered_as(
+        r.client_id, clients_pb2.ClientMetadata(**WEB_METADATA, backchannel_logout_uri=uri)
+    )
+    read = (await http.get("/oauth/register/dyn-1", headers=AUTH)).json()
+    assert read["backchannel_logout_uri"] == uri
+    assert "backchannel_logout_session_required" not in read
+    calls.reset()
+    read = (await http.get("/oauth/register/dyn-1", headers=AUTH)).json()
+    assert "backchannel_logout_uri" not in read
+    assert "backchannel_logout_session_required" not in read
+    assert "token_exchange_audiences" not in read
+
+
+async def test_register_never_sets_token_exchange_audiences(
+    http: httpx.AsyncClient, calls: Calls
+) -> None:
+    """RFC 8693 audiences are an operator's (the admin API): like any member this
+    server does not take from registrants, it is ignored (RFC 7591 section 2)."""
+    body = {**WEB_METADATA, "token_exchange_audiences": ["https://api.example.com"]}
+    response = await http.post("/oauth/register", json=body)
+    assert response.status_code == 201, response.text
+    assert "token_exchange_audiences" not in response.json()
+    assert list(calls.request("RegisterClient").metadata.token_exchange_audiences) == []
+
+
+async def test_the_registry_refuses_the_token_exchange_grant(
+    http: httpx.AsyncClient, calls: Calls
+) -> None:
+    """The grant type is the clients service's to refuse (its registration policy,
+    services/clients/domain/registration_policy.py); its refusal passes through."""
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    message = f"'grant_types' {exchange!r} is set by operators only"
+    calls.answers["RegisterClient"] = InvalidClientMetadata(message)
+    response = await http.post(
+        "/oauth/register", json={**WEB_METADATA, "grant_types": ["authorization_code", exchange]}
+    )
+    assert_error(response, 400, "invalid_client_metadata", message)
+    assert list(calls.request("RegisterClient").metadata.grant_types) == [
+        "authorization_code",
+        exchange,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "description"),
+    [
+        ({"backchannel_logout_uri": 5}, "'backchannel_logout_uri' must be a string"),
+        (
+            {"backchannel_logout_session_required": "true"},
+            "'backchannel_logout_session_required' must be true or false",
+        ),
+    ],
+)
+async def test_register_refuses_bad_logout_members(
+    http: httpx.AsyncClient, calls: Calls, extra: dict[str, Any], description: str
+) -> None:
+    response = await http.post("/oauth/register", json={**WEB_METADATA, **extra})
+    assert_error(response, 400, "invalid_client_metadata", description)
+    assert calls.log == []  # refused as sent, before the clients service
 
 
 async def test_register_a_native_public_client(http: httpx.AsyncClient, calls: Calls) -> None:

@@ -48,7 +48,7 @@ async def test_client_secret_post_with_resources_and_unknown_parameters(
             "client_id": "c1",
             "client_secret": "s1",
             "resource": ["https://a.example", "https://b.example"],
-            "audience": "x",
+            "assertion": "x",
             "code": "",
         },
     )
@@ -59,7 +59,7 @@ async def test_client_secret_post_with_resources_and_unknown_parameters(
     )
     assert list(request.resource) == ["https://a.example", "https://b.example"]
     # RFC 6749 section 3.2: a parameter no grant reads is ignored, not forwarded.
-    assert "audience" not in str(request)
+    assert "assertion" not in str(request)
     assert request.code == ""
 
 

@@ -422,3 +422,65 @@ def test_summary_counts_keys() -> None:
     assert (key_count({"keys": [{}]}), key_count({"keys": [{}, {}]})) == ("1 key", "2 keys")
     assert key_count(None) == key_count({"keys": "x"}) == ""
     assert "jwks" not in client_summary({"client_id": "c", "jwks_uri": ""})
+
+
+def test_backchannel_logout_and_token_exchange_flags(ctl: Ctl) -> None:
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    uri = "https://svc.example/logout/backchannel"
+    code, out, err = ctl(
+        "client", "create", "--name", "bcl", "--grant-type", "client_credentials",
+        "--grant-type", exchange, "--backchannel-logout-uri", uri,
+        "--backchannel-logout-session-required",
+        "--token-exchange-audience", "billing", "--token-exchange-audience", "https://api.example",
+    )  # fmt: skip
+    assert code == 0, err
+    rows = summary_rows(out)
+    assert rows["backchannel logout"] == f"{uri} (sid required)"
+    assert rows["exchange audiences"] == "billing https://api.example"
+    request = ctl.admin.requests[-1][1]
+    assert request.metadata.backchannel_logout_uri == uri
+    assert request.metadata.backchannel_logout_session_required is True
+    assert list(request.metadata.token_exchange_audiences) == ["billing", "https://api.example"]
+    created = json.loads(ctl("client", "list", "--search", "bcl", "--json")[1])[0]
+    client_id = created["client_id"]
+    assert created["token_exchange_audiences"] == ["billing", "https://api.example"]
+    code, out, err = ctl("client", "show", client_id)
+    assert code == 0, err
+    assert summary_rows(out)["backchannel logout"] == f"{uri} (sid required)"
+
+    code, out, err = ctl(
+        "client", "update", client_id, "--no-backchannel-logout-session-required",
+        "--token-exchange-audience", "inventory", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    updated = json.loads(out)
+    assert updated["backchannel_logout_session_required"] is False
+    assert updated["token_exchange_audiences"] == ["inventory"]
+    assert list(ctl.admin.requests[-1][1].update_mask) == [
+        "backchannel_logout_session_required",
+        "token_exchange_audiences",
+    ]
+    code, out, err = ctl("client", "update", client_id, "--backchannel-logout-session-required")
+    assert code == 0, err
+    # Clearing the uri turns the sid requirement off with it (it needs a uri).
+    code, out, err = ctl(
+        "client", "update", client_id, "--backchannel-logout-uri", "",
+        "--no-token-exchange-audiences", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    cleared = json.loads(out)
+    assert cleared["backchannel_logout_uri"] == ""
+    assert cleared["backchannel_logout_session_required"] is False
+    assert cleared["token_exchange_audiences"] == []
+    assert "backchannel logout" not in summary_rows(ctl("client", "show", client_id)[1])
+
+    code, _, err = ctl("client", "update", client_id, "--backchannel-logout-uri", "http://svc/x")
+    assert code == 1
+    assert err.startswith("oauth2ctl: invalid_client_metadata: 'backchannel_logout_uri' must be")
+    code, _, err = ctl("client", "create", "--name", "x", "--token-exchange-audience", "billing")
+    assert code == 1 and "'token_exchange_audiences' needs" in err
+    code, _, err = ctl(
+        "client", "update", client_id, "--token-exchange-audience", "a",
+        "--no-token-exchange-audiences",
+    )  # fmt: skip
+    assert code == 1 and "not both" in err

@@ -94,6 +94,7 @@ def session_from_proto(message: authorize_pb2.BrowserSession) -> BrowserSession:
         subject=message.subject,
         auth_time=from_timestamp(message.auth_time) if message.HasField("auth_time") else None,
         amr=tuple(message.amr),
+        sid=message.sid,
     )
 
 
@@ -179,6 +180,7 @@ def grant_to_proto(code: AuthorizationCode) -> authorize_pb2.AuthorizationCodeGr
         code_id=code.code_id,
         amr=code.amr,
         resource=code.resource,
+        sid=code.sid,
     )
 
 

@@ -40,7 +40,9 @@ def client_store(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -
 
 def build_registry(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -> ClientRegistry:
     return ClientRegistry(
-        client_store(settings, engine, kv), jwks_uri_allow_http=settings.jwks_uri_allow_http
+        client_store(settings, engine, kv),
+        jwks_uri_allow_http=settings.jwks_uri_allow_http,
+        backchannel_logout_uri_allow_http=settings.backchannel_logout_uri_allow_http,
     )
 
 

@@ -42,6 +42,9 @@ def metadata_from_proto(message: clients_pb2.ClientMetadata) -> ClientMetadata:
         jwks_uri=message.jwks_uri,
         require_signed_request_object=message.require_signed_request_object,
         request_object_signing_alg=message.request_object_signing_alg,
+        backchannel_logout_uri=message.backchannel_logout_uri,
+        backchannel_logout_session_required=message.backchannel_logout_session_required,
+        token_exchange_audiences=tuple(message.token_exchange_audiences),
     )
 
 
@@ -75,6 +78,9 @@ def client_to_proto(client: Client) -> clients_pb2.Client:
         jwks_uri=client.jwks_uri,
         require_signed_request_object=client.require_signed_request_object,
         request_object_signing_alg=client.request_object_signing_alg,
+        backchannel_logout_uri=client.backchannel_logout_uri,
+        backchannel_logout_session_required=client.backchannel_logout_session_required,
+        token_exchange_audiences=client.token_exchange_audiences,
     )
 
 

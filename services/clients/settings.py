@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from common.settings import ServiceSettings
 from common.vocabulary import ClientAuthMethod, GrantType
 from services.clients.domain.model import AUTH_METHODS, GRANT_TYPES
-from services.clients.domain.registration_policy import FORBIDDEN_SCOPES
+from services.clients.domain.registration_policy import FORBIDDEN_SCOPES, OPERATOR_GRANT_TYPES
 
 RegistrationMode = Literal["open", "token", "closed"]
 
@@ -30,7 +30,8 @@ class ClientsSettings(ServiceSettings):
     # (RFC 7591 section 3, `oauth2ctl registration-token create`); "closed" refuses.
     # Unset: "open" on the embedded default (no REDIS_URL), "token" otherwise.
     registration_mode: RegistrationMode | None = None
-    # grant_types a self-registered client may ask for.
+    # grant_types a self-registered client may ask for; never the token exchange
+    # grant (urn:ietf:params:oauth:grant-type:token-exchange), which operators give.
     registration_allowed_grant_types: list[str] = Field(
         default=[
             GrantType.AUTHORIZATION_CODE,
@@ -63,6 +64,9 @@ class ClientsSettings(ServiceSettings):
         unknown = sorted(set(value) - GRANT_TYPES)
         if unknown:
             raise ValueError(f"unknown grant type {unknown[0]!r}")
+        operators_only = sorted(set(value) & OPERATOR_GRANT_TYPES)
+        if operators_only:
+            raise ValueError(f"{operators_only[0]!r} may never be self-registered")
         return value
 
     @field_validator("registration_allowed_auth_methods")

@@ -25,7 +25,15 @@ from services.token.authorize_adapter import (
     GrpcUserDirectory,
 )
 from services.token.client_auth_cache import CachingClientAuthenticator
-from services.token.clients_adapter import GrpcClientAuthenticator
+from services.token.clients_adapter import GrpcClientAuthenticator, GrpcLogoutReceivers
+from services.token.domain.backchannel_logout import (
+    BackchannelLogout,
+    LogoutReceivers,
+    LogoutSender,
+    LogoutTokenIssuer,
+    NoReceivers,
+    NoSender,
+)
 from services.token.domain.denylist import RevocationList
 from services.token.domain.grant_admin import GrantAdministration
 from services.token.domain.grant_families import GrantFamilies, RefreshTokenPolicy
@@ -48,9 +56,11 @@ from services.token.domain.ports import (
 )
 from services.token.domain.revocation import Revocation
 from services.token.domain.stats import TokenStats
+from services.token.domain.subject_tokens import SubjectTokens
 from services.token.domain.token_endpoint import TokenEndpoint
 from services.token.domain.unfinished_exchanges import UnfinishedExchanges
 from services.token.kek import resolve_key_encryption_key
+from services.token.logout_sender import HttpLogoutSender
 from services.token.servicer import TokenDomain, TokenServicer
 from services.token.settings import TokenSettings
 from services.token.store.grants import SqlGrantStore
@@ -82,6 +92,8 @@ def build_domain(
     audit: AuditSink | None = None,
     devices: DeviceCodeConsumer | None = None,
     resources: ResourceDirectory | None = None,
+    logout_receivers: LogoutReceivers | None = None,
+    logout_sender: LogoutSender | None = None,
 ) -> TokenDomain:
     """The token domain on its ports; the tests wire the same function on fakes."""
     policy = AccessTokenPolicy(
@@ -99,6 +111,8 @@ def build_domain(
             access_token_ttl_seconds=settings.access_token_ttl_seconds,
         ),
     )
+    verifier = JwtAccessTokenVerifier(keys, settings.issuer)
+    id_token_hints = IdTokenHintDecoder(keys, settings.issuer)
     services = GrantServices(
         access_tokens=JwtAccessTokenIssuer(keys, policy),
         id_tokens=IdTokenIssuer(
@@ -116,9 +130,17 @@ def build_domain(
         unfinished=UnfinishedExchanges(kv if kv is not None else MemoryKeyValue()),
         devices=devices,
         resources=resources,
+        subject_tokens=SubjectTokens(
+            verifier, revocations, families, id_token_hints, settings.issuer, resources
+        ),
     )
-    verifier = JwtAccessTokenVerifier(keys, settings.issuer)
     stats = TokenStats(kv if kv is not None else MemoryKeyValue(), grant_store, GRANTS)
+    logout = BackchannelLogout(
+        LogoutTokenIssuer(keys, settings.issuer, settings.id_token_signing_alg),
+        logout_receivers or NoReceivers(),
+        logout_sender or NoSender(),
+        families,
+    )
     return TokenDomain(
         token_endpoint=TokenEndpoint(authenticator, services, stats=stats),
         introspection=Introspection(
@@ -126,9 +148,10 @@ def build_domain(
         ),
         revocation=Revocation(authenticator, verifier, revocations, families),
         keys=keys,
-        id_token_hints=IdTokenHintDecoder(keys, settings.issuer),
-        grants=GrantAdministration(grant_store, families, revocations),
+        id_token_hints=id_token_hints,
+        grants=GrantAdministration(grant_store, families, revocations, logout=logout),
         stats=stats,
+        logout=logout,
     )
 
 
@@ -180,6 +203,12 @@ async def serve(settings: TokenSettings) -> None:
     )
 
     authenticator = build_authenticator(settings, GrpcClientAuthenticator(clients), kv)
+    logout_sender = HttpLogoutSender(
+        timeout_seconds=settings.backchannel_logout_timeout_seconds,
+        attempts=settings.backchannel_logout_attempts,
+        retry_base_seconds=settings.backchannel_logout_retry_base_seconds,
+        audit=audit,
+    )
     closed = False
     domain: TokenDomain | None = None
 
@@ -192,6 +221,7 @@ async def serve(settings: TokenSettings) -> None:
             await domain.stats.close()
         if isinstance(authenticator, CachingClientAuthenticator):
             await authenticator.close()
+        await logout_sender.close()
         await keys.close()
         await revocations.close()
         await audit.close()
@@ -230,6 +260,8 @@ async def serve(settings: TokenSettings) -> None:
             revocations=revocations,
             kv=kv,
             audit=audit,
+            logout_receivers=GrpcLogoutReceivers(clients),
+            logout_sender=logout_sender,
         )
         await domain.stats.start()
         if isinstance(authenticator, CachingClientAuthenticator):

@@ -33,6 +33,7 @@ def to_consumed_code(grant: authorize_pb2.AuthorizationCodeGrant) -> ConsumedCod
         auth_time=from_timestamp(grant.auth_time) if grant.HasField("auth_time") else None,
         amr=tuple(grant.amr),
         resource=grant.resource,
+        sid=grant.sid,
     )
 
 

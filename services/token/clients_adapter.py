@@ -14,6 +14,7 @@ from oauth2.v1 import clients_pb2, common_pb2
 
 from common.errors import InvalidClient, NotFound
 from common.services import ClientsClient
+from services.token.domain.backchannel_logout import LogoutReceiver
 from services.token.domain.ports import AuthenticatedClient, ClientCredentials
 
 
@@ -27,6 +28,9 @@ def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
         access_token_signing_alg=client.access_token_signing_alg,
         always_issue_refresh_token=client.always_issue_refresh_token,
         introspection=client.introspection,
+        backchannel_logout_uri=client.backchannel_logout_uri,
+        backchannel_logout_session_required=client.backchannel_logout_session_required,
+        token_exchange_audiences=tuple(client.token_exchange_audiences),
         credentials_expire_at=(
             client.client_secret_expires_at.ToDatetime(tzinfo=UTC)
             if client.HasField("client_secret_expires_at")
@@ -55,3 +59,27 @@ class GrpcClientAuthenticator:
             # An unknown client is a failed authentication (RFC 6749 section 5.2), not a 404.
             raise InvalidClient("Client authentication failed") from None
         return to_authenticated_client(client)
+
+
+class GrpcLogoutReceivers:
+    """LogoutReceivers (services/token/domain/backchannel_logout.py) backed by
+    ClientsService.GetClient: a client's back-channel logout registration, read
+    when a session of it ends (rare enough to need no cache)."""
+
+    def __init__(self, clients: ClientsClient) -> None:
+        self._clients = clients
+
+    async def receiver(self, client_id: str) -> LogoutReceiver | None:
+        try:
+            client = await self._clients.call.GetClient(
+                clients_pb2.GetClientRequest(client_id=client_id)
+            )
+        except NotFound:
+            return None
+        if not client.backchannel_logout_uri or not client.enabled:
+            return None
+        return LogoutReceiver(
+            client_id=client.client_id,
+            uri=client.backchannel_logout_uri,
+            session_required=client.backchannel_logout_session_required,
+        )

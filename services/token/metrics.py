@@ -30,3 +30,10 @@ CLIENT_AUTH_CACHE_INVALIDATIONS = Counter(
     "published (a change announced on the channel), expired (the TTL backstop).",
     ["reason"],
 )
+BACKCHANNEL_LOGOUT_DELIVERIES = Counter(
+    "oauth2_backchannel_logout_deliveries_total",
+    "Logout tokens sent to clients' backchannel_logout_uri (OpenID Connect Back-Channel "
+    "Logout 1.0), by outcome: delivered, failed (refused, or every attempt unanswered), "
+    "retried (one more attempt), dropped (too many pending).",
+    ["outcome"],
+)

@@ -9,6 +9,7 @@ from oauth2.v1 import common_pb2, token_pb2, token_pb2_grpc
 
 from common.grpc_types import Context
 from common.timeutil import to_timestamp
+from services.token.domain.backchannel_logout import BackchannelLogout
 from services.token.domain.grant_admin import GrantAdministration
 from services.token.domain.grants.base import TokenRequest
 from services.token.domain.id_token import IdTokenHintDecoder
@@ -31,6 +32,8 @@ class TokenDomain:
     id_token_hints: IdTokenHintDecoder
     grants: GrantAdministration
     stats: TokenStats
+    # OpenID Connect Back-Channel Logout 1.0 (EndSession).
+    logout: BackchannelLogout
 
 
 def credentials_from_proto(message: common_pb2.ClientCredentials) -> ClientCredentials:
@@ -108,6 +111,12 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
                 refresh_token=request.refresh_token,
                 resource=tuple(request.resource),
                 device_code=request.device_code,
+                subject_token=request.subject_token,
+                subject_token_type=request.subject_token_type,
+                actor_token=request.actor_token,
+                actor_token_type=request.actor_token_type,
+                requested_token_type=request.requested_token_type,
+                audience=tuple(request.audience),
             )
         )
         return token_pb2.TokenResponse(
@@ -117,6 +126,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             scope=response.scope,
             refresh_token=response.refresh_token,
             id_token=response.id_token,
+            issued_token_type=response.issued_token_type,
         )
 
     async def Introspect(
@@ -196,6 +206,12 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             reason=request.reason,
         )
         return token_pb2.RevokeGrantsResponse(families_revoked=revoked)
+
+    async def EndSession(
+        self, request: token_pb2.EndSessionRequest, context: Context
+    ) -> token_pb2.EndSessionResponse:
+        revoked, queued = await self._domain.logout.end_session(request.sid, request.subject)
+        return token_pb2.EndSessionResponse(families_revoked=revoked, logout_tokens_queued=queued)
 
     async def GetTokenStats(
         self, request: empty_pb2.Empty, context: Context

@@ -61,6 +61,12 @@ class TokenSettings(ServiceSettings):
     client_auth_cache_seconds: float = Field(default=30, ge=0, le=3600)
     # How many (client, credential) pairs the cache keeps, least recently used out first.
     client_auth_cache_entries: int = Field(default=10_000, ge=1, le=1_000_000)
+    # OpenID Connect Back-Channel Logout 1.0: how long one POST of a logout token to a
+    # client's backchannel_logout_uri may take; how many tries a delivery gets; the
+    # wait before the second try (then doubled each time).
+    backchannel_logout_timeout_seconds: float = Field(default=5, gt=0, le=60)
+    backchannel_logout_attempts: int = Field(default=4, ge=1, le=10)
+    backchannel_logout_retry_base_seconds: float = Field(default=1, ge=0, le=60)
 
     @field_validator("key_encryption_key")
     @classmethod

@@ -174,6 +174,10 @@ def base_env(data_dir: Path) -> dict[str, str]:
     env["OAUTH2_DEVICE_CODE_INTERVAL_SECONDS"] = "1"
     # Clients' jwks_uri served over plain HTTP on this machine (test_request_objects.py).
     env["OAUTH2_JWKS_URI_ALLOW_HTTP"] = "true"
+    # Clients' back-channel logout endpoints likewise (test_backchannel_logout.py), and
+    # a failing one tried again soon.
+    env["OAUTH2_BACKCHANNEL_LOGOUT_URI_ALLOW_HTTP"] = "true"
+    env["OAUTH2_BACKCHANNEL_LOGOUT_RETRY_BASE_SECONDS"] = "0.2"
     # A client created by a test is allowed for CORS a second later (test_cors_browser).
     env["OAUTH2_CORS_CACHE_SECONDS"] = "1"
     env.update(SHARED_ADDRESS_LIMITS)

@@ -151,6 +151,9 @@ def test_a_device_signs_in_through_the_verification_page(
         nonce=None,
     )
     assert claims["amr"] == ["pwd"]
+    # The person approved in a browser session, but the tokens are the device's: no sid
+    # (Back-Channel Logout 1.0: signing out of that browser does not end the device's).
+    assert "sid" not in claims
     with system.http() as http:
         keys = KeySet.import_key_set(http.get("/oauth/jwks").json())
         access = jwt.decode(tokens["access_token"], keys, algorithms=["ES256"])

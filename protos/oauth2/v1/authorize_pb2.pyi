@@ -353,6 +353,7 @@ class BrowserSession(_message.Message):
     SUBJECT_FIELD_NUMBER: _builtins.int
     AUTH_TIME_FIELD_NUMBER: _builtins.int
     AMR_FIELD_NUMBER: _builtins.int
+    SID_FIELD_NUMBER: _builtins.int
     binding: _builtins.str
     """A random value the gateway keeps for the session's whole life (it survives
     the id rotation at sign-in): an interaction answers only to the session
@@ -360,6 +361,10 @@ class BrowserSession(_message.Message):
     """
     subject: _builtins.str
     """Who is signed in; empty when nobody is."""
+    sid: _builtins.str
+    """The session id of that sign-in (OpenID Connect Back-Channel Logout 1.0,
+    the sid claim): random, new at each sign-in, never the cookie.
+    """
     @_builtins.property
     def auth_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -373,10 +378,11 @@ class BrowserSession(_message.Message):
         subject: _builtins.str = ...,
         auth_time: _timestamp_pb2.Timestamp | None = ...,
         amr: _abc.Iterable[_builtins.str] | None = ...,
+        sid: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["auth_time", b"auth_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amr", b"amr", "auth_time", b"auth_time", "binding", b"binding", "subject", b"subject"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amr", b"amr", "auth_time", b"auth_time", "binding", b"binding", "sid", b"sid", "subject", b"subject"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1135,6 +1141,7 @@ class AuthorizationCodeGrant(_message.Message):
     CODE_ID_FIELD_NUMBER: _builtins.int
     AMR_FIELD_NUMBER: _builtins.int
     RESOURCE_FIELD_NUMBER: _builtins.int
+    SID_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     user_id: _builtins.str
     redirect_uri: _builtins.str
@@ -1148,6 +1155,8 @@ class AuthorizationCodeGrant(_message.Message):
     """
     resource: _builtins.str
     """RFC 8707: the resource of the authorization request ("" none)."""
+    sid: _builtins.str
+    """The browser session the code was issued in ("" none, as for a device)."""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1169,10 +1178,11 @@ class AuthorizationCodeGrant(_message.Message):
         code_id: _builtins.str = ...,
         amr: _abc.Iterable[_builtins.str] | None = ...,
         resource: _builtins.str = ...,
+        sid: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["auth_time", b"auth_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amr", b"amr", "auth_time", b"auth_time", "client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "code_id", b"code_id", "nonce", b"nonce", "redirect_uri", b"redirect_uri", "redirect_uri_in_request", b"redirect_uri_in_request", "resource", b"resource", "scopes", b"scopes", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amr", b"amr", "auth_time", b"auth_time", "client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "code_id", b"code_id", "nonce", b"nonce", "redirect_uri", b"redirect_uri", "redirect_uri_in_request", b"redirect_uri_in_request", "resource", b"resource", "scopes", b"scopes", "sid", b"sid", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

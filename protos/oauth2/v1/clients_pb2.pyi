@@ -248,6 +248,9 @@ class Client(_message.Message):
     JWKS_URI_FIELD_NUMBER: _builtins.int
     REQUIRE_SIGNED_REQUEST_OBJECT_FIELD_NUMBER: _builtins.int
     REQUEST_OBJECT_SIGNING_ALG_FIELD_NUMBER: _builtins.int
+    BACKCHANNEL_LOGOUT_URI_FIELD_NUMBER: _builtins.int
+    BACKCHANNEL_LOGOUT_SESSION_REQUIRED_FIELD_NUMBER: _builtins.int
+    TOKEN_EXCHANGE_AUDIENCES_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     client_name: _builtins.str
     scope: _builtins.str
@@ -288,6 +291,12 @@ class Client(_message.Message):
     """OpenID Connect Registration 1.0 section 2: the JWS alg of its request objects,
     RS256 | PS256 | ES256 | EdDSA; "" accepts any of them.
     """
+    backchannel_logout_uri: _builtins.str
+    """OpenID Connect Back-Channel Logout 1.0 section 2.2: where logout tokens are
+    POSTed when a session it took part in ends; "" for none.
+    """
+    backchannel_logout_session_required: _builtins.bool
+    """Section 2.2: its logout tokens must carry the session's sid."""
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -308,6 +317,12 @@ class Client(_message.Message):
     def allowed_cors_origins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Browser origins (scheme://host[:port]) allowed to call the token, revocation,
         userinfo, JWKS and discovery endpoints with CORS (the gateway reads them).
+        """
+
+    @_builtins.property
+    def token_exchange_audiences(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """RFC 8693 section 2.1: the audiences (registered resource identifiers or
+        other names, such as a client_id) it may ask a token exchange for. Operators only.
         """
 
     def __init__(
@@ -340,10 +355,13 @@ class Client(_message.Message):
         jwks_uri: _builtins.str = ...,
         require_signed_request_object: _builtins.bool = ...,
         request_object_signing_alg: _builtins.str = ...,
+        backchannel_logout_uri: _builtins.str = ...,
+        backchannel_logout_session_required: _builtins.bool = ...,
+        token_exchange_audiences: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["client_secret_expires_at", b"client_secret_expires_at", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dynamically_registered", b"dynamically_registered", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "backchannel_logout_session_required", b"backchannel_logout_session_required", "backchannel_logout_uri", b"backchannel_logout_uri", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dynamically_registered", b"dynamically_registered", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "token_exchange_audiences", b"token_exchange_audiences", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -376,6 +394,9 @@ class ClientMetadata(_message.Message):
     JWKS_URI_FIELD_NUMBER: _builtins.int
     REQUIRE_SIGNED_REQUEST_OBJECT_FIELD_NUMBER: _builtins.int
     REQUEST_OBJECT_SIGNING_ALG_FIELD_NUMBER: _builtins.int
+    BACKCHANNEL_LOGOUT_URI_FIELD_NUMBER: _builtins.int
+    BACKCHANNEL_LOGOUT_SESSION_REQUIRED_FIELD_NUMBER: _builtins.int
+    TOKEN_EXCHANGE_AUDIENCES_FIELD_NUMBER: _builtins.int
     client_name: _builtins.str
     scope: _builtins.str
     token_endpoint_auth_method: _builtins.str
@@ -395,6 +416,8 @@ class ClientMetadata(_message.Message):
     jwks_uri: _builtins.str
     require_signed_request_object: _builtins.bool
     request_object_signing_alg: _builtins.str
+    backchannel_logout_uri: _builtins.str
+    backchannel_logout_session_required: _builtins.bool
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -407,6 +430,10 @@ class ClientMetadata(_message.Message):
     def contacts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def allowed_cors_origins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def token_exchange_audiences(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Operators only (never through RFC 7591 registration)."""
+
     def __init__(
         self,
         *,
@@ -431,10 +458,13 @@ class ClientMetadata(_message.Message):
         jwks_uri: _builtins.str = ...,
         require_signed_request_object: _builtins.bool = ...,
         request_object_signing_alg: _builtins.str = ...,
+        backchannel_logout_uri: _builtins.str = ...,
+        backchannel_logout_session_required: _builtins.bool = ...,
+        token_exchange_audiences: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "enabled", b"enabled", "require_pkce", b"require_pkce"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "backchannel_logout_session_required", b"backchannel_logout_session_required", "backchannel_logout_uri", b"backchannel_logout_uri", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "token_exchange_audiences", b"token_exchange_audiences"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
     _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015

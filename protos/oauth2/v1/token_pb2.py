@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from oauth2.v1 import common_pb2 as oauth2_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15oauth2/v1/token.proto\x12\toauth2.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16oauth2/v1/common.proto\"\xf7\x01\n\x0cTokenRequest\x12\x12\n\ngrant_type\x18\x01 \x01(\t\x12\x31\n\x0b\x63redentials\x18\x02 \x01(\x0b\x32\x1c.oauth2.v1.ClientCredentials\x12\r\n\x05scope\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x14\n\x0credirect_uri\x18\x05 \x01(\t\x12\x15\n\rcode_verifier\x18\x06 \x01(\t\x12\x15\n\rrefresh_token\x18\x07 \x01(\t\x12\x10\n\x08resource\x18\x08 \x03(\t\x12\x13\n\x0b\x64\x65vice_code\x18\x0b \x01(\tJ\x04\x08\t\x10\nJ\x04\x08\n\x10\x0bR\x05\x65xtraR\x05\x61\x63tor\"\x85\x01\n\rTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x03\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x15\n\rrefresh_token\x18\x05 \x01(\t\x12\x10\n\x08id_token\x18\x06 \x01(\t\"n\n\x11IntrospectRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x17\n\x0ftoken_type_hint\x18\x02 \x01(\t\x12\x31\n\x0b\x63redentials\x18\x03 \x01(\x0b\x32\x1c.oauth2.v1.ClientCredentials\"\xda\x01\n\x12IntrospectResponse\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x10\n\x08username\x18\x04 \x01(\t\x12\x12\n\ntoken_type\x18\x05 \x01(\t\x12\x0b\n\x03\x65xp\x18\x06 \x01(\x03\x12\x0b\n\x03iat\x18\x07 \x01(\x03\x12\x0b\n\x03nbf\x18\x08 \x01(\x03\x12\x0b\n\x03sub\x18\t \x01(\t\x12\x0b\n\x03\x61ud\x18\n \x03(\t\x12\x0b\n\x03iss\x18\x0b \x01(\t\x12\x0b\n\x03jti\x18\x0c \x01(\t\x12\x11\n\tauth_time\x18\r \x01(\x03\"\x8b\x01\n\rRevokeRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x17\n\x0ftoken_type_hint\x18\x02 \x01(\t\x12\x31\n\x0b\x63redentials\x18\x03 \x01(\x0b\x32\x1c.oauth2.v1.ClientCredentials\x12\x1f\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x10.oauth2.v1.Actor\"j\n\x18VerifyAccessTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x17\n\x0frequired_scopes\x18\x02 \x03(\t\x12\x10\n\x08\x61udience\x18\x03 \x01(\t\x12\x14\n\x0crequire_user\x18\x04 \x01(\x08\"1\n\x18\x44\x65\x63odeIdTokenHintRequest\x12\x15\n\rid_token_hint\x18\x01 \x01(\t\"-\n\x0bIdTokenHint\x12\x0b\n\x03sub\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\"y\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03kid\x18\x02 \x01(\t\x12\x0b\n\x03use\x18\x03 \x01(\t\x12\x0b\n\x03\x61lg\x18\x04 \x01(\t\x12\x0b\n\x03\x63rv\x18\x05 \x01(\t\x12\t\n\x01x\x18\x06 \x01(\t\x12\t\n\x01y\x18\x07 \x01(\t\x12\t\n\x01n\x18\x08 \x01(\t\x12\t\n\x01\x65\x18\t \x01(\t\"+\n\x04Jwks\x12#\n\x04keys\x18\x01 \x03(\x0b\x32\x15.oauth2.v1.JsonWebKey\"\xc1\x01\n\nSigningKey\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x0b\n\x03\x61lg\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nretired_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\npublic_key\x18\x06 \x01(\x0b\x32\x15.oauth2.v1.JsonWebKey\">\n\x17ListSigningKeysResponse\x12#\n\x04keys\x18\x01 \x03(\x0b\x32\x15.oauth2.v1.SigningKey\"G\n\x17RotateSigningKeyRequest\x12\x0b\n\x03\x61lg\x18\x01 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\"G\n\x17RetireSigningKeyRequest\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\"\xdf\x01\n\x05Grant\x12\x11\n\tfamily_id\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05scope\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\x11ListGrantsRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12$\n\x04page\x18\x03 \x01(\x0b\x32\x16.oauth2.v1.PageRequest\"]\n\x12ListGrantsResponse\x12 \n\x06grants\x18\x01 \x03(\x0b\x32\x10.oauth2.v1.Grant\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.oauth2.v1.PageResponse\"}\n\x13RevokeGrantsRequest\x12\x11\n\tfamily_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x10.oauth2.v1.Actor\"0\n\x14RevokeGrantsResponse\x12\x18\n\x10\x66\x61milies_revoked\x18\x01 \x01(\x03\"\xd4\x01\n\nTokenStats\x12J\n\x14issued_by_grant_type\x18\x01 \x03(\x0b\x32,.oauth2.v1.TokenStats.IssuedByGrantTypeEntry\x12\x15\n\ractive_grants\x18\x02 \x01(\x03\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x38\n\x16IssuedByGrantTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xfc\x06\n\x0cTokenService\x12=\n\x08\x45xchange\x12\x17.oauth2.v1.TokenRequest\x1a\x18.oauth2.v1.TokenResponse\x12I\n\nIntrospect\x12\x1c.oauth2.v1.IntrospectRequest\x1a\x1d.oauth2.v1.IntrospectResponse\x12:\n\x06Revoke\x12\x18.oauth2.v1.RevokeRequest\x1a\x16.google.protobuf.Empty\x12\x32\n\x07GetJwks\x12\x16.google.protobuf.Empty\x1a\x0f.oauth2.v1.Jwks\x12W\n\x11VerifyAccessToken\x12#.oauth2.v1.VerifyAccessTokenRequest\x1a\x1d.oauth2.v1.IntrospectResponse\x12P\n\x11\x44\x65\x63odeIdTokenHint\x12#.oauth2.v1.DecodeIdTokenHintRequest\x1a\x16.oauth2.v1.IdTokenHint\x12M\n\x0fListSigningKeys\x12\x16.google.protobuf.Empty\x1a\".oauth2.v1.ListSigningKeysResponse\x12M\n\x10RotateSigningKey\x12\".oauth2.v1.RotateSigningKeyRequest\x1a\x15.oauth2.v1.SigningKey\x12M\n\x10RetireSigningKey\x12\".oauth2.v1.RetireSigningKeyRequest\x1a\x15.oauth2.v1.SigningKey\x12I\n\nListGrants\x12\x1c.oauth2.v1.ListGrantsRequest\x1a\x1d.oauth2.v1.ListGrantsResponse\x12O\n\x0cRevokeGrants\x12\x1e.oauth2.v1.RevokeGrantsRequest\x1a\x1f.oauth2.v1.RevokeGrantsResponse\x12>\n\rGetTokenStats\x12\x16.google.protobuf.Empty\x1a\x15.oauth2.v1.TokenStatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15oauth2/v1/token.proto\x12\toauth2.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16oauth2/v1/common.proto\"\x89\x03\n\x0cTokenRequest\x12\x12\n\ngrant_type\x18\x01 \x01(\t\x12\x31\n\x0b\x63redentials\x18\x02 \x01(\x0b\x32\x1c.oauth2.v1.ClientCredentials\x12\r\n\x05scope\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x14\n\x0credirect_uri\x18\x05 \x01(\t\x12\x15\n\rcode_verifier\x18\x06 \x01(\t\x12\x15\n\rrefresh_token\x18\x07 \x01(\t\x12\x10\n\x08resource\x18\x08 \x03(\t\x12\x13\n\x0b\x64\x65vice_code\x18\x0b \x01(\t\x12\x15\n\rsubject_token\x18\x0c \x01(\t\x12\x1a\n\x12subject_token_type\x18\r \x01(\t\x12\x13\n\x0b\x61\x63tor_token\x18\x0e \x01(\t\x12\x18\n\x10\x61\x63tor_token_type\x18\x0f \x01(\t\x12\x1c\n\x14requested_token_type\x18\x10 \x01(\t\x12\x10\n\x08\x61udience\x18\x11 \x03(\tJ\x04\x08\t\x10\nJ\x04\x08\n\x10\x0bR\x05\x65xtraR\x05\x61\x63tor\"\xa0\x01\n\rTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x03\x12\r\n\x05scope\x18\x04 \x01(\t\x12\x15\n\rrefresh_token\x18\x05 \x01(\t\x12\x10\n\x08id_token\x18\x06 \x01(\t\x12\x19\n\x11issued_token_type\x18\x07 \x01(\t\"n\n\x11IntrospectRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x17\n\x0ftoken_type_hint\x18\x02 \x01(\t\x12\x31\n\x0b\x63redentials\x18\x03 \x01(\x0b\x32\x1c.oauth2.v1.ClientCredentials\"\xda\x01\n\x12IntrospectResponse\x12\x0e\n\x06\x61\x63tive\x18\x01 \x01(\x08\x12\r\n\x05scope\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x10\n\x08username\x18\x04 \x01(\t\x12\x12\n\ntoken_type\x18\x05 \x01(\t\x12\x0b\n\x03\x65xp\x18\x06 \x01(\x03\x12\x0b\n\x03iat\x18\x07 \x01(\x03\x12\x0b\n\x03nbf\x18\x08 \x01(\x03\x12\x0b\n\x03sub\x18\t \x01(\t\x12\x0b\n\x03\x61ud\x18\n \x03(\t\x12\x0b\n\x03iss\x18\x0b \x01(\t\x12\x0b\n\x03jti\x18\x0c \x01(\t\x12\x11\n\tauth_time\x18\r \x01(\x03\"\x8b\x01\n\rRevokeRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x17\n\x0ftoken_type_hint\x18\x02 \x01(\t\x12\x31\n\x0b\x63redentials\x18\x03 \x01(\x0b\x32\x1c.oauth2.v1.ClientCredentials\x12\x1f\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\x10.oauth2.v1.Actor\"j\n\x18VerifyAccessTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x17\n\x0frequired_scopes\x18\x02 \x03(\t\x12\x10\n\x08\x61udience\x18\x03 \x01(\t\x12\x14\n\x0crequire_user\x18\x04 \x01(\x08\"1\n\x18\x44\x65\x63odeIdTokenHintRequest\x12\x15\n\rid_token_hint\x18\x01 \x01(\t\"-\n\x0bIdTokenHint\x12\x0b\n\x03sub\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\"y\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03kid\x18\x02 \x01(\t\x12\x0b\n\x03use\x18\x03 \x01(\t\x12\x0b\n\x03\x61lg\x18\x04 \x01(\t\x12\x0b\n\x03\x63rv\x18\x05 \x01(\t\x12\t\n\x01x\x18\x06 \x01(\t\x12\t\n\x01y\x18\x07 \x01(\t\x12\t\n\x01n\x18\x08 \x01(\t\x12\t\n\x01\x65\x18\t \x01(\t\"+\n\x04Jwks\x12#\n\x04keys\x18\x01 \x03(\x0b\x32\x15.oauth2.v1.JsonWebKey\"\xc1\x01\n\nSigningKey\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x0b\n\x03\x61lg\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nretired_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\npublic_key\x18\x06 \x01(\x0b\x32\x15.oauth2.v1.JsonWebKey\">\n\x17ListSigningKeysResponse\x12#\n\x04keys\x18\x01 \x03(\x0b\x32\x15.oauth2.v1.SigningKey\"G\n\x17RotateSigningKeyRequest\x12\x0b\n\x03\x61lg\x18\x01 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\"G\n\x17RetireSigningKeyRequest\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x10.oauth2.v1.Actor\"\xdf\x01\n\x05Grant\x12\x11\n\tfamily_id\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05scope\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"]\n\x11ListGrantsRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12$\n\x04page\x18\x03 \x01(\x0b\x32\x16.oauth2.v1.PageRequest\"]\n\x12ListGrantsResponse\x12 \n\x06grants\x18\x01 \x03(\x0b\x32\x10.oauth2.v1.Grant\x12%\n\x04page\x18\x02 \x01(\x0b\x32\x17.oauth2.v1.PageResponse\"}\n\x13RevokeGrantsRequest\x12\x11\n\tfamily_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x1f\n\x05\x61\x63tor\x18\x05 \x01(\x0b\x32\x10.oauth2.v1.Actor\"0\n\x14RevokeGrantsResponse\x12\x18\n\x10\x66\x61milies_revoked\x18\x01 \x01(\x03\"1\n\x11\x45ndSessionRequest\x12\x0b\n\x03sid\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"L\n\x12\x45ndSessionResponse\x12\x18\n\x10\x66\x61milies_revoked\x18\x01 \x01(\x03\x12\x1c\n\x14logout_tokens_queued\x18\x02 \x01(\x03\"\xd4\x01\n\nTokenStats\x12J\n\x14issued_by_grant_type\x18\x01 \x03(\x0b\x32,.oauth2.v1.TokenStats.IssuedByGrantTypeEntry\x12\x15\n\ractive_grants\x18\x02 \x01(\x03\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x38\n\x16IssuedByGrantTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xc7\x07\n\x0cTokenService\x12=\n\x08\x45xchange\x12\x17.oauth2.v1.TokenRequest\x1a\x18.oauth2.v1.TokenResponse\x12I\n\nIntrospect\x12\x1c.oauth2.v1.IntrospectRequest\x1a\x1d.oauth2.v1.IntrospectResponse\x12:\n\x06Revoke\x12\x18.oauth2.v1.RevokeRequest\x1a\x16.google.protobuf.Empty\x12\x32\n\x07GetJwks\x12\x16.google.protobuf.Empty\x1a\x0f.oauth2.v1.Jwks\x12W\n\x11VerifyAccessToken\x12#.oauth2.v1.VerifyAccessTokenRequest\x1a\x1d.oauth2.v1.IntrospectResponse\x12P\n\x11\x44\x65\x63odeIdTokenHint\x12#.oauth2.v1.DecodeIdTokenHintRequest\x1a\x16.oauth2.v1.IdTokenHint\x12M\n\x0fListSigningKeys\x12\x16.google.protobuf.Empty\x1a\".oauth2.v1.ListSigningKeysResponse\x12M\n\x10RotateSigningKey\x12\".oauth2.v1.RotateSigningKeyRequest\x1a\x15.oauth2.v1.SigningKey\x12M\n\x10RetireSigningKey\x12\".oauth2.v1.RetireSigningKeyRequest\x1a\x15.oauth2.v1.SigningKey\x12I\n\nListGrants\x12\x1c.oauth2.v1.ListGrantsRequest\x1a\x1d.oauth2.v1.ListGrantsResponse\x12O\n\x0cRevokeGrants\x12\x1e.oauth2.v1.RevokeGrantsRequest\x1a\x1f.oauth2.v1.RevokeGrantsResponse\x12I\n\nEndSession\x12\x1c.oauth2.v1.EndSessionRequest\x1a\x1d.oauth2.v1.EndSessionResponse\x12>\n\rGetTokenStats\x12\x16.google.protobuf.Empty\x1a\x15.oauth2.v1.TokenStatsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,47 +37,51 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOKENSTATS_ISSUEDBYGRANTTYPEENTRY']._loaded_options = None
   _globals['_TOKENSTATS_ISSUEDBYGRANTTYPEENTRY']._serialized_options = b'8\001'
   _globals['_TOKENREQUEST']._serialized_start=123
-  _globals['_TOKENREQUEST']._serialized_end=370
-  _globals['_TOKENRESPONSE']._serialized_start=373
-  _globals['_TOKENRESPONSE']._serialized_end=506
-  _globals['_INTROSPECTREQUEST']._serialized_start=508
-  _globals['_INTROSPECTREQUEST']._serialized_end=618
-  _globals['_INTROSPECTRESPONSE']._serialized_start=621
-  _globals['_INTROSPECTRESPONSE']._serialized_end=839
-  _globals['_REVOKEREQUEST']._serialized_start=842
-  _globals['_REVOKEREQUEST']._serialized_end=981
-  _globals['_VERIFYACCESSTOKENREQUEST']._serialized_start=983
-  _globals['_VERIFYACCESSTOKENREQUEST']._serialized_end=1089
-  _globals['_DECODEIDTOKENHINTREQUEST']._serialized_start=1091
-  _globals['_DECODEIDTOKENHINTREQUEST']._serialized_end=1140
-  _globals['_IDTOKENHINT']._serialized_start=1142
-  _globals['_IDTOKENHINT']._serialized_end=1187
-  _globals['_JSONWEBKEY']._serialized_start=1189
-  _globals['_JSONWEBKEY']._serialized_end=1310
-  _globals['_JWKS']._serialized_start=1312
-  _globals['_JWKS']._serialized_end=1355
-  _globals['_SIGNINGKEY']._serialized_start=1358
-  _globals['_SIGNINGKEY']._serialized_end=1551
-  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_start=1553
-  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_end=1615
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=1617
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=1688
-  _globals['_RETIRESIGNINGKEYREQUEST']._serialized_start=1690
-  _globals['_RETIRESIGNINGKEYREQUEST']._serialized_end=1761
-  _globals['_GRANT']._serialized_start=1764
-  _globals['_GRANT']._serialized_end=1987
-  _globals['_LISTGRANTSREQUEST']._serialized_start=1989
-  _globals['_LISTGRANTSREQUEST']._serialized_end=2082
-  _globals['_LISTGRANTSRESPONSE']._serialized_start=2084
-  _globals['_LISTGRANTSRESPONSE']._serialized_end=2177
-  _globals['_REVOKEGRANTSREQUEST']._serialized_start=2179
-  _globals['_REVOKEGRANTSREQUEST']._serialized_end=2304
-  _globals['_REVOKEGRANTSRESPONSE']._serialized_start=2306
-  _globals['_REVOKEGRANTSRESPONSE']._serialized_end=2354
-  _globals['_TOKENSTATS']._serialized_start=2357
-  _globals['_TOKENSTATS']._serialized_end=2569
-  _globals['_TOKENSTATS_ISSUEDBYGRANTTYPEENTRY']._serialized_start=2513
-  _globals['_TOKENSTATS_ISSUEDBYGRANTTYPEENTRY']._serialized_end=2569
-  _globals['_TOKENSERVICE']._serialized_start=2572
-  _globals['_TOKENSERVICE']._serialized_end=3464
+  _globals['_TOKENREQUEST']._serialized_end=516
+  _globals['_TOKENRESPONSE']._serialized_start=519
+  _globals['_TOKENRESPONSE']._serialized_end=679
+  _globals['_INTROSPECTREQUEST']._serialized_start=681
+  _globals['_INTROSPECTREQUEST']._serialized_end=791
+  _globals['_INTROSPECTRESPONSE']._serialized_start=794
+  _globals['_INTROSPECTRESPONSE']._serialized_end=1012
+  _globals['_REVOKEREQUEST']._serialized_start=1015
+  _globals['_REVOKEREQUEST']._serialized_end=1154
+  _globals['_VERIFYACCESSTOKENREQUEST']._serialized_start=1156
+  _globals['_VERIFYACCESSTOKENREQUEST']._serialized_end=1262
+  _globals['_DECODEIDTOKENHINTREQUEST']._serialized_start=1264
+  _globals['_DECODEIDTOKENHINTREQUEST']._serialized_end=1313
+  _globals['_IDTOKENHINT']._serialized_start=1315
+  _globals['_IDTOKENHINT']._serialized_end=1360
+  _globals['_JSONWEBKEY']._serialized_start=1362
+  _globals['_JSONWEBKEY']._serialized_end=1483
+  _globals['_JWKS']._serialized_start=1485
+  _globals['_JWKS']._serialized_end=1528
+  _globals['_SIGNINGKEY']._serialized_start=1531
+  _globals['_SIGNINGKEY']._serialized_end=1724
+  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_start=1726
+  _globals['_LISTSIGNINGKEYSRESPONSE']._serialized_end=1788
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=1790
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=1861
+  _globals['_RETIRESIGNINGKEYREQUEST']._serialized_start=1863
+  _globals['_RETIRESIGNINGKEYREQUEST']._serialized_end=1934
+  _globals['_GRANT']._serialized_start=1937
+  _globals['_GRANT']._serialized_end=2160
+  _globals['_LISTGRANTSREQUEST']._serialized_start=2162
+  _globals['_LISTGRANTSREQUEST']._serialized_end=2255
+  _globals['_LISTGRANTSRESPONSE']._serialized_start=2257
+  _globals['_LISTGRANTSRESPONSE']._serialized_end=2350
+  _globals['_REVOKEGRANTSREQUEST']._serialized_start=2352
+  _globals['_REVOKEGRANTSREQUEST']._serialized_end=2477
+  _globals['_REVOKEGRANTSRESPONSE']._serialized_start=2479
+  _globals['_REVOKEGRANTSRESPONSE']._serialized_end=2527
+  _globals['_ENDSESSIONREQUEST']._serialized_start=2529
+  _globals['_ENDSESSIONREQUEST']._serialized_end=2578
+  _globals['_ENDSESSIONRESPONSE']._serialized_start=2580
+  _globals['_ENDSESSIONRESPONSE']._serialized_end=2656
+  _globals['_TOKENSTATS']._serialized_start=2659
+  _globals['_TOKENSTATS']._serialized_end=2871
+  _globals['_TOKENSTATS_ISSUEDBYGRANTTYPEENTRY']._serialized_start=2815
+  _globals['_TOKENSTATS_ISSUEDBYGRANTTYPEENTRY']._serialized_end=2871
+  _globals['_TOKENSERVICE']._serialized_start=2874
+  _globals['_TOKENSERVICE']._serialized_end=3841
 # @@protoc_insertion_point(module_scope)

@@ -37,6 +37,12 @@ class TokenRequest(_message.Message):
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     RESOURCE_FIELD_NUMBER: _builtins.int
     DEVICE_CODE_FIELD_NUMBER: _builtins.int
+    SUBJECT_TOKEN_FIELD_NUMBER: _builtins.int
+    SUBJECT_TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    ACTOR_TOKEN_FIELD_NUMBER: _builtins.int
+    ACTOR_TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    REQUESTED_TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
     grant_type: _builtins.str
     scope: _builtins.str
     """Space-separated; empty means the client's registered default."""
@@ -48,12 +54,20 @@ class TokenRequest(_message.Message):
     """refresh_token grant"""
     device_code: _builtins.str
     """urn:ietf:params:oauth:grant-type:device_code grant (RFC 8628 section 3.4)"""
+    subject_token: _builtins.str
+    """urn:ietf:params:oauth:grant-type:token-exchange grant (RFC 8693 section 2.1)"""
+    subject_token_type: _builtins.str
+    actor_token: _builtins.str
+    actor_token_type: _builtins.str
+    requested_token_type: _builtins.str
     @_builtins.property
     def credentials(self) -> _common_pb2.ClientCredentials: ...
     @_builtins.property
     def resource(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """RFC 8707 resource indicators"""
 
+    @_builtins.property
+    def audience(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -66,10 +80,16 @@ class TokenRequest(_message.Message):
         refresh_token: _builtins.str = ...,
         resource: _abc.Iterable[_builtins.str] | None = ...,
         device_code: _builtins.str = ...,
+        subject_token: _builtins.str = ...,
+        subject_token_type: _builtins.str = ...,
+        actor_token: _builtins.str = ...,
+        actor_token_type: _builtins.str = ...,
+        requested_token_type: _builtins.str = ...,
+        audience: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "code_verifier", b"code_verifier", "credentials", b"credentials", "device_code", b"device_code", "grant_type", b"grant_type", "redirect_uri", b"redirect_uri", "refresh_token", b"refresh_token", "resource", b"resource", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_token", b"actor_token", "actor_token_type", b"actor_token_type", "audience", b"audience", "code", b"code", "code_verifier", b"code_verifier", "credentials", b"credentials", "device_code", b"device_code", "grant_type", b"grant_type", "redirect_uri", b"redirect_uri", "refresh_token", b"refresh_token", "requested_token_type", b"requested_token_type", "resource", b"resource", "scope", b"scope", "subject_token", b"subject_token", "subject_token_type", b"subject_token_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -87,6 +107,7 @@ class TokenResponse(_message.Message):
     SCOPE_FIELD_NUMBER: _builtins.int
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     ID_TOKEN_FIELD_NUMBER: _builtins.int
+    ISSUED_TOKEN_TYPE_FIELD_NUMBER: _builtins.int
     access_token: _builtins.str
     token_type: _builtins.str
     expires_in: _builtins.int
@@ -94,6 +115,8 @@ class TokenResponse(_message.Message):
     refresh_token: _builtins.str
     id_token: _builtins.str
     """OpenID Connect Core section 3.1.3.3."""
+    issued_token_type: _builtins.str
+    """RFC 8693 section 2.2.1: set by the token exchange grant only."""
     def __init__(
         self,
         *,
@@ -103,10 +126,11 @@ class TokenResponse(_message.Message):
         scope: _builtins.str = ...,
         refresh_token: _builtins.str = ...,
         id_token: _builtins.str = ...,
+        issued_token_type: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "id_token", b"id_token", "refresh_token", b"refresh_token", "scope", b"scope", "token_type", b"token_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "id_token", b"id_token", "issued_token_type", b"issued_token_type", "refresh_token", b"refresh_token", "scope", b"scope", "token_type", b"token_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -615,6 +639,53 @@ class RevokeGrantsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeGrantsResponse: _TypeAlias = RevokeGrantsResponse  # noqa: Y015
+
+@_typing.final
+class EndSessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    sid: _builtins.str
+    """The session's sid (the sid claim of its ID tokens)."""
+    subject: _builtins.str
+    """Who was signed in on it."""
+    def __init__(
+        self,
+        *,
+        sid: _builtins.str = ...,
+        subject: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sid", b"sid", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndSessionRequest: _TypeAlias = EndSessionRequest  # noqa: Y015
+
+@_typing.final
+class EndSessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAMILIES_REVOKED_FIELD_NUMBER: _builtins.int
+    LOGOUT_TOKENS_QUEUED_FIELD_NUMBER: _builtins.int
+    families_revoked: _builtins.int
+    logout_tokens_queued: _builtins.int
+    """Logout tokens queued for delivery."""
+    def __init__(
+        self,
+        *,
+        families_revoked: _builtins.int = ...,
+        logout_tokens_queued: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["families_revoked", b"families_revoked", "logout_tokens_queued", b"logout_tokens_queued"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndSessionResponse: _TypeAlias = EndSessionResponse  # noqa: Y015
 
 @_typing.final
 class TokenStats(_message.Message):

@@ -90,6 +90,11 @@ class TokenServiceStub:
                 request_serializer=oauth2_dot_v1_dot_token__pb2.RevokeGrantsRequest.SerializeToString,
                 response_deserializer=oauth2_dot_v1_dot_token__pb2.RevokeGrantsResponse.FromString,
                 _registered_method=True)
+        self.EndSession = channel.unary_unary(
+                '/oauth2.v1.TokenService/EndSession',
+                request_serializer=oauth2_dot_v1_dot_token__pb2.EndSessionRequest.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_token__pb2.EndSessionResponse.FromString,
+                _registered_method=True)
         self.GetTokenStats = channel.unary_unary(
                 '/oauth2.v1.TokenService/GetTokenStats',
                 request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
@@ -176,6 +181,16 @@ class TokenServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EndSession(self, request, context):
+        """A browser session ended at the gateway (logout): its grants without
+        offline_access are revoked and every client that took part in it and
+        registered a backchannel_logout_uri is sent a logout token (OpenID Connect
+        Back-Channel Logout 1.0), in the background.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetTokenStats(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -239,6 +254,11 @@ def add_TokenServiceServicer_to_server(servicer, server):
                     servicer.RevokeGrants,
                     request_deserializer=oauth2_dot_v1_dot_token__pb2.RevokeGrantsRequest.FromString,
                     response_serializer=oauth2_dot_v1_dot_token__pb2.RevokeGrantsResponse.SerializeToString,
+            ),
+            'EndSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSession,
+                    request_deserializer=oauth2_dot_v1_dot_token__pb2.EndSessionRequest.FromString,
+                    response_serializer=oauth2_dot_v1_dot_token__pb2.EndSessionResponse.SerializeToString,
             ),
             'GetTokenStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTokenStats,
@@ -543,6 +563,33 @@ class TokenService:
             '/oauth2.v1.TokenService/RevokeGrants',
             oauth2_dot_v1_dot_token__pb2.RevokeGrantsRequest.SerializeToString,
             oauth2_dot_v1_dot_token__pb2.RevokeGrantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.TokenService/EndSession',
+            oauth2_dot_v1_dot_token__pb2.EndSessionRequest.SerializeToString,
+            oauth2_dot_v1_dot_token__pb2.EndSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,12 @@ class TokenServiceStub:
     """Revokes refresh-token families and every access token issued from them,
     selected by family, subject or client.
     """
+    EndSession: _grpc.UnaryUnaryMultiCallable[_token_pb2.EndSessionRequest, _token_pb2.EndSessionResponse]
+    """A browser session ended at the gateway (logout): its grants without
+    offline_access are revoked and every client that took part in it and
+    registered a backchannel_logout_uri is sent a logout token (OpenID Connect
+    Back-Channel Logout 1.0), in the background.
+    """
     GetTokenStats: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _token_pb2.TokenStats]
 
 @_typing.type_check_only
@@ -88,6 +94,12 @@ class TokenServiceAsyncStub(TokenServiceStub):
     RevokeGrants: _aio.UnaryUnaryMultiCallable[_token_pb2.RevokeGrantsRequest, _token_pb2.RevokeGrantsResponse]  # type: ignore[assignment]
     """Revokes refresh-token families and every access token issued from them,
     selected by family, subject or client.
+    """
+    EndSession: _aio.UnaryUnaryMultiCallable[_token_pb2.EndSessionRequest, _token_pb2.EndSessionResponse]  # type: ignore[assignment]
+    """A browser session ended at the gateway (logout): its grants without
+    offline_access are revoked and every client that took part in it and
+    registered a backchannel_logout_uri is sent a logout token (OpenID Connect
+    Back-Channel Logout 1.0), in the background.
     """
     GetTokenStats: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _token_pb2.TokenStats]  # type: ignore[assignment]
 
@@ -180,6 +192,18 @@ class TokenServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_token_pb2.RevokeGrantsResponse, _abc.Awaitable[_token_pb2.RevokeGrantsResponse]]:
         """Revokes refresh-token families and every access token issued from them,
         selected by family, subject or client.
+        """
+
+    @_abc_1.abstractmethod
+    def EndSession(
+        self,
+        request: _token_pb2.EndSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_token_pb2.EndSessionResponse, _abc.Awaitable[_token_pb2.EndSessionResponse]]:
+        """A browser session ended at the gateway (logout): its grants without
+        offline_access are revoked and every client that took part in it and
+        registered a backchannel_logout_uri is sent a logout token (OpenID Connect
+        Back-Channel Logout 1.0), in the background.
         """
 
     @_abc_1.abstractmethod

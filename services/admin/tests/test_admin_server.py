@@ -217,6 +217,7 @@ async def test_disable_user_and_stats(system: System) -> None:
         "refresh_token",
         "client_credentials",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
     }
     grants = await system.admin.call.ListGrants(token_pb2.ListGrantsRequest(subject=user.user_id))
     assert list(grants.families) == [] and list(grants.consents) == []

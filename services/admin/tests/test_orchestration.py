@@ -434,6 +434,7 @@ async def test_stats_come_from_the_owners(
         "refresh_token": 0,
         "client_credentials": 3,
         "urn:ietf:params:oauth:grant-type:device_code": 0,
+        "urn:ietf:params:oauth:grant-type:token-exchange": 0,
     }
     assert stats.since is not None
     assert journal.methods() == ["ListClients", "ListUsers", "GetTokenStats"]

@@ -4,7 +4,7 @@ docs/signin.md "Authorization codes").
 A code is 256 random bits handed out once; the store keeps only its SHA-256
 (``code_id``), which also names the grant family of the tokens issued from it.
 It is bound to the client, the redirect URI, the PKCE challenge, the user, the
-scopes, the nonce and the authentication time, lives
+scopes, the nonce, the authentication time and the browser session (``sid``), lives
 ``authorization_code_ttl_seconds`` and can be consumed once: the consuming
 UPDATE only matches a row whose ``used_at`` is still NULL.
 """
@@ -79,6 +79,7 @@ class AuthorizationCodes:
             auth_time=request.auth_time or now,
             amr=request.amr,
             resource=request.resource,
+            sid=request.sid,
             created_at=now,
             expires_at=now + self._ttl,
         )

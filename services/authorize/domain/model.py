@@ -154,6 +154,9 @@ class CodeRequest:
     amr: tuple[str, ...]
     #: RFC 8707: the resource of the request ("" none).
     resource: str = ""
+    #: The browser session that approved the request (OpenID Connect Back-Channel
+    #: Logout 1.0, the ``sid`` claim; "" none).
+    sid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,7 @@ class AuthorizationCode:
     expires_at: datetime
     used_at: datetime | None = None
     resource: str = ""
+    sid: str = ""
 
 
 @dataclass(frozen=True, slots=True)

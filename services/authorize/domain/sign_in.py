@@ -110,6 +110,10 @@ class BrowserSession:
     subject: str = ""
     auth_time: datetime | None = None
     amr: tuple[str, ...] = ()
+    # The sign-in's session id (OpenID Connect Back-Channel Logout 1.0, ``sid``),
+    # recorded with the codes it approves. On complete_login: the one the gateway
+    # gives the sign-in being completed, since its code may be issued at once.
+    sid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +330,7 @@ class SignIn:
             amr=session.amr,
             device_key=device_key,
         )
-        return await self._next(pending, interaction_id="")
+        return await self._next(pending, interaction_id="", sid=session.sid)
 
     async def complete_login(
         self,
@@ -353,7 +357,8 @@ class SignIn:
             found.interaction_key, signed_in.subject, result.auth_time, result.amr
         ):
             return LoginOutcome(signed_in=result, next=Expired(found.validated.client))
-        return LoginOutcome(signed_in=result, next=await self._next(signed_in, interaction_id))
+        following = await self._next(signed_in, interaction_id, sid=session.sid)
+        return LoginOutcome(signed_in=result, next=following)
 
     async def complete_consent(
         self,
@@ -391,11 +396,15 @@ class SignIn:
             validated = replace(
                 validated, scopes=tuple(s for s in validated.scopes if s in allowed)
             )
-        return await self._issue(replace(found, validated=validated), interaction_id, grant=True)
+        return await self._issue(
+            replace(found, validated=validated), interaction_id, grant=True, sid=session.sid
+        )
 
     # --- the decision -------------------------------------------------------------
 
-    async def _next(self, interaction: Interaction, interaction_id: str) -> Step:
+    async def _next(self, interaction: Interaction, interaction_id: str, *, sid: str) -> Step:
+        """The next step; a code records ``sid``, the session approving it now (not
+        the one that started the request)."""
         validated = interaction.validated
         prompts = validated.request.prompts
         if self._login_needed(interaction):
@@ -413,7 +422,7 @@ class SignIn:
                 tuple((scope, describe_scope(scope)) for scope in validated.scopes),
                 device=bool(interaction.device_key),
             )
-        return await self._issue(interaction, interaction_id, grant=False)
+        return await self._issue(interaction, interaction_id, grant=False, sid=sid)
 
     async def _still_signed_in(self, subject: str, auth_time: datetime | None) -> bool:
         """False for a sign-in made before the user's password was last set: a
@@ -458,7 +467,9 @@ class SignIn:
         )
         return new_id
 
-    async def _issue(self, interaction: Interaction, interaction_id: str, *, grant: bool) -> Step:
+    async def _issue(
+        self, interaction: Interaction, interaction_id: str, *, grant: bool, sid: str
+    ) -> Step:
         """Finish the interaction (once), remember the consent, answer with the code."""
         validated = interaction.validated
         if interaction_id and not await self._store.finish(
@@ -486,6 +497,7 @@ class SignIn:
                     auth_time=interaction.auth_time,
                     amr=interaction.amr,
                     resource=request.resource,
+                    sid=sid,
                 )
             )
         except OAuthError as exc:

@@ -81,6 +81,8 @@ authorization_codes = Table(
     Column("used_at", DateTime(timezone=True), nullable=True),
     # RFC 8707: the resource of the authorization request ("" none; 0006).
     Column("resource", Text, nullable=False, server_default=""),
+    # The browser session that approved the request ("" none; 0007).
+    Column("sid", Text, nullable=False, server_default=""),
     Index("ix_authorization_codes_user_id", "user_id"),
     Index("ix_authorization_codes_expires_at", "expires_at"),
 )

@@ -63,7 +63,7 @@ def test_migrate_creates_the_tables(
     try:
         upgrade(settings, MIGRATIONS_DIR)
         upgrade(settings, MIGRATIONS_DIR)  # a second run is a no-op
-        assert asyncio.run(_version(settings)) == "0006"
+        assert asyncio.run(_version(settings)) == "0007"
         tables = {
             "users",
             "consents",

@@ -137,11 +137,12 @@ async def test_sign_in_sequence(authorize: Client) -> None:
     assert started.login.client.logo_uri == "https://app.example.com/logo.png"
     assert started.login.redirect_uri == CB and started.login.login_hint == "alice"
 
-    # 2. POST /login: the consent page, with the scopes in words.
+    # 2. POST /login: the consent page, with the scopes in words. The session
+    # carries the sid the gateway gives this sign-in.
     outcome = await authorize.call.CompleteLogin(
         authorize_pb2.CompleteLoginRequest(
             interaction_id=started.interaction_id,
-            session=session,
+            session=authorize_pb2.BrowserSession(binding="browser-1", sid="sid-of-alice"),
             username="ALICE",
             password=PASSWORD,
             remote_addr="192.0.2.1",
@@ -161,7 +162,9 @@ async def test_sign_in_sequence(authorize: Client) -> None:
     finished = await authorize.call.CompleteConsent(
         authorize_pb2.CompleteConsentRequest(
             interaction_id=started.interaction_id,
-            session=authorize_pb2.BrowserSession(binding="browser-1", subject=user.user_id),
+            session=authorize_pb2.BrowserSession(
+                binding="browser-1", subject=user.user_id, sid="sid-of-alice"
+            ),
             decision=authorize_pb2.CompleteConsentRequest.APPROVE,
         )
     )
@@ -189,6 +192,8 @@ async def test_sign_in_sequence(authorize: Client) -> None:
     assert grant.code_challenge == CHALLENGE and grant.code_challenge_method == "S256"
     assert grant.nonce == "n1" and grant.auth_time == login.auth_time
     assert list(grant.amr) == ["pwd"] and len(grant.code_id) == 64
+    # The browser session that approved it (Back-Channel Logout 1.0, sid).
+    assert grant.sid == "sid-of-alice"
     with pytest.raises(InvalidGrant) as replay:
         await authorize.call.ConsumeAuthorizationCode(
             authorize_pb2.ConsumeAuthorizationCodeRequest(code=code, client_id="web")

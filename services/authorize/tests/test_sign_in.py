@@ -295,6 +295,38 @@ async def test_prompt_login_and_max_age_ask_for_one_fresh_sign_in(
     assert isinstance(await sign_in.start(query(prompt="consent"), session), ShowConsent)
 
 
+async def test_the_code_records_the_sid_of_the_session_approving_it(
+    sign_in: SignIn, alice: str, clock: Clock, code_store: MemoryCodeStore
+) -> None:
+    """OpenID Connect Back-Channel Logout 1.0: the code keeps the ``sid`` of the
+    sign-in that approved it, whichever call issues it."""
+
+    def sid_of(step: Step) -> str:
+        code_id = sha256_hex(response_params(step)["code"])
+        return code_store.codes[code_id].sid
+
+    # On the consent page: the session's sid at that moment.
+    started = await sign_in.start(query(), BROWSER)
+    assert isinstance(started, ShowLogin)
+    signing_in = replace(BROWSER, sid="sid-1")
+    outcome = await sign_in.complete_login(started.interaction_id, signing_in, "alice", PASSWORD)
+    assert isinstance(outcome.next, ShowConsent)
+    approving = replace(signed_in(alice, clock), sid="sid-1")
+    done = await sign_in.complete_consent(started.interaction_id, approving, approve=True)
+    assert sid_of(done) == "sid-1"
+    # Consent on record: at the start, from the signed-in session.
+    assert sid_of(await sign_in.start(query(), replace(approving, sid="sid-2"))) == "sid-2"
+    # prompt=login: at once on the login page, with the sid of the new sign-in.
+    forced = await sign_in.start(query(prompt="login"), replace(approving, sid="sid-2"))
+    assert isinstance(forced, ShowLogin)
+    again = await sign_in.complete_login(
+        forced.interaction_id, replace(approving, sid="sid-3"), "alice", PASSWORD
+    )
+    assert sid_of(again.next) == "sid-3"
+    # A session without one (an older gateway): a code without one.
+    assert sid_of(await sign_in.start(query(), signed_in(alice, clock))) == ""
+
+
 async def test_consent_page_cannot_skip_a_forced_login(
     sign_in: SignIn, alice: str, clock: Clock, consents: ConsentRegistry
 ) -> None:

@@ -210,6 +210,19 @@ async def test_codes_consume_once(engine: AsyncEngine) -> None:
     assert await store.consume("b" * 64, used_at) == (None, False)
 
 
+async def test_codes_keep_the_resource_and_the_sid(engine: AsyncEngine) -> None:
+    store = SqlAuthorizationCodeStore(engine)
+    code = make_code("f" * 64, resource="https://api.example.com/", sid="sid-Ünï-1")
+    await store.create(code)
+    consumed, first = await store.consume(code.code_id, T0)
+    assert first and consumed is not None
+    assert (consumed.resource, consumed.sid) == ("https://api.example.com/", "sid-Ünï-1")
+    # Without one (a code of a session that had none): "".
+    await store.create(make_code("9" * 64))
+    legacy, _ = await store.consume("9" * 64, T0)
+    assert legacy is not None and legacy.sid == ""
+
+
 async def test_concurrent_consumers_one_wins(engine: AsyncEngine) -> None:
     store = SqlAuthorizationCodeStore(engine)
     await store.create(make_code("c" * 64))

@@ -19,9 +19,7 @@ Every refusal is ``invalid_client_metadata`` naming the field and the rule.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import jwt
 
@@ -29,19 +27,16 @@ from common.client_keys import PRIVATE_MEMBERS
 from common.errors import InvalidClientMetadata
 from common.vocabulary import ClientSigningAlg
 from services.clients.domain.model import REQUEST_OBJECT_SIGNING_ALGS
+from services.clients.domain.outbound_uris import validate_outbound_uri
 
 #: The most keys one registered set may hold.
 MAX_KEYS: Final = 10
 #: The longest registered set, as canonical JSON.
 MAX_JWKS_BYTES: Final = 16 * 1024
-#: The longest jwks_uri.
-MAX_JWKS_URI_LENGTH: Final = 2048
 #: The smallest RSA modulus accepted (RFC 7518 section 3.3: 2048 bits or larger).
 MIN_RSA_BITS: Final = 2048
 #: ``kty`` values of asymmetric keys (RFC 7518 section 6.1, RFC 8037 section 2).
 KEY_TYPES: Final = ("RSA", "EC", "OKP")
-
-_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 
 
 def canonical_json(value: Any) -> str:
@@ -126,29 +121,10 @@ def _check_key(index: int, key: object) -> str | None:
 
 def validate_jwks_uri(uri: str, *, allow_http: bool = False) -> str:
     """An absolute https URL with a host and no fragment ("" for none); http too
-    when ``allow_http`` (development and tests only)."""
-    if not uri:
-        return ""
-    schemes = {"https", "http"} if allow_http else {"https"}
-    try:
-        parts = urlsplit(uri)
-        hostname, _ = parts.hostname, parts.port
-    except ValueError:
-        parts, hostname = None, None
-    if (
-        parts is None
-        or parts.scheme not in schemes
-        or not hostname
-        or "#" in uri
-        or len(uri) > MAX_JWKS_URI_LENGTH
-        or _CONTROL_OR_SPACE.search(uri)
-    ):
-        scheme = "http(s)" if allow_http else "https"
-        raise InvalidClientMetadata(
-            f"'jwks_uri' must be an absolute {scheme} URL with a host and no fragment, "
-            f"at most {MAX_JWKS_URI_LENGTH} characters"
-        )
-    return uri
+    when ``allow_http`` (development and tests only). The server fetches it, so it
+    follows the rule of every URL the server calls
+    (:mod:`services.clients.domain.outbound_uris`)."""
+    return validate_outbound_uri(uri, "jwks_uri", allow_http=allow_http)
 
 
 def check_key_source(jwks: str, jwks_uri: str) -> None:

@@ -36,6 +36,7 @@ from services.clients.domain.model import (
     SECRET_AUTH_METHODS,
     ClientMetadata,
 )
+from services.clients.domain.outbound_uris import validate_outbound_uri
 from services.clients.domain.redirect_uris import (
     LOOPBACK_HOSTS,
     MAX_URI_LENGTH,
@@ -51,6 +52,8 @@ MAX_SECRET_LENGTH = 512
 #: An imported secret is guessable when it is short; generated ones hold 256 bits.
 MIN_IMPORTED_SECRET_LENGTH = 32
 MAX_CORS_ORIGINS = 50
+MAX_TOKEN_EXCHANGE_AUDIENCES = 20
+MAX_AUDIENCE_LENGTH = 255
 
 # RFC 6749 Appendix A.1: client-id = *VSCHAR, VSCHAR = %x20-7E.
 _VSCHAR = re.compile(r"[\x20-\x7e]+")
@@ -105,12 +108,17 @@ def validate_imported_secret(secret: str) -> str:
 
 
 def validate_metadata(
-    metadata: ClientMetadata, *, client_id: str, jwks_uri_allow_http: bool = False
+    metadata: ClientMetadata,
+    *,
+    client_id: str,
+    jwks_uri_allow_http: bool = False,
+    backchannel_logout_uri_allow_http: bool = False,
 ) -> ClientMetadata:
     """The metadata with defaults applied, or InvalidClientMetadata / InvalidRedirectUri.
 
-    ``jwks_uri_allow_http`` (the ``jwks_uri_allow_http`` setting, development only)
-    accepts an http ``jwks_uri``."""
+    ``jwks_uri_allow_http`` and ``backchannel_logout_uri_allow_http`` (the settings
+    of those names, development only) accept an http ``jwks_uri`` and
+    ``backchannel_logout_uri``."""
     auth_method = metadata.token_endpoint_auth_method or ClientAuthMethod.CLIENT_SECRET_BASIC
     if auth_method not in AUTH_METHODS:
         raise InvalidClientMetadata(
@@ -138,6 +146,30 @@ def validate_metadata(
         raise InvalidClientMetadata(
             "'introspection' requires a confidential client "
             "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
+        )
+    if auth_method not in SECRET_AUTH_METHODS and GrantType.TOKEN_EXCHANGE in grant_types:
+        # RFC 8693 section 5: the exchanging client is trusted with others' tokens.
+        raise InvalidClientMetadata(
+            "'grant_types' urn:ietf:params:oauth:grant-type:token-exchange requires a "
+            "confidential client "
+            "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
+        )
+    token_exchange_audiences = _token_exchange_audiences(metadata.token_exchange_audiences)
+    if token_exchange_audiences and GrantType.TOKEN_EXCHANGE not in grant_types:
+        raise InvalidClientMetadata(
+            "'token_exchange_audiences' needs urn:ietf:params:oauth:grant-type:token-exchange "
+            "in 'grant_types'"
+        )
+    # Back-Channel Logout 1.0 section 2.2: the token service POSTs logout tokens
+    # there, so it follows the rule of every URL the server calls (SSRF).
+    backchannel_logout_uri = validate_outbound_uri(
+        metadata.backchannel_logout_uri,
+        "backchannel_logout_uri",
+        allow_http=backchannel_logout_uri_allow_http,
+    )
+    if metadata.backchannel_logout_session_required and not backchannel_logout_uri:
+        raise InvalidClientMetadata(
+            "'backchannel_logout_session_required' needs a 'backchannel_logout_uri'"
         )
     if metadata.access_token_signing_alg not in ACCESS_TOKEN_SIGNING_ALGS:
         raise InvalidClientMetadata(
@@ -178,6 +210,9 @@ def validate_metadata(
         request_object_signing_alg=validate_request_object_signing_alg(
             metadata.request_object_signing_alg
         ),
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=metadata.backchannel_logout_session_required,
+        token_exchange_audiences=token_exchange_audiences,
     )
 
 
@@ -244,6 +279,20 @@ def _web_uri(uri: str, field: str) -> str:
     ):
         raise InvalidClientMetadata(f"'{field}' must be an absolute http(s) URL")
     return uri
+
+
+def _token_exchange_audiences(values: tuple[str, ...]) -> tuple[str, ...]:
+    if len(values) > MAX_TOKEN_EXCHANGE_AUDIENCES:
+        raise InvalidClientMetadata(
+            f"Too many 'token_exchange_audiences' (at most {MAX_TOKEN_EXCHANGE_AUDIENCES})"
+        )
+    for value in values:
+        if not value or len(value) > MAX_AUDIENCE_LENGTH or _CONTROL_OR_SPACE.search(value):
+            raise InvalidClientMetadata(
+                f"Invalid value {value[:100]!r} in 'token_exchange_audiences': 1 to "
+                f"{MAX_AUDIENCE_LENGTH} characters, no spaces"
+            )
+    return _unique(values)
 
 
 def _contacts(values: tuple[str, ...]) -> tuple[str, ...]:

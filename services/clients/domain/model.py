@@ -65,6 +65,12 @@ class ClientMetadata:
     #: OpenID Connect Registration section 2: the JWS alg of its request objects
     #: ("" any of ClientSigningAlg).
     request_object_signing_alg: str = ""
+    #: OpenID Connect Back-Channel Logout 1.0 section 2.2: where logout tokens are
+    #: POSTed ("" none), and whether they must carry the session's sid.
+    backchannel_logout_uri: str = ""
+    backchannel_logout_session_required: bool = False
+    #: RFC 8693: the audiences it may exchange tokens for; operators only.
+    token_exchange_audiences: tuple[str, ...] = ()
 
 
 #: Field names an UpdateClient ``update_mask`` may name.
@@ -111,6 +117,9 @@ class Client:
     jwks_uri: str = ""
     require_signed_request_object: bool = False
     request_object_signing_alg: str = ""
+    backchannel_logout_uri: str = ""
+    backchannel_logout_session_required: bool = False
+    token_exchange_audiences: tuple[str, ...] = ()
 
     @property
     def is_confidential(self) -> bool:

@@ -43,7 +43,7 @@ from common.timeutil import utcnow
 from services.clients.domain import client_secret as stored_secrets
 from services.clients.domain.model import Client, ClientMetadata, InitialAccessToken
 from services.clients.domain.ports import InitialAccessTokenStore
-from services.clients.domain.registration_policy import RegistrationPolicy
+from services.clients.domain.registration_policy import OPERATOR_GRANT_TYPES, RegistrationPolicy
 from services.clients.domain.registry import ClientRegistry, new_client_id
 
 RegistrationMode = Literal["open", "token", "closed"]
@@ -154,11 +154,16 @@ class ClientRegistration:
         ):
             # The client may echo its secret back but never choose one.
             raise InvalidClientMetadata("'client_secret' does not match the issued secret")
+        # What only an operator sets survives the client's replacement of the rest:
+        # the operator-only grant types it holds too, named in the update or not.
+        held = tuple(g for g in current.grant_types if g in OPERATOR_GRANT_TYPES)
+        validated = self._validate(metadata, client_id, held=held)
         validated = dataclasses.replace(
-            self._validate(metadata, client_id),
-            # What only an operator sets survives the client's replacement of the rest.
+            validated,
+            grant_types=tuple(dict.fromkeys((*validated.grant_types, *held))),
             introspection=current.introspection,
             enabled=current.enabled,
+            token_exchange_audiences=current.token_exchange_audiences,
         )
         try:
             updated = await self._registry.update(client_id, validated)
@@ -211,9 +216,12 @@ class ClientRegistration:
         await self._tokens.create(token)
         return plain, token
 
-    def _validate(self, metadata: ClientMetadata, client_id: str) -> ClientMetadata:
-        prepared = self._policy.prepare(metadata)
-        return self._policy.check(self._registry.validate(prepared, client_id=client_id))
+    def _validate(
+        self, metadata: ClientMetadata, client_id: str, *, held: tuple[str, ...] = ()
+    ) -> ClientMetadata:
+        prepared = self._policy.prepare(metadata, held=held)
+        validated = self._registry.validate(prepared, client_id=client_id)
+        return self._policy.check(validated, held=held)
 
     async def _check_initial_access_token(self, plain: str) -> str:
         if not plain:

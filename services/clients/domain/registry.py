@@ -55,18 +55,24 @@ class ClientRegistry:
         clock: Callable[[], datetime] = utcnow,
         client_id_factory: Callable[[], str] = new_client_id,
         jwks_uri_allow_http: bool = False,
+        backchannel_logout_uri_allow_http: bool = False,
     ) -> None:
-        """``jwks_uri_allow_http``: the setting of that name (development only), for
-        every validation of metadata, RFC 7591 registrations' included."""
+        """``jwks_uri_allow_http``, ``backchannel_logout_uri_allow_http``: the settings
+        of those names (development only), for every validation of metadata, RFC 7591
+        registrations' included."""
         self._store = store
         self._clock = clock
         self._new_client_id = client_id_factory
         self._jwks_uri_allow_http = jwks_uri_allow_http
+        self._backchannel_logout_uri_allow_http = backchannel_logout_uri_allow_http
 
     def validate(self, metadata: ClientMetadata, *, client_id: str) -> ClientMetadata:
         """:func:`validate_metadata` under this registry's settings."""
         return validate_metadata(
-            metadata, client_id=client_id, jwks_uri_allow_http=self._jwks_uri_allow_http
+            metadata,
+            client_id=client_id,
+            jwks_uri_allow_http=self._jwks_uri_allow_http,
+            backchannel_logout_uri_allow_http=self._backchannel_logout_uri_allow_http,
         )
 
     async def create(

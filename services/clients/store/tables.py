@@ -64,6 +64,11 @@ clients = Table(
     Column("require_signed_request_object", Boolean, nullable=False, server_default=false()),
     # "" (any accepted alg) or one of ClientSigningAlg.
     Column("request_object_signing_alg", String(16), nullable=False, server_default=""),
+    # OpenID Connect Back-Channel Logout 1.0 section 2.2.
+    Column("backchannel_logout_uri", Text, nullable=False, server_default=""),
+    Column("backchannel_logout_session_required", Boolean, nullable=False, server_default=false()),
+    # RFC 8693: the audiences it may exchange tokens for (operators only).
+    Column("token_exchange_audiences", JsonStringList, nullable=False, server_default="[]"),
 )
 
 # RFC 7591 section 3: tokens that allow registering, by the SHA-256 hex of the token.

@@ -3,7 +3,9 @@ that already exist, with the defaults that keep them working, on SQLite and
 PostgreSQL; downgrading removes the columns again. 0005 adds the client keys and
 request-object settings the same way: the previous release, which writes none of
 them, keeps working on the new schema. 0006 (the head) adds the table of resource
-servers (RFC 8707) beside the clients, which it leaves as they were."""
+servers (RFC 8707) beside the clients, which it leaves as they were. 0007 (the head)
+adds the back-channel logout and token exchange settings, again with defaults the
+previous release never writes."""
 
 from __future__ import annotations
 
@@ -70,9 +72,9 @@ async def test_0003_keeps_existing_clients_working(
     assert await _load(settings) == (False, (), True)
 
 
-def test_head_is_0006() -> None:
+def test_head_is_0007() -> None:
     script = ScriptDirectory.from_config(alembic_config(ClientsSettings(), MIGRATIONS_DIR))
-    assert script.get_current_head() == "0006"
+    assert script.get_current_head() == "0007"
 
 
 async def _load_keys(settings: ClientsSettings) -> tuple[str, str, bool, str]:
@@ -143,6 +145,37 @@ async def test_0006_adds_resources_beside_the_clients(
     await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0005")
     with pytest.raises(DBAPIError, match="resources"):
         await _execute(settings, "SELECT identifier FROM resources")
-    assert await _load_keys(settings) == ("", "", False, "")
     await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load_keys(settings) == ("", "", False, "")
     assert await _resource_round_trip(settings) is not None  # an empty table again
+
+
+async def test_0007_adds_the_logout_and_exchange_settings(
+    pg_url: str, database_url: tuple[str, str]
+) -> None:
+    settings = settings_for(*database_url)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR, "0006")
+    await _execute(settings, INSERT_0002)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    engine = create_engine(settings)
+    try:
+        client = await SqlClientStore(engine).get("old")
+    finally:
+        await engine.dispose()
+    assert client is not None
+    assert client.backchannel_logout_uri == ""
+    assert client.backchannel_logout_session_required is False
+    assert client.token_exchange_audiences == ()
+    # The previous release's INSERT (no such columns) still works on the new schema.
+    await _execute(settings, "DELETE FROM clients")
+    await _execute(settings, INSERT_0002)
+    await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0006")
+    for column in (
+        "backchannel_logout_uri",
+        "backchannel_logout_session_required",
+        "token_exchange_audiences",
+    ):
+        with pytest.raises(DBAPIError, match=column):
+            await _execute(settings, f"SELECT {column} FROM clients")  # noqa: S608 - a constant
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load_keys(settings) == ("", "", False, "")

@@ -120,3 +120,40 @@ def test_client_ids_of_vschar_are_accepted(client_id: str) -> None:
 def test_client_ids_outside_vschar_are_refused(client_id: str) -> None:
     with pytest.raises(InvalidRequest, match="client_id"):
         validate_client_id(client_id)
+
+
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
+def test_exchange_audiences_need_the_exchange_grant() -> None:
+    # RFC 8693: the audiences mean nothing to a client that cannot exchange tokens.
+    with pytest.raises(InvalidClientMetadata, match="needs urn:ietf:params:oauth:grant-type"):
+        validate(token_exchange_audiences=("billing",))
+    metadata = validate(
+        grant_types=("client_credentials", EXCHANGE), token_exchange_audiences=("billing",)
+    )
+    assert metadata.grant_types == ("client_credentials", EXCHANGE)
+    # The grant alone is fine: an exchange for the subject token's own audience.
+    assert validate(grant_types=(EXCHANGE,)).token_exchange_audiences == ()
+    with pytest.raises(InvalidClientMetadata, match="requires a confidential client"):
+        validate(grant_types=(EXCHANGE,), token_endpoint_auth_method="none")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://rp.example.com:99999/bcl",  # a port out of range
+        "https://[::1/bcl",
+        "ftp://rp.example.com/bcl",
+        "https://rp.example.com/bcl\n",
+    ],
+)
+def test_backchannel_logout_uri_follows_the_outbound_rule(uri: str) -> None:
+    # The same rule as jwks_uri (services/clients/domain/outbound_uris.py): the
+    # token service POSTs there.
+    with pytest.raises(InvalidClientMetadata) as caught:
+        validate(backchannel_logout_uri=uri)
+    assert caught.value.description == (
+        "'backchannel_logout_uri' must be an absolute https URL with a host and no "
+        "fragment, at most 2048 characters"
+    )

@@ -267,6 +267,43 @@ async def test_update_replaces_the_whole_metadata(open_mode: Setup) -> None:
         )
 
 
+async def test_update_keeps_what_an_operator_set(open_mode: Setup) -> None:
+    """The token exchange grant and its audiences are an operator's (admin API): the
+    client's RFC 7592 replacement of its metadata neither drops nor widens them."""
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    registered = await open_mode.registration.register(BACKEND)
+    client_id, token = registered.client.client_id, registered.registration_access_token
+    await open_mode.registry.update(
+        client_id,
+        ClientMetadata(
+            grant_types=("client_credentials", exchange), token_exchange_audiences=("billing",)
+        ),
+        ["grant_types", "token_exchange_audiences"],
+    )
+    read = (await open_mode.registration.get(client_id, token)).client
+    assert read.grant_types == ("client_credentials", exchange)
+    # Echoed back as read, or left out: both keep the operator's grant and audiences.
+    for grant_types in (read.grant_types, ("client_credentials",)):
+        updated = await open_mode.registration.update(
+            client_id,
+            token,
+            ClientMetadata(
+                grant_types=grant_types,
+                scope="openid",
+                backchannel_logout_uri="https://svc.example.com/bcl",
+            ),
+        )
+        assert updated.client.grant_types == ("client_credentials", exchange)
+        assert updated.client.token_exchange_audiences == ("billing",)
+        assert updated.client.backchannel_logout_uri == "https://svc.example.com/bcl"
+    with pytest.raises(InvalidClientMetadata, match="set by operators only"):
+        await open_mode.registration.update(
+            client_id,
+            token,
+            ClientMetadata(grant_types=("client_credentials",), token_exchange_audiences=("x",)),
+        )
+
+
 async def test_update_may_echo_the_secret_but_not_choose_one(open_mode: Setup) -> None:
     registered = await open_mode.registration.register(BACKEND)
     client_id, token = registered.client.client_id, registered.registration_access_token

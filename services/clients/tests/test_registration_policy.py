@@ -169,3 +169,28 @@ def test_settings_defaults_and_mode() -> None:
         ClientsSettings(registration_allowed_grant_types=["password"])
     with pytest.raises(ValueError, match="private_key_jwt"):
         ClientsSettings(registration_allowed_auth_methods=["private_key_jwt"])
+
+
+def test_token_exchange_is_for_operators_even_if_configured() -> None:
+    # RFC 8693: the exchanging client is trusted with other clients' tokens.
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    policy = RegistrationPolicy.of(
+        grant_types=["client_credentials", exchange],
+        scopes=["read"],
+        auth_methods=["client_secret_basic"],
+    )
+    assert policy.allowed_grant_types == frozenset({"client_credentials"})
+    asking = ClientMetadata(grant_types=("client_credentials", exchange))
+    with pytest.raises(InvalidClientMetadata, match="set by operators only") as caught:
+        checked(asking, policy)
+    assert exchange in caught.value.description
+    with pytest.raises(InvalidClientMetadata, match="set by operators only"):
+        checked(ClientMetadata(token_exchange_audiences=("billing",)), policy)
+    # An RFC 7592 update of a client an operator gave it to may name it as read.
+    kept = policy.check(
+        validate_metadata(policy.prepare(asking, held=(exchange,)), client_id="c"),
+        held=(exchange,),
+    )
+    assert kept.grant_types == ("client_credentials", exchange)
+    with pytest.raises(ValueError, match="never be self-registered"):
+        ClientsSettings(registration_allowed_grant_types=["client_credentials", exchange])

@@ -319,6 +319,57 @@ async def test_keys_and_request_object_settings_cross_the_contract(clients: Clie
         await create(clients, jwks_uri="http://app.example.com/jwks")
 
 
+async def test_logout_and_exchange_settings_cross_the_contract(clients: Client) -> None:
+    """Back-Channel Logout 1.0 section 2.2 and RFC 8693 fields reach the Client message
+    and back through UpdateClient's mask; RFC 7591 registration may set the logout
+    ones but never the token exchange grant nor its audiences (operators only)."""
+    exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    created = await create(
+        clients,
+        grant_types=["client_credentials", exchange],
+        backchannel_logout_uri="https://svc.example.com/bcl",
+        backchannel_logout_session_required=True,
+        token_exchange_audiences=["billing", "https://api.example.com", "billing"],
+    )
+    client = created.client
+    assert client.backchannel_logout_uri == "https://svc.example.com/bcl"
+    assert client.backchannel_logout_session_required is True
+    assert list(client.token_exchange_audiences) == ["billing", "https://api.example.com"]
+    fetched = await clients.call.GetClient(clients_pb2.GetClientRequest(client_id=client.client_id))
+    assert fetched == client
+    updated = await clients.call.UpdateClient(
+        clients_pb2.UpdateClientRequest(
+            client_id=client.client_id,
+            metadata=clients_pb2.ClientMetadata(token_exchange_audiences=["inventory"]),
+            update_mask=["token_exchange_audiences"],
+        )
+    )
+    assert list(updated.token_exchange_audiences) == ["inventory"]
+    assert updated.backchannel_logout_session_required is True
+
+    registered = await clients.call.RegisterClient(
+        clients_pb2.RegisterClientRequest(
+            metadata=clients_pb2.ClientMetadata(
+                redirect_uris=["com.example.app:/cb"],
+                backchannel_logout_uri="https://app.example.com/bcl",
+                backchannel_logout_session_required=True,
+            )
+        )
+    )
+    assert registered.client.backchannel_logout_uri == "https://app.example.com/bcl"
+    assert registered.client.backchannel_logout_session_required is True
+    for metadata in (
+        clients_pb2.ClientMetadata(grant_types=["client_credentials", exchange]),
+        clients_pb2.ClientMetadata(
+            grant_types=["client_credentials"], token_exchange_audiences=["billing"]
+        ),
+    ):
+        with pytest.raises(InvalidClientMetadata, match="set by operators only"):
+            await clients.call.RegisterClient(clients_pb2.RegisterClientRequest(metadata=metadata))
+    with pytest.raises(InvalidClientMetadata, match="needs a 'backchannel_logout_uri'"):
+        await create(clients, backchannel_logout_session_required=True)
+
+
 def test_mapping_of_the_new_fields() -> None:
     message = clients_pb2.ClientMetadata(
         jwks='{"keys":[]}',

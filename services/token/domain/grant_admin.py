@@ -4,7 +4,9 @@ client holds, and revoking them by family, by subject or by client.
 Revoking by subject or client also writes a not-before entry, so every access
 token of that subject or client issued until now is inactive at introspection
 and at the gateway at once, whichever family (or none, for client_credentials)
-it came from.
+it came from. Revoking by subject (an operator disabled the user, set their
+password, or deleted them) also ends their sessions at the clients that registered
+for back-channel logout (services/token/domain/backchannel_logout.py).
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from datetime import datetime
 from common.errors import InvalidRequest, NotFound
 from common.paging import decode_page_token, encode_page_token, page_size
 from common.timeutil import utcnow
+from services.token.domain.backchannel_logout import BackchannelLogout
 from services.token.domain.denylist import RevocationList
 from services.token.domain.grant_families import GrantFamilies
 from services.token.domain.ports import GrantFamily, GrantStore
 
 # Between the created_at and the family_id of a cursor; neither contains it.
 _CURSOR_SEPARATOR = "|"
+#: The most families of one subject whose clients hear of a revocation by subject.
+LOGOUT_FAMILIES_MAX = 1000
 DEFAULT_REASON = "revoked by an operator"
 
 
@@ -41,11 +46,13 @@ class GrantAdministration:
         families: GrantFamilies,
         revocations: RevocationList,
         *,
+        logout: BackchannelLogout | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._families = families
         self._revocations = revocations
+        self._logout = logout
         self._clock = clock
 
     async def list(
@@ -87,6 +94,11 @@ class GrantAdministration:
             if await self._store.get_family(family_id) is None:
                 raise NotFound(f"Grant {family_id!r} not found")
             return int(await self._families.revoke(family_id, reason))
+        ending: list[GrantFamily] = []
+        if subject and self._logout is not None:
+            ending, _total = await self._store.list_families(
+                self._clock(), subject=subject, limit=LOGOUT_FAMILIES_MAX
+            )
         # The not-before entry first: it is what stops access tokens at once.
         if subject:
             await self._revocations.revoke_principal("subject", subject)
@@ -95,6 +107,8 @@ class GrantAdministration:
         revoked = await self._store.revoke_families(
             subject=subject, client_id=client_id, reason=reason, now=self._clock()
         )
+        if ending and self._logout is not None:
+            await self._logout.notify(ending)
         return len(revoked)
 
 

@@ -81,6 +81,7 @@ class GrantFamilies:
             auth_time=grant.auth_time,
             amr=grant.amr,
             resource=resource,
+            sid=grant.sid,
         )
         if not with_refresh_token:
             await self._store.create_family(family)
@@ -153,6 +154,13 @@ class GrantFamilies:
         and the reuse is counted."""
         await self.revoke(family_id, REUSE_REASON)
         REFRESH_TOKEN_REUSE.inc()
+
+    async def of_session(self, sid: str) -> list[GrantFamily]:
+        """The families not revoked of the browser session ``sid`` (Back-Channel Logout
+        1.0: what a logout of that session ends); none for ""."""
+        if not sid:
+            return []
+        return await self._store.families_of_session(sid)
 
     def expired(self, stored: StoredRefreshToken, family: GrantFamily) -> bool:
         now = self._clock()

@@ -19,7 +19,6 @@ import jwt
 
 from common.errors import InvalidRequest
 from common.vocabulary import SigningAlg
-from services.token.domain.jwt_access_token import TOKEN_TYPE_HEADERS
 from services.token.domain.keys import KeyManager
 
 # Core section 3.1.3.6: the hash of the alg of the ID token's JOSE header.
@@ -76,7 +75,10 @@ class IdTokenIssuer:
         amr: tuple[str, ...] = (),
         nonce: str = "",
         user_claims: Mapping[str, Any] | None = None,
+        sid: str = "",
     ) -> str:
+        """``sid``: the browser session of the sign-in (Back-Channel Logout 1.0 section
+        2.4, Front-Channel Logout 1.0 section 3); "" none, as for a device."""
         alg = self._policy.alg
         key = self._keys.signing_key(alg)
         iat = int(self._clock())
@@ -101,6 +103,8 @@ class IdTokenIssuer:
         if nonce:
             # Section 3.1.3.6: only when the authentication request carried one.
             claims["nonce"] = nonce
+        if sid:
+            claims["sid"] = sid
         return jwt.encode(
             claims, key.private_key, algorithm=alg, headers={"kid": key.kid, "typ": "JWT"}
         )
@@ -124,34 +128,9 @@ class IdTokenHintDecoder:
         self._issuer = issuer
 
     async def decode(self, hint: str) -> IdTokenHint:
-        try:
-            header = jwt.get_unverified_header(hint)
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise InvalidRequest(INVALID_HINT) from None
-        kid, alg, typ = header.get("kid"), header.get("alg"), header.get("typ", "JWT")
-        # An access token is no ID token, whatever its signature.
-        if not isinstance(kid, str) or not isinstance(typ, str):
+        claims = await self._claims(hint, verify_exp=False)
+        if claims is None:
             raise InvalidRequest(INVALID_HINT)
-        if typ.lower() in TOKEN_TYPE_HEADERS:
-            raise InvalidRequest(INVALID_HINT)
-        key = await self._keys.verification_key(kid)
-        if key is None or alg != key.alg:
-            raise InvalidRequest(INVALID_HINT)
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                hint,
-                key.public_key,
-                algorithms=[key.alg],
-                issuer=self._issuer,
-                options={
-                    "require": ["iss", "sub", "aud"],
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_aud": False,
-                },
-            )
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise InvalidRequest(INVALID_HINT) from None
         sub, aud, azp = claims.get("sub"), claims.get("aud"), claims.get("azp")
         if not isinstance(sub, str) or not sub:
             raise InvalidRequest(INVALID_HINT)
@@ -164,3 +143,39 @@ class IdTokenHintDecoder:
         else:
             raise InvalidRequest(INVALID_HINT)
         return IdTokenHint(sub=sub, client_id=client_id)
+
+    async def verify(self, token: str) -> dict[str, Any] | None:
+        """The claims of an ID token we issued that has not expired, else None: a
+        token exchange's subject or actor token (RFC 8693 section 3)."""
+        return await self._claims(token, verify_exp=True)
+
+    async def _claims(self, token: str, *, verify_exp: bool) -> dict[str, Any] | None:
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, ValueError, TypeError):
+            return None
+        kid, alg, typ = header.get("kid"), header.get("alg"), header.get("typ", "JWT")
+        # Our ID tokens say typ JWT: an access token (at+jwt) or a logout token
+        # (logout+jwt) is no ID token, whatever its signature.
+        if not isinstance(kid, str) or not isinstance(typ, str) or typ.upper() != "JWT":
+            return None
+        key = await self._keys.verification_key(kid)
+        if key is None or alg != key.alg:
+            return None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.public_key,
+                algorithms=[key.alg],
+                issuer=self._issuer,
+                leeway=0,
+                options={
+                    "require": ["iss", "sub", "aud", *(["exp"] if verify_exp else [])],
+                    "verify_exp": verify_exp,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                },
+            )
+        except (jwt.PyJWTError, ValueError, TypeError):
+            return None
+        return claims

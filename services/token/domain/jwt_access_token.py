@@ -78,12 +78,14 @@ class JwtAccessTokenIssuer:
         scope: list[str],
         alg: str = "",
         extra_claims: Mapping[str, Any] | None = None,
-        audience: str = "",
+        audience: str | list[str] = "",
         ttl_seconds: int = 0,
+        not_after: int = 0,
     ) -> IssuedAccessToken:
-        """``extra_claims`` (``auth_time``, ``grant_id``) never replace a claim set here.
-        ``audience`` (a resource, RFC 8707) replaces the default ``aud``; ``ttl_seconds``
-        (the resource's) the default lifetime."""
+        """``extra_claims`` (``auth_time``, ``grant_id``, ``act``) never replace a claim set
+        here. ``audience`` (a resource, RFC 8707) replaces the default ``aud``;
+        ``ttl_seconds`` (the resource's) the default lifetime; ``not_after`` (epoch
+        seconds, a token exchange's subject token's ``exp``) caps ``exp``."""
         alg = alg or self._policy.default_alg
         if alg not in SUPPORTED_ALGS:
             raise UnauthorizedClient(
@@ -92,6 +94,8 @@ class JwtAccessTokenIssuer:
         key = self._keys.signing_key(alg)
         iat = int(self._clock())
         ttl = ttl_seconds or self._policy.ttl_seconds
+        if not_after:
+            ttl = max(1, min(ttl, not_after - iat))
         exp = iat + ttl
         jti = random_token(JTI_BYTES)
         claims: dict[str, Any] = {

@@ -42,6 +42,12 @@ class AuthenticatedClient:
     # When the presented secret expires (RFC 7591 client_secret_expires_at), if it
     # does: a cache of authentications keeps this one no longer.
     credentials_expire_at: datetime | None = None
+    # OpenID Connect Back-Channel Logout 1.0 section 2.2: where its logout tokens go
+    # ("" none) and whether they must carry the session's sid.
+    backchannel_logout_uri: str = ""
+    backchannel_logout_session_required: bool = False
+    # RFC 8693: the audiences it may exchange tokens for (an operator's list).
+    token_exchange_audiences: tuple[str, ...] = ()
 
     @property
     def is_confidential(self) -> bool:
@@ -201,6 +207,8 @@ class ConsumedCode:
     amr: tuple[str, ...] = ()
     # RFC 8707: the resource of the authorization request ("" none).
     resource: str = ""
+    # The browser session that approved it (Back-Channel Logout 1.0; "" none, a device).
+    sid: str = ""
 
 
 class CodeConsumer(Protocol):
@@ -249,6 +257,9 @@ class GrantFamily:
     revoke_reason: str = ""
     # RFC 8707: the resource its access tokens are for ("": the default audience).
     resource: str = ""
+    # The browser session of the sign-in (Back-Channel Logout 1.0 section 2.4, the ID
+    # tokens' ``sid``); "" none, as for a device.
+    sid: str = ""
 
 
 @dataclass(frozen=True)
@@ -320,6 +331,11 @@ class GrantStore(Protocol):
 
     async def count_active_families(self, now: datetime) -> int:
         """Families neither revoked nor expired."""
+        ...
+
+    async def families_of_session(self, sid: str) -> list[GrantFamily]:
+        """The families of the browser session ``sid`` that are not revoked, expired
+        ones included (the client's session may outlive its tokens)."""
         ...
 
 

@@ -47,6 +47,7 @@ def _to_family(row: Any) -> GrantFamily:
         revoked_at=_optional_utc(row.revoked_at),
         revoke_reason=row.revoke_reason or "",
         resource=row.resource,
+        sid=row.sid,
     )
 
 
@@ -115,6 +116,7 @@ class SqlGrantStore:
                 revoked_at=family.revoked_at,
                 revoke_reason=family.revoke_reason or None,
                 resource=family.resource,
+                sid=family.sid,
             )
         )
 
@@ -281,3 +283,16 @@ class SqlGrantStore:
                 )
             ).scalar_one()
             return int(total)
+
+    async def families_of_session(self, sid: str) -> list[GrantFamily]:
+        table = grant_families
+        async with (
+            store_boundary("families_of_session"),
+            self._engine.connect() as conn,
+        ):
+            rows = await conn.execute(
+                select(table)
+                .where(table.c.sid == sid, table.c.revoked_at.is_(None))
+                .order_by(table.c.created_at, table.c.family_id)
+            )
+            return [_to_family(row) for row in rows]

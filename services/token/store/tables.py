@@ -103,9 +103,12 @@ grant_families = Table(
     Column("revoke_reason", String(255), nullable=True),
     # RFC 8707: the resource its access tokens are for ("" the default audience; 0004).
     Column("resource", Text, nullable=False, server_default=""),
+    # The browser session of the sign-in ("" none; 0005): Back-Channel Logout 1.0.
+    Column("sid", Text, nullable=False, server_default=""),
 )
 
 Index("ix_grant_families_subject", grant_families.c.subject)
+Index("ix_grant_families_sid", grant_families.c.sid)
 Index("ix_grant_families_client_id", grant_families.c.client_id)
 Index("ix_grant_families_expires_at", grant_families.c.expires_at)
 

@@ -19,6 +19,7 @@ from common.migrations import upgrade
 from common.resources import ResourceDirectory
 from services.token import MIGRATIONS_DIR
 from services.token.app import build_domain
+from services.token.domain.backchannel_logout import LogoutReceivers, LogoutSender
 from services.token.domain.denylist import RevocationList
 from services.token.domain.keys import KeyManager
 from services.token.domain.ports import (
@@ -69,6 +70,8 @@ def wire(
     kv: KeyValue | None = None,
     audit: AuditSink | None = None,
     resources: ResourceDirectory | None = None,
+    logout_receivers: LogoutReceivers | None = None,
+    logout_sender: LogoutSender | None = None,
     **settings: object,
 ) -> TokenDomain:
     """The domain as app.py builds it, on fakes."""
@@ -88,6 +91,8 @@ def wire(
         kv=kv,
         audit=audit,
         resources=resources,
+        logout_receivers=logout_receivers,
+        logout_sender=logout_sender,
     )
 
 

@@ -60,6 +60,7 @@ class ClientsStandIn:
         alg: str = "",
         always_issue_refresh_token: bool = False,
         introspection: bool = False,
+        token_exchange_audiences: tuple[str, ...] = (),
     ) -> ClientCredentials:
         """Registers through the real registry, which validates the metadata and
         generates the secret of a confidential client; code-flow clients get the
@@ -74,6 +75,7 @@ class ClientsStandIn:
                 access_token_signing_alg=alg,
                 always_issue_refresh_token=always_issue_refresh_token,
                 introspection=introspection,
+                token_exchange_audiences=token_exchange_audiences,
             ),
             client_id=client_id,
         )
@@ -412,6 +414,12 @@ class MemoryGrantStore:
 
     async def count_active_families(self, now: datetime) -> int:
         return sum(1 for f in self.families.values() if f.revoked_at is None and f.expires_at > now)
+
+    async def families_of_session(self, sid: str) -> list[GrantFamily]:
+        return sorted(
+            (f for f in self.families.values() if f.sid == sid and f.revoked_at is None),
+            key=lambda f: (f.created_at, f.family_id),
+        )
 
 
 class RecordingAuditReporter:

@@ -52,6 +52,7 @@ async def issue_code(
     redirect_uri_in_request: bool = True,
     nonce: str = "n-0S6_WzA2Mj",
     user_id: str = USER,
+    sid: str = "",
 ) -> str:
     """What the authorize service would have issued; returns the code."""
     if challenge is None:
@@ -71,6 +72,7 @@ async def issue_code(
             nonce=nonce,
             auth_time=AUTH_TIME,
             amr=("pwd",),
+            sid=sid,
         )
     )
 

@@ -45,6 +45,7 @@ class StandInAuthorize(authorize_pb2_grpc.AuthorizeServiceServicer):
             auth_time=to_timestamp(AUTH_TIME),
             code_id="cid",
             amr=["pwd"],
+            sid="sid-1",
         )
 
     async def GetUserClaims(
@@ -86,6 +87,7 @@ async def test_consume_and_claims(target: str) -> None:
             nonce="n",
             auth_time=AUTH_TIME,
             amr=("pwd",),
+            sid="sid-1",
         )
         with pytest.raises(InvalidGrant):
             await codes.consume("the-code", "other")

@@ -30,6 +30,7 @@ from services.token.domain.grants.base import (
 from services.token.domain.grants.client_credentials import ClientCredentialsGrant
 from services.token.domain.grants.device_code import DeviceCodeGrant
 from services.token.domain.grants.refresh_token import RefreshTokenGrant
+from services.token.domain.grants.token_exchange import TokenExchangeGrant
 from services.token.domain.ports import ClientCredentials
 from services.token.domain.token_endpoint import TokenEndpoint
 from services.token.tests.conftest import ISSUER, Wired, wire
@@ -52,6 +53,7 @@ def test_registry_is_keyed_by_grant_type() -> None:
         "client_credentials": ClientCredentialsGrant,
         "refresh_token": RefreshTokenGrant,
         "urn:ietf:params:oauth:grant-type:device_code": DeviceCodeGrant,
+        "urn:ietf:params:oauth:grant-type:token-exchange": TokenExchangeGrant,
     }
 
 
@@ -215,6 +217,16 @@ def test_each_grant_declares_the_parameters_it_reads() -> None:
         "client_credentials": {"scope", "resource"},
         "refresh_token": {"refresh_token", "scope", "resource"},
         "urn:ietf:params:oauth:grant-type:device_code": {"device_code"},
+        "urn:ietf:params:oauth:grant-type:token-exchange": {
+            "subject_token",
+            "subject_token_type",
+            "actor_token",
+            "actor_token_type",
+            "requested_token_type",
+            "scope",
+            "resource",
+            "audience",
+        },
     }
     # Every declared parameter is a field of the contract's TokenRequest.
     contract = set(token_pb2.TokenRequest.DESCRIPTOR.fields_by_name)
@@ -259,8 +271,8 @@ async def test_a_grant_is_handed_only_the_parameters_it_declares(wired: Wired) -
 
 
 def test_a_grant_declaring_a_parameter_the_contract_lacks_fails_at_start() -> None:
-    class Audience(Recorder):
-        PARAMETERS: ClassVar[frozenset[str]] = frozenset({"scope", "audience"})
+    class Assertion(Recorder):
+        PARAMETERS: ClassVar[frozenset[str]] = frozenset({"scope", "assertion"})
 
-    with pytest.raises(ValueError, match="does not carry: audience"):
-        TokenEndpoint(None, None, grants={"client_credentials": Audience})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="does not carry: assertion"):
+        TokenEndpoint(None, None, grants={"client_credentials": Assertion})  # type: ignore[arg-type]

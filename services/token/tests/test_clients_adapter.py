@@ -97,3 +97,23 @@ def test_the_secrets_expiry_travels_so_a_cache_keeps_it_no_longer() -> None:
     assert (
         to_authenticated_client(clients_pb2.Client(client_id="svc")).credentials_expire_at is None
     )
+
+
+def test_back_channel_logout_and_exchange_audiences_travel() -> None:
+    proto = clients_pb2.Client(
+        client_id="svc",
+        token_endpoint_auth_method="client_secret_basic",
+        backchannel_logout_uri="https://rp.example/logout?tenant=a",
+        backchannel_logout_session_required=True,
+        token_exchange_audiences=["https://api.example", "billing"],
+    )
+    client = to_authenticated_client(proto)
+    assert client.backchannel_logout_uri == "https://rp.example/logout?tenant=a"
+    assert client.backchannel_logout_session_required is True
+    assert client.token_exchange_audiences == ("https://api.example", "billing")
+    bare = to_authenticated_client(clients_pb2.Client(client_id="svc"))
+    assert (
+        bare.backchannel_logout_uri,
+        bare.backchannel_logout_session_required,
+        bare.token_exchange_audiences,
+    ) == ("", False, ())

@@ -213,6 +213,7 @@ async def test_token_stats_count_by_grant_type(wired: Wired) -> None:
         "client_credentials": 0,
         "refresh_token": 0,
         "urn:ietf:params:oauth:grant-type:device_code": 0,
+        "urn:ietf:params:oauth:grant-type:token-exchange": 0,
     }
     creds, _, tokens = await sign_in(wired)
     await refresh(wired, creds, tokens.refresh_token)
@@ -226,6 +227,7 @@ async def test_token_stats_count_by_grant_type(wired: Wired) -> None:
         "client_credentials": 2,
         "refresh_token": 1,
         "urn:ietf:params:oauth:grant-type:device_code": 0,
+        "urn:ietf:params:oauth:grant-type:token-exchange": 0,
     }
     assert stats.active_grants == 1
     assert stats.since == before.since

@@ -4,21 +4,26 @@ run against SQLite and PostgreSQL (Hydra style)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import create_engine
 from common.errors import InvalidGrant
+from common.migrations import downgrade, upgrade
 from common.secrets import random_token, sha256_hex
 from common.timeutil import utcnow
+from services.token import MIGRATIONS_DIR
 from services.token.domain.ports import GrantFamily, RevokedFamily, StoredRefreshToken
+from services.token.settings import TokenSettings
 from services.token.store.grants import SqlGrantStore
 from services.token.store.sql import SqlDenylistStore
-from services.token.store.tables import refresh_tokens
+from services.token.store.tables import grant_families, refresh_tokens
 from services.token.tests.test_store import migrated
 
 
@@ -194,3 +199,65 @@ async def test_a_family_and_its_first_refresh_token_are_written_together(
     with pytest.raises(InvalidGrant):
         await store.create_family(family(), second)
     assert await store.get_refresh_token(second.token_hash) is None
+
+
+async def test_families_keep_their_sid_and_are_found_by_it(engine: AsyncEngine) -> None:
+    """Back-Channel Logout 1.0: the families of one browser session, not revoked."""
+    store = SqlGrantStore(engine)
+    now = utcnow().replace(microsecond=0)
+    session = replace(family("fam-web"), sid="sid-1", created_at=now - timedelta(minutes=1))
+    await store.create_family(session)
+    assert await store.get_family("fam-web") == session
+    await store.create_family(replace(family("fam-api"), client_id="api", sid="sid-1"))
+    await store.create_family(replace(family("fam-old"), sid="sid-1", expires_at=now))
+    await store.create_family(replace(family("fam-gone"), sid="sid-1"))
+    await store.revoke_family("fam-gone", "x", now)
+    await store.create_family(replace(family("fam-other"), sid="sid-2"))
+    await store.create_family(family("fam-device"))
+
+    found = await store.families_of_session("sid-1")
+    assert sorted(f.family_id for f in found) == ["fam-api", "fam-old", "fam-web"]
+    assert [f for f in found if f.family_id == "fam-web"] == [session]
+    assert [f.family_id for f in await store.families_of_session("sid-2")] == ["fam-other"]
+    assert await store.families_of_session("sid-unknown") == []
+
+
+async def test_migration_0005_keeps_rows_of_0004(database_url: tuple[str, str]) -> None:
+    url, schema = database_url
+    settings = TokenSettings(database_url=url, database_schema=schema)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR, "0004_family_resource")
+    engine = create_engine(settings)
+    kept = family("kept")
+    try:
+        async with engine.begin() as conn:
+            # A row as 0004 wrote it: no sid.
+            await conn.execute(
+                insert(grant_families).values(
+                    family_id=kept.family_id,
+                    client_id=kept.client_id,
+                    subject=kept.subject,
+                    scope=" ".join(kept.scope),
+                    auth_time=kept.auth_time,
+                    amr=json.dumps(list(kept.amr)),
+                    created_at=kept.created_at,
+                    expires_at=kept.expires_at,
+                    resource="https://api.example.com/",
+                )
+            )
+        await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+        # The pool may hold connections that saw the old table; start afresh.
+        await engine.dispose()
+        loaded = await SqlGrantStore(engine).get_family("kept")
+        assert loaded == replace(kept, resource="https://api.example.com/", sid="")
+        async with engine.connect() as conn:
+            indexes = await conn.run_sync(lambda sync: inspect(sync).get_indexes("grant_families"))
+        assert {"name": "ix_grant_families_sid", "column_names": ["sid"]} in [
+            {"name": index["name"], "column_names": index["column_names"]} for index in indexes
+        ]
+        await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0004_family_resource")
+        await engine.dispose()
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda sync: inspect(sync).get_columns("grant_families"))
+        assert "sid" not in {column["name"] for column in columns}
+    finally:
+        await engine.dispose()

@@ -125,6 +125,7 @@ async def test_list_and_revoke_grants(wired: Wired, client: TokenClient) -> None
         "client_credentials": 0,
         "refresh_token": 0,
         "urn:ietf:params:oauth:grant-type:device_code": 0,
+        "urn:ietf:params:oauth:grant-type:token-exchange": 0,
     }
     assert stats.active_grants == 0 and stats.since.seconds > 0
 

@@ -8,6 +8,7 @@ from services.token.domain.grants.base import Grant, GrantServices, TokenRequest
 from services.token.domain.grants.client_credentials import ClientCredentialsGrant
 from services.token.domain.grants.device_code import DeviceCodeGrant
 from services.token.domain.grants.refresh_token import RefreshTokenGrant
+from services.token.domain.grants.token_exchange import TokenExchangeGrant
 
 #: grant_type -> grant class. A grant type missing here is unsupported_grant_type.
 #: Discovery lists them in this order (grant_types_supported, RFC 8414 section 2).
@@ -18,6 +19,7 @@ GRANTS: dict[str, type[Grant]] = {
         RefreshTokenGrant,
         ClientCredentialsGrant,
         DeviceCodeGrant,
+        TokenExchangeGrant,
     )
 }
 

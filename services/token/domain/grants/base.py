@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from services.token.domain.grant_families import GrantFamilies
     from services.token.domain.id_token import IdTokenIssuer
     from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
+    from services.token.domain.subject_tokens import SubjectTokens
     from services.token.domain.unfinished_exchanges import UnfinishedExchanges
 
 
@@ -44,6 +45,13 @@ class TokenRequest:
     refresh_token: str = field(default="", repr=False)
     resource: tuple[str, ...] = ()
     device_code: str = field(default="", repr=False)
+    # RFC 8693 section 2.1.
+    subject_token: str = field(default="", repr=False)
+    subject_token_type: str = ""
+    actor_token: str = field(default="", repr=False)
+    actor_token_type: str = ""
+    requested_token_type: str = ""
+    audience: tuple[str, ...] = ()
 
 
 #: The request parameters a TokenRequest carries, which grants declare from.
@@ -62,6 +70,8 @@ class TokenResponse:
     token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
     refresh_token: str = field(default="", repr=False)
     id_token: str = field(default="", repr=False)
+    # RFC 8693 section 2.2.1: the token exchange grant's only.
+    issued_token_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class GrantServices:
     devices: DeviceCodeConsumer | None = None
     # RFC 8707: the registered resource servers; None: a ``resource`` is invalid_target.
     resources: ResourceDirectory | None = None
+    # RFC 8693: reads the tokens a token exchange presents; None: not wired (it fails).
+    subject_tokens: SubjectTokens | None = None
 
 
 async def resolve_target(

@@ -4,7 +4,7 @@
 The access token (RFC 9068) carries ``sub`` = the user, ``auth_time`` and the
 private claim ``grant_id`` = the family, so revoking the family kills it; an ID
 token (OpenID Connect Core section 3.1.3.3) comes along when ``openid`` is in
-the scope.
+the scope, with the family's ``sid`` (Back-Channel Logout 1.0 section 2.4).
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def issue_user_tokens(
             amr=family.amr,
             nonce=nonce,
             user_claims=user_claims,
+            # The sign-in's session, on refresh too: the client matches logouts to it.
+            sid=family.sid,
         )
     return TokenResponse(
         access_token=access.token,
