@@ -28,8 +28,6 @@ def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
         access_token_signing_alg=client.access_token_signing_alg,
         always_issue_refresh_token=client.always_issue_refresh_token,
         introspection=client.introspection,
-        backchannel_logout_uri=client.backchannel_logout_uri,
-        backchannel_logout_session_required=client.backchannel_logout_session_required,
         token_exchange_audiences=tuple(client.token_exchange_audiences),
         credentials_expire_at=(
             client.client_secret_expires_at.ToDatetime(tzinfo=UTC)

@@ -42,10 +42,6 @@ class AuthenticatedClient:
     # When the presented secret expires (RFC 7591 client_secret_expires_at), if it
     # does: a cache of authentications keeps this one no longer.
     credentials_expire_at: datetime | None = None
-    # OpenID Connect Back-Channel Logout 1.0 section 2.2: where its logout tokens go
-    # ("" none) and whether they must carry the session's sid.
-    backchannel_logout_uri: str = ""
-    backchannel_logout_session_required: bool = False
     # RFC 8693: the audiences it may exchange tokens for (an operator's list).
     token_exchange_audiences: tuple[str, ...] = ()
 

@@ -15,7 +15,12 @@ from common.grpc_server import ErrorInterceptor
 from common.grpc_types import Context
 from common.services import clients_client
 from common.timeutil import to_timestamp
-from services.token.clients_adapter import GrpcClientAuthenticator, to_authenticated_client
+from services.token.clients_adapter import (
+    GrpcClientAuthenticator,
+    GrpcLogoutReceivers,
+    to_authenticated_client,
+)
+from services.token.domain.backchannel_logout import LogoutReceiver
 from services.token.domain.ports import AuthenticatedClient, ClientCredentials
 
 
@@ -45,6 +50,24 @@ class StandInClients(clients_pb2_grpc.ClientsServiceServicer):
             token_endpoint_auth_method="client_secret_post",
             access_token_signing_alg="RS256",
         )
+
+    async def GetClient(
+        self, request: clients_pb2.GetClientRequest, context: Context
+    ) -> clients_pb2.Client:
+        uri = "https://rp.example/bcl"
+        known = {
+            "rp": clients_pb2.Client(
+                client_id="rp",
+                enabled=True,
+                backchannel_logout_uri=uri,
+                backchannel_logout_session_required=True,
+            ),
+            "off": clients_pb2.Client(client_id="off", enabled=False, backchannel_logout_uri=uri),
+            "none": clients_pb2.Client(client_id="none", enabled=True),
+        }
+        if request.client_id not in known:
+            raise NotFound("no such client")
+        return known[request.client_id]
 
 
 @pytest.fixture
@@ -99,7 +122,7 @@ def test_the_secrets_expiry_travels_so_a_cache_keeps_it_no_longer() -> None:
     )
 
 
-def test_back_channel_logout_and_exchange_audiences_travel() -> None:
+def test_exchange_audiences_travel() -> None:
     proto = clients_pb2.Client(
         client_id="svc",
         token_endpoint_auth_method="client_secret_basic",
@@ -108,12 +131,20 @@ def test_back_channel_logout_and_exchange_audiences_travel() -> None:
         token_exchange_audiences=["https://api.example", "billing"],
     )
     client = to_authenticated_client(proto)
-    assert client.backchannel_logout_uri == "https://rp.example/logout?tenant=a"
-    assert client.backchannel_logout_session_required is True
     assert client.token_exchange_audiences == ("https://api.example", "billing")
     bare = to_authenticated_client(clients_pb2.Client(client_id="svc"))
-    assert (
-        bare.backchannel_logout_uri,
-        bare.backchannel_logout_session_required,
-        bare.token_exchange_audiences,
-    ) == ("", False, ())
+    assert bare.token_exchange_audiences == ()
+
+
+async def test_logout_receivers_through_the_clients_service(target: str) -> None:
+    """Only an enabled client with a backchannel_logout_uri hears of logouts."""
+    clients = clients_client(target, deadline=5)
+    try:
+        receivers = GrpcLogoutReceivers(clients)
+        assert await receivers.receiver("rp") == LogoutReceiver(
+            client_id="rp", uri="https://rp.example/bcl", session_required=True
+        )
+        for client_id in ("off", "none", "ghost"):
+            assert await receivers.receiver(client_id) is None, client_id
+    finally:
+        await clients.close()
