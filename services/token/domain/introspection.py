@@ -93,6 +93,25 @@ async def authenticate_confidential_caller(
     return client
 
 
+async def serves_resource(
+    resources: ResourceDirectory | None,
+    issuer: str,
+    caller: AuthenticatedClient,
+    audience: tuple[str, ...],
+) -> bool:
+    """The caller is the introspection client of a registered resource (RFC 8707)
+    named in an access token's ``aud``: that token's resource server."""
+    if resources is None:
+        return False
+    for identifier in audience:
+        if identifier == issuer:
+            continue
+        resource = await resources.get(identifier)
+        if resource is not None and resource.introspection_client_id == caller.client_id:
+            return True
+    return False
+
+
 def may_introspect(caller: AuthenticatedClient, result: IntrospectionResult) -> bool:
     """RFC 7662 section 2.1/4: the token was issued to the caller, names the caller
     in its ``aud``, or the caller holds the operator's introspection permission."""
@@ -143,15 +162,9 @@ class Introspection:
         self, caller: AuthenticatedClient, result: IntrospectionResult
     ) -> bool:
         """The caller introspects for a resource the token is for (RFC 8707)."""
-        if self._resources is None or result.token_type != ACCESS_TOKEN_TYPE:
+        if result.token_type != ACCESS_TOKEN_TYPE:
             return False
-        for audience in result.aud:
-            if audience == self._issuer:
-                continue
-            resource = await self._resources.get(audience)
-            if resource is not None and resource.introspection_client_id == caller.client_id:
-                return True
-        return False
+        return await serves_resource(self._resources, self._issuer, caller, result.aud)
 
     async def access_token(self, token: str) -> IntrospectionResult:
         claims = await self._verifier.verify(token)

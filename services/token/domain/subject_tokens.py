@@ -18,8 +18,7 @@ on policy"), with one message that does not tell which check failed.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -28,6 +27,7 @@ from common.errors import InvalidRequest
 from common.resources import ResourceDirectory
 from services.token.domain.denylist import RevocationList
 from services.token.domain.grant_families import GrantFamilies
+from services.token.domain.introspection import serves_resource
 from services.token.domain.jwt_access_token import JwtAccessTokenVerifier
 from services.token.domain.ports import AuthenticatedClient
 
@@ -91,8 +91,6 @@ class SubjectTokens:
         id_tokens: IdTokenVerifier,
         issuer: str,
         resources: ResourceDirectory | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._access_tokens = access_tokens
         self._revocations = revocations
@@ -100,7 +98,6 @@ class SubjectTokens:
         self._id_tokens = id_tokens
         self._issuer = issuer
         self._resources = resources
-        self._clock = clock
 
     async def read(
         self, client: AuthenticatedClient, token: str, token_type: str, *, name: str
@@ -142,15 +139,7 @@ class SubjectTokens:
         """Issued to the client, for it (``aud``), or for a resource it serves."""
         if client.client_id in (presented.client_id, *presented.audience):
             return True
-        if self._resources is None:
-            return False
-        for audience in presented.audience:
-            if audience == self._issuer:
-                continue
-            resource = await self._resources.get(audience)
-            if resource is not None and resource.introspection_client_id == client.client_id:
-                return True
-        return False
+        return await serves_resource(self._resources, self._issuer, client, presented.audience)
 
     async def _refresh_token(
         self, client: AuthenticatedClient, token: str

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import pytest
@@ -109,8 +110,9 @@ async def key_manager(kek: bytes) -> KeyManager:
     return keys
 
 
-@pytest.fixture
-async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
+async def make_wired(key_manager: KeyManager, **options: Any) -> Wired:
+    """The domain on the stand-ins, with ``options`` for :func:`wire` (resources, a
+    logout sender, ...); the caller closes ``revocations``."""
     clients = ClientsStandIn()
     denylist = MemoryDenylistStore()
     kv: KeyValue = MemoryKeyValue()
@@ -118,7 +120,7 @@ async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
     await revocations.start()
     authorize, grants = AuthorizeStandIn(), MemoryGrantStore()
     audit = RecordingAuditReporter()
-    yield Wired(
+    return Wired(
         domain=wire(
             key_manager,
             clients,
@@ -128,6 +130,7 @@ async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
             grant_store=grants,
             kv=kv,
             audit=audit,
+            **options,
         ),
         clients=clients,
         revocations=revocations,
@@ -138,7 +141,13 @@ async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
         audit=audit,
         kv=kv,
     )
-    await revocations.close()
+
+
+@pytest.fixture
+async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
+    made = await make_wired(key_manager)
+    yield made
+    await made.revocations.close()
 
 
 @pytest.fixture

@@ -12,24 +12,15 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
 from common.errors import InvalidRequest
-from common.kv import MemoryKeyValue
 from services.token.domain.backchannel_logout import (
     BACKCHANNEL_LOGOUT_EVENT,
     LogoutDelivery,
     LogoutReceiver,
 )
-from services.token.domain.denylist import RevocationList
 from services.token.domain.grants.base import TokenRequest, TokenResponse
 from services.token.domain.keys import KeyManager
 from services.token.domain.ports import ClientCredentials
-from services.token.tests.conftest import ISSUER, Wired, wire
-from services.token.tests.fakes import (
-    AuthorizeStandIn,
-    ClientsStandIn,
-    MemoryDenylistStore,
-    MemoryGrantStore,
-    RecordingAuditReporter,
-)
+from services.token.tests.conftest import ISSUER, Wired, make_wired
 from services.token.tests.people import USER, exchange_code, issue_code, register_web
 
 SID = "session-one"
@@ -67,35 +58,10 @@ class World:
 
 @pytest.fixture
 async def world(key_manager: KeyManager) -> AsyncIterator[World]:
-    clients, denylist, kv = ClientsStandIn(), MemoryDenylistStore(), MemoryKeyValue()
-    revocations = RevocationList(denylist, kv, max_token_ttl_seconds=3600)
-    await revocations.start()
-    authorize, grants, audit = AuthorizeStandIn(), MemoryGrantStore(), RecordingAuditReporter()
     receivers, sender = Receivers(), Sender()
-    wired = Wired(
-        domain=wire(
-            key_manager,
-            clients,
-            revocations,
-            codes=authorize,
-            users=authorize,
-            grant_store=grants,
-            kv=kv,
-            audit=audit,
-            logout_receivers=receivers,
-            logout_sender=sender,
-        ),
-        clients=clients,
-        revocations=revocations,
-        keys=key_manager,
-        denylist=denylist,
-        authorize=authorize,
-        grants=grants,
-        audit=audit,
-        kv=kv,
-    )
+    wired = await make_wired(key_manager, logout_receivers=receivers, logout_sender=sender)
     yield World(wired, receivers, sender)
-    await revocations.close()
+    await wired.revocations.close()
 
 
 async def signed_in(

@@ -15,20 +15,11 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey
 
 from common.errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
-from common.kv import MemoryKeyValue
 from common.resources import ResourceInfo
-from services.token.domain.denylist import RevocationList
 from services.token.domain.grants.base import TokenRequest, TokenResponse
 from services.token.domain.keys import KeyManager
 from services.token.domain.ports import ClientCredentials
-from services.token.tests.conftest import ISSUER, Wired, wire
-from services.token.tests.fakes import (
-    AuthorizeStandIn,
-    ClientsStandIn,
-    MemoryDenylistStore,
-    MemoryGrantStore,
-    RecordingAuditReporter,
-)
+from services.token.tests.conftest import ISSUER, Wired, make_wired
 from services.token.tests.people import USER, exchange_code, issue_code, register_web, verify
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -60,32 +51,9 @@ class Resources:
 @pytest.fixture
 async def wired(key_manager: KeyManager) -> AsyncIterator[Wired]:
     """conftest's ``wired`` with the registered resources of these tests."""
-    clients, denylist, kv = ClientsStandIn(), MemoryDenylistStore(), MemoryKeyValue()
-    revocations = RevocationList(denylist, kv, max_token_ttl_seconds=3600)
-    await revocations.start()
-    authorize, grants, audit = AuthorizeStandIn(), MemoryGrantStore(), RecordingAuditReporter()
-    yield Wired(
-        domain=wire(
-            key_manager,
-            clients,
-            revocations,
-            codes=authorize,
-            users=authorize,
-            grant_store=grants,
-            kv=kv,
-            audit=audit,
-            resources=Resources(ORDERS, INVENTORY),
-        ),
-        clients=clients,
-        revocations=revocations,
-        keys=key_manager,
-        denylist=denylist,
-        authorize=authorize,
-        grants=grants,
-        audit=audit,
-        kv=kv,
-    )
-    await revocations.close()
+    made = await make_wired(key_manager, resources=Resources(ORDERS, INVENTORY))
+    yield made
+    await made.revocations.close()
 
 
 async def user_tokens(wired: Wired) -> tuple[ClientCredentials, TokenResponse]:
