@@ -119,6 +119,19 @@ class IdTokenHint:
     client_id: str
 
 
+def issued_to(claims: Mapping[str, Any]) -> str:
+    """The client an ID token was issued to: its ``azp``, or its single ``aud``
+    (OpenID Connect Core section 2); "" when neither says."""
+    azp, aud = claims.get("azp"), claims.get("aud")
+    if isinstance(azp, str) and azp:
+        return azp
+    if isinstance(aud, str):
+        return aud
+    if isinstance(aud, list) and len(aud) == 1 and isinstance(aud[0], str):
+        return aud[0]
+    return ""
+
+
 class IdTokenHintDecoder:
     """Checks an ID token we issued: our signature and ``iss``. An expired one is still a
     valid hint (RP-Initiated Logout 1.0 section 4: the session may outlive it)."""
@@ -131,16 +144,8 @@ class IdTokenHintDecoder:
         claims = await self._claims(hint, verify_exp=False)
         if claims is None:
             raise InvalidRequest(INVALID_HINT)
-        sub, aud, azp = claims.get("sub"), claims.get("aud"), claims.get("azp")
-        if not isinstance(sub, str) or not sub:
-            raise InvalidRequest(INVALID_HINT)
-        if isinstance(azp, str) and azp:
-            client_id = azp
-        elif isinstance(aud, str):
-            client_id = aud
-        elif isinstance(aud, list) and len(aud) == 1 and isinstance(aud[0], str):
-            client_id = aud[0]
-        else:
+        sub, client_id = claims.get("sub"), issued_to(claims)
+        if not isinstance(sub, str) or not sub or not client_id:
             raise InvalidRequest(INVALID_HINT)
         return IdTokenHint(sub=sub, client_id=client_id)
 

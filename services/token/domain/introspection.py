@@ -27,6 +27,7 @@ resources (userinfo, admin API): it fails with ``invalid_token`` or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,8 +217,13 @@ class Introspection:
         return result
 
 
-def _access_token_result(claims: dict[str, Any]) -> IntrospectionResult:
+def audience_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    """``aud`` as a tuple (RFC 7519 section 4.1.3: a string or a list of them)."""
     aud = claims.get("aud", ())
+    return (aud,) if isinstance(aud, str) else tuple(str(a) for a in aud)
+
+
+def _access_token_result(claims: dict[str, Any]) -> IntrospectionResult:
     auth_time = claims.get("auth_time")
     return IntrospectionResult(
         active=True,
@@ -227,7 +233,7 @@ def _access_token_result(claims: dict[str, Any]) -> IntrospectionResult:
         exp=int(claims["exp"]),
         iat=int(claims["iat"]),
         sub=str(claims.get("sub", "")),
-        aud=(aud,) if isinstance(aud, str) else tuple(str(a) for a in aud),
+        aud=audience_of(claims),
         iss=str(claims["iss"]),
         jti=claims["jti"],
         auth_time=auth_time if isinstance(auth_time, int) else 0,

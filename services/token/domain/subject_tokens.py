@@ -27,7 +27,8 @@ from common.errors import InvalidRequest
 from common.resources import ResourceDirectory
 from services.token.domain.denylist import RevocationList
 from services.token.domain.grant_families import GrantFamilies
-from services.token.domain.introspection import serves_resource
+from services.token.domain.id_token import issued_to
+from services.token.domain.introspection import audience_of, serves_resource
 from services.token.domain.jwt_access_token import JwtAccessTokenVerifier
 from services.token.domain.ports import AuthenticatedClient
 
@@ -125,7 +126,7 @@ class SubjectTokens:
             subject=str(claims.get("sub", "")),
             client_id=claims["client_id"],
             scope=tuple(token for token in str(claims.get("scope", "")).split(" ") if token),
-            audience=_audience(claims.get("aud")),
+            audience=audience_of(claims),
             expires_at=int(claims["exp"]),
             family_id=_string(claims.get("grant_id")),
             auth_time=_integer(claims.get("auth_time")),
@@ -169,30 +170,20 @@ class SubjectTokens:
         claims = await self._id_tokens.verify(token)
         if claims is None:
             return None
-        audience = _audience(claims.get("aud"))
-        azp = _string(claims.get("azp"))
-        issued_to = azp or (audience[0] if len(audience) == 1 else "")
+        audience = audience_of(claims)
         subject = _string(claims.get("sub"))
-        if not subject or issued_to != client.client_id or client.client_id not in audience:
+        if not subject or issued_to(claims) != client.client_id or client.client_id not in audience:
             return None
         return PresentedToken(
             token_type=TokenTypeUri.ID_TOKEN,
             subject=subject,
-            client_id=issued_to,
+            client_id=client.client_id,
             # An ID token grants no scope: what is exchanged for it carries none.
             scope=(),
             audience=audience,
             expires_at=int(claims["exp"]),
             auth_time=_integer(claims.get("auth_time")),
         )
-
-
-def _audience(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(item for item in value if isinstance(item, str))
-    return ()
 
 
 def _string(value: object) -> str:
