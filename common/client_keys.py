@@ -1,6 +1,6 @@
 """The public keys a client registered (RFC 7591 section 2: ``jwks`` or ``jwks_uri``),
-for verifying what it signs: request objects (RFC 9101), and client assertions
-(RFC 7523) next.
+for verifying what it signs: request objects (RFC 9101) and client assertions
+(RFC 7523).
 
 A ``jwks`` value is the registered JWK Set itself (the clients service validated it).
 A ``jwks_uri`` is fetched with a deadline (``timeout_seconds``), without following
@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 import jwt
@@ -35,6 +35,14 @@ log = logging.getLogger(__name__)
 PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 #: The most keys taken from one set.
 MAX_KEYS: Final = 20
+
+
+class ClientKeySource(Protocol):
+    """:class:`ClientKeySets`: the client's key for a JWS it signed."""
+
+    async def verification_key(
+        self, *, jwks: str, jwks_uri: str, alg: str, kid: str | None
+    ) -> jwt.PyJWK: ...
 
 
 class ClientKeysUnavailable(Exception):

@@ -44,15 +44,26 @@ class ClientAuthMethod(Term):
 
     CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method name
     CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 - a method name
+    # RFC 7523 section 2.2 (OpenID Connect Core section 9): a JWT the client signs
+    # with a private key whose public half it registered (jwks or jwks_uri).
+    PRIVATE_KEY_JWT = "private_key_jwt"
     # Public clients, which hold no secret (RFC 6749 section 2.1).
     NONE = "none"
 
 
-#: The methods of confidential clients: they authenticate with a secret.
+#: The methods of confidential clients (RFC 6749 section 2.1): they hold a credential.
 CONFIDENTIAL_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = (
     ClientAuthMethod.CLIENT_SECRET_BASIC,
     ClientAuthMethod.CLIENT_SECRET_POST,
+    ClientAuthMethod.PRIVATE_KEY_JWT,
 )
+#: The confidential methods whose credential is a client secret the server issues.
+SECRET_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = (
+    ClientAuthMethod.CLIENT_SECRET_BASIC,
+    ClientAuthMethod.CLIENT_SECRET_POST,
+)
+#: RFC 7523 section 2.2: ``client_assertion_type`` of a JWT client assertion.
+JWT_BEARER_ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 class SigningAlg(Term):
@@ -66,8 +77,8 @@ class SigningAlg(Term):
 
 class ClientSigningAlg(Term):
     """JWS algorithms accepted from clients, verified with their registered public keys:
-    request objects (RFC 9101), and client assertions later. Never ``none``, never a
-    MAC (the keys are public)."""
+    request objects (RFC 9101) and ``private_key_jwt`` client assertions (RFC 7523).
+    Never ``none``, never a MAC (the keys are public)."""
 
     RS256 = "RS256"
     PS256 = "PS256"

@@ -7,6 +7,10 @@ token service. Methods:
 - ``client_secret_basic``: ``Authorization: Basic base64(urlencode(id):urlencode(secret))``,
   decoded strictly (RFC 6749 section 2.3.1, RFC 7617 section 2);
 - ``client_secret_post``: ``client_id`` and ``client_secret`` in the body;
+- ``private_key_jwt``: ``client_assertion_type`` jwt-bearer and ``client_assertion``
+  in the body (RFC 7523 section 2.2, RFC 7521 section 4.2); the client is the
+  assertion's ``sub``, read here unverified only to name it (rate limits, CORS): the
+  clients service verifies the signature and every claim;
 - ``none``: only ``client_id`` in the body (public clients, RFC 6749 section 2.1).
 
 A client must use exactly one method (RFC 6749 section 2.3), and a request with
@@ -17,17 +21,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Final
 from urllib.parse import unquote_plus
 
+import jwt
 from oauth2.v1 import common_pb2
 from starlette.requests import Request
 
 from common.errors import InvalidClient, InvalidRequest
-from common.vocabulary import ClientAuthMethod
+from common.vocabulary import JWT_BEARER_ASSERTION_TYPE, ClientAuthMethod
 from gateway.forms import Form
 
 #: The methods this chain tells apart, for discovery (RFC 8414 section 2).
 SUPPORTED_AUTH_METHODS = tuple(ClientAuthMethod)
+#: The longest client assertion taken (a JWT with a few claims is well under 2 KiB).
+MAX_ASSERTION_LENGTH: Final = 8 * 1024
 
 
 def single_authorization(request: Request) -> str | None:
@@ -64,11 +72,53 @@ def parse_basic_authorization(header: str) -> tuple[str, str]:
     return client_id, client_secret
 
 
+def assertion_subject(assertion: str) -> str:
+    """The ``sub`` of a client assertion, unverified (RFC 7523 section 3: the
+    client_id); invalid_client when it is not a JWT with one."""
+    if len(assertion) > MAX_ASSERTION_LENGTH:
+        raise InvalidClient(f"The client assertion is longer than {MAX_ASSERTION_LENGTH} bytes")
+    try:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise InvalidClient("Malformed client assertion: not a signed JWT") from None
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise InvalidClient("The client assertion has no 'sub' (the client_id)")
+    return subject
+
+
+def assertion_credentials(form: Form, body_id: str | None) -> common_pb2.ClientCredentials:
+    """RFC 7521 section 4.2: ``client_assertion_type`` and ``client_assertion``;
+    a ``client_id`` beside them must name the same client."""
+    assertion_type = form.get("client_assertion_type")
+    assertion = form.get("client_assertion")
+    if assertion_type != JWT_BEARER_ASSERTION_TYPE:
+        raise InvalidClient(
+            f"Unsupported 'client_assertion_type'; use {JWT_BEARER_ASSERTION_TYPE}"
+            if assertion_type
+            else "Missing 'client_assertion_type'"
+        )
+    if not assertion:
+        raise InvalidClient("Missing 'client_assertion'")
+    client_id = assertion_subject(assertion)
+    if body_id and body_id != client_id:
+        raise InvalidClient("'client_id' does not match the client assertion's 'sub'")
+    return common_pb2.ClientCredentials(
+        client_id=client_id,
+        auth_method=ClientAuthMethod.PRIVATE_KEY_JWT,
+        client_assertion=assertion,
+    )
+
+
 def extract_client_credentials(request: Request, form: Form) -> common_pb2.ClientCredentials:
     """The credentials the client presented; invalid_client when there are none."""
     header = single_authorization(request)
     body_id = form.get("client_id")
     body_secret = form.get("client_secret")
+    if form.get("client_assertion") or form.get("client_assertion_type"):
+        if header is not None or body_secret:
+            raise InvalidRequest("Use only one client authentication method")
+        return assertion_credentials(form, body_id)
     if header is not None:
         client_id, client_secret = parse_basic_authorization(header)
         if body_secret:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from starlette.routing import BaseRoute, Route
 
+from common import endpoints
 from gateway import admin, openapi
 from gateway.observability import METRICS_ROUTE
 from gateway.openapi.spec import Endpoint, Operation, by_method, documented
@@ -46,11 +47,15 @@ ROUTES: list[BaseRoute] = [
         page(pages_meta.AUTHORIZE, authorize.authorization_endpoint),
         methods=["GET"],
     ),
-    Route("/oauth/token", token.token_endpoint, methods=["POST"]),
-    Route("/oauth/introspect", introspect.introspection_endpoint, methods=["POST"]),
-    Route("/oauth/revoke", revoke.revocation_endpoint, methods=["POST"]),
-    Route("/oauth/par", par.pushed_authorization_request_endpoint, methods=["POST"]),
-    Route("/oauth/device_authorization", device.device_authorization_endpoint, methods=["POST"]),
+    Route(endpoints.TOKEN, token.token_endpoint, methods=["POST"]),
+    Route(endpoints.INTROSPECTION, introspect.introspection_endpoint, methods=["POST"]),
+    Route(endpoints.REVOCATION, revoke.revocation_endpoint, methods=["POST"]),
+    Route(
+        endpoints.PUSHED_AUTHORIZATION_REQUEST,
+        par.pushed_authorization_request_endpoint,
+        methods=["POST"],
+    ),
+    Route(endpoints.DEVICE_AUTHORIZATION, device.device_authorization_endpoint, methods=["POST"]),
     Route("/oauth/userinfo", userinfo.userinfo_endpoint, methods=["GET", "POST"]),
     Route("/oauth/jwks", jwks.jwks_endpoint, methods=["GET"]),
     Route("/oauth/register", register.registration_endpoint, methods=["POST"]),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from common import endpoints
 from common.vocabulary import (
     CLAIMS_BY_SCOPE,
     CONFIDENTIAL_AUTH_METHODS,
@@ -77,6 +78,10 @@ class ServerMetadata(Resource):
     token_endpoint_auth_methods_supported: list[str]
     introspection_endpoint_auth_methods_supported: list[str]
     revocation_endpoint_auth_methods_supported: list[str]
+    # RFC 8414 section 2: the JWS algs of private_key_jwt assertions (RFC 7523).
+    token_endpoint_auth_signing_alg_values_supported: list[str]
+    introspection_endpoint_auth_signing_alg_values_supported: list[str]
+    revocation_endpoint_auth_signing_alg_values_supported: list[str]
     pushed_authorization_request_endpoint: str
     require_pushed_authorization_requests: bool
     # OpenID Connect Back-Channel Logout 1.0 section 2.1.
@@ -110,11 +115,11 @@ def server_metadata(
     return ServerMetadata(
         issuer=issuer,
         authorization_endpoint=f"{issuer}/oauth/authorize",
-        token_endpoint=f"{issuer}/oauth/token",
+        token_endpoint=issuer + endpoints.TOKEN,
         userinfo_endpoint=f"{issuer}/oauth/userinfo",
         jwks_uri=f"{issuer}/oauth/jwks",
-        introspection_endpoint=f"{issuer}/oauth/introspect",
-        revocation_endpoint=f"{issuer}/oauth/revoke",
+        introspection_endpoint=issuer + endpoints.INTROSPECTION,
+        revocation_endpoint=issuer + endpoints.REVOCATION,
         # OpenID Connect RP-Initiated Logout 1.0 section 2.1.
         end_session_endpoint=f"{issuer}/logout",
         registration_endpoint=f"{issuer}/oauth/register",
@@ -138,14 +143,17 @@ def server_metadata(
         token_endpoint_auth_methods_supported=list(token_endpoint_auth_methods(grants)),
         introspection_endpoint_auth_methods_supported=list(confidential),
         revocation_endpoint_auth_methods_supported=list(confidential),
+        token_endpoint_auth_signing_alg_values_supported=list(ClientSigningAlg),
+        introspection_endpoint_auth_signing_alg_values_supported=list(ClientSigningAlg),
+        revocation_endpoint_auth_signing_alg_values_supported=list(ClientSigningAlg),
         # RFC 9126 section 5.
-        pushed_authorization_request_endpoint=f"{issuer}/oauth/par",
+        pushed_authorization_request_endpoint=issuer + endpoints.PUSHED_AUTHORIZATION_REQUEST,
         require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
         # Logout tokens carry the session's sid whenever the session had one.
         backchannel_logout_supported=True,
         backchannel_logout_session_supported=True,
         device_authorization_endpoint=(
-            f"{issuer}/oauth/device_authorization" if GrantType.DEVICE_CODE in grants else None
+            issuer + endpoints.DEVICE_AUTHORIZATION if GrantType.DEVICE_CODE in grants else None
         ),
     )
 

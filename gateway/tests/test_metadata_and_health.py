@@ -68,9 +68,30 @@ EXPECTED_METADATA = {
     "request_parameter_supported": True,
     "request_object_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
     "request_uri_parameter_supported": True,
-    "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-    "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-    "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    "token_endpoint_auth_methods_supported": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ],
+    "introspection_endpoint_auth_methods_supported": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ],
+    "revocation_endpoint_auth_methods_supported": [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ],
+    "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+    "introspection_endpoint_auth_signing_alg_values_supported": [
+        "RS256",
+        "PS256",
+        "ES256",
+        "EdDSA",
+    ],
+    "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
     "pushed_authorization_request_endpoint": "https://auth.example.com/oauth/par",
     "require_pushed_authorization_requests": False,
     "backchannel_logout_supported": True,
@@ -112,6 +133,7 @@ async def test_discovery_follows_the_grant_registry(
     assert body["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
     ]
 
 

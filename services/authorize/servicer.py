@@ -98,6 +98,15 @@ def session_from_proto(message: authorize_pb2.BrowserSession) -> BrowserSession:
     )
 
 
+def presented_credentials(message: common_pb2.ClientCredentials) -> PresentedCredentials:
+    return PresentedCredentials(
+        client_id=message.client_id,
+        client_secret=message.client_secret,
+        auth_method=message.auth_method,
+        client_assertion=message.client_assertion,
+    )
+
+
 def client_display(client: ClientInfo) -> authorize_pb2.ClientDisplay:
     return authorize_pb2.ClientDisplay(
         client_id=client.client_id,
@@ -294,13 +303,8 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
     ) -> authorize_pb2.PushedAuthorizationRequest:
         if self._domain.pushed is None:
             raise Unimplemented("Pushed authorization requests are not configured")
-        credentials = request.credentials
         pushed = await self._domain.pushed.push(
-            PresentedCredentials(
-                client_id=credentials.client_id,
-                client_secret=credentials.client_secret,
-                auth_method=credentials.auth_method,
-            ),
+            presented_credentials(request.credentials),
             [(parameter.name, parameter.value) for parameter in request.parameters],
         )
         return authorize_pb2.PushedAuthorizationRequest(
@@ -386,13 +390,8 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
     async def StartDeviceAuthorization(
         self, request: authorize_pb2.StartDeviceAuthorizationRequest, context: Context
     ) -> authorize_pb2.DeviceAuthorization:
-        credentials = request.credentials
         started = await self._devices().start(
-            PresentedCredentials(
-                client_id=credentials.client_id,
-                client_secret=credentials.client_secret,
-                auth_method=credentials.auth_method,
-            ),
+            presented_credentials(request.credentials),
             request.scope,
         )
         return authorize_pb2.DeviceAuthorization(

@@ -11,9 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server
 from common.audit import AuditReporter, AuditSink
+from common.client_keys import ClientKeySets
 from common.db import create_engine
 from common.dependencies import database
+from common.endpoints import assertion_audiences
 from common.kv import KeyValue, create_kv
+from common.replay import ReplayCache
 from services.clients.domain import (
     ClientRegistration,
     ClientRegistry,
@@ -21,6 +24,7 @@ from services.clients.domain import (
     RegistrationPolicy,
     ResourceRegistry,
 )
+from services.clients.domain.client_assertion import ClientAssertions
 from services.clients.servicer import ClientsServicer
 from services.clients.settings import ClientsSettings
 from services.clients.store.cache import CachedClientStore
@@ -38,11 +42,24 @@ def client_store(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -
     return CachedClientStore(SqlClientStore(engine), kv, ttl=settings.client_cache_ttl_seconds)
 
 
+def build_assertions(settings: ClientsSettings, kv: KeyValue) -> ClientAssertions:
+    """private_key_jwt (RFC 7523): keys from the client's jwks or jwks_uri, each jti
+    once (in Redis on PostgreSQL + Redis, shared by every replica)."""
+    return ClientAssertions(
+        ClientKeySets(allow_http=settings.jwks_uri_allow_http),
+        ReplayCache(kv, "client-assertion"),
+        audiences=assertion_audiences(settings.issuer),
+        leeway_seconds=settings.client_assertion_leeway_seconds,
+        max_lifetime_seconds=settings.client_assertion_max_lifetime_seconds,
+    )
+
+
 def build_registry(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -> ClientRegistry:
     return ClientRegistry(
         client_store(settings, engine, kv),
         jwks_uri_allow_http=settings.jwks_uri_allow_http,
         backchannel_logout_uri_allow_http=settings.backchannel_logout_uri_allow_http,
+        assertions=build_assertions(settings, kv),
     )
 
 

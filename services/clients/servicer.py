@@ -190,7 +190,10 @@ class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
     ) -> clients_pb2.Client:
         credentials = request.credentials
         client = await self._registry.authenticate(
-            credentials.client_id, credentials.client_secret, credentials.auth_method
+            credentials.client_id,
+            credentials.client_secret,
+            credentials.auth_method,
+            credentials.client_assertion,
         )
         return client_to_proto(client)
 

@@ -49,6 +49,11 @@ class ClientsSettings(ServiceSettings):
     registration_allowed_auth_methods: list[str] = Field(
         default=list(ClientAuthMethod), min_length=1
     )
+    # private_key_jwt (RFC 7523): the longest a client assertion may live (exp - iat;
+    # Authlib and most libraries make them live 3600 s), and the clock skew allowed
+    # on its exp, nbf and iat. Its jti is remembered until it expires.
+    client_assertion_max_lifetime_seconds: int = Field(default=3600, ge=10, le=86_400)
+    client_assertion_leeway_seconds: int = Field(default=30, ge=0, le=300)
     # Lifetime of an initial access token when its creator names none (1 day).
     initial_access_token_ttl_seconds: int = Field(default=86_400, ge=60, le=365 * 86_400)
 

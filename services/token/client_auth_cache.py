@@ -8,6 +8,9 @@ clients service enforces:
 
 - Only successes are kept. A wrong secret, an unknown or disabled client always
   reaches the clients service, which decides and counts them.
+- A client assertion (private_key_jwt) is never served from here nor kept: each one
+  is good once (RFC 7523 section 3), which only the clients service's replay check
+  can tell, so every one goes there.
 - The key is (client_id, auth_method, HMAC-SHA256 of the presented secret under a
   random key of this process): the secret itself is never stored, and the hash is
   useless outside the process.
@@ -103,6 +106,8 @@ class CachingClientAuthenticator:
         return credentials.client_id, credentials.auth_method, digest
 
     async def authenticate(self, credentials: ClientCredentials) -> AuthenticatedClient:
+        if credentials.client_assertion:
+            return await self._inner.authenticate(credentials)
         try:
             generation = await self._kv.get(generation_key(credentials.client_id))
         except (RedisError, OSError) as exc:

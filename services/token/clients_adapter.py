@@ -49,6 +49,7 @@ class GrpcClientAuthenticator:
                 client_id=credentials.client_id,
                 client_secret=credentials.client_secret,
                 auth_method=credentials.auth_method,
+                client_assertion=credentials.client_assertion,
             )
         )
         try:

@@ -41,6 +41,7 @@ def credentials_from_proto(message: common_pb2.ClientCredentials) -> ClientCrede
         client_id=message.client_id,
         client_secret=message.client_secret,
         auth_method=message.auth_method,
+        client_assertion=message.client_assertion,
     )
 
 

@@ -104,8 +104,10 @@ class PresentedCredentials:
     checked by the clients service, never here."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     auth_method: str
+    #: private_key_jwt: the client assertion (RFC 7523 section 2.2).
+    client_assertion: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)

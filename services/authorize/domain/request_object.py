@@ -29,11 +29,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import jwt
 
-from common.client_keys import ClientKeysUnavailable, NoSuchKey
+from common.client_keys import ClientKeySource, ClientKeysUnavailable, NoSuchKey
 from common.errors import InvalidRequest, InvalidRequestObject
 from common.timeutil import utcnow
 from common.vocabulary import ClientSigningAlg
@@ -56,14 +56,6 @@ _PARAMETERS: Final = frozenset(
     for field in dataclasses.fields(AuthorizationRequest)
     if field.name not in ("duplicated_parameters", "request", "request_uri")
 )
-
-
-class ClientKeySource(Protocol):
-    """common.client_keys.ClientKeySets: the client's verification key."""
-
-    async def verification_key(
-        self, *, jwks: str, jwks_uri: str, alg: str, kid: str | None
-    ) -> jwt.PyJWK: ...
 
 
 class RequestObjects:

@@ -69,6 +69,7 @@ class GrpcClientDirectory:
                     client_id=credentials.client_id,
                     client_secret=credentials.client_secret,
                     auth_method=credentials.auth_method,
+                    client_assertion=credentials.client_assertion,
                 )
             )
         )

@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 
 from common.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidRequest
 from common.scopes import format_scope, parse_scope
-from common.vocabulary import ClientAuthMethod, GrantType, ResponseType, SigningAlg
+from common.vocabulary import (
+    CONFIDENTIAL_AUTH_METHODS,
+    ClientAuthMethod,
+    GrantType,
+    ResponseType,
+    SigningAlg,
+)
 from services.clients.domain.jwks import (
     check_key_source,
     validate_jwks,
@@ -31,9 +37,9 @@ from services.clients.domain.jwks import (
 from services.clients.domain.model import (
     ACCESS_TOKEN_SIGNING_ALGS,
     AUTH_METHODS,
+    CONFIDENTIAL_METHODS,
     GRANT_TYPES,
     RESPONSE_TYPES,
-    SECRET_AUTH_METHODS,
     ClientMetadata,
 )
 from services.clients.domain.outbound_uris import validate_outbound_uri
@@ -59,6 +65,8 @@ MAX_AUDIENCE_LENGTH = 255
 _VSCHAR = re.compile(r"[\x20-\x7e]+")
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: How a refusal names the confidential methods.
+_CONFIDENTIAL = "('token_endpoint_auth_method' " + ", ".join(CONFIDENTIAL_AUTH_METHODS) + ")"
 
 
 def validate_client_id(client_id: str) -> str:
@@ -135,24 +143,21 @@ def validate_metadata(
         raise InvalidRedirectUri(
             "'redirect_uris' is required when 'grant_types' includes authorization_code"
         )
-    if auth_method not in SECRET_AUTH_METHODS and GrantType.CLIENT_CREDENTIALS in grant_types:
+    if auth_method not in CONFIDENTIAL_METHODS and GrantType.CLIENT_CREDENTIALS in grant_types:
         # RFC 6749 section 4.4: only confidential clients may use client_credentials.
         raise InvalidClientMetadata(
-            "'grant_types' client_credentials requires a confidential client "
-            "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
+            f"'grant_types' client_credentials requires a confidential client {_CONFIDENTIAL}"
         )
-    if metadata.introspection and auth_method not in SECRET_AUTH_METHODS:
+    if metadata.introspection and auth_method not in CONFIDENTIAL_METHODS:
         # RFC 7662 section 2.1: the caller of introspection authenticates.
         raise InvalidClientMetadata(
-            "'introspection' requires a confidential client "
-            "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
+            f"'introspection' requires a confidential client {_CONFIDENTIAL}"
         )
-    if auth_method not in SECRET_AUTH_METHODS and GrantType.TOKEN_EXCHANGE in grant_types:
+    if auth_method not in CONFIDENTIAL_METHODS and GrantType.TOKEN_EXCHANGE in grant_types:
         # RFC 8693 section 5: the exchanging client is trusted with others' tokens.
         raise InvalidClientMetadata(
             "'grant_types' urn:ietf:params:oauth:grant-type:token-exchange requires a "
-            "confidential client "
-            "('token_endpoint_auth_method' client_secret_basic or client_secret_post)"
+            f"confidential client {_CONFIDENTIAL}"
         )
     token_exchange_audiences = _token_exchange_audiences(metadata.token_exchange_audiences)
     if token_exchange_audiences and GrantType.TOKEN_EXCHANGE not in grant_types:
@@ -185,6 +190,12 @@ def validate_metadata(
     jwks = validate_jwks(metadata.jwks)
     jwks_uri = validate_jwks_uri(metadata.jwks_uri, allow_http=jwks_uri_allow_http)
     check_key_source(jwks, jwks_uri)
+    if auth_method == ClientAuthMethod.PRIVATE_KEY_JWT and not (jwks or jwks_uri):
+        # RFC 7523 section 2.2: its assertions are verified with its public keys.
+        raise InvalidClientMetadata(
+            "'token_endpoint_auth_method' private_key_jwt needs the client's public keys: "
+            "register 'jwks' or 'jwks_uri'"
+        )
 
     return ClientMetadata(
         client_name=_client_name(metadata.client_name, client_id),

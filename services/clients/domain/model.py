@@ -9,6 +9,7 @@ from typing import Final
 
 from common.vocabulary import (
     CONFIDENTIAL_AUTH_METHODS,
+    SECRET_AUTH_METHODS,
     ClientAuthMethod,
     ClientSigningAlg,
     GrantType,
@@ -18,8 +19,9 @@ from common.vocabulary import (
 
 # RFC 7591 section 2: token_endpoint_auth_method values this server supports.
 AUTH_METHODS: Final = frozenset(ClientAuthMethod)
-# Methods that authenticate with a client secret: the confidential clients (RFC 6749 2.1).
-SECRET_AUTH_METHODS: Final = frozenset(CONFIDENTIAL_AUTH_METHODS)
+# The confidential clients' methods (RFC 6749 section 2.1), and those with a secret.
+CONFIDENTIAL_METHODS: Final = frozenset(CONFIDENTIAL_AUTH_METHODS)
+SECRET_METHODS: Final = frozenset(SECRET_AUTH_METHODS)
 GRANT_TYPES: Final = frozenset(GrantType)
 RESPONSE_TYPES: Final = frozenset(ResponseType)
 # Empty means the token service's default algorithm.
@@ -123,8 +125,14 @@ class Client:
 
     @property
     def is_confidential(self) -> bool:
-        """RFC 6749 section 2.1: a client that can keep a secret."""
-        return self.token_endpoint_auth_method in SECRET_AUTH_METHODS
+        """RFC 6749 section 2.1: a client that can keep a credential (a secret or a
+        private key)."""
+        return self.token_endpoint_auth_method in CONFIDENTIAL_METHODS
+
+    @property
+    def holds_secret(self) -> bool:
+        """It authenticates with a client secret the server issued (or imported)."""
+        return self.token_endpoint_auth_method in SECRET_METHODS
 
     def metadata(self) -> ClientMetadata:
         return ClientMetadata(

@@ -168,7 +168,7 @@ class ClientRegistration:
         try:
             updated = await self._registry.update(client_id, validated)
             new_secret = ""
-            if updated.is_confidential and updated.client_secret_hash is None:
+            if updated.holds_secret and updated.client_secret_hash is None:
                 updated, new_secret = await self._registry.rotate_secret(client_id)
         except NotFound:
             raise InvalidToken(INVALID_REGISTRATION_TOKEN, detail="deleted meanwhile") from None

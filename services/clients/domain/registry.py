@@ -15,12 +15,18 @@ from common.paging import decode_page_token, encode_page_token, page_size
 from common.timeutil import utcnow
 from common.vocabulary import ClientAuthMethod
 from services.clients.domain import client_secret
+from services.clients.domain.client_assertion import ClientAssertions
 from services.clients.domain.metadata import (
     validate_client_id,
     validate_imported_secret,
     validate_metadata,
 )
-from services.clients.domain.model import METADATA_FIELDS, Client, ClientMetadata
+from services.clients.domain.model import (
+    METADATA_FIELDS,
+    SECRET_METHODS,
+    Client,
+    ClientMetadata,
+)
 from services.clients.domain.ports import ClientPage, ClientStore
 
 # One message for every authentication failure, so that callers learn nothing
@@ -56,11 +62,14 @@ class ClientRegistry:
         client_id_factory: Callable[[], str] = new_client_id,
         jwks_uri_allow_http: bool = False,
         backchannel_logout_uri_allow_http: bool = False,
+        assertions: ClientAssertions | None = None,
     ) -> None:
         """``jwks_uri_allow_http``, ``backchannel_logout_uri_allow_http``: the settings
         of those names (development only), for every validation of metadata, RFC 7591
-        registrations' included."""
+        registrations' included. ``assertions`` verifies ``private_key_jwt``; without
+        it that method authenticates no one."""
         self._store = store
+        self._assertions = assertions
         self._clock = clock
         self._new_client_id = client_id_factory
         self._jwks_uri_allow_http = jwks_uri_allow_http
@@ -91,10 +100,11 @@ class ClientRegistry:
         client_id = validate_client_id(client_id) if client_id else self._new_client_id()
         metadata = self.validate(metadata, client_id=client_id)
         secret, secret_hash = "", None
-        if metadata.token_endpoint_auth_method == ClientAuthMethod.NONE:
+        if metadata.token_endpoint_auth_method not in SECRET_METHODS:
             if client_secret_plain:
                 raise InvalidRequest(
-                    "A client with 'token_endpoint_auth_method' none has no 'client_secret'"
+                    "A client with 'token_endpoint_auth_method' "
+                    f"{metadata.token_endpoint_auth_method} has no 'client_secret'"
                 )
         elif client_secret_plain:
             validate_imported_secret(client_secret_plain)
@@ -157,9 +167,9 @@ class ClientRegistry:
             updated_at=self._clock(),
             revision=current.revision + 1,
             client_secret_hash=(
-                None
-                if validated.token_endpoint_auth_method == ClientAuthMethod.NONE
-                else current.client_secret_hash
+                current.client_secret_hash
+                if validated.token_endpoint_auth_method in SECRET_METHODS
+                else None
             ),
         )
         await self._store.update(updated, expected_revision=current.revision)
@@ -172,9 +182,10 @@ class ClientRegistry:
     async def rotate_secret(self, client_id: str) -> tuple[Client, str]:
         """A new generated secret; the previous one stops working at once."""
         current = await self.get(client_id)
-        if not current.is_confidential:
+        if not current.holds_secret:
             raise InvalidRequest(
-                "A client with 'token_endpoint_auth_method' none has no secret to rotate"
+                f"A client with 'token_endpoint_auth_method' {current.token_endpoint_auth_method} "
+                "has no secret to rotate"
             )
         secret, secret_hash = client_secret.generate_secret()
         updated = dataclasses.replace(
@@ -188,12 +199,19 @@ class ClientRegistry:
         return updated, secret
 
     async def authenticate(
-        self, client_id: str, client_secret_plain: str, auth_method: str
+        self,
+        client_id: str,
+        client_secret_plain: str,
+        auth_method: str,
+        client_assertion: str = "",
     ) -> Client:
         """RFC 6749 section 2.3.1: the client must use the method it registered
-        (RFC 7591 section 2) with the right secret; public clients present none.
+        (RFC 7591 section 2) with the right secret; public clients present none;
+        ``private_key_jwt`` clients a client assertion (RFC 7523).
 
-        Every failure is the same InvalidClient, whatever went wrong.
+        Every failure to identify the client or to match its secret is the same
+        InvalidClient, whatever went wrong; an assertion of a known client that
+        uses the method says what is wrong with it.
         """
         client = await self._store.get(client_id) if client_id else None
         if client is None:
@@ -206,6 +224,15 @@ class ClientRegistry:
                 detail=f"{client_id!r} registered {client.token_endpoint_auth_method}, "
                 f"presented {auth_method!r}",
             )
+        if auth_method == ClientAuthMethod.PRIVATE_KEY_JWT:
+            if client_secret_plain or not client_assertion or self._assertions is None:
+                raise InvalidClient(AUTHENTICATION_FAILED, detail="no usable client assertion")
+            if not client.enabled:
+                raise InvalidClient(AUTHENTICATION_FAILED, detail=f"{client_id!r} is disabled")
+            await self._assertions.verify(client, client_assertion)
+            return client
+        if client_assertion:
+            raise InvalidClient(AUTHENTICATION_FAILED, detail="assertion for another method")
         if auth_method == ClientAuthMethod.NONE:
             if client_secret_plain:
                 raise InvalidClient(AUTHENTICATION_FAILED, detail="secret sent by a public client")

@@ -163,12 +163,13 @@ def test_settings_defaults_and_mode() -> None:
     assert embedded.registration_allowed_auth_methods == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     ]
     with pytest.raises(ValueError, match="password"):
         ClientsSettings(registration_allowed_grant_types=["password"])
-    with pytest.raises(ValueError, match="private_key_jwt"):
-        ClientsSettings(registration_allowed_auth_methods=["private_key_jwt"])
+    with pytest.raises(ValueError, match="tls_client_auth"):
+        ClientsSettings(registration_allowed_auth_methods=["tls_client_auth"])
 
 
 def test_token_exchange_is_for_operators_even_if_configured() -> None:

@@ -23,6 +23,8 @@ class ClientCredentials:
     client_id: str
     client_secret: str = field(default="", repr=False)
     auth_method: str = ""
+    #: private_key_jwt: the client assertion (RFC 7523 section 2.2), good once.
+    client_assertion: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

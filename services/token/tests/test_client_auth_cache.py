@@ -279,3 +279,16 @@ async def test_an_authentication_racing_a_change_is_not_served_after_it(kv: KeyV
     await authenticator.authenticate(SVC)
     with pytest.raises(InvalidClient):
         await authenticator.authenticate(SVC)
+
+
+async def test_a_client_assertion_always_reaches_the_clients_service(kv: KeyValue) -> None:
+    # RFC 7523 section 3: each assertion is good once, which only the clients
+    # service's replay check can tell; a cached success would let a replay in.
+    registry = Registry()
+    registry.secrets["jwt-app"] = ""
+    authenticator, _ = cache(registry, kv)
+    presented = ClientCredentials("jwt-app", "", "private_key_jwt", client_assertion="a.b.c")
+    for _ in range(3):
+        await authenticator.authenticate(presented)
+    assert registry.calls == 3
+    assert len(authenticator) == 0
