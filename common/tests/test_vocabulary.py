@@ -12,6 +12,7 @@ from oauth2.v1 import common_pb2
 
 from common.vocabulary import (
     CONFIDENTIAL_AUTH_METHODS,
+    SECRET_AUTH_METHODS,
     AuditOutcome,
     ClientAuthMethod,
     GrantType,
@@ -42,7 +43,12 @@ def test_members_are_the_wire_strings() -> None:
     assert json.dumps([AuditOutcome.DENIED]) == '["denied"]'
     credentials = common_pb2.ClientCredentials(auth_method=ClientAuthMethod.NONE)
     assert credentials.auth_method == "none" and type(credentials.auth_method) is str
-    assert CONFIDENTIAL_AUTH_METHODS == ("client_secret_basic", "client_secret_post")
+    assert CONFIDENTIAL_AUTH_METHODS == (
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    )
+    assert SECRET_AUTH_METHODS == ("client_secret_basic", "client_secret_post")
 
 
 def test_the_services_check_against_the_vocabulary() -> None:
