@@ -311,6 +311,7 @@ def _wait_for_banner(proc: subprocess.Popen[str], timeout: float = 150) -> str:
     raise AssertionError("make run did not print its banner:\n" + "".join(seen) + _stop(proc))
 
 
+@pytest.mark.slow  # long waits: make test-slow and CI run it
 def test_make_run_on_chosen_ports_while_the_defaults_are_taken(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("gateway", "admin_listener", "token", "clients")}
     env_ports = {
@@ -376,6 +377,7 @@ def test_make_run_with_a_taken_port_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "var").exists(), "nothing may start before the check"
 
 
+@pytest.mark.slow  # long waits: make test-slow and CI run it
 def test_make_run_reports_a_process_that_stops_at_start_up_in_its_line(tmp_path: Path) -> None:
     """A port taken after make run's own check (here: one it was told nothing of)
     stops that process; what make run reports is the process's line."""

@@ -244,6 +244,7 @@ def test_refusals_at_the_device_authorization_endpoint(system: RunningSystem) ->
     assert (wide.status_code, wide.json()["error"]) == (400, "invalid_scope")
 
 
+@pytest.mark.slow  # long waits: make test-slow and CI run it
 def test_polling_too_fast_then_expiry(system: RunningSystem) -> None:
     client = device_client(system)
     started = start(system, client, "openid")

@@ -97,6 +97,7 @@ def default_limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     running.system.stop_all()
 
 
+@pytest.mark.slow  # long waits: make test-slow and CI run it
 def test_spraying_from_one_address_does_not_lock_out_its_users(system: RunningSystem) -> None:
     """50 failures with random usernames from one address (every test request
     comes from 127.0.0.1), then a real user there signs in with their password."""

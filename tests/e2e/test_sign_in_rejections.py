@@ -145,6 +145,7 @@ def test_different_redirect_uri_at_token_endpoint(system: RunningSystem, person:
     assert_error(exchange(system, client, code, verifier, REDIRECT + "/other"), "invalid_grant")
 
 
+@pytest.mark.slow  # long waits: make test-slow and CI run it
 def test_expired_code(system: RunningSystem, person: str) -> None:
     client = new_client(system, "client_secret_basic")
     verifier, challenge = pkce_pair()

@@ -14,6 +14,7 @@ from tests.e2e.conftest import RunningSystem, basic
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.slow  # long waits: make test-slow and CI run it
 def test_clients_service_down_then_back(system: RunningSystem) -> None:
     client = system.create_client(
         "--name", "outage", "--grant-type", "client_credentials", "--scope", "api"
