@@ -11,6 +11,7 @@ INTROSPECTION: Final = "/oauth/introspect"
 REVOCATION: Final = "/oauth/revoke"
 PUSHED_AUTHORIZATION_REQUEST: Final = "/oauth/par"
 DEVICE_AUTHORIZATION: Final = "/oauth/device_authorization"
+USERINFO: Final = "/oauth/userinfo"
 
 #: The endpoints at which a client authenticates (RFC 6749 section 2.3).
 CLIENT_AUTHENTICATING: Final = (

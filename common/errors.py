@@ -55,7 +55,12 @@ class OAuthError(Exception):
     reason: ClassVar[str] = ""
 
     def __init__(
-        self, description: str = "", *, detail: str = "", retry_after: int | None = None
+        self,
+        description: str = "",
+        *,
+        detail: str = "",
+        retry_after: int | None = None,
+        dpop_nonce: str = "",
     ) -> None:
         description = _bounded(description or self.default_description, MAX_DESCRIPTION)
         super().__init__(description or self.error)
@@ -64,6 +69,9 @@ class OAuthError(Exception):
         # Seconds after which the same request may succeed (429/503 ``Retry-After``);
         # carried across gRPC as a google.rpc.RetryInfo.
         self.retry_after = retry_after
+        # RFC 9449 section 8: a server nonce for the client's next DPoP proof, sent
+        # back in ``DPoP-Nonce`` (carried across gRPC in the ErrorInfo).
+        self.dpop_nonce = dpop_nonce
 
     @property
     def public_description(self) -> str:
@@ -124,6 +132,14 @@ class InvalidToken(OAuthError):
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
 
 
+class DpopBoundToken(InvalidToken):
+    """RFC 9449 section 7.2: ``invalid_token`` for a DPoP-bound access token presented
+    as a bearer token; its own reason so that the resource answers with the DPoP
+    challenge, the scheme the token needs."""
+
+    reason = "dpop_bound_token"
+
+
 class InsufficientScope(OAuthError):
     """RFC 6750 section 3.1."""
 
@@ -179,6 +195,20 @@ class InvalidRequestObject(OAuthError):
     (JAR) is not a valid one of this client's."""
 
     error = "invalid_request_object"
+
+
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 section 5 and 7.1: the DPoP proof is missing where one is required,
+    malformed, or does not match the request, the key or the token."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 section 8 and 9: the proof must carry the server nonce sent along in
+    ``DPoP-Nonce``."""
+
+    error = "use_dpop_nonce"
 
 
 class NotFound(OAuthError):
@@ -285,6 +315,7 @@ ERRORS_BY_CODE: dict[str, type[OAuthError]] = {
         UnsupportedResponseType,
         UnsupportedTokenType,
         InvalidToken,
+        DpopBoundToken,
         InsufficientScope,
         InvalidRedirectUri,
         InvalidClientMetadata,
@@ -294,6 +325,8 @@ ERRORS_BY_CODE: dict[str, type[OAuthError]] = {
         RequestUriNotSupported,
         InvalidRequestObject,
         InvalidTarget,
+        InvalidDpopProof,
+        UseDpopNonce,
         NotFound,
         Conflict,
         SlowDown,

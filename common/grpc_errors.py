@@ -24,10 +24,11 @@ from common.errors import (
 
 
 def to_status(error: OAuthError) -> grpc.Status:
+    metadata = {"description": error.public_description} if error.public_description else {}
+    if error.dpop_nonce:
+        metadata["dpop_nonce"] = error.dpop_nonce
     info = error_details_pb2.ErrorInfo(
-        reason=error.reason or error.error,
-        domain=ERROR_DOMAIN,
-        metadata={"description": error.public_description} if error.public_description else {},
+        reason=error.reason or error.error, domain=ERROR_DOMAIN, metadata=metadata
     )
     detail = any_pb2.Any()
     detail.Pack(info)
@@ -60,7 +61,11 @@ def from_rpc_error(exc: grpc.aio.AioRpcError | grpc.RpcError) -> OAuthError:
                 detail.Unpack(info)
                 if info.domain == ERROR_DOMAIN:
                     cls = ERRORS_BY_CODE.get(info.reason, ServerError)
-                    return cls(info.metadata.get("description", ""), retry_after=retry_after)
+                    return cls(
+                        info.metadata.get("description", ""),
+                        retry_after=retry_after,
+                        dpop_nonce=info.metadata.get("dpop_nonce", ""),
+                    )
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     cls = ERRORS_BY_GRPC_CODE.get(code, ServerError)
     return cls("", detail=f"gRPC {code.name}: {exc.details() if hasattr(exc, 'details') else ''}")

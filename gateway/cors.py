@@ -81,7 +81,7 @@ CORS_ROUTES: Final[dict[str, CorsRoute]] = {
 #: Request headers a browser app may send (beyond the CORS-safelisted ones).
 ALLOWED_HEADERS: Final = "Authorization, Content-Type, DPoP"
 #: Response headers its script may read (beyond the CORS-safelisted ones).
-EXPOSED_HEADERS: Final = "WWW-Authenticate, Retry-After"
+EXPOSED_HEADERS: Final = "WWW-Authenticate, Retry-After, DPoP-Nonce"
 #: Clients whose origins are kept at once; the least recently used go first.
 MAX_CACHED_CLIENTS: Final = 4096
 #: Clients a ListClients walk reads at most; beyond it list origins in

@@ -59,13 +59,22 @@ def bearer_challenge(
 
 
 def error_response(
-    error: OAuthError, headers: dict[str, str] | None = None, *, challenge: str = ""
+    error: OAuthError,
+    headers: dict[str, str] | None = None,
+    *,
+    challenge: str = "",
+    status_code: int = 0,
 ) -> JSONResponse:
     """The one rendering of an error as RFC 6749 section 5.2 JSON, for the OAuth
     endpoints and every bearer-protected resource. ``challenge`` is the
     ``WWW-Authenticate`` value of a resource (:func:`bearer_challenge`); without
-    it ``invalid_client`` gets the Basic challenge and token errors a bare one."""
+    it ``invalid_client`` gets the Basic challenge and token errors a bare one.
+    ``status_code`` replaces the error's own (a DPoP proof refused by a resource is
+    401, RFC 9449 section 7.1, where the token endpoint answers 400). A server
+    nonce the error carries goes out as ``DPoP-Nonce`` (RFC 9449 section 8)."""
     all_headers = {**NO_STORE, **(headers or {})}
+    if error.dpop_nonce:
+        all_headers.setdefault("DPoP-Nonce", error.dpop_nonce)
     if error.retry_after:
         all_headers.setdefault("Retry-After", str(error.retry_after))
     elif error.status_code == 503:
@@ -77,7 +86,9 @@ def error_response(
         all_headers["WWW-Authenticate"] = BASIC_CHALLENGE
     elif isinstance(error, InvalidToken | InsufficientScope):
         all_headers["WWW-Authenticate"] = bearer_challenge("oauth2", error, describe=False)
-    return JSONResponse(error_body(error), status_code=error.status_code, headers=all_headers)
+    return JSONResponse(
+        error_body(error), status_code=status_code or error.status_code, headers=all_headers
+    )
 
 
 async def oauth_error_handler(request: Request, exc: Exception) -> Response:

@@ -128,6 +128,10 @@ class ClientRegistrationRequest(BodyModel):
     backchannel_logout_session_required: StrictBool | None = Field(
         default=None, description="Its logout tokens must carry the session's sid"
     )
+    dpop_bound_access_tokens: StrictBool | None = Field(
+        default=None,
+        description="RFC 9449 section 5.2: its access tokens must be DPoP-bound",
+    )
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Self:
@@ -158,6 +162,7 @@ class ClientRegistrationRequest(BodyModel):
             request_object_signing_alg=self.request_object_signing_alg or "",
             backchannel_logout_uri=self.backchannel_logout_uri or "",
             backchannel_logout_session_required=bool(self.backchannel_logout_session_required),
+            dpop_bound_access_tokens=bool(self.dpop_bound_access_tokens),
         )
 
 
@@ -211,6 +216,7 @@ class ClientRegistrationResponse(Resource):
     request_object_signing_alg: str | Omitted = None
     backchannel_logout_uri: str | Omitted = None
     backchannel_logout_session_required: bool | Omitted = None
+    dpop_bound_access_tokens: bool | Omitted = None
 
 
 def client_information(
@@ -244,4 +250,5 @@ def client_information(
         request_object_signing_alg=client.request_object_signing_alg or None,
         backchannel_logout_uri=client.backchannel_logout_uri or None,
         backchannel_logout_session_required=client.backchannel_logout_session_required or None,
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens or None,
     )

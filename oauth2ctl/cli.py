@@ -238,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="its logout tokens must carry the session's sid",
     )
     create.add_argument(
+        "--dpop-bound-access-tokens",
+        action="store_true",
+        help="its access tokens must be DPoP-bound: token requests without a DPoP proof "
+        "are refused (RFC 9449 section 5.2)",
+    )
+    create.add_argument(
         "--token-exchange-audience",
         dest="token_exchange_audiences",
         action="append",
@@ -343,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--backchannel-logout-session-required",
         action=argparse.BooleanOptionalAction,
         help="its logout tokens must carry the session's sid",
+    )
+    update.add_argument(
+        "--dpop-bound-access-tokens",
+        action=argparse.BooleanOptionalAction,
+        help="its access tokens must be DPoP-bound (RFC 9449 section 5.2)",
     )
     add_list_option(
         update,

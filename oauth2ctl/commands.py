@@ -90,6 +90,8 @@ async def create(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["require_signed_request_object"] = True
     if args.backchannel_logout_session_required:
         body["backchannel_logout_session_required"] = True
+    if getattr(args, "dpop_bound_access_tokens", False):
+        body["dpop_bound_access_tokens"] = True
     created = await api.post("/clients", body)
     text = client_summary(created)
     if args.get_token:
@@ -138,6 +140,8 @@ async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
     elif args.backchannel_logout_uri == "":
         # No logout tokens at all: none that must carry a sid either.
         body["backchannel_logout_session_required"] = False
+    if getattr(args, "dpop_bound_access_tokens", None) is not None:
+        body["dpop_bound_access_tokens"] = args.dpop_bound_access_tokens
     if args.clear_token_exchange_audiences:
         if args.token_exchange_audiences:
             raise InvalidRequest(

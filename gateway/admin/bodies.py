@@ -187,6 +187,11 @@ class ClientMetadata(BodyModel):
         description="RFC 8693: the audiences (registered resource identifiers, client_ids, "
         "other names) it may exchange tokens for with the token-exchange grant",
     )
+    dpop_bound_access_tokens: bool = Field(
+        default=False,
+        description="RFC 9449 section 5.2: its access tokens must be DPoP-bound (its token "
+        "requests must carry a DPoP proof)",
+    )
 
     def metadata_set(self) -> list[str]:
         """The metadata fields the body names, in the order declared: an update mask."""

@@ -88,6 +88,7 @@ def client_of(client: clients_pb2.Client, client_secret: str = "") -> resources.
         backchannel_logout_uri=client.backchannel_logout_uri,
         backchannel_logout_session_required=client.backchannel_logout_session_required,
         token_exchange_audiences=list(client.token_exchange_audiences),
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
         client_secret_expires_at=int(expires.timestamp()) if expires else 0,
         created_at=_time(client, "created_at"),
         updated_at=_time(client, "updated_at"),
@@ -217,6 +218,7 @@ def client_metadata(body: bodies.ClientMetadata) -> tuple[clients_pb2.ClientMeta
         backchannel_logout_uri=body.backchannel_logout_uri,
         backchannel_logout_session_required=body.backchannel_logout_session_required,
         token_exchange_audiences=body.token_exchange_audiences,
+        dpop_bound_access_tokens=body.dpop_bound_access_tokens,
     )
     return metadata, paths
 

@@ -75,6 +75,9 @@ class Client(Resource):
     token_exchange_audiences: list[str] = Field(
         description="RFC 8693: the audiences it may exchange tokens for"
     )
+    dpop_bound_access_tokens: bool = Field(
+        description="RFC 9449 section 5.2: its access tokens must be DPoP-bound"
+    )
     client_secret_expires_at: int = Field(
         description="RFC 7591 section 3.2.1: seconds since the epoch, 0 for never"
     )

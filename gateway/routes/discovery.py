@@ -84,6 +84,8 @@ class ServerMetadata(Resource):
     revocation_endpoint_auth_signing_alg_values_supported: list[str]
     pushed_authorization_request_endpoint: str
     require_pushed_authorization_requests: bool
+    # RFC 9449 section 5.1: the JWS algs of DPoP proofs.
+    dpop_signing_alg_values_supported: list[str]
     # OpenID Connect Back-Channel Logout 1.0 section 2.1.
     backchannel_logout_supported: bool
     backchannel_logout_session_supported: bool
@@ -149,6 +151,7 @@ def server_metadata(
         # RFC 9126 section 5.
         pushed_authorization_request_endpoint=issuer + endpoints.PUSHED_AUTHORIZATION_REQUEST,
         require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
+        dpop_signing_alg_values_supported=list(ClientSigningAlg),
         # Logout tokens carry the session's sid whenever the session had one.
         backchannel_logout_supported=True,
         backchannel_logout_session_supported=True,

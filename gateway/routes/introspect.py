@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from oauth2.v1 import token_pb2
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -50,6 +51,9 @@ class IntrospectionResponse(Resource):
     aud: str | list[str] | Omitted = None
     iss: str | Omitted = None
     jti: str | Omitted = None
+    cnf: dict[str, str] | Omitted = Field(
+        default=None, description="RFC 9449 section 6.2: the DPoP key it is bound to, as jkt"
+    )
 
 
 _STRING_CLAIMS = ("scope", "client_id", "username", "token_type")
@@ -74,6 +78,8 @@ def render_introspection(response: token_pb2.IntrospectResponse) -> dict[str, An
         body["aud"] = response.aud[0]
     elif response.aud:
         body["aud"] = list(response.aud)
+    if response.cnf_jkt:
+        body["cnf"] = {"jkt": response.cnf_jkt}
     for name in ("iss", "jti"):
         if getattr(response, name):
             body[name] = getattr(response, name)

@@ -6,6 +6,9 @@ service checks the credentials with the clients service, validates every paramet
 and keeps them. The answer is 201 with the ``request_uri`` to send the browser to
 ``/oauth/authorize`` with (and ``client_id``); a request the authorization endpoint
 would refuse is refused here, with the error it would have met (section 2.3).
+
+A ``DPoP`` proof sent with the push (RFC 9449 section 10.1) is checked by the token
+service first; its key binds the authorization code as a ``dpop_jkt`` would.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from common.endpoints import PUSHED_AUTHORIZATION_REQUEST
 from gateway.client_auth import extract_client_credentials
 from gateway.cors import require_allowed_origin
+from gateway.dpop import dpop_proof
 from gateway.errors import NO_STORE
 from gateway.forms import read_form
 from gateway.models import FormModel, Omitted, Resource
@@ -54,6 +59,9 @@ class PushedAuthorizationRequest(FormModel):
     request: str | Omitted = Field(
         default=None, description="RFC 9101: the request as a JWT signed with the client's key"
     )
+    dpop_jkt: str | Omitted = Field(
+        default=None, description="RFC 9449 section 10: the DPoP key the code is bound to"
+    )
 
 
 class PushedAuthorizationResponse(Resource):
@@ -82,8 +90,13 @@ async def pushed_authorization_request_endpoint(request: Request) -> Response:
     credentials = extract_client_credentials(request, form)
     downstream = downstream_of(request)
     await require_allowed_origin(request, downstream, credentials.client_id)
+    proof = dpop_proof(request, PUSHED_AUTHORIZATION_REQUEST)
+    dpop_jkt = ""
+    if proof.proof:
+        dpop_jkt = (await downstream.token.call.CheckDpopProof(proof)).jkt
     pushed = await downstream.authorize.call.PushAuthorizationRequest(
         authorize_pb2.PushAuthorizationRequestRequest(
+            dpop_jkt=dpop_jkt,
             credentials=credentials,
             parameters=[
                 authorize_pb2.QueryParameter(name=name, value=value)

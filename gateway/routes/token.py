@@ -14,8 +14,10 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from common.endpoints import TOKEN
 from gateway.client_auth import extract_client_credentials
 from gateway.cors import require_allowed_origin
+from gateway.dpop import dpop_proof, nonce_headers
 from gateway.errors import NO_STORE
 from gateway.forms import Form, read_form
 from gateway.models import FormModel, Omitted, Resource
@@ -82,6 +84,7 @@ def token_request(form: Form, request: Request) -> token_pb2.TokenRequest:
         actor_token_type=form.get("actor_token_type"),
         requested_token_type=form.get("requested_token_type"),
         audience=form.getlist("audience"),
+        dpop=dpop_proof(request, TOKEN),
     )
 
 
@@ -120,4 +123,6 @@ async def token_endpoint(request: Request) -> Response:
     downstream = downstream_of(request)
     await require_allowed_origin(request, downstream, exchange.credentials.client_id)
     response = await downstream.token.call.Exchange(exchange)
-    return JSONResponse(render_token(response), headers=NO_STORE)
+    return JSONResponse(
+        render_token(response), headers={**NO_STORE, **nonce_headers(response.dpop_nonce)}
+    )

@@ -4,16 +4,20 @@ tokens, in steps:
 1. find the access token: ``Authorization: Bearer`` (section 2.1) or, on POST,
    the form body's ``access_token`` (section 2.2), never both and never the
    query string (OAuth 2.1 drops section 2.3) -> 400 ``invalid_request``;
+   or ``Authorization: DPoP`` with a ``DPoP`` proof (RFC 9449 section 7);
    none at all -> 401 with a bare ``Bearer realm`` challenge (section 3.1);
 2. ``TokenService.VerifyAccessToken(required_scopes=["openid"], require_user)``:
    signature, expiry, audience, revocation, and a user behind it (a
    client_credentials token has none) -> 401 ``invalid_token`` or 403
-   ``insufficient_scope``;
+   ``insufficient_scope``; a DPoP-bound token only as DPoP, with a proof of its
+   key and ``ath`` -> 401 ``invalid_token`` / ``invalid_dpop_proof`` /
+   ``use_dpop_nonce`` with a ``DPoP`` challenge;
 3. ``AuthorizeService.GetUserClaims(sub, scopes)``: the claims the granted scopes
    allow; an unknown or disabled person -> 401 ``invalid_token``.
 
 Every error carries ``WWW-Authenticate: Bearer realm="oauth2", error="...",
-error_description="..."`` (section 3) and the RFC 6749 section 5.2 JSON body.
+error_description="..."`` (section 3), or the ``DPoP`` challenge (RFC 9449
+section 7.1) where DPoP was used or is needed, and the RFC 6749 section 5.2 JSON body.
 """
 
 from __future__ import annotations
@@ -26,13 +30,18 @@ from oauth2.v1 import authorize_pb2, token_pb2
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from common.endpoints import USERINFO
 from common.errors import (
+    DpopBoundToken,
+    InvalidDpopProof,
     InvalidRequest,
     InvalidToken,
     OAuthError,
+    UseDpopNonce,
 )
-from gateway.bearer import authorization_bearer, is_b64token
+from gateway.bearer import BEARER, DPOP, authorization_token, is_b64token
 from gateway.cors import require_allowed_origin
+from gateway.dpop import dpop_challenge, dpop_proof
 from gateway.errors import NO_STORE, bearer_challenge, error_response
 from gateway.forms import FORM_MEDIA_TYPE, read_form
 from gateway.models import FormModel, Omitted, Resource
@@ -82,10 +91,16 @@ def _userinfo_operation(method: str) -> Callable[[Endpoint], Endpoint]:
     )
 
 
-def bearer_error(error: OAuthError) -> Response:
-    """An RFC 6750 section 3 error: the challenge names the error and its description."""
+def bearer_error(error: OAuthError, scheme: str = BEARER) -> Response:
+    """An RFC 6750 section 3 error: the challenge names the error and its description.
+    The DPoP challenge (RFC 9449 section 7.1) when the token came as DPoP, is bound
+    to a DPoP key, or the proof failed; a proof's failure is 401 here."""
     if error.status_code >= 500:
         return error_response(error)
+    if isinstance(error, InvalidDpopProof | UseDpopNonce):
+        return error_response(error, challenge=dpop_challenge(REALM, error), status_code=401)
+    if scheme == DPOP or isinstance(error, DpopBoundToken):
+        return error_response(error, challenge=dpop_challenge(REALM, error))
     challenge = bearer_challenge(REALM, error, scope=" ".join(REQUIRED_SCOPES))
     return error_response(error, challenge=challenge)
 
@@ -99,13 +114,15 @@ def no_token() -> Response:
     )
 
 
-async def bearer_token(request: Request) -> str:
-    """The access token the request presents, or "" when it presents none."""
+async def bearer_token(request: Request) -> tuple[str, str]:
+    """The scheme and the access token the request presents; the token is "" when it
+    presents none."""
     if request.query_params.get("access_token"):
         raise InvalidRequest("Send the access token in the Authorization header")
-    header_token = authorization_bearer(request)
+    presented = authorization_token(request)
+    scheme, header_token = presented if presented is not None else (BEARER, None)
     if header_token is not None and not is_b64token(header_token):
-        raise InvalidRequest("Malformed Bearer authorization header")
+        raise InvalidRequest(f"Malformed {scheme} authorization header")
     body_token = ""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if request.method == "POST" and media_type == FORM_MEDIA_TYPE:
@@ -113,28 +130,33 @@ async def bearer_token(request: Request) -> str:
         body_token = form.get("access_token")
     if header_token and body_token:
         raise InvalidRequest("Use only one method to send the access token")
-    return header_token or body_token
+    return scheme, header_token or body_token
 
 
 @_userinfo_operation("GET")
 @_userinfo_operation("POST")
 async def userinfo_endpoint(request: Request) -> Response:
+    scheme = BEARER
     try:
-        token = await bearer_token(request)
+        scheme, token = await bearer_token(request)
         if not token:
             return no_token()
-        claims = await user_claims(request, token)
+        claims = await user_claims(request, token, scheme)
     except OAuthError as exc:
-        return bearer_error(exc)
+        return bearer_error(exc, scheme)
     return JSONResponse(claims, headers=NO_STORE)
 
 
-async def user_claims(request: Request, token: str) -> dict[str, Any]:
+async def user_claims(request: Request, token: str, scheme: str = BEARER) -> dict[str, Any]:
     downstream = downstream_of(request)
     verified = await downstream.token.call.VerifyAccessToken(
         # A client_credentials token names no user (its sub is the client's own id).
         token_pb2.VerifyAccessTokenRequest(
-            token=token, required_scopes=REQUIRED_SCOPES, require_user=True
+            token=token,
+            required_scopes=REQUIRED_SCOPES,
+            require_user=True,
+            scheme=scheme,
+            dpop=dpop_proof(request, USERINFO),
         )
     )
     if not verified.active or not verified.sub:

@@ -155,6 +155,7 @@ async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBack
         "backchannel_logout_uri": "",
         "backchannel_logout_session_required": False,
         "token_exchange_audiences": [],
+        "dpop_bound_access_tokens": False,
         "client_secret_expires_at": 0,
         "created_at": "2023-11-14T22:13:20Z",
         "updated_at": "2023-11-14T22:13:20Z",
@@ -478,6 +479,52 @@ async def test_bad_logout_and_exchange_settings_are_invalid_client_metadata(
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_client_metadata"
     assert response.json()["error_description"].startswith(description)
+
+
+async def test_dpop_bound_access_tokens_of_a_client(
+    client: httpx.AsyncClient, fake_admin: AdminBackend
+) -> None:
+    """RFC 9449 section 5.2: set at creation, read back, turned off and on by PATCH
+    (which names what it replaces), kept by a PATCH of another field; not a boolean
+    is 400 invalid_client_metadata."""
+    created = await call(
+        client,
+        "POST",
+        "/clients",
+        201,
+        json={"redirect_uris": ["https://app.example/cb"], "dpop_bound_access_tokens": True},
+    )
+    assert created["dpop_bound_access_tokens"] is True
+    assert fake_admin.requests[-1][1].metadata.dpop_bound_access_tokens is True
+    client_id = created["client_id"]
+    read = await call(client, "GET", f"/clients/{client_id}")
+    assert read["dpop_bound_access_tokens"] is True
+
+    renamed = await call(client, "PATCH", f"/clients/{client_id}", json={"client_name": "x"})
+    assert renamed["dpop_bound_access_tokens"] is True
+    off = await call(
+        client, "PATCH", f"/clients/{client_id}", json={"dpop_bound_access_tokens": False}
+    )
+    assert off["dpop_bound_access_tokens"] is False
+    request = fake_admin.requests[-1][1]
+    assert list(request.update_mask) == ["dpop_bound_access_tokens"]
+    assert request.metadata.dpop_bound_access_tokens is False
+    assert (await call(client, "GET", f"/clients/{client_id}"))["dpop_bound_access_tokens"] is False
+    # A client read back and PATCHed as it was keeps the setting.
+    again = await call(client, "PATCH", f"/clients/{client_id}", json=read)
+    assert again["dpop_bound_access_tokens"] is True
+
+    plain = await call(client, "POST", "/clients", 201, json={"client_name": "plain"})
+    assert plain["dpop_bound_access_tokens"] is False
+    response = await client.post(
+        "/admin/api/clients", headers=ADMIN, json={"dpop_bound_access_tokens": "yes"}
+    )
+    assert_error(
+        response,
+        400,
+        "invalid_client_metadata",
+        "'dpop_bound_access_tokens' must be true or false",
+    )
 
 
 async def test_patch_needs_a_field_and_a_matching_id(

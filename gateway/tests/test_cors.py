@@ -105,7 +105,10 @@ async def test_token_answer_names_the_clients_origin(
     assert response.status_code == 200, response.text
     assert response.json()["access_token"] == "at-1"
     assert response.headers["access-control-allow-origin"] == APP
-    assert response.headers["access-control-expose-headers"] == "WWW-Authenticate, Retry-After"
+    assert (
+        response.headers["access-control-expose-headers"]
+        == "WWW-Authenticate, Retry-After, DPoP-Nonce"
+    )
     assert response.headers["vary"] == "Origin"
     assert "access-control-allow-credentials" not in response.headers
 

@@ -94,6 +94,7 @@ EXPECTED_METADATA = {
     "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
     "pushed_authorization_request_endpoint": "https://auth.example.com/oauth/par",
     "require_pushed_authorization_requests": False,
+    "dpop_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
     "backchannel_logout_supported": True,
     "backchannel_logout_session_supported": True,
     "device_authorization_endpoint": "https://auth.example.com/oauth/device_authorization",

@@ -116,6 +116,7 @@ def client_message(
         request_object_signing_alg=m.request_object_signing_alg,
         backchannel_logout_uri=m.backchannel_logout_uri,
         backchannel_logout_session_required=m.backchannel_logout_session_required,
+        dpop_bound_access_tokens=m.dpop_bound_access_tokens,
         created_at=Timestamp(seconds=ISSUED_AT),
         updated_at=Timestamp(seconds=ISSUED_AT),
         dynamically_registered=True,
@@ -399,6 +400,41 @@ async def test_register_with_backchannel_logout(http: httpx.AsyncClient, calls: 
     assert "token_exchange_audiences" not in read
 
 
+async def test_register_with_dpop_bound_access_tokens(
+    http: httpx.AsyncClient, calls: Calls
+) -> None:
+    """RFC 9449 section 5.2: dpop_bound_access_tokens is client metadata a registrant
+    may set: sent to the clients service, echoed in the client information, left out
+    when false, and carried by an RFC 7592 update."""
+    response = await http.post(
+        "/oauth/register", json={**WEB_METADATA, "dpop_bound_access_tokens": True}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["dpop_bound_access_tokens"] is True
+    assert calls.request("RegisterClient").metadata.dpop_bound_access_tokens is True
+
+    calls.reset()
+    response = await http.post(
+        "/oauth/register", json={**WEB_METADATA, "dpop_bound_access_tokens": False}
+    )
+    assert response.status_code == 201, response.text
+    assert "dpop_bound_access_tokens" not in response.json()
+    assert calls.request("RegisterClient").metadata.dpop_bound_access_tokens is False
+
+    calls.reset()
+    calls.answers["GetRegistration"] = lambda r: registered_as(
+        r.client_id, clients_pb2.ClientMetadata(**WEB_METADATA, dpop_bound_access_tokens=True)
+    )
+    read = (await http.get("/oauth/register/dyn-1", headers=AUTH)).json()
+    assert read["dpop_bound_access_tokens"] is True
+    calls.reset()
+    body = {**WEB_METADATA, "client_id": "dyn-1", "dpop_bound_access_tokens": True}
+    response = await http.put("/oauth/register/dyn-1", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["dpop_bound_access_tokens"] is True
+    assert calls.request("UpdateRegistration").metadata.dpop_bound_access_tokens is True
+
+
 async def test_register_never_sets_token_exchange_audiences(
     http: httpx.AsyncClient, calls: Calls
 ) -> None:
@@ -436,6 +472,10 @@ async def test_the_registry_refuses_the_token_exchange_grant(
         (
             {"backchannel_logout_session_required": "true"},
             "'backchannel_logout_session_required' must be true or false",
+        ),
+        (
+            {"dpop_bound_access_tokens": "true"},
+            "'dpop_bound_access_tokens' must be true or false",
         ),
     ],
 )

@@ -3,16 +3,20 @@ credentials, and one-line errors with exit code 1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from common.settings import load_settings
 from gateway.tests import fakes
-from oauth2ctl.cli import main
-from oauth2ctl.tests.conftest import GATEWAY_ADMIN, Ctl
+from oauth2ctl.cli import build_parser, main, run
+from oauth2ctl.settings import CtlSettings
+from oauth2ctl.tests.conftest import GATEWAY_ADMIN, Ctl, GatewayTransport
 from services.clients.domain.model import ClientMetadata
 from services.clients.tests.keys import ec_jwk, key_set, okp_jwk, rsa_private_jwk
 
@@ -484,3 +488,34 @@ def test_backchannel_logout_and_token_exchange_flags(ctl: Ctl) -> None:
         "--no-token-exchange-audiences",
     )  # fmt: skip
     assert code == 1 and "not both" in err
+
+
+def with_flags(ctl: Ctl, argv: list[str], **flags: Any) -> Any:
+    """Run a ``client`` command whose parsed arguments also hold ``flags``; its JSON."""
+    args = build_parser().parse_args([*argv, "--json"])
+    for name, value in flags.items():
+        setattr(args, name, value)
+    settings = load_settings(CtlSettings, args.config)
+    asyncio.run(run(args, settings, GatewayTransport(ctl.settings)))
+    return json.loads(ctl.capsys.readouterr().out)
+
+
+def test_dpop_bound_access_tokens(ctl: Ctl) -> None:
+    """RFC 9449 section 5.2: ``create`` sends it only when set, ``update`` turns it on
+    or off and names it in the mask, or leaves it alone."""
+    created = with_flags(ctl, ["client", "create", "--name", "dpop"], dpop_bound_access_tokens=True)
+    assert created["dpop_bound_access_tokens"] is True
+    assert ctl.admin.requests[-1][1].metadata.dpop_bound_access_tokens is True
+    client_id = created["client_id"]
+    plain = json.loads(ctl("client", "create", "--name", "plain", "--json")[1])
+    assert plain["dpop_bound_access_tokens"] is False
+
+    updated = with_flags(ctl, ["client", "update", client_id], dpop_bound_access_tokens=False)
+    assert updated["dpop_bound_access_tokens"] is False
+    assert list(ctl.admin.requests[-1][1].update_mask) == ["dpop_bound_access_tokens"]
+    updated = with_flags(ctl, ["client", "update", client_id], dpop_bound_access_tokens=True)
+    assert updated["dpop_bound_access_tokens"] is True
+    code, out, err = ctl("client", "update", client_id, "--scope", "a", "--json")
+    assert code == 0, err
+    assert json.loads(out)["dpop_bound_access_tokens"] is True
+    assert list(ctl.admin.requests[-1][1].update_mask) == ["scope"]

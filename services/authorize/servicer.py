@@ -190,6 +190,7 @@ def grant_to_proto(code: AuthorizationCode) -> authorize_pb2.AuthorizationCodeGr
         amr=code.amr,
         resource=code.resource,
         sid=code.sid,
+        dpop_jkt=code.dpop_jkt,
     )
 
 
@@ -306,6 +307,7 @@ class AuthorizeServicer(authorize_pb2_grpc.AuthorizeServiceServicer):
         pushed = await self._domain.pushed.push(
             presented_credentials(request.credentials),
             [(parameter.name, parameter.value) for parameter in request.parameters],
+            dpop_jkt=request.dpop_jkt,
         )
         return authorize_pb2.PushedAuthorizationRequest(
             request_uri=pushed.request_uri, expires_in=pushed.expires_in

@@ -45,6 +45,7 @@ def metadata_from_proto(message: clients_pb2.ClientMetadata) -> ClientMetadata:
         backchannel_logout_uri=message.backchannel_logout_uri,
         backchannel_logout_session_required=message.backchannel_logout_session_required,
         token_exchange_audiences=tuple(message.token_exchange_audiences),
+        dpop_bound_access_tokens=message.dpop_bound_access_tokens,
     )
 
 
@@ -81,6 +82,7 @@ def client_to_proto(client: Client) -> clients_pb2.Client:
         backchannel_logout_uri=client.backchannel_logout_uri,
         backchannel_logout_session_required=client.backchannel_logout_session_required,
         token_exchange_audiences=client.token_exchange_audiences,
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import sys
 
 import grpc
@@ -16,6 +17,7 @@ from common.errors import OAuthError
 from common.grpc_client import ChannelSecurity
 from common.grpc_server import serve as serve_grpc
 from common.kv import KeyValue, MemoryKeyValue, create_kv
+from common.replay import ReplayCache
 from common.resources import GrpcResourceDirectory, ResourceDirectory
 from common.services import authorize_client, clients_client
 from common.settings import ConfigError
@@ -35,6 +37,7 @@ from services.token.domain.backchannel_logout import (
     NoSender,
 )
 from services.token.domain.denylist import RevocationList
+from services.token.domain.dpop import DpopNonces, DpopVerifier
 from services.token.domain.grant_admin import GrantAdministration
 from services.token.domain.grant_families import GrantFamilies, RefreshTokenPolicy
 from services.token.domain.grants import GRANTS
@@ -94,8 +97,13 @@ def build_domain(
     resources: ResourceDirectory | None = None,
     logout_receivers: LogoutReceivers | None = None,
     logout_sender: LogoutSender | None = None,
+    dpop_nonce_secret: bytes | None = None,
 ) -> TokenDomain:
-    """The token domain on its ports; the tests wire the same function on fakes."""
+    """The token domain on its ports; the tests wire the same function on fakes.
+    ``dpop_nonce_secret`` (the KEK in production): what DPoP nonces are derived
+    from, the same in every replica; None, a random one of this process."""
+    kv = kv if kv is not None else MemoryKeyValue()
+    dpop = build_dpop(settings, kv, dpop_nonce_secret)
     policy = AccessTokenPolicy(
         issuer=settings.issuer,
         ttl_seconds=settings.access_token_ttl_seconds,
@@ -127,14 +135,14 @@ def build_domain(
         users=users,
         families=families,
         audit=audit or NoAudit(),
-        unfinished=UnfinishedExchanges(kv if kv is not None else MemoryKeyValue()),
+        unfinished=UnfinishedExchanges(kv),
         devices=devices,
         resources=resources,
         subject_tokens=SubjectTokens(
             verifier, revocations, families, id_token_hints, settings.issuer, resources
         ),
     )
-    stats = TokenStats(kv if kv is not None else MemoryKeyValue(), grant_store, GRANTS)
+    stats = TokenStats(kv, grant_store, GRANTS)
     logout = BackchannelLogout(
         LogoutTokenIssuer(keys, settings.issuer, settings.id_token_signing_alg),
         logout_receivers or NoReceivers(),
@@ -142,9 +150,9 @@ def build_domain(
         families,
     )
     return TokenDomain(
-        token_endpoint=TokenEndpoint(authenticator, services, stats=stats),
+        token_endpoint=TokenEndpoint(authenticator, services, stats=stats, dpop=dpop),
         introspection=Introspection(
-            authenticator, verifier, revocations, families, settings.issuer, resources
+            authenticator, verifier, revocations, families, settings.issuer, resources, dpop=dpop
         ),
         revocation=Revocation(authenticator, verifier, revocations, families),
         keys=keys,
@@ -152,6 +160,18 @@ def build_domain(
         grants=GrantAdministration(grant_store, families, revocations, logout=logout),
         stats=stats,
         logout=logout,
+        dpop=dpop,
+    )
+
+
+def build_dpop(settings: TokenSettings, kv: KeyValue, nonce_secret: bytes | None) -> DpopVerifier:
+    """RFC 9449's proof checks as configured."""
+    return DpopVerifier(
+        ReplayCache(kv, "dpop"),
+        DpopNonces(nonce_secret if nonce_secret is not None else secrets.token_bytes(32)),
+        max_age_seconds=settings.dpop_proof_max_age_seconds,
+        clock_skew_seconds=settings.dpop_clock_skew_seconds,
+        require_nonce=settings.dpop_nonce_required,
     )
 
 
@@ -262,6 +282,7 @@ async def serve(settings: TokenSettings) -> None:
             audit=audit,
             logout_receivers=GrpcLogoutReceivers(clients),
             logout_sender=logout_sender,
+            dpop_nonce_secret=kek,
         )
         await domain.stats.start()
         if isinstance(authenticator, CachingClientAuthenticator):

@@ -34,6 +34,7 @@ def to_consumed_code(grant: authorize_pb2.AuthorizationCodeGrant) -> ConsumedCod
         amr=tuple(grant.amr),
         resource=grant.resource,
         sid=grant.sid,
+        dpop_jkt=grant.dpop_jkt,
     )
 
 

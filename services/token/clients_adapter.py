@@ -29,6 +29,7 @@ def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
         always_issue_refresh_token=client.always_issue_refresh_token,
         introspection=client.introspection,
         token_exchange_audiences=tuple(client.token_exchange_audiences),
+        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
         credentials_expire_at=(
             client.client_secret_expires_at.ToDatetime(tzinfo=UTC)
             if client.HasField("client_secret_expires_at")

@@ -37,3 +37,10 @@ BACKCHANNEL_LOGOUT_DELIVERIES = Counter(
     "retried (one more attempt), dropped (too many pending).",
     ["outcome"],
 )
+DPOP_PROOFS = Counter(
+    "oauth2_dpop_proofs_total",
+    "DPoP proofs checked (RFC 9449 section 4.3), by outcome: accepted, refused "
+    "(invalid_dpop_proof, replays included), nonce_required (use_dpop_nonce), "
+    "unavailable (the replay cache did not answer).",
+    ["outcome"],
+)

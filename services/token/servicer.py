@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from google.protobuf import empty_pb2
 from oauth2.v1 import common_pb2, token_pb2, token_pb2_grpc
 
+from common.errors import InvalidDpopProof
 from common.grpc_types import Context
 from common.timeutil import to_timestamp
 from services.token.domain.backchannel_logout import BackchannelLogout
+from services.token.domain.dpop import DpopProof, DpopVerifier
 from services.token.domain.grant_admin import GrantAdministration
 from services.token.domain.grants.base import TokenRequest
 from services.token.domain.id_token import IdTokenHintDecoder
@@ -34,6 +36,8 @@ class TokenDomain:
     stats: TokenStats
     # OpenID Connect Back-Channel Logout 1.0 (EndSession).
     logout: BackchannelLogout
+    # RFC 9449 (CheckDpopProof); None when DPoP is off.
+    dpop: DpopVerifier | None = None
 
 
 def credentials_from_proto(message: common_pb2.ClientCredentials) -> ClientCredentials:
@@ -43,6 +47,13 @@ def credentials_from_proto(message: common_pb2.ClientCredentials) -> ClientCrede
         auth_method=message.auth_method,
         client_assertion=message.client_assertion,
     )
+
+
+def dpop_from_proto(message: token_pb2.DpopProof) -> DpopProof | None:
+    """None when the request carried no DPoP header."""
+    if not message.proof:
+        return None
+    return DpopProof(proof=message.proof, htm=message.htm, htu=message.htu)
 
 
 def introspection_to_proto(result: IntrospectionResult) -> token_pb2.IntrospectResponse:
@@ -60,6 +71,7 @@ def introspection_to_proto(result: IntrospectionResult) -> token_pb2.IntrospectR
         iss=result.iss,
         jti=result.jti,
         auth_time=result.auth_time,
+        cnf_jkt=result.cnf_jkt,
     )
 
 
@@ -118,6 +130,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
                 actor_token_type=request.actor_token_type,
                 requested_token_type=request.requested_token_type,
                 audience=tuple(request.audience),
+                dpop=dpop_from_proto(request.dpop),
             )
         )
         return token_pb2.TokenResponse(
@@ -128,6 +141,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             refresh_token=response.refresh_token,
             id_token=response.id_token,
             issued_token_type=response.issued_token_type,
+            dpop_nonce=response.dpop_nonce,
         )
 
     async def Introspect(
@@ -152,8 +166,21 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             tuple(request.required_scopes),
             request.audience,
             require_user=request.require_user,
+            scheme=request.scheme or "Bearer",
+            dpop=dpop_from_proto(request.dpop),
         )
         return introspection_to_proto(result)
+
+    async def CheckDpopProof(
+        self, request: token_pb2.DpopProof, context: Context
+    ) -> token_pb2.DpopKey:
+        proof = dpop_from_proto(request)
+        if proof is None:
+            raise InvalidDpopProof("Missing DPoP proof")
+        if self._domain.dpop is None:
+            raise InvalidDpopProof("DPoP is not enabled on this server")
+        proven = await self._domain.dpop.verify(proof)
+        return token_pb2.DpopKey(jkt=proven.jkt, nonce=proven.next_nonce)
 
     async def DecodeIdTokenHint(
         self, request: token_pb2.DecodeIdTokenHintRequest, context: Context

@@ -67,6 +67,13 @@ class TokenSettings(ServiceSettings):
     backchannel_logout_timeout_seconds: float = Field(default=5, gt=0, le=60)
     backchannel_logout_attempts: int = Field(default=4, ge=1, le=10)
     backchannel_logout_retry_base_seconds: float = Field(default=1, ge=0, le=60)
+    # DPoP (RFC 9449) section 8: every proof must carry a server nonce (DPoP-Nonce,
+    # use_dpop_nonce). Nonces derive from key_encryption_key: every replica accepts them.
+    dpop_nonce_required: bool = False
+    # How old a proof's iat may be, and how far ahead of this clock (section 11.1); its
+    # jti is remembered (Redis, shared by the replicas) for as long as it could be accepted.
+    dpop_proof_max_age_seconds: int = Field(default=300, ge=10, le=3600)
+    dpop_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
 
     @field_validator("key_encryption_key")
     @classmethod

@@ -422,6 +422,12 @@ class PushAuthorizationRequestRequest(_message.Message):
 
     CREDENTIALS_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
+    DPOP_JKT_FIELD_NUMBER: _builtins.int
+    dpop_jkt: _builtins.str
+    """RFC 9449 section 10.1: the thumbprint of the key of a DPoP proof sent with the
+    push (the token service verified it); "" when none was. A dpop_jkt parameter
+    in the form must then name the same key.
+    """
     @_builtins.property
     def credentials(self) -> _common_pb2.ClientCredentials: ...
     @_builtins.property
@@ -435,10 +441,11 @@ class PushAuthorizationRequestRequest(_message.Message):
         *,
         credentials: _common_pb2.ClientCredentials | None = ...,
         parameters: _abc.Iterable[Global___QueryParameter] | None = ...,
+        dpop_jkt: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "parameters", b"parameters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "dpop_jkt", b"dpop_jkt", "parameters", b"parameters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1142,6 +1149,7 @@ class AuthorizationCodeGrant(_message.Message):
     AMR_FIELD_NUMBER: _builtins.int
     RESOURCE_FIELD_NUMBER: _builtins.int
     SID_FIELD_NUMBER: _builtins.int
+    DPOP_JKT_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     user_id: _builtins.str
     redirect_uri: _builtins.str
@@ -1157,6 +1165,10 @@ class AuthorizationCodeGrant(_message.Message):
     """RFC 8707: the resource of the authorization request ("" none)."""
     sid: _builtins.str
     """The browser session the code was issued in ("" none, as for a device)."""
+    dpop_jkt: _builtins.str
+    """RFC 9449 section 10: the code is bound to this DPoP key (RFC 7638 thumbprint);
+    the token request must carry a proof made with it. "" when not bound.
+    """
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1179,10 +1191,11 @@ class AuthorizationCodeGrant(_message.Message):
         amr: _abc.Iterable[_builtins.str] | None = ...,
         resource: _builtins.str = ...,
         sid: _builtins.str = ...,
+        dpop_jkt: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["auth_time", b"auth_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amr", b"amr", "auth_time", b"auth_time", "client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "code_id", b"code_id", "nonce", b"nonce", "redirect_uri", b"redirect_uri", "redirect_uri_in_request", b"redirect_uri_in_request", "resource", b"resource", "scopes", b"scopes", "sid", b"sid", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amr", b"amr", "auth_time", b"auth_time", "client_id", b"client_id", "code_challenge", b"code_challenge", "code_challenge_method", b"code_challenge_method", "code_id", b"code_id", "dpop_jkt", b"dpop_jkt", "nonce", b"nonce", "redirect_uri", b"redirect_uri", "redirect_uri_in_request", b"redirect_uri_in_request", "resource", b"resource", "scopes", b"scopes", "sid", b"sid", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,6 +25,62 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class DpopProof(_message.Message):
+    """RFC 9449 section 4: a DPoP proof as the gateway received it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROOF_FIELD_NUMBER: _builtins.int
+    HTM_FIELD_NUMBER: _builtins.int
+    HTU_FIELD_NUMBER: _builtins.int
+    proof: _builtins.str
+    """The DPoP header's value, a JWT; "" when the request carried none."""
+    htm: _builtins.str
+    """The method of the request it came with."""
+    htu: _builtins.str
+    """The URL the request was received on: the issuer's origin and the endpoint's
+    path, never the Host header's.
+    """
+    def __init__(
+        self,
+        *,
+        proof: _builtins.str = ...,
+        htm: _builtins.str = ...,
+        htu: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["htm", b"htm", "htu", b"htu", "proof", b"proof"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DpopProof: _TypeAlias = DpopProof  # noqa: Y015
+
+@_typing.final
+class DpopKey(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JKT_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    jkt: _builtins.str
+    """RFC 7638 thumbprint of the proof's public key."""
+    nonce: _builtins.str
+    """A fresh server nonce for the client's next proof (DPoP-Nonce), when nonces are on."""
+    def __init__(
+        self,
+        *,
+        jkt: _builtins.str = ...,
+        nonce: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jkt", b"jkt", "nonce", b"nonce"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DpopKey: _TypeAlias = DpopKey  # noqa: Y015
+
+@_typing.final
 class TokenRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -43,6 +99,7 @@ class TokenRequest(_message.Message):
     ACTOR_TOKEN_TYPE_FIELD_NUMBER: _builtins.int
     REQUESTED_TOKEN_TYPE_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
+    DPOP_FIELD_NUMBER: _builtins.int
     grant_type: _builtins.str
     scope: _builtins.str
     """Space-separated; empty means the client's registered default."""
@@ -68,6 +125,10 @@ class TokenRequest(_message.Message):
 
     @_builtins.property
     def audience(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def dpop(self) -> Global___DpopProof:
+        """RFC 9449: the request's DPoP proof; its key binds the tokens issued (cnf.jkt)."""
+
     def __init__(
         self,
         *,
@@ -86,10 +147,11 @@ class TokenRequest(_message.Message):
         actor_token_type: _builtins.str = ...,
         requested_token_type: _builtins.str = ...,
         audience: _abc.Iterable[_builtins.str] | None = ...,
+        dpop: Global___DpopProof | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "dpop", b"dpop"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_token", b"actor_token", "actor_token_type", b"actor_token_type", "audience", b"audience", "code", b"code", "code_verifier", b"code_verifier", "credentials", b"credentials", "device_code", b"device_code", "grant_type", b"grant_type", "redirect_uri", b"redirect_uri", "refresh_token", b"refresh_token", "requested_token_type", b"requested_token_type", "resource", b"resource", "scope", b"scope", "subject_token", b"subject_token", "subject_token_type", b"subject_token_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_token", b"actor_token", "actor_token_type", b"actor_token_type", "audience", b"audience", "code", b"code", "code_verifier", b"code_verifier", "credentials", b"credentials", "device_code", b"device_code", "dpop", b"dpop", "grant_type", b"grant_type", "redirect_uri", b"redirect_uri", "refresh_token", b"refresh_token", "requested_token_type", b"requested_token_type", "resource", b"resource", "scope", b"scope", "subject_token", b"subject_token", "subject_token_type", b"subject_token_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -108,6 +170,7 @@ class TokenResponse(_message.Message):
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     ID_TOKEN_FIELD_NUMBER: _builtins.int
     ISSUED_TOKEN_TYPE_FIELD_NUMBER: _builtins.int
+    DPOP_NONCE_FIELD_NUMBER: _builtins.int
     access_token: _builtins.str
     token_type: _builtins.str
     expires_in: _builtins.int
@@ -117,6 +180,8 @@ class TokenResponse(_message.Message):
     """OpenID Connect Core section 3.1.3.3."""
     issued_token_type: _builtins.str
     """RFC 8693 section 2.2.1: set by the token exchange grant only."""
+    dpop_nonce: _builtins.str
+    """RFC 9449 section 8: a fresh DPoP nonce for the client's next proof (DPoP-Nonce)."""
     def __init__(
         self,
         *,
@@ -127,10 +192,11 @@ class TokenResponse(_message.Message):
         refresh_token: _builtins.str = ...,
         id_token: _builtins.str = ...,
         issued_token_type: _builtins.str = ...,
+        dpop_nonce: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "expires_in", b"expires_in", "id_token", b"id_token", "issued_token_type", b"issued_token_type", "refresh_token", b"refresh_token", "scope", b"scope", "token_type", b"token_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token", b"access_token", "dpop_nonce", b"dpop_nonce", "expires_in", b"expires_in", "id_token", b"id_token", "issued_token_type", b"issued_token_type", "refresh_token", b"refresh_token", "scope", b"scope", "token_type", b"token_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -183,6 +249,7 @@ class IntrospectResponse(_message.Message):
     ISS_FIELD_NUMBER: _builtins.int
     JTI_FIELD_NUMBER: _builtins.int
     AUTH_TIME_FIELD_NUMBER: _builtins.int
+    CNF_JKT_FIELD_NUMBER: _builtins.int
     active: _builtins.bool
     scope: _builtins.str
     client_id: _builtins.str
@@ -195,6 +262,10 @@ class IntrospectResponse(_message.Message):
     iss: _builtins.str
     jti: _builtins.str
     auth_time: _builtins.int
+    cnf_jkt: _builtins.str
+    """RFC 7800 cnf / RFC 9449 section 6: the token is bound to this DPoP key
+    (its jkt, an RFC 7638 thumbprint); "" for a bearer token.
+    """
     @_builtins.property
     def aud(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -213,10 +284,11 @@ class IntrospectResponse(_message.Message):
         iss: _builtins.str = ...,
         jti: _builtins.str = ...,
         auth_time: _builtins.int = ...,
+        cnf_jkt: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aud", b"aud", "auth_time", b"auth_time", "client_id", b"client_id", "exp", b"exp", "iat", b"iat", "iss", b"iss", "jti", b"jti", "nbf", b"nbf", "scope", b"scope", "sub", b"sub", "token_type", b"token_type", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aud", b"aud", "auth_time", b"auth_time", "client_id", b"client_id", "cnf_jkt", b"cnf_jkt", "exp", b"exp", "iat", b"iat", "iss", b"iss", "jti", b"jti", "nbf", b"nbf", "scope", b"scope", "sub", b"sub", "token_type", b"token_type", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -260,6 +332,8 @@ class VerifyAccessTokenRequest(_message.Message):
     REQUIRED_SCOPES_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
     REQUIRE_USER_FIELD_NUMBER: _builtins.int
+    SCHEME_FIELD_NUMBER: _builtins.int
+    DPOP_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     audience: _builtins.str
     """When set, the token's aud must contain it (RFC 9068 section 4)."""
@@ -267,9 +341,17 @@ class VerifyAccessTokenRequest(_message.Message):
     """When set, a token that carries no user (client_credentials: sub is the
     client_id) is invalid_token, as the userinfo endpoint requires.
     """
+    scheme: _builtins.str
+    """The Authorization header's scheme: "Bearer" or "DPoP" (RFC 9449 section 7.1).
+    A DPoP-bound token is accepted only as DPoP, with a proof of its key.
+    """
     @_builtins.property
     def required_scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """When set, the token must carry every one of these scopes."""
+
+    @_builtins.property
+    def dpop(self) -> Global___DpopProof:
+        """RFC 9449 section 7: the request's DPoP proof, its ath the token's hash."""
 
     def __init__(
         self,
@@ -278,10 +360,12 @@ class VerifyAccessTokenRequest(_message.Message):
         required_scopes: _abc.Iterable[_builtins.str] | None = ...,
         audience: _builtins.str = ...,
         require_user: _builtins.bool = ...,
+        scheme: _builtins.str = ...,
+        dpop: Global___DpopProof | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dpop", b"dpop"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "require_user", b"require_user", "required_scopes", b"required_scopes", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "dpop", b"dpop", "require_user", b"require_user", "required_scopes", b"required_scopes", "scheme", b"scheme", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -100,6 +100,11 @@ class TokenServiceStub:
                 request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
                 response_deserializer=oauth2_dot_v1_dot_token__pb2.TokenStats.FromString,
                 _registered_method=True)
+        self.CheckDpopProof = channel.unary_unary(
+                '/oauth2.v1.TokenService/CheckDpopProof',
+                request_serializer=oauth2_dot_v1_dot_token__pb2.DpopProof.SerializeToString,
+                response_deserializer=oauth2_dot_v1_dot_token__pb2.DpopKey.FromString,
+                _registered_method=True)
 
 
 class TokenServiceServicer:
@@ -197,6 +202,15 @@ class TokenServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckDpopProof(self, request, context):
+        """Checks a DPoP proof (RFC 9449 section 4.3) sent to an endpoint other than the
+        token endpoint that binds something to its key: the PAR endpoint (section 10.1).
+        invalid_dpop_proof or use_dpop_nonce when it fails.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TokenServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +278,11 @@ def add_TokenServiceServicer_to_server(servicer, server):
                     servicer.GetTokenStats,
                     request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                     response_serializer=oauth2_dot_v1_dot_token__pb2.TokenStats.SerializeToString,
+            ),
+            'CheckDpopProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckDpopProof,
+                    request_deserializer=oauth2_dot_v1_dot_token__pb2.DpopProof.FromString,
+                    response_serializer=oauth2_dot_v1_dot_token__pb2.DpopKey.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -617,6 +636,33 @@ class TokenService:
             '/oauth2.v1.TokenService/GetTokenStats',
             google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             oauth2_dot_v1_dot_token__pb2.TokenStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckDpopProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oauth2.v1.TokenService/CheckDpopProof',
+            oauth2_dot_v1_dot_token__pb2.DpopProof.SerializeToString,
+            oauth2_dot_v1_dot_token__pb2.DpopKey.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,6 +67,11 @@ class TokenServiceStub:
     Back-Channel Logout 1.0), in the background.
     """
     GetTokenStats: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _token_pb2.TokenStats]
+    CheckDpopProof: _grpc.UnaryUnaryMultiCallable[_token_pb2.DpopProof, _token_pb2.DpopKey]
+    """Checks a DPoP proof (RFC 9449 section 4.3) sent to an endpoint other than the
+    token endpoint that binds something to its key: the PAR endpoint (section 10.1).
+    invalid_dpop_proof or use_dpop_nonce when it fails.
+    """
 
 @_typing.type_check_only
 class TokenServiceAsyncStub(TokenServiceStub):
@@ -102,6 +107,11 @@ class TokenServiceAsyncStub(TokenServiceStub):
     Back-Channel Logout 1.0), in the background.
     """
     GetTokenStats: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _token_pb2.TokenStats]  # type: ignore[assignment]
+    CheckDpopProof: _aio.UnaryUnaryMultiCallable[_token_pb2.DpopProof, _token_pb2.DpopKey]  # type: ignore[assignment]
+    """Checks a DPoP proof (RFC 9449 section 4.3) sent to an endpoint other than the
+    token endpoint that binds something to its key: the PAR endpoint (section 10.1).
+    invalid_dpop_proof or use_dpop_nonce when it fails.
+    """
 
 class TokenServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -212,5 +222,16 @@ class TokenServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _empty_pb2.Empty,
         context: _ServicerContext,
     ) -> _typing.Union[_token_pb2.TokenStats, _abc.Awaitable[_token_pb2.TokenStats]]: ...
+
+    @_abc_1.abstractmethod
+    def CheckDpopProof(
+        self,
+        request: _token_pb2.DpopProof,
+        context: _ServicerContext,
+    ) -> _typing.Union[_token_pb2.DpopKey, _abc.Awaitable[_token_pb2.DpopKey]]:
+        """Checks a DPoP proof (RFC 9449 section 4.3) sent to an endpoint other than the
+        token endpoint that binds something to its key: the PAR endpoint (section 10.1).
+        invalid_dpop_proof or use_dpop_nonce when it fails.
+        """
 
 def add_TokenServiceServicer_to_server(servicer: TokenServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

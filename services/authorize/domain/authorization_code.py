@@ -4,9 +4,11 @@ docs/signin.md "Authorization codes").
 A code is 256 random bits handed out once; the store keeps only its SHA-256
 (``code_id``), which also names the grant family of the tokens issued from it.
 It is bound to the client, the redirect URI, the PKCE challenge, the user, the
-scopes, the nonce, the authentication time and the browser session (``sid``), lives
-``authorization_code_ttl_seconds`` and can be consumed once: the consuming
-UPDATE only matches a row whose ``used_at`` is still NULL.
+scopes, the nonce, the authentication time, the browser session (``sid``) and, when
+the request named one, a DPoP key (``dpop_jkt``, RFC 9449 section 10: the token
+service checks the proof against it), lives ``authorization_code_ttl_seconds`` and
+can be consumed once: the consuming UPDATE only matches a row whose ``used_at`` is
+still NULL.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class AuthorizationCodes:
             amr=request.amr,
             resource=request.resource,
             sid=request.sid,
+            dpop_jkt=request.dpop_jkt,
             created_at=now,
             expires_at=now + self._ttl,
         )

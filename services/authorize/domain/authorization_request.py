@@ -1,6 +1,6 @@
 """The authorization request (RFC 6749 section 4.1.1, RFC 7636 section 4.3,
-OpenID Connect Core section 3.1.2.1): its parameters, read from the query as it
-came, and the checks in the order of docs/signin.md.
+OpenID Connect Core section 3.1.2.1, RFC 9449 section 10): its parameters, read
+from the query as it came, and the checks in the order of docs/signin.md.
 
 A parameter is a field of :class:`AuthorizationRequest`; nothing else lists
 them. Two kinds of failure (RFC 6749 section 4.1.2.1):
@@ -52,6 +52,8 @@ MAX_VALUE_LENGTH: Final = 4096
 # What the parameters kept (the ones this server reads) may add up to.
 MAX_REQUEST_LENGTH: Final = 16 * 1024
 _DIGITS = re.compile(r"[0-9]{1,19}")
+# RFC 9449 section 10 (RFC 7638): a SHA-256 JWK thumbprint, base64url without padding.
+_JWK_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 _INT64_MAX: Final = 2**63 - 1
 
 UNKNOWN_CLIENT: Final = "Unknown client_id"
@@ -59,6 +61,10 @@ MISSING_REDIRECT_URI: Final = "Missing 'redirect_uri'"
 UNREGISTERED_REDIRECT_URI: Final = "redirect_uri is not registered for this client"
 NO_REDIRECT_URIS: Final = "The client has no registered redirect_uri"
 TOO_LARGE: Final = "The authorization request is too large"
+MALFORMED_DPOP_JKT: Final = (
+    "'dpop_jkt' must be the SHA-256 JWK thumbprint of the DPoP key (RFC 7638): "
+    "43 base64url characters without padding"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,9 @@ class AuthorizationRequest:
     request_uri: str = ""
     # RFC 8707: the resource server the access tokens are for (one per request).
     resource: str = ""
+    # RFC 9449 section 10: the DPoP key (its RFC 7638 thumbprint) the code is bound to;
+    # the token request must then carry a proof made with it.
+    dpop_jkt: str = ""
     duplicated_parameters: tuple[str, ...] = ()
 
     @classmethod
@@ -202,6 +211,7 @@ class AuthorizationRequestValidator:
             self._check_prompt,
             self._check_max_age,
             self._check_response_mode,
+            self._check_dpop_jkt,
             self._reject_request_objects,
         )
 
@@ -318,6 +328,15 @@ class AuthorizationRequestValidator:
         mode = checked.request.response_mode
         if mode not in RESPONSE_MODES:
             raise InvalidRequest(f"Unsupported response_mode '{mode}'; use 'query' or 'form_post'")
+
+    @staticmethod
+    def _check_dpop_jkt(checked: _Checked) -> None:
+        """RFC 9449 section 10: a key's thumbprint, or no binding at all. A value that
+        is not one could never match a proof: refused now rather than at the token
+        endpoint, where the code would be lost."""
+        dpop_jkt = checked.request.dpop_jkt
+        if dpop_jkt and not _JWK_THUMBPRINT.fullmatch(dpop_jkt):
+            raise InvalidRequest(MALFORMED_DPOP_JKT)
 
     @staticmethod
     def _reject_request_objects(checked: _Checked) -> None:

@@ -159,6 +159,9 @@ class CodeRequest:
     #: The browser session that approved the request (OpenID Connect Back-Channel
     #: Logout 1.0, the ``sid`` claim; "" none).
     sid: str = ""
+    #: RFC 9449 section 10: the DPoP key (RFC 7638 thumbprint) the code is bound to
+    #: ("" unbound).
+    dpop_jkt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,7 @@ class AuthorizationCode:
     used_at: datetime | None = None
     resource: str = ""
     sid: str = ""
+    dpop_jkt: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,10 @@ authorization request) under the SHA-256 of its reference, for
 ``pushed_authorization_request_ttl_seconds`` (60: section 2.2's "short", and the
 issue's "at most 60 s" by default), and is taken at most once (GETDEL), by the
 client that pushed it.
+
+A push may come with a DPoP proof (RFC 9449 section 10.1), which the gateway has the
+token service verify: its key's thumbprint then binds the authorization code as a
+``dpop_jkt`` parameter would, and must be the key a ``dpop_jkt`` in the push names.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
-from common.errors import ERRORS_BY_CODE, InvalidRequest
+from common.errors import ERRORS_BY_CODE, InvalidDpopProof, InvalidRequest
 from common.kv import KeyValue, unavailable_as
 from common.secrets import random_token, sha256_hex
 from services.authorize.domain.authorization_request import (
@@ -43,6 +47,7 @@ UNAVAILABLE: Final = "Pushed authorization requests are unavailable; try again s
 UNKNOWN_REQUEST_URI: Final = (
     "The request_uri is unknown, expired or already used. Start again from the application."
 )
+OTHER_DPOP_KEY: Final = "The dpop_jkt parameter does not match the key of the DPoP proof"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +77,19 @@ class PushedRequests:
         self._new_id = id_factory
 
     async def push(
-        self, credentials: PresentedCredentials, parameters: Iterable[tuple[str, str]]
+        self,
+        credentials: PresentedCredentials,
+        parameters: Iterable[tuple[str, str]],
+        *,
+        dpop_jkt: str = "",
     ) -> PushedRequest:
         """Authenticate the client, check the request as the authorization endpoint
         would, keep it. Raises the error the request would have met (RFC 9126
         section 2.3): invalid_client, invalid_request (also for a client or
-        redirect URI the endpoint could not answer at), invalid_scope, ..."""
+        redirect URI the endpoint could not answer at), invalid_scope, ...
+
+        ``dpop_jkt``: the thumbprint of the key of the push's verified DPoP proof
+        ("" none); invalid_dpop_proof when the request names another key."""
         client_id = await self._authenticator.authenticate(credentials)
         kept = [(name, value) for name, value in parameters if value]
         request = AuthorizationRequest.from_query(kept)
@@ -94,6 +106,8 @@ class PushedRequests:
             # is what it says.
             request = await self._request_objects.unpack(request)
             kept = parameters_of(request)
+        if dpop_jkt:
+            request, kept = _bound_to_proof(request, kept, dpop_jkt)
         validated = await self._validator.validate(request)
         if validated.error:
             error_class = ERRORS_BY_CODE.get(validated.error, InvalidRequest)
@@ -137,6 +151,21 @@ class PushedRequests:
             )
         pairs: Sequence[tuple[str, str]] = [tuple(pair) for pair in record["parameters"]]
         return AuthorizationRequest.from_query(pairs), bool(record.get("signed"))
+
+
+def _bound_to_proof(
+    request: AuthorizationRequest, kept: list[tuple[str, str]], proof_jkt: str
+) -> tuple[AuthorizationRequest, list[tuple[str, str]]]:
+    """RFC 9449 section 10.1: the request bound to the key of the push's DPoP proof.
+    A dpop_jkt parameter (in the form or the signed request object) must name that
+    key; without one, the proof's key becomes the request's dpop_jkt."""
+    if request.dpop_jkt:
+        if request.dpop_jkt != proof_jkt:
+            raise InvalidDpopProof(
+                OTHER_DPOP_KEY, detail=f"dpop_jkt {request.dpop_jkt!r}, proof {proof_jkt!r}"
+            )
+        return request, kept
+    return replace(request, dpop_jkt=proof_jkt), [*kept, ("dpop_jkt", proof_jkt)]
 
 
 def parameters_of(request: AuthorizationRequest) -> list[tuple[str, str]]:

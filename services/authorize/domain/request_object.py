@@ -35,6 +35,7 @@ import jwt
 
 from common.client_keys import ClientKeySource, ClientKeysUnavailable, NoSuchKey
 from common.errors import InvalidRequest, InvalidRequestObject
+from common.jws import read_header
 from common.timeutil import utcnow
 from common.vocabulary import ClientSigningAlg
 from services.authorize.domain.authorization_request import AuthorizationRequest
@@ -46,7 +47,7 @@ REQUEST_OBJECT_TYP: Final = "oauth-authz-req+jwt"
 #: The typ values a request object may carry (case-insensitive): its own, in short and
 #: long form, or the generic "JWT" most libraries write. Any other (at+jwt, dpop+jwt,
 #: logout+jwt, ...) is another kind of JWT of the client's and never a request.
-ACCEPTED_TYPS: Final = frozenset({REQUEST_OBJECT_TYP, "application/" + REQUEST_OBJECT_TYP, "jwt"})
+ACCEPTED_TYPS: Final = (REQUEST_OBJECT_TYP, "application/" + REQUEST_OBJECT_TYP, "JWT")
 #: Parameters that cannot be inside a request object (section 4).
 FORBIDDEN_CLAIMS: Final = frozenset({"request", "request_uri"})
 #: JWT claims of the object itself, not authorization parameters.
@@ -96,30 +97,19 @@ class RequestObjects:
 
     async def verify(self, token: str, client: ClientInfo) -> dict[str, Any]:
         """The verified claims of the client's request object."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise InvalidRequestObject("The request object is not a JWT") from None
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self._allowed:
-            shown = alg if isinstance(alg, str) else "missing"
-            raise InvalidRequestObject(
-                f"The request object's alg '{shown[:20]}' is not allowed; "
-                f"sign it with one of {', '.join(self._allowed)}"
-            )
+        header = read_header(
+            token,
+            what="request object",
+            error=InvalidRequestObject,
+            allowed_algs=self._allowed,
+            typs=ACCEPTED_TYPS,
+        )
+        alg, kid = header.alg, header.kid
         expected = client.request_object_signing_alg
         if expected and alg != expected:
             raise InvalidRequestObject(
                 f"This client signs its request objects with {expected}, not {alg}"
             )
-        typ = header.get("typ")
-        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPS):
-            raise InvalidRequestObject(
-                f"The request object's typ must be '{REQUEST_OBJECT_TYP}' (or absent)"
-            )
-        kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
-            raise InvalidRequestObject("The request object's kid must be a string")
         try:
             key = await self._keys.verification_key(
                 jwks=client.jwks, jwks_uri=client.jwks_uri, alg=alg, kid=kid

@@ -498,6 +498,7 @@ class SignIn:
                     amr=interaction.amr,
                     resource=request.resource,
                     sid=sid,
+                    dpop_jkt=request.dpop_jkt,
                 )
             )
         except OAuthError as exc:

@@ -83,6 +83,8 @@ authorization_codes = Table(
     Column("resource", Text, nullable=False, server_default=""),
     # The browser session that approved the request ("" none; 0007).
     Column("sid", Text, nullable=False, server_default=""),
+    # RFC 9449 section 10: the DPoP key the code is bound to ("" unbound; 0008).
+    Column("dpop_jkt", Text, nullable=False, server_default=""),
     Index("ix_authorization_codes_user_id", "user_id"),
     Index("ix_authorization_codes_expires_at", "expires_at"),
 )

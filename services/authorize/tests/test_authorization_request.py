@@ -12,11 +12,15 @@ import pytest
 from common.errors import InvalidRequest
 from common.resources import ResourceInfo
 from services.authorize.domain import AuthorizationRequestValidator
-from services.authorize.domain.authorization_request import AuthorizationRequest
+from services.authorize.domain.authorization_request import (
+    MALFORMED_DPOP_JKT,
+    AuthorizationRequest,
+)
 from services.authorize.tests.fakes import FakeClientDirectory, make_client_info
 
 CB = "https://app.example.com/cb"
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"  # RFC 7636 appendix B
+JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"  # RFC 9449 section 10
 
 
 def directory() -> FakeClientDirectory:
@@ -181,6 +185,16 @@ async def test_errors_before_the_redirect_uri_is_trusted_fail_the_call(
             "invalid_request",
             "Unsupported response_mode 'fragment'; use 'query' or 'form_post'",
         ),
+        (
+            {"dpop_jkt": JKT, "duplicated_parameters": ("dpop_jkt",)},
+            "invalid_request",
+            "Parameter 'dpop_jkt' was given more than once",
+        ),
+        ({"dpop_jkt": JKT[:42]}, "invalid_request", MALFORMED_DPOP_JKT),
+        ({"dpop_jkt": JKT + "A"}, "invalid_request", MALFORMED_DPOP_JKT),
+        ({"dpop_jkt": JKT[:42] + "="}, "invalid_request", MALFORMED_DPOP_JKT),
+        ({"dpop_jkt": "+/" + JKT[2:]}, "invalid_request", MALFORMED_DPOP_JKT),  # not base64url
+        ({"dpop_jkt": JKT[:42] + " "}, "invalid_request", MALFORMED_DPOP_JKT),
     ],
 )
 async def test_errors_after_the_redirect_uri_go_back_to_the_client(
@@ -207,6 +221,7 @@ async def test_checks_run_in_the_documented_order(
         code_challenge="",
         prompt="bogus",
         max_age="-5",
+        dpop_jkt="not-a-thumbprint",
     )
     expected = [
         ("duplicated_parameters", (), "invalid_request"),
@@ -215,6 +230,7 @@ async def test_checks_run_in_the_documented_order(
         ("code_challenge", CHALLENGE, "invalid_request"),  # code_challenge required
         ("prompt", "", "invalid_request"),  # bad prompt
         ("max_age", "", "invalid_request"),  # bad max_age
+        ("dpop_jkt", JKT, "invalid_request"),  # not a thumbprint
     ]
     current = everything_wrong
     for field, fixed, error in expected:
@@ -260,6 +276,16 @@ async def test_openid_without_nonce_and_good_prompts(
     for prompt in ["", "none", "login", "consent", "login consent", "select_account"]:
         validated = await validator.validate(request(nonce="", prompt=prompt, max_age="0"))
         assert validated.error == "", prompt
+
+
+async def test_a_dpop_jkt_is_kept_for_the_code(validator: AuthorizationRequestValidator) -> None:
+    """RFC 9449 section 10: the thumbprint the code will be bound to."""
+    parsed = AuthorizationRequest.from_query([("client_id", "web"), ("dpop_jkt", JKT)])
+    assert parsed.dpop_jkt == JKT and parsed.duplicated_parameters == ()
+    validated = await validator.validate(request(dpop_jkt=JKT))
+    assert validated.error == "" and validated.request.dpop_jkt == JKT
+    twice = AuthorizationRequest.from_query([("dpop_jkt", JKT), ("dpop_jkt", JKT)])
+    assert twice.dpop_jkt == JKT and twice.duplicated_parameters == ("dpop_jkt",)
 
 
 def test_parameters_are_read_from_the_query_as_it_came() -> None:

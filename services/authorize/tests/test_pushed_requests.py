@@ -9,7 +9,13 @@ import json
 
 import pytest
 
-from common.errors import InvalidClient, InvalidRequest, InvalidScope, TemporarilyUnavailable
+from common.errors import (
+    InvalidClient,
+    InvalidDpopProof,
+    InvalidRequest,
+    InvalidScope,
+    TemporarilyUnavailable,
+)
 from common.kv import MemoryKeyValue
 from common.secrets import sha256_hex
 from services.authorize.domain import (
@@ -36,6 +42,9 @@ from services.authorize.tests.fakes import (
 
 CB = "https://app.example.com/cb"
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+# RFC 7638 thumbprints of two DPoP keys (RFC 9449 section 10).
+JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+OTHER_JKT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 BROWSER = BrowserSession(binding="binding-1")
 WEB = PresentedCredentials("web", "s3cret", "client_secret_basic")
 
@@ -193,6 +202,52 @@ async def test_the_server_may_require_every_request_to_be_pushed(
     uri = (await pushed.push(WEB, PARAMS)).request_uri
     step = await sign_in.start([("client_id", "web"), ("request_uri", uri)], BROWSER)
     assert isinstance(step, ShowLogin)
+
+
+async def _kept(kv: MemoryKeyValue, reference: str) -> list[list[str]]:
+    raw = await kv.get(KEY_PREFIX + sha256_hex(reference))
+    assert raw is not None
+    parameters: list[list[str]] = json.loads(raw)["parameters"]
+    return parameters
+
+
+async def test_the_key_of_a_pushs_dpop_proof_binds_the_request(
+    pushed: PushedRequests, kv: MemoryKeyValue
+) -> None:
+    """RFC 9449 section 10.1: the proof's key stands for a dpop_jkt the form left out."""
+    answer = await pushed.push(WEB, PARAMS, dpop_jkt=JKT)
+    assert (await _kept(kv, "ref-0"))[-1] == ["dpop_jkt", JKT]
+    taken, _ = await pushed.take(
+        AuthorizationRequest(client_id="web", request_uri=answer.request_uri)
+    )
+    assert taken.dpop_jkt == JKT
+
+
+async def test_a_dpop_jkt_beside_a_proof_must_name_its_key(
+    pushed: PushedRequests, kv: MemoryKeyValue
+) -> None:
+    await pushed.push(WEB, [*PARAMS, ("dpop_jkt", JKT)], dpop_jkt=JKT)
+    assert [pair for pair in await _kept(kv, "ref-0") if pair[0] == "dpop_jkt"] == [
+        ["dpop_jkt", JKT]
+    ]
+    with pytest.raises(InvalidDpopProof) as mismatch:
+        await pushed.push(WEB, [*PARAMS, ("dpop_jkt", OTHER_JKT)], dpop_jkt=JKT)
+    assert mismatch.value.error == "invalid_dpop_proof"
+    assert mismatch.value.description == (
+        "The dpop_jkt parameter does not match the key of the DPoP proof"
+    )
+    assert await kv.get(KEY_PREFIX + sha256_hex("ref-1")) is None  # nothing kept
+
+
+async def test_a_pushed_dpop_jkt_without_a_proof_is_checked_and_kept(
+    pushed: PushedRequests, kv: MemoryKeyValue
+) -> None:
+    await pushed.push(WEB, [*PARAMS, ("dpop_jkt", JKT)])
+    assert (await _kept(kv, "ref-0"))[-1] == ["dpop_jkt", JKT]
+    with pytest.raises(InvalidRequest, match="'dpop_jkt' must be the SHA-256 JWK thumbprint"):
+        await pushed.push(WEB, [*PARAMS, ("dpop_jkt", "not-a-thumbprint")])
+    with pytest.raises(InvalidRequest, match="'dpop_jkt' was given more than once"):
+        await pushed.push(WEB, [*PARAMS, ("dpop_jkt", JKT), ("dpop_jkt", JKT)], dpop_jkt=JKT)
 
 
 class DownKeyValue(MemoryKeyValue):

@@ -13,6 +13,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -223,7 +224,7 @@ def _now() -> int:
 
 
 REFUSED: list[Any] = [
-    pytest.param(lambda: "not-a-jwt", "not a JWT", id="not-a-jwt"),
+    pytest.param(lambda: "not-a-jwt", "not a signed JWT", id="not-a-jwt"),
     pytest.param(unsigned, "alg 'none' is not allowed", id="alg-none"),
     pytest.param(mac_with_the_public_key, "alg 'HS256' is not allowed", id="hs256-public-key"),
     pytest.param(lambda: sign(alg="RS384", key=RSA), "'RS384' is not allowed", id="rs384"),
@@ -288,6 +289,15 @@ async def test_a_bad_object_is_invalid_request_object(
 ) -> None:
     with pytest.raises(InvalidRequestObject, match=reason):
         await objects.unpack(query(token()))
+
+
+async def test_a_dpop_jkt_claim_is_a_parameter_of_the_request(objects: RequestObjects) -> None:
+    """RFC 9449 section 10 beside RFC 9101: the signed object may bind the code."""
+    jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+    unpacked = await objects.unpack(query(sign(claims(dpop_jkt=jkt)), dpop_jkt="ignored"))
+    assert unpacked == replace(SIGNED, dpop_jkt=jkt)
+    with pytest.raises(InvalidRequestObject, match="'dpop_jkt' must be a string"):
+        await objects.unpack(query(sign(claims(dpop_jkt={"kty": "EC"}))))
 
 
 async def test_hs256_is_refused_even_where_an_allow_list_names_it(

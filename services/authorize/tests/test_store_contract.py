@@ -31,6 +31,7 @@ from services.authorize.tests.fakes import Clock, CountingHasher, make_client_in
 
 T0 = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
+JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"  # RFC 9449 section 10
 
 
 def make_user(user_id: str, username: str, **changes: object) -> User:
@@ -210,17 +211,21 @@ async def test_codes_consume_once(engine: AsyncEngine) -> None:
     assert await store.consume("b" * 64, used_at) == (None, False)
 
 
-async def test_codes_keep_the_resource_and_the_sid(engine: AsyncEngine) -> None:
+async def test_codes_keep_the_resource_the_sid_and_the_dpop_key(engine: AsyncEngine) -> None:
     store = SqlAuthorizationCodeStore(engine)
-    code = make_code("f" * 64, resource="https://api.example.com/", sid="sid-Ünï-1")
+    code = make_code("f" * 64, resource="https://api.example.com/", sid="sid-Ünï-1", dpop_jkt=JKT)
     await store.create(code)
     consumed, first = await store.consume(code.code_id, T0)
     assert first and consumed is not None
-    assert (consumed.resource, consumed.sid) == ("https://api.example.com/", "sid-Ünï-1")
-    # Without one (a code of a session that had none): "".
+    assert (consumed.resource, consumed.sid, consumed.dpop_jkt) == (
+        "https://api.example.com/",
+        "sid-Ünï-1",
+        JKT,
+    )
+    # Without one (a code of a session that had none, bound to no key): "".
     await store.create(make_code("9" * 64))
     legacy, _ = await store.consume("9" * 64, T0)
-    assert legacy is not None and legacy.sid == ""
+    assert legacy is not None and legacy.sid == "" and legacy.dpop_jkt == ""
 
 
 async def test_concurrent_consumers_one_wins(engine: AsyncEngine) -> None:
@@ -283,6 +288,7 @@ def make_interaction(key: str, **changes: object) -> Interaction:
         code_challenge_method="S256",
         max_age="300",
         login_hint="alice",
+        dpop_jkt=JKT,
         duplicated_parameters=(),
     )
     interaction = Interaction(

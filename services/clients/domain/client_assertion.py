@@ -30,6 +30,7 @@ import jwt
 
 from common.client_keys import ClientKeySource, ClientKeysUnavailable, NoSuchKey
 from common.errors import InvalidClient, TemporarilyUnavailable
+from common.jws import read_header
 from common.replay import ReplayCache
 from common.vocabulary import ClientSigningAlg
 from services.clients.domain.model import Client
@@ -37,8 +38,10 @@ from services.clients.metrics import CLIENT_ASSERTIONS
 
 #: ``typ`` values a client assertion may carry (compared case-insensitively):
 #: draft-ietf-oauth-rfc7523bis's own in short and long form, or the generic JWT.
-ACCEPTED_TYPS: Final = frozenset(
-    {"jwt", "client-authentication+jwt", "application/client-authentication+jwt"}
+ACCEPTED_TYPS: Final = (
+    "client-authentication+jwt",
+    "application/client-authentication+jwt",
+    "JWT",
 )
 #: The detail of a replay's refusal (logs, the metric's outcome).
 REPLAYED: Final = "replayed jti"
@@ -99,26 +102,14 @@ class ClientAssertions:
             )
 
     def _header(self, assertion: str) -> tuple[str, str | None]:
-        try:
-            header = jwt.get_unverified_header(assertion)
-        except jwt.PyJWTError:
-            raise InvalidClient("The client assertion is not a signed JWT") from None
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self._allowed:
-            shown = alg if isinstance(alg, str) else "missing"
-            raise InvalidClient(
-                f"The client assertion's alg '{shown[:20]}' is not allowed; "
-                f"sign it with one of {', '.join(self._allowed)}"
-            )
-        typ = header.get("typ")
-        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPS):
-            raise InvalidClient(
-                "The client assertion's typ must be 'client-authentication+jwt', 'JWT' or absent"
-            )
-        kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
-            raise InvalidClient("The client assertion's kid must be a string")
-        return alg, kid
+        header = read_header(
+            assertion,
+            what="client assertion",
+            error=InvalidClient,
+            allowed_algs=self._allowed,
+            typs=ACCEPTED_TYPS,
+        )
+        return header.alg, header.kid
 
     def _claims(self, assertion: str, key: jwt.PyJWK, alg: str, client_id: str) -> dict[str, Any]:
         try:

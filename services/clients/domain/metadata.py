@@ -224,6 +224,7 @@ def validate_metadata(
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=metadata.backchannel_logout_session_required,
         token_exchange_audiences=token_exchange_audiences,
+        dpop_bound_access_tokens=metadata.dpop_bound_access_tokens,
     )
 
 

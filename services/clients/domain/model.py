@@ -73,6 +73,8 @@ class ClientMetadata:
     backchannel_logout_session_required: bool = False
     #: RFC 8693: the audiences it may exchange tokens for; operators only.
     token_exchange_audiences: tuple[str, ...] = ()
+    #: RFC 9449 section 5.2: every access token it gets must be DPoP-bound.
+    dpop_bound_access_tokens: bool = False
 
 
 #: Field names an UpdateClient ``update_mask`` may name.
@@ -122,6 +124,7 @@ class Client:
     backchannel_logout_uri: str = ""
     backchannel_logout_session_required: bool = False
     token_exchange_audiences: tuple[str, ...] = ()
+    dpop_bound_access_tokens: bool = False
 
     @property
     def is_confidential(self) -> bool:

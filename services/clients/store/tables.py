@@ -69,6 +69,8 @@ clients = Table(
     Column("backchannel_logout_session_required", Boolean, nullable=False, server_default=false()),
     # RFC 8693: the audiences it may exchange tokens for (operators only).
     Column("token_exchange_audiences", JsonStringList, nullable=False, server_default="[]"),
+    # RFC 9449 section 5.2: its access tokens must be DPoP-bound.
+    Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
 )
 
 # RFC 7591 section 3: tokens that allow registering, by the SHA-256 hex of the token.

@@ -2,10 +2,11 @@
 that already exist, with the defaults that keep them working, on SQLite and
 PostgreSQL; downgrading removes the columns again. 0005 adds the client keys and
 request-object settings the same way: the previous release, which writes none of
-them, keeps working on the new schema. 0006 (the head) adds the table of resource
-servers (RFC 8707) beside the clients, which it leaves as they were. 0007 (the head)
-adds the back-channel logout and token exchange settings, again with defaults the
-previous release never writes."""
+them, keeps working on the new schema. 0006 adds the table of resource servers
+(RFC 8707) beside the clients, which it leaves as they were. 0007 adds the
+back-channel logout and token exchange settings, and 0008 (the head)
+dpop_bound_access_tokens (RFC 9449), again with defaults the previous release never
+writes."""
 
 from __future__ import annotations
 
@@ -72,9 +73,9 @@ async def test_0003_keeps_existing_clients_working(
     assert await _load(settings) == (False, (), True)
 
 
-def test_head_is_0007() -> None:
+def test_head_is_0008() -> None:
     script = ScriptDirectory.from_config(alembic_config(ClientsSettings(), MIGRATIONS_DIR))
-    assert script.get_current_head() == "0007"
+    assert script.get_current_head() == "0008"
 
 
 async def _load_keys(settings: ClientsSettings) -> tuple[str, str, bool, str]:
@@ -178,4 +179,34 @@ async def test_0007_adds_the_logout_and_exchange_settings(
         with pytest.raises(DBAPIError, match=column):
             await _execute(settings, f"SELECT {column} FROM clients")  # noqa: S608 - a constant
     await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load_keys(settings) == ("", "", False, "")
+
+
+async def _load_dpop(settings: ClientsSettings) -> bool:
+    engine = create_engine(settings)
+    try:
+        client = await SqlClientStore(engine).get("old")
+    finally:
+        await engine.dispose()
+    assert client is not None
+    return client.dpop_bound_access_tokens
+
+
+async def test_0008_adds_dpop_bound_access_tokens(
+    pg_url: str, database_url: tuple[str, str]
+) -> None:
+    settings = settings_for(*database_url)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR, "0007")
+    await _execute(settings, INSERT_0002)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load_dpop(settings) is False
+    # The previous release's INSERT (no such column) still works on the new schema.
+    await _execute(settings, "DELETE FROM clients")
+    await _execute(settings, INSERT_0002)
+    assert await _load_dpop(settings) is False
+    await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0007")
+    with pytest.raises(DBAPIError, match="dpop_bound_access_tokens"):
+        await _execute(settings, "SELECT dpop_bound_access_tokens FROM clients")
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load_dpop(settings) is False
     assert await _load_keys(settings) == ("", "", False, "")

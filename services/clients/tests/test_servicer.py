@@ -370,17 +370,66 @@ async def test_logout_and_exchange_settings_cross_the_contract(clients: Client) 
         await create(clients, backchannel_logout_session_required=True)
 
 
+async def test_dpop_bound_access_tokens_crosses_the_contract(clients: Client) -> None:
+    """RFC 9449 section 5.2 client metadata: set at creation, read back, turned off
+    and on through UpdateClient's mask (SQLite and the cache on the way), left alone by
+    updates of other fields; an RFC 7591 registrant may set it too."""
+    created = await create(clients, redirect_uris=[APP], dpop_bound_access_tokens=True)
+    client = created.client
+    assert client.dpop_bound_access_tokens is True
+    get = clients_pb2.GetClientRequest(client_id=client.client_id)
+    assert await clients.call.GetClient(get) == client
+    renamed = await clients.call.UpdateClient(
+        clients_pb2.UpdateClientRequest(
+            client_id=client.client_id,
+            metadata=clients_pb2.ClientMetadata(client_name="renamed"),
+            update_mask=["client_name"],
+        )
+    )
+    assert renamed.dpop_bound_access_tokens is True
+    turned_off = await clients.call.UpdateClient(
+        clients_pb2.UpdateClientRequest(
+            client_id=client.client_id,
+            metadata=clients_pb2.ClientMetadata(),
+            update_mask=["dpop_bound_access_tokens"],
+        )
+    )
+    assert turned_off.dpop_bound_access_tokens is False
+    assert (await clients.call.GetClient(get)).dpop_bound_access_tokens is False
+    turned_on = await clients.call.UpdateClient(
+        clients_pb2.UpdateClientRequest(
+            client_id=client.client_id,
+            metadata=clients_pb2.ClientMetadata(dpop_bound_access_tokens=True),
+            update_mask=["dpop_bound_access_tokens"],
+        )
+    )
+    assert turned_on.dpop_bound_access_tokens is True
+    assert await clients.call.GetClient(get) == turned_on
+    assert (await create(clients, redirect_uris=[APP])).client.dpop_bound_access_tokens is False
+
+    registered = await clients.call.RegisterClient(
+        clients_pb2.RegisterClientRequest(
+            metadata=clients_pb2.ClientMetadata(
+                redirect_uris=["com.example.app:/cb"], dpop_bound_access_tokens=True
+            )
+        )
+    )
+    assert registered.client.dpop_bound_access_tokens is True
+
+
 def test_mapping_of_the_new_fields() -> None:
     message = clients_pb2.ClientMetadata(
         jwks='{"keys":[]}',
         jwks_uri="https://a.example/jwks",
         require_signed_request_object=True,
         request_object_signing_alg="ES256",
+        dpop_bound_access_tokens=True,
     )
     metadata = metadata_from_proto(message)
     assert (metadata.jwks, metadata.jwks_uri) == ('{"keys":[]}', "https://a.example/jwks")
     assert metadata.require_signed_request_object is True
     assert metadata.request_object_signing_alg == "ES256"
+    assert metadata.dpop_bound_access_tokens is True
     assert metadata_from_proto(clients_pb2.ClientMetadata()) == ClientMetadata()
 
 

@@ -151,6 +151,20 @@ async def test_keys_and_request_object_settings_round_trip(sql_store: SqlClientS
     assert plain.request_object_signing_alg == ""
 
 
+async def test_dpop_bound_access_tokens_round_trip(sql_store: SqlClientStore) -> None:
+    """RFC 9449 section 5.2: written, read, turned off; a client without it reads false."""
+    client = make_client("dpop", dpop_bound_access_tokens=True)
+    await sql_store.create(client)
+    assert await sql_store.get("dpop") == client
+    assert decode_client(encode_client(client)) == client  # the cache's encoding too
+    changed = dataclasses.replace(client, dpop_bound_access_tokens=False, revision=2)
+    await sql_store.update(changed, expected_revision=1)
+    assert await sql_store.get("dpop") == changed
+    await sql_store.create(make_client("bearer"))
+    bearer = await sql_store.get("bearer")
+    assert bearer is not None and bearer.dpop_bound_access_tokens is False
+
+
 # --- resource servers (RFC 8707) ------------------------------------------------------------
 
 

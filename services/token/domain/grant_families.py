@@ -61,6 +61,7 @@ class GrantFamilies:
         *,
         with_refresh_token: bool,
         resource: str = "",
+        dpop_jkt: str = "",
     ) -> tuple[GrantFamily, str]:
         """Record the family of a code just consumed, with its first refresh token when
         ``with_refresh_token`` (both in one write); the family and that token ("" when
@@ -82,6 +83,7 @@ class GrantFamilies:
             amr=grant.amr,
             resource=resource,
             sid=grant.sid,
+            dpop_jkt=dpop_jkt,
         )
         if not with_refresh_token:
             await self._store.create_family(family)

@@ -22,7 +22,10 @@ looked up as a refresh token by its SHA-256.
 
 ``verify_bearer`` is the same access-token check for the gateway's protected
 resources (userinfo, admin API): it fails with ``invalid_token`` or
-``insufficient_scope`` (RFC 6750 section 3.1) instead of answering inactive.
+``insufficient_scope`` (RFC 6750 section 3.1) instead of answering inactive. A
+DPoP-bound token (``cnf.jkt``, RFC 9449) is accepted there only under the ``DPoP``
+scheme with a proof of its key whose ``ath`` is the token's hash (section 7), and
+introspection shows the binding (section 6.2: ``token_type`` DPoP and ``cnf``).
 """
 
 from __future__ import annotations
@@ -31,19 +34,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from common.errors import InsufficientScope, InvalidClient, InvalidToken
+from common.errors import (
+    DpopBoundToken,
+    InsufficientScope,
+    InvalidClient,
+    InvalidDpopProof,
+    InvalidToken,
+)
 from common.resources import ResourceDirectory
 from services.token.domain.denylist import RevocationList
+from services.token.domain.dpop import DpopProof, DpopVerifier
 from services.token.domain.grant_families import GrantFamilies
-from services.token.domain.jwt_access_token import JwtAccessTokenVerifier
+from services.token.domain.jwt_access_token import (
+    BEARER,
+    DPOP,
+    JwtAccessTokenVerifier,
+    dpop_jkt_of,
+)
 from services.token.domain.ports import (
     AuthenticatedClient,
     ClientAuthenticator,
     ClientCredentials,
 )
 
-ACCESS_TOKEN_TYPE = "Bearer"  # noqa: S105 - a token type, not a secret
 REFRESH_TOKEN_TYPE = "refresh_token"  # noqa: S105 - a token type, not a secret
+#: The token_type of access tokens: a bearer token or a DPoP-bound one.
+ACCESS_TOKEN_TYPES = (BEARER, DPOP)
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,12 @@ class IntrospectionResult:
     iss: str = ""
     jti: str = ""
     auth_time: int = 0
+    # RFC 9449 section 6: the DPoP key (``cnf.jkt``) the token is bound to; "" none.
+    cnf_jkt: str = ""
+
+    @property
+    def is_access_token(self) -> bool:
+        return self.token_type in ACCESS_TOKEN_TYPES
 
     @property
     def scopes(self) -> list[str]:
@@ -136,8 +158,12 @@ class Introspection:
         families: GrantFamilies,
         issuer: str,
         resources: ResourceDirectory | None = None,
+        *,
+        dpop: DpopVerifier | None = None,
     ) -> None:
         self._resources = resources
+        # None: DPoP is off, and a DPoP-bound token is accepted nowhere.
+        self._dpop = dpop
         self._authenticator = authenticator
         self._verifier = verifier
         self._revocations = revocations
@@ -163,7 +189,7 @@ class Introspection:
         self, caller: AuthenticatedClient, result: IntrospectionResult
     ) -> bool:
         """The caller introspects for a resource the token is for (RFC 8707)."""
-        if result.token_type != ACCESS_TOKEN_TYPE:
+        if not result.is_access_token:
             return False
         return await serves_resource(self._resources, self._issuer, caller, result.aud)
 
@@ -179,7 +205,7 @@ class Introspection:
         found = await self._families.active_refresh_token(token)
         if found is None:
             return INACTIVE
-        stored, _family = found
+        stored, family = found
         return IntrospectionResult(
             active=True,
             scope=" ".join(stored.scope),
@@ -189,6 +215,7 @@ class Introspection:
             iat=int(stored.issued_at.timestamp()),
             sub=stored.subject,
             iss=self._issuer,
+            cnf_jkt=family.dpop_jkt,
         )
 
     async def verify_bearer(
@@ -198,14 +225,18 @@ class Introspection:
         audience: str = "",
         *,
         require_user: bool = False,
+        scheme: str = BEARER,
+        dpop: DpopProof | None = None,
     ) -> IntrospectionResult:
         """RFC 6750 section 3.1: the active access token, or invalid_token /
         insufficient_scope. With ``audience``, the token's aud must contain it
         (RFC 9068 section 4). With ``require_user``, a token that carries no user
-        (client_credentials) is invalid_token, as at the userinfo endpoint."""
+        (client_credentials) is invalid_token, as at the userinfo endpoint.
+        ``scheme`` and ``dpop``: how it was presented (RFC 9449 section 7)."""
         result = await self.access_token(token) if looks_like_jwt(token) else INACTIVE
         if not result.active:
             raise InvalidToken("The access token is invalid or expired")
+        await self.check_sender(result, token, scheme, dpop)
         if audience and audience not in result.aud:
             raise InvalidToken("The access token is not meant for this audience")
         if require_user and not result.carries_user:
@@ -216,6 +247,27 @@ class Introspection:
                 raise InsufficientScope(f"The access token lacks scope '{scope}'")
         return result
 
+    async def check_sender(
+        self, result: IntrospectionResult, token: str, scheme: str, dpop: DpopProof | None
+    ) -> None:
+        """RFC 9449 section 7: a DPoP-bound token only under the DPoP scheme, with a
+        proof of its key for this request and this token; a bearer token only as Bearer."""
+        if scheme.lower() != DPOP.lower():
+            if result.cnf_jkt:
+                raise DpopBoundToken(
+                    "The access token is DPoP-bound: present it with the DPoP scheme and a proof"
+                )
+            return
+        if not result.cnf_jkt:
+            raise InvalidToken("The access token is not DPoP-bound: present it as Bearer")
+        if dpop is None or not dpop.proof:
+            raise InvalidDpopProof("A DPoP-bound access token needs a DPoP proof")
+        if self._dpop is None:
+            raise InvalidDpopProof("DPoP is not enabled on this server")
+        proven = await self._dpop.verify(dpop, access_token=token)
+        if proven.jkt != result.cnf_jkt:
+            raise InvalidDpopProof("The DPoP proof's key is not the one the token is bound to")
+
 
 def audience_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
     """``aud`` as a tuple (RFC 7519 section 4.1.3: a string or a list of them)."""
@@ -225,11 +277,13 @@ def audience_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _access_token_result(claims: dict[str, Any]) -> IntrospectionResult:
     auth_time = claims.get("auth_time")
+    cnf_jkt = dpop_jkt_of(claims)
     return IntrospectionResult(
         active=True,
         scope=str(claims.get("scope", "")),
         client_id=claims["client_id"],
-        token_type=ACCESS_TOKEN_TYPE,
+        token_type=DPOP if cnf_jkt else BEARER,
+        cnf_jkt=cnf_jkt,
         exp=int(claims["exp"]),
         iat=int(claims["iat"]),
         sub=str(claims.get("sub", "")),

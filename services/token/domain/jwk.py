@@ -20,7 +20,12 @@ SUPPORTED_ALGS: tuple[SigningAlg, ...] = tuple(SigningAlg)
 RSA_KEY_BITS = 2048
 
 # RFC 7638 section 3.2: the required members of each key type, nothing else.
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+# OKP (RFC 8037 section 2) for the Ed25519 keys of clients' DPoP proofs.
+_THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "RSA": ("e", "kty", "n"),
+    "OKP": ("crv", "kty", "x"),
+}
 
 
 def generate_private_key(alg: str) -> PrivateKey:

@@ -46,6 +46,8 @@ class AuthenticatedClient:
     credentials_expire_at: datetime | None = None
     # RFC 8693: the audiences it may exchange tokens for (an operator's list).
     token_exchange_audiences: tuple[str, ...] = ()
+    # RFC 9449 section 5.2: its token requests must carry a DPoP proof.
+    dpop_bound_access_tokens: bool = False
 
     @property
     def is_confidential(self) -> bool:
@@ -207,6 +209,8 @@ class ConsumedCode:
     resource: str = ""
     # The browser session that approved it (Back-Channel Logout 1.0; "" none, a device).
     sid: str = ""
+    # RFC 9449 section 10: the DPoP key (RFC 7638 thumbprint) the code is bound to.
+    dpop_jkt: str = ""
 
 
 class CodeConsumer(Protocol):
@@ -258,6 +262,9 @@ class GrantFamily:
     # The browser session of the sign-in (Back-Channel Logout 1.0 section 2.4, the ID
     # tokens' ``sid``); "" none, as for a device.
     sid: str = ""
+    # RFC 9449 section 5: a public client's refresh tokens are bound to this DPoP key
+    # (RFC 7638 thumbprint); every refresh must prove it. "" unbound.
+    dpop_jkt: str = ""
 
 
 @dataclass(frozen=True)

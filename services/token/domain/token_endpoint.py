@@ -1,9 +1,11 @@
 """The token endpoint (RFC 6749 section 3.2) as a list of small named steps.
 
 grant_type known? -> authenticate the client -> grant allowed for the client
-(its kind of authentication, then its registered grant_types) -> only the
-parameters the grant declares -> the grant validates the scope -> issue. Each
-step raises one specific error.
+(its kind of authentication, then its registered grant_types) -> the DPoP proof,
+when there is one (RFC 9449; required for a client registered with
+``dpop_bound_access_tokens``), its key handed to the grant -> only the parameters
+the grant declares -> the grant validates the scope -> issue. Each step raises one
+specific error.
 """
 
 from __future__ import annotations
@@ -12,8 +14,15 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from common.errors import InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from common.errors import (
+    InvalidClient,
+    InvalidDpopProof,
+    InvalidRequest,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
 from common.vocabulary import ClientAuthMethod
+from services.token.domain.dpop import DpopVerifier
 from services.token.domain.grants import GRANTS, PLANNED_GRANT_TYPES, Grant
 from services.token.domain.grants.base import (
     REQUEST_PARAMETERS,
@@ -35,8 +44,11 @@ class TokenEndpoint:
         services: GrantServices,
         grants: dict[str, type[Grant]] | None = None,
         stats: TokenStats | None = None,
+        dpop: DpopVerifier | None = None,
     ) -> None:
         self._authenticator = authenticator
+        # None: DPoP is not configured, and a request with a proof is refused.
+        self._dpop = dpop
         self._services = services
         self._grants = GRANTS if grants is None else grants
         self._stats = stats
@@ -50,10 +62,13 @@ class TokenEndpoint:
         grant_cls = self.find_grant(request.grant_type)
         client = await self.authenticate_client(request)
         self.check_grant_allowed(client, grant_cls)
+        request, next_nonce = await self.prove_possession(client, request)
         grant = grant_cls(self._services)
         response = await grant.create_token_response(
             client, self.only_declared(request, self._irrelevant[grant_cls.GRANT_TYPE])
         )
+        if next_nonce:
+            response = dataclasses.replace(response, dpop_nonce=next_nonce)
         TOKENS_ISSUED.labels(grant_cls.GRANT_TYPE).inc()
         if self._stats is not None:
             self._stats.record_issued(grant_cls.GRANT_TYPE, response.scope)
@@ -90,6 +105,22 @@ class TokenEndpoint:
             )
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"The client is not allowed to use grant_type '{grant_type}'")
+
+    async def prove_possession(
+        self, client: AuthenticatedClient, request: TokenRequest
+    ) -> tuple[TokenRequest, str]:
+        """RFC 9449 section 5: the request with the key of its DPoP proof, which the
+        grant binds its tokens to, and the nonce for the client's next proof ("")."""
+        if request.dpop is None or not request.dpop.proof:
+            if client.dpop_bound_access_tokens:
+                raise InvalidDpopProof(
+                    "This client's access tokens must be DPoP-bound: send a DPoP proof"
+                )
+            return request, ""
+        if self._dpop is None:
+            raise InvalidDpopProof("DPoP is not enabled on this server")
+        proven = await self._dpop.verify(request.dpop)
+        return dataclasses.replace(request, dpop_jkt=proven.jkt), proven.next_nonce
 
     @staticmethod
     def only_declared(request: TokenRequest, irrelevant: Mapping[str, Any]) -> TokenRequest:

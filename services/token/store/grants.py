@@ -48,6 +48,7 @@ def _to_family(row: Any) -> GrantFamily:
         revoke_reason=row.revoke_reason or "",
         resource=row.resource,
         sid=row.sid,
+        dpop_jkt=row.dpop_jkt,
     )
 
 
@@ -117,6 +118,7 @@ class SqlGrantStore:
                 revoke_reason=family.revoke_reason or None,
                 resource=family.resource,
                 sid=family.sid,
+                dpop_jkt=family.dpop_jkt,
             )
         )
 

@@ -105,6 +105,8 @@ grant_families = Table(
     Column("resource", Text, nullable=False, server_default=""),
     # The browser session of the sign-in ("" none; 0005): Back-Channel Logout 1.0.
     Column("sid", Text, nullable=False, server_default=""),
+    # RFC 9449 section 5: the DPoP key its refresh tokens are bound to ("" none; 0006).
+    Column("dpop_jkt", Text, nullable=False, server_default=""),
 )
 
 Index("ix_grant_families_subject", grant_families.c.subject)

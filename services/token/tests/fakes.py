@@ -61,6 +61,7 @@ class ClientsStandIn:
         always_issue_refresh_token: bool = False,
         introspection: bool = False,
         token_exchange_audiences: tuple[str, ...] = (),
+        dpop_bound_access_tokens: bool = False,
     ) -> ClientCredentials:
         """Registers through the real registry, which validates the metadata and
         generates the secret of a confidential client; code-flow clients get the
@@ -76,6 +77,7 @@ class ClientsStandIn:
                 always_issue_refresh_token=always_issue_refresh_token,
                 introspection=introspection,
                 token_exchange_audiences=token_exchange_audiences,
+                dpop_bound_access_tokens=dpop_bound_access_tokens,
             ),
             client_id=client_id,
         )

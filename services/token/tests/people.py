@@ -10,6 +10,7 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
 from services.authorize.domain.model import CodeRequest
+from services.token.domain.dpop import DpopProof
 from services.token.domain.grants.base import TokenRequest, TokenResponse
 from services.token.domain.introspection import IntrospectionResult
 from services.token.domain.ports import ClientCredentials
@@ -53,6 +54,7 @@ async def issue_code(
     nonce: str = "n-0S6_WzA2Mj",
     user_id: str = USER,
     sid: str = "",
+    dpop_jkt: str = "",
 ) -> str:
     """What the authorize service would have issued; returns the code."""
     if challenge is None:
@@ -73,6 +75,7 @@ async def issue_code(
             auth_time=AUTH_TIME,
             amr=("pwd",),
             sid=sid,
+            dpop_jkt=dpop_jkt,
         )
     )
 
@@ -83,6 +86,7 @@ async def exchange_code(
     code: str,
     verifier: str = "",
     redirect_uri: str = REDIRECT_URI,
+    dpop: DpopProof | None = None,
 ) -> TokenResponse:
     return await wired.domain.token_endpoint.exchange(
         TokenRequest(
@@ -91,12 +95,17 @@ async def exchange_code(
             code=code,
             code_verifier=verifier,
             redirect_uri=redirect_uri,
+            dpop=dpop,
         )
     )
 
 
 async def refresh(
-    wired: Wired, creds: ClientCredentials, refresh_token: str, scope: str = ""
+    wired: Wired,
+    creds: ClientCredentials,
+    refresh_token: str,
+    scope: str = "",
+    dpop: DpopProof | None = None,
 ) -> TokenResponse:
     return await wired.domain.token_endpoint.exchange(
         TokenRequest(
@@ -104,6 +113,7 @@ async def refresh(
             credentials=creds,
             refresh_token=refresh_token,
             scope=scope,
+            dpop=dpop,
         )
     )
 

@@ -23,6 +23,8 @@ from services.token.domain.ports import ConsumedCode
 from services.token.tests.test_clients_adapter import free_port
 
 AUTH_TIME = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+# RFC 9449 section 10: the DPoP key the code is bound to (an RFC 7638 thumbprint).
+JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
 
 
 class StandInAuthorize(authorize_pb2_grpc.AuthorizeServiceServicer):
@@ -46,6 +48,7 @@ class StandInAuthorize(authorize_pb2_grpc.AuthorizeServiceServicer):
             code_id="cid",
             amr=["pwd"],
             sid="sid-1",
+            dpop_jkt=JKT,
         )
 
     async def GetUserClaims(
@@ -88,6 +91,7 @@ async def test_consume_and_claims(target: str) -> None:
             auth_time=AUTH_TIME,
             amr=("pwd",),
             sid="sid-1",
+            dpop_jkt=JKT,
         )
         with pytest.raises(InvalidGrant):
             await codes.consume("the-code", "other")

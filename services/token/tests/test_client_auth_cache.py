@@ -30,6 +30,7 @@ class Registry:
     def __init__(self) -> None:
         self.secrets = {"svc": "s3cret", "other": "0ther"}
         self.expire_at: datetime | None = None
+        self.dpop_bound_access_tokens = False
         self.calls = 0
 
     async def authenticate(self, credentials: ClientCredentials) -> AuthenticatedClient:
@@ -41,6 +42,7 @@ class Registry:
             token_endpoint_auth_method=credentials.auth_method,
             grant_types=("client_credentials",),
             credentials_expire_at=self.expire_at,
+            dpop_bound_access_tokens=self.dpop_bound_access_tokens,
         )
 
 
@@ -93,6 +95,18 @@ async def test_a_repeated_success_is_a_hit(kv: KeyValue) -> None:
         assert await authenticator.authenticate(SVC) == first
     assert registry.calls == 1
     assert (lookups("hit") - hits, lookups("miss") - misses) == (4, 1)
+
+
+async def test_a_hit_is_the_whole_client(kv: KeyValue) -> None:
+    """What the token endpoint reads of the client is served from here as the clients
+    service answered it, its RFC 9449 section 5.2 dpop_bound_access_tokens too."""
+    registry = Registry()
+    registry.dpop_bound_access_tokens = True
+    authenticator, _ = cache(registry, kv)
+    first = await authenticator.authenticate(SVC)
+    hit = await authenticator.authenticate(SVC)
+    assert registry.calls == 1
+    assert hit == first and hit.dpop_bound_access_tokens is True
 
 
 async def test_another_secret_or_method_is_a_miss(kv: KeyValue) -> None:

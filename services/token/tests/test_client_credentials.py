@@ -231,7 +231,8 @@ def test_each_grant_declares_the_parameters_it_reads() -> None:
     # Every declared parameter is a field of the contract's TokenRequest.
     contract = set(token_pb2.TokenRequest.DESCRIPTOR.fields_by_name)
     assert REQUEST_PARAMETERS <= contract
-    assert contract - REQUEST_PARAMETERS == {"grant_type", "credentials"}
+    # What every grant is handed: the DPoP proof, checked by the endpoint, included.
+    assert contract - REQUEST_PARAMETERS == {"grant_type", "credentials", "dpop"}
 
 
 class Recorder:

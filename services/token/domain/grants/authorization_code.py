@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from common import pkce
-from common.errors import InvalidGrant, InvalidRequest, TemporarilyUnavailable
+from common.errors import InvalidDpopProof, InvalidGrant, InvalidRequest, TemporarilyUnavailable
 from common.resources import ResourceInfo
 from common.secrets import sha256_hex
 from common.vocabulary import (
@@ -80,12 +80,15 @@ class AuthorizationCodeGrant:
         self.check_client(client, grant)
         self.check_redirect_uri(grant, request.redirect_uri)
         pkce.verify(grant.code_challenge, grant.code_challenge_method, request.code_verifier)
+        self.check_dpop_binding(grant, request.dpop_jkt)
         scope = list(grant.scopes)
         user_claims, enabled = await self._services.users.claims(grant.user_id, scope)
         if not enabled:
             raise InvalidGrant("The user account is disabled")
         target = await resolve_target(self._services, client, request.resource, grant.resource)
-        return await self.issue(client, grant, scope, user_claims, target=target)
+        return await self.issue(
+            client, grant, scope, user_claims, target=target, dpop_jkt=request.dpop_jkt
+        )
 
     async def consume_code(self, client: AuthenticatedClient, code: str) -> ConsumedCode:
         try:
@@ -119,6 +122,19 @@ class AuthorizationCodeGrant:
             raise InvalidGrant("The authorization code was not issued to this client")
 
     @staticmethod
+    def check_dpop_binding(grant: ConsumedCode, dpop_jkt: str) -> None:
+        """RFC 9449 section 10: a code bound to a DPoP key (``dpop_jkt``) is exchanged
+        only with a proof made with that key."""
+        if not grant.dpop_jkt:
+            return
+        if not dpop_jkt:
+            raise InvalidDpopProof(
+                "The authorization code is bound to a DPoP key: send a DPoP proof made with it"
+            )
+        if dpop_jkt != grant.dpop_jkt:
+            raise InvalidDpopProof("The DPoP proof's key is not the one the code is bound to")
+
+    @staticmethod
     def check_redirect_uri(grant: ConsumedCode, redirect_uri: str) -> None:
         """Section 4.1.3: the same redirect_uri when the request carried one; OAuth 2.1
         section 4.1.3 compares exactly. One sent without being required must match too."""
@@ -135,7 +151,11 @@ class AuthorizationCodeGrant:
         user_claims: dict[str, Any],
         *,
         target: ResourceInfo | None = None,
+        dpop_jkt: str = "",
     ) -> TokenResponse:
+        """``dpop_jkt``: the access tokens are bound to that DPoP key, and so are the
+        refresh tokens of a public client (RFC 9449 section 5; a confidential client's
+        are bound to its authentication already)."""
         families = self._services.families
         with_refresh_token = refresh_token_allowed(client, scope)
         family, refresh_token = await families.start(
@@ -143,6 +163,7 @@ class AuthorizationCodeGrant:
             scope,
             with_refresh_token=with_refresh_token,
             resource=target.identifier if target is not None else "",
+            dpop_jkt="" if client.is_confidential else dpop_jkt,
         )
         # A replay of this code may have revoked the family between the consume call and
         # now, before its row existed: the denylist remembers it.
@@ -159,4 +180,5 @@ class AuthorizationCodeGrant:
             nonce=grant.nonce,
             user_claims=user_claims,
             target=target,
+            dpop_jkt=dpop_jkt,
         )

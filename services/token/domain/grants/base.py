@@ -19,6 +19,7 @@ from services.token.domain.ports import (
 if TYPE_CHECKING:
     # Types only: the gateway reads the grants' declarations for discovery
     # (gateway/routes/discovery.py) and has no use for keys, JWTs or metrics.
+    from services.token.domain.dpop import DpopProof
     from services.token.domain.grant_families import GrantFamilies
     from services.token.domain.id_token import IdTokenIssuer
     from services.token.domain.jwt_access_token import JwtAccessTokenIssuer
@@ -52,11 +53,18 @@ class TokenRequest:
     actor_token_type: str = ""
     requested_token_type: str = ""
     audience: tuple[str, ...] = ()
+    # RFC 9449: the request's DPoP proof (the ``DPoP`` header) ...
+    dpop: DpopProof | None = field(default=None, repr=False)
+    # ... and, once the token endpoint checked it, its key's thumbprint: every grant
+    # binds the access token it issues to it (``cnf.jkt``). "" for a bearer token.
+    dpop_jkt: str = ""
 
 
+#: What every grant is handed, whatever it declares.
+_ALWAYS_GIVEN: frozenset[str] = frozenset({"grant_type", "credentials", "dpop", "dpop_jkt"})
 #: The request parameters a TokenRequest carries, which grants declare from.
 REQUEST_PARAMETERS: frozenset[str] = frozenset(
-    item.name for item in fields(TokenRequest) if item.name not in ("grant_type", "credentials")
+    item.name for item in fields(TokenRequest) if item.name not in _ALWAYS_GIVEN
 )
 
 
@@ -72,6 +80,8 @@ class TokenResponse:
     id_token: str = field(default="", repr=False)
     # RFC 8693 section 2.2.1: the token exchange grant's only.
     issued_token_type: str = ""
+    # RFC 9449 section 8: a fresh server nonce for the client's next DPoP proof.
+    dpop_nonce: str = ""
 
 
 @dataclass(frozen=True)

@@ -54,10 +54,14 @@ class ClientCredentialsGrant:
             alg=client.access_token_signing_alg,
             audience=audience,
             ttl_seconds=ttl,
+            dpop_jkt=request.dpop_jkt,
         )
         # Section 4.4.3: a refresh token SHOULD NOT be included.
         return TokenResponse(
-            access_token=issued.token, expires_in=issued.expires_in, scope=format_scope(scope)
+            access_token=issued.token,
+            token_type=issued.token_type,
+            expires_in=issued.expires_in,
+            scope=format_scope(scope),
         )
 
     def validate_scope(self, client: AuthenticatedClient, requested: str) -> list[str]:

@@ -45,7 +45,7 @@ class DeviceCodeGrant:
             raise InvalidRequest("Missing 'device_code'")
         grant = await self.redeem(client, request.device_code)
         try:
-            return await self.exchange(client, grant)
+            return await self.exchange(client, grant, request.dpop_jkt)
         except TemporarilyUnavailable:
             if self._services.unfinished is not None:
                 await self._services.unfinished.keep(grant)
@@ -68,10 +68,12 @@ class DeviceCodeGrant:
                 return resumed
             raise
 
-    async def exchange(self, client: AuthenticatedClient, grant: ConsumedCode) -> TokenResponse:
+    async def exchange(
+        self, client: AuthenticatedClient, grant: ConsumedCode, dpop_jkt: str = ""
+    ) -> TokenResponse:
         self._issuance.check_client(client, grant)
         scope = list(grant.scopes)
         user_claims, enabled = await self._services.users.claims(grant.user_id, scope)
         if not enabled:
             raise InvalidGrant("The user account is disabled")
-        return await self._issuance.issue(client, grant, scope, user_claims)
+        return await self._issuance.issue(client, grant, scope, user_claims, dpop_jkt=dpop_jkt)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from common.errors import InvalidGrant, InvalidRequest, InvalidScope
+from common.errors import InvalidDpopProof, InvalidGrant, InvalidRequest, InvalidScope
 from common.scopes import parse_scope
 from common.vocabulary import CONFIDENTIAL_AUTH_METHODS, AuditOutcome, ClientAuthMethod, GrantType
 from services.token.domain.grants.base import (
@@ -50,6 +50,7 @@ class RefreshTokenGrant:
             raise InvalidRequest("Missing 'refresh_token'")
         stored, family = await self.find(client, request.refresh_token)
         await self.check_usable(stored, family)
+        self.check_dpop_binding(family, request.dpop_jkt)
         scope = self.validate_scope(stored, request.scope)
         # RFC 8707 section 2.2: the grant's resource, or one the request narrows to.
         target = await resolve_target(self._services, client, request.resource, family.resource)
@@ -71,7 +72,24 @@ class RefreshTokenGrant:
             refresh_token=refresh_token,
             user_claims=user_claims,
             target=target,
+            dpop_jkt=request.dpop_jkt,
         )
+
+    @staticmethod
+    def check_dpop_binding(family: GrantFamily, dpop_jkt: str) -> None:
+        """RFC 9449 section 5: a public client's refresh token bound to a DPoP key is
+        used only with a proof made with that key. Refused before rotation, so the
+        refresh token stays usable by its holder."""
+        if not family.dpop_jkt:
+            return
+        if not dpop_jkt:
+            raise InvalidDpopProof(
+                "The refresh token is bound to a DPoP key: send a DPoP proof made with it"
+            )
+        if dpop_jkt != family.dpop_jkt:
+            raise InvalidDpopProof(
+                "The DPoP proof's key is not the one the refresh token is bound to"
+            )
 
     async def find(
         self, client: AuthenticatedClient, refresh_token: str

@@ -124,10 +124,12 @@ class TokenExchangeGrant:
             ttl_seconds=target.access_token_ttl_seconds if target is not None else 0,
             # Never outliving an access or ID subject token (0 for a refresh token).
             not_after=subject.expires_at,
+            dpop_jkt=request.dpop_jkt,
         )
         details["scope"] = format_scope(scope)
         return TokenResponse(
             access_token=issued.token,
+            token_type=issued.token_type,
             expires_in=issued.expires_in,
             scope=format_scope(scope),
             issued_token_type=TokenTypeUri.ACCESS_TOKEN,

@@ -39,9 +39,11 @@ def issue_user_tokens(
     nonce: str = "",
     user_claims: dict[str, Any] | None = None,
     target: ResourceInfo | None = None,
+    dpop_jkt: str = "",
 ) -> TokenResponse:
     """``target`` (RFC 8707): the access token is for that resource server, with the
-    granted scopes it defines; the ID token is the client's as always."""
+    granted scopes it defines; the ID token is the client's as always. ``dpop_jkt``:
+    the access token is bound to that DPoP key (RFC 9449)."""
     access_scope = scopes_for(target, scope) if target is not None else scope
     auth_time = int(family.auth_time.timestamp()) if family.auth_time is not None else None
     extra: dict[str, Any] = {"grant_id": family.family_id}
@@ -55,6 +57,7 @@ def issue_user_tokens(
         extra_claims=extra,
         audience=target.identifier if target is not None else "",
         ttl_seconds=target.access_token_ttl_seconds if target is not None else 0,
+        dpop_jkt=dpop_jkt,
     )
     id_token = ""
     if OPENID in scope:
@@ -71,6 +74,7 @@ def issue_user_tokens(
         )
     return TokenResponse(
         access_token=access.token,
+        token_type=access.token_type,
         expires_in=access.expires_in,
         scope=format_scope(access_scope),
         refresh_token=refresh_token,
