@@ -21,7 +21,7 @@ STAMP := $(VENV)/.dev-installed
 UV_INSTALL := $(UV) pip install --quiet --python $(PY)
 PROTO_SRC := $(wildcard protos/oauth2/v1/*.proto)
 
-.PHONY: run test test-slow test-all faults proto proto-check lint lint-ruff bench bench-startup sizing profile clean migrate venv runtime lock chromium up down
+.PHONY: run test test-slow test-all faults proto proto-check lint lint-ruff bench bench-startup sizing profile clean migrate venv runtime lock chromium up down compose-env
 
 # A virtualenv without pip (seconds instead of half a minute), uv put in by the system's
 # pip; uv installs everything else (.venv/bin/uv pip install ... for a tool of your own).
@@ -148,19 +148,26 @@ clean:
 lint-ruff: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# docker compose with a development key-encryption key generated once into var/ (kept
-# out of git); a KEK exported in the shell wins. Losing var/compose.env while the
-# database volume remains loses the signing keys: then `docker compose down -v`.
+# docker compose with development key-encryption keys generated once into var/ (kept
+# out of git): the token service's and the clients service's, each its own; a key
+# missing from an older file is added, none is ever replaced, and a KEK exported in the
+# shell wins. Losing var/compose.env while the database volume remains loses the
+# signing keys and the client_secret_jwt clients' secrets: then `docker compose down -v`.
 COMPOSE_ENV := var/compose.env
 COMPOSE := docker compose --env-file $(COMPOSE_ENV)
+COMPOSE_KEKS := OAUTH2_KEY_ENCRYPTION_KEY OAUTH2_CLIENTS_KEY_ENCRYPTION_KEY
 
-$(COMPOSE_ENV):
-	mkdir -p var
-	umask 077; printf 'OAUTH2_KEY_ENCRYPTION_KEY=%s\n' "$$($(PYTHON) -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" > $@
+compose-env:
+	@mkdir -p var; umask 077; touch $(COMPOSE_ENV); \
+	for name in $(COMPOSE_KEKS); do \
+	  grep -q "^$$name=" $(COMPOSE_ENV) || printf '%s=%s\n' "$$name" \
+	    "$$($(PYTHON) -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" \
+	    >> $(COMPOSE_ENV); \
+	done
 
-up: $(COMPOSE_ENV)
+up: compose-env
 	$(COMPOSE) up -d --build
 
 # compose interpolates the whole file even to stop it, so the env file must exist.
-down: $(COMPOSE_ENV)
+down: compose-env
 	$(COMPOSE) down

@@ -45,6 +45,9 @@ class ClientAuthMethod(Term):
     CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method name
     CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 - a method name
     # RFC 7523 section 2.2 (OpenID Connect Core section 9): a JWT the client signs
+    # with an HMAC (ClientSecretSigningAlg) keyed by the client secret it was issued.
+    CLIENT_SECRET_JWT = "client_secret_jwt"  # noqa: S105 - a method name
+    # RFC 7523 section 2.2 (OpenID Connect Core section 9): a JWT the client signs
     # with a private key whose public half it registered (jwks or jwks_uri).
     PRIVATE_KEY_JWT = "private_key_jwt"
     # Public clients, which hold no secret (RFC 6749 section 2.1).
@@ -55,13 +58,19 @@ class ClientAuthMethod(Term):
 CONFIDENTIAL_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = (
     ClientAuthMethod.CLIENT_SECRET_BASIC,
     ClientAuthMethod.CLIENT_SECRET_POST,
+    ClientAuthMethod.CLIENT_SECRET_JWT,
     ClientAuthMethod.PRIVATE_KEY_JWT,
 )
-#: The confidential methods whose credential is a client secret the server issues.
+#: The confidential methods whose credential is a client secret the server issues
+#: (sent as it is, or, for client_secret_jwt, the key of the client's assertions).
 SECRET_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = (
     ClientAuthMethod.CLIENT_SECRET_BASIC,
     ClientAuthMethod.CLIENT_SECRET_POST,
+    ClientAuthMethod.CLIENT_SECRET_JWT,
 )
+#: RFC 8705 section 2: the methods by which a client authenticates with its TLS
+#: certificate (none yet: they join ClientAuthMethod with the clients service's check).
+TLS_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = ()
 #: RFC 7523 section 2.2: ``client_assertion_type`` of a JWT client assertion.
 JWT_BEARER_ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -84,6 +93,16 @@ class ClientSigningAlg(Term):
     PS256 = "PS256"
     ES256 = "ES256"
     EDDSA = "EdDSA"
+
+
+class ClientSecretSigningAlg(Term):
+    """JWS algorithms of ``client_secret_jwt`` client assertions (RFC 7523 section 2.2,
+    OpenID Connect Core section 9): HMACs keyed by the client secret (RFC 7518
+    section 3.2), only where the secret is shared with the server alone."""
+
+    HS256 = "HS256"
+    HS384 = "HS384"
+    HS512 = "HS512"
 
 
 class ResponseType(Term):

@@ -103,6 +103,17 @@ def _is_trusted(address: IPAddress, trusted: Sequence[IPNetwork]) -> bool:
     return any(address.version == net.version and address in net for net in trusted)
 
 
+def peer_is_trusted(scope: Scope) -> bool:
+    """The request's TCP peer is one of ``trusted_proxies`` (what it forwards may be
+    believed: the client's address, its TLS certificate)."""
+    client = scope.get("client")
+    peer = parse_address(str(client[0])) if client else None
+    app = scope.get("app")
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    trusted: Sequence[IPNetwork] = getattr(settings, "trusted_proxies", ())
+    return peer is not None and _is_trusted(peer, trusted)
+
+
 def client_address(scope: Scope) -> str:
     """The request's client address, decided once and cached in its state."""
     state = scope.setdefault("state", {})

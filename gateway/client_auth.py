@@ -7,10 +7,12 @@ token service. Methods:
 - ``client_secret_basic``: ``Authorization: Basic base64(urlencode(id):urlencode(secret))``,
   decoded strictly (RFC 6749 section 2.3.1, RFC 7617 section 2);
 - ``client_secret_post``: ``client_id`` and ``client_secret`` in the body;
-- ``private_key_jwt``: ``client_assertion_type`` jwt-bearer and ``client_assertion``
-  in the body (RFC 7523 section 2.2, RFC 7521 section 4.2); the client is the
-  assertion's ``sub``, read here unverified only to name it (rate limits, CORS): the
-  clients service verifies the signature and every claim;
+- ``private_key_jwt`` and ``client_secret_jwt``: ``client_assertion_type`` jwt-bearer
+  and ``client_assertion`` in the body (RFC 7523 section 2.2, RFC 7521 section 4.2);
+  the client is the assertion's ``sub`` and the method follows from its ``alg`` (an
+  HMAC, HS256/HS384/HS512, is client_secret_jwt), both read here unverified only to
+  name them (rate limits, CORS, the method): the clients service checks the method
+  against the client's registered one, and verifies the signature and every claim;
 - ``none``: only ``client_id`` in the body (public clients, RFC 6749 section 2.1).
 
 A client must use exactly one method (RFC 6749 section 2.3), and a request with
@@ -29,7 +31,8 @@ from oauth2.v1 import common_pb2
 from starlette.requests import Request
 
 from common.errors import InvalidClient, InvalidRequest
-from common.vocabulary import JWT_BEARER_ASSERTION_TYPE, ClientAuthMethod
+from common.vocabulary import JWT_BEARER_ASSERTION_TYPE, ClientAuthMethod, ClientSecretSigningAlg
+from gateway.client_certificate import presented_certificate
 from gateway.forms import Form
 
 #: The methods this chain tells apart, for discovery (RFC 8414 section 2).
@@ -87,6 +90,19 @@ def assertion_subject(assertion: str) -> str:
     return subject
 
 
+def assertion_method(assertion: str) -> ClientAuthMethod:
+    """The method of a client assertion by its unverified ``alg``: an HMAC keyed by
+    the client secret is ``client_secret_jwt``, anything else ``private_key_jwt``
+    (whose allow-list, in the clients service, refuses what it is not)."""
+    try:
+        alg = jwt.get_unverified_header(assertion).get("alg")
+    except jwt.PyJWTError:
+        raise InvalidClient("Malformed client assertion: not a signed JWT") from None
+    if alg in tuple(ClientSecretSigningAlg):
+        return ClientAuthMethod.CLIENT_SECRET_JWT
+    return ClientAuthMethod.PRIVATE_KEY_JWT
+
+
 def assertion_credentials(form: Form, body_id: str | None) -> common_pb2.ClientCredentials:
     """RFC 7521 section 4.2: ``client_assertion_type`` and ``client_assertion``;
     a ``client_id`` beside them must name the same client."""
@@ -105,13 +121,22 @@ def assertion_credentials(form: Form, body_id: str | None) -> common_pb2.ClientC
         raise InvalidClient("'client_id' does not match the client assertion's 'sub'")
     return common_pb2.ClientCredentials(
         client_id=client_id,
-        auth_method=ClientAuthMethod.PRIVATE_KEY_JWT,
+        auth_method=assertion_method(assertion),
         client_assertion=assertion,
     )
 
 
 def extract_client_credentials(request: Request, form: Form) -> common_pb2.ClientCredentials:
-    """The credentials the client presented; invalid_client when there are none."""
+    """The credentials the client presented, with its TLS certificate when the
+    request came with one (RFC 8705: it authenticates tls_client_auth clients, with
+    only their client_id in the form, and binds tokens); invalid_client when there
+    are none."""
+    credentials = _form_credentials(request, form)
+    credentials.client_certificate = presented_certificate(request)
+    return credentials
+
+
+def _form_credentials(request: Request, form: Form) -> common_pb2.ClientCredentials:
     header = single_authorization(request)
     body_id = form.get("client_id")
     body_secret = form.get("client_secret")

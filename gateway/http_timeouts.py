@@ -32,6 +32,11 @@ uvicorn holds reading back because the app has not yet taken what was sent (over
 64 KiB): the gateway's routes read bodies as they come, so only a handler busy
 elsewhere in the middle of a large body would make its client pay for it.
 
+The same protocol hands the application the TLS client certificate of a mutual-TLS
+connection (RFC 8705), which uvicorn does not: as the ASGI TLS extension's
+``client_cert_chain`` (``scope["extensions"]["tls"]``, the leaf in PEM), read once
+per connection.
+
 The same protocol also sends each response in one write (:class:`CoalescingTransport`):
 uvicorn writes a response's status line and headers, then its body, as two writes,
 two system calls and two TCP segments on a connection whose peer wakes up for each.
@@ -43,6 +48,7 @@ import asyncio
 import functools
 import json
 import logging
+import ssl
 from typing import Any, ClassVar, Final, Literal
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -56,6 +62,18 @@ log = logging.getLogger(__name__)
 Phase = Literal["headers", "body"]
 HEADERS: Final = "headers"
 BODY: Final = "body"
+
+
+def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
+    """The ASGI TLS extension for a connection whose client presented a certificate
+    (the TLS handshake verified it against ``tls_client_ca_file``); None otherwise."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:
+        return None
+    return {"client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)]}
 
 
 class SlowClientProtocol(HttpToolsProtocol):
@@ -73,6 +91,8 @@ class SlowClientProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._request_begun = False
         self._header_timeout, self._body_timeout = self.timeouts()
+        # The ASGI TLS extension of this connection's requests (a client certificate).
+        self._tls_extension: dict[str, Any] | None = None
 
     @classmethod
     def timeouts(cls) -> tuple[float, float]:
@@ -81,6 +101,7 @@ class SlowClientProtocol(HttpToolsProtocol):
 
     # asyncio.Protocol: the headers' clock of the first request starts with the connection.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._tls_extension = tls_extension(transport)
         super().connection_made(CoalescingTransport(transport, self.loop))
         self._owed = HEADERS
         self._follow()
@@ -103,6 +124,10 @@ class SlowClientProtocol(HttpToolsProtocol):
         self._owed = HEADERS
 
     def on_headers_complete(self) -> None:
+        if self._tls_extension is not None:
+            # Read by the request cycle super() starts here.
+            extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+            extensions["tls"] = self._tls_extension
         super().on_headers_complete()
         self._owed = BODY
 

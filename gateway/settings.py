@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final
@@ -245,6 +246,17 @@ class GatewaySettings(CommonSettings):
     # keys are not encrypted.
     tls_key_password: SecretStr | None = None
     tls_key_file: Path | None = None
+    # Mutual TLS (RFC 8705; docs/operators.md, "Client certificates"): a PEM file of
+    # the CA certificates that clients' certificates chain to. Set, the public
+    # listener asks every client for a certificate (a client without one still
+    # connects), verifies it against these, and tls_client_auth clients
+    # authenticate with it; tokens can be bound to it (cnf.x5t#S256).
+    tls_client_ca_file: Path | None = None
+    # Behind a proxy that terminates TLS: the request header in which it forwards the
+    # client's certificate, read only from trusted_proxies. RFC 9440 Client-Cert
+    # (":base64 DER:") or a URL-escaped PEM (nginx $ssl_client_escaped_cert).
+    # "" (the default): no such header is believed.
+    tls_client_cert_header: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9-]*$")
     # TLS on the admin listener, the same way; unset (the default): plain HTTP, as
     # on loopback. Name the public files again to serve the same certificate.
     admin_tls_cert_file: Path | None = None
@@ -286,12 +298,37 @@ class GatewaySettings(CommonSettings):
             _check_pair(TlsFiles(cert, value, _password(info.data.get("tls_key_password"))))
         return value
 
+    @field_validator("tls_client_ca_file")
+    @classmethod
+    def _client_ca_needs_tls(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and info.data.get("tls_key_file") is None:
+            raise ValueError(
+                "client certificates need TLS here: set tls_cert_file and tls_key_file"
+            )
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=value)
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"{value} is not a PEM file of CA certificates ({exc})") from None
+        return value
+
+    @property
+    def client_certificates(self) -> bool:
+        """Clients' TLS certificates reach the gateway (RFC 8705), by its own TLS or
+        a trusted proxy's header: discovery advertises the mTLS endpoints."""
+        return self.tls_client_ca_file is not None or bool(self.tls_client_cert_header)
+
     @property
     def public_tls(self) -> TlsFiles | None:
         """The public listener's certificate, or None for plain HTTP."""
         if self.tls_cert_file is None or self.tls_key_file is None:
             return None
-        return TlsFiles(self.tls_cert_file, self.tls_key_file, _password(self.tls_key_password))
+        return TlsFiles(
+            self.tls_cert_file,
+            self.tls_key_file,
+            _password(self.tls_key_password),
+            self.tls_client_ca_file,
+        )
 
     @property
     def admin_tls(self) -> TlsFiles | None:

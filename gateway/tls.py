@@ -39,12 +39,16 @@ class TlsFiles:
     cert: Path
     key: Path
     password: str | None = None
+    # RFC 8705: the CA certificates (PEM) that client certificates are verified
+    # against; set, the listener asks every client for one (optional: a client
+    # without one still connects and authenticates otherwise).
+    client_ca: Path | None = None
 
     def stamp(self) -> tuple[tuple[int, int, int], ...]:
         """What changes when either file is replaced (mtime, size, inode: a
         Kubernetes Secret volume swaps a symlink, which stat follows)."""
         stamps = []
-        for path in (self.cert, self.key):
+        for path in self.paths():
             try:
                 found = os.stat(path)
             except OSError:
@@ -59,7 +63,7 @@ class TlsFiles:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         # Never the terminal prompt OpenSSL falls back to for an encrypted key.
         password = (self.password or "").encode()
-        for path in (self.cert, self.key):
+        for path in self.paths():
             # OpenSSL's own error would not say which file.
             try:
                 with path.open("rb"):
@@ -72,7 +76,26 @@ class TlsFiles:
             raise TlsFilesError(_explain(exc, self)) from None
         except OSError as exc:
             raise TlsFilesError(f"cannot read {self.cert} or {self.key}: {exc}") from None
+        if self.client_ca is not None:
+            try:
+                context.load_verify_locations(cafile=self.client_ca)
+            except (ssl.SSLError, OSError) as exc:
+                raise TlsFilesError(
+                    f"{self.client_ca} is not a PEM file of CA certificates ({exc})"
+                ) from None
+            context.verify_mode = ssl.CERT_OPTIONAL
         return context
+
+    def paths(self) -> tuple[Path, ...]:
+        return (
+            (self.cert, self.key)
+            if self.client_ca is None
+            else (
+                self.cert,
+                self.key,
+                self.client_ca,
+            )
+        )
 
 
 def _explain(exc: ssl.SSLError, files: TlsFiles) -> str:
@@ -145,7 +168,10 @@ def reloading_context(config: Any, _default: Callable[[], ssl.SSLContext]) -> ss
     ``ssl_certfile``/``ssl_keyfile``/``ssl_keyfile_password``, reloaded on change.
     A module-level function, so that it reaches spawned workers by name."""
     files = TlsFiles(
-        Path(config.ssl_certfile), Path(config.ssl_keyfile), config.ssl_keyfile_password
+        Path(config.ssl_certfile),
+        Path(config.ssl_keyfile),
+        config.ssl_keyfile_password,
+        Path(config.ssl_ca_certs) if config.ssl_ca_certs else None,
     )
     return ReloadingCertificate(files).context
 
@@ -159,5 +185,6 @@ def uvicorn_tls(files: TlsFiles | None) -> dict[str, Any]:
         "ssl_certfile": str(files.cert),
         "ssl_keyfile": str(files.key),
         "ssl_keyfile_password": files.password,
+        "ssl_ca_certs": str(files.client_ca) if files.client_ca is not None else None,
         "ssl_context_factory": reloading_context,
     }

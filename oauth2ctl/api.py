@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
+import time
 from typing import Any
 from urllib.parse import quote_plus
 
 import httpx
 
 from common.errors import ERRORS_BY_CODE, OAuthError, ServerError, TemporarilyUnavailable
-from common.vocabulary import ClientAuthMethod, GrantType
+from common.vocabulary import (
+    JWT_BEARER_ASSERTION_TYPE,
+    ClientAuthMethod,
+    ClientSecretSigningAlg,
+    GrantType,
+)
 from oauth2ctl.settings import CtlSettings
 
 API_PREFIX = "/admin/api"
@@ -32,6 +39,23 @@ class NoCredentials(OAuthError):
         "No admin credentials: run 'oauth2ctl bootstrap' once "
         "(or pass --token, or set ctl_client_id and ctl_client_secret)"
     )
+
+
+def client_secret_assertion(client_id: str, client_secret: str, audience: str) -> str:
+    """A client_secret_jwt client assertion (RFC 7523 section 2.2): HS256 keyed by the
+    secret, for ``audience`` (the token endpoint), good for a minute and once."""
+    import jwt  # here: only --get-token of such a client needs it, not every command
+
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + 60,
+        "jti": secrets.token_urlsafe(16),
+    }
+    return jwt.encode(claims, client_secret.encode(), algorithm=ClientSecretSigningAlg.HS256)
 
 
 def basic_authorization(client_id: str, client_secret: str) -> str:
@@ -120,6 +144,13 @@ class AdminApi:
         headers = {}
         if auth_method == ClientAuthMethod.CLIENT_SECRET_POST:
             form |= {"client_id": client_id, "client_secret": client_secret}
+        elif auth_method == ClientAuthMethod.CLIENT_SECRET_JWT:
+            form |= {
+                "client_assertion_type": JWT_BEARER_ASSERTION_TYPE,
+                "client_assertion": client_secret_assertion(
+                    client_id, client_secret, self.settings.token_url
+                ),
+            }
         else:
             headers["Authorization"] = basic_authorization(client_id, client_secret)
         response = await self.send(

@@ -555,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("OAUTH2_LOG_FORMAT", "text")
     embedded = not (env.get("DATABASE_URL") or env.get("REDIS_URL"))
     if not embedded and not env.get("OAUTH2_KEY_ENCRYPTION_KEY"):
-        # A development convenience only; the token service warns loudly about it.
+        # A development convenience only; the token and clients services (each with a
+        # key file of its own) warn loudly about it.
         env["OAUTH2_ALLOW_DEVELOPMENT_KEK"] = "true"
     system = System.from_settings(env, tls=not args.plaintext, gateway_tls=args.tls)
     try:

@@ -15,6 +15,8 @@ from common.vocabulary import (
     SECRET_AUTH_METHODS,
     AuditOutcome,
     ClientAuthMethod,
+    ClientSecretSigningAlg,
+    ClientSigningAlg,
     GrantType,
     SigningAlg,
 )
@@ -46,9 +48,19 @@ def test_members_are_the_wire_strings() -> None:
     assert CONFIDENTIAL_AUTH_METHODS == (
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
         "private_key_jwt",
     )
-    assert SECRET_AUTH_METHODS == ("client_secret_basic", "client_secret_post")
+    # client_secret_jwt's secret is issued (and rotated) like the other two's; it is
+    # only ever the key of its assertions, never sent (the registry's method check).
+    assert SECRET_AUTH_METHODS == (
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+    )
+    # RFC 7523 section 2.2: the MACs of client_secret_jwt, never a public-key alg.
+    assert list(ClientSecretSigningAlg) == ["HS256", "HS384", "HS512"]
+    assert not set(ClientSecretSigningAlg) & set(ClientSigningAlg)
 
 
 def test_the_services_check_against_the_vocabulary() -> None:

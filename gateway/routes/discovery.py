@@ -20,6 +20,7 @@ from common.vocabulary import (
     CONFIDENTIAL_AUTH_METHODS,
     ID_TOKEN_CLAIMS,
     ClientAuthMethod,
+    ClientSecretSigningAlg,
     ClientSigningAlg,
     CodeChallengeMethod,
     GrantType,
@@ -41,6 +42,10 @@ from gateway.state import settings_of
 from services.token.domain.grants import GRANTS, Grant
 
 CACHE_CONTROL = "public, max-age=300"
+
+#: RFC 7523 section 2.2: what client assertions may be signed with, private_key_jwt's
+#: public-key algs, then client_secret_jwt's HMACs.
+CLIENT_ASSERTION_SIGNING_ALGS = (*ClientSigningAlg, *ClientSecretSigningAlg)
 
 #: OpenID Connect Core section 2 (ID token) and 5.4 (the claims of each scope).
 CLAIMS_SUPPORTED = list(
@@ -78,7 +83,8 @@ class ServerMetadata(Resource):
     token_endpoint_auth_methods_supported: list[str]
     introspection_endpoint_auth_methods_supported: list[str]
     revocation_endpoint_auth_methods_supported: list[str]
-    # RFC 8414 section 2: the JWS algs of private_key_jwt assertions (RFC 7523).
+    # RFC 8414 section 2: the JWS algs of client assertions (RFC 7523): private_key_jwt's
+    # and client_secret_jwt's.
     token_endpoint_auth_signing_alg_values_supported: list[str]
     introspection_endpoint_auth_signing_alg_values_supported: list[str]
     revocation_endpoint_auth_signing_alg_values_supported: list[str]
@@ -91,6 +97,9 @@ class ServerMetadata(Resource):
     backchannel_logout_session_supported: bool
     # RFC 8628 section 4: only while the token endpoint has the grant.
     device_authorization_endpoint: str | Omitted = None
+    # RFC 8705 sections 3.3 and 5: while clients' TLS certificates reach the gateway.
+    tls_client_certificate_bound_access_tokens: bool | Omitted = None
+    mtls_endpoint_aliases: dict[str, str] | Omitted = None
 
 
 def token_endpoint_auth_methods(grants: Mapping[str, type[Grant]]) -> list[ClientAuthMethod]:
@@ -118,7 +127,7 @@ def server_metadata(
         issuer=issuer,
         authorization_endpoint=f"{issuer}/oauth/authorize",
         token_endpoint=issuer + endpoints.TOKEN,
-        userinfo_endpoint=f"{issuer}/oauth/userinfo",
+        userinfo_endpoint=issuer + endpoints.USERINFO,
         jwks_uri=f"{issuer}/oauth/jwks",
         introspection_endpoint=issuer + endpoints.INTROSPECTION,
         revocation_endpoint=issuer + endpoints.REVOCATION,
@@ -145,9 +154,11 @@ def server_metadata(
         token_endpoint_auth_methods_supported=list(token_endpoint_auth_methods(grants)),
         introspection_endpoint_auth_methods_supported=list(confidential),
         revocation_endpoint_auth_methods_supported=list(confidential),
-        token_endpoint_auth_signing_alg_values_supported=list(ClientSigningAlg),
-        introspection_endpoint_auth_signing_alg_values_supported=list(ClientSigningAlg),
-        revocation_endpoint_auth_signing_alg_values_supported=list(ClientSigningAlg),
+        token_endpoint_auth_signing_alg_values_supported=list(CLIENT_ASSERTION_SIGNING_ALGS),
+        introspection_endpoint_auth_signing_alg_values_supported=list(
+            CLIENT_ASSERTION_SIGNING_ALGS
+        ),
+        revocation_endpoint_auth_signing_alg_values_supported=list(CLIENT_ASSERTION_SIGNING_ALGS),
         # RFC 9126 section 5.
         pushed_authorization_request_endpoint=issuer + endpoints.PUSHED_AUTHORIZATION_REQUEST,
         require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
@@ -158,7 +169,29 @@ def server_metadata(
         device_authorization_endpoint=(
             issuer + endpoints.DEVICE_AUTHORIZATION if GrantType.DEVICE_CODE in grants else None
         ),
+        tls_client_certificate_bound_access_tokens=True if settings.client_certificates else None,
+        mtls_endpoint_aliases=mtls_endpoint_aliases(settings, grants),
     )
+
+
+def mtls_endpoint_aliases(
+    settings: GatewaySettings, grants: Mapping[str, type[Grant]]
+) -> dict[str, str] | None:
+    """RFC 8705 section 5: where a client uses mutual TLS. The same listener asks
+    every client for a certificate, so the aliases are the endpoints themselves."""
+    if not settings.client_certificates:
+        return None
+    issuer = settings.issuer
+    aliases = {
+        "token_endpoint": issuer + endpoints.TOKEN,
+        "revocation_endpoint": issuer + endpoints.REVOCATION,
+        "introspection_endpoint": issuer + endpoints.INTROSPECTION,
+        "userinfo_endpoint": issuer + endpoints.USERINFO,
+        "pushed_authorization_request_endpoint": issuer + endpoints.PUSHED_AUTHORIZATION_REQUEST,
+    }
+    if GrantType.DEVICE_CODE in grants:
+        aliases["device_authorization_endpoint"] = issuer + endpoints.DEVICE_AUTHORIZATION
+    return aliases
 
 
 def metadata_response(request: Request) -> Response:

@@ -52,7 +52,11 @@ class IntrospectionResponse(Resource):
     iss: str | Omitted = None
     jti: str | Omitted = None
     cnf: dict[str, str] | Omitted = Field(
-        default=None, description="RFC 9449 section 6.2: the DPoP key it is bound to, as jkt"
+        default=None,
+        description=(
+            "What it is bound to: a DPoP key, jkt (RFC 9449 section 6.2), or a TLS "
+            "client certificate, x5t#S256 (RFC 8705 section 3.2)"
+        ),
     )
 
 
@@ -78,8 +82,13 @@ def render_introspection(response: token_pb2.IntrospectResponse) -> dict[str, An
         body["aud"] = response.aud[0]
     elif response.aud:
         body["aud"] = list(response.aud)
+    cnf = {}
     if response.cnf_jkt:
-        body["cnf"] = {"jkt": response.cnf_jkt}
+        cnf["jkt"] = response.cnf_jkt
+    if response.cnf_x5t_s256:
+        cnf["x5t#S256"] = response.cnf_x5t_s256
+    if cnf:
+        body["cnf"] = cnf
     for name in ("iss", "jti"):
         if getattr(response, name):
             body[name] = getattr(response, name)

@@ -40,6 +40,7 @@ from common.errors import (
     UseDpopNonce,
 )
 from gateway.bearer import BEARER, DPOP, authorization_token, is_b64token
+from gateway.client_certificate import presented_certificate
 from gateway.cors import require_allowed_origin
 from gateway.dpop import dpop_challenge, dpop_proof
 from gateway.errors import NO_STORE, bearer_challenge, error_response
@@ -157,6 +158,7 @@ async def user_claims(request: Request, token: str, scheme: str = BEARER) -> dic
             require_user=True,
             scheme=scheme,
             dpop=dpop_proof(request, USERINFO),
+            client_certificate=presented_certificate(request),
         )
     )
     if not verified.active or not verified.sub:

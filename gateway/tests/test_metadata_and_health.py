@@ -21,6 +21,10 @@ from gateway.tests.helpers import assert_error
 from oauth2ctl.devrun import free_port
 from services.token.domain.grants import GRANTS
 
+#: private_key_jwt's algs, then client_secret_jwt's HMACs (RFC 7523 section 2.2); never
+#: among the request objects' algs.
+CLIENT_ASSERTION_ALGS = ["RS256", "PS256", "ES256", "EdDSA", "HS256", "HS384", "HS512"]
+
 EXPECTED_METADATA = {
     "issuer": "https://auth.example.com",
     "authorization_endpoint": "https://auth.example.com/oauth/authorize",
@@ -71,27 +75,25 @@ EXPECTED_METADATA = {
     "token_endpoint_auth_methods_supported": [
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
         "private_key_jwt",
         "none",
     ],
     "introspection_endpoint_auth_methods_supported": [
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
         "private_key_jwt",
     ],
     "revocation_endpoint_auth_methods_supported": [
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
         "private_key_jwt",
     ],
-    "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
-    "introspection_endpoint_auth_signing_alg_values_supported": [
-        "RS256",
-        "PS256",
-        "ES256",
-        "EdDSA",
-    ],
-    "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+    "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
+    "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
+    "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
     "pushed_authorization_request_endpoint": "https://auth.example.com/oauth/par",
     "require_pushed_authorization_requests": False,
     "dpop_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
@@ -134,6 +136,7 @@ async def test_discovery_follows_the_grant_registry(
     assert body["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
         "private_key_jwt",
     ]
 

@@ -4,9 +4,12 @@ and how its answer is rendered."""
 from __future__ import annotations
 
 import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 from oauth2.v1 import common_pb2, token_pb2
 
 from common.errors import InvalidClient, InvalidScope, UnsupportedGrantType
+from common.vocabulary import JWT_BEARER_ASSERTION_TYPE
 from gateway.tests.conftest import Factory, FakeTokenService, dead_target
 from gateway.tests.helpers import FORM, assert_error, basic
 
@@ -61,6 +64,34 @@ async def test_client_secret_post_with_resources_and_unknown_parameters(
     # RFC 6749 section 3.2: a parameter no grant reads is ignored, not forwarded.
     assert "assertion" not in str(request)
     assert request.code == ""
+
+
+async def test_a_client_assertion_names_its_method_by_its_alg(
+    client: httpx.AsyncClient, fake_token: FakeTokenService
+) -> None:
+    """RFC 7523 section 2.2: an HMAC is client_secret_jwt, any other alg (none and
+    made-up ones included) private_key_jwt; the clients service holds it to the
+    client's registered method and checks the rest."""
+    claims = {"iss": "c1", "sub": "c1", "aud": "x", "exp": 2_000_000_000, "jti": "j"}
+    key = b"k" * 64
+    signed = {alg: jwt.encode(claims, key, algorithm=alg) for alg in ("HS256", "HS384", "HS512")}
+    signed |= {"ES256": jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), "ES256")}
+    signed |= {"none": jwt.encode(claims, "", algorithm="none")}
+    expected = dict.fromkeys(("HS256", "HS384", "HS512"), "client_secret_jwt")
+    expected |= dict.fromkeys(("ES256", "none"), "private_key_jwt")
+    for alg, assertion in signed.items():
+        response = await client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": JWT_BEARER_ASSERTION_TYPE,
+                "client_assertion": assertion,
+            },
+        )
+        assert response.status_code == 200, (alg, response.text)
+        credentials = fake_token.requests[-1][1].credentials
+        assert (credentials.client_id, credentials.auth_method) == ("c1", expected[alg]), alg
+        assert (credentials.client_assertion, credentials.client_secret) == (assertion, "")
 
 
 async def test_public_client_uses_none(

@@ -10,10 +10,12 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from common.settings import load_settings
 from gateway.tests import fakes
+from oauth2ctl.api import client_secret_assertion
 from oauth2ctl.cli import build_parser, main, run
 from oauth2ctl.settings import CtlSettings
 from oauth2ctl.tests.conftest import GATEWAY_ADMIN, Ctl, GatewayTransport
@@ -118,6 +120,32 @@ def test_public_client_has_no_secret(ctl: Ctl) -> None:
     assert code == 0
     body = json.loads(out)
     assert "client_secret" not in body and body["token_endpoint_auth_method"] == "none"
+
+
+def test_a_client_secret_jwt_client_gets_its_secret_once(ctl: Ctl) -> None:
+    """RFC 7523 section 2.2: the secret keys the client's assertions; it is shown like
+    any confidential client's, and long enough a key for HS512."""
+    code, out, err = ctl(
+        "client", "create", "--name", "hmac", "--auth-method", "client_secret_jwt", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["token_endpoint_auth_method"] == "client_secret_jwt"
+    assert len(body["client_secret"].encode()) >= 64
+    code, out, _ = ctl("client", "create", "--name", "hmac", "--auth-method", "client_secret_jwt")
+    assert code == 0 and "\nclient_secret  " in out and "shown only once" in out
+    code, out, _ = ctl("client", "show", body["client_id"], "--json")
+    assert code == 0 and "client_secret" not in json.loads(out)
+
+
+def test_the_assertion_get_token_sends_for_client_secret_jwt() -> None:
+    assertion = client_secret_assertion("cid", "s" * 64, "https://as.example/oauth/token")
+    assert jwt.get_unverified_header(assertion)["alg"] == "HS256"
+    claims = jwt.decode(
+        assertion, b"s" * 64, algorithms=["HS256"], audience="https://as.example/oauth/token"
+    )
+    assert (claims["iss"], claims["sub"]) == ("cid", "cid")
+    assert claims["exp"] - claims["iat"] == 60 and claims["jti"]
 
 
 def test_get_token_uses_the_gateway(ctl: Ctl) -> None:

@@ -9,7 +9,7 @@ import grpc
 from oauth2.v1 import clients_pb2, clients_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common import grpc_server
+from common import grpc_server, kek
 from common.audit import AuditReporter, AuditSink
 from common.client_keys import ClientKeySets
 from common.db import create_engine
@@ -17,6 +17,8 @@ from common.dependencies import database
 from common.endpoints import assertion_audiences
 from common.kv import KeyValue, create_kv
 from common.replay import ReplayCache
+from common.settings import ConfigError
+from common.startup import StartupError
 from services.clients.domain import (
     ClientRegistration,
     ClientRegistry,
@@ -25,6 +27,7 @@ from services.clients.domain import (
     ResourceRegistry,
 )
 from services.clients.domain.client_assertion import ClientAssertions
+from services.clients.domain.client_secret import SealedSecrets
 from services.clients.servicer import ClientsServicer
 from services.clients.settings import ClientsSettings
 from services.clients.store.cache import CachedClientStore
@@ -35,6 +38,8 @@ from services.clients.store.sql import (
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: The development key-encryption key on the embedded default (common.kek).
+DEV_KEK_FILE = "clients-kek"
 SERVICE_NAME: str = clients_pb2.DESCRIPTOR.services_by_name["ClientsService"].full_name
 
 
@@ -42,24 +47,45 @@ def client_store(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -
     return CachedClientStore(SqlClientStore(engine), kv, ttl=settings.client_cache_ttl_seconds)
 
 
-def build_assertions(settings: ClientsSettings, kv: KeyValue) -> ClientAssertions:
-    """private_key_jwt (RFC 7523): keys from the client's jwks or jwks_uri, each jti
-    once (in Redis on PostgreSQL + Redis, shared by every replica)."""
+def resolve_key_encryption_key(settings: ClientsSettings) -> bytes:
+    """The 32-byte KEK of client_secret_jwt clients' secrets, or ConfigError naming
+    ``key_encryption_key``."""
+    return kek.resolve_key_encryption_key(
+        settings, development_file=DEV_KEK_FILE, protects="client_secret_jwt clients' secrets"
+    )
+
+
+def build_assertions(
+    settings: ClientsSettings, kv: KeyValue, secrets: SealedSecrets | None = None
+) -> ClientAssertions:
+    """private_key_jwt and client_secret_jwt (RFC 7523): keys from the client's jwks or
+    jwks_uri, or its secret opened by ``secrets``; each jti once (in Redis on
+    PostgreSQL + Redis, shared by every replica)."""
     return ClientAssertions(
         ClientKeySets(allow_http=settings.jwks_uri_allow_http),
         ReplayCache(kv, "client-assertion"),
+        secrets=secrets,
         audiences=assertion_audiences(settings.issuer),
         leeway_seconds=settings.client_assertion_leeway_seconds,
         max_lifetime_seconds=settings.client_assertion_max_lifetime_seconds,
     )
 
 
-def build_registry(settings: ClientsSettings, engine: AsyncEngine, kv: KeyValue) -> ClientRegistry:
+def build_registry(
+    settings: ClientsSettings,
+    engine: AsyncEngine,
+    kv: KeyValue,
+    key_encryption_key: bytes | None = None,
+) -> ClientRegistry:
+    """``key_encryption_key`` seals and opens the secrets of client_secret_jwt
+    clients; without it that method is not available."""
+    secrets = SealedSecrets(key_encryption_key) if key_encryption_key is not None else None
     return ClientRegistry(
         client_store(settings, engine, kv),
         jwks_uri_allow_http=settings.jwks_uri_allow_http,
         backchannel_logout_uri_allow_http=settings.backchannel_logout_uri_allow_http,
-        assertions=build_assertions(settings, kv),
+        assertions=build_assertions(settings, kv, secrets),
+        secrets=secrets,
     )
 
 
@@ -101,10 +127,14 @@ def servicer_adder(servicer: ClientsServicer) -> grpc_server.AddServicers:
 
 
 async def serve(settings: ClientsSettings) -> None:
+    try:
+        key_encryption_key = resolve_key_encryption_key(settings)
+    except ConfigError as exc:
+        raise StartupError(f"{settings.PROCESS}: {exc}") from None
     engine = create_engine(settings)
     kv = create_kv(settings)
     audit = AuditReporter(settings)
-    registry = build_registry(settings, engine, kv)
+    registry = build_registry(settings, engine, kv, key_encryption_key)
     servicer = ClientsServicer(
         registry,
         build_registration(settings, engine, registry, audit),

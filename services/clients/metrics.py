@@ -14,8 +14,8 @@ CLIENT_CACHE_HITS = CLIENT_CACHE_LOOKUPS.labels("hit")
 CLIENT_CACHE_MISSES = CLIENT_CACHE_LOOKUPS.labels("miss")
 CLIENT_ASSERTIONS = Counter(
     "oauth2_client_assertions_total",
-    "private_key_jwt client assertions (RFC 7523) by outcome: accepted, refused "
-    "(any rule broken), replayed (a jti seen before) or unavailable (the replay "
-    "cache could not answer).",
+    "private_key_jwt and client_secret_jwt client assertions (RFC 7523) by outcome: "
+    "accepted, refused (any rule broken), replayed (a jti seen before) or unavailable "
+    "(the replay cache could not answer).",
     ["outcome"],
 )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
+from common.kek import check_key_encryption_key
 from common.settings import ServiceSettings
 from common.vocabulary import ClientAuthMethod, GrantType
 from services.clients.domain.model import AUTH_METHODS, GRANT_TYPES
@@ -49,11 +50,20 @@ class ClientsSettings(ServiceSettings):
     registration_allowed_auth_methods: list[str] = Field(
         default=list(ClientAuthMethod), min_length=1
     )
-    # private_key_jwt (RFC 7523): the longest a client assertion may live (exp - iat;
-    # Authlib and most libraries make them live 3600 s), and the clock skew allowed
-    # on its exp, nbf and iat. Its jti is remembered until it expires.
+    # private_key_jwt and client_secret_jwt (RFC 7523): the longest a client assertion
+    # may live (exp - iat; Authlib and most libraries make them live 3600 s), and the
+    # clock skew allowed on its exp, nbf and iat. Its jti is remembered until it expires.
     client_assertion_max_lifetime_seconds: int = Field(default=3600, ge=10, le=86_400)
     client_assertion_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # base64url of exactly 32 random bytes: the AES-256-GCM key that encrypts the
+    # secrets of client_secret_jwt clients at rest (their assertions' HMAC key; every
+    # other secret is only hashed). Its own key, not the token service's. Unset on the
+    # embedded (SQLite) default: a development key is generated into
+    # <data_dir>/clients-kek with a warning. Unset with PostgreSQL: start-up fails.
+    key_encryption_key: SecretStr | None = None
+    # Allow the generated development KEK even with PostgreSQL (`make run` with
+    # DATABASE_URL sets it). Never in production: the key lies beside the data.
+    allow_development_kek: bool = False
     # Lifetime of an initial access token when its creator names none (1 day).
     initial_access_token_ttl_seconds: int = Field(default=86_400, ge=60, le=365 * 86_400)
 
@@ -62,6 +72,11 @@ class ClientsSettings(ServiceSettings):
         if self.registration_mode is not None:
             return self.registration_mode
         return "open" if self.embedded else "token"
+
+    @field_validator("key_encryption_key")
+    @classmethod
+    def _kek_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        return check_key_encryption_key(value)
 
     @field_validator("registration_allowed_grant_types")
     @classmethod

@@ -106,7 +106,9 @@ class CachingClientAuthenticator:
         return credentials.client_id, credentials.auth_method, digest
 
     async def authenticate(self, credentials: ClientCredentials) -> AuthenticatedClient:
-        if credentials.client_assertion:
+        if credentials.client_assertion or credentials.client_certificate:
+            # Good once (an assertion), or a certificate the key does not cover: never
+            # served from here, never stored.
             return await self._inner.authenticate(credentials)
         try:
             generation = await self._kv.get(generation_key(credentials.client_id))

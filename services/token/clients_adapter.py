@@ -30,6 +30,9 @@ def to_authenticated_client(client: clients_pb2.Client) -> AuthenticatedClient:
         introspection=client.introspection,
         token_exchange_audiences=tuple(client.token_exchange_audiences),
         dpop_bound_access_tokens=client.dpop_bound_access_tokens,
+        tls_client_certificate_bound_access_tokens=(
+            client.tls_client_certificate_bound_access_tokens
+        ),
         credentials_expire_at=(
             client.client_secret_expires_at.ToDatetime(tzinfo=UTC)
             if client.HasField("client_secret_expires_at")
@@ -51,6 +54,7 @@ class GrpcClientAuthenticator:
                 client_secret=credentials.client_secret,
                 auth_method=credentials.auth_method,
                 client_assertion=credentials.client_assertion,
+                client_certificate=credentials.client_certificate,
             )
         )
         try:

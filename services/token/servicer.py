@@ -46,6 +46,7 @@ def credentials_from_proto(message: common_pb2.ClientCredentials) -> ClientCrede
         client_secret=message.client_secret,
         auth_method=message.auth_method,
         client_assertion=message.client_assertion,
+        client_certificate=message.client_certificate,
     )
 
 
@@ -72,6 +73,7 @@ def introspection_to_proto(result: IntrospectionResult) -> token_pb2.IntrospectR
         jti=result.jti,
         auth_time=result.auth_time,
         cnf_jkt=result.cnf_jkt,
+        cnf_x5t_s256=result.cnf_x5t_s256,
     )
 
 
@@ -168,6 +170,7 @@ class TokenServicer(token_pb2_grpc.TokenServiceServicer):
             require_user=request.require_user,
             scheme=request.scheme or "Bearer",
             dpop=dpop_from_proto(request.dpop),
+            client_certificate=request.client_certificate,
         )
         return introspection_to_proto(result)
 

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
 
+from common.kek import check_key_encryption_key
 from common.settings import ServiceSettings
 from common.vocabulary import SigningAlg
-
-KEK_BYTES = 32  # AES-256-GCM
-
-
-def decode_key_encryption_key(value: str) -> bytes | None:
-    """The 32 raw bytes of a base64url key-encryption key (padding optional), or None."""
-    text = value.strip()
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    return raw if len(raw) == KEK_BYTES else None
 
 
 class TokenSettings(ServiceSettings):
@@ -78,12 +65,7 @@ class TokenSettings(ServiceSettings):
     @field_validator("key_encryption_key")
     @classmethod
     def _kek_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or value.get_secret_value() == "":
-            return None
-        if decode_key_encryption_key(value.get_secret_value()) is None:
-            # describe_error never echoes a SecretStr's value.
-            raise ValueError("must be base64url of exactly 32 bytes")
-        return value
+        return check_key_encryption_key(value)
 
     @field_validator("access_token_audience")
     @classmethod

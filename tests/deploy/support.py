@@ -51,6 +51,7 @@ PLACEHOLDER_SECRETS: Mapping[str, str] = {
     "DATABASE_URL": "postgresql://svc:placeholder@db.invalid:5432/oauth2",
     "REDIS_URL": "redis://redis.invalid:6379/0",
     "OAUTH2_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(bytes(32)).decode("ascii"),
+    "OAUTH2_CLIENTS_KEY_ENCRYPTION_KEY": base64.urlsafe_b64encode(bytes(32)).decode("ascii"),
 }
 
 

@@ -209,9 +209,16 @@ def test_every_env_var_is_a_setting_of_the_process_and_validates(name: str) -> N
         assert f"127.0.0.1:{settings.admin_port}:{settings.admin_port}" in service["ports"]
 
 
-def test_token_key_encryption_key_is_required_not_committed() -> None:
-    raw = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["token"]["environment"]
-    assert raw["OAUTH2_KEY_ENCRYPTION_KEY"].startswith("${OAUTH2_KEY_ENCRYPTION_KEY:?")
+def test_key_encryption_keys_are_required_not_committed() -> None:
+    """The token service's and the clients service's, each its own (make up writes both
+    to var/compose.env)."""
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    token = services["token"]["environment"]["OAUTH2_KEY_ENCRYPTION_KEY"]
+    clients = services["clients"]["environment"]["OAUTH2_KEY_ENCRYPTION_KEY"]
+    assert token.startswith("${OAUTH2_KEY_ENCRYPTION_KEY:?")
+    assert clients.startswith("${OAUTH2_CLIENTS_KEY_ENCRYPTION_KEY:?")
+    makefile = (COMPOSE_FILE.parent / "Makefile").read_text()
+    assert "COMPOSE_KEKS := OAUTH2_KEY_ENCRYPTION_KEY OAUTH2_CLIENTS_KEY_ENCRYPTION_KEY" in makefile
 
 
 def test_prometheus_scrapes_every_process() -> None:

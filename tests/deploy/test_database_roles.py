@@ -6,6 +6,7 @@ role (started as a process, answering a call that reads and writes its tables)."
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import subprocess
@@ -182,7 +183,12 @@ def test_the_clients_service_runs_on_its_role(migrated: RoleDatabase) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.clients", "serve"],
-        env=_env(migrated.url_for("clients"), OAUTH2_GRPC_PORT=str(port)),
+        env=_env(
+            migrated.url_for("clients"),
+            OAUTH2_GRPC_PORT=str(port),
+            # Required with PostgreSQL: it seals the secrets of client_secret_jwt clients.
+            OAUTH2_KEY_ENCRYPTION_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -19,6 +19,7 @@ from kubernetes_validate import utils as kv_utils
 
 from common.settings import ServiceSettings
 from gateway.settings import GatewaySettings
+from services.clients.settings import ClientsSettings
 from services.token.settings import TokenSettings
 from tests.deploy.support import (
     ALL_INTERFACES,
@@ -296,6 +297,22 @@ def test_prod_pins_its_image() -> None:
 
 
 @pytest.mark.parametrize("target", TARGETS)
+def test_token_and_clients_have_key_encryption_keys_of_their_own(target: str) -> None:
+    """The token service's KEK encrypts signing keys, the clients service's the
+    secrets of client_secret_jwt clients: neither process holds the other's."""
+    secrets: dict[str, str] = {}
+    for _, template in pod_templates(render(target)):
+        for container in template["spec"]["containers"]:
+            for item in container.get("env", []):
+                if item["name"] == "OAUTH2_KEY_ENCRYPTION_KEY":
+                    secrets[container["command"][2]] = item["valueFrom"]["secretKeyRef"]["name"]
+    assert secrets == {
+        "services.token": "oauth2-token-kek",
+        "services.clients": "oauth2-clients-kek",
+    }
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_every_env_var_is_a_setting_of_the_process_and_validates(target: str) -> None:
     docs = render(target)
     configmaps = of_kind(docs, "ConfigMap")
@@ -336,7 +353,7 @@ def test_every_env_var_is_a_setting_of_the_process_and_validates(target: str) ->
                 assert settings.grpc_health_port == port_of(container, "grpc-health"), (
                     f"{name}: OAUTH2_GRPC_HEALTH_PORT is not the grpc-health containerPort"
                 )
-            if isinstance(settings, TokenSettings):
+            if isinstance(settings, TokenSettings | ClientsSettings):
                 assert settings.key_encryption_key is not None, name
             for process, port in GRPC_SERVICES.items():
                 target_setting = getattr(settings, f"{process}_target")

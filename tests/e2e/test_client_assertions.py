@@ -1,12 +1,17 @@
-"""JWT client authentication, ``private_key_jwt`` (RFC 7523), through the gateway on
-PostgreSQL + Redis and on the embedded default.
+"""JWT client authentication, ``private_key_jwt`` and ``client_secret_jwt`` (RFC 7523),
+through the gateway on PostgreSQL + Redis and on the embedded default.
 
 A client registered with ``oauth2ctl client create --auth-method private_key_jwt
 --jwks-file`` (or ``--jwks-uri``, served here) authenticates with assertions signed
 by joserfc and by Authlib's ``PrivateKeyJWT`` (the README's example), at the token,
 introspection, revocation and PAR endpoints. A wrong ``aud``, an expired or
 replayed assertion, an unknown ``kid``, another client's key, ``alg=none``, a MAC
-and the other broken rules are each refused with ``invalid_client``."""
+and the other broken rules are each refused with ``invalid_client``.
+
+A client registered with ``--auth-method client_secret_jwt`` gets a secret once and
+authenticates with HMACs keyed by it (HS256, HS384, HS512; joserfc's ``OctKey`` and
+Authlib's ``ClientSecretJWT``) at the token and introspection endpoints; never with
+the secret itself, a public-key signature, an old secret after a rotation."""
 
 from __future__ import annotations
 
@@ -19,12 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
-from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from authlib.oauth2.rfc7523 import ClientSecretJWT, PrivateKeyJWT
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
-from tests.e2e.conftest import RunningSystem
+from tests.e2e.conftest import RunningSystem, basic
 from tests.e2e.test_request_objects import KeyServer, key_server, signing_key
 from tests.e2e.test_sign_in import REDIRECT, unique
 
@@ -99,12 +105,18 @@ def test_discovery_offers_private_key_jwt(system: RunningSystem) -> None:
         metadata = http.get("/.well-known/oauth-authorization-server").json()
     for endpoint in ("token", "introspection", "revocation"):
         assert "private_key_jwt" in metadata[f"{endpoint}_endpoint_auth_methods_supported"]
+        assert "client_secret_jwt" in metadata[f"{endpoint}_endpoint_auth_methods_supported"]
         assert metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == [
             "RS256",
             "PS256",
             "ES256",
             "EdDSA",
+            "HS256",
+            "HS384",
+            "HS512",
         ]
+    # Request objects are verified with public keys only.
+    assert "HS256" not in metadata["request_object_signing_alg_values_supported"]
 
 
 def test_an_assertion_buys_a_token_once(system: RunningSystem, tmp_path: Path) -> None:
@@ -220,9 +232,10 @@ def test_broken_assertions_are_refused(system: RunningSystem, tmp_path: Path) ->
             "signature does not verify",
         ),
         "alg=none": (f"{b64({'alg': 'none'})}.{payload}.", "alg 'none' is not allowed"),
+        # A MAC is client_secret_jwt, which this client did not register.
         "a MAC": (
             assertion(system, client_id, OctKey.generate_key(256), "HS256"),
-            "alg 'HS256' is not allowed",
+            "Client authentication failed",
         ),
         "a DPoP proof's typ": (
             assertion(system, client_id, key, header={"typ": "dpop+jwt"}),
@@ -323,3 +336,149 @@ def test_registration_needs_keys(system: RunningSystem, tmp_path: Path) -> None:
     rotate = system.ctl("client", "rotate-secret", client["client_id"], check=False)
     assert rotate.returncode != 0
     assert "has no secret to rotate" in rotate.stderr
+
+
+def secret_jwt_client(system: RunningSystem, *extra: str) -> dict[str, Any]:
+    return system.create_client(
+        "--name",
+        unique("HMAC App"),
+        "--grant-type",
+        "client_credentials",
+        "--auth-method",
+        "client_secret_jwt",
+        *extra,
+    )
+
+
+def introspect(http: httpx.Client, access_token: str, signed: str) -> httpx.Response:
+    return http.post(
+        "/oauth/introspect",
+        data={
+            "token": access_token,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": signed,
+        },
+    )
+
+
+def test_client_secret_jwt_with_joserfc(system: RunningSystem) -> None:
+    client = secret_jwt_client(system)
+    client_id, secret = client["client_id"], client["client_secret"]
+    # Shown once, like every confidential client's; long enough a key for HS512.
+    assert len(secret.encode()) >= 64
+    key = OctKey.import_key(secret)
+    with system.http() as http:
+        for alg in ("HS256", "HS384", "HS512"):
+            signed = assertion(system, client_id, key, alg)
+            first = token(http, signed)
+            assert first.status_code == 200, (alg, first.text)
+            again = token(http, signed)
+            assert (again.status_code, again.json()["error"]) == (401, "invalid_client")
+            assert "used before" in again.json()["error_description"]
+        access = first.json()["access_token"]
+        at_introspection = assertion(
+            system, client_id, key, aud=system.base_url + "/oauth/introspect", alg="HS256"
+        )
+        answer = introspect(http, access, at_introspection)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["active"] is True and answer.json()["client_id"] == client_id
+        refused = {
+            "another secret": (
+                assertion(system, client_id, OctKey.import_key("x" * 86), "HS256"),
+                "signature does not verify",
+            ),
+            "wrong aud": (
+                assertion(system, client_id, key, "HS256", aud="https://elsewhere.example"),
+                "aud must be this issuer",
+            ),
+            "expired": (
+                assertion(
+                    system,
+                    client_id,
+                    key,
+                    "HS256",
+                    iat=int(time.time()) - 600,
+                    exp=int(time.time()) - 300,
+                ),
+                "expired",
+            ),
+            # A signature by a key pair is private_key_jwt: not this client's method.
+            "an ES256 signature": (
+                assertion(system, client_id, signing_key()),
+                "Client authentication failed",
+            ),
+        }
+        for name, (signed, message) in refused.items():
+            answer = token(http, signed)
+            assert answer.status_code == 401, (name, answer.text)
+            assert answer.json()["error"] == "invalid_client", name
+            assert message in answer.json()["error_description"], (name, answer.json())
+        # The secret itself is no credential of this client, by Basic or in the body.
+        by_basic = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": basic(client_id, secret)},
+        )
+        assert (by_basic.status_code, by_basic.json()["error"]) == (401, "invalid_client")
+        by_post = http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+            },
+        )
+        assert (by_post.status_code, by_post.json()["error"]) == (401, "invalid_client")
+        # Introspection refuses what the token endpoint refuses.
+        bad = introspect(
+            http, access, assertion(system, client_id, OctKey.import_key("y" * 86), "HS256")
+        )
+        assert (bad.status_code, bad.json()["error"]) == (401, "invalid_client")
+
+
+def test_authlib_client_secret_jwt_and_a_rotation(system: RunningSystem) -> None:
+    """Authlib's ClientSecretJWT, unmodified defaults (HS256, an hour's lifetime, the
+    URL of each request as aud), at the token and introspection endpoints; after
+    ``oauth2ctl client rotate-secret`` only the new secret signs."""
+    client = secret_jwt_client(system)
+    token_endpoint = system.base_url + "/oauth/token"
+
+    def authlib(secret: str) -> OAuth2Client:
+        return OAuth2Client(
+            client_id=client["client_id"],
+            client_secret=secret,
+            token_endpoint_auth_method=ClientSecretJWT(),
+        )
+
+    with authlib(client["client_secret"]) as oauth:
+        tokens = oauth.fetch_token(token_endpoint, grant_type="client_credentials")
+        assert tokens["token_type"] == "Bearer"
+        seen = oauth.introspect_token(
+            system.base_url + "/oauth/introspect", token=tokens["access_token"]
+        )
+        assert seen.status_code == 200, seen.text
+        assert seen.json()["active"] is True
+    rotated = json.loads(
+        system.ctl("client", "rotate-secret", client["client_id"], "--json").stdout
+    )
+    new_secret = rotated["client_secret"]
+    assert new_secret != client["client_secret"] and len(new_secret.encode()) >= 64
+    # The rotation revoked the client's tokens issued up to its second (whole-second
+    # iat, docs/operators.md "Client changes revoke outstanding tokens").
+    time.sleep(1.1)
+    with authlib(client["client_secret"]) as oauth, pytest.raises(OAuthError) as refused:
+        oauth.fetch_token(token_endpoint, grant_type="client_credentials")
+    assert refused.value.error == "invalid_client"
+    assert "signature does not verify" in str(refused.value.description)
+    with authlib(new_secret) as oauth:
+        tokens = oauth.fetch_token(token_endpoint, grant_type="client_credentials")
+        seen = oauth.introspect_token(
+            system.base_url + "/oauth/introspect", token=tokens["access_token"]
+        )
+        assert seen.json()["active"] is True
+
+
+def test_oauth2ctl_gets_a_token_as_a_client_secret_jwt_client(system: RunningSystem) -> None:
+    created = secret_jwt_client(system, "--scope", "api:read", "--get-token")
+    assert created["token_response"]["token_type"] == "Bearer"
+    assert created["token_response"]["scope"] == "api:read"

@@ -252,6 +252,12 @@ class Client(_message.Message):
     BACKCHANNEL_LOGOUT_SESSION_REQUIRED_FIELD_NUMBER: _builtins.int
     TOKEN_EXCHANGE_AUDIENCES_FIELD_NUMBER: _builtins.int
     DPOP_BOUND_ACCESS_TOKENS_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SUBJECT_DN_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SAN_DNS_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SAN_URI_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SAN_IP_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SAN_EMAIL_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_CERTIFICATE_BOUND_ACCESS_TOKENS_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     client_name: _builtins.str
     scope: _builtins.str
@@ -302,6 +308,16 @@ class Client(_message.Message):
     """RFC 9449 section 5.2: every access token it gets must be DPoP-bound (its
     token requests without a DPoP proof are refused).
     """
+    tls_client_auth_subject_dn: _builtins.str
+    """RFC 8705 section 2.1.2: for tls_client_auth, the one attribute the client's
+    certificate must carry: its subject DN (RFC 4514 string), or a SAN of one kind.
+    """
+    tls_client_auth_san_dns: _builtins.str
+    tls_client_auth_san_uri: _builtins.str
+    tls_client_auth_san_ip: _builtins.str
+    tls_client_auth_san_email: _builtins.str
+    tls_client_certificate_bound_access_tokens: _builtins.bool
+    """RFC 8705 section 3.4: its access tokens are bound to its TLS certificate."""
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -364,10 +380,16 @@ class Client(_message.Message):
         backchannel_logout_session_required: _builtins.bool = ...,
         token_exchange_audiences: _abc.Iterable[_builtins.str] | None = ...,
         dpop_bound_access_tokens: _builtins.bool = ...,
+        tls_client_auth_subject_dn: _builtins.str = ...,
+        tls_client_auth_san_dns: _builtins.str = ...,
+        tls_client_auth_san_uri: _builtins.str = ...,
+        tls_client_auth_san_ip: _builtins.str = ...,
+        tls_client_auth_san_email: _builtins.str = ...,
+        tls_client_certificate_bound_access_tokens: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["client_secret_expires_at", b"client_secret_expires_at", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "backchannel_logout_session_required", b"backchannel_logout_session_required", "backchannel_logout_uri", b"backchannel_logout_uri", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dpop_bound_access_tokens", b"dpop_bound_access_tokens", "dynamically_registered", b"dynamically_registered", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "token_exchange_audiences", b"token_exchange_audiences", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "backchannel_logout_session_required", b"backchannel_logout_session_required", "backchannel_logout_uri", b"backchannel_logout_uri", "client_id", b"client_id", "client_name", b"client_name", "client_secret_expires_at", b"client_secret_expires_at", "client_uri", b"client_uri", "contacts", b"contacts", "created_at", b"created_at", "dpop_bound_access_tokens", b"dpop_bound_access_tokens", "dynamically_registered", b"dynamically_registered", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "revision", b"revision", "scope", b"scope", "tls_client_auth_san_dns", b"tls_client_auth_san_dns", "tls_client_auth_san_email", b"tls_client_auth_san_email", "tls_client_auth_san_ip", b"tls_client_auth_san_ip", "tls_client_auth_san_uri", b"tls_client_auth_san_uri", "tls_client_auth_subject_dn", b"tls_client_auth_subject_dn", "tls_client_certificate_bound_access_tokens", b"tls_client_certificate_bound_access_tokens", "token_endpoint_auth_method", b"token_endpoint_auth_method", "token_exchange_audiences", b"token_exchange_audiences", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -404,6 +426,12 @@ class ClientMetadata(_message.Message):
     BACKCHANNEL_LOGOUT_SESSION_REQUIRED_FIELD_NUMBER: _builtins.int
     TOKEN_EXCHANGE_AUDIENCES_FIELD_NUMBER: _builtins.int
     DPOP_BOUND_ACCESS_TOKENS_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SUBJECT_DN_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SAN_DNS_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SAN_URI_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SAN_IP_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_AUTH_SAN_EMAIL_FIELD_NUMBER: _builtins.int
+    TLS_CLIENT_CERTIFICATE_BOUND_ACCESS_TOKENS_FIELD_NUMBER: _builtins.int
     client_name: _builtins.str
     scope: _builtins.str
     token_endpoint_auth_method: _builtins.str
@@ -426,6 +454,12 @@ class ClientMetadata(_message.Message):
     backchannel_logout_uri: _builtins.str
     backchannel_logout_session_required: _builtins.bool
     dpop_bound_access_tokens: _builtins.bool
+    tls_client_auth_subject_dn: _builtins.str
+    tls_client_auth_san_dns: _builtins.str
+    tls_client_auth_san_uri: _builtins.str
+    tls_client_auth_san_ip: _builtins.str
+    tls_client_auth_san_email: _builtins.str
+    tls_client_certificate_bound_access_tokens: _builtins.bool
     @_builtins.property
     def redirect_uris(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -470,10 +504,16 @@ class ClientMetadata(_message.Message):
         backchannel_logout_session_required: _builtins.bool = ...,
         token_exchange_audiences: _abc.Iterable[_builtins.str] | None = ...,
         dpop_bound_access_tokens: _builtins.bool = ...,
+        tls_client_auth_subject_dn: _builtins.str = ...,
+        tls_client_auth_san_dns: _builtins.str = ...,
+        tls_client_auth_san_uri: _builtins.str = ...,
+        tls_client_auth_san_ip: _builtins.str = ...,
+        tls_client_auth_san_email: _builtins.str = ...,
+        tls_client_certificate_bound_access_tokens: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "enabled", b"enabled", "require_pkce", b"require_pkce"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "backchannel_logout_session_required", b"backchannel_logout_session_required", "backchannel_logout_uri", b"backchannel_logout_uri", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "dpop_bound_access_tokens", b"dpop_bound_access_tokens", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "scope", b"scope", "token_endpoint_auth_method", b"token_endpoint_auth_method", "token_exchange_audiences", b"token_exchange_audiences"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "_require_pkce", b"_require_pkce", "access_token_signing_alg", b"access_token_signing_alg", "allowed_cors_origins", b"allowed_cors_origins", "always_issue_refresh_token", b"always_issue_refresh_token", "backchannel_logout_session_required", b"backchannel_logout_session_required", "backchannel_logout_uri", b"backchannel_logout_uri", "client_name", b"client_name", "client_uri", b"client_uri", "contacts", b"contacts", "dpop_bound_access_tokens", b"dpop_bound_access_tokens", "enabled", b"enabled", "grant_types", b"grant_types", "introspection", b"introspection", "jwks", b"jwks", "jwks_uri", b"jwks_uri", "logo_uri", b"logo_uri", "post_logout_redirect_uris", b"post_logout_redirect_uris", "redirect_uris", b"redirect_uris", "request_object_signing_alg", b"request_object_signing_alg", "require_pkce", b"require_pkce", "require_pushed_authorization_requests", b"require_pushed_authorization_requests", "require_signed_request_object", b"require_signed_request_object", "response_types", b"response_types", "scope", b"scope", "tls_client_auth_san_dns", b"tls_client_auth_san_dns", "tls_client_auth_san_email", b"tls_client_auth_san_email", "tls_client_auth_san_ip", b"tls_client_auth_san_ip", "tls_client_auth_san_uri", b"tls_client_auth_san_uri", "tls_client_auth_subject_dn", b"tls_client_auth_subject_dn", "tls_client_certificate_bound_access_tokens", b"tls_client_certificate_bound_access_tokens", "token_endpoint_auth_method", b"token_endpoint_auth_method", "token_exchange_audiences", b"token_exchange_audiences"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
     _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16oauth2/v1/common.proto\x12\toauth2.v1\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\";\n\x0cPageResponse\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\"l\n\x11\x43lientCredentials\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x15\n\rclient_secret\x18\x02 \x01(\t\x12\x13\n\x0b\x61uth_method\x18\x03 \x01(\t\x12\x18\n\x10\x63lient_assertion\x18\x04 \x01(\t\"(\n\x05\x41\x63tor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bremote_addr\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16oauth2/v1/common.proto\x12\toauth2.v1\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\";\n\x0cPageResponse\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\"\x88\x01\n\x11\x43lientCredentials\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x15\n\rclient_secret\x18\x02 \x01(\t\x12\x13\n\x0b\x61uth_method\x18\x03 \x01(\t\x12\x18\n\x10\x63lient_assertion\x18\x04 \x01(\t\x12\x1a\n\x12\x63lient_certificate\x18\x05 \x01(\x0c\"(\n\x05\x41\x63tor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0bremote_addr\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAGEREQUEST']._serialized_end=89
   _globals['_PAGERESPONSE']._serialized_start=91
   _globals['_PAGERESPONSE']._serialized_end=150
-  _globals['_CLIENTCREDENTIALS']._serialized_start=152
-  _globals['_CLIENTCREDENTIALS']._serialized_end=260
-  _globals['_ACTOR']._serialized_start=262
-  _globals['_ACTOR']._serialized_end=302
+  _globals['_CLIENTCREDENTIALS']._serialized_start=153
+  _globals['_CLIENTCREDENTIALS']._serialized_end=289
+  _globals['_ACTOR']._serialized_start=291
+  _globals['_ACTOR']._serialized_end=331
 # @@protoc_insertion_point(module_scope)

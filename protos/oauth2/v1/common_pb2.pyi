@@ -82,13 +82,22 @@ class ClientCredentials(_message.Message):
     CLIENT_SECRET_FIELD_NUMBER: _builtins.int
     AUTH_METHOD_FIELD_NUMBER: _builtins.int
     CLIENT_ASSERTION_FIELD_NUMBER: _builtins.int
+    CLIENT_CERTIFICATE_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     client_secret: _builtins.str
     """Empty for token_endpoint_auth_method "none"."""
     auth_method: _builtins.str
-    """client_secret_basic | client_secret_post | private_key_jwt | none"""
+    """client_secret_basic | client_secret_post | client_secret_jwt | private_key_jwt | none"""
     client_assertion: _builtins.str
-    """private_key_jwt: the client assertion, a JWT (RFC 7523 section 2.2)."""
+    """private_key_jwt and client_secret_jwt: the client assertion, a JWT (RFC 7523
+    section 2.2).
+    """
+    client_certificate: _builtins.bytes
+    """RFC 8705: the client's TLS certificate (DER), from the gateway's own mutual TLS
+    or a trusted proxy's forwarded-certificate header; empty when none. It
+    authenticates tls_client_auth and self_signed_tls_client_auth clients and binds
+    tokens (cnf.x5t#S256).
+    """
     def __init__(
         self,
         *,
@@ -96,10 +105,11 @@ class ClientCredentials(_message.Message):
         client_secret: _builtins.str = ...,
         auth_method: _builtins.str = ...,
         client_assertion: _builtins.str = ...,
+        client_certificate: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_method", b"auth_method", "client_assertion", b"client_assertion", "client_id", b"client_id", "client_secret", b"client_secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_method", b"auth_method", "client_assertion", b"client_assertion", "client_certificate", b"client_certificate", "client_id", b"client_id", "client_secret", b"client_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -250,6 +250,7 @@ class IntrospectResponse(_message.Message):
     JTI_FIELD_NUMBER: _builtins.int
     AUTH_TIME_FIELD_NUMBER: _builtins.int
     CNF_JKT_FIELD_NUMBER: _builtins.int
+    CNF_X5T_S256_FIELD_NUMBER: _builtins.int
     active: _builtins.bool
     scope: _builtins.str
     client_id: _builtins.str
@@ -265,6 +266,10 @@ class IntrospectResponse(_message.Message):
     cnf_jkt: _builtins.str
     """RFC 7800 cnf / RFC 9449 section 6: the token is bound to this DPoP key
     (its jkt, an RFC 7638 thumbprint); "" for a bearer token.
+    """
+    cnf_x5t_s256: _builtins.str
+    """RFC 8705 section 3.1: the token is bound to this certificate (cnf.x5t#S256, the
+    base64url SHA-256 of its DER); "" when not.
     """
     @_builtins.property
     def aud(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
@@ -285,10 +290,11 @@ class IntrospectResponse(_message.Message):
         jti: _builtins.str = ...,
         auth_time: _builtins.int = ...,
         cnf_jkt: _builtins.str = ...,
+        cnf_x5t_s256: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aud", b"aud", "auth_time", b"auth_time", "client_id", b"client_id", "cnf_jkt", b"cnf_jkt", "exp", b"exp", "iat", b"iat", "iss", b"iss", "jti", b"jti", "nbf", b"nbf", "scope", b"scope", "sub", b"sub", "token_type", b"token_type", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aud", b"aud", "auth_time", b"auth_time", "client_id", b"client_id", "cnf_jkt", b"cnf_jkt", "cnf_x5t_s256", b"cnf_x5t_s256", "exp", b"exp", "iat", b"iat", "iss", b"iss", "jti", b"jti", "nbf", b"nbf", "scope", b"scope", "sub", b"sub", "token_type", b"token_type", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -334,6 +340,7 @@ class VerifyAccessTokenRequest(_message.Message):
     REQUIRE_USER_FIELD_NUMBER: _builtins.int
     SCHEME_FIELD_NUMBER: _builtins.int
     DPOP_FIELD_NUMBER: _builtins.int
+    CLIENT_CERTIFICATE_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     audience: _builtins.str
     """When set, the token's aud must contain it (RFC 9068 section 4)."""
@@ -344,6 +351,10 @@ class VerifyAccessTokenRequest(_message.Message):
     scheme: _builtins.str
     """The Authorization header's scheme: "Bearer" or "DPoP" (RFC 9449 section 7.1).
     A DPoP-bound token is accepted only as DPoP, with a proof of its key.
+    """
+    client_certificate: _builtins.bytes
+    """RFC 8705 section 3: the TLS client certificate (DER) of the request; a token
+    bound to a certificate (cnf.x5t#S256) is accepted only with that one.
     """
     @_builtins.property
     def required_scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -362,10 +373,11 @@ class VerifyAccessTokenRequest(_message.Message):
         require_user: _builtins.bool = ...,
         scheme: _builtins.str = ...,
         dpop: Global___DpopProof | None = ...,
+        client_certificate: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dpop", b"dpop"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "dpop", b"dpop", "require_user", b"require_user", "required_scopes", b"required_scopes", "scheme", b"scheme", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "client_certificate", b"client_certificate", "dpop", b"dpop", "require_user", b"require_user", "required_scopes", b"required_scopes", "scheme", b"scheme", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

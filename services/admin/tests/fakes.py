@@ -54,6 +54,7 @@ from services.clients.domain import (
     RegistrationPolicy,
     ResourceRegistry,
 )
+from services.clients.domain.client_secret import SealedSecrets
 from services.clients.domain.model import Client, ClientMetadata, Resource, ResourceFields
 from services.clients.servicer import ClientsServicer
 from services.clients.tests.fakes import (
@@ -282,7 +283,12 @@ async def start_downstream(*, issuer: str = ISSUER) -> Downstream:
     journal = Journal()
 
     client_store = MemoryClientStore()
-    registry = ClientRegistry(client_store, clock=fixed_clock, client_id_factory=client_ids())
+    registry = ClientRegistry(
+        client_store,
+        clock=fixed_clock,
+        client_id_factory=client_ids(),
+        secrets=SealedSecrets(os.urandom(32)),  # client_secret_jwt clients, as app.py
+    )
     registration = ClientRegistration(
         registry,
         MemoryInitialAccessTokenStore(),

@@ -106,7 +106,7 @@ class PresentedCredentials:
     client_id: str
     client_secret: str = field(repr=False)
     auth_method: str
-    #: private_key_jwt: the client assertion (RFC 7523 section 2.2).
+    #: private_key_jwt, client_secret_jwt: the client assertion (RFC 7523 section 2.2).
     client_assertion: str = field(default="", repr=False)
 
 

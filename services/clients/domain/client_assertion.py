@@ -1,17 +1,27 @@
-"""JWT client authentication, ``private_key_jwt`` (RFC 7523 sections 2.2 and 3,
-OpenID Connect Core section 9).
+"""JWT client authentication (RFC 7523 sections 2.2 and 3, OpenID Connect Core
+section 9): ``private_key_jwt`` and ``client_secret_jwt``.
 
-The client signs a short-lived JWT with a private key whose public half it
-registered (``jwks`` or ``jwks_uri``) and sends it as ``client_assertion`` at any
-endpoint where it authenticates. What is checked, in order; every failure is
-``invalid_client`` naming the rule:
+The client signs a short-lived JWT and sends it as ``client_assertion`` at any
+endpoint where it authenticates. The two methods differ only in the key:
 
-1. The JWS header: ``alg`` from the allow-list (asymmetric only: never ``none``,
-   never a MAC), ``typ`` absent, ``JWT`` or ``client-authentication+jwt`` (no other
+- ``private_key_jwt``: a signature (ClientSigningAlg) by a private key whose public
+  half the client registered (``jwks`` or ``jwks_uri``);
+- ``client_secret_jwt``: an HMAC (ClientSecretSigningAlg: HS256, HS384, HS512) keyed
+  by the client secret, which the registry keeps sealed for this
+  (services.clients.domain.client_secret.SealedSecrets); the secret must be at
+  least as long as the hash's output (RFC 7518 section 3.2).
+
+What is checked, in order; every failure is ``invalid_client`` naming the rule:
+
+1. The JWS header: ``alg`` from the allow-list of the client's method (never
+   ``none``; a MAC only for ``client_secret_jwt``, a public-key alg only for
+   ``private_key_jwt``, so that no key is ever used as the other kind, RFC 8725
+   section 2.1), ``typ`` absent, ``JWT`` or ``client-authentication+jwt`` (no other
    kind of JWT of the client's — a request object, a DPoP proof — passes for one),
    ``kid`` a string when present.
-2. The signature, with the client's key (common.client_keys: the ``kid`` it names,
-   a ``jwks_uri`` fetched with a deadline and cached).
+2. The signature, with the client's key: its public key (common.client_keys: the
+   ``kid`` it names, a ``jwks_uri`` fetched with a deadline and cached), or its
+   secret, unsealed (a copy that does not open authenticates no one).
 3. The claims: ``iss`` and ``sub`` the client_id, ``aud`` the issuer or the URL of an
    endpoint where clients authenticate (common.endpoints), ``exp`` required and in
    the future, ``nbf``/``iat`` not in the future (all within ``leeway_seconds``), a
@@ -23,7 +33,7 @@ endpoint where it authenticates. What is checked, in order; every failure is
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import jwt
@@ -32,7 +42,8 @@ from common.client_keys import ClientKeySource, ClientKeysUnavailable, NoSuchKey
 from common.errors import InvalidClient, TemporarilyUnavailable
 from common.jws import read_header
 from common.replay import ReplayCache
-from common.vocabulary import ClientSigningAlg
+from common.vocabulary import ClientAuthMethod, ClientSecretSigningAlg, ClientSigningAlg
+from services.clients.domain.client_secret import SealedSecrets, SecretUnavailable
 from services.clients.domain.model import Client
 from services.clients.metrics import CLIENT_ASSERTIONS
 
@@ -47,24 +58,44 @@ ACCEPTED_TYPS: Final = (
 REPLAYED: Final = "replayed jti"
 #: The longest ``jti`` taken.
 MAX_JTI_LENGTH: Final = 256
+#: The JWS algs of each method's assertions: a public key's, or an HMAC with the secret.
+ALGS_BY_METHOD: Final[Mapping[str, tuple[str, ...]]] = {
+    ClientAuthMethod.CLIENT_SECRET_JWT: tuple(ClientSecretSigningAlg),
+    ClientAuthMethod.PRIVATE_KEY_JWT: tuple(ClientSigningAlg),
+}
+#: The methods that authenticate with a client assertion.
+ASSERTION_METHODS: Final = frozenset(ALGS_BY_METHOD)
+#: RFC 7518 section 3.2: an HMAC key at least as long as the hash's output, in bytes.
+MIN_SECRET_BYTES: Final[Mapping[str, int]] = {
+    ClientSecretSigningAlg.HS256: 32,
+    ClientSecretSigningAlg.HS384: 48,
+    ClientSecretSigningAlg.HS512: 64,
+}
 
 
 class ClientAssertions:
+    """Verifies client assertions (RFC 7523 section 3) for the methods of
+    :data:`ALGS_BY_METHOD`: ``keys`` finds a ``private_key_jwt`` client's public key,
+    ``secrets`` opens a ``client_secret_jwt`` client's secret (without it, that method
+    authenticates no one)."""
+
     def __init__(
         self,
         keys: ClientKeySource,
         replays: ReplayCache,
         *,
         audiences: Iterable[str],
-        allowed_algs: Iterable[str] = tuple(ClientSigningAlg),
+        secrets: SealedSecrets | None = None,
+        allowed_algs: Mapping[str, Iterable[str]] = ALGS_BY_METHOD,
         leeway_seconds: int = 30,
         max_lifetime_seconds: int = 3600,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
+        self._secrets = secrets
         self._replays = replays
         self._audiences = list(audiences)
-        self._allowed = tuple(allowed_algs)
+        self._allowed = {method: tuple(algs) for method, algs in allowed_algs.items()}
         self._leeway = leeway_seconds
         self._max_lifetime = max_lifetime_seconds
         self._clock = clock
@@ -84,13 +115,18 @@ class ClientAssertions:
         CLIENT_ASSERTIONS.labels("accepted").inc()
 
     async def _verify(self, client: Client, assertion: str) -> None:
-        alg, kid = self._header(assertion)
-        try:
-            key = await self._keys.verification_key(
-                jwks=client.jwks, jwks_uri=client.jwks_uri, alg=alg, kid=kid
+        method = client.token_endpoint_auth_method
+        allowed = self._allowed.get(method, ())
+        if not allowed:  # the registry sends only these methods here; defence in depth
+            raise InvalidClient(
+                "The client does not authenticate with a client assertion",
+                detail=f"{client.client_id!r} registered {method}",
             )
-        except (NoSuchKey, ClientKeysUnavailable) as exc:
-            raise InvalidClient(f"Cannot verify the client assertion: {exc}") from None
+        alg, kid = self._header(assertion, allowed)
+        if method == ClientAuthMethod.CLIENT_SECRET_JWT:
+            key: Any = self._secret_key(client, alg)
+        else:
+            key = await self._public_key(client, alg, kid)
         claims = self._claims(assertion, key, alg, client.client_id)
         remember = float(claims["exp"]) - self._clock() + self._leeway
         if not await self._replays.first_use(
@@ -101,26 +137,63 @@ class ClientAssertions:
                 detail=f"{REPLAYED} for {client.client_id!r}",
             )
 
-    def _header(self, assertion: str) -> tuple[str, str | None]:
+    @staticmethod
+    def _header(assertion: str, allowed: tuple[str, ...]) -> tuple[str, str | None]:
         header = read_header(
             assertion,
             what="client assertion",
             error=InvalidClient,
-            allowed_algs=self._allowed,
+            allowed_algs=allowed,
             typs=ACCEPTED_TYPS,
         )
         return header.alg, header.kid
 
-    def _claims(self, assertion: str, key: jwt.PyJWK, alg: str, client_id: str) -> dict[str, Any]:
+    async def _public_key(self, client: Client, alg: str, kid: str | None) -> Any:
+        """private_key_jwt: the registered public key for ``alg`` (and ``kid``)."""
+        try:
+            key = await self._keys.verification_key(
+                jwks=client.jwks, jwks_uri=client.jwks_uri, alg=alg, kid=kid
+            )
+        except (NoSuchKey, ClientKeysUnavailable) as exc:
+            raise InvalidClient(f"Cannot verify the client assertion: {exc}") from None
+        return key.key
+
+    def _secret_key(self, client: Client, alg: str) -> bytes:
+        """client_secret_jwt: the octets of the client secret (OpenID Connect Core
+        section 10.1), long enough for ``alg``."""
+        if self._secrets is None:
+            raise InvalidClient(
+                "Cannot verify the client assertion with the client's secret",
+                detail="no key-encryption key: client_secret_jwt is not set up",
+            )
+        try:
+            secret = self._secrets.open(client.client_id, client.client_secret_encrypted)
+        except SecretUnavailable as exc:
+            # Fail closed: a secret that does not open authenticates no one.
+            raise InvalidClient(
+                "Cannot verify the client assertion with the client's secret", detail=str(exc)
+            ) from None
+        if len(secret) < MIN_SECRET_BYTES[alg]:
+            raise InvalidClient(
+                f"The client secret is too short a key for {alg} (RFC 7518 section 3.2: "
+                f"{MIN_SECRET_BYTES[alg]} bytes at least); sign with HS256"
+            )
+        return secret
+
+    def _claims(self, assertion: str, key: Any, alg: str, client_id: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 assertion,
-                key=key.key,
+                key=key,
                 algorithms=[alg],
                 audience=self._audiences,
                 issuer=client_id,
                 leeway=self._leeway,
-                options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+                options={
+                    "require": ["iss", "sub", "aud", "exp", "jti"],
+                    # A short HMAC key is refused above; never merely warned about.
+                    "enforce_minimum_key_length": alg in MIN_SECRET_BYTES,
+                },
             )
         except jwt.InvalidSignatureError:
             raise InvalidClient("The client assertion's signature does not verify") from None

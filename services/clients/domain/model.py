@@ -86,7 +86,10 @@ class Client:
     """A registered client with validated metadata.
 
     ``client_secret_hash`` is the stored form of the secret (see
-    :mod:`services.clients.domain.client_secret`); it never leaves the service.
+    :mod:`services.clients.domain.client_secret`); it never leaves the service,
+    nor does ``client_secret_encrypted``, the secret itself sealed under the
+    service's key-encryption key, kept for ``client_secret_jwt`` clients only (the
+    MAC of their assertions is checked with it; None for every other method).
     """
 
     client_id: str
@@ -108,6 +111,7 @@ class Client:
     revision: int = 1
     client_secret_hash: str | None = field(default=None, repr=False)
     client_secret_expires_at: datetime | None = None
+    client_secret_encrypted: bytes | None = field(default=None, repr=False)
     dynamically_registered: bool = False
     #: SHA-256 hex of the RFC 7592 registration access token; None unless
     #: ``dynamically_registered``.

@@ -10,12 +10,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from common.errors import InvalidClient, InvalidRequest, NotFound
+from common.errors import InvalidClient, InvalidClientMetadata, InvalidRequest, NotFound
 from common.paging import decode_page_token, encode_page_token, page_size
+from common.secrets import TOKEN_BYTES
 from common.timeutil import utcnow
 from common.vocabulary import ClientAuthMethod
 from services.clients.domain import client_secret
-from services.clients.domain.client_assertion import ClientAssertions
+from services.clients.domain.client_assertion import ASSERTION_METHODS, ClientAssertions
+from services.clients.domain.client_secret import SealedSecrets
 from services.clients.domain.metadata import (
     validate_client_id,
     validate_imported_secret,
@@ -28,6 +30,8 @@ from services.clients.domain.model import (
     ClientMetadata,
 )
 from services.clients.domain.ports import ClientPage, ClientStore
+
+CLIENT_SECRET_JWT = ClientAuthMethod.CLIENT_SECRET_JWT
 
 # One message for every authentication failure, so that callers learn nothing
 # about which client_ids exist or how they authenticate.
@@ -51,7 +55,9 @@ class ClientRegistry:
     """Registered clients and their credentials (RFC 6749 section 2).
 
     Secrets are returned in plain text only by :meth:`create` and
-    :meth:`rotate_secret`; the store sees only their hashes.
+    :meth:`rotate_secret`; the store sees only their hashes, and, for a
+    ``client_secret_jwt`` client, the secret sealed by ``secrets`` (its
+    assertions' HMAC key, RFC 7523 section 2.2).
     """
 
     def __init__(
@@ -63,13 +69,17 @@ class ClientRegistry:
         jwks_uri_allow_http: bool = False,
         backchannel_logout_uri_allow_http: bool = False,
         assertions: ClientAssertions | None = None,
+        secrets: SealedSecrets | None = None,
     ) -> None:
         """``jwks_uri_allow_http``, ``backchannel_logout_uri_allow_http``: the settings
         of those names (development only), for every validation of metadata, RFC 7591
-        registrations' included. ``assertions`` verifies ``private_key_jwt``; without
-        it that method authenticates no one."""
+        registrations' included. ``assertions`` verifies ``private_key_jwt`` and
+        ``client_secret_jwt``; without it those methods authenticate no one.
+        ``secrets`` seals the secrets of ``client_secret_jwt`` clients (the same key
+        as ``assertions`` opens them with); without it no such client is made."""
         self._store = store
         self._assertions = assertions
+        self._secrets = secrets
         self._clock = clock
         self._new_client_id = client_id_factory
         self._jwks_uri_allow_http = jwks_uri_allow_http
@@ -99,18 +109,20 @@ class ClientRegistry:
         (see :mod:`services.clients.domain.registration`)."""
         client_id = validate_client_id(client_id) if client_id else self._new_client_id()
         metadata = self.validate(metadata, client_id=client_id)
-        secret, secret_hash = "", None
-        if metadata.token_endpoint_auth_method not in SECRET_METHODS:
+        method = metadata.token_endpoint_auth_method
+        secret, secret_hash, sealed = "", None, None
+        if method not in SECRET_METHODS:
             if client_secret_plain:
                 raise InvalidRequest(
-                    "A client with 'token_endpoint_auth_method' "
-                    f"{metadata.token_endpoint_auth_method} has no 'client_secret'"
+                    f"A client with 'token_endpoint_auth_method' {method} has no 'client_secret'"
                 )
         elif client_secret_plain:
             validate_imported_secret(client_secret_plain)
+            sealed = self._sealed(client_id, method, client_secret_plain)
             secret_hash = await client_secret.hash_imported_secret(client_secret_plain)
         else:
-            secret, secret_hash = client_secret.generate_secret()
+            secret, secret_hash = client_secret.generate_secret(_secret_bytes(method))
+            sealed = self._sealed(client_id, method, secret)
         now = self._clock()
         client = Client(
             client_id=client_id,
@@ -119,6 +131,7 @@ class ClientRegistry:
             updated_at=now,
             revision=1,
             client_secret_hash=secret_hash,
+            client_secret_encrypted=sealed,
             dynamically_registered=registration_access_token_hash is not None,
             registration_access_token_hash=registration_access_token_hash,
         )
@@ -147,7 +160,10 @@ class ClientRegistry:
         """Replace the fields named in ``update_mask`` (every field when empty).
 
         Switching to ``none`` drops the secret; switching a public client to a
-        secret method leaves it without one until :meth:`rotate_secret`.
+        secret method leaves it without one until :meth:`rotate_secret`, and so
+        does switching to ``client_secret_jwt`` from another method: a hash cannot
+        give back the secret its assertions are keyed with. Switching away from
+        ``client_secret_jwt`` drops the sealed copy and keeps the secret.
         """
         current = await self.get(client_id)
         mask = set(update_mask)
@@ -161,16 +177,18 @@ class ClientRegistry:
         else:
             merged = metadata
         validated = self.validate(merged, client_id=current.client_id)
+        method = validated.token_endpoint_auth_method
+        secret_hash = current.client_secret_hash if method in SECRET_METHODS else None
+        sealed = current.client_secret_encrypted if method == CLIENT_SECRET_JWT else None
+        if method == CLIENT_SECRET_JWT and sealed is None:
+            secret_hash = None
         updated = dataclasses.replace(
             current,
             **_metadata_fields(validated),
             updated_at=self._clock(),
             revision=current.revision + 1,
-            client_secret_hash=(
-                current.client_secret_hash
-                if validated.token_endpoint_auth_method in SECRET_METHODS
-                else None
-            ),
+            client_secret_hash=secret_hash,
+            client_secret_encrypted=sealed,
         )
         await self._store.update(updated, expected_revision=current.revision)
         return updated
@@ -187,10 +205,12 @@ class ClientRegistry:
                 f"A client with 'token_endpoint_auth_method' {current.token_endpoint_auth_method} "
                 "has no secret to rotate"
             )
-        secret, secret_hash = client_secret.generate_secret()
+        method = current.token_endpoint_auth_method
+        secret, secret_hash = client_secret.generate_secret(_secret_bytes(method))
         updated = dataclasses.replace(
             current,
             client_secret_hash=secret_hash,
+            client_secret_encrypted=self._sealed(client_id, method, secret),
             client_secret_expires_at=None,
             updated_at=self._clock(),
             revision=current.revision + 1,
@@ -207,7 +227,8 @@ class ClientRegistry:
     ) -> Client:
         """RFC 6749 section 2.3.1: the client must use the method it registered
         (RFC 7591 section 2) with the right secret; public clients present none;
-        ``private_key_jwt`` clients a client assertion (RFC 7523).
+        ``private_key_jwt`` and ``client_secret_jwt`` clients a client assertion
+        (RFC 7523), never the secret itself.
 
         Every failure to identify the client or to match its secret is the same
         InvalidClient, whatever went wrong; an assertion of a known client that
@@ -224,11 +245,12 @@ class ClientRegistry:
                 detail=f"{client_id!r} registered {client.token_endpoint_auth_method}, "
                 f"presented {auth_method!r}",
             )
-        if auth_method == ClientAuthMethod.PRIVATE_KEY_JWT:
+        if auth_method in ASSERTION_METHODS:
             if client_secret_plain or not client_assertion or self._assertions is None:
                 raise InvalidClient(AUTHENTICATION_FAILED, detail="no usable client assertion")
             if not client.enabled:
                 raise InvalidClient(AUTHENTICATION_FAILED, detail=f"{client_id!r} is disabled")
+            self._check_secret_expiry(client)
             await self._assertions.verify(client, client_assertion)
             return client
         if client_assertion:
@@ -243,12 +265,32 @@ class ClientRegistry:
             client_secret_plain, client.client_secret_hash
         ):
             raise InvalidClient(AUTHENTICATION_FAILED, detail=f"wrong secret for {client_id!r}")
-        expires_at = client.client_secret_expires_at
-        if expires_at is not None and expires_at <= self._clock():
-            raise InvalidClient(AUTHENTICATION_FAILED, detail=f"secret of {client_id!r} expired")
+        self._check_secret_expiry(client)
         if not client.enabled:
             raise InvalidClient(AUTHENTICATION_FAILED, detail=f"{client_id!r} is disabled")
         return client
+
+    def _check_secret_expiry(self, client: Client) -> None:
+        """RFC 7591 section 3.2.1 ``client_secret_expires_at``: an expired secret
+        authenticates no one, sent as it is or as the key of an assertion."""
+        expires_at = client.client_secret_expires_at
+        if client.holds_secret and expires_at is not None and expires_at <= self._clock():
+            raise InvalidClient(
+                AUTHENTICATION_FAILED, detail=f"secret of {client.client_id!r} expired"
+            )
+
+    def _sealed(self, client_id: str, method: str, secret: str) -> bytes | None:
+        """The sealed copy a ``client_secret_jwt`` client's secret needs; None for
+        every other method."""
+        if method != CLIENT_SECRET_JWT:
+            return None
+        if self._secrets is None:
+            raise InvalidClientMetadata(
+                "'token_endpoint_auth_method' client_secret_jwt is not available: the "
+                "clients service has no key-encryption key",
+                detail="ClientRegistry built without secrets",
+            )
+        return self._secrets.seal(client_id, secret)
 
     async def validate_redirect_uri(
         self, client_id: str, redirect_uri: str, kind: str = REDIRECT
@@ -265,6 +307,12 @@ class ClientRegistry:
             client.post_logout_redirect_uris if kind == POST_LOGOUT else client.redirect_uris
         )
         return redirect_uri in registered, client
+
+
+def _secret_bytes(method: str) -> int:
+    """The random bytes of a generated secret: as long a key as HS512 asks for when
+    the secret keys HMACs (RFC 7518 section 3.2), else 256 bits."""
+    return client_secret.MAC_KEY_SECRET_BYTES if method == CLIENT_SECRET_JWT else TOKEN_BYTES
 
 
 def _required_client_id(client_id: str) -> str:

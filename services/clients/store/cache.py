@@ -8,7 +8,9 @@ afterwards, so the next read sees the new data on every replica.
 A read that races a write may put the old record back; the TTL bounds how long
 that can last. Misses are not cached, so a new client is visible at once.
 The cached record holds the secret *hash* only (a hash of a 256-bit value, or
-an Argon2id string), never a secret.
+an Argon2id string), never a secret: a ``client_secret_jwt`` client's secret is
+there only as the database has it, sealed under the key-encryption key, which
+never leaves this service.
 
 Without Redis reads go to the database (a lookup waits for one failed
 cache call, not two: nothing is written back to a cache that just failed), but a
@@ -31,6 +33,7 @@ their entries at once rather than on their next lookup.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -62,6 +65,8 @@ _TUPLE_FIELDS = frozenset(
     f.name for f in dataclasses.fields(Client) if str(f.type).startswith("tuple")
 )
 _DATETIME_FIELDS = ("created_at", "updated_at", "client_secret_expires_at")
+#: Bytes, as base64 text in the JSON.
+_BYTES_FIELDS = ("client_secret_encrypted",)
 
 
 def encode_client(client: Client) -> str:
@@ -72,6 +77,8 @@ def encode_client(client: Client) -> str:
             value = value.isoformat()
         elif isinstance(value, tuple):
             value = list(value)
+        elif isinstance(value, bytes):
+            value = base64.b64encode(value).decode("ascii")
         values[field.name] = value
     return json.dumps(values, separators=(",", ":"))
 
@@ -83,6 +90,9 @@ def decode_client(raw: bytes | str) -> Client:
     for name in _DATETIME_FIELDS:
         if values[name] is not None:
             values[name] = datetime.fromisoformat(values[name])
+    for name in _BYTES_FIELDS:
+        if values.get(name) is not None:
+            values[name] = base64.b64decode(values[name], validate=True)
     return Client(**values)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -41,6 +42,8 @@ clients = Table(
     # "sha256$<hex>" or an Argon2id PHC string; NULL for public clients.
     Column("client_secret_hash", Text, nullable=True),
     Column("client_secret_expires_at", DateTime(timezone=True), nullable=True),
+    # client_secret_jwt only: nonce || AES-256-GCM(KEK, secret, client_id) (common.kek).
+    Column("client_secret_encrypted", LargeBinary, nullable=True),
     Column("dynamically_registered", Boolean, nullable=False),
     # SHA-256 hex of the RFC 7592 registration access token (self-registered only).
     Column("registration_access_token_hash", String(64), nullable=True),

@@ -45,6 +45,16 @@ def okp_jwk(kid: str | None = "okp-1") -> dict[str, Any]:
     return _with(OKPAlgorithm.to_jwk(_okp().public_key(), as_dict=True), kid)
 
 
+def ec_private_key() -> ec.EllipticCurvePrivateKey:
+    """The private half of :func:`ec_jwk`, to sign with."""
+    return _ec()
+
+
+def rsa_private_key() -> rsa.RSAPrivateKey:
+    """The private half of :func:`rsa_jwk` (2048 bits), to sign with."""
+    return _rsa(2048)
+
+
 def key_set(*keys: dict[str, Any]) -> dict[str, Any]:
     """A JWK Set (RFC 7517 section 5) of ``keys``, an EC key when none is given."""
     return {"keys": list(keys) or [ec_jwk()]}

@@ -4,13 +4,15 @@ PostgreSQL; downgrading removes the columns again. 0005 adds the client keys and
 request-object settings the same way: the previous release, which writes none of
 them, keeps working on the new schema. 0006 adds the table of resource servers
 (RFC 8707) beside the clients, which it leaves as they were. 0007 adds the
-back-channel logout and token exchange settings, and 0008 (the head)
+back-channel logout and token exchange settings, and 0008
 dpop_bound_access_tokens (RFC 9449), again with defaults the previous release never
-writes."""
+writes. 0009 (the head) adds client_secret_encrypted, NULL but for client_secret_jwt
+clients (RFC 7523), whose sealed secret it holds as the bytes it was given."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -73,9 +75,9 @@ async def test_0003_keeps_existing_clients_working(
     assert await _load(settings) == (False, (), True)
 
 
-def test_head_is_0008() -> None:
+def test_head_is_0009() -> None:
     script = ScriptDirectory.from_config(alembic_config(ClientsSettings(), MIGRATIONS_DIR))
-    assert script.get_current_head() == "0008"
+    assert script.get_current_head() == "0009"
 
 
 async def _load_keys(settings: ClientsSettings) -> tuple[str, str, bool, str]:
@@ -209,4 +211,48 @@ async def test_0008_adds_dpop_bound_access_tokens(
         await _execute(settings, "SELECT dpop_bound_access_tokens FROM clients")
     await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
     assert await _load_dpop(settings) is False
+    assert await _load_keys(settings) == ("", "", False, "")
+
+
+async def _sealed_round_trip(settings: ClientsSettings, sealed: bytes) -> tuple[bytes | None, ...]:
+    engine = create_engine(settings)
+    try:
+        store = SqlClientStore(engine)
+        old = await store.get("old")
+        assert old is not None
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        client = dataclasses.replace(
+            old,
+            client_id="hmac",
+            token_endpoint_auth_method="client_secret_jwt",
+            client_secret_encrypted=sealed,
+            created_at=when,
+            updated_at=when,
+        )
+        await store.create(client)
+        stored = await store.get("hmac")
+        assert stored is not None
+        return old.client_secret_encrypted, stored.client_secret_encrypted
+    finally:
+        await engine.dispose()
+
+
+async def test_0009_adds_client_secret_encrypted(
+    pg_url: str, database_url: tuple[str, str]
+) -> None:
+    settings = settings_for(*database_url)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR, "0008")
+    await _execute(settings, INSERT_0002)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    # Every byte value survives, NUL and high bytes included (bytea, BLOB).
+    sealed = bytes(range(256)) + b"\x00"
+    assert await _sealed_round_trip(settings, sealed) == (None, sealed)
+    # The previous release's INSERT (no such column) still works on the new schema.
+    await _execute(settings, "DELETE FROM clients")
+    await _execute(settings, INSERT_0002)
+    assert await _load_dpop(settings) is False
+    await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0008")
+    with pytest.raises(DBAPIError, match="client_secret_encrypted"):
+        await _execute(settings, "SELECT client_secret_encrypted FROM clients")
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
     assert await _load_keys(settings) == ("", "", False, "")

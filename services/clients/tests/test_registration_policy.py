@@ -163,6 +163,7 @@ def test_settings_defaults_and_mode() -> None:
     assert embedded.registration_allowed_auth_methods == [
         "client_secret_basic",
         "client_secret_post",
+        "client_secret_jwt",
         "private_key_jwt",
         "none",
     ]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
+import jwt
 import pytest
 from oauth2.v1 import clients_pb2, clients_pb2_grpc, common_pb2
 
@@ -54,7 +58,7 @@ async def clients(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cli
     engine = create_engine(settings)
     kv = MemoryKeyValue()
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
-    registry = build_registry(settings, engine, kv)
+    registry = build_registry(settings, engine, kv, os.urandom(32))
     servicer = ClientsServicer(
         registry,
         build_registration(settings, engine, registry),
@@ -83,6 +87,39 @@ def credentials(client_id: str, secret: str, method: str) -> clients_pb2.Authent
             client_id=client_id, client_secret=secret, auth_method=method
         )
     )
+
+
+async def test_client_secret_jwt_through_grpc(clients: Client) -> None:
+    """RFC 7523 section 2.2: the secret is shown once and keys the client's assertions;
+    the contract's Client carries neither it nor its sealed copy."""
+    created = await create(
+        clients, token_endpoint_auth_method="client_secret_jwt", grant_types=["client_credentials"]
+    )
+    cid, secret = created.client.client_id, created.client_secret
+    assert len(secret) >= 86 and created.client.token_endpoint_auth_method == "client_secret_jwt"
+    assert secret.encode() not in created.client.SerializeToString()
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": cid,
+        "sub": cid,
+        "aud": ClientsSettings().issuer + "/oauth/token",
+    }
+    claims |= {"iat": now, "exp": now + 60, "jti": str(uuid.uuid4())}
+    assertion = jwt.encode(claims, secret.encode(), algorithm="HS512")
+    request = clients_pb2.AuthenticateClientRequest(
+        credentials=common_pb2.ClientCredentials(
+            client_id=cid, auth_method="client_secret_jwt", client_assertion=assertion
+        )
+    )
+    assert (await clients.call.AuthenticateClient(request)).client_id == cid
+    with pytest.raises(InvalidClient, match="used before"):
+        await clients.call.AuthenticateClient(request)
+    fetched = await clients.call.GetClient(clients_pb2.GetClientRequest(client_id=cid))
+    assert secret.encode() not in fetched.SerializeToString()
+    rotated = await clients.call.RotateClientSecret(
+        clients_pb2.RotateClientSecretRequest(client_id=cid)
+    )
+    assert rotated.client_secret and rotated.client_secret != secret
 
 
 async def test_create_and_authenticate(clients: Client) -> None:

@@ -165,6 +165,33 @@ async def test_dpop_bound_access_tokens_round_trip(sql_store: SqlClientStore) ->
     assert bearer is not None and bearer.dpop_bound_access_tokens is False
 
 
+async def test_client_secret_encrypted_round_trip(sql_store: SqlClientStore) -> None:
+    """client_secret_jwt: the sealed secret's bytes as they were written (any byte,
+    NUL included), replaced and dropped by an update; NULL for every other client."""
+    sealed = bytes(range(256))
+    client = make_client(
+        "hmac", token_endpoint_auth_method="client_secret_jwt", client_secret_encrypted=sealed
+    )
+    await sql_store.create(client)
+    assert await sql_store.get("hmac") == client
+    assert decode_client(encode_client(client)) == client  # the cache's encoding too
+    rotated = dataclasses.replace(client, client_secret_encrypted=b"\x00" * 60, revision=2)
+    await sql_store.update(rotated, expected_revision=1)
+    assert await sql_store.get("hmac") == rotated
+    dropped = dataclasses.replace(
+        rotated,
+        token_endpoint_auth_method="client_secret_basic",
+        client_secret_encrypted=None,
+        revision=3,
+    )
+    await sql_store.update(dropped, expected_revision=2)
+    assert await sql_store.get("hmac") == dropped
+    await sql_store.create(make_client("basic"))
+    basic = await sql_store.get("basic")
+    assert basic is not None and basic.client_secret_encrypted is None
+    assert "client_secret_encrypted" not in repr(client)
+
+
 # --- resource servers (RFC 8707) ------------------------------------------------------------
 
 

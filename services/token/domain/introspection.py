@@ -42,15 +42,16 @@ from common.errors import (
     InvalidToken,
 )
 from common.resources import ResourceDirectory
+from services.token.domain.confirmation import (
+    BEARER,
+    DPOP,
+    Confirmation,
+    certificate_thumbprint,
+)
 from services.token.domain.denylist import RevocationList
 from services.token.domain.dpop import DpopProof, DpopVerifier
 from services.token.domain.grant_families import GrantFamilies
-from services.token.domain.jwt_access_token import (
-    BEARER,
-    DPOP,
-    JwtAccessTokenVerifier,
-    dpop_jkt_of,
-)
+from services.token.domain.jwt_access_token import JwtAccessTokenVerifier
 from services.token.domain.ports import (
     AuthenticatedClient,
     ClientAuthenticator,
@@ -79,6 +80,8 @@ class IntrospectionResult:
     auth_time: int = 0
     # RFC 9449 section 6: the DPoP key (``cnf.jkt``) the token is bound to; "" none.
     cnf_jkt: str = ""
+    # RFC 8705 section 3.2: the TLS certificate (``cnf.x5t#S256``) it is bound to.
+    cnf_x5t_s256: str = ""
 
     @property
     def is_access_token(self) -> bool:
@@ -227,16 +230,25 @@ class Introspection:
         require_user: bool = False,
         scheme: str = BEARER,
         dpop: DpopProof | None = None,
+        client_certificate: bytes = b"",
     ) -> IntrospectionResult:
         """RFC 6750 section 3.1: the active access token, or invalid_token /
         insufficient_scope. With ``audience``, the token's aud must contain it
         (RFC 9068 section 4). With ``require_user``, a token that carries no user
         (client_credentials) is invalid_token, as at the userinfo endpoint.
-        ``scheme`` and ``dpop``: how it was presented (RFC 9449 section 7)."""
+        ``scheme`` and ``dpop``: how it was presented (RFC 9449 section 7);
+        ``client_certificate``: the connection's (RFC 8705 section 3)."""
         result = await self.access_token(token) if looks_like_jwt(token) else INACTIVE
         if not result.active:
             raise InvalidToken("The access token is invalid or expired")
         await self.check_sender(result, token, scheme, dpop)
+        if result.cnf_x5t_s256 and (
+            not client_certificate
+            or certificate_thumbprint(client_certificate) != result.cnf_x5t_s256
+        ):
+            raise InvalidToken(
+                "The access token is bound to a TLS client certificate this request lacks"
+            )
         if audience and audience not in result.aud:
             raise InvalidToken("The access token is not meant for this audience")
         if require_user and not result.carries_user:
@@ -277,13 +289,14 @@ def audience_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _access_token_result(claims: dict[str, Any]) -> IntrospectionResult:
     auth_time = claims.get("auth_time")
-    cnf_jkt = dpop_jkt_of(claims)
+    confirmation = Confirmation.of(claims)
     return IntrospectionResult(
         active=True,
         scope=str(claims.get("scope", "")),
         client_id=claims["client_id"],
-        token_type=DPOP if cnf_jkt else BEARER,
-        cnf_jkt=cnf_jkt,
+        token_type=confirmation.token_type,
+        cnf_jkt=confirmation.jkt,
+        cnf_x5t_s256=confirmation.x5t_s256,
         exp=int(claims["exp"]),
         iat=int(claims["iat"]),
         sub=str(claims.get("sub", "")),

@@ -17,15 +17,14 @@ import jwt
 from common.errors import UnauthorizedClient
 from common.scopes import format_scope
 from common.secrets import random_token
+from services.token.domain.confirmation import BEARER, NO_CONFIRMATION, Confirmation
 from services.token.domain.jwk import SUPPORTED_ALGS
 from services.token.domain.keys import KeyManager
 
 # RFC 9068 section 2.1; "application/at+jwt" is the long form of the same media type.
 TOKEN_TYPE_HEADERS = ("at+jwt", "application/at+jwt")
 REQUIRED_CLAIMS = ["iss", "exp", "iat", "jti", "client_id"]
-#: RFC 6750 and RFC 9449 section 5: the token_type of a bearer and of a DPoP-bound token.
-BEARER: Final = "Bearer"
-DPOP: Final = "DPoP"
+
 JTI_BYTES = 16
 #: Tokens whose signature and claims :class:`JwtAccessTokenVerifier` has checked and
 #: keeps, most recently used first out: a resource server introspects the same token
@@ -61,13 +60,6 @@ class IssuedAccessToken:
     token_type: str = BEARER
 
 
-def dpop_jkt_of(claims: Mapping[str, Any]) -> str:
-    """The DPoP key (RFC 9449 section 6.1, ``cnf.jkt``) a token is bound to; ""."""
-    cnf = claims.get("cnf")
-    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
-    return jkt if isinstance(jkt, str) else ""
-
-
 class JwtAccessTokenIssuer:
     """Signs RFC 9068 section 2 access tokens with the active key of the chosen alg."""
 
@@ -93,13 +85,13 @@ class JwtAccessTokenIssuer:
         audience: str | list[str] = "",
         ttl_seconds: int = 0,
         not_after: int = 0,
-        dpop_jkt: str = "",
+        confirmation: Confirmation = NO_CONFIRMATION,
     ) -> IssuedAccessToken:
         """``extra_claims`` (``auth_time``, ``grant_id``, ``act``) never replace a claim set
         here. ``audience`` (a resource, RFC 8707) replaces the default ``aud``;
         ``ttl_seconds`` (the resource's) the default lifetime; ``not_after`` (epoch
-        seconds, a token exchange's subject token's ``exp``) caps ``exp``; ``dpop_jkt``
-        binds the token to a DPoP key (RFC 9449 section 6.1, ``cnf.jkt``)."""
+        seconds, a token exchange's subject token's ``exp``) caps ``exp``; ``confirmation``
+        binds the token to a DPoP key or a TLS certificate (its ``cnf``)."""
         alg = alg or self._policy.default_alg
         if alg not in SUPPORTED_ALGS:
             raise UnauthorizedClient(
@@ -124,8 +116,9 @@ class JwtAccessTokenIssuer:
         }
         if scope:
             claims["scope"] = format_scope(scope)
-        if dpop_jkt:
-            claims["cnf"] = {"jkt": dpop_jkt}
+        cnf = confirmation.claim()
+        if cnf:
+            claims["cnf"] = cnf
         token = jwt.encode(
             claims, key.private_key, algorithm=alg, headers={"kid": key.kid, "typ": "at+jwt"}
         )
@@ -135,7 +128,7 @@ class JwtAccessTokenIssuer:
             expires_in=ttl,
             exp=exp,
             iat=iat,
-            token_type=DPOP if dpop_jkt else BEARER,
+            token_type=confirmation.token_type,
         )
 
 

@@ -3,8 +3,8 @@
 Each supported alg has one ``active`` key that signs; ``previous`` keys are
 still published and verify until every token they signed has expired;
 ``retired`` keys are neither. The private key (PKCS#8 PEM) is stored as
-nonce || AES-256-GCM(KEK, PEM, associated data = kid), so a row copied under
-another kid, or read with another KEK, does not decrypt.
+nonce || AES-256-GCM(KEK, PEM, associated data = kid) (common.kek), so a row
+copied under another kid, or read with another KEK, does not decrypt.
 
 Rotation (docs/operators.md): a new active key; the former one becomes
 ``previous`` with ``retire_after`` = now + the longest token lifetime + skew,
@@ -18,17 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from common.errors import InvalidRequest, NotFound
+from common.kek import Unsealable, seal, unseal
 from common.kv import KeyValue, follow_channel
 from common.timeutil import utcnow
 from common.vocabulary import SigningAlg
@@ -43,7 +41,6 @@ from services.token.domain.ports import SigningKeyStore, StoredSigningKey
 
 log = logging.getLogger(__name__)
 
-NONCE_BYTES = 12  # 96-bit GCM nonce (NIST SP 800-38D section 8.2)
 PUBLISHED_STATUSES = ("active", "previous")
 # An unknown kid reloads the store at most this often, so garbage tokens with
 # random kids cannot turn introspection into a database load generator.
@@ -66,15 +63,13 @@ def encrypt_private_key(kek: bytes, kid: str, private_key: PrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    nonce = os.urandom(NONCE_BYTES)
-    return nonce + AESGCM(kek).encrypt(nonce, pem, kid.encode("utf-8"))
+    return seal(kek, pem, kid.encode("utf-8"))
 
 
 def decrypt_private_key(kek: bytes, kid: str, blob: bytes) -> PrivateKey:
-    nonce, ciphertext = blob[:NONCE_BYTES], blob[NONCE_BYTES:]
     try:
-        pem = AESGCM(kek).decrypt(nonce, ciphertext, kid.encode("utf-8"))
-    except InvalidTag:
+        pem = unseal(kek, blob, kid.encode("utf-8"))
+    except Unsealable:
         raise KeyDecryptionError(
             f"signing key {kid} does not decrypt: 'key_encryption_key' is not the key "
             "the signing keys were stored with"

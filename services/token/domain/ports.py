@@ -25,6 +25,8 @@ class ClientCredentials:
     auth_method: str = ""
     #: private_key_jwt: the client assertion (RFC 7523 section 2.2), good once.
     client_assertion: str = field(default="", repr=False)
+    #: RFC 8705: the TLS client certificate (DER) of the request; b"" none.
+    client_certificate: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class AuthenticatedClient:
     token_exchange_audiences: tuple[str, ...] = ()
     # RFC 9449 section 5.2: its token requests must carry a DPoP proof.
     dpop_bound_access_tokens: bool = False
+    # RFC 8705 section 3.4: its access tokens are bound to its TLS certificate.
+    tls_client_certificate_bound_access_tokens: bool = False
 
     @property
     def is_confidential(self) -> bool:

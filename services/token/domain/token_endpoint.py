@@ -21,7 +21,8 @@ from common.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from common.vocabulary import ClientAuthMethod
+from common.vocabulary import TLS_AUTH_METHODS, ClientAuthMethod
+from services.token.domain.confirmation import certificate_thumbprint
 from services.token.domain.dpop import DpopVerifier
 from services.token.domain.grants import GRANTS, PLANNED_GRANT_TYPES, Grant
 from services.token.domain.grants.base import (
@@ -63,6 +64,7 @@ class TokenEndpoint:
         client = await self.authenticate_client(request)
         self.check_grant_allowed(client, grant_cls)
         request, next_nonce = await self.prove_possession(client, request)
+        request = self.bind_certificate(client, request)
         grant = grant_cls(self._services)
         response = await grant.create_token_response(
             client, self.only_declared(request, self._irrelevant[grant_cls.GRANT_TYPE])
@@ -120,7 +122,30 @@ class TokenEndpoint:
         if self._dpop is None:
             raise InvalidDpopProof("DPoP is not enabled on this server")
         proven = await self._dpop.verify(request.dpop)
-        return dataclasses.replace(request, dpop_jkt=proven.jkt), proven.next_nonce
+        confirmation = dataclasses.replace(request.confirmation, jkt=proven.jkt)
+        return dataclasses.replace(request, confirmation=confirmation), proven.next_nonce
+
+    @staticmethod
+    def bind_certificate(client: AuthenticatedClient, request: TokenRequest) -> TokenRequest:
+        """RFC 8705 section 3: the access tokens of a client that authenticated with its
+        TLS certificate, or registered tls_client_certificate_bound_access_tokens, are
+        bound to the certificate of the connection (``cnf.x5t#S256``)."""
+        certificate = request.credentials.client_certificate
+        bound = (
+            client.token_endpoint_auth_method in TLS_AUTH_METHODS
+            or client.tls_client_certificate_bound_access_tokens
+        )
+        if not bound:
+            return request
+        if not certificate:
+            raise InvalidRequest(
+                "This client's access tokens are bound to its TLS client certificate: "
+                "connect with it (mutual TLS)"
+            )
+        confirmation = dataclasses.replace(
+            request.confirmation, x5t_s256=certificate_thumbprint(certificate)
+        )
+        return dataclasses.replace(request, confirmation=confirmation)
 
     @staticmethod
     def only_declared(request: TokenRequest, irrelevant: Mapping[str, Any]) -> TokenRequest:

@@ -25,6 +25,7 @@ from common.vocabulary import (
     ClientAuthMethod,
     GrantType,
 )
+from services.token.domain.confirmation import NO_CONFIRMATION, Confirmation
 from services.token.domain.grants.base import (
     GrantServices,
     TokenRequest,
@@ -80,14 +81,14 @@ class AuthorizationCodeGrant:
         self.check_client(client, grant)
         self.check_redirect_uri(grant, request.redirect_uri)
         pkce.verify(grant.code_challenge, grant.code_challenge_method, request.code_verifier)
-        self.check_dpop_binding(grant, request.dpop_jkt)
+        self.check_dpop_binding(grant, request.confirmation.jkt)
         scope = list(grant.scopes)
         user_claims, enabled = await self._services.users.claims(grant.user_id, scope)
         if not enabled:
             raise InvalidGrant("The user account is disabled")
         target = await resolve_target(self._services, client, request.resource, grant.resource)
         return await self.issue(
-            client, grant, scope, user_claims, target=target, dpop_jkt=request.dpop_jkt
+            client, grant, scope, user_claims, target=target, confirmation=request.confirmation
         )
 
     async def consume_code(self, client: AuthenticatedClient, code: str) -> ConsumedCode:
@@ -151,10 +152,10 @@ class AuthorizationCodeGrant:
         user_claims: dict[str, Any],
         *,
         target: ResourceInfo | None = None,
-        dpop_jkt: str = "",
+        confirmation: Confirmation = NO_CONFIRMATION,
     ) -> TokenResponse:
-        """``dpop_jkt``: the access tokens are bound to that DPoP key, and so are the
-        refresh tokens of a public client (RFC 9449 section 5; a confidential client's
+        """``confirmation``: what the access tokens are bound to; the refresh tokens of
+        a public client are bound to its DPoP key (RFC 9449 section 5; a confidential client's
         are bound to its authentication already)."""
         families = self._services.families
         with_refresh_token = refresh_token_allowed(client, scope)
@@ -163,7 +164,7 @@ class AuthorizationCodeGrant:
             scope,
             with_refresh_token=with_refresh_token,
             resource=target.identifier if target is not None else "",
-            dpop_jkt="" if client.is_confidential else dpop_jkt,
+            dpop_jkt="" if client.is_confidential else confirmation.jkt,
         )
         # A replay of this code may have revoked the family between the consume call and
         # now, before its row existed: the denylist remembers it.
@@ -180,5 +181,5 @@ class AuthorizationCodeGrant:
             nonce=grant.nonce,
             user_claims=user_claims,
             target=target,
-            dpop_jkt=dpop_jkt,
+            confirmation=confirmation,
         )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from common.audit import AuditSink, NoAudit
 from common.errors import InvalidTarget
 from common.resources import ResourceDirectory, ResourceInfo, single_resource, usable_resource
+from services.token.domain.confirmation import NO_CONFIRMATION, Confirmation
 from services.token.domain.ports import (
     AuthenticatedClient,
     ClientCredentials,
@@ -55,13 +56,13 @@ class TokenRequest:
     audience: tuple[str, ...] = ()
     # RFC 9449: the request's DPoP proof (the ``DPoP`` header) ...
     dpop: DpopProof | None = field(default=None, repr=False)
-    # ... and, once the token endpoint checked it, its key's thumbprint: every grant
-    # binds the access token it issues to it (``cnf.jkt``). "" for a bearer token.
-    dpop_jkt: str = ""
+    # ... and, once the token endpoint checked it (and the client's TLS certificate,
+    # RFC 8705), what every grant binds the access tokens it issues to (``cnf``).
+    confirmation: Confirmation = NO_CONFIRMATION
 
 
 #: What every grant is handed, whatever it declares.
-_ALWAYS_GIVEN: frozenset[str] = frozenset({"grant_type", "credentials", "dpop", "dpop_jkt"})
+_ALWAYS_GIVEN: frozenset[str] = frozenset({"grant_type", "credentials", "dpop", "confirmation"})
 #: The request parameters a TokenRequest carries, which grants declare from.
 REQUEST_PARAMETERS: frozenset[str] = frozenset(
     item.name for item in fields(TokenRequest) if item.name not in _ALWAYS_GIVEN

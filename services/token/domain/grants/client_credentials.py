@@ -54,7 +54,7 @@ class ClientCredentialsGrant:
             alg=client.access_token_signing_alg,
             audience=audience,
             ttl_seconds=ttl,
-            dpop_jkt=request.dpop_jkt,
+            confirmation=request.confirmation,
         )
         # Section 4.4.3: a refresh token SHOULD NOT be included.
         return TokenResponse(

@@ -17,6 +17,7 @@ from typing import ClassVar
 from common.errors import InvalidGrant, InvalidRequest, TemporarilyUnavailable, Unimplemented
 from common.secrets import sha256_hex
 from common.vocabulary import CONFIDENTIAL_AUTH_METHODS, ClientAuthMethod, GrantType
+from services.token.domain.confirmation import NO_CONFIRMATION, Confirmation
 from services.token.domain.grants.authorization_code import AuthorizationCodeGrant
 from services.token.domain.grants.base import GrantServices, TokenRequest, TokenResponse
 from services.token.domain.ports import AuthenticatedClient, ConsumedCode
@@ -45,7 +46,7 @@ class DeviceCodeGrant:
             raise InvalidRequest("Missing 'device_code'")
         grant = await self.redeem(client, request.device_code)
         try:
-            return await self.exchange(client, grant, request.dpop_jkt)
+            return await self.exchange(client, grant, request.confirmation)
         except TemporarilyUnavailable:
             if self._services.unfinished is not None:
                 await self._services.unfinished.keep(grant)
@@ -69,11 +70,16 @@ class DeviceCodeGrant:
             raise
 
     async def exchange(
-        self, client: AuthenticatedClient, grant: ConsumedCode, dpop_jkt: str = ""
+        self,
+        client: AuthenticatedClient,
+        grant: ConsumedCode,
+        confirmation: Confirmation = NO_CONFIRMATION,
     ) -> TokenResponse:
         self._issuance.check_client(client, grant)
         scope = list(grant.scopes)
         user_claims, enabled = await self._services.users.claims(grant.user_id, scope)
         if not enabled:
             raise InvalidGrant("The user account is disabled")
-        return await self._issuance.issue(client, grant, scope, user_claims, dpop_jkt=dpop_jkt)
+        return await self._issuance.issue(
+            client, grant, scope, user_claims, confirmation=confirmation
+        )

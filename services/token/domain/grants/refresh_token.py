@@ -50,7 +50,7 @@ class RefreshTokenGrant:
             raise InvalidRequest("Missing 'refresh_token'")
         stored, family = await self.find(client, request.refresh_token)
         await self.check_usable(stored, family)
-        self.check_dpop_binding(family, request.dpop_jkt)
+        self.check_dpop_binding(family, request.confirmation.jkt)
         scope = self.validate_scope(stored, request.scope)
         # RFC 8707 section 2.2: the grant's resource, or one the request narrows to.
         target = await resolve_target(self._services, client, request.resource, family.resource)
@@ -72,7 +72,7 @@ class RefreshTokenGrant:
             refresh_token=refresh_token,
             user_claims=user_claims,
             target=target,
-            dpop_jkt=request.dpop_jkt,
+            confirmation=request.confirmation,
         )
 
     @staticmethod

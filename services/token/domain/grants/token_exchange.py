@@ -124,7 +124,7 @@ class TokenExchangeGrant:
             ttl_seconds=target.access_token_ttl_seconds if target is not None else 0,
             # Never outliving an access or ID subject token (0 for a refresh token).
             not_after=subject.expires_at,
-            dpop_jkt=request.dpop_jkt,
+            confirmation=request.confirmation,
         )
         details["scope"] = format_scope(scope)
         return TokenResponse(

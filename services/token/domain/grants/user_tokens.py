@@ -14,6 +14,7 @@ from typing import Any
 from common.resources import ResourceInfo, scopes_for
 from common.scopes import format_scope
 from common.vocabulary import GrantType, StandardScope
+from services.token.domain.confirmation import NO_CONFIRMATION, Confirmation
 from services.token.domain.grants.base import GrantServices, TokenResponse
 from services.token.domain.ports import AuthenticatedClient, GrantFamily
 
@@ -39,11 +40,11 @@ def issue_user_tokens(
     nonce: str = "",
     user_claims: dict[str, Any] | None = None,
     target: ResourceInfo | None = None,
-    dpop_jkt: str = "",
+    confirmation: Confirmation = NO_CONFIRMATION,
 ) -> TokenResponse:
     """``target`` (RFC 8707): the access token is for that resource server, with the
-    granted scopes it defines; the ID token is the client's as always. ``dpop_jkt``:
-    the access token is bound to that DPoP key (RFC 9449)."""
+    granted scopes it defines; the ID token is the client's as always. ``confirmation``:
+    what the access token is bound to (RFC 9449, RFC 8705)."""
     access_scope = scopes_for(target, scope) if target is not None else scope
     auth_time = int(family.auth_time.timestamp()) if family.auth_time is not None else None
     extra: dict[str, Any] = {"grant_id": family.family_id}
@@ -57,7 +58,7 @@ def issue_user_tokens(
         extra_claims=extra,
         audience=target.identifier if target is not None else "",
         ttl_seconds=target.access_token_ttl_seconds if target is not None else 0,
-        dpop_jkt=dpop_jkt,
+        confirmation=confirmation,
     )
     id_token = ""
     if OPENID in scope:
