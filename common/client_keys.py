@@ -45,6 +45,15 @@ class ClientKeySource(Protocol):
     ) -> jwt.PyJWK: ...
 
 
+class ClientKeySetSource(Protocol):
+    """:class:`ClientKeySets`: the client's whole set of public JWKs (RFC 8705
+    section 2.2: a self-signed TLS certificate's key must be one of them)."""
+
+    async def key_set(
+        self, *, jwks: str, jwks_uri: str, refetch: bool = False
+    ) -> tuple[dict[str, Any], ...]: ...
+
+
 class ClientKeysUnavailable(Exception):
     """The client's jwks_uri could not be fetched, or did not hold a usable JWK Set."""
 
@@ -125,6 +134,24 @@ class ClientKeySets:
             # The client may have rotated: look again, but not more often than allowed.
             fresh = await self._fetched(jwks_uri, stale_if_older_than=self._refetch_seconds)
             return _select(fresh, alg, kid)
+
+    async def key_set(
+        self, *, jwks: str, jwks_uri: str, refetch: bool = False
+    ) -> tuple[dict[str, Any], ...]:
+        """The client's public JWKs (validated as by :func:`parse_key_set`).
+        ``refetch``: the key looked for is not in the set a ``jwks_uri`` answered, so
+        fetch it again (the client may have rotated), at most every
+        ``refetch_seconds``."""
+        if jwks:
+            try:
+                return parse_key_set(jwks)
+            except ValueError as exc:
+                raise ClientKeysUnavailable(f"the registered jwks is unusable: {exc}") from None
+        if not jwks_uri:
+            raise NoSuchKey("the client registered no keys (jwks or jwks_uri)")
+        return await self._fetched(
+            jwks_uri, stale_if_older_than=self._refetch_seconds if refetch else None
+        )
 
     async def _fetched(
         self, uri: str, *, stale_if_older_than: float | None

@@ -50,6 +50,12 @@ class ClientAuthMethod(Term):
     # RFC 7523 section 2.2 (OpenID Connect Core section 9): a JWT the client signs
     # with a private key whose public half it registered (jwks or jwks_uri).
     PRIVATE_KEY_JWT = "private_key_jwt"
+    # RFC 8705 section 2.1: mutual TLS with a certificate that chains to a trusted CA
+    # and carries the one subject attribute the client registered (PKI).
+    TLS_CLIENT_AUTH = "tls_client_auth"
+    # RFC 8705 section 2.2: mutual TLS with a certificate whose public key is one of
+    # the client's registered keys (jwks or jwks_uri).
+    SELF_SIGNED_TLS_CLIENT_AUTH = "self_signed_tls_client_auth"
     # Public clients, which hold no secret (RFC 6749 section 2.1).
     NONE = "none"
 
@@ -60,6 +66,8 @@ CONFIDENTIAL_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = (
     ClientAuthMethod.CLIENT_SECRET_POST,
     ClientAuthMethod.CLIENT_SECRET_JWT,
     ClientAuthMethod.PRIVATE_KEY_JWT,
+    ClientAuthMethod.TLS_CLIENT_AUTH,
+    ClientAuthMethod.SELF_SIGNED_TLS_CLIENT_AUTH,
 )
 #: The confidential methods whose credential is a client secret the server issues
 #: (sent as it is, or, for client_secret_jwt, the key of the client's assertions).
@@ -69,8 +77,11 @@ SECRET_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = (
     ClientAuthMethod.CLIENT_SECRET_JWT,
 )
 #: RFC 8705 section 2: the methods by which a client authenticates with its TLS
-#: certificate (none yet: they join ClientAuthMethod with the clients service's check).
-TLS_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = ()
+#: client certificate (checked by services/clients/domain/client_certificates.py).
+TLS_AUTH_METHODS: Final[tuple[ClientAuthMethod, ...]] = (
+    ClientAuthMethod.TLS_CLIENT_AUTH,
+    ClientAuthMethod.SELF_SIGNED_TLS_CLIENT_AUTH,
+)
 #: RFC 7523 section 2.2: ``client_assertion_type`` of a JWT client assertion.
 JWT_BEARER_ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

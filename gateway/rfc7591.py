@@ -132,6 +132,29 @@ class ClientRegistrationRequest(BodyModel):
         default=None,
         description="RFC 9449 section 5.2: its access tokens must be DPoP-bound",
     )
+    tls_client_auth_subject_dn: Text = Field(
+        default=None,
+        description="RFC 8705 section 2.1.2: tls_client_auth only, the subject DN (RFC 4514) "
+        "its TLS certificate must have; one of the five tls_client_auth_* members",
+    )
+    tls_client_auth_san_dns: Text = Field(
+        default=None, description="RFC 8705 section 2.1.2: a dNSName SAN of its certificate"
+    )
+    tls_client_auth_san_uri: Text = Field(
+        default=None,
+        description="RFC 8705 section 2.1.2: a uniformResourceIdentifier SAN of its certificate",
+    )
+    tls_client_auth_san_ip: Text = Field(
+        default=None,
+        description="RFC 8705 section 2.1.2: an iPAddress SAN (IPv4 or IPv6) of its certificate",
+    )
+    tls_client_auth_san_email: Text = Field(
+        default=None, description="RFC 8705 section 2.1.2: an rfc822Name SAN of its certificate"
+    )
+    tls_client_certificate_bound_access_tokens: StrictBool | None = Field(
+        default=None,
+        description="RFC 8705 section 3.4: its access tokens are bound to its TLS certificate",
+    )
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Self:
@@ -163,6 +186,14 @@ class ClientRegistrationRequest(BodyModel):
             backchannel_logout_uri=self.backchannel_logout_uri or "",
             backchannel_logout_session_required=bool(self.backchannel_logout_session_required),
             dpop_bound_access_tokens=bool(self.dpop_bound_access_tokens),
+            tls_client_auth_subject_dn=self.tls_client_auth_subject_dn or "",
+            tls_client_auth_san_dns=self.tls_client_auth_san_dns or "",
+            tls_client_auth_san_uri=self.tls_client_auth_san_uri or "",
+            tls_client_auth_san_ip=self.tls_client_auth_san_ip or "",
+            tls_client_auth_san_email=self.tls_client_auth_san_email or "",
+            tls_client_certificate_bound_access_tokens=bool(
+                self.tls_client_certificate_bound_access_tokens
+            ),
         )
 
 
@@ -217,6 +248,12 @@ class ClientRegistrationResponse(Resource):
     backchannel_logout_uri: str | Omitted = None
     backchannel_logout_session_required: bool | Omitted = None
     dpop_bound_access_tokens: bool | Omitted = None
+    tls_client_auth_subject_dn: str | Omitted = None
+    tls_client_auth_san_dns: str | Omitted = None
+    tls_client_auth_san_uri: str | Omitted = None
+    tls_client_auth_san_ip: str | Omitted = None
+    tls_client_auth_san_email: str | Omitted = None
+    tls_client_certificate_bound_access_tokens: bool | Omitted = None
 
 
 def client_information(
@@ -251,4 +288,12 @@ def client_information(
         backchannel_logout_uri=client.backchannel_logout_uri or None,
         backchannel_logout_session_required=client.backchannel_logout_session_required or None,
         dpop_bound_access_tokens=client.dpop_bound_access_tokens or None,
+        tls_client_auth_subject_dn=client.tls_client_auth_subject_dn or None,
+        tls_client_auth_san_dns=client.tls_client_auth_san_dns or None,
+        tls_client_auth_san_uri=client.tls_client_auth_san_uri or None,
+        tls_client_auth_san_ip=client.tls_client_auth_san_ip or None,
+        tls_client_auth_san_email=client.tls_client_auth_san_email or None,
+        tls_client_certificate_bound_access_tokens=(
+            client.tls_client_certificate_bound_access_tokens or None
+        ),
     )

@@ -243,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="its access tokens must be DPoP-bound: token requests without a DPoP proof "
         "are refused (RFC 9449 section 5.2)",
     )
+    add_tls_options(create, replaces=False)
     create.add_argument(
         "--token-exchange-audience",
         dest="token_exchange_audiences",
@@ -355,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help="its access tokens must be DPoP-bound (RFC 9449 section 5.2)",
     )
+    add_tls_options(update, replaces=True)
     add_list_option(
         update,
         "--token-exchange-audience",
@@ -401,6 +403,37 @@ def build_parser() -> argparse.ArgumentParser:
     for command in leaf_parsers(parser):
         add_output_options(command)
     return parser
+
+
+#: RFC 8705 section 2.1.2: the flags of a tls_client_auth client's one subject
+#: attribute, and the metadata each sets.
+TLS_SUBJECT_FLAGS = (
+    ("--tls-subject-dn", "tls_client_auth_subject_dn", "DN", "its subject DN, RFC 4514 text"),
+    ("--tls-san-dns", "tls_client_auth_san_dns", "NAME", "a DNS name among its SANs"),
+    ("--tls-san-uri", "tls_client_auth_san_uri", "URI", "a URI among its SANs"),
+    ("--tls-san-ip", "tls_client_auth_san_ip", "IP", "an IP address among its SANs"),
+    ("--tls-san-email", "tls_client_auth_san_email", "ADDR", "an e-mail address among its SANs"),
+)
+
+
+def add_tls_options(parser: argparse.ArgumentParser, *, replaces: bool) -> None:
+    """Mutual-TLS client authentication (RFC 8705): the one subject attribute a
+    tls_client_auth client's certificate must carry, and certificate-bound tokens."""
+    subject = parser.add_mutually_exclusive_group()
+    for flag, dest, metavar, what in TLS_SUBJECT_FLAGS:
+        subject.add_argument(
+            flag,
+            dest=dest,
+            metavar=metavar,
+            help=f"--auth-method tls_client_auth: the certificate's {what}"
+            + (" (replaces the attribute registered before)" if replaces else ""),
+        )
+    parser.add_argument(
+        "--tls-client-certificate-bound-access-tokens",
+        action=argparse.BooleanOptionalAction,
+        help="bind its access tokens to its TLS client certificate (RFC 8705 section 3; "
+        "always so for tls_client_auth and self_signed_tls_client_auth)",
+    )
 
 
 def add_list_option(

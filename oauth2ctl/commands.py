@@ -10,9 +10,20 @@ from typing import Any
 from urllib.parse import quote
 
 from common.errors import InvalidRequest
+from common.vocabulary import ClientAuthMethod
 from oauth2ctl.api import AdminApi
 from oauth2ctl.render import client_summary, client_table
 from oauth2ctl.settings import CtlSettings
+
+#: RFC 8705 section 2.1.2: the subject attributes of a tls_client_auth client, one
+#: of which it registers (the --tls-subject-dn and --tls-san-* flags).
+TLS_SUBJECT_FIELDS = (
+    "tls_client_auth_subject_dn",
+    "tls_client_auth_san_dns",
+    "tls_client_auth_san_uri",
+    "tls_client_auth_san_ip",
+    "tls_client_auth_san_email",
+)
 
 
 def emit(value: Any, args: argparse.Namespace, text: str) -> None:
@@ -52,7 +63,26 @@ def metadata_from(args: argparse.Namespace) -> dict[str, Any]:
         body["backchannel_logout_uri"] = args.backchannel_logout_uri
     if getattr(args, "token_exchange_audiences", None):
         body["token_exchange_audiences"] = args.token_exchange_audiences
+    for name in TLS_SUBJECT_FIELDS:
+        if getattr(args, name, None):
+            body[name] = getattr(args, name)
+    if getattr(args, "tls_client_certificate_bound_access_tokens", None) is not None:
+        body["tls_client_certificate_bound_access_tokens"] = (
+            args.tls_client_certificate_bound_access_tokens
+        )
     return body
+
+
+def tls_subject_update(body: dict[str, Any]) -> None:
+    """RFC 8705 section 2.1.2: a client registers one subject attribute, so setting
+    one drops the others, and switching to another method than tls_client_auth
+    drops them all."""
+    if any(name in body for name in TLS_SUBJECT_FIELDS):
+        for name in TLS_SUBJECT_FIELDS:
+            body.setdefault(name, "")
+    elif body.get("token_endpoint_auth_method") not in (None, ClientAuthMethod.TLS_CLIENT_AUTH):
+        for name in TLS_SUBJECT_FIELDS:
+            body[name] = ""
 
 
 def read_jwks_file(name: str) -> Any:
@@ -142,6 +172,7 @@ async def update(api: AdminApi, args: argparse.Namespace, settings: CtlSettings)
         body["backchannel_logout_session_required"] = False
     if getattr(args, "dpop_bound_access_tokens", None) is not None:
         body["dpop_bound_access_tokens"] = args.dpop_bound_access_tokens
+    tls_subject_update(body)
     if args.clear_token_exchange_audiences:
         if args.token_exchange_audiences:
             raise InvalidRequest(

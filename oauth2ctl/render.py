@@ -39,11 +39,31 @@ def client_summary(client: dict[str, Any]) -> str:
             ("scope", client.get("scope")),
             ("jwks", key_count(client.get("jwks"))),
             ("jwks_uri", client.get("jwks_uri")),
+            ("TLS subject", tls_subject(client)),
             ("backchannel logout", backchannel_logout(client)),
             ("exchange audiences", " ".join(client.get("token_exchange_audiences", []))),
         ]
     )
     return text + ("\n\n" + SECRET_WARNING if secret else "")
+
+
+#: RFC 8705 section 2.1.2: how the summary names each subject attribute.
+TLS_SUBJECT_LABELS = (
+    ("tls_client_auth_subject_dn", "DN"),
+    ("tls_client_auth_san_dns", "DNS"),
+    ("tls_client_auth_san_uri", "URI"),
+    ("tls_client_auth_san_ip", "IP"),
+    ("tls_client_auth_san_email", "email"),
+)
+
+
+def tls_subject(client: dict[str, Any]) -> str:
+    """The subject attribute a tls_client_auth client's certificate must carry
+    ("DNS app.example.com"), "" for other clients."""
+    for name, label in TLS_SUBJECT_LABELS:
+        if client.get(name):
+            return f"{label} {client[name]}"
+    return ""
 
 
 def backchannel_logout(client: dict[str, Any]) -> str:

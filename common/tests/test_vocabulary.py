@@ -13,6 +13,7 @@ from oauth2.v1 import common_pb2
 from common.vocabulary import (
     CONFIDENTIAL_AUTH_METHODS,
     SECRET_AUTH_METHODS,
+    TLS_AUTH_METHODS,
     AuditOutcome,
     ClientAuthMethod,
     ClientSecretSigningAlg,
@@ -25,11 +26,13 @@ PROTOS = Path(__file__).resolve().parents[2] / "protos" / "oauth2" / "v1"
 
 
 def listed_in_proto(file: str, field: str) -> list[str]:
-    """The values a ``// a | b | c`` comment lists right above ``field``."""
+    """The values a ``// a | b | c`` comment lists right above ``field`` (on one
+    line or on several, each a ``//`` line)."""
     text = (PROTOS / file).read_text()
-    match = re.search(r"//\s*([\w|\s]+?)\n\s*string " + field + r" =", text)
+    match = re.search(r"((?:[ \t]*//[\w| \t]+\n)+)\s*string " + field + r" =", text)
     assert match, f"no value list above {field} in {file}"
-    return [value.strip() for value in match.group(1).split("|")]
+    listed = " ".join(line.strip().removeprefix("//") for line in match.group(1).splitlines())
+    return [value.strip() for value in listed.split("|")]
 
 
 def test_enums_mirror_the_contract_comments() -> None:
@@ -50,7 +53,12 @@ def test_members_are_the_wire_strings() -> None:
         "client_secret_post",
         "client_secret_jwt",
         "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
     )
+    # RFC 8705 section 2: the certificate methods, confidential and secretless.
+    assert TLS_AUTH_METHODS == ("tls_client_auth", "self_signed_tls_client_auth")
+    assert not set(TLS_AUTH_METHODS) & set(SECRET_AUTH_METHODS)
     # client_secret_jwt's secret is issued (and rotated) like the other two's; it is
     # only ever the key of its assertions, never sent (the registry's method check).
     assert SECRET_AUTH_METHODS == (

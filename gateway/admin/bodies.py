@@ -192,6 +192,31 @@ class ClientMetadata(BodyModel):
         description="RFC 9449 section 5.2: its access tokens must be DPoP-bound (its token "
         "requests must carry a DPoP proof)",
     )
+    tls_client_auth_subject_dn: String = Field(
+        default="",
+        description="RFC 8705 section 2.1.2: tls_client_auth only, the subject DN (RFC 4514, "
+        "e.g. CN=app.example.com,O=Example) its certificate must have; exactly one of the "
+        "five tls_client_auth_* attributes",
+    )
+    tls_client_auth_san_dns: String = Field(
+        default="", description="tls_client_auth: a dNSName SAN its certificate must have"
+    )
+    tls_client_auth_san_uri: String = Field(
+        default="",
+        description="tls_client_auth: a uniformResourceIdentifier SAN its certificate must have",
+    )
+    tls_client_auth_san_ip: String = Field(
+        default="",
+        description="tls_client_auth: an iPAddress SAN (IPv4 or IPv6) its certificate must have",
+    )
+    tls_client_auth_san_email: String = Field(
+        default="", description="tls_client_auth: an rfc822Name SAN its certificate must have"
+    )
+    tls_client_certificate_bound_access_tokens: bool = Field(
+        default=False,
+        description="RFC 8705 section 3.4: its access tokens are bound to its TLS client "
+        "certificate (always so for tls_client_auth and self_signed_tls_client_auth)",
+    )
 
     def metadata_set(self) -> list[str]:
         """The metadata fields the body names, in the order declared: an update mask."""

@@ -89,6 +89,12 @@ def client_of(client: clients_pb2.Client, client_secret: str = "") -> resources.
         backchannel_logout_session_required=client.backchannel_logout_session_required,
         token_exchange_audiences=list(client.token_exchange_audiences),
         dpop_bound_access_tokens=client.dpop_bound_access_tokens,
+        tls_client_auth_subject_dn=client.tls_client_auth_subject_dn,
+        tls_client_auth_san_dns=client.tls_client_auth_san_dns,
+        tls_client_auth_san_uri=client.tls_client_auth_san_uri,
+        tls_client_auth_san_ip=client.tls_client_auth_san_ip,
+        tls_client_auth_san_email=client.tls_client_auth_san_email,
+        tls_client_certificate_bound_access_tokens=client.tls_client_certificate_bound_access_tokens,
         client_secret_expires_at=int(expires.timestamp()) if expires else 0,
         created_at=_time(client, "created_at"),
         updated_at=_time(client, "updated_at"),
@@ -219,6 +225,12 @@ def client_metadata(body: bodies.ClientMetadata) -> tuple[clients_pb2.ClientMeta
         backchannel_logout_session_required=body.backchannel_logout_session_required,
         token_exchange_audiences=body.token_exchange_audiences,
         dpop_bound_access_tokens=body.dpop_bound_access_tokens,
+        tls_client_auth_subject_dn=body.tls_client_auth_subject_dn,
+        tls_client_auth_san_dns=body.tls_client_auth_san_dns,
+        tls_client_auth_san_uri=body.tls_client_auth_san_uri,
+        tls_client_auth_san_ip=body.tls_client_auth_san_ip,
+        tls_client_auth_san_email=body.tls_client_auth_san_email,
+        tls_client_certificate_bound_access_tokens=body.tls_client_certificate_bound_access_tokens,
     )
     return metadata, paths
 

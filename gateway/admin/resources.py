@@ -78,6 +78,25 @@ class Client(Resource):
     dpop_bound_access_tokens: bool = Field(
         description="RFC 9449 section 5.2: its access tokens must be DPoP-bound"
     )
+    tls_client_auth_subject_dn: str = Field(
+        description="RFC 8705 section 2.1.2: the subject DN its TLS certificate must have "
+        "(tls_client_auth), or empty"
+    )
+    tls_client_auth_san_dns: str = Field(
+        description="tls_client_auth: the dNSName SAN its certificate must have, or empty"
+    )
+    tls_client_auth_san_uri: str = Field(
+        description="tls_client_auth: the URI SAN its certificate must have, or empty"
+    )
+    tls_client_auth_san_ip: str = Field(
+        description="tls_client_auth: the iPAddress SAN its certificate must have, or empty"
+    )
+    tls_client_auth_san_email: str = Field(
+        description="tls_client_auth: the rfc822Name SAN its certificate must have, or empty"
+    )
+    tls_client_certificate_bound_access_tokens: bool = Field(
+        description="RFC 8705 section 3.4: its access tokens are bound to its TLS certificate"
+    )
     client_secret_expires_at: int = Field(
         description="RFC 7591 section 3.2.1: seconds since the epoch, 0 for never"
     )

@@ -156,6 +156,12 @@ async def test_client_lifecycle(client: httpx.AsyncClient, fake_admin: AdminBack
         "backchannel_logout_session_required": False,
         "token_exchange_audiences": [],
         "dpop_bound_access_tokens": False,
+        "tls_client_auth_subject_dn": "",
+        "tls_client_auth_san_dns": "",
+        "tls_client_auth_san_uri": "",
+        "tls_client_auth_san_ip": "",
+        "tls_client_auth_san_email": "",
+        "tls_client_certificate_bound_access_tokens": False,
         "client_secret_expires_at": 0,
         "created_at": "2023-11-14T22:13:20Z",
         "updated_at": "2023-11-14T22:13:20Z",
@@ -524,6 +530,97 @@ async def test_dpop_bound_access_tokens_of_a_client(
         400,
         "invalid_client_metadata",
         "'dpop_bound_access_tokens' must be true or false",
+    )
+
+
+async def test_tls_client_auth_settings_of_a_client(
+    client: httpx.AsyncClient, fake_admin: AdminBackend
+) -> None:
+    """RFC 8705: a tls_client_auth client with its one subject attribute, no secret;
+    PATCH replaces the attribute (naming what it replaces) and turns certificate-bound
+    tokens on; a second attribute, or one without the method, is invalid_client_metadata."""
+    created = await call(
+        client,
+        "POST",
+        "/clients",
+        201,
+        json={
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": "CN=svc.example.com,O=Example",
+        },
+    )
+    assert "client_secret" not in created
+    assert created["token_endpoint_auth_method"] == "tls_client_auth"
+    assert created["tls_client_auth_subject_dn"] == "CN=svc.example.com,O=Example"
+    assert created["grant_types"] == ["client_credentials"]
+    metadata = fake_admin.requests[-1][1].metadata
+    assert metadata.tls_client_auth_subject_dn == "CN=svc.example.com,O=Example"
+    client_id = created["client_id"]
+    changed = await call(
+        client,
+        "PATCH",
+        f"/clients/{client_id}",
+        json={
+            "tls_client_auth_subject_dn": "",
+            "tls_client_auth_san_ip": "192.0.2.10",
+            "tls_client_certificate_bound_access_tokens": True,
+        },
+    )
+    assert list(fake_admin.requests[-1][1].update_mask) == [
+        "tls_client_auth_subject_dn",
+        "tls_client_auth_san_ip",
+        "tls_client_certificate_bound_access_tokens",
+    ]
+    assert (changed["tls_client_auth_subject_dn"], changed["tls_client_auth_san_ip"]) == (
+        "",
+        "192.0.2.10",
+    )
+    assert changed["tls_client_certificate_bound_access_tokens"] is True
+    read = await call(client, "GET", f"/clients/{client_id}")
+    assert read["tls_client_auth_san_ip"] == "192.0.2.10"
+
+    response = await client.patch(
+        f"/admin/api/clients/{client_id}",
+        headers=ADMIN,
+        json={"tls_client_auth_san_dns": "svc.example.com"},
+    )
+    assert_error(
+        response,
+        400,
+        "invalid_client_metadata",
+        "'token_endpoint_auth_method' tls_client_auth needs exactly one of "
+        "'tls_client_auth_subject_dn', 'tls_client_auth_san_dns', 'tls_client_auth_san_uri', "
+        "'tls_client_auth_san_ip', 'tls_client_auth_san_email' (RFC 8705 section 2.1.2); got 2",
+    )
+    response = await client.post(
+        "/admin/api/clients", headers=ADMIN, json={"tls_client_auth_san_dns": "svc.example.com"}
+    )
+    assert_error(
+        response,
+        400,
+        "invalid_client_metadata",
+        "'tls_client_auth_san_dns' is only for 'token_endpoint_auth_method' tls_client_auth",
+    )
+    self_signed = await call(
+        client,
+        "POST",
+        "/clients",
+        201,
+        json={
+            "token_endpoint_auth_method": "self_signed_tls_client_auth",
+            "jwks_uri": "https://svc.example.com/jwks",
+        },
+    )
+    assert "client_secret" not in self_signed
+    response = await client.post(
+        f"/admin/api/clients/{self_signed['client_id']}/secret", headers=ADMIN
+    )
+    assert_error(
+        response,
+        400,
+        "invalid_request",
+        "A client with 'token_endpoint_auth_method' self_signed_tls_client_auth has no "
+        "secret to rotate",
     )
 
 

@@ -77,6 +77,8 @@ EXPECTED_METADATA = {
         "client_secret_post",
         "client_secret_jwt",
         "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
         "none",
     ],
     "introspection_endpoint_auth_methods_supported": [
@@ -84,12 +86,16 @@ EXPECTED_METADATA = {
         "client_secret_post",
         "client_secret_jwt",
         "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
     ],
     "revocation_endpoint_auth_methods_supported": [
         "client_secret_basic",
         "client_secret_post",
         "client_secret_jwt",
         "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
     ],
     "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
     "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
@@ -138,6 +144,8 @@ async def test_discovery_follows_the_grant_registry(
         "client_secret_post",
         "client_secret_jwt",
         "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
     ]
 
 

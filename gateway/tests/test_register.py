@@ -117,6 +117,12 @@ def client_message(
         backchannel_logout_uri=m.backchannel_logout_uri,
         backchannel_logout_session_required=m.backchannel_logout_session_required,
         dpop_bound_access_tokens=m.dpop_bound_access_tokens,
+        tls_client_auth_subject_dn=m.tls_client_auth_subject_dn,
+        tls_client_auth_san_dns=m.tls_client_auth_san_dns,
+        tls_client_auth_san_uri=m.tls_client_auth_san_uri,
+        tls_client_auth_san_ip=m.tls_client_auth_san_ip,
+        tls_client_auth_san_email=m.tls_client_auth_san_email,
+        tls_client_certificate_bound_access_tokens=m.tls_client_certificate_bound_access_tokens,
         created_at=Timestamp(seconds=ISSUED_AT),
         updated_at=Timestamp(seconds=ISSUED_AT),
         dynamically_registered=True,
@@ -435,6 +441,67 @@ async def test_register_with_dpop_bound_access_tokens(
     assert calls.request("UpdateRegistration").metadata.dpop_bound_access_tokens is True
 
 
+TLS_SUBJECT_MEMBERS = {
+    "tls_client_auth_subject_dn": "CN=app.example.com,O=Example",
+    "tls_client_auth_san_dns": "app.example.com",
+    "tls_client_auth_san_uri": "spiffe://example.org/app",
+    "tls_client_auth_san_ip": "192.0.2.10",
+    "tls_client_auth_san_email": "app@example.com",
+}
+
+
+@pytest.mark.parametrize(("member", "value"), list(TLS_SUBJECT_MEMBERS.items()))
+async def test_register_a_tls_client_auth_client(
+    http: httpx.AsyncClient, calls: Calls, member: str, value: str
+) -> None:
+    """RFC 8705 section 2.1.2: a registrant sets tls_client_auth with one subject
+    attribute and tls_client_certificate_bound_access_tokens; they reach the clients
+    service, come back in the client information (empty ones left out) and travel
+    with an RFC 7592 update."""
+    metadata = {
+        **WEB_METADATA,
+        "token_endpoint_auth_method": "tls_client_auth",
+        member: value,
+        "tls_client_certificate_bound_access_tokens": True,
+    }
+    response = await http.post("/oauth/register", json=metadata)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["token_endpoint_auth_method"] == "tls_client_auth"
+    assert body[member] == value
+    assert body["tls_client_certificate_bound_access_tokens"] is True
+    assert not (set(TLS_SUBJECT_MEMBERS) - {member}) & set(body)
+    sent = calls.request("RegisterClient").metadata
+    assert getattr(sent, member) == value
+    assert sent.tls_client_certificate_bound_access_tokens is True
+    for other in set(TLS_SUBJECT_MEMBERS) - {member}:
+        assert getattr(sent, other) == ""
+
+    calls.reset()
+    response = await http.put(
+        "/oauth/register/dyn-1", json={**metadata, "client_id": "dyn-1"}, headers=AUTH
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()[member] == value
+    assert getattr(calls.request("UpdateRegistration").metadata, member) == value
+
+
+async def test_register_a_self_signed_tls_client(http: httpx.AsyncClient, calls: Calls) -> None:
+    """RFC 8705 section 2.2: the certificate's key among the registered ones."""
+    metadata = {
+        **WEB_METADATA,
+        "token_endpoint_auth_method": "self_signed_tls_client_auth",
+        "jwks_uri": "https://app.example.com/jwks",
+    }
+    response = await http.post("/oauth/register", json=metadata)
+    assert response.status_code == 201, response.text
+    assert response.json()["token_endpoint_auth_method"] == "self_signed_tls_client_auth"
+    assert "tls_client_certificate_bound_access_tokens" not in response.json()
+    sent = calls.request("RegisterClient").metadata
+    assert sent.token_endpoint_auth_method == "self_signed_tls_client_auth"
+    assert sent.tls_client_certificate_bound_access_tokens is False
+
+
 async def test_register_never_sets_token_exchange_audiences(
     http: httpx.AsyncClient, calls: Calls
 ) -> None:
@@ -477,6 +544,11 @@ async def test_the_registry_refuses_the_token_exchange_grant(
             {"dpop_bound_access_tokens": "true"},
             "'dpop_bound_access_tokens' must be true or false",
         ),
+        (
+            {"tls_client_certificate_bound_access_tokens": 1},
+            "'tls_client_certificate_bound_access_tokens' must be true or false",
+        ),
+        ({"tls_client_auth_san_dns": ["a"]}, "'tls_client_auth_san_dns' must be a string"),
     ],
 )
 async def test_register_refuses_bad_logout_members(

@@ -547,3 +547,101 @@ def test_dpop_bound_access_tokens(ctl: Ctl) -> None:
     assert code == 0, err
     assert json.loads(out)["dpop_bound_access_tokens"] is True
     assert list(ctl.admin.requests[-1][1].update_mask) == ["scope"]
+
+
+def test_tls_client_auth_flags(ctl: Ctl) -> None:
+    """RFC 8705: ``create`` registers a tls_client_auth client with one subject
+    attribute (no secret) and certificate-bound tokens; ``update`` replaces the
+    attribute (clearing the others in the mask) and switches the binding off."""
+    code, out, err = ctl(
+        "client",
+        "create",
+        "--name",
+        "mtls",
+        "--auth-method",
+        "tls_client_auth",
+        "--tls-subject-dn",
+        "CN=svc.example.com,O=Example",
+        "--tls-client-certificate-bound-access-tokens",
+        "--json",
+    )
+    assert code == 0, err
+    created = json.loads(out)
+    assert "client_secret" not in created
+    assert created["token_endpoint_auth_method"] == "tls_client_auth"
+    assert created["tls_client_auth_subject_dn"] == "CN=svc.example.com,O=Example"
+    assert created["tls_client_certificate_bound_access_tokens"] is True
+    metadata = ctl.admin.requests[-1][1].metadata
+    assert metadata.tls_client_auth_subject_dn == "CN=svc.example.com,O=Example"
+    client_id = created["client_id"]
+
+    code, out, err = ctl("client", "show", client_id)
+    assert code == 0, err
+    assert "TLS subject" in out and "DN CN=svc.example.com,O=Example" in out
+
+    code, out, err = ctl(
+        "client",
+        "update",
+        client_id,
+        "--tls-san-ip",
+        "192.0.2.10",
+        "--no-tls-client-certificate-bound-access-tokens",
+        "--json",
+    )
+    assert code == 0, err
+    updated = json.loads(out)
+    assert (updated["tls_client_auth_san_ip"], updated["tls_client_auth_subject_dn"]) == (
+        "192.0.2.10",
+        "",
+    )
+    assert updated["tls_client_certificate_bound_access_tokens"] is False
+    assert set(ctl.admin.requests[-1][1].update_mask) == {
+        "tls_client_auth_subject_dn",
+        "tls_client_auth_san_dns",
+        "tls_client_auth_san_uri",
+        "tls_client_auth_san_ip",
+        "tls_client_auth_san_email",
+        "tls_client_certificate_bound_access_tokens",
+    }
+    for flag, value in [
+        ("--tls-san-dns", "svc.example.com"),
+        ("--tls-san-uri", "spiffe://example.org/svc"),
+        ("--tls-san-email", "svc@example.com"),
+    ]:
+        code, out, err = ctl("client", "update", client_id, flag, value, "--json")
+        assert code == 0, err
+    # Back to a secret method: the subject attribute goes with it.
+    code, out, err = ctl(
+        "client", "update", client_id, "--auth-method", "client_secret_basic", "--json"
+    )
+    assert code == 0, err
+    back = json.loads(out)
+    assert back["token_endpoint_auth_method"] == "client_secret_basic"
+    assert back["tls_client_auth_san_email"] == ""
+
+    # One subject attribute at a time.
+    with pytest.raises(SystemExit):
+        ctl("client", "create", "--name", "x", "--tls-san-dns", "a.example", "--tls-san-ip", "::1")
+    assert "not allowed with argument --tls-san-dns" in ctl.capsys.readouterr().err
+
+
+def test_self_signed_tls_client_auth_flag(ctl: Ctl) -> None:
+    code, out, err = ctl(
+        "client",
+        "create",
+        "--name",
+        "self-signed",
+        "--auth-method",
+        "self_signed_tls_client_auth",
+        "--jwks-uri",
+        "https://svc.example.com/jwks",
+        "--json",
+    )
+    assert code == 0, err
+    created = json.loads(out)
+    assert created["token_endpoint_auth_method"] == "self_signed_tls_client_auth"
+    assert "client_secret" not in created
+    code, out, err = ctl(
+        "client", "create", "--name", "keyless", "--auth-method", "self_signed_tls_client_auth"
+    )
+    assert code != 0 and "register 'jwks' or 'jwks_uri'" in err

@@ -27,6 +27,7 @@ from services.clients.domain import (
     ResourceRegistry,
 )
 from services.clients.domain.client_assertion import ClientAssertions
+from services.clients.domain.client_certificates import ClientCertificates
 from services.clients.domain.client_secret import SealedSecrets
 from services.clients.servicer import ClientsServicer
 from services.clients.settings import ClientsSettings
@@ -56,13 +57,16 @@ def resolve_key_encryption_key(settings: ClientsSettings) -> bytes:
 
 
 def build_assertions(
-    settings: ClientsSettings, kv: KeyValue, secrets: SealedSecrets | None = None
+    settings: ClientsSettings,
+    kv: KeyValue,
+    secrets: SealedSecrets | None = None,
+    keys: ClientKeySets | None = None,
 ) -> ClientAssertions:
     """private_key_jwt and client_secret_jwt (RFC 7523): keys from the client's jwks or
-    jwks_uri, or its secret opened by ``secrets``; each jti once (in Redis on
-    PostgreSQL + Redis, shared by every replica)."""
+    jwks_uri (``keys``, or a fetcher of its own), or its secret opened by ``secrets``;
+    each jti once (in Redis on PostgreSQL + Redis, shared by every replica)."""
     return ClientAssertions(
-        ClientKeySets(allow_http=settings.jwks_uri_allow_http),
+        keys if keys is not None else ClientKeySets(allow_http=settings.jwks_uri_allow_http),
         ReplayCache(kv, "client-assertion"),
         secrets=secrets,
         audiences=assertion_audiences(settings.issuer),
@@ -78,14 +82,18 @@ def build_registry(
     key_encryption_key: bytes | None = None,
 ) -> ClientRegistry:
     """``key_encryption_key`` seals and opens the secrets of client_secret_jwt
-    clients; without it that method is not available."""
+    clients; without it that method is not available. tls_client_auth and
+    self_signed_tls_client_auth (RFC 8705) check the certificate the gateway passes."""
     secrets = SealedSecrets(key_encryption_key) if key_encryption_key is not None else None
+    # One fetcher (and cache) of jwks_uri documents for assertions and certificates.
+    keys = ClientKeySets(allow_http=settings.jwks_uri_allow_http)
     return ClientRegistry(
         client_store(settings, engine, kv),
         jwks_uri_allow_http=settings.jwks_uri_allow_http,
         backchannel_logout_uri_allow_http=settings.backchannel_logout_uri_allow_http,
-        assertions=build_assertions(settings, kv, secrets),
+        assertions=build_assertions(settings, kv, secrets, keys),
         secrets=secrets,
+        certificates=ClientCertificates(keys),
     )
 
 

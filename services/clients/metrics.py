@@ -19,3 +19,10 @@ CLIENT_ASSERTIONS = Counter(
     "(the replay cache could not answer).",
     ["outcome"],
 )
+CLIENT_CERTIFICATE_AUTHENTICATIONS = Counter(
+    "oauth2_client_certificate_authentications_total",
+    "tls_client_auth and self_signed_tls_client_auth client authentications (RFC 8705) "
+    "by outcome: accepted, refused (no, an unusable or a non-matching certificate) or "
+    "unavailable (the client's jwks_uri did not answer a usable key set).",
+    ["outcome"],
+)

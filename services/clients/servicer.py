@@ -46,6 +46,12 @@ def metadata_from_proto(message: clients_pb2.ClientMetadata) -> ClientMetadata:
         backchannel_logout_session_required=message.backchannel_logout_session_required,
         token_exchange_audiences=tuple(message.token_exchange_audiences),
         dpop_bound_access_tokens=message.dpop_bound_access_tokens,
+        tls_client_auth_subject_dn=message.tls_client_auth_subject_dn,
+        tls_client_auth_san_dns=message.tls_client_auth_san_dns,
+        tls_client_auth_san_uri=message.tls_client_auth_san_uri,
+        tls_client_auth_san_ip=message.tls_client_auth_san_ip,
+        tls_client_auth_san_email=message.tls_client_auth_san_email,
+        tls_client_certificate_bound_access_tokens=message.tls_client_certificate_bound_access_tokens,
     )
 
 
@@ -83,6 +89,12 @@ def client_to_proto(client: Client) -> clients_pb2.Client:
         backchannel_logout_session_required=client.backchannel_logout_session_required,
         token_exchange_audiences=client.token_exchange_audiences,
         dpop_bound_access_tokens=client.dpop_bound_access_tokens,
+        tls_client_auth_subject_dn=client.tls_client_auth_subject_dn,
+        tls_client_auth_san_dns=client.tls_client_auth_san_dns,
+        tls_client_auth_san_uri=client.tls_client_auth_san_uri,
+        tls_client_auth_san_ip=client.tls_client_auth_san_ip,
+        tls_client_auth_san_email=client.tls_client_auth_san_email,
+        tls_client_certificate_bound_access_tokens=client.tls_client_certificate_bound_access_tokens,
     )
 
 
@@ -196,6 +208,7 @@ class ClientsServicer(clients_pb2_grpc.ClientsServiceServicer):
             credentials.client_secret,
             credentials.auth_method,
             credentials.client_assertion,
+            credentials.client_certificate,
         )
         return client_to_proto(client)
 

@@ -184,7 +184,13 @@ def base_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session", params=["postgres", "embedded"])
+#: Every end-to-end flow runs on PostgreSQL + Redis in make test, and once more on the
+#: embedded default (SQLite, in-process stand-ins) in make test-slow and CI: the same
+#: code path, so the second run is the longest part of the suite that finds least.
+SYSTEMS = ["postgres", pytest.param("embedded", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(scope="session", params=SYSTEMS)
 def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningSystem]:

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from oauth2ctl.devrun import System, free_port
 from tests.e2e.admin_support import AdminApi
 from tests.e2e.browser import Browser, page_text
-from tests.e2e.conftest import RunningSystem, base_env, basic, postgres_env, start_system
+from tests.e2e.conftest import SYSTEMS, RunningSystem, base_env, basic, postgres_env, start_system
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ class Limited:
         return self.trusted.base_url
 
 
-@pytest.fixture(scope="module", params=["postgres", "embedded"])
+@pytest.fixture(scope="module", params=SYSTEMS)
 def limited(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Limited]:

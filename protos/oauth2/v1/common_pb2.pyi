@@ -87,7 +87,9 @@ class ClientCredentials(_message.Message):
     client_secret: _builtins.str
     """Empty for token_endpoint_auth_method "none"."""
     auth_method: _builtins.str
-    """client_secret_basic | client_secret_post | client_secret_jwt | private_key_jwt | none"""
+    """client_secret_basic | client_secret_post | client_secret_jwt | private_key_jwt |
+    tls_client_auth | self_signed_tls_client_auth | none
+    """
     client_assertion: _builtins.str
     """private_key_jwt and client_secret_jwt: the client assertion, a JWT (RFC 7523
     section 2.2).

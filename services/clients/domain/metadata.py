@@ -15,9 +15,12 @@ Defaults, chosen so that the common cases need no flags:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from urllib.parse import urlsplit
+
+from cryptography import x509
 
 from common.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidRequest
 from common.scopes import format_scope, parse_scope
@@ -40,6 +43,7 @@ from services.clients.domain.model import (
     CONFIDENTIAL_METHODS,
     GRANT_TYPES,
     RESPONSE_TYPES,
+    TLS_SUBJECT_FIELDS,
     ClientMetadata,
 )
 from services.clients.domain.outbound_uris import validate_outbound_uri
@@ -60,11 +64,15 @@ MIN_IMPORTED_SECRET_LENGTH = 32
 MAX_CORS_ORIGINS = 50
 MAX_TOKEN_EXCHANGE_AUDIENCES = 20
 MAX_AUDIENCE_LENGTH = 255
+#: The longest RFC 8705 subject attribute (tls_client_auth_subject_dn, ..._san_*).
+MAX_TLS_SUBJECT_LENGTH = 1024
 
 # RFC 6749 Appendix A.1: client-id = *VSCHAR, VSCHAR = %x20-7E.
 _VSCHAR = re.compile(r"[\x20-\x7e]+")
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# RFC 3986 section 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:.+", re.DOTALL)
 #: How a refusal names the confidential methods.
 _CONFIDENTIAL = "('token_endpoint_auth_method' " + ", ".join(CONFIDENTIAL_AUTH_METHODS) + ")"
 
@@ -196,6 +204,13 @@ def validate_metadata(
             "'token_endpoint_auth_method' private_key_jwt needs the client's public keys: "
             "register 'jwks' or 'jwks_uri'"
         )
+    if auth_method == ClientAuthMethod.SELF_SIGNED_TLS_CLIENT_AUTH and not (jwks or jwks_uri):
+        # RFC 8705 section 2.2.2: the certificate's key must be one of its public keys.
+        raise InvalidClientMetadata(
+            "'token_endpoint_auth_method' self_signed_tls_client_auth needs the client's "
+            "public keys (its certificate's among them): register 'jwks' or 'jwks_uri'"
+        )
+    tls_subject = _tls_subject(metadata, auth_method)
 
     return ClientMetadata(
         client_name=_client_name(metadata.client_name, client_id),
@@ -225,7 +240,71 @@ def validate_metadata(
         backchannel_logout_session_required=metadata.backchannel_logout_session_required,
         token_exchange_audiences=token_exchange_audiences,
         dpop_bound_access_tokens=metadata.dpop_bound_access_tokens,
+        **tls_subject,
+        tls_client_certificate_bound_access_tokens=(
+            metadata.tls_client_certificate_bound_access_tokens
+        ),
     )
+
+
+def _tls_subject(metadata: ClientMetadata, auth_method: str) -> dict[str, str]:
+    """RFC 8705 section 2.1.2: a tls_client_auth client registers exactly one subject
+    attribute of its certificate, and no other client any; each checked for its kind
+    and kept as given."""
+    present = {name: getattr(metadata, name) for name in TLS_SUBJECT_FIELDS}
+    present = {name: value for name, value in present.items() if value}
+    if auth_method != ClientAuthMethod.TLS_CLIENT_AUTH:
+        if present:
+            raise InvalidClientMetadata(
+                f"'{next(iter(present))}' is only for 'token_endpoint_auth_method' tls_client_auth"
+            )
+        return dict.fromkeys(TLS_SUBJECT_FIELDS, "")
+    if len(present) != 1:
+        raise InvalidClientMetadata(
+            "'token_endpoint_auth_method' tls_client_auth needs exactly one of "
+            + ", ".join(f"'{name}'" for name in TLS_SUBJECT_FIELDS)
+            + " (RFC 8705 section 2.1.2)"
+            + (f"; got {len(present)}" if present else "")
+        )
+    ((name, value),) = present.items()
+    _check_tls_subject(name, value)
+    return {**dict.fromkeys(TLS_SUBJECT_FIELDS, ""), name: value}
+
+
+def _check_tls_subject(name: str, value: str) -> None:
+    if len(value) > MAX_TLS_SUBJECT_LENGTH:
+        raise InvalidClientMetadata(f"'{name}' is longer than {MAX_TLS_SUBJECT_LENGTH} characters")
+    if _CONTROL.search(value):
+        raise InvalidClientMetadata(f"Invalid character in '{name}'")
+    if name == "tls_client_auth_subject_dn":
+        try:
+            x509.Name.from_rfc4514_string(value)
+        except ValueError:
+            raise InvalidClientMetadata(
+                f"'{name}' must be a distinguished name in RFC 4514 form, "
+                "e.g. CN=app.example.com,O=Example"
+            ) from None
+        return
+    if " " in value:
+        raise InvalidClientMetadata(f"'{name}' must not contain spaces")
+    if name == "tls_client_auth_san_ip":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise InvalidClientMetadata(
+                f"'{name}' must be an IPv4 or IPv6 address, e.g. 192.0.2.10 or 2001:db8::10"
+            ) from None
+    elif name == "tls_client_auth_san_uri":
+        if not _URI_SCHEME.fullmatch(value):
+            raise InvalidClientMetadata(
+                f"'{name}' must be an absolute URI, e.g. spiffe://example.org/app"
+            )
+    elif name == "tls_client_auth_san_email":
+        local, _, domain = value.partition("@")
+        if not local or not domain or "@" in domain:
+            raise InvalidClientMetadata(
+                f"'{name}' must be an e-mail address with one '@', e.g. app@example.com"
+            )
 
 
 def _client_name(name: str, client_id: str) -> str:

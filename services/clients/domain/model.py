@@ -75,7 +75,28 @@ class ClientMetadata:
     token_exchange_audiences: tuple[str, ...] = ()
     #: RFC 9449 section 5.2: every access token it gets must be DPoP-bound.
     dpop_bound_access_tokens: bool = False
+    #: RFC 8705 section 2.1.2: the one subject attribute a tls_client_auth client's
+    #: certificate must carry ("" for the others): its subject DN (RFC 4514 text),
+    #: or a DNS name, URI, IP address or e-mail address among its SANs.
+    tls_client_auth_subject_dn: str = ""
+    tls_client_auth_san_dns: str = ""
+    tls_client_auth_san_uri: str = ""
+    tls_client_auth_san_ip: str = ""
+    tls_client_auth_san_email: str = ""
+    #: RFC 8705 section 3.4: its access tokens are bound to its TLS certificate
+    #: (always so for the TLS methods).
+    tls_client_certificate_bound_access_tokens: bool = False
 
+
+#: The RFC 8705 section 2.1.2 subject attributes, one of which a tls_client_auth
+#: client registers.
+TLS_SUBJECT_FIELDS: Final = (
+    "tls_client_auth_subject_dn",
+    "tls_client_auth_san_dns",
+    "tls_client_auth_san_uri",
+    "tls_client_auth_san_ip",
+    "tls_client_auth_san_email",
+)
 
 #: Field names an UpdateClient ``update_mask`` may name.
 METADATA_FIELDS: Final = frozenset(f.name for f in dataclasses.fields(ClientMetadata))
@@ -129,11 +150,17 @@ class Client:
     backchannel_logout_session_required: bool = False
     token_exchange_audiences: tuple[str, ...] = ()
     dpop_bound_access_tokens: bool = False
+    tls_client_auth_subject_dn: str = ""
+    tls_client_auth_san_dns: str = ""
+    tls_client_auth_san_uri: str = ""
+    tls_client_auth_san_ip: str = ""
+    tls_client_auth_san_email: str = ""
+    tls_client_certificate_bound_access_tokens: bool = False
 
     @property
     def is_confidential(self) -> bool:
-        """RFC 6749 section 2.1: a client that can keep a credential (a secret or a
-        private key)."""
+        """RFC 6749 section 2.1: a client that can keep a credential (a secret, a
+        private key, a TLS certificate's)."""
         return self.token_endpoint_auth_method in CONFIDENTIAL_METHODS
 
     @property

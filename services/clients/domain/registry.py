@@ -14,9 +14,10 @@ from common.errors import InvalidClient, InvalidClientMetadata, InvalidRequest, 
 from common.paging import decode_page_token, encode_page_token, page_size
 from common.secrets import TOKEN_BYTES
 from common.timeutil import utcnow
-from common.vocabulary import ClientAuthMethod
+from common.vocabulary import TLS_AUTH_METHODS, ClientAuthMethod
 from services.clients.domain import client_secret
 from services.clients.domain.client_assertion import ASSERTION_METHODS, ClientAssertions
+from services.clients.domain.client_certificates import CertificateRefused, ClientCertificates
 from services.clients.domain.client_secret import SealedSecrets
 from services.clients.domain.metadata import (
     validate_client_id,
@@ -70,14 +71,19 @@ class ClientRegistry:
         backchannel_logout_uri_allow_http: bool = False,
         assertions: ClientAssertions | None = None,
         secrets: SealedSecrets | None = None,
+        certificates: ClientCertificates | None = None,
     ) -> None:
         """``jwks_uri_allow_http``, ``backchannel_logout_uri_allow_http``: the settings
         of those names (development only), for every validation of metadata, RFC 7591
         registrations' included. ``assertions`` verifies ``private_key_jwt`` and
         ``client_secret_jwt``; without it those methods authenticate no one.
         ``secrets`` seals the secrets of ``client_secret_jwt`` clients (the same key
-        as ``assertions`` opens them with); without it no such client is made."""
+        as ``assertions`` opens them with); without it no such client is made.
+        ``certificates`` checks the TLS certificates of ``tls_client_auth`` and
+        ``self_signed_tls_client_auth`` clients (RFC 8705); by default one that fetches
+        a ``jwks_uri`` over https only."""
         self._store = store
+        self._certificates = certificates if certificates is not None else ClientCertificates()
         self._assertions = assertions
         self._secrets = secrets
         self._clock = clock
@@ -224,11 +230,15 @@ class ClientRegistry:
         client_secret_plain: str,
         auth_method: str,
         client_assertion: str = "",
+        client_certificate: bytes = b"",
     ) -> Client:
         """RFC 6749 section 2.3.1: the client must use the method it registered
         (RFC 7591 section 2) with the right secret; public clients present none;
         ``private_key_jwt`` and ``client_secret_jwt`` clients a client assertion
-        (RFC 7523), never the secret itself.
+        (RFC 7523), never the secret itself; ``tls_client_auth`` and
+        ``self_signed_tls_client_auth`` clients (RFC 8705) only their client_id (the
+        gateway's ``none``) and the TLS certificate of their connection
+        (``client_certificate``, DER), which any other client's authentication ignores.
 
         Every failure to identify the client or to match its secret is the same
         InvalidClient, whatever went wrong; an assertion of a known client that
@@ -238,6 +248,10 @@ class ClientRegistry:
         if client is None:
             client_secret.dummy_verify(client_secret_plain)
             raise InvalidClient(AUTHENTICATION_FAILED, detail=f"unknown client {client_id!r}")
+        if client.token_endpoint_auth_method in TLS_AUTH_METHODS:
+            return await self._authenticate_by_certificate(
+                client, client_secret_plain, auth_method, client_assertion, client_certificate
+            )
         if auth_method != client.token_endpoint_auth_method:
             client_secret.dummy_verify(client_secret_plain)  # same cost as a wrong secret
             raise InvalidClient(
@@ -268,6 +282,40 @@ class ClientRegistry:
         self._check_secret_expiry(client)
         if not client.enabled:
             raise InvalidClient(AUTHENTICATION_FAILED, detail=f"{client_id!r} is disabled")
+        return client
+
+    async def _authenticate_by_certificate(
+        self,
+        client: Client,
+        client_secret_plain: str,
+        auth_method: str,
+        client_assertion: str,
+        client_certificate: bytes,
+    ) -> Client:
+        """RFC 8705 section 2: the client sends its client_id alone (no secret, no
+        assertion) over a connection with its certificate."""
+        method = client.token_endpoint_auth_method
+        if auth_method != ClientAuthMethod.NONE or client_secret_plain or client_assertion:
+            client_secret.dummy_verify(client_secret_plain)  # same cost as a wrong secret
+            raise InvalidClient(
+                AUTHENTICATION_FAILED,
+                detail=f"{client.client_id!r} registered {method}, presented {auth_method!r}"
+                + (" with a secret" if client_secret_plain else "")
+                + (" with an assertion" if client_assertion else ""),
+            )
+        if not client_certificate:
+            raise InvalidClient(
+                AUTHENTICATION_FAILED,
+                detail=f"{client.client_id!r} registered {method}: no TLS client certificate",
+            )
+        if not client.enabled:
+            raise InvalidClient(AUTHENTICATION_FAILED, detail=f"{client.client_id!r} is disabled")
+        try:
+            await self._certificates.verify(client, client_certificate)
+        except CertificateRefused as exc:
+            raise InvalidClient(
+                AUTHENTICATION_FAILED, detail=f"{client.client_id!r} ({method}): {exc}"
+            ) from None
         return client
 
     def _check_secret_expiry(self, client: Client) -> None:

@@ -74,6 +74,20 @@ clients = Table(
     Column("token_exchange_audiences", JsonStringList, nullable=False, server_default="[]"),
     # RFC 9449 section 5.2: its access tokens must be DPoP-bound.
     Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
+    # RFC 8705 section 2.1.2: the one subject attribute of a tls_client_auth client's
+    # certificate ("" for the others); the DN in RFC 4514 text as registered.
+    Column("tls_client_auth_subject_dn", Text, nullable=False, server_default=""),
+    Column("tls_client_auth_san_dns", Text, nullable=False, server_default=""),
+    Column("tls_client_auth_san_uri", Text, nullable=False, server_default=""),
+    Column("tls_client_auth_san_ip", Text, nullable=False, server_default=""),
+    Column("tls_client_auth_san_email", Text, nullable=False, server_default=""),
+    # RFC 8705 section 3.4: its access tokens are bound to its TLS certificate.
+    Column(
+        "tls_client_certificate_bound_access_tokens",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+    ),
 )
 
 # RFC 7591 section 3: tokens that allow registering, by the SHA-256 hex of the token.

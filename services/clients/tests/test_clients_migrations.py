@@ -6,8 +6,10 @@ them, keeps working on the new schema. 0006 adds the table of resource servers
 (RFC 8707) beside the clients, which it leaves as they were. 0007 adds the
 back-channel logout and token exchange settings, and 0008
 dpop_bound_access_tokens (RFC 9449), again with defaults the previous release never
-writes. 0009 (the head) adds client_secret_encrypted, NULL but for client_secret_jwt
-clients (RFC 7523), whose sealed secret it holds as the bytes it was given."""
+writes. 0009 adds client_secret_encrypted, NULL but for client_secret_jwt
+clients (RFC 7523), whose sealed secret it holds as the bytes it was given. 0010 (the
+head) adds the RFC 8705 subject attributes of tls_client_auth clients and
+tls_client_certificate_bound_access_tokens, "" and false for every client before."""
 
 from __future__ import annotations
 
@@ -75,9 +77,9 @@ async def test_0003_keeps_existing_clients_working(
     assert await _load(settings) == (False, (), True)
 
 
-def test_head_is_0009() -> None:
+def test_head_is_0010() -> None:
     script = ScriptDirectory.from_config(alembic_config(ClientsSettings(), MIGRATIONS_DIR))
-    assert script.get_current_head() == "0009"
+    assert script.get_current_head() == "0010"
 
 
 async def _load_keys(settings: ClientsSettings) -> tuple[str, str, bool, str]:
@@ -256,3 +258,43 @@ async def test_0009_adds_client_secret_encrypted(
         await _execute(settings, "SELECT client_secret_encrypted FROM clients")
     await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
     assert await _load_keys(settings) == ("", "", False, "")
+
+
+TLS_COLUMNS = (
+    "tls_client_auth_subject_dn",
+    "tls_client_auth_san_dns",
+    "tls_client_auth_san_uri",
+    "tls_client_auth_san_ip",
+    "tls_client_auth_san_email",
+    "tls_client_certificate_bound_access_tokens",
+)
+
+
+async def _load_tls(settings: ClientsSettings) -> tuple[object, ...]:
+    engine = create_engine(settings)
+    try:
+        client = await SqlClientStore(engine).get("old")
+    finally:
+        await engine.dispose()
+    assert client is not None
+    return tuple(getattr(client, column) for column in TLS_COLUMNS)
+
+
+async def test_0010_adds_the_tls_client_auth_settings(
+    pg_url: str, database_url: tuple[str, str]
+) -> None:
+    settings = settings_for(*database_url)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR, "0009")
+    await _execute(settings, INSERT_0002)
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load_tls(settings) == ("", "", "", "", "", False)
+    # The previous release's INSERT (no such columns) still works on the new schema.
+    await _execute(settings, "DELETE FROM clients")
+    await _execute(settings, INSERT_0002)
+    assert await _load_tls(settings) == ("", "", "", "", "", False)
+    await asyncio.to_thread(downgrade, settings, MIGRATIONS_DIR, "0009")
+    for column in TLS_COLUMNS:
+        with pytest.raises(DBAPIError, match=column):
+            await _execute(settings, f"SELECT {column} FROM clients")  # noqa: S608 - a constant
+    await asyncio.to_thread(upgrade, settings, MIGRATIONS_DIR)
+    assert await _load_tls(settings) == ("", "", "", "", "", False)

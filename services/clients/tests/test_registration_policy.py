@@ -165,12 +165,14 @@ def test_settings_defaults_and_mode() -> None:
         "client_secret_post",
         "client_secret_jwt",
         "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
         "none",
     ]
     with pytest.raises(ValueError, match="password"):
         ClientsSettings(registration_allowed_grant_types=["password"])
-    with pytest.raises(ValueError, match="tls_client_auth"):
-        ClientsSettings(registration_allowed_auth_methods=["tls_client_auth"])
+    with pytest.raises(ValueError, match="attest_jwt_client_auth"):
+        ClientsSettings(registration_allowed_auth_methods=["attest_jwt_client_auth"])
 
 
 def test_token_exchange_is_for_operators_even_if_configured() -> None:

@@ -165,6 +165,50 @@ async def test_dpop_bound_access_tokens_round_trip(sql_store: SqlClientStore) ->
     assert bearer is not None and bearer.dpop_bound_access_tokens is False
 
 
+@pytest.mark.parametrize(
+    "subject",
+    [
+        {"tls_client_auth_subject_dn": "CN=app.example.com,O=Example Ünïcode,C=DE"},
+        {"tls_client_auth_san_dns": "app.example.com"},
+        {"tls_client_auth_san_uri": "spiffe://example.org/ns/app"},
+        {"tls_client_auth_san_ip": "2001:db8::10"},
+        {"tls_client_auth_san_email": "app@example.com"},
+    ],
+)
+async def test_tls_client_auth_settings_round_trip(
+    sql_store: SqlClientStore, subject: dict[str, str]
+) -> None:
+    """RFC 8705: the subject attribute as registered and the binding flag, written,
+    read, changed; a client without them reads "" and false."""
+    client = make_client(
+        "mtls",
+        token_endpoint_auth_method="tls_client_auth",
+        client_secret_hash=None,
+        tls_client_certificate_bound_access_tokens=True,
+        **subject,
+    )
+    await sql_store.create(client)
+    assert await sql_store.get("mtls") == client
+    assert decode_client(encode_client(client)) == client  # the cache's encoding too
+    changed = dataclasses.replace(
+        client,
+        tls_client_certificate_bound_access_tokens=False,
+        tls_client_auth_subject_dn="",
+        tls_client_auth_san_dns="other.example.com",
+        tls_client_auth_san_uri="",
+        tls_client_auth_san_ip="",
+        tls_client_auth_san_email="",
+        revision=2,
+    )
+    await sql_store.update(changed, expected_revision=1)
+    assert await sql_store.get("mtls") == changed
+    await sql_store.create(make_client("plain"))
+    plain = await sql_store.get("plain")
+    assert plain is not None
+    assert plain.tls_client_certificate_bound_access_tokens is False
+    assert (plain.tls_client_auth_subject_dn, plain.tls_client_auth_san_ip) == ("", "")
+
+
 async def test_client_secret_encrypted_round_trip(sql_store: SqlClientStore) -> None:
     """client_secret_jwt: the sealed secret's bytes as they were written (any byte,
     NUL included), replaced and dropped by an update; NULL for every other client."""

@@ -62,6 +62,7 @@ class ClientsStandIn:
         introspection: bool = False,
         token_exchange_audiences: tuple[str, ...] = (),
         dpop_bound_access_tokens: bool = False,
+        tls_client_certificate_bound_access_tokens: bool = False,
     ) -> ClientCredentials:
         """Registers through the real registry, which validates the metadata and
         generates the secret of a confidential client; code-flow clients get the
@@ -78,6 +79,9 @@ class ClientsStandIn:
                 introspection=introspection,
                 token_exchange_audiences=token_exchange_audiences,
                 dpop_bound_access_tokens=dpop_bound_access_tokens,
+                tls_client_certificate_bound_access_tokens=(
+                    tls_client_certificate_bound_access_tokens
+                ),
             ),
             client_id=client_id,
         )
