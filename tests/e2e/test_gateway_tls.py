@@ -25,21 +25,22 @@ from tests.e2e.test_sign_in import PASSWORD, REDIRECT, SCOPE, authorize_url, new
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def tls_system(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningSystem]:
-    """The five processes on PostgreSQL and Redis, the gateway's public listener on TLS."""
-    data_dir = tmp_path_factory.mktemp("e2e-tls")
+def start_tls_system(
+    request: pytest.FixtureRequest, name: str, extra_env: dict[str, str] | None = None
+) -> RunningSystem:
+    """The five processes on a new PostgreSQL database and Redis (key prefix ``name``),
+    the gateway's public listener on TLS, bootstrapped; ``extra_env`` on top."""
+    data_dir = request.getfixturevalue("tmp_path_factory").mktemp(f"e2e-{name}")
     env = base_env(data_dir)
     database_url = request.getfixturevalue("new_database")()
     postgres_env(
         env,
         database_url,
         request.getfixturevalue("redis_url"),
-        request.getfixturevalue("redis_prefix") + "tls:",
+        request.getfixturevalue("redis_prefix") + f"{name}:",
     )
-    ports = {name: free_port() for name in PROCESSES}
+    env.update(extra_env or {})
+    ports = {process: free_port() for process in PROCESSES}
     ports["gateway_admin"] = free_port()
     system = System(env=env, ports=ports, log_dir=data_dir / "logs", gateway_tls=True)
     system.start_with_migrations()
@@ -54,10 +55,17 @@ def tls_system(
             for p in (data_dir / "logs").glob("*.log")
         )
         raise RuntimeError(f"system did not start\n{logs}") from None
-    yield RunningSystem(
+    return RunningSystem(
         system=system, mode="postgres", data_dir=data_dir, database_url=database_url
     )
-    system.stop_all()
+
+
+@pytest.fixture(scope="module")
+def tls_system(request: pytest.FixtureRequest) -> Iterator[RunningSystem]:
+    """The five processes on PostgreSQL and Redis, the gateway's public listener on TLS."""
+    running = start_tls_system(request, "tls")
+    yield running
+    running.system.stop_all()
 
 
 def trust(system: RunningSystem) -> ssl.SSLContext:

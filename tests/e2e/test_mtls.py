@@ -27,9 +27,9 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from oauth2ctl.devcerts import Authority
-from oauth2ctl.devrun import PROCESSES, System, free_port
 from tests.e2e.browser import Arrival, Browser, pkce_pair
-from tests.e2e.conftest import RunningSystem, base_env, postgres_env
+from tests.e2e.conftest import RunningSystem
+from tests.e2e.test_gateway_tls import start_tls_system
 from tests.e2e.test_sign_in import PASSWORD, REDIRECT, authorize_url, unique
 
 pytestmark = pytest.mark.e2e
@@ -60,37 +60,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def mtls_system(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pki: dict[str, Any]
-) -> Iterator[RunningSystem]:
-    data_dir = tmp_path_factory.mktemp("e2e-mtls")
-    env = base_env(data_dir)
-    database_url = request.getfixturevalue("new_database")()
-    postgres_env(
-        env,
-        database_url,
-        request.getfixturevalue("redis_url"),
-        request.getfixturevalue("redis_prefix") + "mtls:",
-    )
-    env["OAUTH2_TLS_CLIENT_CA_FILE"] = str(pki["ca"])
-    ports = {name: free_port() for name in PROCESSES}
-    ports["gateway_admin"] = free_port()
-    system = System(env=env, ports=ports, log_dir=data_dir / "logs", gateway_tls=True)
-    system.start_with_migrations()
-    try:
-        system.wait_ready(timeout=60)
-        system.bootstrap()
-    except RuntimeError:
-        system.stop_all()
-        logs = "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in (data_dir / "logs").glob("*.log")
-        )
-        raise RuntimeError(f"system did not start\n{logs}") from None
-    yield RunningSystem(
-        system=system, mode="postgres", data_dir=data_dir, database_url=database_url
-    )
-    system.stop_all()
+def mtls_system(request: pytest.FixtureRequest, pki: dict[str, Any]) -> Iterator[RunningSystem]:
+    running = start_tls_system(request, "mtls", {"OAUTH2_TLS_CLIENT_CA_FILE": str(pki["ca"])})
+    yield running
+    running.system.stop_all()
 
 
 def connection(system: RunningSystem, cert: ClientCert | None) -> httpx.Client:
